@@ -1,0 +1,2 @@
+-- placeholder
+CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY);

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Reference-counted messages; see msg.h. One allocation holds the header and
+ * all variable parts, laid out as: struct, payload, topic, client id, user.
+ */
+#include <string.h>
+
+#include "broker/msg.h"
+#include "mem.h"
+
+struct msg *
+msg_new(const char *topic, size_t topic_len, const char *client_id,
+    size_t client_id_len, const char *username, size_t username_len,
+    const void *payload, size_t payload_len, uint8_t qos, uint8_t retain,
+    long long received_ms)
+{
+	struct msg *m;
+	uint8_t *p;
+	size_t total;
+
+	if (topic_len > UINT16_MAX || client_id_len > UINT16_MAX ||
+	    username_len > UINT16_MAX || payload_len > UINT32_MAX)
+		return NULL;
+	total = sizeof *m + payload_len + topic_len + 1 + client_id_len + 1 +
+	    (username != NULL ? username_len + 1 : 0);
+	if ((m = gw_malloc(total)) == NULL)
+		return NULL;
+	atomic_init(&m->refs, 1);
+	m->qos = qos;
+	m->retain = retain;
+	m->topic_len = (uint16_t)topic_len;
+	m->client_id_len = (uint16_t)client_id_len;
+	m->username_len = username != NULL ? (uint16_t)username_len : 0;
+	m->payload_len = (uint32_t)payload_len;
+	m->received_ms = received_ms;
+	p = (uint8_t *)(m + 1);
+	m->payload = p;
+	if (payload_len != 0)
+		memcpy(p, payload, payload_len);
+	p += payload_len;
+	m->topic = (char *)p;
+	memcpy(p, topic, topic_len);
+	p[topic_len] = '\0';
+	p += topic_len + 1;
+	m->client_id = (char *)p;
+	if (client_id_len != 0)
+		memcpy(p, client_id, client_id_len);
+	p[client_id_len] = '\0';
+	p += client_id_len + 1;
+	if (username != NULL) {
+		m->username = (char *)p;
+		if (username_len != 0)
+			memcpy(p, username, username_len);
+		p[username_len] = '\0';
+	} else
+		m->username = NULL;
+	return m;
+}
+
+struct msg *
+msg_ref(struct msg *m)
+{
+	atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+	return m;
+}
+
+void
+msg_unref(struct msg **mp)
+{
+	struct msg *m = *mp;
+
+	if (m == NULL)
+		return;
+	*mp = NULL;
+	if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
+		gw_free(m);
+}

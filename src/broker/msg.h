@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * An accepted PUBLISH as one immutable, reference-counted block: the struct,
+ * topic, client id, username and payload share a single allocation, so the
+ * payload is copied exactly once (from the socket buffer into the message)
+ * and every subscriber queue, retained slot and store item holds a reference.
+ * The count is atomic because messages cross to the store thread.
+ */
+#ifndef GW_MSG_H
+#define GW_MSG_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct msg {
+	atomic_uint	 refs;		/* owners; freed when it drops to 0 */
+	uint8_t		 qos;		/* QoS the publisher used (0..2) */
+	uint8_t		 retain;	/* retain flag as published */
+	uint16_t	 topic_len;	/* bytes in topic, without NUL */
+	uint16_t	 client_id_len;	/* bytes in client_id, without NUL */
+	uint16_t	 username_len;	/* bytes in username, 0 if none */
+	uint32_t	 payload_len;	/* bytes in payload */
+	long long	 received_ms;	/* wall-clock ms when accepted */
+	char		*topic;		/* NUL-terminated, inside the block */
+	char		*client_id;	/* NUL-terminated, inside the block */
+	char		*username;	/* NUL-terminated or NULL */
+	uint8_t		*payload;	/* payload bytes, inside the block */
+};
+
+/*
+ * Returns a new message with one reference, copying topic, client id,
+ * username (may be NULL) and payload into one block; NULL on ENOMEM.
+ */
+struct msg	*msg_new(const char *topic, size_t topic_len,
+		    const char *client_id, size_t client_id_len,
+		    const char *username, size_t username_len,
+		    const void *payload, size_t payload_len,
+		    uint8_t qos, uint8_t retain, long long received_ms);
+
+/* Takes another reference; returns m. */
+struct msg	*msg_ref(struct msg *m);
+
+/* Drops the reference held in *mp and sets *mp to NULL; accepts NULL. */
+void		 msg_unref(struct msg **mp);
+
+#endif

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Retained messages: a topic-level trie holding at most one message per
+ * topic name. A filter lookup (on SUBSCRIBE) walks the trie with '+' and
+ * '#' instead of scanning every retained topic. Holds a reference on each
+ * stored message. Loop thread only; persistence is the store's job.
+ */
+#ifndef GW_RETAIN_H
+#define GW_RETAIN_H
+
+#include <stddef.h>
+
+struct msg;
+struct retain;
+
+typedef void (*retain_cb)(struct msg *m, void *ctx);	/* borrows m */
+
+struct retain	*retain_new(void);
+void		 retain_free(struct retain *r);	/* drops all refs; NULL ok */
+
+/*
+ * Stores m under m->topic, replacing (and unref'ing) any previous message;
+ * a zero-length payload deletes the topic instead. Takes a new reference
+ * on m (the caller keeps its own). Returns 0 or GW_ENOMEM.
+ */
+int		 retain_set(struct retain *r, struct msg *m);
+
+/* Calls cb for each retained message whose topic matches the (valid)
+ * filter, with the '$' rule of topic.h. Returns the number of calls. */
+size_t		 retain_match(const struct retain *r, const char *filter,
+		    size_t len, retain_cb cb, void *ctx);
+
+size_t		 retain_count(const struct retain *r);
+size_t		 retain_bytes(const struct retain *r);	/* payload bytes */
+
+#endif

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The gateway configuration: defaults, the JSON config file (a declarative
+ * option table: key, type, default, where it goes, doc) and the command
+ * line. Unknown keys are errors reported with their JSON path. Sizes accept
+ * B/KB/MB/GB (1024-based) or a plain number of bytes; durations accept
+ * ms/s/m/h/d or a plain number of milliseconds. Relative paths in a config
+ * file resolve against the config file's folder.
+ */
+#ifndef GW_CONFIG_H
+#define GW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define CONFIG_MAX_LISTENERS	16
+
+struct config_listener {
+	char		*bind;		/* address, default "0.0.0.0" */
+	int		 port;		/* 0 = pick a free port (tests) */
+};
+
+struct gw_config {
+	char		*config_path;	/* -c FILE, NULL if none */
+	struct config_listener listeners[CONFIG_MAX_LISTENERS];
+	size_t		 nlisteners;	/* >= 1 after config_finish() */
+
+	char		*db_path;	/* default "telemetry.db" */
+	bool		 durability_full; /* "full" (default) / "normal" */
+	uint64_t	 db_max_bytes;	/* 0 = unbounded */
+	unsigned	 commit_max_items;	/* default 1024 */
+	unsigned	 commit_max_ms;		/* default 10 */
+	unsigned	 store_queue_items;	/* default 65536 */
+
+	unsigned	 max_connections;	/* default 10000 */
+	size_t		 max_packet_bytes;	/* default 1 MB */
+	unsigned	 max_inflight;		/* default 20 */
+	unsigned	 max_queued;		/* default 1000 */
+	unsigned	 connect_timeout_ms;	/* default 10000 */
+
+	char		*rules_path;	/* -r or "rules"; NULL = default rule */
+	char		*log_level;	/* "info" */
+	bool		 log_syslog;	/* log.syslog, default false */
+
+	bool		 check_only;	/* --check */
+	int		 verbose;	/* -v count */
+
+	/* Command-line overrides kept for config_apply_cli(). */
+	int		 cli_port;	/* -p, -1 if not given */
+	char		*cli_db_path;	/* -d or NULL */
+	char		*cli_rules_path; /* -r or NULL */
+};
+
+/* Reports one error (file: path: reason); used by load and --check. */
+typedef void (*config_report_fn)(const char *file, const struct gw_error *e,
+		    void *ctx);
+
+/* Fills cfg with the defaults (allocates the default strings). */
+int	config_init(struct gw_config *cfg);
+
+/*
+ * Parses argv. Returns 0 to continue, 1 when it printed --help or
+ * --version (exit 0), -1 on a usage error (message printed to stderr).
+ * Command-line values override the config file: main calls this, then
+ * config_load_file() if -c was given, then config_apply_cli() again.
+ */
+int	config_parse_args(struct gw_config *cfg, int argc, char **argv);
+
+/*
+ * Reads and validates the JSON config at path into cfg, reporting every
+ * error through report (all of them, not just the first). Returns 0, or
+ * GW_ECONFIG if anything was reported.
+ */
+int	config_load_file(struct gw_config *cfg, const char *path,
+	    config_report_fn report, void *ctx);
+
+/* Applies the -p/-d/-r/-v overrides remembered by config_parse_args(). */
+void	config_apply_cli(struct gw_config *cfg);
+
+/* Parses "10MB" / "512" into bytes; "10s" / "250ms" / "3d" into ms. */
+int	config_parse_size(const char *s, uint64_t *out);
+int	config_parse_duration(const char *s, uint64_t *out);
+
+/* Frees what cfg owns. */
+void	config_free(struct gw_config *cfg);
+
+#endif

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Leveled logging to stderr (or syslog when configured). Thread-safe: each
+ * line is formatted into a local buffer and written with one write(2).
+ * log_ratelimited() lets callers drop repeats of per-peer errors.
+ */
+#ifndef GW_LOG_H
+#define GW_LOG_H
+
+enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+/* Sets the threshold; lines above it are dropped cheaply. */
+void	log_set_level(enum log_level lvl);
+enum log_level log_get_level(void);
+
+/* Parses "error|warn|info|debug"; returns 0 or -1. */
+int	log_level_parse(const char *s, enum log_level *out);
+
+/* Sends lines to syslog (ident "mqlite") instead of stderr. */
+void	log_use_syslog(int on);
+
+void	log_msg(enum log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#define log_error(...)	log_msg(LOG_LVL_ERROR, __VA_ARGS__)
+#define log_warn(...)	log_msg(LOG_LVL_WARN, __VA_ARGS__)
+#define log_info(...)	log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_debug(...)	do { if (log_get_level() >= LOG_LVL_DEBUG) \
+	log_msg(LOG_LVL_DEBUG, __VA_ARGS__); } while (0)
+
+/*
+ * Rate limiter state for one kind of repeated message: allows at most
+ * `burst` lines per `period_ms`, then counts suppressed ones.
+ */
+struct log_limit {
+	long long	window_start_ms;
+	unsigned	count;
+	unsigned	suppressed;
+};
+
+/* Returns 1 if a line may be logged now (and reports earlier suppressions). */
+int	log_ratelimited(struct log_limit *l, unsigned burst, long long period_ms);
+
+#endif

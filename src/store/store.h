@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The store thread: the only writer of the SQLite database. The loop thread
+ * submits items through a bounded queue; the store thread drains it in
+ * batches, writes every item of a batch in ONE transaction (group commit),
+ * then publishes "committed up to seq S" (an atomic) and wakes the loop
+ * through an eventfd, so the loop can release the PUBACK/PUBREC it held.
+ *
+ * A batch closes when the queue is empty, at commit_max_items, or
+ * commit_max_ms after its first item. A failed COMMIT (disk full, I/O) is
+ * rolled back and the whole batch retried with capped backoff; nothing is
+ * dropped and committed_seq does not advance meanwhile.
+ *
+ * Items carry seq numbers assigned by store_submit() in submission order;
+ * committed_seq only grows, and every item with seq <= committed_seq is
+ * durable.
+ */
+#ifndef GW_STORE_H
+#define GW_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+struct msg;
+struct store;
+
+enum store_durability { STORE_DURABILITY_FULL, STORE_DURABILITY_NORMAL };
+
+struct store_opts {
+	const char	*path;			/* database file */
+	enum store_durability durability;	/* synchronous FULL / NORMAL */
+	unsigned	 commit_max_items;	/* batch closes at this many */
+	unsigned	 commit_max_ms;		/* ... or this long after 1st */
+	size_t		 queue_cap;		/* max items waiting */
+};
+
+enum store_op {
+	STORE_OP_PUBLISH = 1,	/* what a PUBLISH produced, see flags */
+	STORE_OP_QOS2_DEL,	/* forget (client_id, packet_id) */
+	STORE_OP_BARRIER,	/* nothing to write; orders acks only */
+};
+
+/* Flags of a STORE_OP_PUBLISH item. */
+#define STORE_F_ROW		0x01	/* insert a row into messages */
+#define STORE_F_RETAIN		0x02	/* upsert/delete the retained topic */
+#define STORE_F_QOS2		0x04	/* record (client_id, packet_id) */
+
+struct store_item {
+	uint8_t		 op;		/* enum store_op */
+	uint8_t		 flags;		/* STORE_F_* */
+	uint16_t	 packet_id;	/* inbound QoS 2 packet id */
+	struct msg	*msg;		/* owned ref: PUBLISH items */
+	char		*client_id;	/* owned (gw_malloc): QOS2_DEL */
+	uint64_t	 seq;		/* set by store_submit() */
+};
+
+struct store_stats {
+	uint64_t	rows;		/* rows inserted into messages */
+	uint64_t	batches;	/* transactions committed */
+	uint64_t	commit_failures; /* failed COMMITs (retried) */
+	uint64_t	committed_seq;
+};
+
+/*
+ * Opens (creating if needed) the database at opts->path, sets WAL and the
+ * pragmas, applies schema migrations. Does not start the thread. Returns a
+ * new store or NULL with err filled.
+ */
+struct store	*store_open(const struct store_opts *opts,
+		    struct gw_error *err);
+
+/* Startup loaders, called before store_start() from the main thread. */
+typedef void (*store_retained_cb)(struct msg *m, void *ctx);	/* takes m */
+typedef void (*store_qos2_cb)(const char *client_id, uint16_t packet_id,
+		    void *ctx);
+int		 store_load_retained(struct store *s, store_retained_cb cb,
+		    void *ctx);
+int		 store_load_qos2(struct store *s, store_qos2_cb cb, void *ctx);
+
+/* Starts the store thread. 0 or GW_EIO. */
+int		 store_start(struct store *s);
+
+/*
+ * Queues it (the store takes ownership of it->msg and it->client_id on
+ * success) and returns its seq in *seq. GW_EFULL when the queue is full:
+ * nothing is taken, the caller pauses its producer. Loop thread.
+ */
+int		 store_submit(struct store *s, struct store_item *it,
+		    uint64_t *seq);
+
+/* Free slots in the queue now. */
+size_t		 store_queue_free(struct store *s);
+
+/* eventfd that becomes readable when committed_seq advances; the reader
+ * must call store_ack_event() to clear it. */
+int		 store_event_fd(struct store *s);
+void		 store_ack_event(struct store *s);
+
+/* Highest seq durable so far (atomic read, any thread). */
+uint64_t	 store_committed_seq(struct store *s);
+
+void		 store_get_stats(struct store *s, struct store_stats *st);
+
+/*
+ * Commits everything queued, stops and joins the thread, closes the
+ * database and frees s. Accepts NULL.
+ */
+void		 store_close(struct store *s);
+
+#endif
