@@ -10,6 +10,7 @@
 #define GW_QUEUE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct queue;
 
@@ -18,8 +19,21 @@ struct queue	*queue_new(size_t elem_size, size_t cap);
 /* Frees the queue (elements still inside are dropped as bytes). NULL ok. */
 void		 queue_free(struct queue *q);
 
-/* Copies elem in. 0, or GW_EFULL (nothing copied). Never blocks. */
+/*
+ * Copies elem in. 0, or GW_EFULL (nothing copied) when full or closed.
+ * Never blocks.
+ */
 int		 queue_push(struct queue *q, const void *elem);
+
+/*
+ * Like queue_push(), but also stamps the element with the queue's own
+ * sequence counter (1, 2, ...) under the queue lock, so sequence order is
+ * queue order even with several producers: the uint64_t at byte offset
+ * seq_off inside elem is set (in elem and in the copy) and returned in *seq
+ * (may be NULL). On GW_EFULL neither elem nor the counter changes.
+ */
+int		 queue_push_seq(struct queue *q, void *elem, size_t seq_off,
+		    uint64_t *seq);
 
 /*
  * Copies up to max elements into out (max * elem_size bytes), waiting up to
