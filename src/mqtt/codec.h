@@ -135,6 +135,14 @@ int	codec_parse_header(const uint8_t *buf, size_t len, size_t max_packet,
 	    struct codec_header *h);
 
 /*
+ * Same checks as codec_parse_header(), but GW_EMORE until the whole packet
+ * (h->header_len + h->remaining bytes) is in buf[0..len); on 0 the body
+ * starts at buf + h->header_len.
+ */
+int	codec_parse_frame(const uint8_t *buf, size_t len, size_t max_packet,
+	    struct codec_header *h);
+
+/*
  * Body decoders: body points at the remaining-length bytes that follow the
  * fixed header (len == h->remaining), flags are h->flags. Each checks every
  * field and that no bytes are left over.
@@ -190,7 +198,8 @@ int	codec_encode_unsubscribe(struct buf *out, uint16_t packet_id,
 /*
  * Writes the fixed header + topic + packet id of a PUBLISH into hdr (at
  * least CODEC_PUBLISH_HDR_MAX bytes) and returns its length; the caller
- * sends the payload after it without copying it into a buffer.
+ * sends the payload after it without copying it into a buffer. Returns 0
+ * for arguments codec_encode_publish() refuses (empty topic, QoS > 2, ...).
  */
 #define CODEC_PUBLISH_HDR_MAX	(5 + 2 + 65535 + 2)
 size_t	codec_publish_header(uint8_t *hdr, const char *topic, size_t topic_len,
