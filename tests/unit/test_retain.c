@@ -1,4 +1,483 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Placeholder test: replaced by the module tests. */
+/*
+ * Unit tests of the retained-message trie: set, replace, delete by empty
+ * payload, reference counts, count and bytes, wildcard lookups with the '$'
+ * rule, a randomized comparison with the reference matcher, 10,000 siblings,
+ * 30,000-level topics, allocation failures, and memory back to baseline.
+ */
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
 #include <CUnit/Basic.h>
-int main(void) { return 0; }
+
+#include "build_config.h"
+#include "broker/msg.h"
+#include "broker/retain.h"
+#include "broker/topic.h"
+#include "err.h"
+#include "mem.h"
+
+#define MAXSEEN	64
+
+struct seen {
+	size_t		 n;
+	const char	*topic[MAXSEEN];	/* first MAXSEEN topics */
+};
+
+static void
+on_msg(struct msg *m, void *ctx)
+{
+	struct seen *s = ctx;
+
+	CU_ASSERT_TRUE(atomic_load(&m->refs) >= 1);
+	if (s->n < MAXSEEN)
+		s->topic[s->n] = m->topic;
+	s->n++;
+}
+
+static struct msg *
+mk(const char *topic, const char *payload)
+{
+	return msg_new(topic, strlen(topic), "cid", 3, NULL, 0, payload,
+	    strlen(payload), 1, 1, 1234);
+}
+
+static unsigned int
+refs(struct msg *m)
+{
+	return atomic_load(&m->refs);
+}
+
+/* Sets topic to payload through a temporary message. */
+static int
+put(struct retain *r, const char *topic, const char *payload)
+{
+	struct msg *m;
+	int rc;
+
+	if ((m = mk(topic, payload)) == NULL)
+		return GW_ENOMEM;
+	rc = retain_set(r, m);
+	msg_unref(&m);
+	return rc;
+}
+
+static size_t
+look(struct retain *r, const char *filter, struct seen *s)
+{
+	memset(s, 0, sizeof *s);
+	return retain_match(r, filter, strlen(filter), on_msg, s);
+}
+
+static int
+saw(const struct seen *s, const char *topic)
+{
+	size_t i;
+
+	for (i = 0; i < s->n && i < MAXSEEN; i++) {
+		if (strcmp(s->topic[i], topic) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static void
+test_set_replace_delete(void)
+{
+	struct retain *r;
+	struct msg *m1, *m2, *del;
+	struct seen s;
+	size_t base = gw_mem_used(), after_new;
+
+	m1 = mk("a/b", "hello");
+	m2 = mk("a/b", "hi");
+	del = mk("a/b", "");
+	r = retain_new();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	after_new = gw_mem_used();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m2);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(del);
+
+	CU_ASSERT_EQUAL(retain_set(r, m1), 0);
+	CU_ASSERT_EQUAL(refs(m1), 2);
+	CU_ASSERT_EQUAL(retain_count(r), 1);
+	CU_ASSERT_EQUAL(retain_bytes(r), 5);
+	CU_ASSERT_EQUAL(look(r, "a/b", &s), 1);
+	CU_ASSERT_PTR_EQUAL(s.topic[0], m1->topic);
+
+	/* Setting the same message again keeps one reference. */
+	CU_ASSERT_EQUAL(retain_set(r, m1), 0);
+	CU_ASSERT_EQUAL(refs(m1), 2);
+	CU_ASSERT_EQUAL(retain_count(r), 1);
+
+	/* Replace: the old message loses the trie's reference. */
+	CU_ASSERT_EQUAL(retain_set(r, m2), 0);
+	CU_ASSERT_EQUAL(refs(m1), 1);
+	CU_ASSERT_EQUAL(refs(m2), 2);
+	CU_ASSERT_EQUAL(retain_count(r), 1);
+	CU_ASSERT_EQUAL(retain_bytes(r), 2);
+	CU_ASSERT_EQUAL(look(r, "a/b", &s), 1);
+	CU_ASSERT_PTR_EQUAL(s.topic[0], m2->topic);
+
+	/* Empty payload deletes, takes no reference, prunes. */
+	CU_ASSERT_EQUAL(retain_set(r, del), 0);
+	CU_ASSERT_EQUAL(refs(m2), 1);
+	CU_ASSERT_EQUAL(refs(del), 1);
+	CU_ASSERT_EQUAL(retain_count(r), 0);
+	CU_ASSERT_EQUAL(retain_bytes(r), 0);
+	CU_ASSERT_EQUAL(look(r, "#", &s), 0);
+	CU_ASSERT_EQUAL(gw_mem_used(), after_new);
+	/* Deleting what is not there is fine. */
+	CU_ASSERT_EQUAL(retain_set(r, del), 0);
+	CU_ASSERT_EQUAL(put(r, "x/y/z", ""), 0);
+	CU_ASSERT_EQUAL(gw_mem_used(), after_new);
+
+	/* Deleting a parent keeps the child and vice versa. */
+	CU_ASSERT_EQUAL(retain_set(r, m1), 0);
+	CU_ASSERT_EQUAL(put(r, "a", "p"), 0);
+	CU_ASSERT_EQUAL(put(r, "a/b/c", "pq"), 0);
+	CU_ASSERT_EQUAL(retain_count(r), 3);
+	CU_ASSERT_EQUAL(retain_bytes(r), 8);
+	CU_ASSERT_EQUAL(put(r, "a/b", ""), 0);
+	CU_ASSERT_EQUAL(refs(m1), 1);
+	CU_ASSERT_EQUAL(look(r, "a/#", &s), 2);
+	CU_ASSERT_TRUE(saw(&s, "a"));
+	CU_ASSERT_TRUE(saw(&s, "a/b/c"));
+	CU_ASSERT_EQUAL(put(r, "a/b/c", ""), 0);
+	CU_ASSERT_EQUAL(put(r, "a", ""), 0);
+	CU_ASSERT_EQUAL(retain_count(r), 0);
+	CU_ASSERT_EQUAL(gw_mem_used(), after_new);
+
+	/* retain_free drops the trie's references. */
+	CU_ASSERT_EQUAL(retain_set(r, m1), 0);
+	CU_ASSERT_EQUAL(refs(m1), 2);
+	retain_free(r);
+	CU_ASSERT_EQUAL(refs(m1), 1);
+	msg_unref(&m1);
+	msg_unref(&m2);
+	msg_unref(&del);
+	CU_ASSERT_PTR_NULL(m1);
+	CU_ASSERT_EQUAL(gw_mem_used(), base);
+	retain_free(NULL);
+}
+
+static void
+test_invalid(void)
+{
+	struct retain *r;
+	struct seen s;
+
+	r = retain_new();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	CU_ASSERT_EQUAL(put(r, "a/+", "x"), GW_EMALFORMED);
+	CU_ASSERT_EQUAL(put(r, "#", "x"), GW_EMALFORMED);
+	CU_ASSERT_EQUAL(put(r, "", "x"), GW_EMALFORMED);
+	CU_ASSERT_EQUAL(retain_count(r), 0);
+	CU_ASSERT_EQUAL(put(r, "a", "x"), 0);
+	CU_ASSERT_EQUAL(look(r, "a/#/b", &s), 0);
+	CU_ASSERT_EQUAL(look(r, "", &s), 0);
+	CU_ASSERT_EQUAL(look(r, "a+", &s), 0);
+	CU_ASSERT_EQUAL(look(r, "a", &s), 1);
+	retain_free(r);
+}
+
+static void
+test_wildcards(void)
+{
+	static const char *t[] = {
+		"a", "a/b", "a/b/c", "a/c", "a/", "/", "/a", "//", "b",
+		"$SYS", "$SYS/x", "$SYS/x/y", "a/$x",
+	};
+	struct retain *r;
+	struct seen s;
+	size_t i;
+
+	r = retain_new();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	for (i = 0; i < sizeof t / sizeof t[0]; i++)
+		CU_ASSERT_EQUAL(put(r, t[i], t[i]), 0);
+	CU_ASSERT_EQUAL(retain_count(r), sizeof t / sizeof t[0]);
+	CU_ASSERT_EQUAL(look(r, "#", &s), 10);
+	CU_ASSERT_FALSE(saw(&s, "$SYS"));
+	CU_ASSERT_EQUAL(look(r, "+", &s), 2);
+	CU_ASSERT_TRUE(saw(&s, "a"));
+	CU_ASSERT_TRUE(saw(&s, "b"));
+	CU_ASSERT_EQUAL(look(r, "a/+", &s), 4);
+	CU_ASSERT_TRUE(saw(&s, "a/"));
+	CU_ASSERT_TRUE(saw(&s, "a/$x"));
+	CU_ASSERT_EQUAL(look(r, "a/#", &s), 6);
+	CU_ASSERT_EQUAL(look(r, "+/+", &s), 6);
+	CU_ASSERT_EQUAL(look(r, "+/#", &s), 10);
+	CU_ASSERT_EQUAL(look(r, "$SYS/#", &s), 3);
+	CU_ASSERT_EQUAL(look(r, "$SYS/+", &s), 1);
+	CU_ASSERT_EQUAL(look(r, "+/x", &s), 0);
+	CU_ASSERT_EQUAL(look(r, "/#", &s), 3);
+	CU_ASSERT_EQUAL(look(r, "/+", &s), 2);
+	CU_ASSERT_EQUAL(look(r, "+/", &s), 2);
+	CU_ASSERT_EQUAL(look(r, "+/+/+", &s), 2);
+	CU_ASSERT_TRUE(saw(&s, "//"));
+	CU_ASSERT_EQUAL(look(r, "a/b/c/#", &s), 1);
+	CU_ASSERT_EQUAL(look(r, "a/b/c/+", &s), 0);
+	CU_ASSERT_EQUAL(look(r, "q/#", &s), 0);
+	retain_free(r);
+}
+
+static uint64_t rnd_state = 0x2545f4914f6cdd1dull;
+
+static uint32_t
+rnd(uint32_t n)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return (uint32_t)(rnd_state % n);
+}
+
+/* Random topic name (or filter when wild) of 1..5 levels into buf. */
+static void
+rnd_topic(char *buf, size_t size, int wild)
+{
+	static const char *lv[] = { "a", "b", "c", "", "dd", "$s" };
+	size_t len = 0, nl, i;
+	const char *l;
+
+	nl = 1 + rnd(5);
+	for (i = 0; i < nl; i++) {
+		if (wild && i == nl - 1 && rnd(4) == 0)
+			l = "#";
+		else if (wild && rnd(3) == 0)
+			l = "+";
+		else
+			l = lv[rnd(i == 0 ? 6 : 5)];
+		len += (size_t)snprintf(buf + len, size - len, "%s%s",
+		    i == 0 ? "" : "/", l);
+	}
+	if (len == 0)
+		snprintf(buf, size, "a");
+}
+
+#define NTOP	2000
+#define NFILT	1000
+
+struct flags {
+	char	(*top)[64];
+	int	 *hit;
+};
+
+static void
+on_flag(struct msg *m, void *ctx)
+{
+	struct flags *f = ctx;
+	size_t i;
+
+	for (i = 0; i < NTOP; i++) {
+		if (strcmp(f->top[i], m->topic) == 0) {
+			f->hit[i]++;
+			return;
+		}
+	}
+	CU_FAIL("unknown topic reported");
+}
+
+/*
+ * retain_match against the reference matcher over random topics (stored
+ * once each; duplicates replace) and random filters.
+ */
+static void
+test_random_vs_reference(void)
+{
+	static char top[NTOP][64], filt[64];
+	static int hit[NTOP], first[NTOP];
+	struct flags fl = { top, hit };
+	struct retain *r;
+	size_t i, j, got, want, bad = 0, total = 0, distinct = 0;
+	size_t base = gw_mem_used();
+
+	r = retain_new();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	for (i = 0; i < NTOP; i++) {
+		rnd_topic(top[i], sizeof top[i], 0);
+		first[i] = 1;
+		for (j = 0; j < i; j++) {
+			if (strcmp(top[i], top[j]) == 0) {
+				first[i] = 0;
+				break;
+			}
+		}
+		distinct += (size_t)first[i];
+		CU_ASSERT_EQUAL(put(r, top[i], "v"), 0);
+	}
+	CU_ASSERT_EQUAL(retain_count(r), distinct);
+	CU_ASSERT_EQUAL(retain_bytes(r), distinct);
+	for (i = 0; i < NFILT; i++) {
+		rnd_topic(filt, sizeof filt, 1);
+		memset(hit, 0, sizeof hit);
+		got = retain_match(r, filt, strlen(filt), on_flag, &fl);
+		want = 0;
+		for (j = 0; j < NTOP; j++) {
+			int m;
+
+			if (!first[j])
+				continue;
+			m = topic_matches(filt, strlen(filt), top[j],
+			    strlen(top[j]));
+			want += (size_t)m;
+			if (hit[j] != m && bad++ < 10)
+				fprintf(stderr, "\"%s\" on \"%s\": %d, want "
+				    "%d\n", filt, top[j], hit[j], m);
+		}
+		total += want;
+		CU_ASSERT_EQUAL(got, want);
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT_TRUE(total > NFILT);
+	for (i = 0; i < NTOP; i++)
+		CU_ASSERT_EQUAL(put(r, top[i], ""), 0);
+	CU_ASSERT_EQUAL(retain_count(r), 0);
+	CU_ASSERT_EQUAL(retain_bytes(r), 0);
+	retain_free(r);
+	CU_ASSERT_EQUAL(gw_mem_used(), base);
+}
+
+#define NDEV	10000
+
+static void
+test_wide(void)
+{
+	struct retain *r;
+	struct seen s;
+	char t[64];
+	size_t i, after_new;
+
+	r = retain_new();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	after_new = gw_mem_used();
+	for (i = 0; i < NDEV; i++) {
+		snprintf(t, sizeof t, "dev/%zu/temp", i);
+		CU_ASSERT_EQUAL(put(r, t, "21.5"), 0);
+	}
+	CU_ASSERT_EQUAL(retain_count(r), NDEV);
+	CU_ASSERT_EQUAL(retain_bytes(r), 4 * NDEV);
+	CU_ASSERT_EQUAL(look(r, "dev/+/temp", &s), NDEV);
+	CU_ASSERT_EQUAL(look(r, "dev/#", &s), NDEV);
+	CU_ASSERT_EQUAL(look(r, "#", &s), NDEV);
+	CU_ASSERT_EQUAL(look(r, "+/+/+", &s), NDEV);
+	CU_ASSERT_EQUAL(look(r, "dev/4321/temp", &s), 1);
+	CU_ASSERT_STRING_EQUAL(s.topic[0], "dev/4321/temp");
+	CU_ASSERT_EQUAL(look(r, "dev/4321/+", &s), 1);
+	CU_ASSERT_EQUAL(look(r, "dev/+/hum", &s), 0);
+	for (i = 0; i < NDEV; i++) {
+		snprintf(t, sizeof t, "dev/%zu/temp", i);
+		CU_ASSERT_EQUAL(put(r, t, ""), 0);
+	}
+	CU_ASSERT_EQUAL(gw_mem_used(), after_new);
+	retain_free(r);
+}
+
+/* Topics and filters of 30,001 levels: no recursion anywhere. */
+static void
+test_deep(void)
+{
+	static char topic[30001], plus[60002];
+	struct retain *r;
+	struct seen s;
+	size_t i, base = gw_mem_used();
+
+	memset(topic, '/', 30000);
+	for (i = 0; i < 30001; i++) {
+		plus[2 * i] = '+';
+		plus[2 * i + 1] = '/';
+	}
+	plus[60001] = '\0';
+	r = retain_new();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	CU_ASSERT_EQUAL(put(r, topic, "deep"), 0);
+	topic[15000] = '\0';
+	CU_ASSERT_EQUAL(put(r, topic, "half"), 0);
+	topic[15000] = '/';
+	CU_ASSERT_EQUAL(look(r, "#", &s), 2);
+	CU_ASSERT_EQUAL(look(r, "+/#", &s), 2);
+	CU_ASSERT_EQUAL(look(r, plus, &s), 1);
+	CU_ASSERT_EQUAL(look(r, topic, &s), 1);
+	plus[30001] = '\0';	/* 15,001 levels */
+	CU_ASSERT_EQUAL(look(r, plus, &s), 1);
+	plus[30000] = '#';	/* "+/" x 15,000 then "#" */
+	CU_ASSERT_EQUAL(look(r, plus, &s), 2);
+	retain_free(r);
+	CU_ASSERT_EQUAL(gw_mem_used(), base);
+}
+
+/* Each allocation of retain_set failing in turn leaves the trie as is. */
+static void
+test_oom(void)
+{
+	static const char *t[] = { "a/b/c/d", "a/x", "z", "a/x/y/z" };
+	struct retain *r;
+	struct msg *m;
+	struct seen s;
+	size_t i, used, nfail = 0;
+	long k;
+	int rc = -1;
+
+	r = retain_new();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	CU_ASSERT_EQUAL(put(r, "a/x/y", "1"), 0);
+	for (i = 0; i < sizeof t / sizeof t[0]; i++) {
+		m = mk(t[i], "v");
+		CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+		for (k = 0; k < 32; k++) {
+			used = gw_mem_used();
+			gw_mem_fail_after(k);
+			rc = retain_set(r, m);
+			gw_mem_fail_after(-1);
+			if (rc == 0)
+				break;
+			nfail++;
+			CU_ASSERT_EQUAL(rc, GW_ENOMEM);
+			CU_ASSERT_EQUAL(gw_mem_used(), used);
+			CU_ASSERT_EQUAL(refs(m), 1);
+			CU_ASSERT_EQUAL(retain_count(r), i + 1);
+		}
+		CU_ASSERT_EQUAL(rc, 0);
+		CU_ASSERT_EQUAL(refs(m), 2);
+		msg_unref(&m);
+	}
+#ifdef GW_FAULT_INJECTION
+	CU_ASSERT_TRUE(nfail >= 6);
+#endif
+	CU_ASSERT_EQUAL(retain_count(r), 5);
+	CU_ASSERT_EQUAL(look(r, "a/#", &s), 4);
+	retain_free(r);
+}
+
+int
+main(void)
+{
+	CU_pSuite s;
+	unsigned int fails;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite("retain", NULL, NULL);
+	if (s == NULL ||
+	    CU_add_test(s, "set, replace, delete",
+	    test_set_replace_delete) == NULL ||
+	    CU_add_test(s, "invalid input", test_invalid) == NULL ||
+	    CU_add_test(s, "wildcards", test_wildcards) == NULL ||
+	    CU_add_test(s, "random vs reference",
+	    test_random_vs_reference) == NULL ||
+	    CU_add_test(s, "10k siblings", test_wide) == NULL ||
+	    CU_add_test(s, "30k levels", test_deep) == NULL ||
+	    CU_add_test(s, "allocation failures", test_oom) == NULL) {
+		CU_cleanup_registry();
+		return 1;
+	}
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	fails = CU_get_number_of_failures();
+	CU_cleanup_registry();
+	return (int)fails;
+}
