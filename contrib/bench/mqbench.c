@@ -1,1 +1,1039 @@
-int main(void) { return 0; }
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2024 The mqlite authors. */
+/*
+ * mqbench: an MQTT 3.1.1 load generator for comparing brokers on one host.
+ *
+ * One thread drives every connection through one level-triggered epoll loop
+ * with non-blocking sockets; packets are built and parsed with the project's
+ * codec (src/mqtt/codec.h), so the benchmark speaks exactly the bytes the
+ * daemon is tested against.
+ *
+ * A run goes through three steps. All connections connect (and the optional
+ * subscriber subscribes) first; the clock starts when the last one is ready,
+ * so connection set-up is not measured. Then every publisher sends its share
+ * of the -n messages:
+ *
+ *   - QoS 0: copies of one pre-encoded PUBLISH are written in batches of
+ *     about 64 KB; a publisher is done when its last byte left in a write().
+ *   - QoS 1: each publisher keeps up to -w PUBLISHes unacknowledged, with
+ *     distinct packet ids; the send time of each id is remembered and the
+ *     PUBACK's arrival feeds a latency histogram (microseconds, log-linear
+ *     buckets of 1/64 of a power of two, so percentiles are within ~1.6%).
+ *     A publisher is done at its last PUBACK.
+ *
+ * Finally each connection sends DISCONNECT, shuts down its write side and
+ * waits for the broker to close, so no byte is lost to a reset. With -S a
+ * subscriber on PREFIX/# counts the messages it receives and the
+ * publish-to-receive rate is reported; it gives up after -I seconds without
+ * a message once the publishers are done (QoS 0 may legitimately drop).
+ *
+ * The whole run is bounded by -T seconds: past it the run is abandoned with
+ * a message and the partial counters, and the exit status is 2.
+ */
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "err.h"
+#include "mem.h"
+#include "mqtt/codec.h"
+
+#define BENCH_BATCH_BYTES	65536	/* target size of a QoS 0 write */
+#define BENCH_READ_BYTES	65536	/* read() size */
+#define BENCH_MAX_PACKET	(1024 * 1024)
+#define BENCH_DRAIN_NS		(10ULL * 1000000000ULL)	/* wait for close */
+#define BENCH_IDS		65536	/* packet id space incl. unused 0 */
+
+/* Latency histogram: exact below 128, then 64 buckets per power of two. */
+#define HIST_SUB		64
+#define HIST_BUCKETS		(HIST_SUB * 40)
+
+enum conn_state {
+	CS_CONNECTING,		/* non-blocking connect() in progress */
+	CS_CONNACK,		/* CONNECT sent, waiting for CONNACK */
+	CS_SUBACK,		/* subscriber: SUBSCRIBE sent */
+	CS_READY,		/* waiting for the others before starting */
+	CS_RUN,			/* publishing / receiving */
+	CS_DRAIN,		/* DISCONNECT sent, waiting for the close */
+	CS_DONE,		/* socket closed */
+};
+
+struct bench;
+
+struct conn {
+	struct bench	*b;
+	int		 fd;
+	int		 idx;		/* publisher number, -1 = subscriber */
+	enum conn_state	 state;
+	uint32_t	 events;	/* epoll events registered */
+	struct buf	 in;		/* bytes read, not yet parsed */
+	struct buf	 out;		/* bytes to write */
+
+	char		 topic[256];
+	size_t		 topic_len;
+	uint64_t	 quota;		/* messages this publisher sends */
+	uint64_t	 sent;		/* PUBLISHes queued in out or written */
+	uint64_t	 acked;		/* PUBACKs received (QoS 1) */
+	uint64_t	 received;	/* subscriber: PUBLISHes received */
+	unsigned	 inflight;	/* QoS 1 unacknowledged */
+	uint16_t	 next_id;	/* next packet id to try */
+	uint64_t	*sent_ns;	/* QoS 1: send time by packet id, 0 free */
+	struct buf	 tmpl;		/* QoS 0: one encoded PUBLISH */
+	uint64_t	 done_ns;	/* last write (QoS 0) or last PUBACK */
+	uint64_t	 drain_ns;	/* when DISCONNECT was queued */
+	bool		 shut;		/* write side shut down */
+};
+
+struct bench {
+	/* Options. */
+	const char	*host;
+	const char	*port;
+	unsigned	 nconns;
+	uint64_t	 total;
+	int		 qos;
+	size_t		 size;
+	unsigned	 window;
+	const char	*prefix;
+	bool		 sub;
+	bool		 json;
+	unsigned	 timeout_s;
+	unsigned	 idle_s;
+
+	/* State. */
+	struct addrinfo	*ai;
+	int		 ep;
+	struct conn	*conns;		/* nconns publishers */
+	struct conn	*subc;		/* subscriber or NULL */
+	uint8_t		*payload;
+	unsigned	 ready;		/* connections in CS_READY */
+	unsigned	 open;		/* connections not CS_DONE */
+	unsigned	 pubs_done;	/* publishers with done_ns set */
+	uint64_t	 begin_ns;	/* program start (deadline base) */
+	uint64_t	 start_ns;	/* load started (all ready) */
+	long long	 start_wall_ms;
+	uint64_t	 pub_end_ns;	/* last publisher done */
+	long long	 pub_end_wall_ms;
+	uint64_t	 last_rx_ns;	/* subscriber: last PUBLISH */
+	uint64_t	 closed_ns;	/* last publisher closed by the broker */
+	uint64_t	 unexpected;	/* PUBACKs for ids not in flight */
+	uint64_t	 hist[HIST_BUCKETS];
+	uint64_t	 hist_n;
+	uint64_t	 lat_max;
+	const char	*status;	/* "ok", "timeout", "error" */
+	char		 error[256];
+};
+
+static void	usage(void) __attribute__((noreturn));
+static uint64_t	now_ns(void);
+static long long wall_ms(void);
+static void	bench_fail(struct bench *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+static void	hist_add(struct bench *, uint64_t);
+static uint64_t	hist_value(unsigned);
+static uint64_t	hist_pct(const struct bench *, double);
+static int	conn_open(struct bench *, struct conn *);
+static void	conn_events(struct conn *, uint32_t);
+static void	conn_close(struct conn *);
+static int	conn_flush(struct conn *);
+static int	conn_connected(struct conn *);
+static int	conn_read(struct conn *);
+static int	conn_packet(struct conn *, const struct codec_header *,
+		    const uint8_t *);
+static int	conn_pump(struct conn *);
+static int	conn_finish(struct conn *);
+static void	bench_start(struct bench *);
+static void	bench_tick(struct bench *);
+static void	bench_report(struct bench *);
+static const char *conn_name(const struct conn *, char *, size_t);
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: mqbench [-jS] [-h host] [-p port] [-c connections] "
+	    "[-n messages]\n"
+	    "               [-q qos] [-s payload-size] [-w window] "
+	    "[-t topic-prefix]\n"
+	    "               [-T timeout-s] [-I sub-idle-s]\n"
+	    "  -h host      broker address (127.0.0.1)\n"
+	    "  -p port      broker port (1883)\n"
+	    "  -c n         publisher connections (8)\n"
+	    "  -n n         total messages over all publishers (100000)\n"
+	    "  -q 0|1       publish QoS (0)\n"
+	    "  -s bytes     payload size (64)\n"
+	    "  -w n         QoS 1 unacknowledged PUBLISHes per connection (20)\n"
+	    "  -t prefix    topic prefix; publisher i uses PREFIX/i (bench)\n"
+	    "  -S           also subscribe to PREFIX/# and count deliveries\n"
+	    "  -I s         subscriber gives up after s idle seconds (3)\n"
+	    "  -T s         abandon the run after s seconds (120)\n"
+	    "  -j           one line of JSON instead of text\n");
+	exit(1);
+}
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static long long
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Records the first error of the run; the main loop stops on it. */
+static void
+bench_fail(struct bench *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (b->status != NULL && strcmp(b->status, "ok") != 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(b->error, sizeof b->error, fmt, ap);
+	va_end(ap);
+	b->status = "error";
+}
+
+static const char *
+conn_name(const struct conn *c, char *s, size_t len)
+{
+	if (c->idx < 0)
+		snprintf(s, len, "subscriber");
+	else
+		snprintf(s, len, "publisher %d", c->idx);
+	return s;
+}
+
+static void
+hist_add(struct bench *b, uint64_t v)
+{
+	unsigned msb, shift, i;
+
+	if (v > b->lat_max)
+		b->lat_max = v;
+	if (v < 2 * HIST_SUB)
+		i = (unsigned)v;
+	else {
+		msb = 63 - (unsigned)__builtin_clzll(v);
+		shift = msb - 6;
+		i = HIST_SUB * (shift + 1) + (unsigned)((v >> shift) - HIST_SUB);
+		if (i >= HIST_BUCKETS)
+			i = HIST_BUCKETS - 1;
+	}
+	b->hist[i]++;
+	b->hist_n++;
+}
+
+/* Middle of the value range that bucket i covers. */
+static uint64_t
+hist_value(unsigned i)
+{
+	unsigned shift;
+
+	if (i < 2 * HIST_SUB)
+		return i;
+	shift = i / HIST_SUB - 1;
+	return (((uint64_t)(i % HIST_SUB + HIST_SUB)) << shift) +
+	    ((1ULL << shift) >> 1);
+}
+
+static uint64_t
+hist_pct(const struct bench *b, double pct)
+{
+	uint64_t want, seen = 0;
+	unsigned i;
+
+	if (b->hist_n == 0)
+		return 0;
+	want = (uint64_t)(pct / 100.0 * (double)b->hist_n + 0.5);
+	if (want < 1)
+		want = 1;
+	for (i = 0; i < HIST_BUCKETS; i++) {
+		seen += b->hist[i];
+		if (seen >= want) {
+			if (hist_value(i) > b->lat_max)
+				return b->lat_max;
+			return hist_value(i);
+		}
+	}
+	return b->lat_max;
+}
+
+static int
+conn_open(struct bench *b, struct conn *c)
+{
+	struct epoll_event ev;
+	int one = 1;
+
+	c->fd = socket(b->ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (c->fd == -1) {
+		bench_fail(b, "socket: %s", strerror(errno));
+		return -1;
+	}
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (connect(c->fd, b->ai->ai_addr, b->ai->ai_addrlen) == -1 &&
+	    errno != EINPROGRESS) {
+		bench_fail(b, "connect %s:%s: %s", b->host, b->port,
+		    strerror(errno));
+		return -1;
+	}
+	c->state = CS_CONNECTING;
+	c->events = EPOLLOUT;
+	memset(&ev, 0, sizeof ev);
+	ev.events = c->events;
+	ev.data.ptr = c;
+	if (epoll_ctl(b->ep, EPOLL_CTL_ADD, c->fd, &ev) == -1) {
+		bench_fail(b, "epoll_ctl: %s", strerror(errno));
+		return -1;
+	}
+	b->open++;
+	return 0;
+}
+
+/* Registers interest in exactly the events given. */
+static void
+conn_events(struct conn *c, uint32_t events)
+{
+	struct epoll_event ev;
+
+	if (c->fd == -1 || c->events == events)
+		return;
+	memset(&ev, 0, sizeof ev);
+	ev.events = events;
+	ev.data.ptr = c;
+	if (epoll_ctl(c->b->ep, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+		c->events = events;
+}
+
+static void
+conn_close(struct conn *c)
+{
+	if (c->fd != -1) {
+		epoll_ctl(c->b->ep, EPOLL_CTL_DEL, c->fd, NULL);
+		close(c->fd);
+		c->fd = -1;
+		c->b->open--;
+		if (c->idx >= 0 && c->b->start_ns != 0)
+			c->b->closed_ns = now_ns();
+	}
+	c->state = CS_DONE;
+}
+
+/*
+ * Writes as much of the output buffer as the socket takes and asks for
+ * EPOLLOUT only while bytes remain. Returns -1 on a socket error.
+ */
+static int
+conn_flush(struct conn *c)
+{
+	ssize_t n;
+	char name[32];
+
+	while (buf_used(&c->out) > 0) {
+		n = send(c->fd, buf_head(&c->out), buf_used(&c->out),
+		    MSG_NOSIGNAL);
+		if (n > 0) {
+			buf_consume(&c->out, (size_t)n);
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		bench_fail(c->b, "%s: write: %s",
+		    conn_name(c, name, sizeof name), strerror(errno));
+		return -1;
+	}
+	conn_events(c, EPOLLIN | (buf_used(&c->out) > 0 ? EPOLLOUT : 0));
+	if (c->state == CS_DRAIN && buf_used(&c->out) == 0 && !c->shut) {
+		shutdown(c->fd, SHUT_WR);
+		c->shut = true;
+	}
+	return 0;
+}
+
+/* The non-blocking connect finished: check it and send CONNECT. */
+static int
+conn_connected(struct conn *c)
+{
+	struct codec_connect cc;
+	char id[64], name[32];
+	int err = 0, rc;
+	socklen_t len = sizeof err;
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	if (err != 0) {
+		bench_fail(c->b, "%s: connect %s:%s: %s",
+		    conn_name(c, name, sizeof name), c->b->host, c->b->port,
+		    strerror(err));
+		return -1;
+	}
+	if (c->idx < 0)
+		snprintf(id, sizeof id, "mqbench-%ld-sub", (long)getpid());
+	else
+		snprintf(id, sizeof id, "mqbench-%ld-%d", (long)getpid(),
+		    c->idx);
+	memset(&cc, 0, sizeof cc);
+	cc.protocol_level = 4;
+	cc.clean_session = true;
+	cc.keepalive = 0;
+	cc.client_id.ptr = id;
+	cc.client_id.len = (uint16_t)strlen(id);
+	if ((rc = codec_encode_connect(&c->out, &cc)) != 0) {
+		bench_fail(c->b, "encode CONNECT: %s", gw_strerror(rc));
+		return -1;
+	}
+	c->state = CS_CONNACK;
+	return conn_flush(c);
+}
+
+/*
+ * Reads what the socket has and handles every complete packet. Returns -1
+ * on an error (recorded), 0 otherwise.
+ */
+static int
+conn_read(struct conn *c)
+{
+	struct codec_header h;
+	ssize_t n;
+	size_t whole;
+	char name[32];
+	int rc, loops;
+
+	for (loops = 0; loops < 4; loops++) {
+		if ((rc = buf_reserve(&c->in, BENCH_READ_BYTES, 0)) != 0) {
+			bench_fail(c->b, "out of memory");
+			return -1;
+		}
+		n = read(c->fd, buf_tail(&c->in), BENCH_READ_BYTES);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			if (c->state == CS_DRAIN) {
+				conn_close(c);
+				return 0;
+			}
+			bench_fail(c->b, "%s: broker closed the connection%s%s "
+			    "(state %d, sent %" PRIu64 ", acked %" PRIu64
+			    ", received %" PRIu64 ")",
+			    conn_name(c, name, sizeof name),
+			    n == 0 ? "" : ": ",
+			    n == 0 ? "" : strerror(errno), (int)c->state,
+			    c->sent, c->acked, c->received);
+			return -1;
+		}
+		buf_commit(&c->in, (size_t)n);
+		for (;;) {
+			rc = codec_parse_header(buf_head(&c->in),
+			    buf_used(&c->in), BENCH_MAX_PACKET, &h);
+			if (rc == GW_EMORE)
+				break;
+			if (rc != 0) {
+				bench_fail(c->b, "%s: bad packet from broker: "
+				    "%s", conn_name(c, name, sizeof name),
+				    gw_strerror(rc));
+				return -1;
+			}
+			whole = (size_t)h.header_len + h.remaining;
+			if (buf_used(&c->in) < whole)
+				break;
+			if (conn_packet(c, &h, buf_head(&c->in) +
+			    h.header_len) != 0)
+				return -1;
+			buf_consume(&c->in, whole);
+		}
+		if ((size_t)n < BENCH_READ_BYTES)
+			break;
+	}
+	if (c->state == CS_RUN)
+		return conn_pump(c);
+	return 0;
+}
+
+/* Handles one packet from the broker. */
+static int
+conn_packet(struct conn *c, const struct codec_header *h,
+    const uint8_t *body)
+{
+	struct bench *b = c->b;
+	struct codec_connack ca;
+	struct codec_suback sa;
+	struct codec_publish p;
+	struct codec_str filter;
+	char name[32], topic[300];
+	uint8_t qos = 0;
+	uint16_t id;
+	uint64_t t;
+	int rc;
+
+	conn_name(c, name, sizeof name);
+	switch (h->type) {
+	case CODEC_CONNACK:
+		if (c->state != CS_CONNACK)
+			goto unexpected;
+		if ((rc = codec_decode_connack(body, h->remaining, &ca)) != 0)
+			goto malformed;
+		if (ca.return_code != CODEC_CONNACK_ACCEPTED) {
+			bench_fail(b, "%s: CONNACK refused, return code %u",
+			    name, ca.return_code);
+			return -1;
+		}
+		if (c->idx < 0) {
+			snprintf(topic, sizeof topic, "%s/#", b->prefix);
+			filter.ptr = topic;
+			filter.len = (uint16_t)strlen(topic);
+			rc = codec_encode_subscribe(&c->out, 1, &filter,
+			    &qos, 1);
+			if (rc != 0) {
+				bench_fail(b, "encode SUBSCRIBE: %s",
+				    gw_strerror(rc));
+				return -1;
+			}
+			c->state = CS_SUBACK;
+			return conn_flush(c);
+		}
+		c->state = CS_READY;
+		b->ready++;
+		return 0;
+	case CODEC_SUBACK:
+		if (c->state != CS_SUBACK)
+			goto unexpected;
+		if ((rc = codec_decode_suback(body, h->remaining, &sa)) != 0)
+			goto malformed;
+		if (sa.count != 1 || sa.codes[0] == CODEC_SUBACK_FAILURE) {
+			bench_fail(b, "%s: subscription refused", name);
+			return -1;
+		}
+		c->state = CS_READY;
+		b->ready++;
+		return 0;
+	case CODEC_PUBACK:
+		if (c->idx < 0 || c->sent_ns == NULL ||
+		    (c->state != CS_RUN && c->state != CS_DRAIN))
+			goto unexpected;
+		if ((rc = codec_decode_ack(body, h->remaining, &id)) != 0)
+			goto malformed;
+		if (c->sent_ns[id] == 0) {
+			b->unexpected++;
+			return 0;
+		}
+		t = now_ns();
+		hist_add(b, (t - c->sent_ns[id]) / 1000);
+		c->sent_ns[id] = 0;
+		c->inflight--;
+		c->acked++;
+		if (c->acked == c->quota) {
+			c->done_ns = t;
+			b->pubs_done++;
+		}
+		return 0;
+	case CODEC_PUBLISH:
+		if (c->idx >= 0 || (c->state != CS_RUN &&
+		    c->state != CS_READY && c->state != CS_DRAIN))
+			goto unexpected;
+		rc = codec_decode_publish(h->flags, body, h->remaining, &p);
+		if (rc != 0)
+			goto malformed;
+		if (p.qos == 1 && (rc = codec_encode_ack(&c->out,
+		    CODEC_PUBACK, p.packet_id)) != 0) {
+			bench_fail(b, "encode PUBACK: %s", gw_strerror(rc));
+			return -1;
+		}
+		c->received++;
+		b->last_rx_ns = now_ns();
+		if (c->received == b->total && c->state == CS_RUN)
+			return conn_finish(c);
+		if (p.qos == 1)
+			return conn_flush(c);
+		return 0;
+	case CODEC_PINGRESP:
+		return 0;
+	default:
+		goto unexpected;
+	}
+
+unexpected:
+	bench_fail(b, "%s: unexpected %s from broker (state %d)", name,
+	    codec_type_name(h->type), (int)c->state);
+	return -1;
+malformed:
+	bench_fail(b, "%s: malformed %s from broker: %s", name,
+	    codec_type_name(h->type), gw_strerror(rc));
+	return -1;
+}
+
+/*
+ * Queues as many PUBLISHes as the mode allows and writes them; moves the
+ * connection on to DISCONNECT when its share is sent (QoS 0) or
+ * acknowledged (QoS 1).
+ */
+static int
+conn_pump(struct conn *c)
+{
+	struct bench *b = c->b;
+	uint64_t t, k;
+	int rc;
+
+	if (c->idx < 0)
+		return 0;
+	if (b->qos == 0) {
+		for (;;) {
+			if (buf_used(&c->out) == 0 && c->sent < c->quota) {
+				k = BENCH_BATCH_BYTES / buf_used(&c->tmpl);
+				if (k == 0)
+					k = 1;
+				if (k > c->quota - c->sent)
+					k = c->quota - c->sent;
+				rc = buf_reserve(&c->out,
+				    k * buf_used(&c->tmpl), 0);
+				if (rc != 0) {
+					bench_fail(b, "out of memory");
+					return -1;
+				}
+				for (; k > 0; k--) {
+					memcpy(buf_tail(&c->out),
+					    buf_head(&c->tmpl),
+					    buf_used(&c->tmpl));
+					buf_commit(&c->out,
+					    buf_used(&c->tmpl));
+					c->sent++;
+				}
+			}
+			if (conn_flush(c) != 0)
+				return -1;
+			if (buf_used(&c->out) > 0)
+				return 0;
+			if (c->sent == c->quota) {
+				c->done_ns = now_ns();
+				b->pubs_done++;
+				return conn_finish(c);
+			}
+		}
+	}
+
+	t = now_ns();
+	while (c->inflight < b->window && c->sent < c->quota) {
+		while (c->next_id == 0 || c->sent_ns[c->next_id] != 0)
+			c->next_id++;
+		rc = codec_encode_publish(&c->out, c->topic, c->topic_len,
+		    b->payload, b->size, 1, false, false, c->next_id);
+		if (rc != 0) {
+			bench_fail(b, "encode PUBLISH: %s", gw_strerror(rc));
+			return -1;
+		}
+		c->sent_ns[c->next_id++] = t;
+		c->inflight++;
+		c->sent++;
+	}
+	if (conn_flush(c) != 0)
+		return -1;
+	if (c->acked == c->quota)
+		return conn_finish(c);
+	return 0;
+}
+
+/* Sends DISCONNECT and half-closes; the broker's close ends the conn. */
+static int
+conn_finish(struct conn *c)
+{
+	int rc;
+
+	if (c->state == CS_DRAIN || c->state == CS_DONE)
+		return 0;
+	if ((rc = codec_encode_empty(&c->out, CODEC_DISCONNECT)) != 0) {
+		bench_fail(c->b, "encode DISCONNECT: %s", gw_strerror(rc));
+		return -1;
+	}
+	c->state = CS_DRAIN;
+	c->drain_ns = now_ns();
+	return conn_flush(c);
+}
+
+/* Everyone is connected (and subscribed): start the clock and the load. */
+static void
+bench_start(struct bench *b)
+{
+	unsigned i;
+
+	b->start_ns = now_ns();
+	b->start_wall_ms = wall_ms();
+	if (b->subc != NULL)
+		b->subc->state = CS_RUN;
+	for (i = 0; i < b->nconns; i++) {
+		b->conns[i].state = CS_RUN;
+		if (b->conns[i].quota == 0) {
+			b->conns[i].done_ns = b->start_ns;
+			b->pubs_done++;
+			conn_finish(&b->conns[i]);
+			continue;
+		}
+		if (conn_pump(&b->conns[i]) != 0)
+			return;
+	}
+}
+
+/* Periodic checks: end of publishing, idle subscriber, slow closes. */
+static void
+bench_tick(struct bench *b)
+{
+	struct conn *c;
+	uint64_t t = now_ns(), last;
+	unsigned i;
+
+	if (b->pubs_done == b->nconns && b->pub_end_ns == 0) {
+		for (i = 0; i < b->nconns; i++) {
+			if (b->conns[i].done_ns > b->pub_end_ns)
+				b->pub_end_ns = b->conns[i].done_ns;
+		}
+		b->pub_end_wall_ms = b->start_wall_ms +
+		    (long long)((b->pub_end_ns - b->start_ns) / 1000000);
+	}
+	if ((c = b->subc) != NULL && c->state == CS_RUN &&
+	    b->pub_end_ns != 0) {
+		last = b->last_rx_ns > b->pub_end_ns ? b->last_rx_ns :
+		    b->pub_end_ns;
+		if (t - last > (uint64_t)b->idle_s * 1000000000ULL)
+			conn_finish(c);
+	}
+	for (i = 0; i <= b->nconns; i++) {
+		c = i < b->nconns ? &b->conns[i] : b->subc;
+		if (c == NULL || c->state != CS_DRAIN)
+			continue;
+		if (t - c->drain_ns > BENCH_DRAIN_NS)
+			conn_close(c);
+	}
+}
+
+static void
+bench_report(struct bench *b)
+{
+	uint64_t sent = 0, acked = 0, end, rx = 0;
+	double el = 0, rate = 0, sel = 0, srate = 0, dr = 0;
+	unsigned i;
+
+	for (i = 0; i < b->nconns; i++) {
+		sent += b->conns[i].sent;
+		acked += b->conns[i].acked;
+	}
+	if (b->start_ns != 0) {
+		end = b->pub_end_ns != 0 ? b->pub_end_ns : now_ns();
+		el = (double)(end - b->start_ns) / 1e9;
+		if (el > 0)
+			rate = (double)(b->qos == 0 ? sent : acked) / el;
+	}
+	if (b->closed_ns > b->start_ns && b->start_ns != 0)
+		dr = (double)(b->closed_ns - b->start_ns) / 1e9;
+	if (b->subc != NULL) {
+		rx = b->subc->received;
+		if (rx > 0 && b->last_rx_ns > b->start_ns) {
+			sel = (double)(b->last_rx_ns - b->start_ns) / 1e9;
+			srate = (double)rx / sel;
+		}
+	}
+	if (b->json) {
+		printf("{\"status\":\"%s\",\"qos\":%d,\"connections\":%u,"
+		    "\"payload\":%zu,\"window\":%u,\"messages\":%" PRIu64
+		    ",\"sent\":%" PRIu64 ",\"acked\":%" PRIu64
+		    ",\"elapsed_s\":%.3f,\"msgs_per_s\":%.0f",
+		    b->status, b->qos, b->nconns, b->size, b->window, b->total,
+		    sent, acked, el, rate);
+		if (b->qos == 1)
+			printf(",\"p50_us\":%" PRIu64 ",\"p99_us\":%" PRIu64
+			    ",\"max_us\":%" PRIu64 ",\"unexpected_acks\":%"
+			    PRIu64, hist_pct(b, 50), hist_pct(b, 99),
+			    b->lat_max, b->unexpected);
+		if (b->subc != NULL)
+			printf(",\"sub_received\":%" PRIu64
+			    ",\"sub_elapsed_s\":%.3f,\"sub_msgs_per_s\":%.0f",
+			    rx, sel, srate);
+		printf(",\"drain_s\":%.3f", dr);
+		printf(",\"start_ms\":%lld,\"end_ms\":%lld,\"error\":\"",
+		    b->start_wall_ms, b->pub_end_wall_ms);
+		for (i = 0; b->error[i] != '\0'; i++) {
+			if (b->error[i] == '"' || b->error[i] == '\\')
+				putchar('\\');
+			putchar(b->error[i]);
+		}
+		printf("\"}\n");
+	} else {
+		printf("status          %s%s%s\n", b->status,
+		    b->error[0] != '\0' ? ": " : "", b->error);
+		printf("publishers      %u x QoS %d, payload %zu bytes",
+		    b->nconns, b->qos, b->size);
+		if (b->qos == 1)
+			printf(", window %u", b->window);
+		printf("\n");
+		printf("messages        %" PRIu64 " sent", sent);
+		if (b->qos == 1)
+			printf(", %" PRIu64 " acknowledged", acked);
+		printf(" of %" PRIu64 "\n", b->total);
+		printf("elapsed         %.3f s\n", el);
+		printf("publish rate    %.0f msgs/s\n", rate);
+		printf("broker drained  %.3f s (last publisher closed)\n", dr);
+		if (b->qos == 1) {
+			printf("PUBACK latency  p50 %" PRIu64 " us, p99 %"
+			    PRIu64 " us, max %" PRIu64 " us\n",
+			    hist_pct(b, 50), hist_pct(b, 99), b->lat_max);
+			if (b->unexpected != 0)
+				printf("unexpected      %" PRIu64
+				    " PUBACKs for ids not in flight\n",
+				    b->unexpected);
+		}
+		if (b->subc != NULL)
+			printf("subscriber      %" PRIu64 " received (%.2f%%) "
+			    "in %.3f s, %.0f msgs/s\n", rx, b->total == 0 ?
+			    100.0 : 100.0 * (double)rx / (double)b->total,
+			    sel, srate);
+	}
+	fflush(stdout);
+}
+
+static unsigned long long
+parse_num(const char *s, const char *what, unsigned long long lo,
+    unsigned long long hi)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) {
+		fprintf(stderr, "mqbench: %s must be a number in %llu..%llu\n",
+		    what, lo, hi);
+		exit(1);
+	}
+	return v;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct bench bs, *b = &bs;
+	struct addrinfo hints;
+	struct epoll_event evs[64];
+	struct conn *c;
+	uint64_t per, extra, deadline;
+	unsigned i;
+	int ch, n, j, rc;
+
+	memset(b, 0, sizeof *b);
+	b->host = "127.0.0.1";
+	b->port = "1883";
+	b->nconns = 8;
+	b->total = 100000;
+	b->size = 64;
+	b->window = 20;
+	b->prefix = "bench";
+	b->timeout_s = 120;
+	b->idle_s = 3;
+	b->status = "ok";
+	b->begin_ns = now_ns();
+
+	while ((ch = getopt(argc, argv, "c:h:I:jn:p:q:Ss:T:t:w:")) != -1) {
+		switch (ch) {
+		case 'c':
+			b->nconns = parse_num(optarg, "-c", 1, 10000);
+			break;
+		case 'h':
+			b->host = optarg;
+			break;
+		case 'I':
+			b->idle_s = parse_num(optarg, "-I", 1, 3600);
+			break;
+		case 'j':
+			b->json = true;
+			break;
+		case 'n':
+			b->total = parse_num(optarg, "-n", 0, UINT64_MAX / 2);
+			break;
+		case 'p':
+			b->port = optarg;
+			break;
+		case 'q':
+			b->qos = parse_num(optarg, "-q", 0, 1);
+			break;
+		case 'S':
+			b->sub = true;
+			break;
+		case 's':
+			b->size = parse_num(optarg, "-s", 0, 512 * 1024);
+			break;
+		case 'T':
+			b->timeout_s = parse_num(optarg, "-T", 1, 86400);
+			break;
+		case 't':
+			b->prefix = optarg;
+			break;
+		case 'w':
+			b->window = parse_num(optarg, "-w", 1, 65535);
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (strlen(b->prefix) == 0 || strlen(b->prefix) > 200 ||
+	    strpbrk(b->prefix, "+#") != NULL) {
+		fprintf(stderr, "mqbench: -t: 1..200 bytes, no '+' or '#'\n");
+		exit(1);
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	if ((rc = getaddrinfo(b->host, b->port, &hints, &b->ai)) != 0) {
+		fprintf(stderr, "mqbench: %s:%s: %s\n", b->host, b->port,
+		    gai_strerror(rc));
+		exit(1);
+	}
+	if ((b->ep = epoll_create1(EPOLL_CLOEXEC)) == -1) {
+		fprintf(stderr, "mqbench: epoll_create1: %s\n",
+		    strerror(errno));
+		exit(1);
+	}
+
+	/* A printable payload, so a broker storing text stores text. */
+	b->payload = gw_malloc(b->size + 1);
+	b->conns = gw_calloc(b->nconns, sizeof *b->conns);
+	if (b->payload == NULL || b->conns == NULL) {
+		fprintf(stderr, "mqbench: out of memory\n");
+		exit(1);
+	}
+	for (i = 0; i < b->size; i++)
+		b->payload[i] = (uint8_t)('a' + i % 26);
+
+	per = b->total / b->nconns;
+	extra = b->total % b->nconns;
+	for (i = 0; i < b->nconns && strcmp(b->status, "ok") == 0; i++) {
+		c = &b->conns[i];
+		c->b = b;
+		c->fd = -1;
+		c->idx = (int)i;
+		c->quota = per + (i < extra ? 1 : 0);
+		c->topic_len = (size_t)snprintf(c->topic, sizeof c->topic,
+		    "%s/%u", b->prefix, i);
+		c->next_id = 1;
+		if (b->qos == 0) {
+			rc = codec_encode_publish(&c->tmpl, c->topic,
+			    c->topic_len, b->payload, b->size, 0, false, false,
+			    0);
+			if (rc != 0) {
+				fprintf(stderr, "mqbench: encode PUBLISH: "
+				    "%s\n", gw_strerror(rc));
+				exit(1);
+			}
+		} else if ((c->sent_ns = gw_calloc(BENCH_IDS,
+		    sizeof *c->sent_ns)) == NULL) {
+			fprintf(stderr, "mqbench: out of memory\n");
+			exit(1);
+		}
+		conn_open(b, c);
+	}
+	if (b->sub && strcmp(b->status, "ok") == 0) {
+		if ((b->subc = gw_calloc(1, sizeof *b->subc)) == NULL) {
+			fprintf(stderr, "mqbench: out of memory\n");
+			exit(1);
+		}
+		b->subc->b = b;
+		b->subc->fd = -1;
+		b->subc->idx = -1;
+		conn_open(b, b->subc);
+	}
+
+	deadline = b->begin_ns + (uint64_t)b->timeout_s * 1000000000ULL;
+	while (strcmp(b->status, "ok") == 0 && b->open > 0) {
+		n = epoll_wait(b->ep, evs, 64, 100);
+		if (n == -1 && errno != EINTR) {
+			bench_fail(b, "epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (j = 0; j < n && strcmp(b->status, "ok") == 0; j++) {
+			c = evs[j].data.ptr;
+			if (c->state == CS_DONE)
+				continue;
+			if (c->state == CS_CONNECTING) {
+				conn_connected(c);
+				continue;
+			}
+			if (evs[j].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+				if (conn_read(c) != 0 || c->state == CS_DONE)
+					continue;
+			}
+			if (evs[j].events & EPOLLOUT) {
+				if (c->state == CS_RUN)
+					conn_pump(c);
+				else
+					conn_flush(c);
+			}
+		}
+		if (strcmp(b->status, "ok") != 0)
+			break;
+		if (b->start_ns == 0 &&
+		    b->ready == b->nconns + (b->subc != NULL ? 1 : 0))
+			bench_start(b);
+		bench_tick(b);
+		if (now_ns() > deadline && b->open > 0) {
+			snprintf(b->error, sizeof b->error, "timed out after "
+			    "%u s (-T)", b->timeout_s);
+			b->status = "timeout";
+		}
+	}
+	bench_tick(b);
+	if (strcmp(b->status, "ok") != 0)
+		fprintf(stderr, "mqbench: %s\n", b->error);
+	bench_report(b);
+
+	for (i = 0; i < b->nconns; i++) {
+		conn_close(&b->conns[i]);
+		buf_free(&b->conns[i].in);
+		buf_free(&b->conns[i].out);
+		buf_free(&b->conns[i].tmpl);
+		gw_free(b->conns[i].sent_ns);
+	}
+	if (b->subc != NULL) {
+		conn_close(b->subc);
+		buf_free(&b->subc->in);
+		buf_free(&b->subc->out);
+		gw_free(b->subc);
+	}
+	gw_free(b->conns);
+	gw_free(b->payload);
+	freeaddrinfo(b->ai);
+	close(b->ep);
+	if (strcmp(b->status, "ok") == 0)
+		return 0;
+	return strcmp(b->status, "timeout") == 0 ? 2 : 1;
+}
