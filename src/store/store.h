@@ -25,6 +25,7 @@
 #include "err.h"
 
 struct msg;
+struct sqlite3;
 struct store;
 
 enum store_durability { STORE_DURABILITY_FULL, STORE_DURABILITY_NORMAL };
@@ -35,6 +36,8 @@ struct store_opts {
 	unsigned	 commit_max_items;	/* batch closes at this many */
 	unsigned	 commit_max_ms;		/* ... or this long after 1st */
 	size_t		 queue_cap;		/* max items waiting */
+	unsigned	 busy_timeout_ms;	/* 0: 5000; wait for a lock
+						 * before a batch fails */
 };
 
 enum store_op {
@@ -62,6 +65,8 @@ struct store_stats {
 	uint64_t	batches;	/* transactions committed */
 	uint64_t	commit_failures; /* failed COMMITs (retried) */
 	uint64_t	committed_seq;
+	uint64_t	wal_bytes;	/* WAL size after the last commit */
+	uint64_t	checkpoints;	/* completed WAL checkpoints */
 };
 
 /*
@@ -71,6 +76,13 @@ struct store_stats {
  */
 struct store	*store_open(const struct store_opts *opts,
 		    struct gw_error *err);
+
+/*
+ * The writer connection, borrowed, for code that runs ON the store thread
+ * (or before store_start() / after the thread stopped): outbox, retention,
+ * rule sinks, the loaders below. Never use it from another thread.
+ */
+struct sqlite3	*store_db(struct store *s);
 
 /* Startup loaders, called before store_start() from the main thread. */
 typedef void (*store_retained_cb)(struct msg *m, void *ctx);	/* takes m */

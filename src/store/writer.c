@@ -1,3 +1,697 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Placeholder: not written yet. */
-typedef int placeholder_unused_t;
+/*
+ * The store thread; see store.h for the contract.
+ *
+ * DESIGN
+ *
+ * The loop thread submits store_items into a bounded queue (queue.c) whose
+ * lock also stamps each item with its seq, so seq order is queue order. The
+ * store thread owns the SQLite connection and a batch array sized
+ * commit_max_items. It blocks for the first item, opens the transaction
+ * lazily (BEGIN IMMEDIATE, only when an item actually writes something, so
+ * a batch of barriers costs nothing), writes what it has, then keeps taking
+ * whatever is already queued without waiting, until the queue is empty, the
+ * batch is full or commit_max_ms have passed since the first item. Then
+ * COMMIT, publish committed_seq (release) and bump the eventfd. At low load
+ * an ack therefore costs exactly one commit and no timer.
+ *
+ * Failure: any failed step (bind, insert, COMMIT: SQLITE_FULL, IOERR, BUSY
+ * after busy_timeout...) rolls the whole transaction back and the SAME
+ * batch, still held in the array with its references, is retried after a
+ * capped exponential backoff (10 ms doubling to 5 s). committed_seq does not
+ * move meanwhile, so the loop keeps the acks held and, its queue filling up,
+ * pauses the publishers. The thread never exits on a database error; only
+ * store_close() ends it, after everything queued has been committed.
+ *
+ * Statements are prepared once at open; values are bound SQLITE_STATIC
+ * since the message outlives the step, and each statement is reset right
+ * after its step. Nothing is allocated per row.
+ *
+ * Checkpoints: wal_autocheckpoint is off so no commit pays for one. A WAL
+ * hook records the WAL size after each commit; between batches, past 4 MB,
+ * the thread runs a PASSIVE checkpoint (never waits), past 64 MB a TRUNCATE
+ * one with the busy handler off (so a reader holding a snapshot only makes
+ * it fail and be retried a second later, never stalls ingest). store_close
+ * ends with a TRUNCATE checkpoint that may wait busy_timeout.
+ */
+#include <sys/eventfd.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "broker/msg.h"
+#include "clock.h"
+#include "err.h"
+#include "log.h"
+#include "mem.h"
+#include "mqtt/utf8.h"
+#include "queue.h"
+#include "store/schema.h"
+#include "store/store.h"
+
+#define STORE_DEF_ITEMS		1024
+#define STORE_DEF_QUEUE		8192
+#define STORE_BUSY_MS		5000
+#define STORE_BACKOFF_MIN_MS	10
+#define STORE_BACKOFF_MAX_MS	5000
+#define STORE_CKPT_PASSIVE	(4LL << 20)	/* WAL bytes */
+#define STORE_CKPT_TRUNCATE	(64LL << 20)
+#define STORE_CKPT_RETRY_MS	1000
+
+/* Prepared statements, made once by store_open(). */
+enum store_stmt {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_MSG_INSERT,
+	ST_RETAIN_UPSERT,
+	ST_RETAIN_DELETE,
+	ST_QOS2_INSERT,
+	ST_QOS2_DELETE,
+	ST__COUNT
+};
+
+static const char *const store_sql[ST__COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_MSG_INSERT] = "INSERT INTO messages"
+	    " (received_ms, topic, client_id, qos, retain, payload)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_RETAIN_UPSERT] = "INSERT INTO retained"
+	    " (topic, payload, qos, received_ms, client_id)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5)"
+	    " ON CONFLICT (topic) DO UPDATE SET payload = excluded.payload,"
+	    " qos = excluded.qos, received_ms = excluded.received_ms,"
+	    " client_id = excluded.client_id",
+	[ST_RETAIN_DELETE] = "DELETE FROM retained WHERE topic = ?1",
+	[ST_QOS2_INSERT] = "INSERT OR IGNORE INTO qos2_inflight"
+	    " (client_id, packet_id) VALUES (?1, ?2)",
+	[ST_QOS2_DELETE] = "DELETE FROM qos2_inflight"
+	    " WHERE client_id = ?1 AND packet_id = ?2",
+};
+
+struct store {
+	sqlite3			*db;		/* the writer connection */
+	char			*path;		/* database file */
+	struct queue		*q;		/* of struct store_item */
+	unsigned		 max_items;	/* commit_max_items */
+	unsigned		 max_ms;	/* commit_max_ms */
+	int			 efd;		/* eventfd, commit notices */
+	int			 busy_ms;	/* busy_timeout */
+	pthread_t		 thread;
+	bool			 started;	/* thread running */
+	sqlite3_stmt		*st[ST__COUNT];
+	struct store_item	*batch;		/* max_items slots */
+	long long		 page_size;	/* bytes per WAL frame */
+	long long		 wal_frames;	/* after last commit */
+	long long		 ckpt_next_ms;	/* no checkpoint before */
+	struct log_limit	 errlim;	/* batch failure lines */
+
+	atomic_uint_fast64_t	 committed_seq;
+	atomic_uint_fast64_t	 rows;
+	atomic_uint_fast64_t	 batches;
+	atomic_uint_fast64_t	 commit_failures;
+	atomic_uint_fast64_t	 wal_bytes;
+	atomic_uint_fast64_t	 checkpoints;
+};
+
+static int	store_pragma(struct store *, const char *, char *, size_t,
+		    struct gw_error *);
+static int	store_wal_hook(void *, sqlite3 *, const char *, int);
+static void	store_free(struct store *);
+static void	*store_main(void *);
+static void	store_run(struct store *);
+static void	store_batch(struct store *, size_t);
+static int	store_txn(struct store *, size_t *, bool, uint64_t *);
+static bool	store_item_writes(const struct store_item *);
+static int	store_write(struct store *, const struct store_item *,
+		    uint64_t *);
+static int	store_step(struct store *, enum store_stmt);
+static void	store_release(struct store *, size_t);
+static void	store_checkpoint(struct store *, bool);
+static void	store_sleep_ms(unsigned);
+
+/* Runs a PRAGMA, copying its first result column (if any) into out. */
+static int
+store_pragma(struct store *s, const char *sql, char *out, size_t outlen,
+    struct gw_error *err)
+{
+	sqlite3_stmt *st;
+	const unsigned char *v;
+	int rc;
+
+	if (out != NULL && outlen > 0)
+		out[0] = '\0';
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		gw_error_set(err, s->path, "%s: %s", sql,
+		    sqlite3_errmsg(s->db));
+		return GW_EIO;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		v = sqlite3_column_text(st, 0);
+		if (out != NULL && outlen > 0 && out[0] == '\0' && v != NULL)
+			snprintf(out, outlen, "%s", (const char *)v);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		gw_error_set(err, s->path, "%s: %s", sql,
+		    sqlite3_errmsg(s->db));
+		return GW_EIO;
+	}
+	return 0;
+}
+
+/* SQLite calls this after every commit with the WAL size in frames. */
+static int
+store_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct store *s = arg;
+
+	(void)db;
+	(void)name;
+	s->wal_frames = frames;
+	atomic_store_explicit(&s->wal_bytes,
+	    (uint64_t)frames * (uint64_t)s->page_size, memory_order_relaxed);
+	return SQLITE_OK;
+}
+
+/*
+ * Opens or creates the database at opts->path, applies the migrations,
+ * switches to WAL with the configured durability and prepares the
+ * statements. Returns a new store (thread not started) or NULL with err
+ * filled: err->path is the database path, err->msg says why (e.g.
+ * "cannot open database: unable to open database file (No such file or
+ * directory)"). Main thread.
+ */
+struct store *
+store_open(const struct store_opts *opts, struct gw_error *err)
+{
+	struct store *s;
+	size_t qcap;
+	char mode[32], size[32];
+	int rc, i, sys;
+
+	if (opts == NULL || opts->path == NULL || opts->path[0] == '\0') {
+		gw_error_set(err, "database.path", "no database path");
+		return NULL;
+	}
+	if ((s = gw_calloc(1, sizeof *s)) == NULL) {
+		gw_error_set(err, opts->path, "out of memory");
+		return NULL;
+	}
+	s->efd = -1;
+	s->max_items = opts->commit_max_items != 0 ?
+	    opts->commit_max_items : STORE_DEF_ITEMS;
+	s->max_ms = opts->commit_max_ms;
+	s->busy_ms = opts->busy_timeout_ms != 0 &&
+	    opts->busy_timeout_ms < 3600000 ?
+	    (int)opts->busy_timeout_ms : STORE_BUSY_MS;
+	qcap = opts->queue_cap != 0 ? opts->queue_cap : STORE_DEF_QUEUE;
+	if ((s->path = gw_strdup(opts->path)) == NULL ||
+	    (s->q = queue_new(sizeof(struct store_item), qcap)) == NULL ||
+	    (s->batch = gw_calloc(s->max_items, sizeof *s->batch)) == NULL) {
+		gw_error_set(err, opts->path, "out of memory");
+		goto fail;
+	}
+	if ((s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
+		gw_error_set(err, opts->path, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+
+	rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		sys = s->db != NULL ? sqlite3_system_errno(s->db) : 0;
+		gw_error_set(err, s->path, "cannot open database: %s%s%s%s",
+		    s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc),
+		    sys != 0 ? " (" : "", sys != 0 ? strerror(sys) : "",
+		    sys != 0 ? ")" : "");
+		goto fail;
+	}
+	sqlite3_extended_result_codes(s->db, 1);
+	if (sqlite3_db_readonly(s->db, "main") == 1) {
+		gw_error_set(err, s->path, "cannot open database: file is "
+		    "not writable");
+		goto fail;
+	}
+	sqlite3_busy_timeout(s->db, s->busy_ms);
+
+	/* Migrations first: auto_vacuum must precede page 1 (WAL writes it). */
+	if (schema_apply(s->db, err) != 0) {
+		if (err != NULL)
+			snprintf(err->path, sizeof err->path, "%s", s->path);
+		goto fail;
+	}
+	if (store_pragma(s, "PRAGMA journal_mode = WAL", mode, sizeof mode,
+	    err) != 0)
+		goto fail;
+	if (strcmp(mode, "wal") != 0)
+		log_warn("store: %s: journal_mode is %s, not wal: readers "
+		    "will block the writer", s->path, mode);
+	if (store_pragma(s, opts->durability == STORE_DURABILITY_NORMAL ?
+	    "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL",
+	    NULL, 0, err) != 0 ||
+	    store_pragma(s, "PRAGMA wal_autocheckpoint = 0", NULL, 0,
+	    err) != 0 ||
+	    store_pragma(s, "PRAGMA page_size", size, sizeof size, err) != 0)
+		goto fail;
+	s->page_size = strtoll(size, NULL, 10);
+	if (s->page_size <= 0)
+		s->page_size = 4096;
+	/* After wal_autocheckpoint, which installs its own hook. */
+	sqlite3_wal_hook(s->db, store_wal_hook, s);
+
+	for (i = 0; i < ST__COUNT; i++) {
+		if (sqlite3_prepare_v3(s->db, store_sql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
+			gw_error_set(err, s->path, "prepare %s: %s",
+			    store_sql[i], sqlite3_errmsg(s->db));
+			goto fail;
+		}
+	}
+	log_info("store: opened %s (journal %s, synchronous %s)", s->path,
+	    mode, opts->durability == STORE_DURABILITY_NORMAL ?
+	    "normal" : "full");
+	return s;
+
+fail:
+	store_free(s);
+	return NULL;
+}
+
+/* Releases everything s holds; the thread must not be running. */
+static void
+store_free(struct store *s)
+{
+	struct store_item it;
+	int i;
+
+	for (i = 0; i < ST__COUNT; i++)
+		sqlite3_finalize(s->st[i]);
+	if (s->db != NULL && sqlite3_close(s->db) != SQLITE_OK) {
+		log_warn("store: %s: statements left open at close: %s",
+		    s->path, sqlite3_errmsg(s->db));
+		sqlite3_close_v2(s->db);
+	}
+	if (s->q != NULL) {
+		/* Only reachable with a database that failed: drop refs. */
+		while (queue_pop(s->q, &it, 1, 0) == 1) {
+			msg_unref(&it.msg);
+			gw_free(it.client_id);
+		}
+		queue_free(s->q);
+	}
+	if (s->efd != -1)
+		close(s->efd);
+	gw_free(s->batch);
+	gw_free(s->path);
+	gw_free(s);
+}
+
+/* Borrowed writer connection; see store.h for the thread rule. */
+struct sqlite3 *
+store_db(struct store *s)
+{
+	return s->db;
+}
+
+/* Starts the store thread. 0 or GW_EIO. Main thread, once. */
+int
+store_start(struct store *s)
+{
+	if (s->started)
+		return 0;
+	if (pthread_create(&s->thread, NULL, store_main, s) != 0) {
+		log_error("store: cannot start thread: %s", strerror(errno));
+		return GW_EIO;
+	}
+	s->started = true;
+	return 0;
+}
+
+/*
+ * Queues *it and returns its seq; on success the store owns it->msg and
+ * it->client_id. GW_EFULL (full or closing): nothing taken. GW_EMALFORMED
+ * for an unknown op. Loop thread (any producer is safe).
+ */
+int
+store_submit(struct store *s, struct store_item *it, uint64_t *seq)
+{
+	if (it->op != STORE_OP_PUBLISH && it->op != STORE_OP_QOS2_DEL &&
+	    it->op != STORE_OP_BARRIER)
+		return GW_EMALFORMED;
+	return queue_push_seq(s->q, it, offsetof(struct store_item, seq),
+	    seq);
+}
+
+/* Free queue slots now (a snapshot). Any thread. */
+size_t
+store_queue_free(struct store *s)
+{
+	return queue_cap(s->q) - queue_len(s->q);
+}
+
+/* The eventfd readable after committed_seq advanced. */
+int
+store_event_fd(struct store *s)
+{
+	return s->efd;
+}
+
+/* Clears the eventfd (nonblocking read). Loop thread. */
+void
+store_ack_event(struct store *s)
+{
+	uint64_t v;
+	ssize_t n;
+
+	n = read(s->efd, &v, sizeof v);
+	(void)n;
+}
+
+/* Highest durable seq; acquire, so the commit happened-before. */
+uint64_t
+store_committed_seq(struct store *s)
+{
+	return atomic_load_explicit(&s->committed_seq, memory_order_acquire);
+}
+
+/* Snapshot of the counters. Any thread. */
+void
+store_get_stats(struct store *s, struct store_stats *st)
+{
+	st->rows = atomic_load_explicit(&s->rows, memory_order_relaxed);
+	st->batches = atomic_load_explicit(&s->batches, memory_order_relaxed);
+	st->commit_failures = atomic_load_explicit(&s->commit_failures,
+	    memory_order_relaxed);
+	st->committed_seq = store_committed_seq(s);
+	st->wal_bytes = atomic_load_explicit(&s->wal_bytes,
+	    memory_order_relaxed);
+	st->checkpoints = atomic_load_explicit(&s->checkpoints,
+	    memory_order_relaxed);
+}
+
+/*
+ * Closes the queue, lets the thread commit everything still queued (or
+ * does it here when the thread never started), joins it, truncates the
+ * WAL, closes the database and frees s. Blocks while the database keeps
+ * failing: accepted items are never dropped. NULL ok. Main thread.
+ */
+void
+store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	queue_close(s->q);
+	if (s->started) {
+		pthread_join(s->thread, NULL);
+		s->started = false;
+	} else
+		store_run(s);
+	store_checkpoint(s, true);
+	store_free(s);
+}
+
+static void *
+store_main(void *arg)
+{
+	store_run(arg);
+	return NULL;
+}
+
+/* The batch loop; returns once the queue is closed and drained. */
+static void
+store_run(struct store *s)
+{
+	size_t n;
+
+	for (;;) {
+		n = queue_pop(s->q, s->batch, s->max_items, -1);
+		if (n == 0)
+			break;
+		store_batch(s, n);
+		store_checkpoint(s, false);
+	}
+}
+
+/* Commits batch[0..n) and whatever joins it, retrying until it lands. */
+static void
+store_batch(struct store *s, size_t n)
+{
+	uint64_t rows = 0, seq, one = 1;
+	unsigned delay = 0, failures = 0;
+
+	while (store_txn(s, &n, failures == 0, &rows) != 0) {
+		failures++;
+		atomic_fetch_add_explicit(&s->commit_failures, 1,
+		    memory_order_relaxed);
+		delay = delay == 0 ? STORE_BACKOFF_MIN_MS : delay * 2;
+		if (delay > STORE_BACKOFF_MAX_MS)
+			delay = STORE_BACKOFF_MAX_MS;
+		store_sleep_ms(delay);
+	}
+	if (failures > 0)
+		log_info("store: batch of %zu items committed after %u failed "
+		    "attempts", n, failures);
+	seq = s->batch[n - 1].seq;
+	store_release(s, n);
+	atomic_fetch_add_explicit(&s->rows, rows, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->batches, 1, memory_order_relaxed);
+	atomic_store_explicit(&s->committed_seq, seq, memory_order_release);
+	if (write(s->efd, &one, sizeof one) < 0 &&
+	    errno != EAGAIN)
+		log_warn("store: eventfd write: %s", strerror(errno));
+}
+
+/*
+ * One transaction: writes batch[0..*np); when fill, keeps taking queued
+ * items (no waiting) while the batch has room and commit_max_ms since its
+ * start have not passed, growing *np. Sets *rowsp to the messages rows
+ * written. 0, or GW_EIO after a rollback.
+ */
+static int
+store_txn(struct store *s, size_t *np, bool fill, uint64_t *rowsp)
+{
+	long long first_ms = clock_mono_ms();
+	size_t n = *np, i = 0, k;
+	uint64_t rows = 0;
+	bool open = false;
+
+	for (;;) {
+		for (; i < n; i++) {
+			if (!store_item_writes(&s->batch[i]))
+				continue;
+			if (!open) {
+				if (store_step(s, ST_BEGIN) != 0)
+					goto fail;
+				open = true;
+			}
+			if (store_write(s, &s->batch[i], &rows) != 0)
+				goto fail;
+		}
+		if (!fill || n >= s->max_items ||
+		    clock_mono_ms() - first_ms >= (long long)s->max_ms)
+			break;
+		k = queue_pop(s->q, s->batch + n, s->max_items - n, 0);
+		if (k == 0)
+			break;
+		n += k;
+		*np = n;
+	}
+	if (open && store_step(s, ST_COMMIT) != 0)
+		goto fail;
+	*rowsp = rows;
+	return 0;
+
+fail:
+	if (log_ratelimited(&s->errlim, 5, 60000))
+		log_error("store: %s: batch of %zu items failed, rolled back "
+		    "and retried: %s (%d)", s->path, n, sqlite3_errmsg(s->db),
+		    sqlite3_extended_errcode(s->db));
+	if (!sqlite3_get_autocommit(s->db)) {
+		sqlite3_step(s->st[ST_ROLLBACK]);
+		sqlite3_reset(s->st[ST_ROLLBACK]);
+	}
+	return GW_EIO;
+}
+
+/* Whether the item changes the database at all. */
+static bool
+store_item_writes(const struct store_item *it)
+{
+	if (it->op == STORE_OP_QOS2_DEL)
+		return true;
+	return it->op == STORE_OP_PUBLISH && it->msg != NULL &&
+	    (it->flags & (STORE_F_ROW | STORE_F_RETAIN | STORE_F_QOS2)) != 0;
+}
+
+/* Steps a statement without results and resets it. 0 or GW_EIO. */
+static int
+store_step(struct store *s, enum store_stmt which)
+{
+	sqlite3_stmt *st = s->st[which];
+	int rc;
+
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : GW_EIO;
+}
+
+/* Writes one item inside the open transaction; counts rows. */
+static int
+store_write(struct store *s, const struct store_item *it, uint64_t *rows)
+{
+	const struct msg *m = it->msg;
+	const char *cid;
+	sqlite3_stmt *st;
+	int bad;
+
+	if (it->op == STORE_OP_QOS2_DEL) {
+		cid = it->client_id;
+		if (cid == NULL)
+			cid = m != NULL ? m->client_id : "";
+		st = s->st[ST_QOS2_DELETE];
+		bad = sqlite3_bind_text(st, 1, cid, -1, SQLITE_STATIC);
+		bad |= sqlite3_bind_int(st, 2, it->packet_id);
+		return bad != SQLITE_OK ? GW_EIO :
+		    store_step(s, ST_QOS2_DELETE);
+	}
+
+	if (it->flags & STORE_F_ROW) {
+		st = s->st[ST_MSG_INSERT];
+		bad = sqlite3_bind_int64(st, 1, m->received_ms);
+		bad |= sqlite3_bind_text(st, 2, m->topic, m->topic_len,
+		    SQLITE_STATIC);
+		if (m->client_id_len == 0)
+			bad |= sqlite3_bind_null(st, 3);
+		else
+			bad |= sqlite3_bind_text(st, 3, m->client_id,
+			    m->client_id_len, SQLITE_STATIC);
+		bad |= sqlite3_bind_int(st, 4, m->qos);
+		bad |= sqlite3_bind_int(st, 5, m->retain != 0);
+		/*
+		 * TEXT for valid UTF-8 without NUL ('' when empty), else
+		 * BLOB. payload_len fits an int: MQTT caps packets at 256 MB.
+		 */
+		if (utf8_valid(m->payload, m->payload_len, false))
+			bad |= sqlite3_bind_text(st, 6, (const char *)m->payload,
+			    (int)m->payload_len, SQLITE_STATIC);
+		else
+			bad |= sqlite3_bind_blob(st, 6, m->payload,
+			    (int)m->payload_len, SQLITE_STATIC);
+		if (bad != SQLITE_OK || store_step(s, ST_MSG_INSERT) != 0)
+			return GW_EIO;
+		(*rows)++;
+	}
+
+	if (it->flags & STORE_F_RETAIN) {
+		if (m->payload_len == 0) {
+			st = s->st[ST_RETAIN_DELETE];
+			bad = sqlite3_bind_text(st, 1, m->topic, m->topic_len,
+			    SQLITE_STATIC);
+			if (bad != SQLITE_OK ||
+			    store_step(s, ST_RETAIN_DELETE) != 0)
+				return GW_EIO;
+		} else {
+			st = s->st[ST_RETAIN_UPSERT];
+			bad = sqlite3_bind_text(st, 1, m->topic, m->topic_len,
+			    SQLITE_STATIC);
+			bad |= sqlite3_bind_blob(st, 2, m->payload,
+			    (int)m->payload_len, SQLITE_STATIC);
+			bad |= sqlite3_bind_int(st, 3, m->qos);
+			bad |= sqlite3_bind_int64(st, 4, m->received_ms);
+			if (m->client_id_len == 0)
+				bad |= sqlite3_bind_null(st, 5);
+			else
+				bad |= sqlite3_bind_text(st, 5, m->client_id,
+				    m->client_id_len, SQLITE_STATIC);
+			if (bad != SQLITE_OK ||
+			    store_step(s, ST_RETAIN_UPSERT) != 0)
+				return GW_EIO;
+		}
+	}
+
+	if (it->flags & STORE_F_QOS2) {
+		st = s->st[ST_QOS2_INSERT];
+		bad = sqlite3_bind_text(st, 1, m->client_id, m->client_id_len,
+		    SQLITE_STATIC);
+		bad |= sqlite3_bind_int(st, 2, it->packet_id);
+		if (bad != SQLITE_OK || store_step(s, ST_QOS2_INSERT) != 0)
+			return GW_EIO;
+	}
+	return 0;
+}
+
+/* Drops what the committed items owned. */
+static void
+store_release(struct store *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		msg_unref(&s->batch[i].msg);
+		gw_free(s->batch[i].client_id);
+		s->batch[i].client_id = NULL;
+	}
+}
+
+/*
+ * Between batches: checkpoints when the WAL passed a threshold (final:
+ * always, TRUNCATE, waiting busy_timeout). Failures are retried later.
+ */
+static void
+store_checkpoint(struct store *s, bool final)
+{
+	long long bytes = s->wal_frames * s->page_size, now;
+	int mode, rc, log_frames = 0, done = 0;
+
+	now = clock_mono_ms();
+	if (!final && (bytes < STORE_CKPT_PASSIVE || now < s->ckpt_next_ms))
+		return;
+	mode = final || bytes >= STORE_CKPT_TRUNCATE ?
+	    SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE;
+	if (!final && mode == SQLITE_CHECKPOINT_TRUNCATE)
+		sqlite3_busy_timeout(s->db, 0);
+	rc = sqlite3_wal_checkpoint_v2(s->db, NULL, mode, &log_frames, &done);
+	if (!final && mode == SQLITE_CHECKPOINT_TRUNCATE)
+		sqlite3_busy_timeout(s->db, s->busy_ms);
+	if (rc == SQLITE_OK && (mode == SQLITE_CHECKPOINT_TRUNCATE ||
+	    done >= log_frames)) {
+		/* The next commit restarts the WAL; its hook tells the size. */
+		s->wal_frames = 0;
+		atomic_fetch_add_explicit(&s->checkpoints, 1,
+		    memory_order_relaxed);
+		log_debug("store: checkpoint of %lld bytes done", bytes);
+		return;
+	}
+	s->ckpt_next_ms = now + STORE_CKPT_RETRY_MS;
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY &&
+	    log_ratelimited(&s->errlim, 5, 60000))
+		log_warn("store: %s: checkpoint failed: %s", s->path,
+		    sqlite3_errmsg(s->db));
+	else
+		log_debug("store: checkpoint incomplete (%d of %d frames), "
+		    "a reader holds the WAL", done, log_frames);
+}
+
+static void
+store_sleep_ms(unsigned ms)
+{
+	struct timespec ts;
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
