@@ -1,3 +1,1286 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Placeholder: not written yet. */
-typedef int placeholder_unused_t;
+/*
+ * The gateway configuration: defaults, the JSON config file and the command
+ * line.
+ *
+ * Every plain setting is one row of an option table (Fluent Bit config_map):
+ * its key path, its type, where it lives in struct gw_config (offset and
+ * size), its range or choices, its default written in config-file syntax and
+ * a one-line doc. config_init() applies the defaults from the table,
+ * config_load_file() walks the JSON object against it and config_dump()
+ * prints it back, so a new setting is one new row. Keys the table cannot
+ * express (the listener array, sources, inline rules) are rows of type
+ * OPT_SPECIAL with a handler; listener objects are walked with a second
+ * table whose offsets point into struct config_listener.
+ *
+ * Loading never stops at the first problem: each unknown key, wrong type,
+ * bad value or out-of-range number goes to the caller's report callback with
+ * its full JSON path, and loading goes on with the next key.
+ */
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+
+#include "build_config.h"
+#include "config.h"
+#include "mem.h"
+
+#define CONFIG_MAX_FILE		(4 * 1024 * 1024)	/* config file size cap */
+#define CONFIG_PATH_MAX		256			/* shown key paths */
+
+enum opt_type {
+	OPT_INT,	/* JSON integer within [min, max] */
+	OPT_UINT,	/* JSON non-negative integer within [min, max] */
+	OPT_BOOL,	/* true or false */
+	OPT_STRING,	/* string; one of choices when choices is set */
+	OPT_PATH,	/* file name, relative to the config file's folder */
+	OPT_SIZE,	/* bytes: integer or "64KB" */
+	OPT_DURATION,	/* milliseconds: integer or "10s" */
+	OPT_ENUM,	/* string in choices, stored as its index */
+	OPT_SPECIAL,	/* parsed by handler */
+};
+
+struct load;
+typedef void (*opt_handler)(struct load *, const cJSON *, const char *);
+
+struct config_option {
+	const char		*key;		/* dotted path within its table */
+	enum opt_type		 type;
+	size_t			 offset;	/* into the table's struct */
+	size_t			 size;		/* sizeof the field */
+	int64_t			 min;		/* numeric range */
+	int64_t			 max;
+	const char *const	*choices;	/* NULL-terminated, or NULL */
+	const char		*def;		/* default, config syntax, or NULL */
+	opt_handler		 handler;	/* OPT_SPECIAL only */
+	const char		*doc;
+};
+
+/* State of one config_load_file() call. */
+struct load {
+	struct gw_config	*cfg;
+	const char		*file;		/* as given, for reports */
+	char			*dir;		/* folder with '/', NULL = cwd */
+	config_report_fn	 report;
+	void			*ctx;
+	int			 nerrors;
+	int			 oom;
+};
+
+static void	load_listeners(struct load *, const cJSON *, const char *);
+static void	load_sources(struct load *, const cJSON *, const char *);
+static void	load_rules(struct load *, const cJSON *, const char *);
+static void	load_object(struct load *, const cJSON *,
+		    const struct config_option *, size_t, void *, const char *,
+		    const char *);
+
+static const char *const durability_choices[] = { "normal", "full", NULL };
+static const char *const overflow_choices[] = { "drop_oldest", "reject",
+	NULL };
+static const char *const level_choices[] = { "error", "warn", "info",
+	"debug", NULL };
+
+#define CFG_FIELD(m) \
+	offsetof(struct gw_config, m), sizeof(((struct gw_config *)0)->m)
+#define LST_FIELD(m) \
+	offsetof(struct config_listener, m), \
+	sizeof(((struct config_listener *)0)->m)
+#define OPT(k, t, f, lo, hi, ch, def, doc) \
+	{ k, t, CFG_FIELD(f), lo, hi, ch, def, NULL, doc }
+#define LOPT(k, t, f, lo, hi, def, doc) \
+	{ k, t, LST_FIELD(f), lo, hi, NULL, def, NULL, doc }
+#define SPECIAL(k, h, doc) \
+	{ k, OPT_SPECIAL, 0, 0, 0, 0, NULL, NULL, h, doc }
+
+#define KIB	1024LL
+#define MIB	(1024LL * KIB)
+#define GIB	(1024LL * MIB)
+
+static const struct config_option root_options[] = {
+	SPECIAL("listeners", load_listeners,
+	    "1 to 16 listener objects {port, bind, tls}"),
+	OPT("database.path", OPT_PATH, db_path, 0, 0, NULL, "telemetry.db",
+	    "SQLite database file"),
+	OPT("database.durability", OPT_ENUM, durability_full, 0, 1,
+	    durability_choices, "full",
+	    "full: fsync each commit; normal: may lose last commits on power loss"),
+	OPT("database.max_bytes", OPT_SIZE, db_max_bytes, 0, INT64_MAX, NULL,
+	    "0", "database size cap, 0 = unbounded"),
+	OPT("database.retention.max_age", OPT_DURATION,
+	    db_retention_max_age_ms, 0, INT64_MAX, NULL, "0",
+	    "delete telemetry rows older than this, 0 = keep"),
+	OPT("database.commit_max_items", OPT_UINT, commit_max_items, 1,
+	    100000, NULL, "1024", "items per group commit at most"),
+	OPT("database.commit_max_ms", OPT_DURATION, commit_max_ms, 0, 10000,
+	    NULL, "10", "a batch commits this long after its first item"),
+	OPT("database.queue_items", OPT_UINT, store_queue_items, 16, 10000000,
+	    NULL, "65536", "store queue bound (items)"),
+	OPT("outbox.max_bytes", OPT_SIZE, outbox_max_bytes, KIB, INT64_MAX,
+	    NULL, "256MB", "outbox cap: url + headers + body"),
+	OPT("outbox.overflow", OPT_ENUM, outbox_overflow, 0, 1,
+	    overflow_choices, "drop_oldest", "what a full outbox does"),
+	OPT("auth.allow_anonymous", OPT_BOOL, allow_anonymous, 0, 0, NULL,
+	    "true", "accept clients without a username"),
+	OPT("auth.password_file", OPT_PATH, password_file, 0, 0, NULL, NULL,
+	    "mosquitto_passwd-format password file"),
+	OPT("auth.acl_file", OPT_PATH, acl_file, 0, 0, NULL, NULL,
+	    "JSON ACL file"),
+	OPT("limits.max_connections", OPT_UINT, max_connections, 1, 1000000,
+	    NULL, "10000", "concurrent client connections"),
+	OPT("limits.max_packet_bytes", OPT_SIZE, max_packet_bytes, 16,
+	    256 * MIB, NULL, "1MB", "largest MQTT packet accepted"),
+	OPT("limits.max_inflight", OPT_UINT, max_inflight, 1, 65535, NULL,
+	    "20", "QoS 1/2 window per connection"),
+	OPT("limits.max_queued", OPT_UINT, max_queued, 0, 10000000, NULL,
+	    "1000", "messages queued per session"),
+	OPT("limits.connect_timeout", OPT_DURATION, connect_timeout_ms, 100,
+	    3600000, NULL, "10s", "accept to complete CONNECT"),
+	SPECIAL("sources", load_sources, "subscriptions to external brokers"),
+	SPECIAL("rules", load_rules, "rules file name or inline rule array"),
+	OPT("metrics.bind", OPT_STRING, metrics_bind, 0, 0, NULL, "127.0.0.1",
+	    "metrics HTTP address"),
+	OPT("metrics.port", OPT_INT, metrics_port, 0, 65535, NULL, "9883",
+	    "metrics HTTP port"),
+	OPT("log.level", OPT_STRING, log_level, 0, 0, level_choices, "info",
+	    "error, warn, info or debug"),
+	OPT("log.syslog", OPT_BOOL, log_syslog, 0, 0, NULL, "false",
+	    "log to syslog instead of stderr"),
+};
+
+static const struct config_option listener_options[] = {
+	LOPT("port", OPT_INT, port, 0, 65535, "1883", "TCP port (required)"),
+	LOPT("bind", OPT_STRING, bind, 0, 0, "0.0.0.0", "address to bind"),
+	LOPT("tls.cert", OPT_PATH, tls_cert, 0, 0, NULL, "certificate (PEM)"),
+	LOPT("tls.key", OPT_PATH, tls_key, 0, 0, NULL, "private key (PEM)"),
+	LOPT("tls.ca", OPT_PATH, tls_ca, 0, 0, NULL, "CA bundle (PEM)"),
+	LOPT("tls.require_client_cert", OPT_BOOL, tls_require_client_cert, 0,
+	    0, "false", "ask clients for a certificate"),
+};
+
+#define NROOT		(sizeof root_options / sizeof root_options[0])
+#define NLISTENER	(sizeof listener_options / sizeof listener_options[0])
+
+struct unit {
+	const char	*name;
+	uint64_t	 mult;
+};
+
+static const struct unit size_units[] = {
+	{ "GB", GIB }, { "MB", MIB }, { "KB", KIB }, { "B", 1 }, { NULL, 0 }
+};
+
+static const struct unit duration_units[] = {
+	{ "d", 86400000 }, { "h", 3600000 }, { "m", 60000 }, { "s", 1000 },
+	{ "ms", 1 }, { NULL, 0 }
+};
+
+/* Stores v into an integer or bool field of the given size. */
+static void
+field_store_int(void *p, size_t size, int64_t v)
+{
+	int32_t	i32;
+
+	if (size == sizeof(bool))
+		*(bool *)p = v != 0;
+	else if (size == sizeof(int32_t)) {
+		i32 = (int32_t)v;
+		memcpy(p, &i32, sizeof i32);
+	} else
+		memcpy(p, &v, sizeof v);
+}
+
+static int64_t
+field_fetch_int(const void *p, size_t size, int is_unsigned)
+{
+	int32_t		i32;
+	uint32_t	u32;
+	int64_t		i64;
+
+	if (size == sizeof(bool))
+		return *(const bool *)p;
+	if (size == sizeof(int32_t)) {
+		if (is_unsigned) {
+			memcpy(&u32, p, sizeof u32);
+			return u32;
+		}
+		memcpy(&i32, p, sizeof i32);
+		return i32;
+	}
+	memcpy(&i64, p, sizeof i64);
+	return i64;
+}
+
+/* Replaces the string in a char * field; takes ownership of s. */
+static void
+field_store_str(void *p, char *s)
+{
+	char	**pp = p;
+
+	gw_free(*pp);
+	*pp = s;
+}
+
+static int
+choice_index(const char *const *choices, const char *s)
+{
+	int	i;
+
+	for (i = 0; choices[i] != NULL; i++) {
+		if (strcmp(choices[i], s) == 0)
+			return i;
+	}
+	return -1;
+}
+
+static int
+parse_with_units(const char *s, const struct unit *units, uint64_t *out)
+{
+	const char	*p = s;
+	uint64_t	 v = 0, d;
+	int		 i;
+
+	if (s == NULL || !isdigit((unsigned char)*p))
+		return GW_EMALFORMED;
+	while (isdigit((unsigned char)*p)) {
+		d = (uint64_t)(*p - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return GW_ETOOBIG;
+		v = v * 10 + d;
+		p++;
+	}
+	if (*p == '\0') {
+		*out = v;
+		return 0;
+	}
+	for (i = 0; units[i].name != NULL; i++) {
+		if (strcasecmp(p, units[i].name) != 0)
+			continue;
+		if (v > UINT64_MAX / units[i].mult)
+			return GW_ETOOBIG;
+		*out = v * units[i].mult;
+		return 0;
+	}
+	return GW_EMALFORMED;
+}
+
+/*
+ * Parses a size: a plain number of bytes or a number with a B, KB, MB or GB
+ * suffix (1024-based, any case). Returns 0, GW_EMALFORMED or GW_ETOOBIG.
+ */
+int
+config_parse_size(const char *s, uint64_t *out)
+{
+	return parse_with_units(s, size_units, out);
+}
+
+/*
+ * Parses a duration: a plain number of milliseconds or a number with a ms, s,
+ * m, h or d suffix (any case). Returns 0, GW_EMALFORMED or GW_ETOOBIG.
+ */
+int
+config_parse_duration(const char *s, uint64_t *out)
+{
+	return parse_with_units(s, duration_units, out);
+}
+
+/* Writes v in the largest unit that divides it exactly ("1MB", "10s"). */
+static void
+format_units(char *buf, size_t len, uint64_t v, const struct unit *units,
+    const char *base)
+{
+	int	i;
+
+	if (v != 0) {
+		for (i = 0; units[i].name != NULL; i++) {
+			if (units[i].mult > 1 && v % units[i].mult == 0) {
+				snprintf(buf, len, "%" PRIu64 "%s",
+				    v / units[i].mult, units[i].name);
+				return;
+			}
+		}
+	}
+	snprintf(buf, len, "%" PRIu64 "%s", v, v == 0 ? "" : base);
+}
+
+static const char *
+json_type_name(const cJSON *it)
+{
+	if (cJSON_IsString(it))
+		return "a string";
+	if (cJSON_IsNumber(it))
+		return "a number";
+	if (cJSON_IsBool(it))
+		return "a boolean";
+	if (cJSON_IsNull(it))
+		return "null";
+	if (cJSON_IsArray(it))
+		return "an array";
+	if (cJSON_IsObject(it))
+		return "an object";
+	return "an invalid value";
+}
+
+static void
+load_error(struct load *ld, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+load_error(struct load *ld, const char *path, const char *fmt, ...)
+{
+	struct gw_error	e;
+	va_list		ap;
+
+	snprintf(e.path, sizeof e.path, "%s", path);
+	va_start(ap, fmt);
+	vsnprintf(e.msg, sizeof e.msg, fmt, ap);
+	va_end(ap);
+	ld->nerrors++;
+	if (ld->report != NULL)
+		ld->report(ld->file, &e, ld->ctx);
+}
+
+static void
+load_oom(struct load *ld, const char *path)
+{
+	ld->oom = 1;
+	load_error(ld, path, "out of memory");
+}
+
+/* Returns a new copy of s, prefixed with the config folder if relative. */
+static char *
+resolve_path(const struct load *ld, const char *s)
+{
+	size_t	 dl, sl;
+	char	*p;
+
+	if (ld == NULL || ld->dir == NULL || s[0] == '/')
+		return gw_strdup(s);
+	dl = strlen(ld->dir);
+	sl = strlen(s);
+	if ((p = gw_malloc(dl + sl + 1)) == NULL)
+		return NULL;
+	memcpy(p, ld->dir, dl);
+	memcpy(p + dl, s, sl + 1);
+	return p;
+}
+
+/*
+ * Reads a JSON number that must be an integer. Returns 0, -1 if it has a
+ * fraction, -2 if it does not fit in an int64_t.
+ */
+static int
+json_integer(const cJSON *it, int64_t *out)
+{
+	double	v = it->valuedouble;
+
+	if (!isfinite(v) || v != floor(v))
+		return -1;
+	if (v >= 9223372036854775808.0 || v < -9223372036854775808.0)
+		return -2;
+	*out = (int64_t)v;
+	return 0;
+}
+
+/* Formats the allowed range of o for an "out of range" message. */
+static void
+range_text(const struct config_option *o, char *buf, size_t len)
+{
+	char	lo[32], hi[32];
+
+	switch (o->type) {
+	case OPT_SIZE:
+		format_units(lo, sizeof lo, (uint64_t)o->min, size_units, "B");
+		format_units(hi, sizeof hi, (uint64_t)o->max, size_units, "B");
+		break;
+	case OPT_DURATION:
+		format_units(lo, sizeof lo, (uint64_t)o->min, duration_units,
+		    "ms");
+		format_units(hi, sizeof hi, (uint64_t)o->max, duration_units,
+		    "ms");
+		break;
+	default:
+		snprintf(lo, sizeof lo, "%" PRId64, o->min);
+		snprintf(hi, sizeof hi, "%" PRId64, o->max);
+		break;
+	}
+	if (o->max == INT64_MAX)
+		snprintf(buf, len, "must be at least %s", lo);
+	else
+		snprintf(buf, len, "must be between %s and %s", lo, hi);
+}
+
+/* Loads a size or duration: a non-negative integer or a string with unit. */
+static int
+load_quantity(struct load *ld, const struct config_option *o,
+    const cJSON *it, const char *path, uint64_t *out)
+{
+	const char	*what, *example;
+	int64_t		 v;
+	int		 rc;
+
+	if (o->type == OPT_SIZE) {
+		what = "size";
+		example = "\"512\", \"64KB\", \"1MB\" or \"2GB\"";
+	} else {
+		what = "duration";
+		example = "\"250ms\", \"10s\", \"5m\", \"2h\" or \"30d\"";
+	}
+	if (cJSON_IsNumber(it)) {
+		if ((rc = json_integer(it, &v)) == 0 && v >= 0) {
+			*out = (uint64_t)v;
+			return 0;
+		}
+		load_error(ld, path, "bad %s %g: expected a non-negative "
+		    "integer or a string like %s", what, it->valuedouble,
+		    example);
+		return -1;
+	}
+	if (!cJSON_IsString(it)) {
+		load_error(ld, path, "expected a %s (integer or string like "
+		    "%s), got %s", what, example, json_type_name(it));
+		return -1;
+	}
+	if (o->type == OPT_SIZE)
+		rc = config_parse_size(it->valuestring, out);
+	else
+		rc = config_parse_duration(it->valuestring, out);
+	if (rc == GW_ETOOBIG) {
+		load_error(ld, path, "%s \"%s\" is too large", what,
+		    it->valuestring);
+		return -1;
+	}
+	if (rc != 0) {
+		load_error(ld, path, "bad %s \"%s\": expected a number with "
+		    "an optional unit, like %s", what, it->valuestring,
+		    example);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+choices_text(const char *const *choices, char *buf, size_t len)
+{
+	size_t	off = 0;
+	int	i;
+
+	buf[0] = '\0';
+	for (i = 0; choices[i] != NULL && off < len; i++) {
+		off += (size_t)snprintf(buf + off, len - off, "%s\"%s\"",
+		    i == 0 ? "" : ", ", choices[i]);
+	}
+}
+
+/* Checks it against o and stores it at base + o->offset. */
+static void
+load_value(struct load *ld, const struct config_option *o, const cJSON *it,
+    void *base, const char *path)
+{
+	void		*p = (char *)base + o->offset;
+	char		 text[160], *s;
+	int64_t		 v;
+	uint64_t	 u;
+	int		 i = 0;
+
+	switch (o->type) {
+	case OPT_INT:
+	case OPT_UINT:
+		if (!cJSON_IsNumber(it)) {
+			load_error(ld, path, "expected an integer, got %s",
+			    json_type_name(it));
+			return;
+		}
+		if (json_integer(it, &v) == -1) {
+			load_error(ld, path, "expected an integer, got %g",
+			    it->valuedouble);
+			return;
+		}
+		if (json_integer(it, &v) != 0 || v < o->min || v > o->max) {
+			range_text(o, text, sizeof text);
+			load_error(ld, path, "%g is out of range: %s",
+			    it->valuedouble, text);
+			return;
+		}
+		field_store_int(p, o->size, v);
+		break;
+	case OPT_BOOL:
+		if (!cJSON_IsBool(it)) {
+			load_error(ld, path, "expected true or false, got %s",
+			    json_type_name(it));
+			return;
+		}
+		field_store_int(p, o->size, cJSON_IsTrue(it));
+		break;
+	case OPT_STRING:
+	case OPT_PATH:
+	case OPT_ENUM:
+		if (!cJSON_IsString(it)) {
+			load_error(ld, path, "expected a string, got %s",
+			    json_type_name(it));
+			return;
+		}
+		if (o->choices != NULL &&
+		    (i = choice_index(o->choices, it->valuestring)) < 0) {
+			choices_text(o->choices, text, sizeof text);
+			load_error(ld, path, "bad value \"%s\": expected one "
+			    "of %s", it->valuestring, text);
+			return;
+		}
+		if (o->type == OPT_ENUM) {
+			field_store_int(p, o->size, i);
+			return;
+		}
+		if (o->type == OPT_PATH && it->valuestring[0] == '\0') {
+			load_error(ld, path, "expected a file name, got an "
+			    "empty string");
+			return;
+		}
+		if (o->type == OPT_PATH)
+			s = resolve_path(ld, it->valuestring);
+		else
+			s = gw_strdup(it->valuestring);
+		if (s == NULL) {
+			load_oom(ld, path);
+			return;
+		}
+		field_store_str(p, s);
+		break;
+	case OPT_SIZE:
+	case OPT_DURATION:
+		if (load_quantity(ld, o, it, path, &u) != 0)
+			return;
+		if (u < (uint64_t)o->min || u > (uint64_t)o->max) {
+			range_text(o, text, sizeof text);
+			if (cJSON_IsString(it))
+				load_error(ld, path, "\"%s\" is out of range: "
+				    "%s", it->valuestring, text);
+			else
+				load_error(ld, path, "%" PRIu64 " is out of "
+				    "range: %s", u, text);
+			return;
+		}
+		field_store_int(p, o->size, (int64_t)u);
+		break;
+	case OPT_SPECIAL:
+		o->handler(ld, it, path);
+		break;
+	}
+}
+
+static const struct config_option *
+find_option(const struct config_option *tab, size_t n, const char *key)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(tab[i].key, key) == 0)
+			return &tab[i];
+	}
+	return NULL;
+}
+
+/* Returns 1 if some option of tab lives under the section key. */
+static int
+is_section(const struct config_option *tab, size_t n, const char *key)
+{
+	size_t	i, kl = strlen(key);
+
+	for (i = 0; i < n; i++) {
+		if (strncmp(tab[i].key, key, kl) == 0 && tab[i].key[kl] == '.')
+			return 1;
+	}
+	return 0;
+}
+
+static int
+join_path(char *buf, size_t len, const char *prefix, const char *key)
+{
+	int	n;
+
+	if (prefix[0] == '\0')
+		n = snprintf(buf, len, "%s", key);
+	else
+		n = snprintf(buf, len, "%s.%s", prefix, key);
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+/*
+ * Walks the members of obj against tab. key_prefix is the dotted key of obj
+ * within tab ("" at the table's root); shown_prefix is the JSON path of obj
+ * used in reports ("listeners[2]").
+ */
+static void
+load_object(struct load *ld, const cJSON *obj, const struct config_option *tab,
+    size_t ntab, void *base, const char *key_prefix, const char *shown_prefix)
+{
+	const struct config_option	*o;
+	const cJSON			*it, *prev;
+	char				 key[CONFIG_PATH_MAX];
+	char				 shown[CONFIG_PATH_MAX];
+	int				 dup;
+
+	cJSON_ArrayForEach(it, obj) {
+		join_path(shown, sizeof shown, shown_prefix, it->string);
+		dup = 0;
+		for (prev = obj->child; prev != it; prev = prev->next) {
+			if (strcmp(prev->string, it->string) == 0)
+				dup = 1;
+		}
+		if (dup) {
+			load_error(ld, shown, "duplicate key");
+			continue;
+		}
+		if (strchr(it->string, '.') != NULL ||
+		    join_path(key, sizeof key, key_prefix, it->string) != 0) {
+			load_error(ld, shown, "unknown key");
+			continue;
+		}
+		if ((o = find_option(tab, ntab, key)) != NULL)
+			load_value(ld, o, it, base, shown);
+		else if (!is_section(tab, ntab, key))
+			load_error(ld, shown, "unknown key");
+		else if (!cJSON_IsObject(it)) {
+			load_error(ld, shown, "expected an object, got %s",
+			    json_type_name(it));
+		} else
+			load_object(ld, it, tab, ntab, base, key, shown);
+	}
+}
+
+/* Sets the field of o to its default; returns 0 or GW_ENOMEM. */
+static int
+apply_default(const struct config_option *o, void *base)
+{
+	void		*p = (char *)base + o->offset;
+	char		*s;
+	uint64_t	 u = 0;
+
+	if (o->def == NULL)
+		return 0;
+	switch (o->type) {
+	case OPT_INT:
+	case OPT_UINT:
+		field_store_int(p, o->size, strtoll(o->def, NULL, 10));
+		break;
+	case OPT_BOOL:
+		field_store_int(p, o->size, strcmp(o->def, "true") == 0);
+		break;
+	case OPT_STRING:
+	case OPT_PATH:
+		if ((s = gw_strdup(o->def)) == NULL)
+			return GW_ENOMEM;
+		field_store_str(p, s);
+		break;
+	case OPT_SIZE:
+		config_parse_size(o->def, &u);
+		field_store_int(p, o->size, (int64_t)u);
+		break;
+	case OPT_DURATION:
+		config_parse_duration(o->def, &u);
+		field_store_int(p, o->size, (int64_t)u);
+		break;
+	case OPT_ENUM:
+		field_store_int(p, o->size, choice_index(o->choices, o->def));
+		break;
+	case OPT_SPECIAL:
+		break;
+	}
+	return 0;
+}
+
+static int
+apply_defaults(const struct config_option *tab, size_t n, void *base)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		if (apply_default(&tab[i], base) != 0)
+			return GW_ENOMEM;
+	}
+	return 0;
+}
+
+static void
+free_strings(const struct config_option *tab, size_t n, void *base)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		if (tab[i].type == OPT_STRING || tab[i].type == OPT_PATH)
+			field_store_str((char *)base + tab[i].offset, NULL);
+	}
+}
+
+static void
+listener_clear(struct config_listener *l)
+{
+	free_strings(listener_options, NLISTENER, l);
+	memset(l, 0, sizeof *l);
+}
+
+static void
+load_listeners(struct load *ld, const cJSON *it, const char *path)
+{
+	struct gw_config	*cfg = ld->cfg;
+	struct config_listener	*l;
+	const cJSON		*el;
+	char			 shown[CONFIG_PATH_MAX], sub[CONFIG_PATH_MAX];
+	int			 n, i;
+
+	if (!cJSON_IsArray(it)) {
+		load_error(ld, path, "expected an array of listener objects, "
+		    "got %s", json_type_name(it));
+		return;
+	}
+	n = cJSON_GetArraySize(it);
+	if (n < 1 || n > CONFIG_MAX_LISTENERS) {
+		load_error(ld, path, "expected 1 to %d listeners, got %d",
+		    CONFIG_MAX_LISTENERS, n);
+		return;
+	}
+	for (i = 0; i < CONFIG_MAX_LISTENERS; i++)
+		listener_clear(&cfg->listeners[i]);
+	cfg->nlisteners = 0;
+
+	i = 0;
+	cJSON_ArrayForEach(el, it) {
+		snprintf(shown, sizeof shown, "%s[%d]", path, i);
+		l = &cfg->listeners[i++];
+		cfg->nlisteners++;
+		if (apply_defaults(listener_options, NLISTENER, l) != 0) {
+			load_oom(ld, shown);
+			continue;
+		}
+		if (!cJSON_IsObject(el)) {
+			load_error(ld, shown, "expected a listener object, "
+			    "got %s", json_type_name(el));
+			continue;
+		}
+		load_object(ld, el, listener_options, NLISTENER, l, "",
+		    shown);
+		if (cJSON_GetObjectItemCaseSensitive(el, "port") == NULL) {
+			join_path(sub, sizeof sub, shown, "port");
+			load_error(ld, sub, "required key is missing");
+		}
+		if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(el,
+		    "tls"))) {
+			l->tls = true;
+			join_path(sub, sizeof sub, shown, "tls");
+			load_error(ld, sub, "TLS listeners are not supported "
+			    "yet");
+		}
+	}
+}
+
+/* Returns a new gw-allocated compact JSON text of it, or NULL. */
+static char *
+json_text(const cJSON *it)
+{
+	char	*t, *s;
+
+	if ((t = cJSON_PrintUnformatted(it)) == NULL)
+		return NULL;
+	s = gw_strdup(t);
+	cJSON_free(t);
+	return s;
+}
+
+/* Reports every element of array it that is not an object. */
+static int
+check_objects(struct load *ld, const cJSON *it, const char *path)
+{
+	const cJSON	*el;
+	char		 shown[CONFIG_PATH_MAX];
+	int		 i = 0, bad = 0;
+
+	cJSON_ArrayForEach(el, it) {
+		if (!cJSON_IsObject(el)) {
+			snprintf(shown, sizeof shown, "%s[%d]", path, i);
+			load_error(ld, shown, "expected an object, got %s",
+			    json_type_name(el));
+			bad = 1;
+		}
+		i++;
+	}
+	return bad ? -1 : 0;
+}
+
+static void
+load_sources(struct load *ld, const cJSON *it, const char *path)
+{
+	char	*s;
+
+	if (!cJSON_IsArray(it)) {
+		load_error(ld, path, "expected an array of source objects, "
+		    "got %s", json_type_name(it));
+		return;
+	}
+	if (check_objects(ld, it, path) != 0)
+		return;
+	if ((s = json_text(it)) == NULL) {
+		load_oom(ld, path);
+		return;
+	}
+	field_store_str(&ld->cfg->sources_json, s);
+	ld->cfg->nsources = (size_t)cJSON_GetArraySize(it);
+}
+
+static void
+load_rules(struct load *ld, const cJSON *it, const char *path)
+{
+	struct gw_config	*cfg = ld->cfg;
+	char			*s;
+
+	if (cJSON_IsString(it)) {
+		if (it->valuestring[0] == '\0') {
+			load_error(ld, path, "expected a file name, got an "
+			    "empty string");
+			return;
+		}
+		if ((s = resolve_path(ld, it->valuestring)) == NULL) {
+			load_oom(ld, path);
+			return;
+		}
+		field_store_str(&cfg->rules_path, s);
+		field_store_str(&cfg->rules_inline, NULL);
+		return;
+	}
+	if (!cJSON_IsArray(it)) {
+		load_error(ld, path, "expected a rules file name or an array "
+		    "of rules, got %s", json_type_name(it));
+		return;
+	}
+	if (check_objects(ld, it, path) != 0)
+		return;
+	if ((s = json_text(it)) == NULL) {
+		load_oom(ld, path);
+		return;
+	}
+	field_store_str(&cfg->rules_inline, s);
+	field_store_str(&cfg->rules_path, NULL);
+}
+
+/*
+ * Fills cfg with the defaults of the option table plus one listener on
+ * 0.0.0.0:1883. Returns 0 or GW_ENOMEM (cfg is then empty but freeable).
+ */
+int
+config_init(struct gw_config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->cli_port = -1;
+	if (apply_defaults(root_options, NROOT, cfg) != 0)
+		goto fail;
+	if (apply_defaults(listener_options, NLISTENER,
+	    &cfg->listeners[0]) != 0)
+		goto fail;
+	cfg->nlisteners = 1;
+	return 0;
+
+fail:
+	config_free(cfg);
+	cfg->cli_port = -1;
+	return GW_ENOMEM;
+}
+
+/*
+ * Frees every string cfg owns and leaves it zeroed; safe on a config that
+ * config_init() failed on.
+ */
+void
+config_free(struct gw_config *cfg)
+{
+	size_t	i;
+
+	if (cfg == NULL)
+		return;
+	free_strings(root_options, NROOT, cfg);
+	for (i = 0; i < CONFIG_MAX_LISTENERS; i++)
+		listener_clear(&cfg->listeners[i]);
+	gw_free(cfg->config_path);
+	gw_free(cfg->rules_path);
+	gw_free(cfg->rules_inline);
+	gw_free(cfg->sources_json);
+	gw_free(cfg->cli_db_path);
+	gw_free(cfg->cli_rules_path);
+	memset(cfg, 0, sizeof *cfg);
+}
+
+/* Reads the whole file; returns a new NUL-terminated buffer or NULL. */
+static char *
+read_file(struct load *ld, const char *path)
+{
+	struct stat	 st;
+	FILE		*f;
+	char		*text = NULL;
+	size_t		 n;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		load_error(ld, "", "cannot open: %s", strerror(errno));
+		return NULL;
+	}
+	if (fstat(fileno(f), &st) != 0) {
+		load_error(ld, "", "cannot stat: %s", strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		load_error(ld, "", "not a regular file");
+		goto out;
+	}
+	if (st.st_size > CONFIG_MAX_FILE) {
+		load_error(ld, "", "file is larger than %d bytes",
+		    CONFIG_MAX_FILE);
+		goto out;
+	}
+	if ((text = gw_malloc((size_t)st.st_size + 1)) == NULL) {
+		load_oom(ld, "");
+		goto out;
+	}
+	n = fread(text, 1, (size_t)st.st_size, f);
+	if (ferror(f)) {
+		load_error(ld, "", "cannot read: %s", strerror(errno));
+		gw_free(text);
+		text = NULL;
+		goto out;
+	}
+	text[n] = '\0';
+out:
+	fclose(f);
+	return text;
+}
+
+static void
+report_syntax(struct load *ld, const char *text, const char *end)
+{
+	const char	*p, *line_start = text;
+	int		 line = 1;
+
+	if (end == NULL) {
+		load_error(ld, "", "JSON syntax error");
+		return;
+	}
+	for (p = text; p < end && *p != '\0'; p++) {
+		if (*p == '\n') {
+			line++;
+			line_start = p + 1;
+		}
+	}
+	load_error(ld, "", "JSON syntax error at line %d, column %d", line,
+	    (int)(end - line_start) + 1);
+}
+
+/*
+ * Loads the JSON config file at path over cfg (which holds defaults or
+ * earlier values). Every problem goes to report (which may be NULL); the
+ * return value is 0, GW_ECONFIG if anything was reported, or GW_ENOMEM.
+ * Borrows path; cfg->config_path becomes a copy of it.
+ */
+int
+config_load_file(struct gw_config *cfg, const char *path,
+    config_report_fn report, void *ctx)
+{
+	struct load	 ld;
+	const cJSON	*auth;
+	const char	*slash, *end = NULL;
+	char		*text, *copy;
+	cJSON		*root = NULL;
+
+	memset(&ld, 0, sizeof ld);
+	ld.cfg = cfg;
+	ld.file = path;
+	ld.report = report;
+	ld.ctx = ctx;
+
+	if (cfg->config_path == NULL || strcmp(cfg->config_path, path) != 0) {
+		if ((copy = gw_strdup(path)) == NULL) {
+			load_oom(&ld, "");
+			return GW_ENOMEM;
+		}
+		field_store_str(&cfg->config_path, copy);
+	}
+	if ((slash = strrchr(path, '/')) != NULL &&
+	    (ld.dir = gw_strndup(path, (size_t)(slash - path) + 1)) == NULL) {
+		load_oom(&ld, "");
+		return GW_ENOMEM;
+	}
+	if ((text = read_file(&ld, path)) == NULL)
+		goto out;
+	root = cJSON_ParseWithOpts(text, &end, 1);
+	if (root == NULL) {
+		report_syntax(&ld, text, end);
+		goto out;
+	}
+	if (!cJSON_IsObject(root)) {
+		load_error(&ld, "", "expected a JSON object at the top level, "
+		    "got %s", json_type_name(root));
+		goto out;
+	}
+	load_object(&ld, root, root_options, NROOT, cfg, "", "");
+
+	/* Anonymous access defaults to on only without a password file. */
+	auth = cJSON_GetObjectItemCaseSensitive(root, "auth");
+	if (cJSON_GetObjectItemCaseSensitive(auth, "allow_anonymous") == NULL)
+		cfg->allow_anonymous = cfg->password_file == NULL;
+	if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "metrics")))
+		cfg->metrics_enabled = true;
+
+out:
+	cJSON_Delete(root);
+	gw_free(text);
+	gw_free(ld.dir);
+	if (ld.oom)
+		return GW_ENOMEM;
+	return ld.nerrors > 0 ? GW_ECONFIG : 0;
+}
+
+/* Replaces *dst with a copy of src (NULL clears); keeps *dst on failure. */
+static void
+replace_str(char **dst, const char *src)
+{
+	char	*s = NULL;
+
+	if (src != NULL && (s = gw_strdup(src)) == NULL)
+		return;
+	gw_free(*dst);
+	*dst = s;
+}
+
+/* See config.h. */
+void
+config_apply_cli(struct gw_config *cfg)
+{
+	if (cfg->cli_port >= 0) {
+		if (cfg->nlisteners == 0) {
+			replace_str(&cfg->listeners[0].bind, "0.0.0.0");
+			cfg->nlisteners = 1;
+		}
+		cfg->listeners[0].port = cfg->cli_port;
+	}
+	if (cfg->cli_db_path != NULL)
+		replace_str(&cfg->db_path, cfg->cli_db_path);
+	if (cfg->cli_rules_path != NULL) {
+		replace_str(&cfg->rules_path, cfg->cli_rules_path);
+		if (cfg->rules_path != NULL)
+			replace_str(&cfg->rules_inline, NULL);
+	}
+	if (cfg->verbose > 0)
+		replace_str(&cfg->log_level, "debug");
+}
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+"Usage: mqlite [OPTION]...\n"
+"MQTT 3.1.1 broker that stores every publish in an SQLite database.\n"
+"\n"
+"  -c, --config=FILE     read settings from the JSON configuration FILE\n"
+"  -p, --port=PORT       listen on PORT (0-65535; overrides the first "
+"listener)\n"
+"  -d, --database=FILE   use the SQLite database FILE (default "
+"telemetry.db)\n"
+"  -r, --rules=FILE      load rules from the JSON FILE (replaces the "
+"default rule)\n"
+"      --check           validate the configuration and rules, then exit\n"
+"  -v, --verbose         log debug messages; with --check, print the "
+"settings\n"
+"      --version         print the version and exit\n"
+"  -h, --help            print this help and exit\n"
+"\n"
+"Without options mqlite listens on 0.0.0.0:1883 and stores every publish\n"
+"in the table \"messages\" of ./telemetry.db.\n"
+"See 'man mqlite' for the configuration file, rules and signals.\n");
+}
+
+static int
+parse_port(const char *s, int *out)
+{
+	char	*end;
+	long	 v;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < 0 || v > 65535)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+/* See config.h. getopt_long state is reset, so this may run repeatedly. */
+int
+config_parse_args(struct gw_config *cfg, int argc, char **argv)
+{
+	enum { ARG_CHECK = 256, ARG_VERSION };
+	static const struct option long_opts[] = {
+		{ "config",	required_argument,	NULL, 'c' },
+		{ "port",	required_argument,	NULL, 'p' },
+		{ "database",	required_argument,	NULL, 'd' },
+		{ "rules",	required_argument,	NULL, 'r' },
+		{ "check",	no_argument,		NULL, ARG_CHECK },
+		{ "verbose",	no_argument,		NULL, 'v' },
+		{ "version",	no_argument,		NULL, ARG_VERSION },
+		{ "help",	no_argument,		NULL, 'h' },
+		{ NULL,		0,			NULL, 0 }
+	};
+	char	**dst;
+	int	  c;
+
+	optind = 0;	/* glibc: full reinitialisation */
+	opterr = 1;
+	while ((c = getopt_long(argc, argv, "c:p:d:r:vh", long_opts,
+	    NULL)) != -1) {
+		dst = NULL;
+		switch (c) {
+		case 'c':
+			dst = &cfg->config_path;
+			break;
+		case 'd':
+			dst = &cfg->cli_db_path;
+			break;
+		case 'r':
+			dst = &cfg->cli_rules_path;
+			break;
+		case 'p':
+			if (parse_port(optarg, &cfg->cli_port) != 0) {
+				fprintf(stderr, "mqlite: invalid port '%s': "
+				    "expected a number from 0 to 65535\n",
+				    optarg);
+				return -1;
+			}
+			break;
+		case ARG_CHECK:
+			cfg->check_only = true;
+			break;
+		case 'v':
+			cfg->verbose++;
+			break;
+		case ARG_VERSION:
+			printf("mqlite %s\n", PACKAGE_VERSION);
+			return 1;
+		case 'h':
+			usage(stdout);
+			return 1;
+		default:
+			fprintf(stderr, "Try 'mqlite --help' for more "
+			    "information.\n");
+			return -1;
+		}
+		if (dst != NULL) {
+			if (optarg[0] == '\0') {
+				fprintf(stderr, "mqlite: option -%c needs a "
+				    "file name\n", c);
+				return -1;
+			}
+			replace_str(dst, optarg);
+			if (*dst == NULL) {
+				fprintf(stderr, "mqlite: out of memory\n");
+				return -1;
+			}
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "mqlite: unexpected argument '%s'\n"
+		    "Try 'mqlite --help' for more information.\n",
+		    argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+dump_option(const struct config_option *o, const void *base,
+    const char *prefix, FILE *out)
+{
+	const void	*p = (const char *)base + o->offset;
+	const char	*s;
+	char		 buf[64];
+	int64_t		 v;
+
+	if (o->type == OPT_SPECIAL)
+		return;
+	fprintf(out, "%s%s = ", prefix, o->key);
+	v = o->type == OPT_STRING || o->type == OPT_PATH ? 0 :
+	    field_fetch_int(p, o->size, o->type != OPT_INT);
+	switch (o->type) {
+	case OPT_INT:
+	case OPT_UINT:
+		fprintf(out, "%" PRId64 "\n", v);
+		break;
+	case OPT_BOOL:
+		fprintf(out, "%s\n", v ? "true" : "false");
+		break;
+	case OPT_STRING:
+	case OPT_PATH:
+		s = *(char *const *)p;
+		if (s == NULL)
+			fprintf(out, "null\n");
+		else
+			fprintf(out, "\"%s\"\n", s);
+		break;
+	case OPT_SIZE:
+	case OPT_DURATION:
+		if (o->type == OPT_SIZE)
+			format_units(buf, sizeof buf, (uint64_t)v, size_units,
+			    "B");
+		else
+			format_units(buf, sizeof buf, (uint64_t)v,
+			    duration_units, "ms");
+		if (v == 0)
+			fprintf(out, "0\n");
+		else
+			fprintf(out, "\"%s\"\n", buf);
+		break;
+	case OPT_ENUM:
+		fprintf(out, "\"%s\"\n", o->choices[v]);
+		break;
+	case OPT_SPECIAL:
+		break;
+	}
+}
+
+/* See config.h. */
+void
+config_dump(const struct gw_config *cfg, FILE *out)
+{
+	char	prefix[32];
+	size_t	i;
+
+	if (cfg->config_path != NULL)
+		fprintf(out, "# config file: %s\n", cfg->config_path);
+	for (i = 0; i < cfg->nlisteners && i < CONFIG_MAX_LISTENERS; i++) {
+		snprintf(prefix, sizeof prefix, "listeners[%zu].", i);
+		dump_option(&listener_options[0], &cfg->listeners[i], prefix,
+		    out);
+		dump_option(&listener_options[1], &cfg->listeners[i], prefix,
+		    out);
+	}
+	for (i = 0; i < NROOT; i++) {
+		if (!cfg->metrics_enabled &&
+		    strncmp(root_options[i].key, "metrics.", 8) == 0)
+			continue;
+		dump_option(&root_options[i], cfg, "", out);
+	}
+	if (!cfg->metrics_enabled)
+		fprintf(out, "# metrics: off\n");
+	if (cfg->rules_path != NULL)
+		fprintf(out, "rules = \"%s\"\n", cfg->rules_path);
+	else if (cfg->rules_inline != NULL)
+		fprintf(out, "rules = %s\n", cfg->rules_inline);
+	else
+		fprintf(out, "# rules: built-in default rule (every publish "
+		    "into table messages)\n");
+	fprintf(out, "# sources: %zu\n", cfg->nsources);
+}

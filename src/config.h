@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "err.h"
 
@@ -21,12 +22,23 @@
 struct config_listener {
 	char		*bind;		/* address, default "0.0.0.0" */
 	int		 port;		/* 0 = pick a free port (tests) */
+	bool		 tls;		/* a "tls" object was given */
+	char		*tls_cert;	/* tls.cert (resolved path) or NULL */
+	char		*tls_key;	/* tls.key (resolved path) or NULL */
+	char		*tls_ca;	/* tls.ca (resolved path) or NULL */
+	bool		 tls_require_client_cert; /* default false */
+};
+
+/* What a full outbox does (outbox.overflow). */
+enum config_overflow {
+	CONFIG_OVERFLOW_DROP_OLDEST = 0,	/* "drop_oldest" (default) */
+	CONFIG_OVERFLOW_REJECT = 1,		/* "reject" */
 };
 
 struct gw_config {
 	char		*config_path;	/* -c FILE, NULL if none */
 	struct config_listener listeners[CONFIG_MAX_LISTENERS];
-	size_t		 nlisteners;	/* >= 1 after config_finish() */
+	size_t		 nlisteners;	/* always >= 1 */
 
 	char		*db_path;	/* default "telemetry.db" */
 	bool		 durability_full; /* "full" (default) / "normal" */
@@ -34,6 +46,14 @@ struct gw_config {
 	unsigned	 commit_max_items;	/* default 1024 */
 	unsigned	 commit_max_ms;		/* default 10 */
 	unsigned	 store_queue_items;	/* default 65536 */
+	uint64_t	 db_retention_max_age_ms; /* 0 = keep forever */
+
+	uint64_t	 outbox_max_bytes;	/* default 256 MB */
+	int		 outbox_overflow;	/* enum config_overflow */
+
+	bool		 allow_anonymous;	/* default: no password_file */
+	char		*password_file;	/* auth.password_file or NULL */
+	char		*acl_file;	/* auth.acl_file or NULL */
 
 	unsigned	 max_connections;	/* default 10000 */
 	size_t		 max_packet_bytes;	/* default 1 MB */
@@ -42,6 +62,19 @@ struct gw_config {
 	unsigned	 connect_timeout_ms;	/* default 10000 */
 
 	char		*rules_path;	/* -r or "rules"; NULL = default rule */
+	/*
+	 * "rules" given inline as an array: its compact JSON text (the array
+	 * itself, e.g. "[{...}]"), else NULL. At most one of rules_path and
+	 * rules_inline is set; neither means the built-in default rule.
+	 */
+	char		*rules_inline;
+	size_t		 nsources;	/* entries in "sources" */
+	char		*sources_json;	/* "sources" array as JSON text or NULL */
+
+	bool		 metrics_enabled; /* a "metrics" object was given */
+	char		*metrics_bind;	/* default "127.0.0.1" */
+	int		 metrics_port;	/* default 9883 */
+
 	char		*log_level;	/* "info" */
 	bool		 log_syslog;	/* log.syslog, default false */
 
@@ -54,7 +87,12 @@ struct gw_config {
 	char		*cli_rules_path; /* -r or NULL */
 };
 
-/* Reports one error (file: path: reason); used by load and --check. */
+/*
+ * Reports one error (file: path: reason); used by load and --check. e->path
+ * is the JSON key path ("limits.max_inflight", "listeners[1].port"), or ""
+ * for an error about the whole file (cannot read it, JSON syntax error: then
+ * e->msg says the line and column).
+ */
 typedef void (*config_report_fn)(const char *file, const struct gw_error *e,
 		    void *ctx);
 
@@ -77,12 +115,28 @@ int	config_parse_args(struct gw_config *cfg, int argc, char **argv);
 int	config_load_file(struct gw_config *cfg, const char *path,
 	    config_report_fn report, void *ctx);
 
-/* Applies the -p/-d/-r/-v overrides remembered by config_parse_args(). */
+/*
+ * Applies the -p/-d/-r/-v overrides remembered by config_parse_args(): -p
+ * sets the port of the first listener, -d db_path, -r rules_path (and drops
+ * rules_inline), -v sets the log level to "debug". Idempotent. On an
+ * allocation failure the old value is kept.
+ */
 void	config_apply_cli(struct gw_config *cfg);
 
-/* Parses "10MB" / "512" into bytes; "10s" / "250ms" / "3d" into ms. */
+/*
+ * Parses "10MB" / "512" into bytes; "10s" / "250ms" / "3d" into ms. Units
+ * are case-insensitive (B, KB, MB, GB, 1024-based; ms, s, m, h, d); a bare
+ * number is bytes or milliseconds. Returns 0, or GW_EMALFORMED for an empty,
+ * negative, fractional or unknown-unit value and GW_ETOOBIG on overflow.
+ */
 int	config_parse_size(const char *s, uint64_t *out);
 int	config_parse_duration(const char *s, uint64_t *out);
+
+/*
+ * Prints the effective settings to out, one "key = value" line each in
+ * config-file syntax (used by --check -v). Borrows cfg.
+ */
+void	config_dump(const struct gw_config *cfg, FILE *out);
 
 /* Frees what cfg owns. */
 void	config_free(struct gw_config *cfg);
