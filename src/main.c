@@ -1,2 +1,214 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-int main(void) { return 0; }
+/*
+ * mqlite: the daemon. Reads the command line and the config file, opens
+ * the database (applying the schema), starts the store thread, listens and
+ * runs the event loop on this thread until SIGTERM or SIGINT. Shutdown is
+ * ordered: stop accepting and reading, let the store commit everything it
+ * accepted, send the acknowledgements that commit released, close, exit 0.
+ */
+#include <sys/signalfd.h>
+
+#include <pthread.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "build_config.h"
+#include "broker/broker.h"
+#include "config.h"
+#include "log.h"
+#include "net/ev.h"
+#include "store/store.h"
+
+struct daemon {
+	struct ev_loop	*loop;
+	struct broker	*broker;
+	struct store	*store;
+	int		 sigfd;
+	int		 stop_signal;
+};
+
+static void
+report_error(const char *file, const struct gw_error *e, void *ctx)
+{
+	int *count = ctx;
+
+	fprintf(stderr, "%s: %s%s%s\n", file != NULL ? file : "mqlite",
+	    e->path, e->path[0] != '\0' ? ": " : "", e->msg);
+	(*count)++;
+}
+
+static void
+signal_cb(struct ev_loop *loop, int fd, unsigned events, void *arg)
+{
+	struct daemon *d = arg;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
+		if (si.ssi_signo == SIGHUP) {
+			log_info("SIGHUP: nothing to reload yet (rules and ACL "
+			    "reload come with the rules engine)");
+			continue;
+		}
+		log_info("%s received: shutting down",
+		    si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+		d->stop_signal = (int)si.ssi_signo;
+		ev_stop(loop);
+	}
+}
+
+static int
+setup_signals(void)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+		return -1;
+	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+static int
+start(struct daemon *d, struct gw_config *cfg)
+{
+	struct store_opts so;
+	struct gw_error err;
+	size_t i;
+	int port;
+
+	memset(&so, 0, sizeof so);
+	so.path = cfg->db_path;
+	so.durability = cfg->durability_full ? STORE_DURABILITY_FULL :
+	    STORE_DURABILITY_NORMAL;
+	so.commit_max_items = cfg->commit_max_items;
+	so.commit_max_ms = cfg->commit_max_ms;
+	so.queue_cap = cfg->store_queue_items;
+	memset(&err, 0, sizeof err);
+	if ((d->store = store_open(&so, &err)) == NULL) {
+		log_error("cannot open database %s: %s", cfg->db_path,
+		    err.msg);
+		return -1;
+	}
+	if ((d->loop = ev_new()) == NULL ||
+	    (d->broker = broker_new(d->loop, cfg, d->store)) == NULL) {
+		log_error("out of memory");
+		return -1;
+	}
+	if (broker_load_state(d->broker) != 0) {
+		log_error("cannot load broker state from %s", cfg->db_path);
+		return -1;
+	}
+	for (i = 0; i < cfg->nlisteners; i++) {
+		port = broker_listen(d->broker, cfg->listeners[i].bind,
+		    cfg->listeners[i].port, &err);
+		if (port < 0) {
+			log_error("%s", err.msg);
+			return -1;
+		}
+		log_info("listening on %s:%d", cfg->listeners[i].bind, port);
+	}
+	if (store_start(d->store) != 0 ||
+	    broker_attach_store(d->broker) != 0) {
+		log_error("cannot start the store thread");
+		return -1;
+	}
+	if (ev_add_fd(d->loop, d->sigfd, EV_READ, signal_cb, d) != 0)
+		return -1;
+	log_info("mqlite %s ready, database %s", PACKAGE_VERSION, cfg->db_path);
+	return 0;
+}
+
+static void
+stop(struct daemon *d)
+{
+	struct store_stats st;
+
+	if (d->broker != NULL)
+		broker_stop_intake(d->broker);
+	if (d->store != NULL) {
+		store_get_stats(d->store, &st);
+		store_close(d->store);
+		log_info("database closed: %llu rows written in %llu commits",
+		    (unsigned long long)st.rows,
+		    (unsigned long long)st.batches);
+	}
+	if (d->broker != NULL) {
+		broker_finish(d->broker);
+		broker_free(d->broker);
+	}
+	ev_free(d->loop);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct gw_config cfg;
+	struct daemon d;
+	enum log_level lvl;
+	int rc, errors = 0;
+
+	if (config_init(&cfg) != 0) {
+		fprintf(stderr, "mqlite: out of memory\n");
+		return 1;
+	}
+	rc = config_parse_args(&cfg, argc, argv);
+	if (rc != 0) {
+		config_free(&cfg);
+		return rc > 0 ? 0 : 2;
+	}
+	if (cfg.config_path != NULL &&
+	    config_load_file(&cfg, cfg.config_path, report_error,
+	    &errors) != 0) {
+		if (errors == 0)
+			fprintf(stderr, "%s: invalid configuration\n",
+			    cfg.config_path);
+		config_free(&cfg);
+		return 1;
+	}
+	config_apply_cli(&cfg);
+	if (cfg.check_only) {
+		if (cfg.verbose > 0)
+			config_dump(&cfg, stdout);
+		printf("%s: configuration OK\n",
+		    cfg.config_path ? cfg.config_path : "(defaults)");
+		config_free(&cfg);
+		return 0;
+	}
+	if (log_level_parse(cfg.log_level, &lvl) == 0)
+		log_set_level(lvl);
+	if (cfg.verbose > 0)
+		log_set_level(LOG_LVL_DEBUG);
+	if (cfg.log_syslog)
+		log_use_syslog(1);
+
+	memset(&d, 0, sizeof d);
+	if ((d.sigfd = setup_signals()) == -1) {
+		log_error("cannot set up signal handling");
+		return 1;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (start(&d, &cfg) != 0) {
+		stop(&d);
+		curl_global_cleanup();
+		config_free(&cfg);
+		return 1;
+	}
+	rc = ev_run(d.loop);
+	if (rc != 0)
+		log_error("event loop failed: %s", gw_strerror(rc));
+	stop(&d);
+	close(d.sigfd);
+	curl_global_cleanup();
+	config_free(&cfg);
+	log_info("stopped");
+	return rc == 0 ? 0 : 1;
+}

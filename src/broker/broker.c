@@ -1,3 +1,661 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Placeholder: not written yet. */
-typedef int placeholder_unused_t;
+/*
+ * Connection lifecycle of the broker: listeners and accept, reading and
+ * framing packets, backpressure, the held-acknowledgement FIFO released by
+ * store commits, timers (connect timeout, keepalive), output flushing and
+ * closing. Packet semantics live in dispatch.c and handle_*.c, delivery to
+ * subscribers in outbound.c.
+ *
+ * Output is batched: handlers append encoded packets to a client's output
+ * buffer and put it on the flush list; the before-sleep hook writes each
+ * listed client once per loop iteration. Closing is deferred the same way
+ * (CLIENT_CLOSING clients are flushed, then closed), so no handler ever
+ * frees a client that a caller up the stack still uses.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker/broker_int.h"
+#include "broker/msg.h"
+#include "broker/retain.h"
+#include "broker/subs.h"
+#include "clock.h"
+#include "config.h"
+#include "mem.h"
+#include "net/listen.h"
+#include "store/store.h"
+
+#define READ_CHUNK		65536
+#define STORE_RESERVE		4	/* free store slots needed per packet */
+
+static void	accept_cb(struct ev_loop *, int, unsigned, void *);
+static void	client_io_cb(struct ev_loop *, int, unsigned, void *);
+static void	client_timer_cb(struct ev_loop *, void *);
+static void	store_event_cb(struct ev_loop *, int, unsigned, void *);
+static void	before_sleep(struct ev_loop *, void *);
+static void	client_process_input(struct client *);
+static void	client_set_events(struct client *);
+static void	client_destroy(struct client *);
+
+struct broker *
+broker_new(struct ev_loop *loop, const struct gw_config *cfg,
+    struct store *store)
+{
+	struct broker *b;
+
+	if ((b = gw_calloc(1, sizeof *b)) == NULL)
+		return NULL;
+	b->loop = loop;
+	b->cfg = cfg;
+	b->store = store;
+	LIST_INIT(&b->clients);
+	TAILQ_INIT(&b->flush);
+	LIST_INIT(&b->ack_clients);
+	b->out_limit = cfg->max_packet_bytes + 1024 * 1024;
+	if ((b->subs = subs_new()) == NULL ||
+	    (b->retain = retain_new()) == NULL ||
+	    (b->sessions = session_table_new()) == NULL) {
+		broker_free(b);
+		return NULL;
+	}
+	ev_set_before_sleep(loop, before_sleep, b);
+	return b;
+}
+
+int
+broker_listen(struct broker *b, const char *bind_addr, int port,
+    struct gw_error *err)
+{
+	char ebuf[256];
+	int fd, rc;
+
+	if (b->nlfds >= BROKER_MAX_LISTENERS)
+		return gw_error_set(err, "listeners", "too many listeners");
+	fd = listen_tcp(bind_addr, port, 511, ebuf, sizeof ebuf);
+	if (fd == -1) {
+		gw_error_set(err, "listeners", "%s", ebuf);
+		return GW_EIO;
+	}
+	if ((rc = ev_add_fd(b->loop, fd, EV_READ, accept_cb, b)) != 0) {
+		close(fd);
+		gw_error_set(err, "listeners", "cannot watch listener");
+		return rc;
+	}
+	b->lfds[b->nlfds++] = fd;
+	return listen_port(fd);
+}
+
+static void
+load_retained_cb(struct msg *m, void *arg)
+{
+	struct broker *b = arg;
+
+	retain_set(b->retain, m);
+	msg_unref(&m);
+}
+
+static void
+load_qos2_cb(const char *client_id, uint16_t pid, void *arg)
+{
+	struct broker *b = arg;
+	struct session *s;
+	size_t len = strlen(client_id);
+
+	if ((s = session_find(b->sessions, client_id, len)) == NULL &&
+	    (s = session_create(b->sessions, client_id, len, false)) == NULL)
+		return;
+	session_qos2_add(s, pid);
+}
+
+int
+broker_load_state(struct broker *b)
+{
+	int rc;
+
+	if ((rc = store_load_retained(b->store, load_retained_cb, b)) != 0)
+		return rc;
+	if ((rc = store_load_qos2(b->store, load_qos2_cb, b)) != 0)
+		return rc;
+	log_info("loaded %zu retained messages, %zu sessions with QoS 2 state",
+	    retain_count(b->retain), session_count(b->sessions));
+	return 0;
+}
+
+int
+broker_attach_store(struct broker *b)
+{
+	return ev_add_fd(b->loop, store_event_fd(b->store), EV_READ,
+	    store_event_cb, b);
+}
+
+static void
+accept_cb(struct ev_loop *loop, int lfd, unsigned events, void *arg)
+{
+	struct broker *b = arg;
+	struct client *c;
+	char peer[64];
+	int fd, n;
+
+	(void)events;
+	for (n = 0; n < 64; n++) {
+		if ((fd = listen_accept(lfd, peer, sizeof peer)) == -1) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    log_ratelimited(&b->err_log, 5, 10000))
+				log_warn("accept: %s", strerror(errno));
+			return;
+		}
+		b->stats.accepted_total++;
+		if (b->intake_stopped ||
+		    b->nclients >= b->cfg->max_connections) {
+			b->stats.refused_total++;
+			if (log_ratelimited(&b->err_log, 5, 10000))
+				log_warn("refusing connection from %s: "
+				    "max_connections (%u) reached", peer,
+				    b->cfg->max_connections);
+			close(fd);
+			continue;
+		}
+		if ((c = gw_calloc(1, sizeof *c)) == NULL) {
+			close(fd);
+			continue;
+		}
+		c->b = b;
+		c->conn.fd = fd;
+		snprintf(c->conn.peer, sizeof c->conn.peer, "%s", peer);
+		c->last_rx_ms = ev_now(loop);
+		c->ev_mask = EV_READ;
+		if (ev_add_fd(loop, fd, EV_READ, client_io_cb, c) != 0) {
+			close(fd);
+			gw_free(c);
+			continue;
+		}
+		LIST_INSERT_HEAD(&b->clients, c, link);
+		b->nclients++;
+		b->stats.connections = b->nclients;
+		ev_timer_set(loop, &c->timer,
+		    ev_now(loop) + b->cfg->connect_timeout_ms,
+		    client_timer_cb, c);
+		log_debug("accepted %s on fd %d", peer, fd);
+	}
+}
+
+static void
+client_set_events(struct client *c)
+{
+	unsigned mask = 0;
+
+	if (c->conn.fd == -1)
+		return;
+	if (!c->read_paused && c->state != CLIENT_CLOSING)
+		mask |= EV_READ;
+	if (buf_used(&c->conn.out) > 0)
+		mask |= EV_WRITE;
+	if (mask != c->ev_mask) {
+		ev_mod_fd(c->b->loop, c->conn.fd, mask);
+		c->ev_mask = mask;
+	}
+}
+
+void
+client_want_flush(struct client *c)
+{
+	if (!c->in_flush) {
+		c->in_flush = true;
+		TAILQ_INSERT_TAIL(&c->b->flush, c, flush_link);
+	}
+}
+
+void
+client_close_after_write(struct client *c, const char *why)
+{
+	if (c->state == CLIENT_CLOSING)
+		return;
+	if (why != NULL)
+		client_log(LOG_LVL_INFO, c, "closing: %s", why);
+	c->state = CLIENT_CLOSING;
+	client_want_flush(c);
+	client_set_events(c);
+	/* A peer that never reads must not keep us waiting forever. */
+	ev_timer_set(c->b->loop, &c->timer, ev_now(c->b->loop) + 5000,
+	    client_timer_cb, c);
+}
+
+void
+client_close_now(struct client *c, const char *why)
+{
+	client_close_after_write(c, why);
+	buf_reset(&c->conn.out);
+}
+
+bool
+client_should_pause(struct client *c)
+{
+	if (store_queue_free(c->b->store) < STORE_RESERVE)
+		return true;
+	return c->ack_len >= c->b->cfg->max_inflight;
+}
+
+int
+client_hold_ack(struct client *c, uint8_t type, uint16_t pid,
+    struct msg *fanout)
+{
+	struct held_ack *na;
+	size_t n, i;
+
+	if (c->ack_len == c->ack_cap) {
+		n = c->ack_cap ? c->ack_cap * 2 : 8;
+		if ((na = gw_malloc(n * sizeof *na)) == NULL)
+			return GW_ENOMEM;
+		for (i = 0; i < c->ack_len; i++)
+			na[i] = c->acks[(c->ack_head + i) % c->ack_cap];
+		gw_free(c->acks);
+		c->acks = na;
+		c->ack_cap = n;
+		c->ack_head = 0;
+	}
+	na = &c->acks[(c->ack_head + c->ack_len) % c->ack_cap];
+	na->seq = c->last_seq;
+	na->type = type;
+	na->pid = pid;
+	na->fanout = fanout;
+	c->ack_len++;
+	if (!c->in_acks) {
+		c->in_acks = true;
+		LIST_INSERT_HEAD(&c->b->ack_clients, c, acks_link);
+	}
+	/* Usually the data is committed already only for no-op publishes. */
+	if (c->last_seq <= store_committed_seq(c->b->store))
+		broker_release_acks(c->b);
+	return 0;
+}
+
+/* Sends the acks of c that are durable now; all of them if force. */
+static void
+client_release(struct client *c, uint64_t committed, bool force)
+{
+	struct held_ack *a;
+
+	while (c->ack_len > 0) {
+		a = &c->acks[c->ack_head];
+		if (!force && a->seq > committed)
+			break;
+		if (c->state != CLIENT_CLOSING)
+			codec_encode_ack(&c->conn.out, a->type, a->pid);
+		if (a->fanout != NULL) {
+			outbound_fanout(c->b, a->fanout);
+			msg_unref(&a->fanout);
+		}
+		c->ack_head = (c->ack_head + 1) % c->ack_cap;
+		c->ack_len--;
+	}
+	client_want_flush(c);
+}
+
+/*
+ * Keeps the after-commit fan-out of a held QoS 2 publish whose connection
+ * closed before the commit; broker_release_acks() delivers it later.
+ */
+static void
+orphan_fanout(struct broker *b, struct held_ack *a)
+{
+	struct held_ack *n;
+	size_t cap;
+
+	if (b->norphans == b->caporphans) {
+		cap = b->caporphans ? b->caporphans * 2 : 8;
+		if ((n = gw_realloc(b->orphans, cap * sizeof *n)) == NULL) {
+			outbound_fanout(b, a->fanout);
+			msg_unref(&a->fanout);
+			return;
+		}
+		b->orphans = n;
+		b->caporphans = cap;
+	}
+	b->orphans[b->norphans++] = *a;
+	a->fanout = NULL;
+}
+
+static void
+release_orphans(struct broker *b, uint64_t committed, bool force)
+{
+	size_t i = 0;
+
+	while (i < b->norphans) {
+		if (!force && b->orphans[i].seq > committed) {
+			i++;
+			continue;
+		}
+		if (!b->intake_stopped)
+			outbound_fanout(b, b->orphans[i].fanout);
+		msg_unref(&b->orphans[i].fanout);
+		b->orphans[i] = b->orphans[--b->norphans];
+	}
+}
+
+void
+broker_release_acks(struct broker *b)
+{
+	uint64_t committed = store_committed_seq(b->store);
+	struct client *c, *next;
+
+	if (b->norphans > 0)
+		release_orphans(b, committed, false);
+	for (c = LIST_FIRST(&b->ack_clients); c != NULL; c = next) {
+		next = LIST_NEXT(c, acks_link);
+		client_release(c, committed, false);
+		if (c->ack_len == 0) {
+			LIST_REMOVE(c, acks_link);
+			c->in_acks = false;
+		}
+	}
+}
+
+static void
+client_pause(struct client *c)
+{
+	if (!c->read_paused) {
+		c->read_paused = true;
+		c->b->stats.store_pauses++;
+		client_set_events(c);
+	}
+}
+
+/* Resumes paused readers once the store has room again. */
+static void
+broker_resume_paused(struct broker *b)
+{
+	struct client *c, *next;
+
+	for (c = LIST_FIRST(&b->clients); c != NULL; c = next) {
+		next = LIST_NEXT(c, link);
+		if (!c->read_paused || c->state == CLIENT_CLOSING)
+			continue;
+		if (client_should_pause(c))
+			continue;
+		c->read_paused = false;
+		client_process_input(c);
+		client_set_events(c);
+	}
+}
+
+static void
+store_event_cb(struct ev_loop *loop, int fd, unsigned events, void *arg)
+{
+	struct broker *b = arg;
+
+	(void)loop;
+	(void)fd;
+	(void)events;
+	store_ack_event(b->store);
+	broker_release_acks(b);
+	if (!b->intake_stopped)
+		broker_resume_paused(b);
+}
+
+static void
+client_process_input(struct client *c)
+{
+	struct codec_header h;
+	size_t total;
+	int rc;
+
+	while (c->state != CLIENT_CLOSING && buf_used(&c->conn.in) > 0) {
+		if (c->b->intake_stopped)
+			return;
+		if (client_should_pause(c)) {
+			client_pause(c);
+			return;
+		}
+		rc = codec_parse_header(buf_head(&c->conn.in),
+		    buf_used(&c->conn.in), c->b->cfg->max_packet_bytes, &h);
+		if (rc == GW_EMORE)
+			return;
+		if (rc != 0) {
+			c->b->stats.protocol_errors++;
+			client_close_now(c, rc == GW_ETOOBIG ?
+			    "packet larger than max_packet_bytes" :
+			    "malformed fixed header");
+			return;
+		}
+		total = (size_t)h.header_len + h.remaining;
+		if (buf_used(&c->conn.in) < total)
+			return;
+		rc = dispatch_packet(c, &h, buf_head(&c->conn.in) +
+		    h.header_len);
+		buf_consume(&c->conn.in, total);
+		if (rc != 0) {
+			c->b->stats.protocol_errors++;
+			if (c->state != CLIENT_CLOSING)
+				client_close_now(c, gw_strerror(rc));
+			return;
+		}
+	}
+}
+
+static void
+client_io_cb(struct ev_loop *loop, int fd, unsigned events, void *arg)
+{
+	struct client *c = arg;
+	size_t limit;
+	int rc;
+
+	(void)loop;
+	(void)fd;
+	if (events & EV_WRITE) {
+		rc = conn_flush(&c->conn);
+		if (rc == GW_EIO) {
+			client_close_now(c, "write error");
+			return;
+		}
+		if (c->state == CLIENT_CLOSING) {
+			client_want_flush(c);
+			return;
+		}
+		if (c->sess != NULL && c->state == CLIENT_CONNECTED)
+			outbound_pump(c->b, c->sess);
+		client_set_events(c);
+	}
+	if (!(events & (EV_READ | EV_ERROR)) || c->state == CLIENT_CLOSING ||
+	    c->read_paused)
+		return;
+	limit = c->b->cfg->max_packet_bytes + 8;
+	rc = conn_read(&c->conn, READ_CHUNK, limit);
+	if (rc == GW_ERETRY)
+		return;
+	if (rc == 0 || rc == GW_EIO) {
+		client_close_now(c, rc == 0 ? NULL : "read error");
+		return;
+	}
+	if (rc < 0) {
+		client_close_now(c, gw_strerror(rc));
+		return;
+	}
+	c->last_rx_ms = ev_now(c->b->loop);
+	client_process_input(c);
+}
+
+static void
+client_timer_cb(struct ev_loop *loop, void *arg)
+{
+	struct client *c = arg;
+	long long deadline;
+
+	if (c->state == CLIENT_CLOSING) {
+		client_destroy(c);
+		return;
+	}
+	if (c->state == CLIENT_NEW) {
+		client_close_now(c, "no CONNECT within connect_timeout");
+		return;
+	}
+	if (c->keepalive == 0)
+		return;
+	deadline = c->last_rx_ms + (long long)c->keepalive * 1500;
+	if (c->read_paused || deadline > ev_now(loop)) {
+		if (c->read_paused)
+			deadline = ev_now(loop) + (long long)c->keepalive * 1500;
+		ev_timer_set(loop, &c->timer, deadline, client_timer_cb, c);
+		return;
+	}
+	client_close_now(c, "keepalive timeout");
+}
+
+void
+client_arm_keepalive(struct client *c)
+{
+	ev_timer_cancel(c->b->loop, &c->timer);
+	if (c->keepalive != 0)
+		ev_timer_set(c->b->loop, &c->timer,
+		    c->last_rx_ms + (long long)c->keepalive * 1500,
+		    client_timer_cb, c);
+}
+
+/* Publishes the will of a connection that ended without DISCONNECT. */
+static void
+client_publish_will(struct client *c)
+{
+	struct msg *will = c->will;
+
+	c->will = NULL;
+	if (will == NULL)
+		return;
+	if (!c->clean_disconnect && !c->b->intake_stopped) {
+		will->received_ms = clock_wall_ms();
+		client_log(LOG_LVL_INFO, c, "publishing will on %s",
+		    will->topic);
+		broker_accept_publish(c->b, NULL, will, 0);
+	}
+	msg_unref(&will);
+}
+
+static void
+client_destroy(struct client *c)
+{
+	struct broker *b = c->b;
+	struct session *s = c->sess;
+
+	client_publish_will(c);
+	if (c->in_flush)
+		TAILQ_REMOVE(&b->flush, c, flush_link);
+	if (c->in_acks)
+		LIST_REMOVE(c, acks_link);
+	while (c->ack_len > 0) {
+		if (c->acks[c->ack_head].fanout != NULL)
+			orphan_fanout(b, &c->acks[c->ack_head]);
+		c->ack_head = (c->ack_head + 1) % c->ack_cap;
+		c->ack_len--;
+	}
+	gw_free(c->acks);
+	LIST_REMOVE(c, link);
+	b->nclients--;
+	b->stats.connections = b->nclients;
+	ev_timer_cancel(b->loop, &c->timer);
+	if (c->conn.fd != -1)
+		ev_del_fd(b->loop, c->conn.fd);
+	conn_close(&c->conn);
+	if (s != NULL && s->client == c) {
+		s->client = NULL;
+		if (s->clean)
+			outbound_drop_session(b, s);
+	}
+	gw_free(c->username);
+	gw_free(c);
+}
+
+static void
+before_sleep(struct ev_loop *loop, void *arg)
+{
+	struct broker *b = arg;
+	struct client *c;
+	int rc;
+
+	(void)loop;
+	while ((c = TAILQ_FIRST(&b->flush)) != NULL) {
+		TAILQ_REMOVE(&b->flush, c, flush_link);
+		c->in_flush = false;
+		rc = conn_flush(&c->conn);
+		if (rc == GW_EIO) {
+			client_destroy(c);
+			continue;
+		}
+		if (c->state == CLIENT_CLOSING && rc == 0) {
+			client_destroy(c);
+			continue;
+		}
+		if (c->state != CLIENT_CLOSING && rc == 0 && c->sess != NULL)
+			outbound_pump(b, c->sess);
+		buf_shrink(&c->conn.in, 4096);
+		client_set_events(c);
+	}
+}
+
+void
+broker_stop_intake(struct broker *b)
+{
+	struct client *c;
+	size_t i;
+
+	for (i = 0; i < b->nlfds; i++) {
+		ev_del_fd(b->loop, b->lfds[i]);
+		close(b->lfds[i]);
+	}
+	b->nlfds = 0;
+	b->intake_stopped = true;
+	LIST_FOREACH(c, &b->clients, link) {
+		c->read_paused = true;
+		client_set_events(c);
+	}
+}
+
+void
+broker_finish(struct broker *b)
+{
+	struct client *c;
+
+	LIST_FOREACH(c, &b->clients, link) {
+		client_release(c, 0, true);
+		if (c->in_acks) {
+			LIST_REMOVE(c, acks_link);
+			c->in_acks = false;
+		}
+		(void)conn_flush(&c->conn);
+	}
+	while ((c = LIST_FIRST(&b->clients)) != NULL)
+		client_destroy(c);
+	release_orphans(b, 0, true);
+}
+
+void
+broker_get_stats(const struct broker *b, struct broker_stats *st)
+{
+	*st = b->stats;
+}
+
+static void
+free_session_cb(struct session *s, void *arg)
+{
+	struct broker *b = arg;
+
+	session_destroy(b->sessions, s);
+}
+
+void
+broker_free(struct broker *b)
+{
+	if (b == NULL)
+		return;
+	while (!LIST_EMPTY(&b->clients))
+		client_destroy(LIST_FIRST(&b->clients));
+	if (b->sessions != NULL) {
+		session_foreach(b->sessions, free_session_cb, b);
+		session_table_free(b->sessions);
+	}
+	subs_free(b->subs);
+	release_orphans(b, 0, true);
+	gw_free(b->orphans);
+	retain_free(b->retain);
+	gw_free(b->matched);
+	gw_free(b);
+}

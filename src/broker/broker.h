@@ -1,2 +1,63 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Placeholder. */
+/*
+ * The embedded MQTT broker as seen from main: create it on an event loop
+ * with the config and the store, add listeners, load persisted state, and
+ * shut it down in order (stop intake, let the store commit, release the
+ * last acknowledgements, close). Loop thread only.
+ */
+#ifndef GW_BROKER_H
+#define GW_BROKER_H
+
+#include <stdint.h>
+
+#include "err.h"
+
+struct broker;
+struct ev_loop;
+struct gw_config;
+struct store;
+
+struct broker_stats {
+	uint64_t	connections;		/* currently connected */
+	uint64_t	accepted_total;		/* TCP connections accepted */
+	uint64_t	refused_total;		/* over max_connections */
+	uint64_t	publish_in;		/* PUBLISH packets accepted */
+	uint64_t	publish_out;		/* PUBLISH packets sent */
+	uint64_t	dropped_qos0;		/* QoS 0 to a full client */
+	uint64_t	dropped_queue_full;	/* QoS 1/2 over max_queued */
+	uint64_t	protocol_errors;	/* connections closed on errors */
+	uint64_t	store_pauses;		/* reads paused on a full store */
+};
+
+/* Returns a new broker (borrows loop, cfg and store), NULL on ENOMEM. */
+struct broker	*broker_new(struct ev_loop *loop, const struct gw_config *cfg,
+		    struct store *store);
+
+/* Opens a listener; returns the bound port (> 0) or a GW_E* code with err. */
+int		 broker_listen(struct broker *b, const char *bind_addr,
+		    int port, struct gw_error *err);
+
+/* Loads retained messages and inbound QoS 2 state from the store; call
+ * before store_start(). 0 or GW_E*. */
+int		 broker_load_state(struct broker *b);
+
+/* Watches the store's commit notifications. 0 or GW_E*. */
+int		 broker_attach_store(struct broker *b);
+
+/* Stops accepting and reading: the first step of an orderly shutdown. */
+void		 broker_stop_intake(struct broker *b);
+
+/*
+ * Final step, after the store committed everything queued: sends every
+ * acknowledgement still held, flushes what the sockets take, closes all
+ * connections.
+ */
+void		 broker_finish(struct broker *b);
+
+void		 broker_get_stats(const struct broker *b,
+		    struct broker_stats *st);
+
+/* Frees the broker and everything it owns. NULL ok. */
+void		 broker_free(struct broker *b);
+
+#endif

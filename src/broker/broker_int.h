@@ -1,2 +1,146 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Placeholder. */
+/*
+ * Broker internals shared by broker.c, dispatch.c, handle_*.c and
+ * outbound.c: the broker state, one struct client per connection and the
+ * functions the packet handlers call. Not for other modules.
+ *
+ * Acknowledgement rule: every PUBLISH that produces store items gets the
+ * seq of its last item; a connection's held acks (PUBACK, PUBREC, PUBCOMP)
+ * form a FIFO tagged with the highest seq submitted by that connection at
+ * the time, so releasing "head while head.seq <= committed_seq" keeps acks
+ * in receive order and sends none before its data is durable.
+ */
+#ifndef GW_BROKER_INT_H
+#define GW_BROKER_INT_H
+
+#include <sys/queue.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "broker/broker.h"
+#include "broker/session.h"
+#include "log.h"
+#include "mqtt/codec.h"
+#include "net/conn.h"
+#include "net/ev.h"
+
+struct msg;
+struct retain;
+struct subs;
+
+enum client_state {
+	CLIENT_NEW = 0,		/* accepted, waiting for CONNECT */
+	CLIENT_CONNECTED,	/* CONNACK sent */
+	CLIENT_CLOSING,		/* flush what is queued, then close */
+};
+
+/* An acknowledgement waiting for its data to be committed. */
+struct held_ack {
+	uint64_t	 seq;		/* release when committed >= seq */
+	struct msg	*fanout;	/* QoS 2: deliver after commit (owned) */
+	uint16_t	 pid;
+	uint8_t		 type;		/* CODEC_PUBACK / PUBREC / PUBCOMP */
+};
+
+struct client {
+	struct conn	 conn;
+	struct broker	*b;
+	struct ev_timer	 timer;		/* connect timeout, then keepalive */
+	struct session	*sess;		/* NULL before CONNECT */
+	struct msg	*will;		/* will message or NULL */
+	char		*username;	/* owned or NULL */
+	long long	 last_rx_ms;	/* monotonic time of last packet */
+	uint16_t	 keepalive;	/* seconds, 0 = off */
+	uint8_t		 state;		/* enum client_state */
+	bool		 read_paused;	/* EV_READ removed by backpressure */
+	bool		 clean_disconnect; /* DISCONNECT received */
+	bool		 in_flush;	/* on the flush list */
+	bool		 in_acks;	/* on the held-ack list */
+	uint64_t	 last_seq;	/* last store seq of this connection */
+	struct held_ack	*acks;		/* ring of held acks */
+	size_t		 ack_head, ack_len, ack_cap;
+	unsigned	 ev_mask;	/* current epoll interest */
+	LIST_ENTRY(client) link;	/* all clients */
+	TAILQ_ENTRY(client) flush_link;	/* pending output or close */
+	LIST_ENTRY(client) acks_link;	/* clients holding acks */
+};
+
+LIST_HEAD(client_list, client);
+TAILQ_HEAD(client_tailq, client);
+
+#define BROKER_MAX_LISTENERS	16
+
+struct broker {
+	struct ev_loop		*loop;
+	const struct gw_config	*cfg;
+	struct store		*store;
+	struct subs		*subs;
+	struct retain		*retain;
+	struct session_table	*sessions;
+	int			 lfds[BROKER_MAX_LISTENERS];
+	size_t			 nlfds;
+	bool			 intake_stopped;
+	struct client_list	 clients;
+	struct client_tailq	 flush;
+	struct client_list	 ack_clients;
+	size_t			 nclients;
+	size_t			 out_limit;	/* bytes of output per client */
+	uint64_t		 match_gen;
+	struct session		**matched;	/* fan-out scratch vector */
+	size_t			 nmatched, capmatched;
+	struct held_ack		*orphans;	/* QoS 2 fan-outs of closed */
+	size_t			 norphans, caporphans; /* connections */
+	struct broker_stats	 stats;
+	struct log_limit	 drop_log;
+	struct log_limit	 err_log;
+};
+
+/* Logs with the "client <id> fd <n>:" prefix. */
+#define client_log(lvl, c, fmt, ...) log_msg(lvl, "client %s fd %d: " fmt, \
+	(c)->sess != NULL ? (c)->sess->client_id : "-", (c)->conn.fd, \
+	##__VA_ARGS__)
+
+/* broker.c */
+void	client_want_flush(struct client *c);
+void	client_close_after_write(struct client *c, const char *why);
+void	client_close_now(struct client *c, const char *why);
+int	client_hold_ack(struct client *c, uint8_t type, uint16_t pid,
+	    struct msg *fanout);
+bool	client_should_pause(struct client *c);
+void	client_arm_keepalive(struct client *c);
+void	broker_release_acks(struct broker *b);
+
+/* dispatch.c: handles one whole packet; nonzero return closes. */
+int	dispatch_packet(struct client *c, const struct codec_header *h,
+	    const uint8_t *body);
+
+/* handle_*.c */
+int	handle_connect(struct client *c, const uint8_t *body, size_t len);
+int	handle_publish(struct client *c, uint8_t flags, const uint8_t *body,
+	    size_t len);
+int	handle_puback(struct client *c, const uint8_t *body, size_t len);
+int	handle_pubrec(struct client *c, const uint8_t *body, size_t len);
+int	handle_pubrel(struct client *c, const uint8_t *body, size_t len);
+int	handle_pubcomp(struct client *c, const uint8_t *body, size_t len);
+int	handle_subscribe(struct client *c, const uint8_t *body, size_t len);
+int	handle_unsubscribe(struct client *c, const uint8_t *body, size_t len);
+int	handle_pingreq(struct client *c, size_t len);
+int	handle_disconnect(struct client *c, size_t len);
+
+/* handle_publish.c: the publish pipeline shared with wills. */
+int	broker_accept_publish(struct broker *b, struct client *c,
+	    struct msg *m, uint16_t pid);
+void	broker_store_qos2_clear(struct broker *b, const char *client_id);
+
+/* outbound.c */
+void	outbound_fanout(struct broker *b, struct msg *m);
+void	outbound_deliver(struct broker *b, struct session *s, struct msg *m,
+	    uint8_t qos, bool retain);
+void	outbound_pump(struct broker *b, struct session *s);
+void	outbound_resume(struct broker *b, struct session *s);
+void	outbound_send_retained(struct broker *b, struct session *s,
+	    const char *filter, size_t len, uint8_t qos);
+void	outbound_drop_session(struct broker *b, struct session *s);
+
+#endif

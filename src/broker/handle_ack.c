@@ -1,3 +1,64 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Placeholder: not written yet. */
-typedef int placeholder_unused_t;
+/*
+ * Acknowledgements from a client for the messages we sent it: PUBACK ends
+ * a QoS 1 delivery, PUBREC moves a QoS 2 delivery to PUBREL, PUBCOMP ends
+ * it. Each frees a slot of the in-flight window, which the queue refills.
+ * An id we do not know is ignored (the spec allows it after a reconnect).
+ */
+#include "broker/broker_int.h"
+#include "broker/msg.h"
+#include "err.h"
+
+int
+handle_puback(struct client *c, const uint8_t *body, size_t len)
+{
+	struct out_msg *o;
+	uint16_t pid;
+	int rc;
+
+	if ((rc = codec_decode_ack(body, len, &pid)) != 0)
+		return rc;
+	o = session_inflight_find(c->sess, pid);
+	if (o != NULL && o->state == OUT_WAIT_PUBACK) {
+		session_inflight_remove(c->sess, o);
+		outbound_pump(c->b, c->sess);
+	}
+	return 0;
+}
+
+int
+handle_pubrec(struct client *c, const uint8_t *body, size_t len)
+{
+	struct out_msg *o;
+	uint16_t pid;
+	int rc;
+
+	if ((rc = codec_decode_ack(body, len, &pid)) != 0)
+		return rc;
+	o = session_inflight_find(c->sess, pid);
+	if (o != NULL && o->state == OUT_WAIT_PUBREC) {
+		o->state = OUT_WAIT_PUBCOMP;
+		msg_unref(&o->m);	/* the payload is no longer needed */
+	}
+	if ((rc = codec_encode_ack(&c->conn.out, CODEC_PUBREL, pid)) != 0)
+		return rc;
+	client_want_flush(c);
+	return 0;
+}
+
+int
+handle_pubcomp(struct client *c, const uint8_t *body, size_t len)
+{
+	struct out_msg *o;
+	uint16_t pid;
+	int rc;
+
+	if ((rc = codec_decode_ack(body, len, &pid)) != 0)
+		return rc;
+	o = session_inflight_find(c->sess, pid);
+	if (o != NULL && o->state == OUT_WAIT_PUBCOMP) {
+		session_inflight_remove(c->sess, o);
+		outbound_pump(c->b, c->sess);
+	}
+	return 0;
+}

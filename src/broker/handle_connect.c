@@ -1,3 +1,134 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Placeholder: not written yet. */
-typedef int placeholder_unused_t;
+/*
+ * CONNECT: protocol checks and CONNACK return codes, client identifiers
+ * (assigned when empty with clean session 1), takeover of a connected
+ * client id, clean versus persistent sessions (session-present flag,
+ * resending what was in flight), the will message and the keepalive timer.
+ */
+#include <sys/random.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "broker/broker_int.h"
+#include "broker/msg.h"
+#include "broker/subs.h"
+#include "clock.h"
+#include "config.h"
+#include "err.h"
+#include "mem.h"
+
+/* Answers CONNACK rc and closes the connection after writing it. */
+static int
+connack_refuse(struct client *c, uint8_t rc, const char *why)
+{
+	codec_encode_connack(&c->conn.out, false, rc);
+	client_close_after_write(c, why);
+	return 0;
+}
+
+static void
+assign_client_id(char *out, size_t outlen)
+{
+	uint8_t r[8];
+	size_t i;
+
+	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+		memset(r, 0, sizeof r);
+	snprintf(out, outlen, "mqlite-");
+	for (i = 0; i < sizeof r; i++)
+		snprintf(out + 7 + 2 * i, outlen - 7 - 2 * i, "%02x", r[i]);
+}
+
+/* Disconnects the client currently holding session s (takeover). */
+static void
+takeover(struct client *c, struct session *s)
+{
+	struct client *old = s->client;
+
+	if (old == NULL || old == c)
+		return;
+	client_log(LOG_LVL_INFO, old, "taken over by a new connection from %s",
+	    c->conn.peer);
+	s->client = NULL;
+	old->sess = NULL;
+	client_close_now(old, NULL);
+}
+
+int
+handle_connect(struct client *c, const uint8_t *body, size_t len)
+{
+	struct broker *b = c->b;
+	struct codec_connect cc;
+	struct session *s;
+	char idbuf[32];
+	const char *id;
+	size_t idlen;
+	bool present = false;
+	int rc;
+
+	rc = codec_decode_connect(body, len, &cc);
+	if (rc == GW_EUNSUPPORTED)
+		return connack_refuse(c, CODEC_CONNACK_BAD_PROTOCOL,
+		    "unsupported protocol level");
+	if (rc != 0) {
+		client_log(LOG_LVL_INFO, c, "malformed CONNECT from %s",
+		    c->conn.peer);
+		return rc;
+	}
+	id = cc.client_id.ptr;
+	idlen = cc.client_id.len;
+	if (idlen == 0) {
+		if (!cc.clean_session)
+			return connack_refuse(c, CODEC_CONNACK_ID_REJECTED,
+			    "empty client id with clean session 0");
+		assign_client_id(idbuf, sizeof idbuf);
+		id = idbuf;
+		idlen = strlen(idbuf);
+	}
+	if (cc.has_username &&
+	    (c->username = gw_strndup(cc.username.ptr, cc.username.len)) ==
+	    NULL)
+		return GW_ENOMEM;
+
+	s = session_find(b->sessions, id, idlen);
+	if (s != NULL)
+		takeover(c, s);
+	if (s != NULL && (cc.clean_session || s->clean)) {
+		outbound_drop_session(b, s);
+		s = NULL;
+	}
+	if (s != NULL) {
+		present = true;
+		s->clean = false;
+	} else if ((s = session_create(b->sessions, id, idlen,
+	    cc.clean_session)) == NULL)
+		return GW_ENOMEM;
+	s->client = c;
+	c->sess = s;
+
+	if (cc.will_flag) {
+		c->will = msg_new(cc.will_topic.ptr, cc.will_topic.len,
+		    s->client_id, s->id_len, c->username,
+		    c->username ? strlen(c->username) : 0,
+		    cc.will_payload.ptr, cc.will_payload.len, cc.will_qos,
+		    cc.will_retain, 0);
+		if (c->will == NULL)
+			return GW_ENOMEM;
+	}
+	c->keepalive = cc.keepalive;
+	c->state = CLIENT_CONNECTED;
+	c->last_rx_ms = ev_now(b->loop);
+	client_arm_keepalive(c);
+	if ((rc = codec_encode_connack(&c->conn.out, present,
+	    CODEC_CONNACK_ACCEPTED)) != 0)
+		return rc;
+	client_want_flush(c);
+	client_log(LOG_LVL_INFO, c, "connected from %s (%s session%s, "
+	    "keepalive %us)", c->conn.peer,
+	    cc.clean_session ? "clean" : "persistent",
+	    present ? ", resumed" : "", c->keepalive);
+	if (present)
+		outbound_resume(b, s);
+	return 0;
+}

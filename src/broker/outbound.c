@@ -1,3 +1,215 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Placeholder: not written yet. */
-typedef int placeholder_unused_t;
+/*
+ * Delivery to subscribers. A published message is matched against the
+ * subscription trie once; a session with several matching filters gets it
+ * once, at the highest granted QoS, downgraded to the QoS it was published
+ * with. QoS 0 goes straight to the client's output buffer (dropped and
+ * counted when that buffer is over its bound: a subscriber that does not
+ * read cannot make us grow). QoS 1/2 enter the in-flight window
+ * (max_inflight) or wait in the session queue (max_queued, drops beyond it
+ * counted and logged); the queue refills the window as acks arrive, which
+ * keeps order per session.
+ */
+#include <string.h>
+
+#include "broker/broker_int.h"
+#include "broker/msg.h"
+#include "broker/retain.h"
+#include "broker/subs.h"
+#include "config.h"
+#include "err.h"
+#include "mem.h"
+
+static bool
+session_online(const struct session *s)
+{
+	return s->client != NULL && s->client->state == CLIENT_CONNECTED;
+}
+
+/* Appends the PUBLISH for o to the client's output. */
+static int
+send_publish(struct broker *b, struct client *c, const struct out_msg *o,
+    bool dup)
+{
+	struct msg *m = o->m;
+	int rc;
+
+	rc = codec_encode_publish(&c->conn.out, m->topic, m->topic_len,
+	    m->payload, m->payload_len, o->qos, o->retain, dup, o->pid);
+	if (rc == 0) {
+		b->stats.publish_out++;
+		client_want_flush(c);
+	}
+	return rc;
+}
+
+static void
+log_drop(struct broker *b, struct session *s, const char *what,
+    const struct msg *m)
+{
+	if (log_ratelimited(&b->drop_log, 10, 10000))
+		log_warn("client %s: dropping %s message on %s", s->client_id,
+		    what, m->topic);
+}
+
+void
+outbound_deliver(struct broker *b, struct session *s, struct msg *m,
+    uint8_t qos, bool retain)
+{
+	struct client *c = s->client;
+	struct out_msg o;
+
+	memset(&o, 0, sizeof o);
+	o.qos = qos;
+	o.retain = retain;
+	if (qos == 0) {
+		if (!session_online(s))
+			return;
+		if (buf_used(&c->conn.out) > b->out_limit &&
+		    conn_flush(&c->conn) != 0 &&
+		    buf_used(&c->conn.out) > b->out_limit) {
+			b->stats.dropped_qos0++;
+			log_drop(b, s, "QoS 0 (client not reading)", m);
+			return;
+		}
+		o.m = m;
+		send_publish(b, c, &o, false);
+		return;
+	}
+	o.m = msg_ref(m);
+	if (session_online(s) && s->qlen == 0 &&
+	    s->ninflight < b->cfg->max_inflight) {
+		o.pid = session_next_pid(s);
+		o.state = qos == 1 ? OUT_WAIT_PUBACK : OUT_WAIT_PUBREC;
+		if (session_inflight_add(s, &o, b->cfg->max_inflight) == 0) {
+			send_publish(b, c, &o, false);
+			return;
+		}
+		o.pid = 0;
+		o.state = OUT_QUEUED;
+	}
+	if (session_queue_push(s, &o, b->cfg->max_queued) != 0) {
+		msg_unref(&o.m);
+		b->stats.dropped_queue_full++;
+		log_drop(b, s, "queued (max_queued reached)", m);
+	}
+}
+
+void
+outbound_pump(struct broker *b, struct session *s)
+{
+	struct client *c = s->client;
+	struct out_msg o;
+
+	if (!session_online(s))
+		return;
+	while (s->qlen > 0 && s->ninflight < b->cfg->max_inflight &&
+	    buf_used(&c->conn.out) <= b->out_limit) {
+		session_queue_pop(s, &o);
+		o.pid = session_next_pid(s);
+		o.state = o.qos == 1 ? OUT_WAIT_PUBACK : OUT_WAIT_PUBREC;
+		if (session_inflight_add(s, &o, b->cfg->max_inflight) != 0) {
+			msg_unref(&o.m);
+			b->stats.dropped_queue_full++;
+			return;
+		}
+		send_publish(b, c, &o, false);
+	}
+}
+
+void
+outbound_resume(struct broker *b, struct session *s)
+{
+	struct client *c = s->client;
+	struct out_msg *o;
+	size_t i;
+
+	for (i = 0; i < s->ninflight; i++) {
+		o = &s->inflight[i];
+		if (o->state == OUT_WAIT_PUBCOMP)
+			codec_encode_ack(&c->conn.out, CODEC_PUBREL, o->pid);
+		else
+			send_publish(b, c, o, true);
+	}
+	client_want_flush(c);
+	outbound_pump(b, s);
+}
+
+static void
+match_cb(void *owner, uint8_t qos, void *arg)
+{
+	struct broker *b = arg;
+	struct session *s = owner, **nv;
+	size_t n;
+
+	if (s->match_gen == b->match_gen) {
+		if (qos > s->match_qos)
+			s->match_qos = qos;
+		return;
+	}
+	if (b->nmatched == b->capmatched) {
+		n = b->capmatched ? b->capmatched * 2 : 16;
+		if ((nv = gw_realloc(b->matched, n * sizeof *nv)) == NULL)
+			return;
+		b->matched = nv;
+		b->capmatched = n;
+	}
+	s->match_gen = b->match_gen;
+	s->match_qos = qos;
+	b->matched[b->nmatched++] = s;
+}
+
+void
+outbound_fanout(struct broker *b, struct msg *m)
+{
+	struct session *s;
+	size_t i;
+	uint8_t qos;
+
+	b->match_gen++;
+	b->nmatched = 0;
+	subs_match(b->subs, m->topic, m->topic_len, match_cb, b);
+	for (i = 0; i < b->nmatched; i++) {
+		s = b->matched[i];
+		qos = s->match_qos < m->qos ? s->match_qos : m->qos;
+		outbound_deliver(b, s, m, qos, false);
+	}
+}
+
+struct retained_ctx {
+	struct broker	*b;
+	struct session	*s;
+	uint8_t		 qos;
+};
+
+static void
+retained_cb(struct msg *m, void *arg)
+{
+	struct retained_ctx *rc = arg;
+
+	outbound_deliver(rc->b, rc->s, m, rc->qos < m->qos ? rc->qos : m->qos,
+	    true);
+}
+
+void
+outbound_send_retained(struct broker *b, struct session *s,
+    const char *filter, size_t len, uint8_t qos)
+{
+	struct retained_ctx rc = { b, s, qos };
+
+	retain_match(b->retain, filter, len, retained_cb, &rc);
+}
+
+void
+outbound_drop_session(struct broker *b, struct session *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nsubs; i++)
+		subs_remove(b->subs, s->subs[i].filter, s->subs[i].len, s);
+	if (s->qos2_in_count > 0)
+		broker_store_qos2_clear(b, s->client_id);
+	if (s->client != NULL)
+		s->client->sess = NULL;
+	session_destroy(b->sessions, s);
+}

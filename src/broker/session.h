@@ -1,2 +1,112 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Placeholder. */
+/*
+ * MQTT sessions, keyed by client id. A session outlives its connection
+ * when the client asked for a persistent session (clean session 0): it
+ * keeps the subscriptions, the outbound QoS 1/2 messages in flight and
+ * queued while offline, and the inbound QoS 2 packet ids awaiting PUBREL.
+ * Every per-session collection is bounded: in flight by max_inflight,
+ * queued by max_queued, inbound QoS 2 ids by the 16-bit id space.
+ * Loop thread only.
+ */
+#ifndef GW_SESSION_H
+#define GW_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct client;
+struct msg;
+
+enum out_state {
+	OUT_QUEUED = 0,		/* not sent yet */
+	OUT_WAIT_PUBACK,	/* QoS 1 sent */
+	OUT_WAIT_PUBREC,	/* QoS 2 sent */
+	OUT_WAIT_PUBCOMP,	/* QoS 2 PUBREL sent */
+};
+
+/* One outbound message for this session. */
+struct out_msg {
+	struct msg	*m;		/* owned reference */
+	uint16_t	 pid;		/* packet id once sent */
+	uint8_t		 qos;		/* delivery QoS (after downgrade) */
+	uint8_t		 state;		/* enum out_state */
+	uint8_t		 retain;	/* retain flag to send */
+};
+
+struct sub_entry {
+	char		*filter;	/* owned, NUL-terminated */
+	uint16_t	 len;
+	uint8_t		 qos;		/* granted maximum QoS */
+};
+
+struct session {
+	char		*client_id;	/* owned, NUL-terminated */
+	uint16_t	 id_len;
+	bool		 clean;		/* clean session requested */
+	struct client	*client;	/* connected client or NULL */
+
+	struct sub_entry *subs;		/* this session's filters */
+	size_t		  nsubs, capsubs;
+
+	struct out_msg	 *inflight;	/* sent, awaiting ack, send order */
+	size_t		  ninflight, capinflight;
+	struct out_msg	 *queue;	/* ring of messages waiting */
+	size_t		  qhead, qlen, qcap;
+	uint16_t	  next_pid;
+
+	uint8_t		 *qos2_in;	/* bitmap of inbound QoS 2 ids or NULL */
+	unsigned	  qos2_in_count;
+
+	uint64_t	  match_gen;	/* fan-out dedupe stamp */
+	uint8_t		  match_qos;
+
+	struct session	 *hnext;	/* hash chain */
+};
+
+struct session_table;
+
+struct session_table *session_table_new(void);
+/* Frees the table; sessions must have been destroyed by the caller. */
+void		 session_table_free(struct session_table *t);
+struct session	*session_find(struct session_table *t, const char *id,
+		    size_t len);
+/* Returns a new session added to t, NULL on ENOMEM. */
+struct session	*session_create(struct session_table *t, const char *id,
+		    size_t len, bool clean);
+/* Removes s from t and frees it with everything it owns (drops message
+ * references; the caller must already have removed its subscriptions). */
+void		 session_destroy(struct session_table *t, struct session *s);
+size_t		 session_count(const struct session_table *t);
+/* Calls fn for each session (fn must not destroy other sessions). */
+void		 session_foreach(struct session_table *t,
+		    void (*fn)(struct session *, void *), void *arg);
+
+/* Subscriptions list: add/replace returns 0/GW_ENOMEM; remove 0/GW_ENOTFOUND. */
+int		 session_sub_set(struct session *s, const char *f, size_t len,
+		    uint8_t qos);
+int		 session_sub_remove(struct session *s, const char *f, size_t len);
+
+/* Inbound QoS 2 ids awaiting PUBREL. add returns 0 or GW_ENOMEM. */
+bool		 session_qos2_has(const struct session *s, uint16_t pid);
+int		 session_qos2_add(struct session *s, uint16_t pid);
+void		 session_qos2_del(struct session *s, uint16_t pid);
+void		 session_qos2_clear(struct session *s);
+
+/* Outbound queue: push takes the reference in o; GW_EFULL at cap. */
+int		 session_queue_push(struct session *s, const struct out_msg *o,
+		    size_t cap);
+/* Pops the oldest into o; returns false when empty. */
+bool		 session_queue_pop(struct session *s, struct out_msg *o);
+
+/* In-flight window (cap fixed at first use). */
+int		 session_inflight_add(struct session *s, const struct out_msg *o,
+		    size_t cap);
+struct out_msg	*session_inflight_find(struct session *s, uint16_t pid);
+/* Removes the entry and drops its message reference. */
+void		 session_inflight_remove(struct session *s, struct out_msg *o);
+
+/* Next free outbound packet id (skips 0 and ids in flight). */
+uint16_t	 session_next_pid(struct session *s);
+
+#endif

@@ -1,3 +1,75 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Placeholder: not written yet. */
-typedef int placeholder_unused_t;
+/*
+ * Socket reads and writes for one connection; see conn.h.
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "net/conn.h"
+
+int
+conn_read(struct conn *c, size_t chunk, size_t limit)
+{
+	size_t room;
+	ssize_t n;
+	int rc;
+
+	if (limit != 0 && buf_used(&c->in) >= limit)
+		return GW_ETOOBIG;
+	if (limit != 0 && chunk > limit - buf_used(&c->in))
+		chunk = limit - buf_used(&c->in);
+	if ((rc = buf_reserve(&c->in, chunk, 0)) != 0)
+		return rc;
+	room = c->in.cap - c->in.len;
+	if (limit != 0 && room > limit - buf_used(&c->in))
+		room = limit - buf_used(&c->in);
+	for (;;) {
+		n = read(c->fd, buf_tail(&c->in), room);
+		if (n > 0) {
+			buf_commit(&c->in, (size_t)n);
+			return (int)n;
+		}
+		if (n == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return GW_ERETRY;
+		return GW_EIO;
+	}
+}
+
+int
+conn_flush(struct conn *c)
+{
+	ssize_t n;
+
+	while (buf_used(&c->out) > 0) {
+		n = send(c->fd, buf_head(&c->out), buf_used(&c->out),
+		    MSG_NOSIGNAL);
+		if (n > 0) {
+			buf_consume(&c->out, (size_t)n);
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return GW_ERETRY;
+		return GW_EIO;
+	}
+	return 0;
+}
+
+void
+conn_close(struct conn *c)
+{
+	if (c->fd != -1) {
+		close(c->fd);
+		c->fd = -1;
+	}
+	buf_free(&c->in);
+	buf_free(&c->out);
+}

@@ -1,2 +1,41 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Placeholder. */
+/*
+ * One client socket's byte streams: a read buffer filled from the socket
+ * and a write buffer drained to it. The broker appends encoded packets to
+ * out during an iteration and flushes once before the loop sleeps, so many
+ * small packets cost one write(2). EV_WRITE interest is only requested
+ * while output is pending.
+ */
+#ifndef GW_CONN_H
+#define GW_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+
+struct conn {
+	int		 fd;		/* non-blocking socket, -1 when closed */
+	struct buf	 in;		/* bytes read, not yet parsed */
+	struct buf	 out;		/* encoded packets not yet written */
+	char		 peer[64];	/* "ip:port" for logs */
+};
+
+/*
+ * Reads what is available (one read of up to chunk bytes) into in, never
+ * letting in hold more than limit unparsed bytes. Returns bytes read (> 0),
+ * 0 on orderly EOF, GW_ERETRY if nothing is available, GW_ETOOBIG if the
+ * buffer is at its limit, GW_EIO on a socket error, GW_ENOMEM.
+ */
+int	conn_read(struct conn *c, size_t chunk, size_t limit);
+
+/*
+ * Writes as much of out as the socket takes. Returns 0 when out is empty,
+ * GW_ERETRY when bytes remain (wait for EV_WRITE), GW_EIO on error.
+ */
+int	conn_flush(struct conn *c);
+
+/* Releases the buffers and closes fd if open. */
+void	conn_close(struct conn *c);
+
+#endif
