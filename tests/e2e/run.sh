@@ -1,3 +1,130 @@
 #!/bin/sh
-echo "e2e: not yet"
-exit 0
+# SPDX-License-Identifier: Apache-2.0
+#
+# End-to-end suite runner, called by 'make check' (TESTS) with top_srcdir and
+# top_builddir in the environment. Runs every tests/e2e/test_*.py with
+# /usr/bin/python3 -m unittest (verbose) and every tests/e2e/test_*.sh, each
+# under 'timeout 300', and ends with one line 'e2e: N passed, M failed'.
+# Exit status 0 only when nothing failed.
+#
+# Environment:
+#   E2E_TARGET=mosquitto  run the MQTT-only tests against /usr/sbin/mosquitto
+#   MQLITE_BIN=PATH       daemon to test (default $top_builddir/src/mqlite)
+#   E2E_ONLY=PATTERN      run only test files whose name contains PATTERN
+#   E2E_KEEP=1            keep the per-test temporary directories
+
+PY=/usr/bin/python3
+here=$(cd "$(dirname "$0")" && pwd)
+: "${top_srcdir:=$here/../..}"
+: "${top_builddir:=$top_srcdir}"
+top_srcdir=$(cd "$top_srcdir" && pwd)
+top_builddir=$(cd "$top_builddir" && pwd)
+export top_srcdir top_builddir
+e2edir=$top_srcdir/tests/e2e
+
+passed=0
+failed=0
+skipped=0
+
+finish()
+{
+	echo "e2e: target ${E2E_TARGET:-mqlite}, $skipped skipped"
+	echo "e2e: $passed passed, $failed failed"
+	[ "$failed" -eq 0 ]
+	exit $?
+}
+
+# Required tools: a missing one is a failure, never a skip.
+missing=""
+for tool in mosquitto_pub mosquitto_sub sqlite3 timeout; do
+	command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
+done
+[ -x "$PY" ] || missing="$missing $PY"
+if [ -x "$PY" ] && ! "$PY" -c 'import paho.mqtt.client' 2>/dev/null; then
+	missing="$missing python3-paho-mqtt(for $PY)"
+fi
+if [ "${E2E_TARGET:-mqlite}" = mosquitto ]; then
+	[ -x /usr/sbin/mosquitto ] || missing="$missing /usr/sbin/mosquitto"
+else
+	bin=${MQLITE_BIN:-$top_builddir/src/mqlite}
+	[ -x "$bin" ] || missing="$missing $bin(daemon not built)"
+fi
+if [ -n "$missing" ]; then
+	echo "e2e: FAIL: required tools missing:$missing" >&2
+	echo "e2e: install: apt-get install mosquitto mosquitto-clients" \
+	    "sqlite3 python3-paho-mqtt" >&2
+	failed=1
+	finish
+fi
+
+out=$(mktemp "${TMPDIR:-/tmp}/mqlite-e2e-run.XXXXXX") || exit 99
+trap 'rm -f "$out"' EXIT
+
+for t in "$e2edir"/test_*.py "$e2edir"/test_*.sh; do
+	[ -f "$t" ] || continue
+	name=$(basename "$t")
+	case "$name" in
+	*"${E2E_ONLY:-}"*) ;;
+	*) continue ;;
+	esac
+	echo "=== e2e: $name"
+	start=$(date +%s)
+	case "$name" in
+	*.py)
+		(cd "$e2edir" && PYTHONDONTWRITEBYTECODE=1 timeout -k 10 300 \
+		    "$PY" -m unittest -v "${name%.py}") >"$out" 2>&1
+		rc=$?
+		cat "$out"
+		# unittest's summary: "Ran N tests" and "OK (skipped=S)" or
+		# "FAILED (failures=F, errors=E, skipped=S, ...)".
+		counts=$(awk '
+			/^Ran [0-9]+ tests? in / { ran = $2 }
+			/^(OK|FAILED)( \(|$)/ {
+				s = $0
+				while (match(s, /[a-z_]+=[0-9]+/)) {
+					kv = substr(s, RSTART, RLENGTH)
+					s = substr(s, RSTART + RLENGTH)
+					split(kv, a, "=")
+					c[a[1]] = a[2]
+				}
+				seen = 1
+			}
+			END {
+				bad = c["failures"] + c["errors"] + \
+				    c["unexpected_successes"]
+				skip = c["skipped"] + c["expected_failures"]
+				printf "%d %d %d %d\n", seen, ran - bad - skip,
+				    bad, skip
+			}' "$out")
+		set -- $counts
+		if [ "$1" -ne 1 ]; then
+			echo "e2e: $name: no unittest summary (status $rc," \
+			    "timed out or crashed)"
+			failed=$((failed + 1))
+		else
+			passed=$((passed + $2))
+			failed=$((failed + $3))
+			skipped=$((skipped + $4))
+			if [ "$rc" -ne 0 ] && [ "$3" -eq 0 ]; then
+				echo "e2e: $name: exit status $rc"
+				failed=$((failed + 1))
+			fi
+		fi
+		;;
+	*.sh)
+		(cd "$e2edir" && timeout -k 10 300 sh "$t") 2>&1
+		rc=$?
+		if [ "$rc" -eq 0 ]; then
+			passed=$((passed + 1))
+		elif [ "$rc" -eq 77 ]; then
+			skipped=$((skipped + 1))
+		else
+			echo "e2e: $name: FAILED (status $rc)"
+			failed=$((failed + 1))
+		fi
+		;;
+	esac
+	echo "=== e2e: $name done in $(( $(date +%s) - start )) s"
+done
+
+finish
