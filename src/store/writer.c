@@ -426,6 +426,7 @@ store_close(struct store *s)
 static void *
 store_main(void *arg)
 {
+	pthread_setname_np(pthread_self(), "mqlite-store");
 	store_run(arg);
 	return NULL;
 }
@@ -585,8 +586,9 @@ store_write(struct store *s, const struct store_item *it, uint64_t *rows)
 		 * BLOB. payload_len fits an int: MQTT caps packets at 256 MB.
 		 */
 		if (utf8_valid(m->payload, m->payload_len, false))
-			bad |= sqlite3_bind_text(st, 6, (const char *)m->payload,
-			    (int)m->payload_len, SQLITE_STATIC);
+			bad |= sqlite3_bind_text(st, 6,
+			    (const char *)m->payload, (int)m->payload_len,
+			    SQLITE_STATIC);
 		else
 			bad |= sqlite3_bind_blob(st, 6, m->payload,
 			    (int)m->payload_len, SQLITE_STATIC);

@@ -263,6 +263,30 @@ test_schema_new(void)
 }
 
 static void
+test_schema_wal_first(void)
+{
+	const char *path = new_db_path();
+	char p[128];
+	struct store *s;
+	sqlite3 *db = NULL;
+
+	/* An empty file already switched to WAL (page 1 written). */
+	snprintf(p, sizeof p, "%s", path);
+	CU_ASSERT_EQUAL_FATAL(sqlite3_open(p, &db), SQLITE_OK);
+	CU_ASSERT_EQUAL(sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL,
+	    NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	s = open_store(p, 0, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	store_close(s);
+	db = open_raw(p);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+	CU_ASSERT_EQUAL(query_int(db, "PRAGMA auto_vacuum"), 2);
+	CU_ASSERT_EQUAL(query_int(db, "SELECT count(*) FROM mqlite_meta"), 1);
+	sqlite3_close(db);
+}
+
+static void
 test_schema_reopen(void)
 {
 	const char *path = new_db_path();
@@ -788,6 +812,7 @@ main(void)
 	s = CU_add_suite("store", NULL, NULL);
 	if (s == NULL ||
 	    CU_add_test(s, "schema on a new db", test_schema_new) == NULL ||
+	    CU_add_test(s, "schema after WAL", test_schema_wal_first) == NULL ||
 	    CU_add_test(s, "reopen keeps schema", test_schema_reopen) == NULL ||
 	    CU_add_test(s, "open failures", test_open_fails) == NULL ||
 	    CU_add_test(s, "5000 rows", test_bulk) == NULL ||
