@@ -18,6 +18,7 @@
  * otherwise); count and bytes sum the messages held.
  */
 #include <stdbool.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "broker/msg.h"
@@ -27,12 +28,15 @@
 #include "mem.h"
 
 struct retain_node {
-	struct topic_lnode	 ln;		/* key in parent's kids; first */
+	struct topic_lnode	 ln;		/* key in parent's kids */
 	struct retain_node	*parent;	/* NULL for the root */
 	struct topic_ltab	 kids;		/* children by level text */
 	struct msg		*msg;		/* retained here (owned ref) */
 	char			 text[];	/* level text */
 };
+
+/* Table entries are cast back to nodes. */
+_Static_assert(offsetof(struct retain_node, ln) == 0, "ln must come first");
 
 struct retain {
 	struct retain_node	*root;		/* empty level, holds no msg */
@@ -69,29 +73,40 @@ retain_new(void)
 }
 
 /*
- * Drops every reference and frees the trie without recursion or
- * allocation. Accepts NULL.
+ * Drops every reference and frees the trie in post-order, without
+ * recursion or allocation (as subs_free: tables are only read on the way,
+ * so each sibling step is valid and the teardown is linear). Accepts NULL.
  */
 void
 retain_free(struct retain *r)
 {
-	struct retain_node *n, *c, *p;
+	struct retain_node *n, *c, *p, *next;
 
 	if (r == NULL)
 		return;
 	n = r->root;
-	while (n != NULL) {
-		c = (struct retain_node *)topic_ltab_pop(&n->kids);
-		if (c != NULL) {
+	for (;;) {
+		while ((c = (struct retain_node *)topic_ltab_first(&n->kids))
+		    != NULL)
 			n = c;
-			continue;
+		for (;;) {
+			p = n->parent;
+			next = p == NULL ? NULL : (struct retain_node *)
+			    topic_ltab_next(&p->kids, &n->ln);
+			topic_ltab_free(&n->kids);
+			msg_unref(&n->msg);
+			gw_free(n);
+			if (p == NULL) {
+				gw_free(r);
+				return;
+			}
+			if (next != NULL) {
+				n = next;
+				break;
+			}
+			n = p;
 		}
-		p = n->parent;
-		msg_unref(&n->msg);
-		gw_free(n);
-		n = p;
 	}
-	gw_free(r);
 }
 
 /* Unlinks and frees n and its ancestors while they hold nothing. */
@@ -130,7 +145,8 @@ retain_set(struct retain *r, struct msg *m)
 		if (c == NULL) {
 			if (del)
 				return 0;
-			if ((c = gw_calloc(1, sizeof *c + (le - pos))) == NULL) {
+			c = gw_calloc(1, sizeof *c + (le - pos));
+			if (c == NULL) {
 				retain_prune(r, n);
 				return GW_ENOMEM;
 			}

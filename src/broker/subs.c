@@ -21,6 +21,7 @@
  * have no children. Owners within one node are distinct.
  */
 #include <stdbool.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "broker/subs.h"
@@ -40,7 +41,7 @@ struct subs_ent {
 };
 
 struct subs_node {
-	struct topic_lnode	 ln;		/* key in parent's kids; first */
+	struct topic_lnode	 ln;		/* key in parent's kids */
 	struct subs_node	*parent;	/* NULL for the root */
 	struct topic_ltab	 kids;		/* literal children by text */
 	struct subs_node	*plus;		/* '+' child or NULL */
@@ -52,6 +53,9 @@ struct subs_node {
 	char			 text[];	/* level text (literal nodes) */
 };
 
+/* Table entries are cast back to nodes. */
+_Static_assert(offsetof(struct subs_node, ln) == 0, "ln must come first");
+
 struct subs {
 	struct subs_node	*root;		/* empty level, never pruned */
 	size_t			 count;		/* (filter, owner) pairs */
@@ -61,6 +65,8 @@ static struct subs_node	*subs_node_new(struct subs_node *, const char *,
 			    size_t);
 static struct subs_node	*subs_child(const struct subs_node *, const char *,
 			    size_t);
+static struct subs_node	*subs_first_kid(const struct subs_node *);
+static struct subs_node	*subs_next_kid(const struct subs_node *);
 static struct subs_node	*subs_find(const struct subs *, const char *, size_t);
 static void		 subs_prune(struct subs *, struct subs_node *);
 static size_t		 subs_emit(const struct subs_node *, subs_match_cb,
@@ -84,35 +90,72 @@ subs_new(void)
 	return s;
 }
 
+/* First child of n in teardown order (literals, '+', '#'), or NULL. */
+static struct subs_node *
+subs_first_kid(const struct subs_node *n)
+{
+	struct subs_node *c;
+
+	if ((c = (struct subs_node *)topic_ltab_first(&n->kids)) != NULL)
+		return c;
+	return n->plus != NULL ? n->plus : n->hash;
+}
+
+/* The sibling after n in teardown order, or NULL; n has a parent. */
+static struct subs_node *
+subs_next_kid(const struct subs_node *n)
+{
+	const struct subs_node *p = n->parent;
+	struct subs_node *c;
+
+	switch (n->kind) {
+	case SUBS_LITERAL:
+		c = (struct subs_node *)topic_ltab_next(&p->kids, &n->ln);
+		if (c != NULL)
+			return c;
+		return p->plus != NULL ? p->plus : p->hash;
+	case SUBS_PLUS:
+		return p->hash;
+	default:
+		return NULL;
+	}
+}
+
 /*
- * Frees every node without recursion: detach a child and go down into it,
- * free a childless node and go back up. Never allocates.
+ * Frees every node in post-order without recursion or allocation: go down
+ * to a leaf, free it, continue with its next sibling or, after the last,
+ * with the parent. Tables are read but never changed on the way, so the
+ * sibling walk stays valid and the whole teardown is linear.
  */
 void
 subs_free(struct subs *s)
 {
-	struct subs_node *n, *c, *p;
+	struct subs_node *n, *c, *p, *next;
 
 	if (s == NULL)
 		return;
 	n = s->root;
-	while (n != NULL) {
-		if ((c = (struct subs_node *)topic_ltab_pop(&n->kids)) == NULL) {
-			if ((c = n->plus) != NULL)
-				n->plus = NULL;
-			else if ((c = n->hash) != NULL)
-				n->hash = NULL;
-		}
-		if (c != NULL) {
+	for (;;) {
+		while ((c = subs_first_kid(n)) != NULL)
 			n = c;
-			continue;
+		for (;;) {
+			/* Every child of n is freed already. */
+			p = n->parent;
+			next = p != NULL ? subs_next_kid(n) : NULL;
+			topic_ltab_free(&n->kids);
+			gw_free(n->ents);
+			gw_free(n);
+			if (p == NULL) {
+				gw_free(s);
+				return;
+			}
+			if (next != NULL) {
+				n = next;
+				break;
+			}
+			n = p;
 		}
-		p = n->parent;
-		gw_free(n->ents);
-		gw_free(n);
-		n = p;
 	}
-	gw_free(s);
 }
 
 /* Returns the child of n for one filter level, or NULL. */

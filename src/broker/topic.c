@@ -260,22 +260,6 @@ topic_ltab_remove(struct topic_ltab *t, struct topic_lnode *ln)
 }
 
 /*
- * Unlinks and returns the first node, NULL when empty. Never allocates.
- */
-struct topic_lnode *
-topic_ltab_pop(struct topic_ltab *t)
-{
-	struct topic_lnode *ln;
-
-	if ((ln = topic_ltab_first(t)) == NULL)
-		return NULL;
-	topic_ltab_unlink(t, ln);
-	if (t->n == 0)
-		topic_ltab_free(t);
-	return ln;
-}
-
-/*
  * Returns the first node in bucket order, NULL when empty.
  */
 struct topic_lnode *

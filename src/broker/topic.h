@@ -54,7 +54,7 @@ struct topic_lnode {
 };
 
 struct topic_ltab {
-	struct topic_lnode	**b;	/* buckets; NULL when the table is empty */
+	struct topic_lnode	**b;	/* buckets; NULL when empty */
 	uint32_t		 nb;	/* bucket count, a power of two or 0 */
 	uint32_t		 n;	/* nodes linked */
 };
@@ -74,13 +74,8 @@ struct topic_lnode *topic_ltab_find(const struct topic_ltab *t, const char *s,
 int		 topic_ltab_add(struct topic_ltab *t, struct topic_lnode *ln);
 
 /* Unlinks ln (which must be in t); may shrink the bucket array. */
-void		 topic_ltab_remove(struct topic_ltab *t, struct topic_lnode *ln);
-
-/*
- * Unlinks and returns some node, or NULL when empty. Never allocates (for
- * teardown); frees the bucket array when the last node goes.
- */
-struct topic_lnode *topic_ltab_pop(struct topic_ltab *t);
+void		 topic_ltab_remove(struct topic_ltab *t,
+		    struct topic_lnode *ln);
 
 /* Iteration in bucket order: first node, or the node after ln; NULL at
  * the end. The table must not change during an iteration. */

@@ -350,7 +350,7 @@ test_wide(void)
 	struct retain *r;
 	struct seen s;
 	char t[64];
-	size_t i, after_new;
+	size_t i, after_new, base = gw_mem_used();
 
 	r = retain_new();
 	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
@@ -374,7 +374,14 @@ test_wide(void)
 		CU_ASSERT_EQUAL(put(r, t, ""), 0);
 	}
 	CU_ASSERT_EQUAL(gw_mem_used(), after_new);
+	/* Teardown of a full trie (linear, not per-bucket rescans). */
+	for (i = 0; i < 10 * NDEV; i++) {
+		snprintf(t, sizeof t, "dev/%zu%s", i, i % 2 ? "/a" : "");
+		CU_ASSERT_EQUAL(put(r, t, "x"), 0);
+	}
+	CU_ASSERT_EQUAL(retain_count(r), 10 * NDEV);
 	retain_free(r);
+	CU_ASSERT_EQUAL(gw_mem_used(), base);
 }
 
 /* Topics and filters of 30,001 levels: no recursion anywhere. */

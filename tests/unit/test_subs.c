@@ -300,7 +300,7 @@ test_wide_node(void)
 	struct hits h = { n, NDEV + 4, { 0 } };
 	struct subs *s;
 	char f[64];
-	size_t i, after_new;
+	size_t i, after_new, base;
 
 	s = subs_new();
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
@@ -330,6 +330,19 @@ test_wide_node(void)
 	CU_ASSERT_EQUAL(del(s, "dev/#", NDEV + 1), 0);
 	CU_ASSERT_EQUAL(gw_mem_used(), after_new);
 	subs_free(s);
+
+	/* Teardown of a full trie (linear, not per-bucket rescans). */
+	base = gw_mem_used();
+	s = subs_new();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	for (i = 0; i < 10 * NDEV; i++) {
+		snprintf(f, sizeof f, "dev/%zu/%s", i, i % 2 ? "a" : "b");
+		CU_ASSERT_EQUAL(add(s, f, i, 1), 0);
+		if (i % 3 == 0)
+			CU_ASSERT_EQUAL(add(s, "dev/+/#", i, 1), 0);
+	}
+	subs_free(s);
+	CU_ASSERT_EQUAL(gw_mem_used(), base);
 }
 
 /*
