@@ -163,7 +163,7 @@ main(int argc, char **argv)
 	rc = config_parse_args(&cfg, argc, argv);
 	if (rc != 0) {
 		config_free(&cfg);
-		return rc > 0 ? 0 : 2;
+		return rc > 0 ? 0 : 1;
 	}
 	if (cfg.config_path != NULL &&
 	    config_load_file(&cfg, cfg.config_path, report_error,

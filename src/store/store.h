@@ -42,7 +42,8 @@ struct store_opts {
 
 enum store_op {
 	STORE_OP_PUBLISH = 1,	/* what a PUBLISH produced, see flags */
-	STORE_OP_QOS2_DEL,	/* forget (client_id, packet_id) */
+	STORE_OP_QOS2_DEL,	/* forget (client_id, packet_id); id 0: all
+				 * of that client's ids */
 	STORE_OP_BARRIER,	/* nothing to write; orders acks only */
 };
 

@@ -98,7 +98,7 @@ static const char *const store_sql[ST__COUNT] = {
 	[ST_QOS2_INSERT] = "INSERT OR IGNORE INTO qos2_inflight"
 	    " (client_id, packet_id) VALUES (?1, ?2)",
 	[ST_QOS2_DELETE] = "DELETE FROM qos2_inflight"
-	    " WHERE client_id = ?1 AND packet_id = ?2",
+	    " WHERE client_id = ?1 AND (?2 = 0 OR packet_id = ?2)",
 };
 
 struct store {

@@ -33,53 +33,6 @@
 static char	tmpdir[64];
 static int	db_counter;
 
-/*
- * Until src/mqtt/utf8.c lands this stands in for it; weak, so the real one
- * wins whenever the library provides it.
- */
-__attribute__((weak)) bool
-utf8_valid(const void *p, size_t len, bool allow_nul)
-{
-	const unsigned char *s = p;
-	size_t i = 0, k, need;
-	uint32_t cp, min;
-
-	while (i < len) {
-		cp = s[i];
-		if (cp < 0x80) {
-			if (cp == 0 && !allow_nul)
-				return false;
-			i++;
-			continue;
-		}
-		if ((cp & 0xe0) == 0xc0) {
-			need = 1;
-			cp &= 0x1f;
-			min = 0x80;
-		} else if ((cp & 0xf0) == 0xe0) {
-			need = 2;
-			cp &= 0x0f;
-			min = 0x800;
-		} else if ((cp & 0xf8) == 0xf0) {
-			need = 3;
-			cp &= 0x07;
-			min = 0x10000;
-		} else
-			return false;
-		if (len - i <= need)
-			return false;
-		for (k = 1; k <= need; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += need + 1;
-	}
-	return true;
-}
-
 /* Returns a new path (static buffer) of a fresh database file. */
 static const char *
 new_db_path(void)
