@@ -3,6 +3,9 @@
 /*
  * Strict MQTT 3.1.1 codec (section numbers below refer to that standard).
  *
+ * Decoders return GW_EMALFORMED for an empty body before forming any
+ * pointer from it, so body may be NULL when len is 0.
+ *
  * Decoding is split in two steps so the connection layer can bound memory
  * before a body arrives: codec_parse_header() looks only at the fixed header
  * (type, flags, remaining length) and rejects oversize packets as soon as
@@ -229,12 +232,16 @@ int
 codec_decode_connect(const uint8_t *body, size_t len,
     struct codec_connect *out)
 {
-	struct rd		r = { body, body + len };
+	struct rd		r;
 	struct codec_str	name;
 	uint8_t			level, fl;
 	bool			v311;
 
 	memset(out, 0, sizeof *out);
+	if (len == 0)
+		return GW_EMALFORMED;
+	r.p = body;
+	r.end = body + len;
 	if (rd_bin(&r, &name) != 0 || rd_u8(&r, &level) != 0)
 		return GW_EMALFORMED;
 	if (name.len == 4 && memcmp(name.ptr, "MQTT", 4) == 0)
@@ -307,14 +314,16 @@ int
 codec_decode_publish(uint8_t flags, const uint8_t *body, size_t len,
     struct codec_publish *out)
 {
-	struct rd	r = { body, body + len };
+	struct rd	r;
 
 	out->qos = (flags >> 1) & 0x03;
 	out->retain = (flags & 0x01) != 0;
 	out->dup = (flags & 0x08) != 0;
 	out->packet_id = 0;
-	if ((flags & 0xf0) != 0 || out->qos == 3)
+	if (len == 0 || (flags & 0xf0) != 0 || out->qos == 3)
 		return GW_EMALFORMED;
+	r.p = body;
+	r.end = body + len;
 	if (out->dup && out->qos == 0)
 		return GW_EMALFORMED;		/* 3.3.1-2 */
 	if (rd_str(&r, &out->topic) != 0 || !topic_name_ok(&out->topic))
@@ -354,11 +363,15 @@ int
 codec_decode_subscribe(const uint8_t *body, size_t len,
     struct codec_subscribe *out)
 {
-	struct rd		r = { body, body + len };
+	struct rd		r;
 	struct codec_str	f;
 	uint8_t			opt;
 	unsigned		n = 0;
 
+	if (len == 0)
+		return GW_EMALFORMED;
+	r.p = body;
+	r.end = body + len;
 	if (rd_u16(&r, &out->packet_id) != 0 || out->packet_id == 0)
 		return GW_EMALFORMED;
 	out->entries.p = r.p;
@@ -408,10 +421,14 @@ int
 codec_decode_unsubscribe(const uint8_t *body, size_t len,
     struct codec_unsubscribe *out)
 {
-	struct rd		r = { body, body + len };
+	struct rd		r;
 	struct codec_str	f;
 	unsigned		n = 0;
 
+	if (len == 0)
+		return GW_EMALFORMED;
+	r.p = body;
+	r.end = body + len;
 	if (rd_u16(&r, &out->packet_id) != 0 || out->packet_id == 0)
 		return GW_EMALFORMED;
 	out->entries.p = r.p;
@@ -488,8 +505,8 @@ wr_header(uint8_t *p, uint8_t first, uint32_t remaining)
 static uint8_t *
 wr_u16(uint8_t *p, uint16_t v)
 {
-	p[0] = v >> 8;
-	p[1] = v & 0xff;
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)(v & 0xff);
 	return p + 2;
 }
 

@@ -72,10 +72,13 @@ utf8_seq(const uint8_t *s, size_t n)
 bool
 utf8_valid(const void *p, size_t len, bool allow_nul)
 {
-	const uint8_t	*s = p, *end = s + len;
+	const uint8_t	*s = p, *end;
 	uint64_t	 w, bad;
 	size_t		 n;
 
+	if (len == 0)
+		return true;	/* p may be NULL */
+	end = s + len;
 	while (s < end) {
 		/* ASCII fast path: 8 bytes at a time. */
 		while ((size_t)(end - s) >= 8) {

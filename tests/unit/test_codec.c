@@ -854,6 +854,29 @@ test_encode_rejects(void)
 	buf_free(&b);
 }
 
+/* Empty bodies are refused before any pointer is formed from them. */
+static void
+test_empty_bodies(void)
+{
+	struct codec_connect		c;
+	struct codec_connack		ca;
+	struct codec_publish		p;
+	struct codec_subscribe		s;
+	struct codec_unsubscribe	u;
+	struct codec_suback		sa;
+	uint16_t			id;
+
+	CU_ASSERT_EQUAL(codec_decode_connect(NULL, 0, &c), GW_EMALFORMED);
+	CU_ASSERT_EQUAL(codec_decode_connack(NULL, 0, &ca), GW_EMALFORMED);
+	CU_ASSERT_EQUAL(codec_decode_publish(0, NULL, 0, &p), GW_EMALFORMED);
+	CU_ASSERT_EQUAL(codec_decode_ack(NULL, 0, &id), GW_EMALFORMED);
+	CU_ASSERT_EQUAL(codec_decode_subscribe(NULL, 0, &s), GW_EMALFORMED);
+	CU_ASSERT_EQUAL(codec_decode_unsubscribe(NULL, 0, &u),
+	    GW_EMALFORMED);
+	CU_ASSERT_EQUAL(codec_decode_suback(NULL, 0, &sa), GW_EMALFORMED);
+	CU_ASSERT_EQUAL(codec_decode_empty(0), 0);
+}
+
 /* ---- truncation ---------------------------------------------------- */
 
 /*
@@ -1153,7 +1176,7 @@ static const struct {
 	T(test_rt_connect), T(test_connect_bytes), T(test_rt_connack),
 	T(test_rt_publish), T(test_rt_acks), T(test_rt_subscribe),
 	T(test_rt_suback), T(test_rt_unsubscribe), T(test_rt_empty),
-	T(test_encode_rejects), T(test_truncations),
+	T(test_encode_rejects), T(test_empty_bodies), T(test_truncations),
 	T(test_utf8_valid_forms), T(test_utf8_invalid_forms),
 	T(test_utf8_positions), T(test_utf8_random), T(test_type_names),
 
