@@ -78,6 +78,9 @@ handle_connect(struct client *c, const uint8_t *body, size_t len)
 	}
 	id = cc.client_id.ptr;
 	idlen = cc.client_id.len;
+	if (cc.protocol_level == 3 && (idlen == 0 || idlen > 23))
+		return connack_refuse(c, CODEC_CONNACK_ID_REJECTED,
+		    "MQTT 3.1 client id must be 1 to 23 characters");
 	if (idlen == 0) {
 		if (!cc.clean_session)
 			return connack_refuse(c, CODEC_CONNACK_ID_REJECTED,

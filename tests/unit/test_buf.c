@@ -1,4 +1,156 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Placeholder test: replaced by the module tests. */
+/*
+ * Unit tests for the core helpers: struct buf (growth, limits, lazy
+ * compaction), the counting allocator and its fault injection, and the
+ * refcounted struct msg.
+ */
+#include <string.h>
+
 #include <CUnit/Basic.h>
-int main(void) { return 0; }
+
+#include "broker/msg.h"
+#include "buf.h"
+#include "err.h"
+#include "mem.h"
+
+static void
+test_append_consume(void)
+{
+	struct buf b = BUF_INIT;
+	size_t base = gw_mem_used();
+	int i;
+
+	CU_ASSERT_EQUAL(buf_used(&b), 0);
+	for (i = 0; i < 1000; i++)
+		CU_ASSERT_EQUAL(buf_append(&b, "abcd", 4), 0);
+	CU_ASSERT_EQUAL(buf_used(&b), 4000);
+	CU_ASSERT(memcmp(buf_head(&b), "abcdabcd", 8) == 0);
+	buf_consume(&b, 2);
+	CU_ASSERT(memcmp(buf_head(&b), "cdab", 4) == 0);
+	CU_ASSERT_EQUAL(buf_used(&b), 3998);
+	buf_consume(&b, 3998);
+	CU_ASSERT_EQUAL(buf_used(&b), 0);
+	CU_ASSERT_EQUAL(b.off, 0);
+	buf_free(&b);
+	CU_ASSERT_EQUAL(gw_mem_used(), base);
+}
+
+static void
+test_reserve_limit_and_compaction(void)
+{
+	struct buf b = BUF_INIT;
+	uint8_t *data;
+
+	CU_ASSERT_EQUAL(buf_reserve(&b, 100, 64), GW_ETOOBIG);
+	CU_ASSERT_EQUAL(buf_reserve(&b, 64, 64), 0);
+	memset(buf_tail(&b), 'x', 64);
+	buf_commit(&b, 64);
+	CU_ASSERT_EQUAL(buf_reserve(&b, 1, 64), GW_ETOOBIG);
+	/* Consuming from the front frees room without growing. */
+	buf_consume(&b, 60);
+	data = b.data;
+	CU_ASSERT_EQUAL(buf_reserve(&b, b.cap - 4, 0), 0);
+	CU_ASSERT_PTR_EQUAL(b.data, data);
+	CU_ASSERT_EQUAL(b.off, 0);
+	CU_ASSERT_EQUAL(buf_used(&b), 4);
+	buf_reset(&b);
+	buf_shrink(&b, 0);
+	CU_ASSERT_PTR_NULL(b.data);
+	buf_free(&b);
+}
+
+static void
+test_fault_injection(void)
+{
+	struct buf b = BUF_INIT;
+	void *p;
+
+	gw_mem_fail_after(1);
+	p = gw_malloc(10);
+	CU_ASSERT_PTR_NOT_NULL(p);
+	CU_ASSERT_PTR_NULL(gw_malloc(10));
+	CU_ASSERT_EQUAL(buf_append(&b, "x", 1), GW_ENOMEM);
+	CU_ASSERT_PTR_NULL(b.data);
+	gw_mem_fail_after(-1);
+	CU_ASSERT_EQUAL(buf_append(&b, "x", 1), 0);
+	gw_free(p);
+	buf_free(&b);
+	gw_free(NULL);
+}
+
+static void
+test_realloc_accounting(void)
+{
+	size_t base = gw_mem_used();
+	char *p = gw_malloc(10), *q;
+
+	CU_ASSERT_EQUAL(gw_mem_used(), base + 10);
+	q = gw_realloc(p, 1000);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(q);
+	CU_ASSERT_EQUAL(gw_mem_used(), base + 1000);
+	q = gw_realloc(q, 5);
+	CU_ASSERT_EQUAL(gw_mem_used(), base + 5);
+	gw_free(q);
+	p = gw_strndup("hello world", 5);
+	CU_ASSERT_STRING_EQUAL(p, "hello");
+	gw_free(p);
+	CU_ASSERT_EQUAL(gw_mem_used(), base);
+}
+
+static void
+test_msg_refcount(void)
+{
+	size_t base = gw_mem_used();
+	struct msg *m, *r;
+
+	m = msg_new("a/b", 3, "dev1", 4, NULL, 0, "\x00\x01\xff", 3, 1, 0,
+	    1234);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	CU_ASSERT_STRING_EQUAL(m->topic, "a/b");
+	CU_ASSERT_STRING_EQUAL(m->client_id, "dev1");
+	CU_ASSERT_PTR_NULL(m->username);
+	CU_ASSERT_EQUAL(m->payload_len, 3);
+	CU_ASSERT(memcmp(m->payload, "\x00\x01\xff", 3) == 0);
+	CU_ASSERT_EQUAL(m->received_ms, 1234);
+	r = msg_ref(m);
+	msg_unref(&m);
+	CU_ASSERT_PTR_NULL(m);
+	CU_ASSERT_STRING_EQUAL(r->topic, "a/b");
+	msg_unref(&r);
+	msg_unref(&r);		/* NULL is fine */
+	CU_ASSERT_EQUAL(gw_mem_used(), base);
+
+	m = msg_new("t", 1, "", 0, "user", 4, "", 0, 0, 1, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	CU_ASSERT_STRING_EQUAL(m->username, "user");
+	CU_ASSERT_STRING_EQUAL(m->client_id, "");
+	CU_ASSERT_EQUAL(m->payload_len, 0);
+	msg_unref(&m);
+
+	gw_mem_fail_after(0);
+	CU_ASSERT_PTR_NULL(msg_new("t", 1, "c", 1, NULL, 0, "x", 1, 0, 0, 0));
+	gw_mem_fail_after(-1);
+	CU_ASSERT_EQUAL(gw_mem_used(), base);
+}
+
+int
+main(void)
+{
+	CU_pSuite s;
+	unsigned failures;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite("buf, mem, msg", NULL, NULL);
+	CU_add_test(s, "append and consume", test_append_consume);
+	CU_add_test(s, "reserve limit and compaction",
+	    test_reserve_limit_and_compaction);
+	CU_add_test(s, "allocation fault injection", test_fault_injection);
+	CU_add_test(s, "realloc accounting", test_realloc_accounting);
+	CU_add_test(s, "msg refcount", test_msg_refcount);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failures = CU_get_number_of_failures();
+	CU_cleanup_registry();
+	return (int)failures;
+}
