@@ -59,6 +59,11 @@ note() {
 }
 
 cleanup() {
+	if [ -n "$TMP" ] && [ -f "$TMP/load.pids" ]; then
+		for p in $(cat "$TMP/load.pids"); do
+			kill -TERM "$p" 2>/dev/null
+		done
+	fi
 	for p in $PIDS; do
 		if kill -0 "$p" 2>/dev/null; then
 			kill -TERM "$p" 2>/dev/null
@@ -79,9 +84,11 @@ now_ms() {
 	date +%s%3N
 }
 
-# Value of "key" in a one-line JSON object in file $2 (numbers and strings).
+# Value of "key" in the one-line JSON object in file $2: a number, or a
+# string without its quotes (escapes kept).
 jget() {
-	sed -n 's/.*"'"$1"'":"\{0,1\}\([^",}]*\).*/\1/p' "$2"
+	sed -n -e 's/.*"'"$1"'":"\(\([^"\\]\|\\.\)*\)".*/\1/p;t' \
+	    -e 's/.*"'"$1"'":\([^,}]*\).*/\1/p' "$2"
 }
 
 # kB from a /proc/PID/status field, or '-'.
@@ -170,7 +177,8 @@ start_broker() {
 			cat > "$dir/mqlite.json" <<-EOF
 			{
 			  "listeners": [ { "port": $BPORT, "bind": "127.0.0.1" } ],
-			  "database": { "path": "$BDB"$dur }
+			  "database": { "path": "$BDB"$dur },
+			  "log": { "level": "warn" }
 			}
 			EOF
 			"$MQLITE" -c "$dir/mqlite.json" > "$BLOG" 2>&1 &
@@ -241,11 +249,21 @@ run_load() {
 	to=
 	command -v timeout > /dev/null &&
 	    to="timeout -k 5 $((TIMEOUT + 30))"
+	# In the background, so a signal to this script is handled at once.
 	$to "$MQBENCH" -j -h 127.0.0.1 -p "$BPORT" -T "$TIMEOUT" -c "$CONNS" \
-	    -s "$PAYLOAD" -w "$WINDOW" "$@" > "$out" 2> "$out.err"
+	    -s "$PAYLOAD" -w "$WINDOW" "$@" > "$out" 2> "$out.err" &
+	echo $! >> "$TMP/load.pids"
+	wait $!
 	st=$?
 	cat "$out.err" >&2
 	return $st
+}
+
+# Messages per second until the broker had read everything and closed the
+# publishers after their DISCONNECT (QoS 0 writes end in socket buffers).
+drain_rate() {
+	awk -v n="$(jget sent "$1")" -v s="$(jget drain_s "$1")" 'BEGIN {
+	    if (s + 0 > 0) printf "%.0f\n", n / s; else print "-" }'
 }
 
 # ratio A B: A/B with two decimals, '-' when either is missing.
@@ -257,7 +275,8 @@ ratio() {
 
 # Results: R_<broker>_<metric>, '-' when not measured.
 for b in mosquitto mqlite; do
-	for m in idle peak0 peak1 pub0 e2e0 recv0 rows0 pub1 p50 p99 rows1; do
+	for m in idle peak0 peak1 pub0 read0 e2e0 recv0 rows0 pub1 p50 p99 \
+	    rows1; do
 		eval "R_${b}_$m=-"
 	done
 done
@@ -270,6 +289,7 @@ bench_mosquitto() {
 		OUT=$TMP/mosquitto-qos0.json
 		if run_load mosquitto-qos0 -q 0 -n "$QOS0_N" -S; then
 			R_mosquitto_pub0=$(jget msgs_per_s "$OUT")
+			R_mosquitto_read0=$(drain_rate "$OUT")
 			R_mosquitto_e2e0=$(jget sub_msgs_per_s "$OUT")
 			R_mosquitto_recv0=$(jget sub_received "$OUT")
 			[ "$R_mosquitto_recv0" = "$QOS0_N" ] ||
@@ -344,6 +364,7 @@ bench_mqlite() {
 		fi
 		if [ "$lrc" -eq 0 ]; then
 			R_mqlite_pub0=$(jget msgs_per_s "$OUT")
+			R_mqlite_read0=$(drain_rate "$OUT")
 			start=$(jget start_ms "$OUT")
 			if [ -n "$t_last" ]; then
 				R_mqlite_rows0=$(awk -v n="$QOS0_N" \
@@ -401,7 +422,8 @@ command -v sqlite3 > /dev/null || die "the sqlite3 shell is required"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/mqlite-bench.XXXXXX") || die "mktemp failed"
 
 echo "mqlite bench: $(nproc 2>/dev/null || echo ?) CPUs, $CONNS connections," \
-    "payload $PAYLOAD bytes, loopback"
+    "payload $PAYLOAD bytes, loopback; load average $(cut -d' ' -f1-3 \
+    /proc/loadavg)"
 for b in $BROKERS; do
 	case $b in
 	mosquitto)
@@ -427,7 +449,8 @@ row() {
 echo
 printf '%-34s %14s %14s %12s\n' "" mosquitto mqlite "mqlite/mosq"
 row "QoS 0 publish msgs/s (last write)" "$R_mosquitto_pub0" "$R_mqlite_pub0"
-row "QoS 0 end-to-end msgs/s (1)" "$R_mosquitto_e2e0" "$R_mqlite_rows0"
+row "QoS 0 msgs/s read by broker (1)" "$R_mosquitto_read0" "$R_mqlite_read0"
+row "QoS 0 end-to-end msgs/s (2)" "$R_mosquitto_e2e0" "$R_mqlite_rows0"
 row "QoS 0 subscriber received" "$R_mosquitto_recv0" "-"
 row "QoS 1 msgs/s (PUBACKed)" "$R_mosquitto_pub1" "$R_mqlite_pub1"
 row "QoS 1 p50 publish->PUBACK us" "$R_mosquitto_p50" "$R_mqlite_p50"
@@ -437,11 +460,13 @@ row "idle RSS kB" "$R_mosquitto_idle" "$R_mqlite_idle"
 row "peak RSS kB, QoS 0 phase" "$R_mosquitto_peak0" "$R_mqlite_peak0"
 row "peak RSS kB, QoS 1 phase" "$R_mosquitto_peak1" "$R_mqlite_peak1"
 echo
-echo "(1) mosquitto: publish->subscriber rate (in-memory, persistence off);"
+echo "(1) until the broker closed the last publisher after its DISCONNECT."
+echo "(2) mosquitto: publish->subscriber rate (in memory, persistence off);"
 echo "    mqlite: rows committed/s to SQLite (durability:" \
     "${DURABILITY:-default})."
 echo "QoS 0: $QOS0_N messages; QoS 1: $QOS1_N messages, window $WINDOW" \
-    "per connection."
+    "per connection. Load average at the end: $(cut -d' ' -f1-3 \
+    /proc/loadavg) (other work on the host skews the figures)"
 if [ -n "$NOTES" ]; then
 	echo "Problems:$NOTES"
 fi
