@@ -2,7 +2,6 @@
 """CONNECT handling: CONNACK return codes, protocol errors around CONNECT,
 client-id takeover and the connect timeout."""
 
-import socket
 import time
 import unittest
 

@@ -8,7 +8,7 @@ import socket
 import struct
 import unittest
 
-from mqlite_harness import (MOSQUITTO, SUBSCRIBE, E2ETestCase, connect_pkt,
+from mqlite_harness import (MOSQUITTO, E2ETestCase, connect_pkt,
                             mstr, packet, publish_pkt,
                             subscribe_pkt, unsubscribe_pkt, varint)
 
