@@ -444,12 +444,14 @@ for b in $BROKERS; do
 done
 
 row() {
-	printf '%-34s %14s %14s %12s\n' "$1" "$2" "$3" "$(ratio "$3" "$2")"
+	printf '%-38s %12s %12s %12s\n' "$1" "$2" "$3" "$(ratio "$3" "$2")"
 }
 echo
-printf '%-34s %14s %14s %12s\n' "" mosquitto mqlite "mqlite/mosq"
-row "QoS 0 publish msgs/s (last write)" "$R_mosquitto_pub0" "$R_mqlite_pub0"
-row "QoS 0 msgs/s read by broker (1)" "$R_mosquitto_read0" "$R_mqlite_read0"
+printf '%-38s %12s %12s %12s\n' "" mosquitto mqlite "mqlite/mosq"
+row "QoS 0 publish msgs/s, last write (3)" \
+    "$R_mosquitto_pub0" "$R_mqlite_pub0"
+row "QoS 0 msgs/s read by broker (1)" \
+    "$R_mosquitto_read0" "$R_mqlite_read0"
 row "QoS 0 end-to-end msgs/s (2)" "$R_mosquitto_e2e0" "$R_mqlite_rows0"
 row "QoS 0 subscriber received" "$R_mosquitto_recv0" "-"
 row "QoS 1 msgs/s (PUBACKed)" "$R_mosquitto_pub1" "$R_mqlite_pub1"
@@ -464,6 +466,8 @@ echo "(1) until the broker closed the last publisher after its DISCONNECT."
 echo "(2) mosquitto: publish->subscriber rate (in memory, persistence off);"
 echo "    mqlite: rows committed/s to SQLite (durability:" \
     "${DURABILITY:-default})."
+echo "(3) until the last byte went to the kernel: meaningless unless the"
+echo "    messages far exceed the socket buffers."
 echo "QoS 0: $QOS0_N messages; QoS 1: $QOS1_N messages, window $WINDOW" \
     "per connection. Load average at the end: $(cut -d' ' -f1-3 \
     /proc/loadavg) (other work on the host skews the figures)"
