@@ -120,7 +120,9 @@ class Broker:
                 lines.append("max_queued_messages %d" % lim["max_queued"])
             lines.append("listener %d %s" % (self.port, HOST))
             if "max_connections" in lim:
-                lines.append("max_connections %d" % lim["max_connections"])
+                # Mosquitto 2.0 admits max_connections + 1 clients.
+                lines.append("max_connections %d"
+                             % max(1, lim["max_connections"] - 1))
             text = "\n".join(lines) + "\n"
         else:
             import json
@@ -414,7 +416,10 @@ class Client:
         self.next_pid = self.next_pid % 65535 + 1
         return p
 
-    def send(self, data):
+    def send(self, data, timeout=None):
+        """sendall, bounded by timeout (default: the client's timeout x 4,
+        as the broker may pause reading for backpressure)."""
+        self.sock.settimeout(timeout or self.timeout * 4)
         self.sock.sendall(data)
 
     def close(self):
