@@ -18,8 +18,11 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_received_ms ON messages (received_ms);
 CREATE INDEX IF NOT EXISTS messages_topic ON messages (topic);
 
--- Pending webhook and bridge deliveries. AUTOINCREMENT: ids are never
--- reused, they are part of the Idempotency-Key.
+-- Pending webhook and bridge deliveries (src/store/outbox.c). Written only
+-- by the store thread, in the transaction of the publish that produced the
+-- row; read by the delivery thread through its own connection. AUTOINCREMENT:
+-- ids are never reused, they are part of the Idempotency-Key and the
+-- delivery cursor (per route, rows are sent in id order).
 CREATE TABLE IF NOT EXISTS outbox (
   id          INTEGER PRIMARY KEY AUTOINCREMENT,
   route       TEXT    NOT NULL,   -- "<rule name>/<action kind>"
@@ -28,14 +31,15 @@ CREATE TABLE IF NOT EXISTS outbox (
   body,                           -- rendered body, TEXT or BLOB
   bytes       INTEGER NOT NULL DEFAULT 0,  -- url + headers + body, for outbox.max_bytes
   created_ms  INTEGER NOT NULL,
-  attempts    INTEGER NOT NULL DEFAULT 0,
+  attempts    INTEGER NOT NULL DEFAULT 0,  -- failed attempts so far
   next_ms     INTEGER NOT NULL DEFAULT 0,  -- not before this time (backoff)
   last_error  TEXT
 );
+-- Claims walk a route in id order; the cap walks the table in id order.
 CREATE INDEX IF NOT EXISTS outbox_route ON outbox (route, id);
-CREATE INDEX IF NOT EXISTS outbox_next_ms ON outbox (next_ms);
 
--- Deliveries that failed for good, kept for inspection.
+-- Deliveries that failed for good (4xx, 3xx, max_attempts, max_age, a bad
+-- header), kept for inspection and manual replay.
 CREATE TABLE IF NOT EXISTS outbox_dead (
   id          INTEGER PRIMARY KEY,  -- the outbox id it had
   route       TEXT    NOT NULL,
@@ -43,10 +47,11 @@ CREATE TABLE IF NOT EXISTS outbox_dead (
   headers     TEXT,
   body,
   created_ms  INTEGER NOT NULL,
-  attempts    INTEGER NOT NULL DEFAULT 0,
+  attempts    INTEGER NOT NULL DEFAULT 0,  -- requests sent, the last included
   dead_ms     INTEGER NOT NULL,     -- when it was dead-lettered
   status      INTEGER,              -- last HTTP status, NULL if none
-  last_error  TEXT
+  last_error  TEXT,                 -- why, e.g. "HTTP 400", "max_attempts 5 reached"
+  response    TEXT                  -- first <= 512 bytes of the last response body
 );
 CREATE INDEX IF NOT EXISTS outbox_dead_dead_ms ON outbox_dead (dead_ms);
 
