@@ -118,6 +118,8 @@ broker_load_state(struct broker *b)
 		return rc;
 	if ((rc = store_load_qos2(b->store, load_qos2_cb, b)) != 0)
 		return rc;
+	if ((rc = persist_load(b)) != 0)
+		return rc;
 	log_info("loaded %zu retained messages, %zu sessions with QoS 2 state",
 	    retain_count(b->retain), session_count(b->sessions));
 	return 0;
@@ -225,8 +227,24 @@ client_close_after_write(struct client *c, const char *why)
 void
 client_close_now(struct client *c, const char *why)
 {
+	/* What was answered already (CONNACK, released acks) still goes. */
 	client_close_after_write(c, why);
-	buf_reset(&c->conn.out);
+}
+
+/*
+ * The peer closed its sending side: stop reading, and close once the
+ * acknowledgements of what it sent before are released and written.
+ */
+static void
+client_peer_eof(struct client *c)
+{
+	c->peer_eof = true;
+	if (c->ack_len == 0) {
+		client_close_after_write(c, NULL);
+		return;
+	}
+	c->read_paused = true;
+	client_set_events(c);
 }
 
 bool
@@ -237,9 +255,9 @@ client_should_pause(struct client *c)
 	return c->ack_len >= c->b->cfg->max_inflight;
 }
 
-int
-client_hold_ack(struct client *c, uint8_t type, uint16_t pid,
-    struct msg *fanout)
+/* Appends a zeroed entry to c's held-ack FIFO; NULL on ENOMEM. */
+static struct held_ack *
+ack_push(struct client *c)
 {
 	struct held_ack *na;
 	size_t n, i;
@@ -247,7 +265,7 @@ client_hold_ack(struct client *c, uint8_t type, uint16_t pid,
 	if (c->ack_len == c->ack_cap) {
 		n = c->ack_cap ? c->ack_cap * 2 : 8;
 		if ((na = gw_malloc(n * sizeof *na)) == NULL)
-			return GW_ENOMEM;
+			return NULL;
 		for (i = 0; i < c->ack_len; i++)
 			na[i] = c->acks[(c->ack_head + i) % c->ack_cap];
 		gw_free(c->acks);
@@ -256,11 +274,16 @@ client_hold_ack(struct client *c, uint8_t type, uint16_t pid,
 		c->ack_head = 0;
 	}
 	na = &c->acks[(c->ack_head + c->ack_len) % c->ack_cap];
+	memset(na, 0, sizeof *na);
 	na->seq = c->last_seq;
-	na->type = type;
-	na->pid = pid;
-	na->fanout = fanout;
 	c->ack_len++;
+	return na;
+}
+
+/* Puts c on the held-ack list and releases what is durable already. */
+static void
+ack_track(struct client *c)
+{
 	if (!c->in_acks) {
 		c->in_acks = true;
 		LIST_INSERT_HEAD(&c->b->ack_clients, c, acks_link);
@@ -268,6 +291,36 @@ client_hold_ack(struct client *c, uint8_t type, uint16_t pid,
 	/* Usually the data is committed already only for no-op publishes. */
 	if (c->last_seq <= store_committed_seq(c->b->store))
 		broker_release_acks(c->b);
+}
+
+int
+client_hold_ack(struct client *c, uint8_t type, uint16_t pid,
+    struct msg *fanout)
+{
+	struct held_ack *a;
+
+	if ((a = ack_push(c)) == NULL)
+		return GW_ENOMEM;
+	a->type = type;
+	a->pid = pid;
+	a->fanout = fanout;
+	ack_track(c);
+	return 0;
+}
+
+int
+client_hold_suback(struct client *c, uint8_t *data, uint32_t data_len,
+    uint32_t pkt_len)
+{
+	struct held_ack *a;
+
+	if ((a = ack_push(c)) == NULL)
+		return GW_ENOMEM;
+	a->type = CODEC_SUBACK;
+	a->data = data;
+	a->data_len = data_len;
+	a->pkt_len = pkt_len;
+	ack_track(c);
 	return 0;
 }
 
@@ -281,7 +334,13 @@ client_release(struct client *c, uint64_t committed, bool force)
 		a = &c->acks[c->ack_head];
 		if (!force && a->seq > committed)
 			break;
-		if (c->state != CLIENT_CLOSING)
+		if (a->data != NULL) {
+			if (c->state != CLIENT_CLOSING)
+				subscribe_release(c, a->data, a->data_len,
+				    a->pkt_len);
+			gw_free(a->data);
+			a->data = NULL;
+		} else if (c->state != CLIENT_CLOSING)
 			codec_encode_ack(&c->conn.out, a->type, a->pid);
 		if (a->fanout != NULL) {
 			outbound_fanout(c->b, a->fanout);
@@ -348,6 +407,8 @@ broker_release_acks(struct broker *b)
 		if (c->ack_len == 0) {
 			LIST_REMOVE(c, acks_link);
 			c->in_acks = false;
+			if (c->peer_eof)
+				client_close_after_write(c, NULL);
 		}
 	}
 }
@@ -370,7 +431,8 @@ broker_resume_paused(struct broker *b)
 
 	for (c = LIST_FIRST(&b->clients); c != NULL; c = next) {
 		next = LIST_NEXT(c, link);
-		if (!c->read_paused || c->state == CLIENT_CLOSING)
+		if (!c->read_paused || c->state == CLIENT_CLOSING ||
+		    c->peer_eof)
 			continue;
 		if (client_should_pause(c))
 			continue;
@@ -464,8 +526,12 @@ client_io_cb(struct ev_loop *loop, int fd, unsigned events, void *arg)
 	rc = conn_read(&c->conn, READ_CHUNK, limit);
 	if (rc == GW_ERETRY)
 		return;
-	if (rc == 0 || rc == GW_EIO) {
-		client_close_now(c, rc == 0 ? NULL : "read error");
+	if (rc == 0) {
+		client_peer_eof(c);
+		return;
+	}
+	if (rc == GW_EIO) {
+		client_close_now(c, "read error");
 		return;
 	}
 	if (rc < 0) {
@@ -544,6 +610,7 @@ client_destroy(struct client *c)
 	while (c->ack_len > 0) {
 		if (c->acks[c->ack_head].fanout != NULL)
 			orphan_fanout(b, &c->acks[c->ack_head]);
+		gw_free(c->acks[c->ack_head].data);
 		c->ack_head = (c->ack_head + 1) % c->ack_cap;
 		c->ack_len--;
 	}

@@ -27,6 +27,7 @@
 
 struct msg;
 struct retain;
+struct store_item;
 struct subs;
 
 enum client_state {
@@ -39,6 +40,9 @@ enum client_state {
 struct held_ack {
 	uint64_t	 seq;		/* release when committed >= seq */
 	struct msg	*fanout;	/* QoS 2: deliver after commit (owned) */
+	uint8_t		*data;		/* SUBACK: packet + SUBSCRIBE body */
+	uint32_t	 data_len;	/* bytes in data */
+	uint32_t	 pkt_len;	/* SUBACK packet bytes at data's start */
 	uint16_t	 pid;
 	uint8_t		 type;		/* CODEC_PUBACK / PUBREC / PUBCOMP */
 };
@@ -55,6 +59,8 @@ struct client {
 	uint8_t		 state;		/* enum client_state */
 	bool		 read_paused;	/* EV_READ removed by backpressure */
 	bool		 clean_disconnect; /* DISCONNECT received */
+	bool		 peer_eof;	/* peer closed its side; close when
+					 * held acks are written */
 	bool		 in_flush;	/* on the flush list */
 	bool		 in_acks;	/* on the held-ack list */
 	uint64_t	 last_seq;	/* last store seq of this connection */
@@ -89,6 +95,8 @@ struct broker {
 	uint64_t		 match_gen;
 	struct session		**matched;	/* fan-out scratch vector */
 	size_t			 nmatched, capmatched;
+	uint64_t		 last_seq;	/* newest store seq submitted */
+	uint64_t		 smsg_seq;	/* last session message key */
 	struct held_ack		*orphans;	/* QoS 2 fan-outs of closed */
 	size_t			 norphans, caporphans; /* connections */
 	struct broker_stats	 stats;
@@ -107,6 +115,8 @@ void	client_close_after_write(struct client *c, const char *why);
 void	client_close_now(struct client *c, const char *why);
 int	client_hold_ack(struct client *c, uint8_t type, uint16_t pid,
 	    struct msg *fanout);
+int	client_hold_suback(struct client *c, uint8_t *data,
+	    uint32_t data_len, uint32_t pkt_len);
 bool	client_should_pause(struct client *c);
 void	client_arm_keepalive(struct client *c);
 void	broker_release_acks(struct broker *b);
@@ -124,6 +134,8 @@ int	handle_pubrec(struct client *c, const uint8_t *body, size_t len);
 int	handle_pubrel(struct client *c, const uint8_t *body, size_t len);
 int	handle_pubcomp(struct client *c, const uint8_t *body, size_t len);
 int	handle_subscribe(struct client *c, const uint8_t *body, size_t len);
+void	subscribe_release(struct client *c, const uint8_t *data, size_t len,
+	    size_t pkt_len);
 int	handle_unsubscribe(struct client *c, const uint8_t *body, size_t len);
 int	handle_pingreq(struct client *c, size_t len);
 int	handle_disconnect(struct client *c, size_t len);
@@ -132,6 +144,15 @@ int	handle_disconnect(struct client *c, size_t len);
 int	broker_accept_publish(struct broker *b, struct client *c,
 	    struct msg *m, uint16_t pid);
 void	broker_store_qos2_clear(struct broker *b, const char *client_id);
+
+/* persist.c: persistent sessions in the store */
+int	broker_submit(struct broker *b, struct store_item *it);
+void	persist_session_save(struct broker *b, struct session *s);
+void	persist_session_delete(struct broker *b, struct session *s);
+uint64_t persist_msg_add(struct broker *b, struct session *s, struct msg *m,
+	    uint8_t qos, bool retain);
+void	persist_msg_delete(struct broker *b, uint64_t key);
+int	persist_load(struct broker *b);
 
 /* outbound.c */
 void	outbound_fanout(struct broker *b, struct msg *m);

@@ -20,6 +20,7 @@ handle_puback(struct client *c, const uint8_t *body, size_t len)
 		return rc;
 	o = session_inflight_find(c->sess, pid);
 	if (o != NULL && o->state == OUT_WAIT_PUBACK) {
+		persist_msg_delete(c->b, o->key);
 		session_inflight_remove(c->sess, o);
 		outbound_pump(c->b, c->sess);
 	}
@@ -57,6 +58,7 @@ handle_pubcomp(struct client *c, const uint8_t *body, size_t len)
 		return rc;
 	o = session_inflight_find(c->sess, pid);
 	if (o != NULL && o->state == OUT_WAIT_PUBCOMP) {
+		persist_msg_delete(c->b, o->key);
 		session_inflight_remove(c->sess, o);
 		outbound_pump(c->b, c->sess);
 	}

@@ -104,9 +104,12 @@ handle_connect(struct client *c, const uint8_t *body, size_t len)
 	if (s != NULL) {
 		present = true;
 		s->clean = false;
-	} else if ((s = session_create(b->sessions, id, idlen,
-	    cc.clean_session)) == NULL)
-		return GW_ENOMEM;
+	} else {
+		if ((s = session_create(b->sessions, id, idlen,
+		    cc.clean_session)) == NULL)
+			return GW_ENOMEM;
+		persist_session_save(b, s);
+	}
 	s->client = c;
 	c->sess = s;
 

@@ -23,7 +23,6 @@ broker_accept_publish(struct broker *b, struct client *c, struct msg *m,
     uint16_t pid)
 {
 	struct store_item it;
-	uint64_t seq;
 	int rc;
 
 	memset(&it, 0, sizeof it);
@@ -37,20 +36,22 @@ broker_accept_publish(struct broker *b, struct client *c, struct msg *m,
 		it.op = STORE_OP_PUBLISH;
 		it.packet_id = pid;
 		it.msg = msg_ref(m);
-		if ((rc = store_submit(b->store, &it, &seq)) != 0) {
+		if ((rc = broker_submit(b, &it)) != 0) {
 			msg_unref(&it.msg);
 			if (c != NULL)
 				return rc;
 			log_warn("store queue full: will on %s not stored",
 			    m->topic);
-		} else if (c != NULL)
-			c->last_seq = seq;
+		}
 	}
 	if (m->retain && retain_set(b->retain, m) != 0)
 		log_warn("out of memory keeping retained %s", m->topic);
 	b->stats.publish_in++;
 	if (m->qos < 2 || c == NULL)
 		outbound_fanout(b, m);
+	/* The ack also waits for the copies queued to persistent sessions. */
+	if (c != NULL)
+		c->last_seq = b->last_seq;
 	return 0;
 }
 
@@ -100,7 +101,6 @@ store_qos2_del(struct broker *b, struct client *c, const char *client_id,
     uint16_t pid)
 {
 	struct store_item it;
-	uint64_t seq;
 	int rc;
 
 	memset(&it, 0, sizeof it);
@@ -108,12 +108,12 @@ store_qos2_del(struct broker *b, struct client *c, const char *client_id,
 	it.packet_id = pid;
 	if ((it.client_id = gw_strdup(client_id)) == NULL)
 		return GW_ENOMEM;
-	if ((rc = store_submit(b->store, &it, &seq)) != 0) {
+	if ((rc = broker_submit(b, &it)) != 0) {
 		gw_free(it.client_id);
 		return rc;
 	}
 	if (c != NULL)
-		c->last_seq = seq;
+		c->last_seq = b->last_seq;
 	return 0;
 }
 

@@ -77,6 +77,9 @@ outbound_deliver(struct broker *b, struct session *s, struct msg *m,
 		return;
 	}
 	o.m = msg_ref(m);
+	if (!s->clean && (s->qlen < b->cfg->max_queued ||
+	    s->ninflight < b->cfg->max_inflight))
+		o.key = persist_msg_add(b, s, m, qos, retain);
 	if (session_online(s) && s->qlen == 0 &&
 	    s->ninflight < b->cfg->max_inflight) {
 		o.pid = session_next_pid(s);
@@ -89,6 +92,7 @@ outbound_deliver(struct broker *b, struct session *s, struct msg *m,
 		o.state = OUT_QUEUED;
 	}
 	if (session_queue_push(s, &o, b->cfg->max_queued) != 0) {
+		persist_msg_delete(b, o.key);
 		msg_unref(&o.m);
 		b->stats.dropped_queue_full++;
 		log_drop(b, s, "queued (max_queued reached)", m);
@@ -109,6 +113,7 @@ outbound_pump(struct broker *b, struct session *s)
 		o.pid = session_next_pid(s);
 		o.state = o.qos == 1 ? OUT_WAIT_PUBACK : OUT_WAIT_PUBREC;
 		if (session_inflight_add(s, &o, b->cfg->max_inflight) != 0) {
+			persist_msg_delete(b, o.key);
 			msg_unref(&o.m);
 			b->stats.dropped_queue_full++;
 			return;
@@ -209,6 +214,8 @@ outbound_drop_session(struct broker *b, struct session *s)
 		subs_remove(b->subs, s->subs[i].filter, s->subs[i].len, s);
 	if (s->qos2_in_count > 0)
 		broker_store_qos2_clear(b, s->client_id);
+	if (!s->clean)
+		persist_session_delete(b, s);
 	if (s->client != NULL)
 		s->client->sess = NULL;
 	session_destroy(b->sessions, s);

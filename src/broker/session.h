@@ -32,6 +32,7 @@ struct out_msg {
 	uint8_t		 qos;		/* delivery QoS (after downgrade) */
 	uint8_t		 state;		/* enum out_state */
 	uint8_t		 retain;	/* retain flag to send */
+	uint64_t	 key;		/* session_msgs id, 0 if not persisted */
 };
 
 struct sub_entry {

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Startup loaders of the broker state kept in SQLite: retained messages
- * and the inbound QoS 2 packet ids awaiting PUBREL. They run on the main
+ * Startup loaders of the broker state kept in SQLite: retained messages,
+ * the inbound QoS 2 packet ids awaiting PUBREL, persistent sessions and
+ * the messages queued for them. They run on the main
  * thread before store_start(), through the writer connection, and hand
  * each row to a callback. The database is a file users can edit, so rows
  * that cannot be valid (bad QoS, oversize topic, packet id 0) are skipped
@@ -108,5 +109,94 @@ store_load_qos2(struct store *s, store_qos2_cb cb, void *ctx)
 		return GW_EIO;
 	}
 	sqlite3_finalize(st);
+	return 0;
+}
+
+/*
+ * Calls cb once per persistent session row with its client id and the
+ * subscriptions JSON (NULL if none); both borrowed for the call. 0 or
+ * GW_EIO. Main thread, before store_start().
+ */
+int
+store_load_sessions(struct store *s, store_session_cb cb, void *ctx)
+{
+	sqlite3 *db = store_db(s);
+	sqlite3_stmt *st;
+	const char *cid;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "SELECT client_id, subs FROM sessions"
+	    " ORDER BY client_id", -1, &st, NULL) != SQLITE_OK) {
+		log_error("store: load sessions: %s", sqlite3_errmsg(db));
+		return GW_EIO;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		cid = (const char *)sqlite3_column_text(st, 0);
+		if (cid == NULL || cid[0] == '\0' ||
+		    sqlite3_column_bytes(st, 0) > UINT16_MAX) {
+			log_warn("store: skipping invalid sessions row");
+			continue;
+		}
+		cb(cid, (const char *)sqlite3_column_text(st, 1), ctx);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		log_error("store: load sessions: %s", sqlite3_errmsg(db));
+		return GW_EIO;
+	}
+	return 0;
+}
+
+/*
+ * Calls cb once per queued session message, oldest first per client, with
+ * a new message (cb takes the reference). 0, GW_ENOMEM or GW_EIO. Main
+ * thread, before store_start().
+ */
+int
+store_load_session_msgs(struct store *s, store_smsg_cb cb, void *ctx)
+{
+	sqlite3 *db = store_db(s);
+	sqlite3_stmt *st;
+	const char *cid, *topic;
+	struct msg *m;
+	int rc, tlen, clen, plen, qos;
+
+	if (sqlite3_prepare_v2(db, "SELECT id, client_id, topic, qos, retain,"
+	    " received_ms, payload FROM session_msgs ORDER BY id", -1, &st,
+	    NULL) != SQLITE_OK) {
+		log_error("store: load session messages: %s",
+		    sqlite3_errmsg(db));
+		return GW_EIO;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		cid = (const char *)sqlite3_column_text(st, 1);
+		clen = sqlite3_column_bytes(st, 1);
+		topic = (const char *)sqlite3_column_text(st, 2);
+		tlen = sqlite3_column_bytes(st, 2);
+		qos = sqlite3_column_int(st, 3);
+		plen = sqlite3_column_bytes(st, 6);
+		if (cid == NULL || topic == NULL || tlen == 0 ||
+		    tlen > UINT16_MAX || clen > UINT16_MAX || qos < 1 ||
+		    qos > 2 || sqlite3_column_int64(st, 0) <= 0) {
+			log_warn("store: skipping invalid session_msgs row");
+			continue;
+		}
+		m = msg_new(topic, (size_t)tlen, cid, (size_t)clen, NULL, 0,
+		    sqlite3_column_blob(st, 6), (size_t)plen, (uint8_t)qos,
+		    sqlite3_column_int(st, 4) != 0,
+		    sqlite3_column_int64(st, 5));
+		if (m == NULL) {
+			sqlite3_finalize(st);
+			return GW_ENOMEM;
+		}
+		cb(cid, (uint64_t)sqlite3_column_int64(st, 0), m, (uint8_t)qos,
+		    sqlite3_column_int(st, 4) != 0, ctx);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		log_error("store: load session messages: %s",
+		    sqlite3_errmsg(db));
+		return GW_EIO;
+	}
 	return 0;
 }

@@ -45,6 +45,10 @@ enum store_op {
 	STORE_OP_QOS2_DEL,	/* forget (client_id, packet_id); id 0: all
 				 * of that client's ids */
 	STORE_OP_BARRIER,	/* nothing to write; orders acks only */
+	STORE_OP_SESSION_SAVE,	/* upsert session client_id, subs = text */
+	STORE_OP_SESSION_DEL,	/* delete session client_id + its msgs */
+	STORE_OP_SMSG_ADD,	/* queue msg for session client_id as key */
+	STORE_OP_SMSG_DEL,	/* forget session message key */
 };
 
 /* Flags of a STORE_OP_PUBLISH item. */
@@ -57,7 +61,13 @@ struct store_item {
 	uint8_t		 flags;		/* STORE_F_* */
 	uint16_t	 packet_id;	/* inbound QoS 2 packet id */
 	struct msg	*msg;		/* owned ref: PUBLISH items */
-	char		*client_id;	/* owned (gw_malloc): QOS2_DEL */
+	char		*client_id;	/* owned (gw_malloc): QOS2_DEL, SESSION_*,
+					 * SMSG_ADD */
+	char		*text;		/* owned: SESSION_SAVE subscriptions as
+					 * JSON [{"filter":F,"qos":Q},...] */
+	uint64_t	 key;		/* SMSG_*: session message id */
+	uint8_t		 qos;		/* SMSG_ADD: delivery QoS */
+	uint8_t		 retain;	/* SMSG_ADD: retain flag to send */
 	uint64_t	 seq;		/* set by store_submit() */
 };
 
@@ -92,6 +102,16 @@ typedef void (*store_qos2_cb)(const char *client_id, uint16_t packet_id,
 int		 store_load_retained(struct store *s, store_retained_cb cb,
 		    void *ctx);
 int		 store_load_qos2(struct store *s, store_qos2_cb cb, void *ctx);
+/* Persistent sessions: subs is the JSON text saved (may be NULL). */
+typedef void (*store_session_cb)(const char *client_id, const char *subs,
+		    void *ctx);
+/* Queued session messages in id order; cb takes the reference on m. */
+typedef void (*store_smsg_cb)(const char *client_id, uint64_t key,
+		    struct msg *m, uint8_t qos, uint8_t retain, void *ctx);
+int		 store_load_sessions(struct store *s, store_session_cb cb,
+		    void *ctx);
+int		 store_load_session_msgs(struct store *s, store_smsg_cb cb,
+		    void *ctx);
 
 /* Starts the store thread. 0 or GW_EIO. */
 int		 store_start(struct store *s);

@@ -78,6 +78,11 @@ enum store_stmt {
 	ST_RETAIN_DELETE,
 	ST_QOS2_INSERT,
 	ST_QOS2_DELETE,
+	ST_SESSION_UPSERT,
+	ST_SESSION_DELETE,
+	ST_SMSG_DELETE_CLIENT,
+	ST_SMSG_INSERT,
+	ST_SMSG_DELETE,
 	ST__COUNT
 };
 
@@ -99,6 +104,16 @@ static const char *const store_sql[ST__COUNT] = {
 	    " (client_id, packet_id) VALUES (?1, ?2)",
 	[ST_QOS2_DELETE] = "DELETE FROM qos2_inflight"
 	    " WHERE client_id = ?1 AND (?2 = 0 OR packet_id = ?2)",
+	[ST_SESSION_UPSERT] = "INSERT INTO sessions (client_id, subs,"
+	    " connected_ms) VALUES (?1, ?2, ?3) ON CONFLICT (client_id)"
+	    " DO UPDATE SET subs = excluded.subs",
+	[ST_SESSION_DELETE] = "DELETE FROM sessions WHERE client_id = ?1",
+	[ST_SMSG_DELETE_CLIENT] = "DELETE FROM session_msgs"
+	    " WHERE client_id = ?1",
+	[ST_SMSG_INSERT] = "INSERT OR REPLACE INTO session_msgs (id,"
+	    " client_id, state, topic, qos, retain, received_ms, payload)"
+	    " VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?7)",
+	[ST_SMSG_DELETE] = "DELETE FROM session_msgs WHERE id = ?1",
 };
 
 struct store {
@@ -341,15 +356,14 @@ store_start(struct store *s)
 }
 
 /*
- * Queues *it and returns its seq; on success the store owns it->msg and
- * it->client_id. GW_EFULL (full or closing): nothing taken. GW_EMALFORMED
+ * Queues *it and returns its seq; on success the store owns it->msg,
+ * it->client_id and it->text. GW_EFULL (full or closing): nothing taken. GW_EMALFORMED
  * for an unknown op. Loop thread (any producer is safe).
  */
 int
 store_submit(struct store *s, struct store_item *it, uint64_t *seq)
 {
-	if (it->op != STORE_OP_PUBLISH && it->op != STORE_OP_QOS2_DEL &&
-	    it->op != STORE_OP_BARRIER)
+	if (it->op < STORE_OP_PUBLISH || it->op > STORE_OP_SMSG_DEL)
 		return GW_EMALFORMED;
 	return queue_push_seq(s->q, it, offsetof(struct store_item, seq),
 	    seq);
@@ -531,7 +545,7 @@ fail:
 static bool
 store_item_writes(const struct store_item *it)
 {
-	if (it->op == STORE_OP_QOS2_DEL)
+	if (it->op >= STORE_OP_SESSION_SAVE || it->op == STORE_OP_QOS2_DEL)
 		return true;
 	return it->op == STORE_OP_PUBLISH && it->msg != NULL &&
 	    (it->flags & (STORE_F_ROW | STORE_F_RETAIN | STORE_F_QOS2)) != 0;
@@ -549,6 +563,64 @@ store_step(struct store *s, enum store_stmt which)
 	return rc == SQLITE_DONE ? 0 : GW_EIO;
 }
 
+/* Binds a text or NULL; SQLITE_OK or an error code. */
+static int
+bind_text_or_null(sqlite3_stmt *st, int i, const char *t)
+{
+	if (t == NULL)
+		return sqlite3_bind_null(st, i);
+	return sqlite3_bind_text(st, i, t, -1, SQLITE_STATIC);
+}
+
+/* Persistent-session items: the session row and its queued messages. */
+static int
+store_write_session(struct store *s, const struct store_item *it)
+{
+	const struct msg *m = it->msg;
+	sqlite3_stmt *st;
+	int bad = SQLITE_OK;
+
+	switch (it->op) {
+	case STORE_OP_SESSION_SAVE:
+		st = s->st[ST_SESSION_UPSERT];
+		bad |= bind_text_or_null(st, 1, it->client_id);
+		bad |= bind_text_or_null(st, 2, it->text);
+		bad |= sqlite3_bind_int64(st, 3, clock_wall_ms());
+		return bad != SQLITE_OK ? GW_EIO :
+		    store_step(s, ST_SESSION_UPSERT);
+	case STORE_OP_SESSION_DEL:
+		st = s->st[ST_SESSION_DELETE];
+		bad |= bind_text_or_null(st, 1, it->client_id);
+		if (bad != SQLITE_OK || store_step(s, ST_SESSION_DELETE) != 0)
+			return GW_EIO;
+		st = s->st[ST_SMSG_DELETE_CLIENT];
+		bad |= bind_text_or_null(st, 1, it->client_id);
+		return bad != SQLITE_OK ? GW_EIO :
+		    store_step(s, ST_SMSG_DELETE_CLIENT);
+	case STORE_OP_SMSG_ADD:
+		if (m == NULL)
+			return 0;
+		st = s->st[ST_SMSG_INSERT];
+		bad |= sqlite3_bind_int64(st, 1, (sqlite3_int64)it->key);
+		bad |= bind_text_or_null(st, 2, it->client_id);
+		bad |= sqlite3_bind_text(st, 3, m->topic, m->topic_len,
+		    SQLITE_STATIC);
+		bad |= sqlite3_bind_int(st, 4, it->qos);
+		bad |= sqlite3_bind_int(st, 5, it->retain != 0);
+		bad |= sqlite3_bind_int64(st, 6, m->received_ms);
+		bad |= sqlite3_bind_blob(st, 7, m->payload,
+		    (int)m->payload_len, SQLITE_STATIC);
+		return bad != SQLITE_OK ? GW_EIO :
+		    store_step(s, ST_SMSG_INSERT);
+	case STORE_OP_SMSG_DEL:
+		st = s->st[ST_SMSG_DELETE];
+		bad |= sqlite3_bind_int64(st, 1, (sqlite3_int64)it->key);
+		return bad != SQLITE_OK ? GW_EIO :
+		    store_step(s, ST_SMSG_DELETE);
+	}
+	return 0;
+}
+
 /* Writes one item inside the open transaction; counts rows. */
 static int
 store_write(struct store *s, const struct store_item *it, uint64_t *rows)
@@ -558,6 +630,8 @@ store_write(struct store *s, const struct store_item *it, uint64_t *rows)
 	sqlite3_stmt *st;
 	int bad;
 
+	if (it->op >= STORE_OP_SESSION_SAVE)
+		return store_write_session(s, it);
 	if (it->op == STORE_OP_QOS2_DEL) {
 		cid = it->client_id;
 		if (cid == NULL)
@@ -645,6 +719,8 @@ store_release(struct store *s, size_t n)
 		msg_unref(&s->batch[i].msg);
 		gw_free(s->batch[i].client_id);
 		s->batch[i].client_id = NULL;
+		gw_free(s->batch[i].text);
+		s->batch[i].text = NULL;
 	}
 }
 
