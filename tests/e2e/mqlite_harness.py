@@ -603,6 +603,19 @@ def mqlite_only(reason="mqlite-specific behaviour"):
     return unittest.skipIf(MOSQUITTO, "mqlite only: " + reason)
 
 
+def known_gap(reason):
+    """Marks a test of the contract that the daemon does not meet yet: in
+    mqlite mode it is an expected failure (reported as a known gap; an
+    unexpected success fails the run, so the mark is removed once fixed).
+    E2E_STRICT=1 runs it as a normal test."""
+    def deco(fn):
+        if MOSQUITTO or os.environ.get("E2E_STRICT") == "1":
+            return fn
+        fn.known_gap = reason
+        return unittest.expectedFailure(fn)
+    return deco
+
+
 class E2ETestCase(unittest.TestCase):
     """Starts self.broker before each test (unless auto_start is False) in a
     fresh temporary directory; stops every broker after it and fails the test
