@@ -125,7 +125,7 @@ static const struct config_option root_options[] = {
 	OPT("database.commit_max_ms", OPT_DURATION, commit_max_ms, 0, 10000,
 	    NULL, "10", "a batch commits this long after its first item"),
 	OPT("database.queue_items", OPT_UINT, store_queue_items, 16, 10000000,
-	    NULL, "65536", "store queue bound (items)"),
+	    NULL, "8192", "store queue bound (items)"),
 	OPT("outbox.max_bytes", OPT_SIZE, outbox_max_bytes, KIB, INT64_MAX,
 	    NULL, "256MB", "outbox cap: url + headers + body"),
 	OPT("outbox.overflow", OPT_ENUM, outbox_overflow, 0, 1,

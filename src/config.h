@@ -45,7 +45,7 @@ struct gw_config {
 	uint64_t	 db_max_bytes;	/* 0 = unbounded */
 	unsigned	 commit_max_items;	/* default 1024 */
 	unsigned	 commit_max_ms;		/* default 10 */
-	unsigned	 store_queue_items;	/* default 65536 */
+	unsigned	 store_queue_items;	/* default 8192 */
 	uint64_t	 db_retention_max_age_ms; /* 0 = keep forever */
 
 	uint64_t	 outbox_max_bytes;	/* default 256 MB */
