@@ -11,7 +11,7 @@ import time
 import unittest
 
 from mqlite_harness import (HOST, PUBCOMP, PUBREC, PUBREL, Closed,
-                            E2ETestCase, ack_pkt, known_gap, publish_pkt)
+                            E2ETestCase, ack_pkt, publish_pkt)
 
 sys.path.insert(0, "/usr/lib/python3/dist-packages")
 import paho.mqtt.client as mqtt  # noqa: E402  (Debian's python3-paho-mqtt)
@@ -149,7 +149,6 @@ class TestKill9(E2ETestCase):
                     "order by id" % topic), [["once"], ["twice"]])
                 c.disconnect()
 
-    @known_gap("persistent sessions are not restored after a restart")
     def test_persistent_session_survives_kill9(self):
         s = self.client(client_id="dur-sess", clean=False)
         s.subscribe([("dur/sess/+", 1)])
@@ -169,7 +168,6 @@ class TestKill9(E2ETestCase):
         pub.publish("dur/sess/b", b"live", qos=1)
         self.assertEqual(s.recv_publish().payload, b"live")
 
-    @known_gap("persistent sessions are not restored after a restart")
     def test_subscription_survives_sigterm(self):
         s = self.client(client_id="dur-sub2", clean=False)
         s.subscribe([("dur/sub2", 2)])
@@ -183,7 +181,6 @@ class TestKill9(E2ETestCase):
         p = s.recv_publish()
         self.assertEqual((p.payload, p.qos), (b"after-restart", 2))
 
-    @known_gap("persistent sessions are not restored after a restart")
     def test_unacked_outbound_resent_after_restart(self):
         s = self.client(client_id="dur-out", clean=False)
         s.subscribe([("dur/out", 1)])
