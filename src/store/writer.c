@@ -244,6 +244,12 @@ store_open(const struct store_opts *opts, struct gw_error *err)
 		goto fail;
 	}
 
+	/*
+	 * Memory statistics cost a global mutex on every SQLite allocation;
+	 * nothing here reads them. Only effective before SQLite initialises
+	 * (the first store opened), harmless afterwards.
+	 */
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
