@@ -1,2 +1,393 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Placeholder. */
+/*
+ * The rules engine: a JSON rules file compiled into an immutable,
+ * reference-counted rule set, matched against topics on the loop thread and
+ * evaluated (filters, payload extraction, templates) on the store thread.
+ * The rule language is documented in rules/README.md and
+ * rules/mqlite-rules.schema.json; this header is the contract for the code
+ * that uses it.
+ *
+ * Life cycle and threads:
+ *
+ *   loop thread (load / reload)        set = rules_load_file(...)  [or
+ *                                      rules_load_json, rules_default]
+ *   store thread (before the swap)     for each rule with rule_sqlite():
+ *                                      create table / add columns / prepare
+ *   loop thread, per publish           n = rules_match(set, topic, len, ids)
+ *                                      enqueue (msg_ref(m), rule_set_ref(set),
+ *                                      ids[0..n)) to the store thread
+ *   store thread, per queued publish   rule_payload_init(&pc, m);
+ *                                      for each id: r = rule_set_rule(set, id)
+ *                                        if (rule_filter(r, m, &pc) != 1)
+ *                                          continue;
+ *                                        rule_sqlite_values(r, m, &pc, vals)
+ *                                        -> bind vals[i] to column i, step;
+ *                                        rule_count(r, RULE_CWRITTEN or
+ *                                          RULE_CREJECTED, 1)
+ *                                        rule_render_webhook / _mqtt
+ *                                        -> outbox
+ *                                      rule_payload_clear(&pc);
+ *                                      rule_set_unref(&set); msg_unref(&m);
+ *
+ * A rule set never changes after loading, so any thread may read it; the
+ * reference count and the per-rule counters are atomic. SIGHUP loads a new
+ * set and swaps the pointer; publishes already queued keep (and finally
+ * release) the set that matched them.
+ *
+ * Nothing here touches SQLite, the network or the log. Errors are negative
+ * GW_E* codes (err.h); load errors go to a report callback, one per
+ * problem, as (file, JSON path, reason).
+ */
+#ifndef GW_RULES_H
+#define GW_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "broker/msg.h"
+#include "err.h"
+#include "rules/value.h"
+
+struct rule_set;
+struct rule;
+struct rule_tmpl;
+struct rule_body;
+
+/* Limits (documented in rules/README.md). */
+#define RULES_MAX_FILE		(4 * 1024 * 1024)	/* rules file bytes */
+#define RULES_MAX_RULES		100000			/* rules per set */
+#define RULES_MAX_COLUMNS	1000			/* per sqlite action */
+#define RULES_MAX_WHERE_DEPTH	32			/* all/any/not nesting */
+#define RULES_MAX_JSON_DEPTH	128	/* payload nesting parsed */
+#define RULES_IDENT_MAX		64	/* table, column, capture names */
+
+/*
+ * Reports one load problem: file is the origin given to the loader, e->path
+ * the JSON path inside it ("rules[2].sqlite.columns.temp", "" for the whole
+ * file) and e->msg the reason. Same shape as config_report_fn, so --check
+ * can pass the same printer to both. Never receives a secret's value.
+ */
+typedef void (*rules_report_fn)(const char *file, const struct gw_error *e,
+		    void *ctx);
+
+/* ---- Loading (load.c). Any thread; usually the loop thread. ---- */
+
+/*
+ * Reads, validates and compiles the rules file at path. Every problem is
+ * reported through report (may be NULL), not just the first. Returns a new
+ * rule set with one reference, or NULL with *rc (may be NULL) set to
+ * GW_ECONFIG (something was reported) or GW_ENOMEM. Relative file names
+ * inside actions (tls files) resolve against path's folder. ${NAME}
+ * references are expanded from the environment now.
+ */
+struct rule_set	*rules_load_file(const char *path, rules_report_fn report,
+		    void *ctx, int *rc);
+
+/*
+ * Same for rules given as JSON text (len bytes, need not be
+ * NUL-terminated): either {"rules": [...]} or a bare array [...] (the
+ * config's inline "rules"). origin names the text in reports ("config.json"
+ * for inline rules) and base_dir (may be NULL = cwd) is the folder for
+ * relative file names. Borrows everything.
+ */
+struct rule_set	*rules_load_json(const char *text, size_t len,
+		    const char *origin, const char *base_dir,
+		    rules_report_fn report, void *ctx, int *rc);
+
+/*
+ * Returns a new set holding only the built-in default rule (name "default",
+ * topic "#", every non-$ publish into table messages with received_ms,
+ * topic, client_id, qos, retain and payload = {payload_raw}), exactly what
+ * rules/default.json loads to. NULL on ENOMEM.
+ */
+struct rule_set	*rules_default(void);
+
+/* Takes another reference; returns set. Any thread. */
+struct rule_set	*rule_set_ref(struct rule_set *set);
+
+/* Drops the reference in *setp, sets it to NULL, frees the set at zero. */
+void		 rule_set_unref(struct rule_set **setp);
+
+/* Number of rules (file order; ids are 0..count-1). */
+size_t		 rule_set_count(const struct rule_set *set);
+
+/* Rule id i (< count), borrowed from the set. */
+const struct rule *rule_set_rule(const struct rule_set *set, size_t i);
+
+/* The origin given at load ("rules.json", "<default>"). */
+const char	*rule_set_origin(const struct rule_set *set);
+
+/* ---- Matching (match.c). Loop thread; no allocation. ---- */
+
+/*
+ * Writes the ids of every rule whose topic pattern matches topic name
+ * (len bytes, valid, no wildcards) into ids, ascending (file order), and
+ * returns how many. Each rule matches at most once, so cap >=
+ * rule_set_count(set) always suffices; with a smaller cap the return value
+ * may exceed cap and ids then holds an unspecified subset. '$' topics only
+ * match patterns whose first level is a literal starting with '$'.
+ */
+size_t		 rules_match(const struct rule_set *set, const char *topic,
+		    size_t len, uint32_t *ids, size_t cap);
+
+/*
+ * Copies the text of capture k (0-based, pattern order) of rule r out of
+ * topic (which r matched) as a borrowed pointer into topic: *p, *len.
+ * Returns 0, or GW_ENOTFOUND when r has no capture k.
+ */
+int		 rule_capture(const struct rule *r, size_t k, const char *topic,
+		    size_t topic_len, const char **p, size_t *len);
+
+/* ---- One rule: identity and counters. ---- */
+
+/* Rule name (unique in its set), file position, topic pattern as written. */
+const char	*rule_name(const struct rule *r);
+size_t		 rule_id(const struct rule *r);
+const char	*rule_topic(const struct rule *r);
+
+/* Capture count and names ("site" for "{site}"), pattern order. */
+size_t		 rule_ncaptures(const struct rule *r);
+const char	*rule_capture_name(const struct rule *r, size_t k);
+
+/* True when the rule has a where filter. */
+bool		 rule_has_where(const struct rule *r);
+
+enum rule_counter {
+	RULE_CMATCHED = 0,	/* publishes whose topic matched (rule_filter) */
+	RULE_CFILTERED,		/* of those, dropped by where */
+	RULE_CWRITTEN,		/* rows inserted (the sqlite sink counts) */
+	RULE_CREJECTED,		/* rows that went to `rejected` (sink) */
+	RULE_NCOUNTERS
+};
+
+/* Adds n to counter c of r (relaxed atomic; any thread). */
+void		 rule_count(const struct rule *r, enum rule_counter c,
+		    uint64_t n);
+/* Reads counter c of r (relaxed atomic; any thread). */
+uint64_t	 rule_counter(const struct rule *r, enum rule_counter c);
+
+/* ---- Evaluation (store thread). ---- */
+
+/*
+ * The per-publish payload cache: the payload is parsed as JSON at most once,
+ * on the first placeholder that needs it, and remembered as "not JSON" when
+ * it does not parse. Stack-allocate it, rule_payload_init() it with the
+ * message, evaluate any number of rules against that same message, then
+ * rule_payload_clear() it. Values borrowed from it (strings without escapes)
+ * point into the message payload. Fields are private.
+ */
+struct rule_payload {
+	const struct msg	*m;	/* borrowed message */
+	void			*doc;	/* parsed document, or NULL */
+	int			 state;	/* 0 unparsed, 1 JSON, -1 not JSON */
+};
+
+/* Prepares pc for message m (borrowed; must outlive pc's use). */
+void		 rule_payload_init(struct rule_payload *pc,
+		    const struct msg *m);
+/* Frees what pc holds; pc may be initialised again. */
+void		 rule_payload_clear(struct rule_payload *pc);
+
+/*
+ * Evaluates r's where filter for message m (r's pattern must match
+ * m->topic). Counts RULE_CMATCHED, and RULE_CFILTERED when it fails.
+ * Returns 1 when the rule fires (no filter, or the filter passes), 0 when
+ * filtered out, GW_ENOMEM. Call once per (rule, publish), before the
+ * actions.
+ */
+int		 rule_filter(const struct rule *r, const struct msg *m,
+		    struct rule_payload *pc);
+
+/* Evaluates one compiled template to a typed value (see rules/README.md:
+ * one placeholder keeps its type, anything else is TEXT). out must be
+ * cleared by the caller. Returns 0 or GW_ENOMEM. */
+int		 rule_tmpl_eval(const struct rule_tmpl *t, const struct rule *r,
+		    const struct msg *m, struct rule_payload *pc,
+		    struct rule_value *out);
+
+/* ---- The sqlite action. ---- */
+
+struct rule_column {
+	char			*name;	/* identifier, unique (no case) */
+	const char		*decl;	/* "INTEGER", "REAL", "TEXT", "BLOB",
+					 * "NUMERIC" or "" (no affinity) */
+	bool			 declared; /* decl came from "types" */
+	struct rule_tmpl	*tmpl;	/* the value template */
+};
+
+struct rule_index {
+	char			*name;	/* "<table>_<col>[_<col>...]_idx" */
+	char			**cols;	/* column names, in index order */
+	size_t			 ncols;
+};
+
+struct rule_sqlite {
+	char			*table;	/* identifier, not reserved */
+	struct rule_column	*cols;	/* file order */
+	size_t			 ncols;	/* >= 1 */
+	struct rule_index	*idx;	/* "indexes" */
+	size_t			 nidx;
+	uint64_t		 max_age_ms; /* retention.max_age, 0 = keep */
+	const char		*time_column; /* retention.time_column or NULL
+					       * (points into cols) */
+};
+
+/* The rule's sqlite action, or NULL. Borrowed from the set. */
+const struct rule_sqlite *rule_sqlite(const struct rule *r);
+
+/*
+ * Declared type of column i of r's sqlite action for CREATE TABLE / ALTER
+ * TABLE: the "types" entry if given, else inferred: "INTEGER" for {qos},
+ * {retain}, {received_ms}; "TEXT" for captures, {topic}, {client_id},
+ * {username} and any text template; "" (no type, so values keep their own
+ * storage class) for payload placeholders. NULL when r has no sqlite action
+ * or i is out of range.
+ */
+const char	*rule_column_decl_type(const struct rule *r, size_t i);
+
+/*
+ * Evaluates every column template of r for message m into out[0..ncols)
+ * (same order as rule_sqlite(r)->cols), which must be cleared by the caller
+ * with rule_value_clear() after binding, whatever this returns. Does not
+ * apply the where filter (call rule_filter first). Returns 0 or GW_ENOMEM.
+ */
+int		 rule_sqlite_values(const struct rule *r, const struct msg *m,
+		    struct rule_payload *pc, struct rule_value *out);
+
+/* ---- Strings that may hold secrets. ---- */
+
+/*
+ * A setting string from the rules file. secret is set when any part of it
+ * came from a ${NAME} expansion: never log it or store it.
+ */
+struct rule_str {
+	char	*s;			/* NUL-terminated, or NULL if unset */
+	bool	 secret;		/* contains an environment value */
+};
+
+/*
+ * A rendered string (url, header value, body, topic). When sealed is false,
+ * text is the final value. When sealed is true the template contained an
+ * environment value: text then holds ${NAME} where that value goes and
+ * every other '$' doubled, so it can be stored without the secret;
+ * rules_unseal() turns it into the final value at send time.
+ */
+struct rule_rendered {
+	char	*text;			/* NUL-terminated, owned */
+	size_t	 len;			/* bytes in text */
+	bool	 sealed;		/* see above */
+};
+
+/*
+ * Turns sealed text (in_len bytes) into the final value: "$$" -> "$",
+ * "${NAME}" -> getenv(NAME). Returns a new NUL-terminated string in *out
+ * (length in *out_len, may be NULL), 0, GW_ENOTFOUND when a variable is
+ * no longer set, GW_ENOMEM. Any thread.
+ */
+int		 rules_unseal(const char *in, size_t in_len, char **out,
+		    size_t *out_len);
+
+/* ---- The webhook action (settings for the delivery thread). ---- */
+
+enum rule_batch_format {
+	RULE_BATCH_ARRAY = 0,	/* one JSON array of bodies */
+	RULE_BATCH_NDJSON,	/* bodies separated by '\n' */
+};
+
+struct rule_header {
+	char			*name;	/* header name (RFC 7230 token) */
+	struct rule_tmpl	*value;	/* value template */
+};
+
+struct rule_webhook {
+	struct rule_tmpl	*url;	/* http:// or https:// template */
+	const char		*method;	/* "POST" (default), "PUT", ... */
+	struct rule_header	*headers;	/* file order */
+	size_t			 nheaders;
+	struct rule_body	*body;	/* private: body template, or
+					 * NULL for the default envelope */
+	unsigned		 timeout_ms;	/* default 10000 */
+	bool			 ordered;	/* default true */
+	unsigned		 max_in_flight;	/* default 8 (unordered) */
+	bool			 batch;		/* a "batch" object given */
+	unsigned		 batch_max_messages; /* default 100 */
+	unsigned		 batch_max_delay_ms; /* default 1000 */
+	enum rule_batch_format	 batch_format;	/* default array */
+	unsigned		 retry_base_ms;	/* default 1000 */
+	unsigned		 retry_cap_ms;	/* default 300000 */
+	unsigned		 retry_max_attempts; /* 0 = unbounded */
+	uint64_t		 retry_max_age_ms;   /* 0 = unbounded */
+	double			 rate_limit_per_s;   /* 0 = unlimited */
+	struct rule_str		 tls_ca_file;	/* resolved paths or NULL */
+	struct rule_str		 tls_cert;
+	struct rule_str		 tls_key;
+	bool			 tls_insecure;	/* skip verification */
+	struct rule_str		 hmac_secret;	/* s NULL = no signature */
+};
+
+/* The rule's webhook action, or NULL. Borrowed from the set. */
+const struct rule_webhook *rule_webhook(const struct rule *r);
+
+struct rule_http_header {
+	char			*name;	/* owned copy of the header name */
+	struct rule_rendered	 value;	/* rendered value */
+};
+
+/* One rendered webhook request (rule_render_webhook). */
+struct rule_http {
+	struct rule_rendered	 url;	/* placeholders percent-encoded */
+	const char		*method;	/* borrowed from the rule */
+	struct rule_http_header	*headers;
+	size_t			 nheaders;
+	struct rule_rendered	 body;	/* JSON (or text for a string
+					 * body template) */
+	const char		*invalid;	/* static reason when the
+						 * request must be dead-lettered
+						 * (a header value holding CR, LF
+						 * or NUL), else NULL */
+};
+
+/*
+ * Renders r's webhook for message m: url with interpolated values
+ * percent-encoded, every header, and the body: the body template, or the
+ * default envelope {"topic","payload","received_ms","client_id",
+ * "username","qos","retain"} with payload embedded as JSON when it is JSON,
+ * else as a string, or base64 with "payload_encoding":"base64" when it is
+ * not UTF-8. Fills *out (free with rule_http_free, also on failure).
+ * Returns 0, GW_ENOTFOUND (no webhook action) or GW_ENOMEM.
+ */
+int		 rule_render_webhook(const struct rule *r, const struct msg *m,
+		    struct rule_payload *pc, struct rule_http *out);
+
+/* Frees what out owns; accepts a zeroed or partly filled struct. */
+void		 rule_http_free(struct rule_http *out);
+
+/* ---- The mqtt (bridge) action. ---- */
+
+struct rule_mqtt {
+	struct rule_str		 url;	/* tcp://, ssl://, mqtt://, mqtts://,
+					 * ws://, wss:// */
+	struct rule_tmpl	*topic;	/* default "{topic}" */
+	uint8_t			 qos;	/* default 0 */
+	bool			 retain;	/* default false */
+	struct rule_str		 client_id;	/* NULL = generated */
+	struct rule_str		 username;
+	struct rule_str		 password;
+};
+
+/* The rule's mqtt action, or NULL. Borrowed from the set. */
+const struct rule_mqtt *rule_mqtt(const struct rule *r);
+
+/*
+ * Renders the upstream topic of r's mqtt action for m into *topic (free
+ * the text with gw_free). The payload is forwarded unchanged (m->payload).
+ * Returns 0, GW_EMALFORMED when the rendered topic is not a valid topic
+ * name (empty, '+' or '#', too long: the sink dead-letters it),
+ * GW_ENOTFOUND (no mqtt action) or GW_ENOMEM.
+ */
+int		 rule_render_mqtt_topic(const struct rule *r,
+		    const struct msg *m, struct rule_payload *pc,
+		    struct rule_rendered *topic);
+
+#endif
