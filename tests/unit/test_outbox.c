@@ -1,4 +1,632 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Placeholder test: replaced by the module tests. */
+/*
+ * Unit tests of outbox.c on real SQLite files (WAL, the real schema): the
+ * test plays the store thread (its own writer connection and transactions)
+ * and the delivery thread (an outbox_reader). Covered: byte accounting
+ * across commit, rollback and reopen; claims in id order above a cursor
+ * that never return a row twice and stop at a row scheduled later;
+ * reschedule; dead letter with status, snippet and attempts; results
+ * applied in a transaction; the drop_oldest cap skipping held rows, its
+ * counting on commit only; has_room; binary bodies; routes, depth and the
+ * instance id.
+ */
+#include <dirent.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include <CUnit/Basic.h>
-int main(void) { return 0; }
+#include <sqlite3.h>
+
+#include "err.h"
+#include "mem.h"
+#include "store/outbox.h"
+#include "store/schema.h"
+
+static char	tmpdir[64];
+static int	db_counter;
+static char	db_path[128];
+
+struct drop_seen {
+	char		route[32];
+	uint64_t	n;
+	int		calls;
+};
+
+static sqlite3 *
+open_db(void)
+{
+	struct gw_error err;
+	sqlite3 *db = NULL;
+
+	snprintf(db_path, sizeof db_path, "%s/o%d.db", tmpdir, ++db_counter);
+	memset(&err, 0, sizeof err);
+	if (sqlite3_open(db_path, &db) != SQLITE_OK)
+		return NULL;
+	sqlite3_busy_timeout(db, 5000);
+	if (schema_apply(db, &err) != 0) {
+		fprintf(stderr, "schema: %s\n", err.msg);
+		sqlite3_close(db);
+		return NULL;
+	}
+	sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+	return db;
+}
+
+static void
+exec(sqlite3 *db, const char *sql)
+{
+	CU_ASSERT_EQUAL_FATAL(sqlite3_exec(db, sql, NULL, NULL, NULL),
+	    SQLITE_OK);
+}
+
+static long long
+query_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	long long v = -1;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static bool
+query_text(sqlite3 *db, const char *sql, char *out, size_t outlen)
+{
+	const unsigned char *v;
+	sqlite3_stmt *st;
+	bool ok = false;
+
+	out[0] = '\0';
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return false;
+	if (sqlite3_step(st) == SQLITE_ROW &&
+	    (v = sqlite3_column_text(st, 0)) != NULL) {
+		snprintf(out, outlen, "%s", (const char *)v);
+		ok = true;
+	}
+	sqlite3_finalize(st);
+	return ok;
+}
+
+/* Enqueues one committed row with a body of body_len 'x's. */
+static int64_t
+put(sqlite3 *db, struct outbox *ob, const char *route, size_t body_len,
+    int64_t created)
+{
+	char body[256];
+	int64_t id = 0;
+
+	memset(body, 'x', sizeof body);
+	exec(db, "BEGIN IMMEDIATE");
+	CU_ASSERT_EQUAL(outbox_enqueue(ob, route, "http://127.0.0.1:1/h",
+	    NULL, body, body_len, created, &id), 0);
+	exec(db, "COMMIT");
+	outbox_txn_committed(ob);
+	return id;
+}
+
+static void
+clear_rows(struct outbox_row *rows, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		outbox_row_clear(&rows[i]);
+}
+
+static void
+on_drop(const char *route, uint64_t n, void *ctx)
+{
+	struct drop_seen *s = ctx;
+
+	snprintf(s->route, sizeof s->route, "%s", route);
+	s->n += n;
+	s->calls++;
+}
+
+static void
+test_bytes(void)
+{
+	sqlite3 *db = open_db();
+	struct outbox *ob;
+	uint64_t b;
+	int64_t id;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ob = outbox_open(db));
+	CU_ASSERT_EQUAL(outbox_bytes(ob), 0);
+	CU_ASSERT_EQUAL(outbox_row_bytes("http://a", "{\"k\":\"v\"}", 5),
+	    8 + 9 + 5);
+
+	exec(db, "BEGIN IMMEDIATE");
+	CU_ASSERT_EQUAL(outbox_enqueue(ob, "r/webhook", "http://a",
+	    "{\"k\":\"v\"}", "hello", 5, 1000, &id), 0);
+	CU_ASSERT(id > 0);
+	CU_ASSERT_EQUAL(outbox_enqueue(ob, "r/webhook", "http://a", NULL,
+	    "", 0, 1000, NULL), 0);
+	b = outbox_bytes(ob);
+	CU_ASSERT_EQUAL(b, 22 + 8);
+	exec(db, "COMMIT");
+	outbox_txn_committed(ob);
+	CU_ASSERT_EQUAL(outbox_bytes(ob), b);
+	CU_ASSERT_EQUAL(query_int(db, "SELECT sum(bytes) FROM outbox"),
+	    (long long)b);
+
+	/* A rolled-back transaction leaves the total alone. */
+	exec(db, "BEGIN IMMEDIATE");
+	CU_ASSERT_EQUAL(outbox_enqueue(ob, "r/webhook", "http://a", NULL,
+	    "0123456789", 10, 1000, NULL), 0);
+	CU_ASSERT_EQUAL(outbox_delete(ob, id), 0);
+	CU_ASSERT_EQUAL(outbox_bytes(ob), b + 18 - 22);
+	exec(db, "ROLLBACK");
+	outbox_txn_rolled_back(ob);
+	CU_ASSERT_EQUAL(outbox_bytes(ob), b);
+
+	/* Reopen: the SUM at open agrees. */
+	outbox_close(ob);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ob = outbox_open(db));
+	CU_ASSERT_EQUAL(outbox_bytes(ob), b);
+
+	/* Missing ids are fine everywhere. */
+	exec(db, "BEGIN IMMEDIATE");
+	CU_ASSERT_EQUAL(outbox_delete(ob, 999), 0);
+	CU_ASSERT_EQUAL(outbox_reschedule(ob, 999, 5, "x"), 0);
+	CU_ASSERT_EQUAL(outbox_dead_letter(ob, 999, 500, "x", NULL, true, 5),
+	    0);
+	exec(db, "COMMIT");
+	outbox_txn_committed(ob);
+	CU_ASSERT_EQUAL(outbox_bytes(ob), b);
+	CU_ASSERT_EQUAL(query_int(db, "SELECT count(*) FROM outbox_dead"), 0);
+
+	outbox_close(ob);
+	sqlite3_close(db);
+}
+
+static void
+test_has_room(void)
+{
+	sqlite3 *db = open_db();
+	struct outbox *ob;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ob = outbox_open(db));
+	CU_ASSERT(outbox_has_room(ob, 1000000, 0));
+	CU_ASSERT(outbox_has_room(ob, 100, 100));
+	CU_ASSERT(!outbox_has_room(ob, 101, 100));
+	put(db, ob, "a", 80, 1);		/* 20 + 80 = 100 bytes */
+	CU_ASSERT_EQUAL(outbox_bytes(ob), 100);
+	CU_ASSERT(outbox_has_room(ob, 50, 150));
+	CU_ASSERT(!outbox_has_room(ob, 51, 150));
+	CU_ASSERT(!outbox_has_room(ob, 1, 99));
+	outbox_close(ob);
+	sqlite3_close(db);
+}
+
+static void
+test_claim_cursor(void)
+{
+	struct outbox_row rows[8], blocked;
+	struct outbox_reader *r;
+	sqlite3 *db = open_db();
+	struct outbox *ob;
+	int64_t a1, a2, a3, b1, a4;
+	size_t n;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ob = outbox_open(db));
+	a1 = put(db, ob, "a", 10, 100);
+	b1 = put(db, ob, "b", 10, 100);
+	a2 = put(db, ob, "a", 11, 101);
+	a3 = put(db, ob, "a", 12, 102);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r = outbox_reader_open(db_path));
+
+	/* Route a, from the start, in id order, limited. */
+	CU_ASSERT_EQUAL(outbox_claim_due(r, "a", 0, 1000, 2, rows, &n,
+	    &blocked), 0);
+	CU_ASSERT_EQUAL_FATAL(n, 2);
+	CU_ASSERT_EQUAL(rows[0].id, a1);
+	CU_ASSERT_EQUAL(rows[1].id, a2);
+	CU_ASSERT_EQUAL(rows[1].body_len, 11);
+	CU_ASSERT_EQUAL(rows[1].created_ms, 101);
+	CU_ASSERT_STRING_EQUAL(rows[1].url, "http://127.0.0.1:1/h");
+	CU_ASSERT_PTR_NULL(rows[1].headers);
+	CU_ASSERT_EQUAL(blocked.id, 0);
+	clear_rows(rows, n);
+	/* Above the cursor: only what was not handed out. */
+	CU_ASSERT_EQUAL(outbox_claim_due(r, "a", a2, 1000, 8, rows, &n,
+	    NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(n, 1);
+	CU_ASSERT_EQUAL(rows[0].id, a3);
+	clear_rows(rows, n);
+	CU_ASSERT_EQUAL(outbox_claim_due(r, "a", a3, 1000, 8, rows, &n,
+	    NULL), 0);
+	CU_ASSERT_EQUAL(n, 0);
+	/* Rows committed later show up above the cursor. */
+	a4 = put(db, ob, "a", 13, 103);
+	CU_ASSERT_EQUAL(outbox_claim_due(r, "a", a3, 1000, 8, rows, &n,
+	    NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(n, 1);
+	CU_ASSERT_EQUAL(rows[0].id, a4);
+	clear_rows(rows, n);
+	/* Other routes are separate. */
+	CU_ASSERT_EQUAL(outbox_claim_due(r, "b", 0, 1000, 8, rows, &n,
+	    NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(n, 1);
+	CU_ASSERT_EQUAL(rows[0].id, b1);
+	clear_rows(rows, n);
+	CU_ASSERT_EQUAL(outbox_claim_due(r, "zz", 0, 1000, 8, rows, &n,
+	    NULL), 0);
+	CU_ASSERT_EQUAL(n, 0);
+
+	/* A rescheduled row stops the claim and is reported. */
+	exec(db, "BEGIN IMMEDIATE");
+	CU_ASSERT_EQUAL(outbox_reschedule(ob, a2, 5000, "HTTP 503"), 0);
+	exec(db, "COMMIT");
+	outbox_txn_committed(ob);
+	CU_ASSERT_EQUAL(outbox_claim_due(r, "a", 0, 1000, 8, rows, &n,
+	    &blocked), 0);
+	CU_ASSERT_EQUAL_FATAL(n, 1);
+	CU_ASSERT_EQUAL(rows[0].id, a1);
+	CU_ASSERT_EQUAL(blocked.id, a2);
+	CU_ASSERT_EQUAL(blocked.next_ms, 5000);
+	CU_ASSERT_EQUAL(blocked.attempts, 1);
+	clear_rows(rows, n);
+	outbox_row_clear(&blocked);
+	CU_ASSERT_EQUAL(outbox_claim_due(r, "a", a1, 1000, 8, rows, &n,
+	    &blocked), 0);
+	CU_ASSERT_EQUAL(n, 0);
+	CU_ASSERT_EQUAL(blocked.id, a2);
+	outbox_row_clear(&blocked);
+	/* Past its next_ms it is due again, in order. */
+	CU_ASSERT_EQUAL(outbox_claim_due(r, "a", 0, 5000, 8, rows, &n,
+	    &blocked), 0);
+	CU_ASSERT_EQUAL(n, 4);
+	CU_ASSERT_EQUAL(rows[1].id, a2);
+	CU_ASSERT_EQUAL(rows[1].attempts, 1);
+	CU_ASSERT_EQUAL(blocked.id, 0);
+	clear_rows(rows, n);
+
+	/* Read by id. */
+	CU_ASSERT_EQUAL(outbox_read_row(r, a3, &rows[0]), 0);
+	CU_ASSERT_EQUAL(rows[0].id, a3);
+	CU_ASSERT_EQUAL(rows[0].body_len, 12);
+	outbox_row_clear(&rows[0]);
+	CU_ASSERT_EQUAL(outbox_read_row(r, 9999, &rows[0]), GW_ENOTFOUND);
+
+	outbox_reader_close(r);
+	outbox_close(ob);
+	sqlite3_close(db);
+}
+
+static void
+test_binary_body(void)
+{
+	static const unsigned char body[] = { 'a', 0, 0xff, 0x80, '\n', 'z' };
+	struct outbox_reader *r;
+	struct outbox_row row;
+	sqlite3 *db = open_db();
+	struct outbox *ob;
+	int64_t id;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ob = outbox_open(db));
+	exec(db, "BEGIN IMMEDIATE");
+	CU_ASSERT_EQUAL(outbox_enqueue(ob, "a", "http://x/", "{\"A\":\"1\"}",
+	    body, sizeof body, 7, &id), 0);
+	exec(db, "COMMIT");
+	outbox_txn_committed(ob);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r = outbox_reader_open(db_path));
+	CU_ASSERT_EQUAL_FATAL(outbox_read_row(r, id, &row), 0);
+	CU_ASSERT_EQUAL(row.body_len, sizeof body);
+	CU_ASSERT_EQUAL(memcmp(row.body, body, sizeof body), 0);
+	CU_ASSERT_STRING_EQUAL(row.headers, "{\"A\":\"1\"}");
+	CU_ASSERT_EQUAL(row.bytes, 9 + 9 + sizeof body);
+	outbox_row_clear(&row);
+	outbox_row_clear(NULL);
+	outbox_reader_close(r);
+	outbox_close(ob);
+	sqlite3_close(db);
+}
+
+static void
+test_apply_results(void)
+{
+	struct outbox_result res[3];
+	sqlite3 *db = open_db();
+	struct outbox *ob;
+	int64_t a, b, c;
+	char text[600];
+	uint64_t before;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ob = outbox_open(db));
+	a = put(db, ob, "r", 10, 100);
+	b = put(db, ob, "r", 20, 200);
+	c = put(db, ob, "r", 30, 300);
+	before = outbox_bytes(ob);
+
+	memset(res, 0, sizeof res);
+	res[0].id = a;
+	res[0].verdict = OUTBOX_OK;
+	res[1].id = b;
+	res[1].verdict = OUTBOX_RETRY;
+	res[1].next_ms = 777;
+	res[1].error = gw_strdup("HTTP 503");
+	res[2].id = c;
+	res[2].verdict = OUTBOX_FAIL;
+	res[2].status = 400;
+	res[2].sent = true;
+	res[2].error = gw_strdup("HTTP 400");
+	res[2].response = gw_strdup("{\"error\":\"bad field\"}");
+
+	/* Rolled back, then applied again: the store's batch retry. */
+	exec(db, "BEGIN IMMEDIATE");
+	CU_ASSERT_EQUAL(outbox_apply_results(ob, res, 3, 12345), 0);
+	exec(db, "ROLLBACK");
+	outbox_txn_rolled_back(ob);
+	CU_ASSERT_EQUAL(outbox_bytes(ob), before);
+	CU_ASSERT_EQUAL(query_int(db, "SELECT count(*) FROM outbox"), 3);
+	exec(db, "BEGIN IMMEDIATE");
+	CU_ASSERT_EQUAL(outbox_apply_results(ob, res, 3, 12345), 0);
+	exec(db, "COMMIT");
+	outbox_txn_committed(ob);
+	outbox_results_free(res, 3);
+	CU_ASSERT_PTR_NULL(res[1].error);
+
+	CU_ASSERT_EQUAL(query_int(db, "SELECT count(*) FROM outbox"), 1);
+	CU_ASSERT_EQUAL(outbox_bytes(ob), 20 + 20);
+	CU_ASSERT_EQUAL(query_int(db, "SELECT attempts FROM outbox"), 1);
+	CU_ASSERT_EQUAL(query_int(db, "SELECT next_ms FROM outbox"), 777);
+	CU_ASSERT(query_text(db, "SELECT last_error FROM outbox", text,
+	    sizeof text));
+	CU_ASSERT_STRING_EQUAL(text, "HTTP 503");
+
+	CU_ASSERT_EQUAL(query_int(db, "SELECT count(*) FROM outbox_dead"), 1);
+	CU_ASSERT_EQUAL(query_int(db, "SELECT id FROM outbox_dead"), c);
+	CU_ASSERT_EQUAL(query_int(db, "SELECT status FROM outbox_dead"), 400);
+	CU_ASSERT_EQUAL(query_int(db, "SELECT attempts FROM outbox_dead"), 1);
+	CU_ASSERT_EQUAL(query_int(db, "SELECT dead_ms FROM outbox_dead"),
+	    12345);
+	CU_ASSERT_EQUAL(query_int(db, "SELECT created_ms FROM outbox_dead"),
+	    300);
+	CU_ASSERT_EQUAL(query_int(db, "SELECT length(body) FROM outbox_dead"),
+	    30);
+	CU_ASSERT(query_text(db, "SELECT response FROM outbox_dead", text,
+	    sizeof text));
+	CU_ASSERT_STRING_EQUAL(text, "{\"error\":\"bad field\"}");
+	CU_ASSERT(query_text(db, "SELECT route || ' ' || url || ' ' ||"
+	    " last_error FROM outbox_dead", text, sizeof text));
+	CU_ASSERT_STRING_EQUAL(text, "r http://127.0.0.1:1/h HTTP 400");
+
+	/* Dead-lettering without a request keeps attempts as they were. */
+	exec(db, "BEGIN IMMEDIATE");
+	CU_ASSERT_EQUAL(outbox_dead_letter(ob, b, 0, "bad header", NULL,
+	    false, 5), 0);
+	exec(db, "COMMIT");
+	outbox_txn_committed(ob);
+	CU_ASSERT_EQUAL(query_int(db, "SELECT attempts FROM outbox_dead"
+	    " WHERE id = (SELECT min(id) FROM outbox_dead)"), 1);
+	CU_ASSERT_EQUAL(query_int(db, "SELECT count(*) FROM outbox_dead"
+	    " WHERE status IS NULL AND response IS NULL"), 1);
+	CU_ASSERT_EQUAL(outbox_bytes(ob), 0);
+
+	outbox_close(ob);
+	sqlite3_close(db);
+}
+
+static void
+test_cap(void)
+{
+	struct drop_seen seen;
+	sqlite3 *db = open_db();
+	struct outbox *ob;
+	int64_t ids[10], skip[3];
+	uint64_t dropped;
+	int i;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ob = outbox_open(db));
+	memset(&seen, 0, sizeof seen);
+	outbox_set_drop_cb(ob, on_drop, &seen);
+	for (i = 0; i < 10; i++)		/* 100 bytes each */
+		ids[i] = put(db, ob, i < 5 ? "a" : "b", 80, i);
+	CU_ASSERT_EQUAL(outbox_bytes(ob), 1000);
+
+	/* Under the cap: nothing happens. */
+	exec(db, "BEGIN IMMEDIATE");
+	CU_ASSERT_EQUAL(outbox_enforce_cap(ob, 1000, NULL, 0, &dropped), 0);
+	CU_ASSERT_EQUAL(dropped, 0);
+	CU_ASSERT_EQUAL(outbox_enforce_cap(ob, 0, NULL, 0, &dropped), 0);
+	CU_ASSERT_EQUAL(dropped, 0);
+
+	/* Over it: the oldest rows go, except the held ones. Rolled back. */
+	skip[0] = ids[0];
+	skip[1] = ids[1];
+	skip[2] = ids[3];
+	CU_ASSERT_EQUAL(outbox_enforce_cap(ob, 550, skip, 3, &dropped), 0);
+	CU_ASSERT_EQUAL(dropped, 5);
+	CU_ASSERT_EQUAL(outbox_bytes(ob), 500);
+	exec(db, "ROLLBACK");
+	outbox_txn_rolled_back(ob);
+	CU_ASSERT_EQUAL(seen.calls, 0);
+	CU_ASSERT_EQUAL(outbox_bytes(ob), 1000);
+	CU_ASSERT_EQUAL(outbox_dropped_total(ob), 0);
+
+	exec(db, "BEGIN IMMEDIATE");
+	CU_ASSERT_EQUAL(outbox_enforce_cap(ob, 550, skip, 3, &dropped), 0);
+	CU_ASSERT_EQUAL(dropped, 5);
+	exec(db, "COMMIT");
+	outbox_txn_committed(ob);
+	CU_ASSERT_EQUAL(outbox_dropped_total(ob), 5);
+	CU_ASSERT_EQUAL(seen.n, 5);
+	CU_ASSERT_EQUAL(seen.calls, 2);		/* routes a and b */
+	CU_ASSERT_EQUAL(query_int(db, "SELECT count(*) FROM outbox"), 5);
+	CU_ASSERT_EQUAL(query_int(db, "SELECT group_concat(id) = '1,2,4,9,10'"
+	    " FROM (SELECT id FROM outbox ORDER BY id)"), 1);
+	CU_ASSERT_EQUAL(query_int(db, "SELECT sum(bytes) FROM outbox"), 500);
+
+	/* Only held rows left: stays over, drops nothing, no error. */
+	{
+		int64_t all[5] = { ids[0], ids[1], ids[3], ids[8], ids[9] };
+
+		exec(db, "BEGIN IMMEDIATE");
+		CU_ASSERT_EQUAL(outbox_enforce_cap(ob, 100, all, 5, &dropped),
+		    0);
+		CU_ASSERT_EQUAL(dropped, 0);
+		exec(db, "COMMIT");
+		outbox_txn_committed(ob);
+		CU_ASSERT_EQUAL(outbox_bytes(ob), 500);
+	}
+
+	/* Many rows: the cap walks past several chunks of held ones. */
+	for (i = 0; i < 200; i++)
+		put(db, ob, "c", 80, 1000 + i);
+	{
+		int64_t *held = gw_malloc(150 * sizeof *held);
+		long long first;
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(held);
+		first = query_int(db, "SELECT min(id) FROM outbox"
+		    " WHERE route = 'c'");
+		held[0] = ids[0];
+		held[1] = ids[1];
+		held[2] = ids[3];
+		held[3] = ids[8];
+		held[4] = ids[9];
+		for (i = 5; i < 150; i++)
+			held[i] = first + i - 5;
+		exec(db, "BEGIN IMMEDIATE");
+		CU_ASSERT_EQUAL(outbox_enforce_cap(ob, 16000, held, 150,
+		    &dropped), 0);
+		exec(db, "COMMIT");
+		outbox_txn_committed(ob);
+		CU_ASSERT_EQUAL(dropped, 45);
+		CU_ASSERT_EQUAL(outbox_bytes(ob), 16000);
+		CU_ASSERT_EQUAL(query_int(db, "SELECT count(*) FROM outbox"),
+		    160);
+		gw_free(held);
+	}
+	outbox_close(ob);
+	sqlite3_close(db);
+}
+
+struct route_list {
+	char	names[4][16];
+	int	n;
+};
+
+static void
+collect_route(const char *route, void *ctx)
+{
+	struct route_list *l = ctx;
+
+	if (l->n < 4)
+		snprintf(l->names[l->n++], sizeof l->names[0], "%s", route);
+}
+
+static void
+test_routes_depth_instance(void)
+{
+	struct route_list list;
+	struct outbox_reader *r;
+	sqlite3 *db = open_db();
+	struct outbox *ob;
+	char inst[80];
+	uint64_t rows;
+	int64_t oldest;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ob = outbox_open(db));
+	put(db, ob, "beta/webhook", 1, 500);
+	put(db, ob, "alpha/webhook", 1, 400);
+	put(db, ob, "beta/webhook", 1, 600);
+	put(db, ob, "beta/webhook", 1, 700);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r = outbox_reader_open(db_path));
+
+	memset(&list, 0, sizeof list);
+	CU_ASSERT_EQUAL(outbox_routes(r, collect_route, &list), 0);
+	CU_ASSERT_EQUAL_FATAL(list.n, 2);
+	CU_ASSERT_STRING_EQUAL(list.names[0], "alpha/webhook");
+	CU_ASSERT_STRING_EQUAL(list.names[1], "beta/webhook");
+
+	CU_ASSERT_EQUAL(outbox_route_depth(r, "beta/webhook", &rows, &oldest),
+	    0);
+	CU_ASSERT_EQUAL(rows, 3);
+	CU_ASSERT_EQUAL(oldest, 500);
+	CU_ASSERT_EQUAL(outbox_route_depth(r, "none", &rows, &oldest), 0);
+	CU_ASSERT_EQUAL(rows, 0);
+	CU_ASSERT_EQUAL(oldest, 0);
+
+	CU_ASSERT(query_text(db, "SELECT value FROM mqlite_meta"
+	    " WHERE key = 'instance_id'", inst, sizeof inst));
+	CU_ASSERT_EQUAL(strlen(inst), 32);
+	CU_ASSERT_STRING_EQUAL(outbox_reader_instance_id(r), inst);
+
+	outbox_reader_close(r);
+	outbox_reader_close(NULL);
+	outbox_close(ob);
+	outbox_close(NULL);
+	sqlite3_close(db);
+	CU_ASSERT_PTR_NULL(outbox_reader_open("/nonexistent/dir/x.db"));
+}
+
+static void
+cleanup_tmpdir(void)
+{
+	struct dirent *e;
+	char path[512];
+	DIR *d;
+
+	if ((d = opendir(tmpdir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+	rmdir(tmpdir);
+}
+
+int
+main(void)
+{
+	CU_pSuite s;
+	unsigned int failures;
+
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/mqlite-test-outbox.XXXXXX");
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite("outbox", NULL, NULL);
+	if (s == NULL ||
+	    CU_add_test(s, "byte accounting", test_bytes) == NULL ||
+	    CU_add_test(s, "has_room", test_has_room) == NULL ||
+	    CU_add_test(s, "claim cursor", test_claim_cursor) == NULL ||
+	    CU_add_test(s, "binary body", test_binary_body) == NULL ||
+	    CU_add_test(s, "apply results", test_apply_results) == NULL ||
+	    CU_add_test(s, "cap drop_oldest", test_cap) == NULL ||
+	    CU_add_test(s, "routes, depth, instance id",
+	    test_routes_depth_instance) == NULL) {
+		CU_cleanup_registry();
+		return 1;
+	}
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failures = CU_get_number_of_failures();
+	CU_cleanup_registry();
+	cleanup_tmpdir();
+	return (int)failures;
+}
