@@ -573,13 +573,20 @@ class Client:
             out.append(p)
 
     def quiet(self, timeout=0.3):
-        """Returns the first packet arriving within timeout, or None."""
+        """Returns the first packet arriving within timeout, or None. A
+        PUBREL is answered (auto_pubcomp) and not returned."""
         if self.backlog:
             return self.backlog.pop(0)
-        try:
-            return self.read_raw(timeout)
-        except TimeoutError:
-            return None
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                p = self.read_raw(max(0.001, deadline - time.monotonic()))
+            except TimeoutError:
+                return None
+            if p.type == PUBREL and self.auto_pubcomp:
+                self.send(ack_pkt(PUBCOMP, p.pid))
+                continue
+            return p
 
     def wait_closed(self, timeout=5.0):
         """True when the peer closes the connection within timeout; packets

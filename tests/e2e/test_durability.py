@@ -5,12 +5,13 @@ in the table; QoS 2 duplicates across a reconnect or a restart give one row;
 persistent sessions and their queued messages survive a restart."""
 
 import os
+import socket
 import sys
 import threading
 import time
 import unittest
 
-from mqlite_harness import (HOST, PUBCOMP, PUBREC, PUBREL, Closed,
+from mqlite_harness import (HOST, PUBACK, PUBCOMP, PUBREC, PUBREL, Closed,
                             E2ETestCase, ack_pkt, publish_pkt)
 
 sys.path.insert(0, "/usr/lib/python3/dist-packages")
@@ -121,6 +122,62 @@ class TestKill9(E2ETestCase):
         stored = payload_numbers(self.broker, "dur/q2")
         self.assertEqual(sorted(set(acked) - set(stored)), [])
         self.assertEqual(len(stored), len(set(stored)), "duplicate rows")
+
+    def test_sigterm_under_qos1_load(self):
+        c = self.client(client_id="dur-term")
+        acks = []
+        stop = threading.Event()
+
+        def reader():
+            while not stop.is_set():
+                try:
+                    p = c.read_raw(0.5)
+                except TimeoutError:
+                    continue
+                except (Closed, OSError):
+                    return
+                if p.type == PUBACK:
+                    acks.append(p.pid)
+
+        th = threading.Thread(target=reader, daemon=True)
+        th.start()
+        sent = 0
+        try:
+            while sent < 5000:
+                if sent - len(acks) >= 50:
+                    time.sleep(0.001)
+                    continue
+                if len(acks) >= 1000:
+                    break
+                c.send(publish_pkt("dur/term", b"n-%d" % sent, qos=1,
+                                   pid=sent % 65535 + 1))
+                sent += 1
+            rc = self.broker.stop()
+        finally:
+            stop.set()
+            th.join(5)
+        self.assertEqual(rc, 0)
+        stored = set(payload_numbers(self.broker, "dur/term"))
+        acked = [pid - 1 for pid in acks]
+        self.assertGreaterEqual(len(acked), 1000)
+        self.assertEqual(sorted(set(acked) - stored), [])
+        self.broker.start()
+
+    def test_half_closed_publisher_gets_acks(self):
+        c = self.client(client_id="dur-half")
+        c.send(b"".join(publish_pkt("dur/half", b"%d" % i, qos=1, pid=i + 1)
+                        for i in range(20)))
+        c.sock.shutdown(socket.SHUT_WR)
+        acks = []
+        try:
+            while True:
+                p = c.read_raw(5)
+                if p.type == PUBACK:
+                    acks.append(p.pid)
+        except (Closed, TimeoutError):
+            pass
+        self.assertEqual(acks, list(range(1, 21)))
+        self.assertEqual(self.broker.count("topic='dur/half'"), 20)
 
     def test_qos2_resend_after_restart_one_row(self):
         for how in ("kill", "term"):

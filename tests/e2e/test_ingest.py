@@ -99,6 +99,33 @@ class TestIngest(IngestCase):
                                "from messages where topic='ing/empty'")
         self.assertEqual(row, [["text", "0"]])
 
+    def test_utf8_topic_and_client_id_exact(self):
+        topic = "ing/ü/测试/🌡"
+        c = self.client(client_id="clïent-ü")
+        c.publish(topic, b"t", qos=1)
+        self.assertEqual(self.broker.rows(
+            "select hex(topic), hex(client_id) from messages where "
+            "payload='t'"), [[topic.encode().hex().upper(),
+                              "clïent-ü".encode().hex().upper()]])
+
+    def test_empty_client_id_row(self):
+        c = self.client(client_id="", clean=True)
+        c.publish("ing/anon", b"a", qos=1)
+        self.assertEqual(self.broker.count("topic='ing/anon'"), 1)
+
+    def test_payload_near_default_limit(self):
+        data = os.urandom(1000 * 1000)
+        path = os.path.join(self.workdir, "big.bin")
+        with open(path, "wb") as f:
+            f.write(data)
+        self.mosquitto_pub("-t", "ing/big", "-f", path, "-q", "1")
+        self.assertEqual(self.broker.rows(
+            "select length(payload), typeof(payload) from messages "
+            "where topic='ing/big'"), [[str(len(data)), "blob"]])
+        self.assertEqual(self.broker.query(
+            "select hex(substr(payload, 999001, 1000)) from messages "
+            "where topic='ing/big'"), data[999000:].hex().upper())
+
     def test_dollar_topics_not_stored(self):
         c = self.client(client_id="dollar")
         c.publish("$test/x", b"hidden", qos=1)

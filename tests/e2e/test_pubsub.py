@@ -75,6 +75,19 @@ class TestQos(E2ETestCase):
         if not MOSQUITTO:
             self.assertEqual(self.broker.count("topic='q2d/t'"), 1)
 
+    def test_overlapping_subscriptions_one_copy_max_qos(self):
+        s = self.client(client_id="ovl-sub")
+        s.subscribe([("ovl/#", 0), ("ovl/+", 2), ("ovl/a", 1)])
+        pub = self.client(client_id="ovl-pub")
+        pub.publish("ovl/a", b"x", qos=2)
+        p = s.recv_publish()
+        self.assertEqual(p.payload, b"x")
+        if not MOSQUITTO:
+            # [MQTT-3.3.5-1]: the maximum QoS of the matching subscriptions
+            # (Mosquitto 2.0 uses the first match).
+            self.assertEqual(p.qos, 2)
+        self.assertIsNone(s.quiet(0.3), "more than one copy")
+
     def test_receives_own_publish(self):
         c = self.client(client_id="self-sub")
         c.subscribe([("self/t", 1)])

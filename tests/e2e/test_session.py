@@ -53,6 +53,26 @@ class TestPersistentSession(E2ETestCase):
         pub.publish("q/1", b"live", qos=1)
         self.assertEqual(s.recv_publish().payload, b"live")
 
+    def test_offline_queue_bounded_in_order(self):
+        # max_queued is 1000 by default; this broker uses 10.
+        br = self.start_broker(name="smallq", limits={"max_queued": 10})
+        s = self.client(br, client_id="ovf-sub", clean=False)
+        s.subscribe([("ovf/t", 1)])
+        s.disconnect()
+        pub = self.client(br, client_id="ovf-pub")
+        for i in range(30):
+            pub.publish("ovf/t", b"%d" % i, qos=1)
+        s = self.client(br, connect=False)
+        s.connect("ovf-sub", clean=False)
+        s.subscribe([(SENTINEL, 0)])
+        pub.publish(SENTINEL, b"", qos=1)
+        got = [int(p.payload) for p in s.collect_until(SENTINEL)]
+        self.assertGreater(len(got), 0)
+        self.assertLessEqual(len(got), 10, got)
+        self.assertEqual(got, sorted(got))
+        if not MOSQUITTO:
+            self.assertEqual(br.count("topic='ovf/t'"), 30)
+
     def test_clean_session_not_queued(self):
         s = self.client(client_id="cs-sub", clean=True)
         s.subscribe([("cs/t", 1)])
