@@ -5,6 +5,7 @@ reports every config error with its key path and exits 1, --version and
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import unittest
@@ -83,6 +84,16 @@ class TestCommandLine(E2ETestCase):
         c.publish("cli/override", b"x", qos=1)
         br.db_path = db
         self.assertEqual(br.count("topic='cli/override'"), 1)
+
+    def test_sighup_keeps_serving(self):
+        br = self.start_broker()
+        c = self.client(br, client_id="hup")
+        c.publish("cli/hup", b"before", qos=1)
+        br.proc.send_signal(signal.SIGHUP)
+        c.publish("cli/hup", b"after", qos=1)
+        c.ping()
+        self.assertTrue(br.running())
+        self.assertEqual(br.count("topic='cli/hup'"), 2)
 
     def test_port_in_use_fails_cleanly(self):
         s = socket.socket()
