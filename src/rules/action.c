@@ -94,7 +94,8 @@ load_body(struct loader *ld, struct rule_webhook *w, const cJSON *j,
 	struct rule_body	*b;
 
 	if (!cJSON_IsString(j) && !cJSON_IsObject(j) && !cJSON_IsArray(j)) {
-		load_err(ld, path, "expected a template string or a JSON object "
+		load_err(ld, path,
+		    "expected a template string or a JSON object "
 		    "or array, got %s", load_jtype(j));
 		return;
 	}
@@ -137,7 +138,8 @@ load_headers(struct loader *ld, struct rule_webhook *w, const cJSON *j,
 	size_t		 i;
 
 	if (!cJSON_IsObject(j)) {
-		load_err(ld, path, "expected an object of header name: template");
+		load_err(ld, path,
+		    "expected an object of header name: template");
 		return;
 	}
 	if (cJSON_GetArraySize(j) == 0)
@@ -169,11 +171,13 @@ load_headers(struct loader *ld, struct rule_webhook *w, const cJSON *j,
 		w->headers[w->nheaders].value = load_tmpl(ld, it, p, caps);
 		if (w->headers[w->nheaders].value != NULL &&
 		    tmpl_has_crlf(w->headers[w->nheaders].value))
-			load_err(ld, p, "a header value cannot hold CR, LF or NUL");
+			load_err(ld, p,
+			    "a header value cannot hold CR, LF or NUL");
 		w->nheaders++;
 	}
 }
 
+/* Loads and checks webhook object j at path into a new r->webhook. */
 void
 action_webhook_load(struct loader *ld, struct rule *r, const cJSON *j,
     const char *path)
@@ -229,7 +233,8 @@ action_webhook_load(struct loader *ld, struct rule *r, const cJSON *j,
 				break;
 		}
 		if (!cJSON_IsString(it) || methods[i] == NULL)
-			load_err(ld, p, "expected one of POST, PUT, PATCH, DELETE, "
+			load_err(ld, p,
+			    "expected one of POST, PUT, PATCH, DELETE, "
 			    "GET");
 		else
 			w->method = methods[i];
@@ -261,7 +266,8 @@ action_webhook_load(struct loader *ld, struct rule *r, const cJSON *j,
 			    strcmp(it->valuestring, "ndjson") == 0)
 				w->batch_format = RULE_BATCH_NDJSON;
 			else
-				load_err(ld, q, "expected \"array\" or \"ndjson\"");
+				load_err(ld, q,
+				    "expected \"array\" or \"ndjson\"");
 		}
 	}
 	if ((sub = load_item(j, "retry")) != NULL) {
@@ -285,7 +291,8 @@ action_webhook_load(struct loader *ld, struct rule *r, const cJSON *j,
 		load_path(p, path, "rate_limit_per_s");
 		if (!cJSON_IsNumber(it) || it->valuedouble < 0 ||
 		    it->valuedouble > 1e6)
-			load_err(ld, p, "expected a number from 0 (unlimited) to "
+			load_err(ld, p,
+			    "expected a number from 0 (unlimited) to "
 			    "1000000");
 		else
 			w->rate_limit_per_s = it->valuedouble;
@@ -298,7 +305,8 @@ action_webhook_load(struct loader *ld, struct rule *r, const cJSON *j,
 			load_str(ld, sub, "key", p, false, &w->tls_key);
 			load_bool(ld, sub, "insecure", p, &w->tls_insecure);
 			if ((w->tls_cert.s == NULL) != (w->tls_key.s == NULL))
-				load_err(ld, p, "\"cert\" and \"key\" go together");
+				load_err(ld, p,
+				    "\"cert\" and \"key\" go together");
 			load_resolve(ld, &w->tls_ca_file, p);
 			load_resolve(ld, &w->tls_cert, p);
 			load_resolve(ld, &w->tls_key, p);
@@ -322,6 +330,7 @@ rstr_free(struct rule_str *s)
 	s->s = NULL;
 }
 
+/* Frees a webhook action; accepts NULL. */
 void
 action_webhook_free(struct rule_webhook *w)
 {
@@ -345,6 +354,7 @@ action_webhook_free(struct rule_webhook *w)
 
 /* ---- The mqtt action. ---- */
 
+/* Loads and checks mqtt object j at path into a new r->mqtt. */
 void
 action_mqtt_load(struct loader *ld, struct rule *r, const cJSON *j,
     const char *path)
@@ -398,6 +408,7 @@ action_mqtt_load(struct loader *ld, struct rule *r, const cJSON *j,
 	load_str(ld, j, "password", path, false, &mq->password);
 }
 
+/* Frees an mqtt action; accepts NULL. */
 void
 action_mqtt_free(struct rule_mqtt *mq)
 {

@@ -37,7 +37,7 @@ struct jnode {
 	uint8_t		 flags;		/* JF_* */
 	uint32_t	 start;		/* token start (strings: after '"') */
 	uint32_t	 end;		/* token end (strings: at '"') */
-	uint32_t	 count;		/* children (objects: key/value pairs) */
+	uint32_t	 count;	/* children (objects: key/value pairs) */
 	uint32_t	 next;		/* node after this subtree */
 };
 

@@ -66,12 +66,7 @@ static const char default_rules[] =
     "\"client_id\": \"{client_id}\", \"qos\": \"{qos}\", "
     "\"retain\": \"{retain}\", \"payload\": \"{payload_raw}\"}}}]}";
 
-void
-load_err(struct loader *ld, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-void
-load_pathf(char *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
+/* Reports one problem (path, printf reason) and counts it. */
 void
 load_err(struct loader *ld, const char *path, const char *fmt, ...)
 {
@@ -87,6 +82,7 @@ load_err(struct loader *ld, const char *path, const char *fmt, ...)
 		ld->report(ld->file, &e, ld->ctx);
 }
 
+/* Reports an allocation failure once; loading then stops. */
 void
 load_oom(struct loader *ld, const char *path)
 {
@@ -102,6 +98,7 @@ where_report(void *ctx, const char *path, const char *msg)
 	load_err(ctx, path, "%s", msg);
 }
 
+/* "a string", "an array"...: the JSON type of j for messages. */
 const char *
 load_jtype(const cJSON *j)
 {
@@ -129,6 +126,7 @@ load_pathf(char *buf, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Writes base.key (or key at the root) into buf (PATH_LEN bytes). */
 void
 load_path(char *buf, const char *base, const char *key)
 {
@@ -151,7 +149,8 @@ load_keys(struct loader *ld, const cJSON *obj, const char *path,
 	size_t		 i;
 
 	if (!cJSON_IsObject(obj)) {
-		load_err(ld, path, "expected an object, got %s", load_jtype(obj));
+		load_err(ld, path, "expected an object, got %s",
+		    load_jtype(obj));
 		return false;
 	}
 	cJSON_ArrayForEach(it, obj) {
@@ -174,6 +173,7 @@ load_keys(struct loader *ld, const cJSON *obj, const char *path,
 	return true;
 }
 
+/* Member key of obj (case-sensitive), or NULL. */
 const cJSON *
 load_item(const cJSON *obj, const char *key)
 {
@@ -244,14 +244,15 @@ load_uint(struct loader *ld, const cJSON *obj, const char *key,
 		return;
 	load_path(p, path, key);
 	if (!cJSON_IsNumber(j) || j->valuedouble != floor(j->valuedouble))
-		load_err(ld, p, "expected an integer, got %s", cJSON_IsNumber(j) ?
-		    "a fraction" : load_jtype(j));
+		load_err(ld, p, "expected an integer, got %s",
+		    cJSON_IsNumber(j) ? "a fraction" : load_jtype(j));
 	else if (j->valuedouble < min || j->valuedouble > max)
 		load_err(ld, p, "must be between %.0f and %.0f", min, max);
 	else
 		*out = (unsigned)j->valuedouble;
 }
 
+/* Reads a boolean into *out (default kept if missing). */
 void
 load_bool(struct loader *ld, const cJSON *obj, const char *key,
     const char *path, bool *out)
@@ -263,7 +264,8 @@ load_bool(struct loader *ld, const cJSON *obj, const char *key,
 		return;
 	load_path(p, path, key);
 	if (!cJSON_IsBool(j))
-		load_err(ld, p, "expected true or false, got %s", load_jtype(j));
+		load_err(ld, p, "expected true or false, got %s",
+		    load_jtype(j));
 	else
 		*out = cJSON_IsTrue(j);
 }
@@ -290,7 +292,8 @@ load_duration(struct loader *ld, const cJSON *obj, const char *key,
 	if (cJSON_IsString(j) && config_parse_duration(j->valuestring,
 	    out) == 0)
 		return true;
-	load_err(ld, p, "expected a duration such as \"30d\", \"12h\", \"250ms\" "
+	load_err(ld, p,
+	    "expected a duration such as \"30d\", \"12h\", \"250ms\" "
 	    "or a number of milliseconds");
 	return false;
 }
@@ -377,12 +380,14 @@ compile_topic(struct loader *ld, struct rule *r, const char *p)
 		n = end - pos;
 		if (n >= 2 && lv[0] == '{' && lv[n - 1] == '}') {
 			if (!is_ident_n(lv + 1, n - 2)) {
-				load_err(ld, p, "capture %.*s: a capture name is "
+				load_err(ld, p,
+				    "capture %.*s: a capture name is "
 				    "a letter or _ then letters, digits, _",
 				    (int)n, lv);
 				bad = true;
 			} else if (builtin_name(lv + 1, n - 2)) {
-				load_err(ld, p, "capture %.*s has the name of a "
+				load_err(ld, p,
+				    "capture %.*s has the name of a "
 				    "built-in placeholder", (int)n, lv);
 				bad = true;
 			}
@@ -390,7 +395,8 @@ compile_topic(struct loader *ld, struct rule *r, const char *p)
 				if (strlen(r->caps.names[i]) == n - 2 &&
 				    memcmp(r->caps.names[i], lv + 1, n - 2) ==
 				    0) {
-					load_err(ld, p, "capture %.*s appears twice",
+					load_err(ld, p,
+					    "capture %.*s appears twice",
 					    (int)n, lv);
 					bad = true;
 				}
@@ -429,7 +435,8 @@ compile_topic(struct loader *ld, struct rule *r, const char *p)
 	}
 	f[fl] = '\0';
 	if (!bad && !topic_filter_valid(f, fl))
-		load_err(ld, p, "not a valid MQTT topic filter ('#' only as the "
+		load_err(ld, p,
+		    "not a valid MQTT topic filter ('#' only as the "
 		    "last level, '+' only as a whole level)");
 }
 
@@ -481,7 +488,8 @@ check_table(struct loader *ld, struct rule_sqlite *sq, const char *path)
 		}
 	}
 	if (strncasecmp(sq->table, "sqlite_", 7) == 0) {
-		load_err(ld, p, "table names starting with sqlite_ are reserved");
+		load_err(ld, p,
+		    "table names starting with sqlite_ are reserved");
 		return;
 	}
 	if (strcasecmp(sq->table, "messages") != 0)
@@ -509,7 +517,8 @@ check_table(struct loader *ld, struct rule_sqlite *sq, const char *path)
 		if (messages_cols[k].required &&
 		    find_col(sq, messages_cols[k].name) == NULL) {
 			load_pathf(p, "%s.columns", path);
-			load_err(ld, p, "table messages needs column %s (NOT NULL)",
+			load_err(ld, p,
+			    "table messages needs column %s (NOT NULL)",
 			    messages_cols[k].name);
 		}
 	}
@@ -555,7 +564,8 @@ load_indexes(struct loader *ld, struct rule_sqlite *sq, const cJSON *j,
 	int			 i = 0;
 
 	if (!cJSON_IsArray(j)) {
-		load_err(ld, path, "expected an array of column names or arrays "
+		load_err(ld, path,
+		    "expected an array of column names or arrays "
 		    "of column names");
 		return;
 	}
@@ -662,7 +672,8 @@ load_sqlite(struct loader *ld, struct rule *r, const cJSON *j,
 				continue;
 			}
 			if (find_col(sq, it->string) != NULL) {
-				load_err(ld, p, "duplicate column (names ignore "
+				load_err(ld, p,
+				    "duplicate column (names ignore "
 				    "case)");
 				continue;
 			}
@@ -679,7 +690,8 @@ load_sqlite(struct loader *ld, struct rule *r, const cJSON *j,
 	if ((types = load_item(j, "types")) != NULL) {
 		load_path(p, path, "types");
 		if (!cJSON_IsObject(types)) {
-			load_err(ld, p, "expected an object of column name: type");
+			load_err(ld, p,
+			    "expected an object of column name: type");
 			types = NULL;
 		}
 		cJSON_ArrayForEach(it, types) {
@@ -688,7 +700,8 @@ load_sqlite(struct loader *ld, struct rule *r, const cJSON *j,
 				load_err(ld, p, "not a column of this rule");
 			else if (!cJSON_IsString(it) ||
 			    type_name(it->valuestring) == NULL)
-				load_err(ld, p, "expected one of INTEGER, REAL, "
+				load_err(ld, p,
+				    "expected one of INTEGER, REAL, "
 				    "TEXT, BLOB, NUMERIC, ANY");
 			else {
 				c->decl = type_name(it->valuestring);
@@ -813,7 +826,8 @@ load_rule(struct loader *ld, const cJSON *j, const char *path, size_t id)
 			if (ld->set->rules[i]->name != NULL &&
 			    strcmp(ld->set->rules[i]->name,
 			    it->valuestring) == 0) {
-				load_err(ld, p, "duplicate rule name \"%s\" (also "
+				load_err(ld, p,
+				    "duplicate rule name \"%s\" (also "
 				    "rules[%zu])", it->valuestring, i);
 				break;
 			}
@@ -852,7 +866,8 @@ load_rule(struct loader *ld, const cJSON *j, const char *path, size_t id)
 	}
 	if (load_item(j, "sqlite") == NULL && load_item(j, "webhook") == NULL &&
 	    load_item(j, "mqtt") == NULL)
-		load_err(ld, path, "a rule needs at least one action: \"sqlite\", "
+		load_err(ld, path,
+		    "a rule needs at least one action: \"sqlite\", "
 		    "\"webhook\" or \"mqtt\"");
 }
 
@@ -995,7 +1010,8 @@ rules_load_file(const char *path, rules_report_fn report, void *ctx, int *rc)
 	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
 		load_err(&ld, "", "not a regular file");
 	else if (st.st_size > RULES_MAX_FILE)
-		load_err(&ld, "", "file is larger than %d bytes", RULES_MAX_FILE);
+		load_err(&ld, "", "file is larger than %d bytes",
+		    RULES_MAX_FILE);
 	else if ((text = gw_malloc((size_t)st.st_size + 1)) == NULL)
 		load_oom(&ld, "");
 	else {

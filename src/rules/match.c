@@ -95,7 +95,10 @@ rules_match(const struct rule_set *set, const char *topic, size_t len,
 	return o.n;
 }
 
-/* ---- Accessors (see rules.h). ---- */
+/*
+ * ---- Accessors. Contracts in rules.h; all read-only on an immutable set
+ * (any thread), except the counters, which are relaxed atomics. ----
+ */
 
 size_t
 rule_set_count(const struct rule_set *set)

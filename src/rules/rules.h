@@ -58,7 +58,7 @@ struct rule_body;
 #define RULES_MAX_FILE		(4 * 1024 * 1024)	/* rules file bytes */
 #define RULES_MAX_RULES		100000			/* rules per set */
 #define RULES_MAX_COLUMNS	1000			/* per sqlite action */
-#define RULES_MAX_WHERE_DEPTH	32			/* all/any/not nesting */
+#define RULES_MAX_WHERE_DEPTH	32		/* all/any/not nesting */
 #define RULES_MAX_JSON_DEPTH	128	/* payload nesting parsed */
 #define RULES_IDENT_MAX		64	/* table, column, capture names */
 
@@ -154,7 +154,7 @@ const char	*rule_capture_name(const struct rule *r, size_t k);
 bool		 rule_has_where(const struct rule *r);
 
 enum rule_counter {
-	RULE_CMATCHED = 0,	/* publishes whose topic matched (rule_filter) */
+	RULE_CMATCHED = 0, /* publishes whose topic matched (rule_filter) */
 	RULE_CFILTERED,		/* of those, dropped by where */
 	RULE_CWRITTEN,		/* rows inserted (the sqlite sink counts) */
 	RULE_CREJECTED,		/* rows that went to `rejected` (sink) */
@@ -302,7 +302,7 @@ struct rule_header {
 
 struct rule_webhook {
 	struct rule_tmpl	*url;	/* http:// or https:// template */
-	const char		*method;	/* "POST" (default), "PUT", ... */
+	const char		*method; /* "POST" (default), "PUT", ... */
 	struct rule_header	*headers;	/* file order */
 	size_t			 nheaders;
 	struct rule_body	*body;	/* private: body template, or
@@ -343,9 +343,10 @@ struct rule_http {
 	struct rule_rendered	 body;	/* JSON (or text for a string
 					 * body template) */
 	const char		*invalid;	/* static reason when the
-						 * request must be dead-lettered
-						 * (a header value holding CR, LF
-						 * or NUL), else NULL */
+						 * request must be dead-
+						 * lettered (a header value
+						 * holding CR, LF or NUL),
+						 * else NULL */
 };
 
 /*

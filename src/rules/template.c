@@ -117,7 +117,8 @@ path_parse(const char *s, size_t len, struct rule_ph *ph)
 
 	while (i < len) {
 		if (s[i] == '.') {
-			for (j = i + 1; j < len && s[j] != '.' && s[j] != '['; j++)
+			for (j = i + 1; j < len && s[j] != '.'
+			    && s[j] != '['; j++)
 				if (!isalnum((unsigned char)s[j]) &&
 				    s[j] != '_' && s[j] != '-')
 					return GW_EMALFORMED;
@@ -493,6 +494,7 @@ append_real(struct buf *b, double d)
 	return buf_append(b, s, (size_t)n);
 }
 
+/* Appends the base64 (RFC 4648, padded) of p[0..len) to b. */
 int
 value_append_base64(struct buf *b, const void *p, size_t len)
 {

@@ -418,7 +418,8 @@ test_indexes_retention(void)
 	CU_ASSERT_EQUAL(sq->max_age_ms, 7ULL * 86400000);
 	CU_ASSERT_STRING_EQUAL(sq->time_column, "ts");
 	rule_set_unref(&set);
-	expect_error(IX("\"indexes\": [\"nope\"]"), "rules[0].sqlite.indexes[0]",
+	expect_error(IX("\"indexes\": [\"nope\"]"),
+	    "rules[0].sqlite.indexes[0]",
 	    "not a column");
 	expect_error(IX("\"indexes\": [[\"ts\", \"nope\"]]"),
 	    "rules[0].sqlite.indexes[0][1]", "not a column");
