@@ -49,6 +49,7 @@
 #include "clock.h"
 #include "deliver/backoff.h"
 #include "deliver/loop.h"
+#include "deliver/loop_int.h"
 #include "deliver/webhook.h"
 #include "err.h"
 #include "log.h"
@@ -63,105 +64,7 @@
 #define DELIVER_PUSH_RETRY_MS	20		/* results queue full */
 #define DELIVER_NOMEM_MS	1000		/* retry after ENOMEM */
 
-/* Counters of one route name; never freed before the handle. */
-struct deliver_ctr {
-	char			*name;
-	_Atomic uint64_t	 delivered;
-	_Atomic uint64_t	 retried;
-	_Atomic uint64_t	 dead;
-	_Atomic uint64_t	 dropped;
-	_Atomic uint64_t	 depth;
-	_Atomic int64_t		 oldest_ms;
-	_Atomic uint32_t	 in_flight;
-	struct deliver_ctr	*next;
-};
-
-struct deliver_route_st;
-
-/* One request: rows sent together, in flight or held for a retry. */
-struct deliver_req {
-	struct deliver_route_st	*route;
-	struct outbox_row	*rows;		/* owned, n of them */
-	size_t			 n;
-	uint32_t		 attempts;	/* failed attempts so far */
-	int64_t			 next_ms;	/* held: not before */
-	struct webhook_req	*wr;		/* while in flight */
-	struct deliver_req	*next;		/* held list */
-	struct deliver_req	*iprev;		/* in-flight list */
-	struct deliver_req	*inext;
-};
-
-/* A route's state, owned by the thread. */
-struct deliver_route_st {
-	struct deliver_route	 conf;		/* deep copy */
-	struct deliver_ctr	*ctr;
-	int64_t			 cursor;	/* highest id handed out */
-	struct outbox_row	*buf;		/* read ahead, id order */
-	size_t			 nbuf;
-	size_t			 bufcap;
-	size_t			 bufbytes;
-	bool			 more;		/* a claim may find rows */
-	struct deliver_req	*held;		/* RETRY, waiting */
-	size_t			 nheld;
-	unsigned		 inflight;
-	unsigned		 max_in_flight;	/* effective */
-	double			 tokens;	/* rate limiter */
-	long long		 tb_ms;		/* last refill (mono) */
-	bool			 gone;		/* removed by a reload */
-	struct log_limit	 loglim;
-};
-
-struct deliver {
-	/* Set at start, read-only after. */
-	char			*db_path;
-	struct queue		*results;
-	deliver_results_cb	 results_cb;
-	void			*results_ctx;
-	uint32_t		 prefetch;
-	uint32_t		 gauge_ms;
-	pthread_t		 thread;
-	CURLM			*multi;
-
-	/* Cross-thread. */
-	_Atomic bool		 woken;
-	_Atomic bool		 stop;
-	_Atomic uint32_t	 grace_ms;
-	pthread_mutex_t		 mu;		/* guards the fields below */
-	pthread_cond_t		 cond;		/* start handshake */
-	int			 start_rc;	/* 1: pending, then 0/err */
-	struct deliver_route	*pending;	/* new table, owned */
-	size_t			 npending;
-	bool			 have_pending;
-	int64_t			*held_ids;	/* unsorted */
-	size_t			 nheld_ids;
-	size_t			 capheld_ids;
-	struct deliver_ctr	*ctrs;
-
-	/* Delivery thread only. */
-	struct outbox_reader	*reader;
-	const char		*instance_id;	/* borrowed from reader */
-	struct backoff_rng	 rng;
-	struct deliver_route_st	**routes;
-	size_t			 nroutes;
-	struct webhook_req	**pool;		/* idle requests */
-	size_t			 npool;
-	size_t			 cappool;
-	struct outbox_result	*unpushed;	/* results queue was full */
-	size_t			 nunpushed;
-	size_t			 capunpushed;
-	long long		 gauge_next;	/* mono ms */
-	struct deliver_req	*inflight;	/* every request in flight */
-	size_t			 npushed;	/* since the last notify */
-};
-
 static void	*deliver_main(void *);
-static int	 deliver_copy_routes(const struct deliver_route *, size_t,
-		    struct deliver_route **);
-static void	 deliver_free_routes(struct deliver_route *, size_t);
-static int	 deliver_route_copy(struct deliver_route *,
-		    const struct deliver_route *);
-static void	 deliver_route_conf_free(struct deliver_route *);
-static struct deliver_ctr *deliver_ctr_get(struct deliver *, const char *);
 static void	 deliver_take_routes(struct deliver *);
 static struct deliver_route_st *deliver_route_new(struct deliver *,
 		    const struct deliver_route *);
@@ -174,171 +77,20 @@ static int	 deliver_claim(struct deliver *, struct deliver_route_st *,
 static void	 deliver_dispatch(struct deliver *, struct deliver_req *,
 		    int64_t);
 static void	 deliver_finish(struct deliver *, CURL *, CURLcode);
-static void	 deliver_req_free(struct deliver *, struct deliver_req *,
-		    bool);
-static void	 deliver_result_rows(struct deliver *, struct deliver_req *,
-		    enum outbox_verdict, int, int64_t, const char *,
-		    const char *, bool);
-static void	 deliver_push(struct deliver *, const struct outbox_result *);
-static void	 deliver_flush_results(struct deliver *);
-static void	 deliver_held_add(struct deliver *, const struct outbox_row *,
-		    size_t);
-static void	 deliver_held_del(struct deliver *, const struct outbox_row *,
-		    size_t);
 static bool	 deliver_token(struct deliver_route_st *, int64_t,
 		    int64_t *);
 static void	 deliver_gauges(struct deliver *);
 static void	 deliver_report_unrouted(struct deliver *);
-static struct webhook_req *deliver_pool_get(struct deliver *);
-static void	 deliver_pool_put(struct deliver *, struct webhook_req *);
-static void	 deliver_hold(struct deliver_route_st *, struct deliver_req *);
 static void	 deliver_route_retire(struct deliver *,
 		    struct deliver_route_st *);
-static void	 deliver_inflight_link(struct deliver *, struct deliver_req *);
-static void	 deliver_inflight_unlink(struct deliver *,
-		    struct deliver_req *);
-static void	 deliver_notify(struct deliver *);
 static struct deliver_req *deliver_take_rows(struct deliver_route_st *,
 		    size_t);
 static size_t	 deliver_batch_len(struct deliver_route_st *);
 static void	 deliver_teardown(struct deliver *);
 static void	 deliver_unrouted_cb(const char *, void *);
-static int	 deliver_cmp_id(const void *, const void *);
 
 /* ------------------------------------------------------------------ */
 /* Route tables.                                                        */
-
-/* Defaults of a webhook route. Any thread. */
-void
-deliver_route_defaults(struct deliver_route *r)
-{
-	memset(r, 0, sizeof *r);
-	r->http.timeout_ms = WEBHOOK_DEF_TIMEOUT_MS;
-	r->http.format = WEBHOOK_FORMAT_ARRAY;
-	r->ordered = true;
-	r->batch.max_messages = 1;
-	r->batch.format = WEBHOOK_FORMAT_ARRAY;
-	r->retry.base_ms = DELIVER_DEF_BASE_MS;
-	r->retry.cap_ms = DELIVER_DEF_CAP_MS;
-}
-
-static int
-deliver_dup(const char **dst, const char *src)
-{
-	*dst = NULL;
-	if (src == NULL)
-		return 0;
-	return (*dst = gw_strdup(src)) == NULL ? GW_ENOMEM : 0;
-}
-
-/* Deep-copies src into dst (strings owned by dst). */
-static int
-deliver_route_copy(struct deliver_route *dst, const struct deliver_route *src)
-{
-	*dst = *src;
-	dst->name = dst->http.method = dst->http.ca_file = NULL;
-	dst->http.cert = dst->http.key = dst->http.hmac_secret = NULL;
-	if (deliver_dup(&dst->name, src->name) != 0 ||
-	    deliver_dup(&dst->http.method, src->http.method) != 0 ||
-	    deliver_dup(&dst->http.ca_file, src->http.ca_file) != 0 ||
-	    deliver_dup(&dst->http.cert, src->http.cert) != 0 ||
-	    deliver_dup(&dst->http.key, src->http.key) != 0 ||
-	    deliver_dup(&dst->http.hmac_secret, src->http.hmac_secret) != 0) {
-		deliver_route_conf_free(dst);
-		return GW_ENOMEM;
-	}
-	dst->http.batch = dst->batch.max_messages > 1;
-	dst->http.format = dst->batch.format;
-	if (dst->batch.max_messages == 0)
-		dst->batch.max_messages = 1;
-	if (dst->max_in_flight == 0)
-		dst->max_in_flight = dst->ordered ? 1 :
-		    DELIVER_DEF_MAX_IN_FLIGHT;
-	if (dst->ordered)
-		dst->max_in_flight = 1;
-	return 0;
-}
-
-/* Frees the strings of a copied route. */
-static void
-deliver_route_conf_free(struct deliver_route *r)
-{
-	gw_free((char *)r->name);
-	gw_free((char *)r->http.method);
-	gw_free((char *)r->http.ca_file);
-	gw_free((char *)r->http.cert);
-	gw_free((char *)r->http.key);
-	if (r->http.hmac_secret != NULL) {
-		explicit_bzero((char *)r->http.hmac_secret,
-		    strlen(r->http.hmac_secret));
-		gw_free((char *)r->http.hmac_secret);
-	}
-	memset(r, 0, sizeof *r);
-}
-
-/* Validates and deep-copies a route table. */
-static int
-deliver_copy_routes(const struct deliver_route *src, size_t n,
-    struct deliver_route **out)
-{
-	struct deliver_route *t;
-	size_t i, j;
-	int rc;
-
-	*out = NULL;
-	for (i = 0; i < n; i++) {
-		if (src[i].name == NULL || src[i].name[0] == '\0')
-			return GW_ECONFIG;
-		for (j = 0; j < i; j++)
-			if (strcmp(src[i].name, src[j].name) == 0)
-				return GW_ECONFIG;
-	}
-	if (n == 0)
-		return 0;
-	if ((t = gw_calloc(n, sizeof *t)) == NULL)
-		return GW_ENOMEM;
-	for (i = 0; i < n; i++) {
-		if ((rc = deliver_route_copy(&t[i], &src[i])) != 0) {
-			deliver_free_routes(t, i);
-			return rc;
-		}
-	}
-	*out = t;
-	return 0;
-}
-
-static void
-deliver_free_routes(struct deliver_route *t, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		deliver_route_conf_free(&t[i]);
-	gw_free(t);
-}
-
-/* The counters of name, created on first use; NULL on ENOMEM. Locks. */
-static struct deliver_ctr *
-deliver_ctr_get(struct deliver *d, const char *name)
-{
-	struct deliver_ctr *c;
-
-	pthread_mutex_lock(&d->mu);
-	for (c = d->ctrs; c != NULL; c = c->next)
-		if (strcmp(c->name, name) == 0)
-			break;
-	if (c == NULL && (c = gw_calloc(1, sizeof *c)) != NULL) {
-		if ((c->name = gw_strdup(name)) == NULL) {
-			gw_free(c);
-			c = NULL;
-		} else {
-			c->next = d->ctrs;
-			d->ctrs = c;
-		}
-	}
-	pthread_mutex_unlock(&d->mu);
-	return c;
-}
 
 /* ------------------------------------------------------------------ */
 /* Public calls.                                                        */
@@ -448,70 +200,6 @@ deliver_update_routes(struct deliver *d, const struct deliver_route *routes,
 	return 0;
 }
 
-static int
-deliver_cmp_id(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* Sorted copy of the held ids. Any thread. */
-int
-deliver_held_ids(struct deliver *d, int64_t **ids, size_t *n)
-{
-	int64_t *copy = NULL;
-	size_t cnt;
-
-	pthread_mutex_lock(&d->mu);
-	cnt = d->nheld_ids;
-	if (cnt != 0 && (copy = gw_malloc(cnt * sizeof *copy)) != NULL)
-		memcpy(copy, d->held_ids, cnt * sizeof *copy);
-	pthread_mutex_unlock(&d->mu);
-	if (cnt != 0 && copy == NULL) {
-		*ids = NULL;
-		*n = 0;
-		return GW_ENOMEM;
-	}
-	if (cnt > 1)
-		qsort(copy, cnt, sizeof *copy, deliver_cmp_id);
-	*ids = copy;
-	*n = cnt;
-	return 0;
-}
-
-/* Drops counted by the store's cap. Any thread. */
-void
-deliver_count_dropped(struct deliver *d, const char *route, uint64_t n)
-{
-	struct deliver_ctr *c;
-
-	if ((c = deliver_ctr_get(d, route)) != NULL)
-		atomic_fetch_add(&c->dropped, n);
-}
-
-/* Reports every route's counters. Any thread. */
-void
-deliver_stats(struct deliver *d, deliver_stats_cb cb, void *ctx)
-{
-	struct deliver_route_stats st;
-	struct deliver_ctr *c;
-
-	pthread_mutex_lock(&d->mu);
-	for (c = d->ctrs; c != NULL; c = c->next) {
-		st.route = c->name;
-		st.delivered = atomic_load(&c->delivered);
-		st.retried = atomic_load(&c->retried);
-		st.dead = atomic_load(&c->dead);
-		st.dropped = atomic_load(&c->dropped);
-		st.depth = atomic_load(&c->depth);
-		st.oldest_ms = atomic_load(&c->oldest_ms);
-		st.in_flight = atomic_load(&c->in_flight);
-		cb(&st, ctx);
-	}
-	pthread_mutex_unlock(&d->mu);
-}
-
 /* Stops, joins and frees. Caller's thread. */
 void
 deliver_stop(struct deliver *d, uint32_t grace_ms)
@@ -540,182 +228,6 @@ deliver_stop(struct deliver *d, uint32_t grace_ms)
 
 /* ------------------------------------------------------------------ */
 /* Shared bookkeeping.                                                  */
-
-static void
-deliver_held_add(struct deliver *d, const struct outbox_row *rows, size_t n)
-{
-	size_t cap, i;
-	int64_t *p;
-
-	pthread_mutex_lock(&d->mu);
-	if (d->nheld_ids + n > d->capheld_ids) {
-		cap = d->capheld_ids == 0 ? 64 : d->capheld_ids;
-		while (cap < d->nheld_ids + n)
-			cap *= 2;
-		p = gw_realloc(d->held_ids, cap * sizeof *p);
-		if (p == NULL) {
-			/* Only the cap's skip list suffers; log and go on. */
-			pthread_mutex_unlock(&d->mu);
-			log_warn("deliver: out of memory for the held-id set");
-			return;
-		}
-		d->held_ids = p;
-		d->capheld_ids = cap;
-	}
-	for (i = 0; i < n; i++)
-		d->held_ids[d->nheld_ids++] = rows[i].id;
-	pthread_mutex_unlock(&d->mu);
-}
-
-static void
-deliver_held_del(struct deliver *d, const struct outbox_row *rows, size_t n)
-{
-	size_t i, j;
-
-	pthread_mutex_lock(&d->mu);
-	for (i = 0; i < n; i++) {
-		for (j = 0; j < d->nheld_ids; j++) {
-			if (d->held_ids[j] == rows[i].id) {
-				d->held_ids[j] = d->held_ids[--d->nheld_ids];
-				break;
-			}
-		}
-	}
-	pthread_mutex_unlock(&d->mu);
-}
-
-/* Pushes one result (taking its strings), or keeps it for later. */
-static void
-deliver_push(struct deliver *d, const struct outbox_result *res)
-{
-	struct outbox_result *p, copy = *res;
-	size_t cap;
-
-	if (d->nunpushed == 0 && queue_push(d->results, &copy) == 0) {
-		d->npushed++;
-		return;
-	}
-	if (d->nunpushed == d->capunpushed) {
-		cap = d->capunpushed == 0 ? 64 : d->capunpushed * 2;
-		if ((p = gw_realloc(d->unpushed, cap * sizeof *p)) == NULL) {
-			/* The row stays in the outbox and is sent again. */
-			log_error("deliver: out of memory: result of %lld "
-			    "lost (the row will be sent again after a restart)",
-			    (long long)res->id);
-			outbox_results_free(&copy, 1);
-			return;
-		}
-		d->unpushed = p;
-		d->capunpushed = cap;
-	}
-	d->unpushed[d->nunpushed++] = copy;
-}
-
-/* Retries results the queue had no room for. */
-static void
-deliver_flush_results(struct deliver *d)
-{
-	size_t i = 0;
-
-	while (i < d->nunpushed && queue_push(d->results,
-	    &d->unpushed[i]) == 0)
-		i++;
-	d->npushed += i;
-	if (i != 0) {
-		memmove(d->unpushed, d->unpushed + i,
-		    (d->nunpushed - i) * sizeof *d->unpushed);
-		d->nunpushed -= i;
-	}
-}
-
-/* Tells the store thread that results are waiting. */
-static void
-deliver_notify(struct deliver *d)
-{
-	if (d->npushed != 0 && d->results_cb != NULL)
-		d->results_cb(d->results_ctx);
-	d->npushed = 0;
-}
-
-/* One result per row of req. Strings are copied. */
-static void
-deliver_result_rows(struct deliver *d, struct deliver_req *req,
-    enum outbox_verdict v, int status, int64_t next_ms, const char *error,
-    const char *response, bool sent)
-{
-	struct outbox_result res;
-	size_t i;
-
-	for (i = 0; i < req->n; i++) {
-		memset(&res, 0, sizeof res);
-		res.id = req->rows[i].id;
-		res.verdict = (uint8_t)v;
-		res.sent = sent;
-		res.status = status;
-		res.next_ms = next_ms;
-		if (error != NULL)
-			res.error = gw_strdup(error);
-		if (response != NULL && *response != '\0')
-			res.response = gw_strdup(response);
-		deliver_push(d, &res);
-	}
-}
-
-static struct webhook_req *
-deliver_pool_get(struct deliver *d)
-{
-	if (d->npool > 0)
-		return d->pool[--d->npool];
-	return webhook_req_new();
-}
-
-static void
-deliver_pool_put(struct deliver *d, struct webhook_req *wr)
-{
-	struct webhook_req **p;
-	size_t cap;
-
-	if (d->npool == d->cappool) {
-		cap = d->cappool == 0 ? 16 : d->cappool * 2;
-		if ((p = gw_realloc(d->pool, cap * sizeof *p)) == NULL) {
-			webhook_req_free(wr);
-			return;
-		}
-		d->pool = p;
-		d->cappool = cap;
-	}
-	d->pool[d->npool++] = wr;
-}
-
-/* Frees req; release: its rows leave the held set. */
-static void
-deliver_req_free(struct deliver *d, struct deliver_req *req, bool release)
-{
-	size_t i;
-
-	if (req == NULL)
-		return;
-	if (release)
-		deliver_held_del(d, req->rows, req->n);
-	for (i = 0; i < req->n; i++)
-		outbox_row_clear(&req->rows[i]);
-	gw_free(req->rows);
-	gw_free(req);
-}
-
-/* Adds req to the route's held list, kept in next_ms order. */
-static void
-deliver_hold(struct deliver_route_st *r, struct deliver_req *req)
-{
-	struct deliver_req **pp;
-
-	for (pp = &r->held; *pp != NULL && (*pp)->next_ms <= req->next_ms;
-	    pp = &(*pp)->next)
-		;
-	req->next = *pp;
-	*pp = req;
-	r->nheld++;
-}
 
 /* ------------------------------------------------------------------ */
 /* Routes on the thread.                                                */
@@ -1236,29 +748,6 @@ deliver_finish(struct deliver *d, CURL *easy, CURLcode cc)
 		deliver_req_free(d, req, true);
 	if (r->gone && r->inflight == 0)
 		deliver_route_retire(d, r);
-}
-
-/* Requests in flight, for the final cleanup. */
-static void
-deliver_inflight_link(struct deliver *d, struct deliver_req *req)
-{
-	req->iprev = NULL;
-	req->inext = d->inflight;
-	if (d->inflight != NULL)
-		d->inflight->iprev = req;
-	d->inflight = req;
-}
-
-static void
-deliver_inflight_unlink(struct deliver *d, struct deliver_req *req)
-{
-	if (req->iprev != NULL)
-		req->iprev->inext = req->inext;
-	else
-		d->inflight = req->inext;
-	if (req->inext != NULL)
-		req->inext->iprev = req->iprev;
-	req->iprev = req->inext = NULL;
 }
 
 /* Frees everything the thread owns. */
