@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 
+#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,10 +22,14 @@
 #include "broker/broker.h"
 #include "config.h"
 #include "log.h"
+#include "mem.h"
 #include "net/ev.h"
+#include "rules/rules.h"
 #include "store/store.h"
 
 struct daemon {
+	const struct gw_config *cfg;
+	struct rule_set	*rules;		/* NULL: the built-in default rule */
 	struct ev_loop	*loop;
 	struct broker	*broker;
 	struct store	*store;
@@ -43,6 +48,63 @@ report_error(const char *file, const struct gw_error *e, void *ctx)
 }
 
 static void
+log_load_error(const char *file, const struct gw_error *e, void *ctx)
+{
+	(void)ctx;
+	log_error("%s: %s%s%s", file != NULL ? file : "rules", e->path,
+	    e->path[0] != '\0' ? ": " : "", e->msg);
+}
+
+/*
+ * Loads the configured rules: -r / "rules": "FILE", an inline "rules"
+ * array, or none (NULL in *out: the built-in default rule). Every error
+ * goes to report. 0 or GW_ECONFIG / GW_ENOMEM.
+ */
+static int
+load_rules(const struct gw_config *cfg, rules_report_fn report, void *ctx,
+    struct rule_set **out)
+{
+	char *dir = NULL;
+	int rc = 0;
+
+	*out = NULL;
+	if (cfg->rules_path != NULL)
+		*out = rules_load_file(cfg->rules_path, report, ctx, &rc);
+	else if (cfg->rules_inline != NULL) {
+		if (cfg->config_path != NULL &&
+		    (dir = gw_strdup(cfg->config_path)) == NULL)
+			return GW_ENOMEM;
+		*out = rules_load_json(cfg->rules_inline,
+		    strlen(cfg->rules_inline), cfg->config_path != NULL ?
+		    cfg->config_path : "config", dir != NULL ? dirname(dir) :
+		    NULL, report, ctx, &rc);
+		gw_free(dir);
+	}
+	return rc;
+}
+
+/* SIGHUP: reload the rules; a broken file keeps the current ones. */
+static void
+reload(struct daemon *d)
+{
+	struct rule_set *set;
+
+	if (d->cfg->rules_path == NULL && d->cfg->rules_inline == NULL) {
+		log_info("SIGHUP: no rules file configured, nothing to reload");
+		return;
+	}
+	if (load_rules(d->cfg, log_load_error, NULL, &set) != 0 ||
+	    set == NULL) {
+		log_error("SIGHUP: rules not reloaded, keeping the current "
+		    "ones");
+		return;
+	}
+	if (broker_reload_rules(d->broker, set) != 0)
+		log_error("SIGHUP: store busy, rules not reloaded");
+	rule_set_unref(&set);
+}
+
+static void
 signal_cb(struct ev_loop *loop, int fd, unsigned events, void *arg)
 {
 	struct daemon *d = arg;
@@ -51,8 +113,7 @@ signal_cb(struct ev_loop *loop, int fd, unsigned events, void *arg)
 	(void)events;
 	while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
 		if (si.ssi_signo == SIGHUP) {
-			log_info("SIGHUP: nothing to reload yet (rules and ACL "
-			    "reload come with the rules engine)");
+			reload(d);
 			continue;
 		}
 		log_info("%s received: shutting down",
@@ -106,6 +167,17 @@ start(struct daemon *d, struct gw_config *cfg)
 	if (broker_load_state(d->broker) != 0) {
 		log_error("cannot load broker state from %s", cfg->db_path);
 		return -1;
+	}
+	if (d->rules != NULL) {
+		if (store_prepare_rules(d->store, d->rules, &err) != 0) {
+			log_error("rules: %s%s%s", err.path,
+			    err.path[0] != '\0' ? ": " : "", err.msg);
+			return -1;
+		}
+		if (broker_set_rules(d->broker, d->rules) != 0)
+			return -1;
+		log_info("%zu rules loaded from %s", rule_set_count(d->rules),
+		    rule_set_origin(d->rules));
 	}
 	for (i = 0; i < cfg->nlisteners; i++) {
 		port = broker_listen(d->broker, cfg->listeners[i].bind,
@@ -175,7 +247,17 @@ main(int argc, char **argv)
 		return 1;
 	}
 	config_apply_cli(&cfg);
+	memset(&d, 0, sizeof d);
+	d.cfg = &cfg;
+	if (load_rules(&cfg, report_error, &errors, &d.rules) != 0) {
+		if (errors == 0)
+			fprintf(stderr, "mqlite: cannot load the rules\n");
+		config_free(&cfg);
+		return 1;
+	}
 	if (cfg.check_only) {
+		if (d.rules != NULL)
+			rule_set_unref(&d.rules);
 		if (cfg.verbose > 0)
 			config_dump(&cfg, stdout);
 		printf("%s: configuration OK\n",
@@ -190,7 +272,6 @@ main(int argc, char **argv)
 	if (cfg.log_syslog)
 		log_use_syslog(1);
 
-	memset(&d, 0, sizeof d);
 	if ((d.sigfd = setup_signals()) == -1) {
 		log_error("cannot set up signal handling");
 		return 1;
@@ -198,6 +279,8 @@ main(int argc, char **argv)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (start(&d, &cfg) != 0) {
 		stop(&d);
+		if (d.rules != NULL)
+			rule_set_unref(&d.rules);
 		curl_global_cleanup();
 		config_free(&cfg);
 		return 1;
@@ -206,6 +289,8 @@ main(int argc, char **argv)
 	if (rc != 0)
 		log_error("event loop failed: %s", gw_strerror(rc));
 	stop(&d);
+	if (d.rules != NULL)
+		rule_set_unref(&d.rules);
 	close(d.sigfd);
 	curl_global_cleanup();
 	config_free(&cfg);

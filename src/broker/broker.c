@@ -25,6 +25,7 @@
 #include "config.h"
 #include "mem.h"
 #include "net/listen.h"
+#include "rules/rules.h"
 #include "store/store.h"
 
 #define READ_CHUNK		65536
@@ -123,6 +124,62 @@ broker_load_state(struct broker *b)
 	log_info("loaded %zu retained messages, %zu sessions with QoS 2 state",
 	    retain_count(b->retain), session_count(b->sessions));
 	return 0;
+}
+
+int
+broker_set_rules(struct broker *b, struct rule_set *set)
+{
+	uint32_t *ids = NULL;
+	size_t n = set != NULL ? rule_set_count(set) : 0;
+
+	if (n > 0 && (ids = gw_calloc(n, sizeof *ids)) == NULL)
+		return GW_ENOMEM;
+	gw_free(b->rule_ids);
+	b->rule_ids = ids;
+	if (b->rules != NULL)
+		rule_set_unref(&b->rules);
+	b->rules = set != NULL ? rule_set_ref(set) : NULL;
+	return 0;
+}
+
+int
+broker_reload_rules(struct broker *b, struct rule_set *set)
+{
+	struct store_item it;
+	int rc;
+
+	memset(&it, 0, sizeof it);
+	it.op = STORE_OP_RULES;
+	it.rules = rule_set_ref(set);
+	if ((rc = broker_submit(b, &it)) != 0) {
+		rule_set_unref(&it.rules);
+		return rc;
+	}
+	if (b->pending_rules != NULL)
+		rule_set_unref(&b->pending_rules);
+	b->pending_rules = rule_set_ref(set);
+	b->pending_seq = b->last_seq;
+	return 0;
+}
+
+/* Swaps in a reloaded rule set once the store prepared it. */
+static void
+broker_check_reload(struct broker *b)
+{
+	int ok;
+
+	if (b->pending_rules == NULL ||
+	    store_committed_seq(b->store) < b->pending_seq)
+		return;
+	ok = store_rules_result(b->store, b->pending_seq);
+	if (ok == 1 && broker_set_rules(b, b->pending_rules) == 0)
+		log_info("rules reloaded from %s: %zu rules",
+		    rule_set_origin(b->pending_rules),
+		    rule_set_count(b->pending_rules));
+	else
+		log_error("rules reload from %s failed: keeping the current "
+		    "rules", rule_set_origin(b->pending_rules));
+	rule_set_unref(&b->pending_rules);
 }
 
 int
@@ -451,6 +508,7 @@ store_event_cb(struct ev_loop *loop, int fd, unsigned events, void *arg)
 	(void)fd;
 	(void)events;
 	store_ack_event(b->store);
+	broker_check_reload(b);
 	broker_release_acks(b);
 	if (!b->intake_stopped)
 		broker_resume_paused(b);
@@ -722,6 +780,11 @@ broker_free(struct broker *b)
 	subs_free(b->subs);
 	release_orphans(b, 0, true);
 	gw_free(b->orphans);
+	if (b->rules != NULL)
+		rule_set_unref(&b->rules);
+	if (b->pending_rules != NULL)
+		rule_set_unref(&b->pending_rules);
+	gw_free(b->rule_ids);
 	retain_free(b->retain);
 	gw_free(b->matched);
 	gw_free(b);

@@ -15,6 +15,7 @@
 struct broker;
 struct ev_loop;
 struct gw_config;
+struct rule_set;
 struct store;
 
 struct broker_stats {
@@ -40,6 +41,20 @@ int		 broker_listen(struct broker *b, const char *bind_addr,
 /* Loads retained messages and inbound QoS 2 state from the store; call
  * before store_start(). 0 or GW_E*. */
 int		 broker_load_state(struct broker *b);
+
+/*
+ * Routes publishes through set from now on (takes a reference; NULL keeps
+ * the built-in default: every non-$ publish into messages). The store must
+ * have prepared set (store_prepare_rules). 0 or GW_ENOMEM.
+ */
+int		 broker_set_rules(struct broker *b, struct rule_set *set);
+
+/*
+ * Reload, two-phase: asks the store thread to prepare set's tables and
+ * statements, and swaps it in once that is committed; if preparing fails
+ * the current rules stay (the store logs why). Takes a reference on set.
+ */
+int		 broker_reload_rules(struct broker *b, struct rule_set *set);
 
 /* Watches the store's commit notifications. 0 or GW_E*. */
 int		 broker_attach_store(struct broker *b);

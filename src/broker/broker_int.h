@@ -95,6 +95,10 @@ struct broker {
 	uint64_t		 match_gen;
 	struct session		**matched;	/* fan-out scratch vector */
 	size_t			 nmatched, capmatched;
+	struct rule_set		*rules;		/* NULL: built-in default */
+	uint32_t		*rule_ids;	/* match scratch, one per rule */
+	struct rule_set		*pending_rules;	/* reload awaiting the store */
+	uint64_t		 pending_seq;
 	uint64_t		 last_seq;	/* newest store seq submitted */
 	uint64_t		 smsg_seq;	/* last session message key */
 	struct held_ack		*orphans;	/* QoS 2 fan-outs of closed */

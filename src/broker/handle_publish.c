@@ -16,7 +16,32 @@
 #include "clock.h"
 #include "err.h"
 #include "mem.h"
+#include "rules/rules.h"
 #include "store/store.h"
+
+/*
+ * Matches m against the current rules; when some match, it gets a rule set
+ * reference and their ids (inline, or a new array). 0 or GW_ENOMEM.
+ */
+static int
+match_rules(struct broker *b, const struct msg *m, struct store_item *it)
+{
+	size_t n;
+
+	n = rules_match(b->rules, m->topic, m->topic_len, b->rule_ids,
+	    rule_set_count(b->rules));
+	if (n == 0)
+		return 0;
+	if (n <= STORE_RULE_INLINE)
+		memcpy(it->rule_id, b->rule_ids, n * sizeof *b->rule_ids);
+	else if ((it->rule_ids = gw_malloc(n * sizeof *b->rule_ids)) == NULL)
+		return GW_ENOMEM;
+	else
+		memcpy(it->rule_ids, b->rule_ids, n * sizeof *b->rule_ids);
+	it->nrules = (uint32_t)n;
+	it->rules = rule_set_ref(b->rules);
+	return 0;
+}
 
 int
 broker_accept_publish(struct broker *b, struct client *c, struct msg *m,
@@ -26,18 +51,25 @@ broker_accept_publish(struct broker *b, struct client *c, struct msg *m,
 	int rc;
 
 	memset(&it, 0, sizeof it);
-	if (m->topic[0] != '$')
-		it.flags |= STORE_F_ROW;
+	if (b->rules == NULL) {
+		if (m->topic[0] != '$')
+			it.flags |= STORE_F_ROW;
+	} else if ((rc = match_rules(b, m, &it)) != 0)
+		return rc;
 	if (m->retain)
 		it.flags |= STORE_F_RETAIN;
 	if (m->qos == 2 && c != NULL)
 		it.flags |= STORE_F_QOS2;
-	if (it.flags != 0) {
+	if (it.flags != 0 || it.rules != NULL) {
 		it.op = STORE_OP_PUBLISH;
 		it.packet_id = pid;
 		it.msg = msg_ref(m);
 		if ((rc = broker_submit(b, &it)) != 0) {
 			msg_unref(&it.msg);
+			if (it.rules != NULL)
+				rule_set_unref(&it.rules);
+			if (it.nrules > STORE_RULE_INLINE)
+				gw_free(it.rule_ids);
 			if (c != NULL)
 				return rc;
 			log_warn("store queue full: will on %s not stored",

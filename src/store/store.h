@@ -25,6 +25,7 @@
 #include "err.h"
 
 struct msg;
+struct rule_set;
 struct sqlite3;
 struct store;
 
@@ -49,7 +50,11 @@ enum store_op {
 	STORE_OP_SESSION_DEL,	/* delete session client_id + its msgs */
 	STORE_OP_SMSG_ADD,	/* queue msg for session client_id as key */
 	STORE_OP_SMSG_DEL,	/* forget session message key */
+	STORE_OP_RULES,		/* prepare tables and statements for rules
+				 * (a reload); see store_rules_result() */
 };
+
+#define STORE_RULE_INLINE	2	/* rule ids kept inside an item */
 
 /* Flags of a STORE_OP_PUBLISH item. */
 #define STORE_F_ROW		0x01	/* insert a row into messages */
@@ -68,8 +73,20 @@ struct store_item {
 	uint64_t	 key;		/* SMSG_*: session message id */
 	uint8_t		 qos;		/* SMSG_ADD: delivery QoS */
 	uint8_t		 retain;	/* SMSG_ADD: retain flag to send */
+	struct rule_set	*rules;		/* owned ref: PUBLISH, the set whose
+					 * rules matched; RULES, the set */
+	uint32_t	 nrules;	/* matched rule ids */
+	uint32_t	 rule_id[STORE_RULE_INLINE]; /* ids if nrules fits */
+	uint32_t	*rule_ids;	/* owned (gw_malloc) ids otherwise */
 	uint64_t	 seq;		/* set by store_submit() */
 };
+
+/* The matched rule ids of a PUBLISH item. */
+static inline const uint32_t *
+store_item_rule_ids(const struct store_item *it)
+{
+	return it->nrules <= STORE_RULE_INLINE ? it->rule_id : it->rule_ids;
+}
 
 struct store_stats {
 	uint64_t	rows;		/* rows inserted into messages */
@@ -112,6 +129,22 @@ int		 store_load_sessions(struct store *s, store_session_cb cb,
 		    void *ctx);
 int		 store_load_session_msgs(struct store *s, store_smsg_cb cb,
 		    void *ctx);
+
+/*
+ * Creates the tables, columns and indexes set's rules need and prepares
+ * their statements, now, on the calling thread: main before store_start()
+ * (a failure is a startup error). Takes its own reference on set. 0 or an
+ * error with err filled.
+ */
+int		 store_prepare_rules(struct store *s, struct rule_set *set,
+		    struct gw_error *err);
+
+/*
+ * Outcome of the STORE_OP_RULES item with sequence seq once committed:
+ * 1 prepared, 0 failed (the store thread logged why), -1 unknown (not
+ * processed yet, or a later one replaced the record). Any thread.
+ */
+int		 store_rules_result(struct store *s, uint64_t seq);
 
 /* Starts the store thread. 0 or GW_EIO. */
 int		 store_start(struct store *s);

@@ -56,6 +56,8 @@
 #include "mem.h"
 #include "mqtt/utf8.h"
 #include "queue.h"
+#include "rules/rules.h"
+#include "sink/sqlite.h"
 #include "store/schema.h"
 #include "store/store.h"
 
@@ -83,6 +85,7 @@ enum store_stmt {
 	ST_SMSG_DELETE_CLIENT,
 	ST_SMSG_INSERT,
 	ST_SMSG_DELETE,
+	ST_REJECTED_INSERT,
 	ST__COUNT
 };
 
@@ -114,7 +117,12 @@ static const char *const store_sql[ST__COUNT] = {
 	    " client_id, state, topic, qos, retain, received_ms, payload)"
 	    " VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?7)",
 	[ST_SMSG_DELETE] = "DELETE FROM session_msgs WHERE id = ?1",
+	[ST_REJECTED_INSERT] = "INSERT INTO rejected (received_ms,"
+	    " rejected_ms, rule, topic, client_id, qos, reason, payload)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 };
+
+#define STORE_MAX_SINKS		4	/* rule sets prepared at once */
 
 struct store {
 	sqlite3			*db;		/* the writer connection */
@@ -132,6 +140,10 @@ struct store {
 	long long		 wal_frames;	/* after last commit */
 	long long		 ckpt_next_ms;	/* no checkpoint before */
 	struct log_limit	 errlim;	/* batch failure lines */
+	struct sink_sqlite	*sinks[STORE_MAX_SINKS]; /* newest last */
+	size_t			 nsinks;
+	atomic_uint_fast64_t	 rules_seq;	/* last STORE_OP_RULES seen */
+	atomic_int		 rules_ok;	/* its outcome */
 
 	atomic_uint_fast64_t	 committed_seq;
 	atomic_uint_fast64_t	 rows;
@@ -154,6 +166,10 @@ static int	store_write(struct store *, const struct store_item *,
 		    uint64_t *);
 static int	store_step(struct store *, enum store_stmt);
 static void	store_release(struct store *, size_t);
+static void	store_item_free(struct store_item *);
+static int	store_write_rules(struct store *, const struct store_item *);
+static int	store_write_rules_op(struct store *,
+		    const struct store_item *);
 static void	store_checkpoint(struct store *, bool);
 static void	store_sleep_ms(unsigned);
 
@@ -316,8 +332,11 @@ static void
 store_free(struct store *s)
 {
 	struct store_item it;
+	size_t j;
 	int i;
 
+	for (j = 0; j < s->nsinks; j++)
+		sink_sqlite_free(s->sinks[j]);
 	for (i = 0; i < ST__COUNT; i++)
 		sqlite3_finalize(s->st[i]);
 	if (s->db != NULL && sqlite3_close(s->db) != SQLITE_OK) {
@@ -327,10 +346,8 @@ store_free(struct store *s)
 	}
 	if (s->q != NULL) {
 		/* Only reachable with a database that failed: drop refs. */
-		while (queue_pop(s->q, &it, 1, 0) == 1) {
-			msg_unref(&it.msg);
-			gw_free(it.client_id);
-		}
+		while (queue_pop(s->q, &it, 1, 0) == 1)
+			store_item_free(&it);
 		queue_free(s->q);
 	}
 	if (s->efd != -1)
@@ -369,7 +386,7 @@ store_start(struct store *s)
 int
 store_submit(struct store *s, struct store_item *it, uint64_t *seq)
 {
-	if (it->op < STORE_OP_PUBLISH || it->op > STORE_OP_SMSG_DEL)
+	if (it->op < STORE_OP_PUBLISH || it->op > STORE_OP_RULES)
 		return GW_EMALFORMED;
 	return queue_push_seq(s->q, it, offsetof(struct store_item, seq),
 	    seq);
@@ -554,7 +571,8 @@ store_item_writes(const struct store_item *it)
 	if (it->op >= STORE_OP_SESSION_SAVE || it->op == STORE_OP_QOS2_DEL)
 		return true;
 	return it->op == STORE_OP_PUBLISH && it->msg != NULL &&
-	    (it->flags & (STORE_F_ROW | STORE_F_RETAIN | STORE_F_QOS2)) != 0;
+	    ((it->flags & (STORE_F_ROW | STORE_F_RETAIN | STORE_F_QOS2)) != 0 ||
+	    it->rules != NULL);
 }
 
 /* Steps a statement without results and resets it. 0 or GW_EIO. */
@@ -636,6 +654,8 @@ store_write(struct store *s, const struct store_item *it, uint64_t *rows)
 	sqlite3_stmt *st;
 	int bad;
 
+	if (it->op == STORE_OP_RULES)
+		return store_write_rules_op(s, it);
 	if (it->op >= STORE_OP_SESSION_SAVE)
 		return store_write_session(s, it);
 	if (it->op == STORE_OP_QOS2_DEL) {
@@ -712,7 +732,141 @@ store_write(struct store *s, const struct store_item *it, uint64_t *rows)
 		if (bad != SQLITE_OK || store_step(s, ST_QOS2_INSERT) != 0)
 			return GW_EIO;
 	}
+	if (it->rules != NULL)
+		return store_write_rules(s, it);
 	return 0;
+}
+
+/* Drops everything an item owns. */
+static void
+store_item_free(struct store_item *it)
+{
+	msg_unref(&it->msg);
+	gw_free(it->client_id);
+	it->client_id = NULL;
+	gw_free(it->text);
+	it->text = NULL;
+	if (it->nrules > STORE_RULE_INLINE)
+		gw_free(it->rule_ids);
+	it->rule_ids = NULL;
+	it->nrules = 0;
+	if (it->rules != NULL)
+		rule_set_unref(&it->rules);
+}
+
+/*
+ * The prepared sink of set: found among the recent ones, or prepared now
+ * (evicting the oldest). NULL when preparing fails (err filled).
+ */
+static struct sink_sqlite *
+store_sink(struct store *s, struct rule_set *set, struct gw_error *err)
+{
+	struct sink_sqlite *k;
+	size_t i;
+
+	for (i = s->nsinks; i > 0; i--)
+		if (sink_sqlite_set(s->sinks[i - 1]) == set)
+			return s->sinks[i - 1];
+	if ((k = sink_sqlite_prepare(s->db, set, err)) == NULL)
+		return NULL;
+	if (s->nsinks == STORE_MAX_SINKS) {
+		sink_sqlite_free(s->sinks[0]);
+		memmove(s->sinks, s->sinks + 1,
+		    (STORE_MAX_SINKS - 1) * sizeof s->sinks[0]);
+		s->nsinks--;
+	}
+	s->sinks[s->nsinks++] = k;
+	return k;
+}
+
+int
+store_prepare_rules(struct store *s, struct rule_set *set,
+    struct gw_error *err)
+{
+	return store_sink(s, set, err) != NULL ? 0 : GW_ECONFIG;
+}
+
+int
+store_rules_result(struct store *s, uint64_t seq)
+{
+	if (atomic_load(&s->rules_seq) != seq)
+		return -1;
+	return atomic_load(&s->rules_ok);
+}
+
+/* STORE_OP_RULES: prepares a reloaded set; the outcome is recorded. */
+static int
+store_write_rules_op(struct store *s, const struct store_item *it)
+{
+	struct gw_error err;
+	int ok;
+
+	memset(&err, 0, sizeof err);
+	ok = it->rules != NULL && store_sink(s, it->rules, &err) != NULL;
+	if (!ok)
+		log_error("rules reload: %s%s%s", err.path,
+		    err.path[0] != '\0' ? ": " : "", err.msg);
+	atomic_store(&s->rules_ok, ok);
+	atomic_store(&s->rules_seq, it->seq);
+	return 0;
+}
+
+/* Keeps m in `rejected` when its rule set cannot be used. 0 or GW_EIO. */
+static int
+store_reject(struct store *s, const struct msg *m, const char *rule,
+    const char *reason)
+{
+	sqlite3_stmt *st = s->st[ST_REJECTED_INSERT];
+	int bad;
+
+	bad = sqlite3_bind_int64(st, 1, m->received_ms);
+	bad |= sqlite3_bind_int64(st, 2, clock_wall_ms());
+	bad |= sqlite3_bind_text(st, 3, rule, -1, SQLITE_TRANSIENT);
+	bad |= sqlite3_bind_text(st, 4, m->topic, m->topic_len,
+	    SQLITE_STATIC);
+	bad |= sqlite3_bind_text(st, 5, m->client_id, m->client_id_len,
+	    SQLITE_STATIC);
+	bad |= sqlite3_bind_int(st, 6, m->qos);
+	bad |= sqlite3_bind_text(st, 7, reason, -1, SQLITE_TRANSIENT);
+	bad |= sqlite3_bind_blob(st, 8, m->payload, (int)m->payload_len,
+	    SQLITE_STATIC);
+	return bad != SQLITE_OK ? GW_EIO : store_step(s, ST_REJECTED_INSERT);
+}
+
+/*
+ * Runs the rules that matched a publish: each rule's filter once, then
+ * its actions (the sqlite row today). The payload is parsed at most once
+ * for all of them.
+ */
+static int
+store_write_rules(struct store *s, const struct store_item *it)
+{
+	const uint32_t *ids = store_item_rule_ids(it);
+	const struct rule *r;
+	struct sink_sqlite *k;
+	struct rule_payload pc;
+	struct gw_error err;
+	uint32_t i;
+	int rc = 0, f;
+
+	memset(&err, 0, sizeof err);
+	k = store_sink(s, it->rules, &err);
+	rule_payload_init(&pc, it->msg);
+	for (i = 0; i < it->nrules && rc == 0; i++) {
+		r = rule_set_rule(it->rules, ids[i]);
+		if ((f = rule_filter(r, it->msg, &pc)) < 0) {
+			rc = f;
+			break;
+		}
+		if (f == 0 || rule_sqlite(r) == NULL)
+			continue;
+		if (k != NULL)
+			rc = sink_sqlite_write(k, ids[i], it->msg, &pc);
+		else
+			rc = store_reject(s, it->msg, rule_name(r), err.msg);
+	}
+	rule_payload_clear(&pc);
+	return rc;
 }
 
 /* Drops what the committed items owned. */
@@ -721,13 +875,8 @@ store_release(struct store *s, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < n; i++) {
-		msg_unref(&s->batch[i].msg);
-		gw_free(s->batch[i].client_id);
-		s->batch[i].client_id = NULL;
-		gw_free(s->batch[i].text);
-		s->batch[i].text = NULL;
-	}
+	for (i = 0; i < n; i++)
+		store_item_free(&s->batch[i]);
 }
 
 /*
