@@ -24,10 +24,11 @@
  * request and moves the cursor past it, so an ordered route waits for it
  * and an unordered route keeps going around it.
  *
- * Results are pushed to the results queue one per row; if the queue is
- * full they wait in a local list that is retried every iteration (the
- * thread then polls at a short interval), so push never blocks and no
- * result is lost while the thread runs.
+ * Counters move before the results are pushed, so whoever sees a result
+ * applied sees it counted. Results are pushed to the results queue one per
+ * row; if the queue is full they wait in a local list that is retried
+ * every iteration (the thread then polls at a short interval), so push
+ * never blocks and no result is lost while the thread runs.
  *
  * The held-id set (read-ahead, in flight, held) is the only state shared
  * with another thread: a mutex-guarded array the store thread copies for
@@ -510,9 +511,9 @@ deliver_dispatch(struct deliver *d, struct deliver_req *req, int64_t now)
 			log_warn("deliver: route %s: row %lld: %s: dead letter",
 			    r->conf.name, (long long)req->rows[0].id,
 			    webhook_req_error(wr));
+		atomic_fetch_add(&r->ctr->dead, req->n);
 		deliver_result_rows(d, req, OUTBOX_FAIL, 0, 0,
 		    webhook_req_error(wr), NULL, false);
-		atomic_fetch_add(&r->ctr->dead, req->n);
 		deliver_pool_put(d, wr);
 		deliver_req_free(d, req, true);
 		return;
@@ -625,9 +626,9 @@ deliver_pump(struct deliver *d, struct deliver_route_st *r, int64_t now,
 		if (max_age > 0 && r->buf[0].created_ms + max_age <= now) {
 			if ((req = deliver_take_rows(r, 1)) == NULL)
 				return;
+			atomic_fetch_add(&r->ctr->dead, 1);
 			deliver_result_rows(d, req, OUTBOX_FAIL, 0, 0,
 			    "max_age exceeded before sending", NULL, false);
-			atomic_fetch_add(&r->ctr->dead, 1);
 			deliver_req_free(d, req, true);
 			continue;
 		}
@@ -714,27 +715,27 @@ deliver_finish(struct deliver *d, CURL *easy, CURLcode cc)
 	}
 	switch (out.verdict) {
 	case OUTBOX_OK:
+		atomic_fetch_add(&r->ctr->delivered, req->n);
 		deliver_result_rows(d, req, OUTBOX_OK, out.status, 0, NULL,
 		    NULL, true);
-		atomic_fetch_add(&r->ctr->delivered, req->n);
 		break;
 	case OUTBOX_RETRY:
 		delay = backoff_next_delay_ms(&d->rng, rt->base_ms, rt->cap_ms,
 		    req->attempts, out.retry_after_ms);
 		req->attempts++;
 		req->next_ms = now + delay;
+		atomic_fetch_add(&r->ctr->retried, req->n);
 		deliver_result_rows(d, req, OUTBOX_RETRY, out.status,
 		    req->next_ms, out.error, NULL, true);
-		atomic_fetch_add(&r->ctr->retried, req->n);
 		if (log_ratelimited(&r->loglim, 5, 10000))
 			log_warn("deliver: route %s: %s (%s): retry %u in "
 			    "%lld ms", r->conf.name, webhook_req_key(req->wr),
 			    out.error, req->attempts, (long long)delay);
 		break;
 	default:
+		atomic_fetch_add(&r->ctr->dead, req->n);
 		deliver_result_rows(d, req, OUTBOX_FAIL, out.status, 0,
 		    out.error, out.response, true);
-		atomic_fetch_add(&r->ctr->dead, req->n);
 		if (log_ratelimited(&r->loglim, 5, 10000))
 			log_warn("deliver: route %s: %s: %s: dead letter",
 			    r->conf.name, webhook_req_key(req->wr), out.error);

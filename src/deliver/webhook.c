@@ -12,7 +12,8 @@
  * string may carry "\u0000", which cJSON silently cuts at, so the raw text
  * is scanned for that escape first; decoded values are then checked for
  * CR and LF. A user header named like ours (Idempotency-Key, the signature)
- * is replaced, never sent twice.
+ * is replaced, never sent twice; Content-Length and Transfer-Encoding are
+ * libcurl's to set and are ignored.
  */
 #include <ctype.h>
 #include <stdbool.h>
@@ -211,7 +212,12 @@ webhook_add_header(struct webhook_req *req, const char *name,
 	len = strlen(name) + strlen(value) + 3;
 	if ((line = gw_malloc(len)) == NULL)
 		return GW_ENOMEM;
-	snprintf(line, len, "%s: %s", name, value);
+	/* curl drops "Name: " (that is how a default header is removed);
+	 * "Name;" sends a header with an empty value. */
+	if (*value == '\0' && strcmp(name, "Expect") != 0)
+		snprintf(line, len, "%s;", name);
+	else
+		snprintf(line, len, "%s: %s", name, value);
 	l = curl_slist_append(req->headers, line);
 	gw_free(line);
 	if (l == NULL)
@@ -269,8 +275,11 @@ webhook_headers(struct webhook_req *req, const char *json)
 			rc = GW_EMALFORMED;
 			break;
 		}
+		/* Ours, or framing that libcurl must own. */
 		if (strcasecmp(it->string, WEBHOOK_KEY_HEADER) == 0 ||
-		    strcasecmp(it->string, WEBHOOK_SIG_HEADER) == 0)
+		    strcasecmp(it->string, WEBHOOK_SIG_HEADER) == 0 ||
+		    strcasecmp(it->string, "Content-Length") == 0 ||
+		    strcasecmp(it->string, "Transfer-Encoding") == 0)
 			continue;
 		if (strcasecmp(it->string, "Content-Type") == 0)
 			req->json_ct = false;

@@ -3,8 +3,9 @@
 """HTTP receiver for webhook tests: a real server on 127.0.0.1.
 
 Prints the port it listens on as the first line of stdout, then records
-every request (method, path, headers, body, status answered, times, peer
-port) as one JSON object per line in --log. Behaviour is set by flags and
+every request (method, path, headers, body, status answered, t_start when
+it was read, t_end when the answer was ready, peer port) as one JSON
+object per line in --log, written before the answer is sent. Behaviour is set by flags and
 can be changed at run time with POST /__control (a JSON object with any of
 status, statuses, delay_ms, retry_after, body, close, rules), which is
 answered 204 and not recorded.
@@ -89,6 +90,9 @@ def check_hmac(secret, header, body):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "http_stub"
+    # Headers and body go out in separate writes: without TCP_NODELAY,
+    # Nagle plus the client's delayed ACK costs 40 ms per response.
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt, *args):
         pass
@@ -110,6 +114,16 @@ class Handler(BaseHTTPRequestHandler):
         status = st.next_status(self.path) if hmac_ok is not False else 401
         if st.delay_ms > 0:
             time.sleep(st.delay_ms / 1000.0)
+        # Logged before answering: once a client has its answer, the
+        # request is in the log.
+        st.record({
+            "t_start": t_start, "t_end": time.time(),
+            "method": self.command, "path": self.path,
+            "headers": {k: v for k, v in self.headers.items()},
+            "body": body.decode("utf-8", "replace"),
+            "status": status, "hmac_ok": hmac_ok,
+            "peer_port": self.client_address[1],
+        })
         out = st.body.encode()
         try:
             self.send_response(status)
@@ -126,15 +140,7 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(out)
             self.wfile.flush()
         except OSError:
-            status = -1     # the client went away (timeout)
-        st.record({
-            "t_start": t_start, "t_end": time.time(),
-            "method": self.command, "path": self.path,
-            "headers": {k: v for k, v in self.headers.items()},
-            "body": body.decode("utf-8", "replace"),
-            "status": status, "hmac_ok": hmac_ok,
-            "peer_port": self.client_address[1],
-        })
+            self.close_connection = True    # the client went away
 
     def control(self, st, body):
         try:

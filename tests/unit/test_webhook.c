@@ -891,12 +891,17 @@ test_bad_header_not_sent(void)
 	world_put1(&w, "hdr/webhook", "/x", "{\"X-A\":\"a\\r\\nX-Evil: 1\"}",
 	    "{}");
 	world_put1(&w, "hdr/webhook", "/x", "{\"X-A\":\"a\\u0000b\"}", "{}");
-	world_put1(&w, "hdr/webhook", "/ok", "{\"X-Token\":\"fine\"}", "{}");
+	world_put1(&w, "hdr/webhook", "/ok", "{\"X-Token\":\"fine\","
+	    "\"Idempotency-Key\":\"forged\",\"Content-Length\":\"999\"}",
+	    "{}");
 	CU_ASSERT(world_settle(&w, 0, 2, SETTLE_MS));
 	n = stub_read(&w.stub, &recs);
 	CU_ASSERT_EQUAL_FATAL(n, 1);
 	CU_ASSERT_STRING_EQUAL(recs[0].path, "/ok");
 	CU_ASSERT_STRING_EQUAL(recs[0].token, "fine");
+	CU_ASSERT_STRING_EQUAL(recs[0].body, "{}");
+	CU_ASSERT_PTR_NULL(strstr(recs[0].key, "forged"));
+	CU_ASSERT(strlen(recs[0].key) > strlen(w.inst));
 	recs_free(recs, n);
 	CU_ASSERT(query_text(w.db, "SELECT last_error FROM outbox_dead"
 	    " ORDER BY id LIMIT 1", text, sizeof text));
