@@ -228,9 +228,6 @@ deliver_stop(struct deliver *d, uint32_t grace_ms)
 }
 
 /* ------------------------------------------------------------------ */
-/* Shared bookkeeping.                                                  */
-
-/* ------------------------------------------------------------------ */
 /* Routes on the thread.                                                */
 
 static struct deliver_route_st *
@@ -306,10 +303,14 @@ deliver_take_routes(struct deliver *d)
 	for (i = 0; i < n; i++) {
 		r = NULL;
 		for (j = 0; j < d->nroutes; j++) {
-			if (d->routes[j] != NULL && !d->routes[j]->gone &&
+			/* A retired route still finishing is revived, so
+			 * its rows in flight are not read again. */
+			if (d->routes[j] != NULL &&
+			    d->routes[j]->conf.name != NULL &&
 			    strcmp(d->routes[j]->conf.name, t[i].name) == 0) {
 				r = d->routes[j];
 				d->routes[j] = NULL;
+				r->gone = false;
 				break;
 			}
 		}

@@ -807,6 +807,46 @@ test_batch_array(void)
 }
 
 static void
+test_batch_retry_same_rows(void)
+{
+	static const char *const args[] = { "--statuses", "503,200", NULL };
+	static const char *const bodies[] = { "1", "2", "3" };
+	static const char *const more[] = { "4", "5" };
+	struct deliver_route r;
+	struct world w;
+	struct rec *recs;
+	char key[160];
+	int64_t first;
+	size_t n;
+
+	CU_ASSERT_FATAL(world_open(&w, args));
+	route_init(&r, "bretry/webhook");
+	r.batch.max_messages = 3;
+	r.retry.base_ms = 300;
+	r.retry.cap_ms = 300;
+	CU_ASSERT_FATAL(world_start(&w, &r, 1));
+	first = world_put(&w, "bretry/webhook", "/b", NULL, bodies, 3);
+	/* Rows that arrive during the backoff do not join the retry. */
+	CU_ASSERT(world_wait_requests(&w, 1, 5000));
+	world_put(&w, "bretry/webhook", "/b", NULL, more, 2);
+	CU_ASSERT(world_settle(&w, 0, 0, SETTLE_MS));
+	n = stub_read(&w.stub, &recs);
+	CU_ASSERT_EQUAL_FATAL(n, 3);
+	key_of(&w, first, first + 2, key, sizeof key);
+	CU_ASSERT_STRING_EQUAL(recs[0].key, key);
+	CU_ASSERT_STRING_EQUAL(recs[1].key, key);
+	CU_ASSERT_STRING_EQUAL(recs[0].body, "[1,2,3]");
+	CU_ASSERT_STRING_EQUAL(recs[1].body, "[1,2,3]");
+	CU_ASSERT_EQUAL(recs[0].status, 503);
+	CU_ASSERT_EQUAL(recs[1].status, 200);
+	CU_ASSERT_STRING_EQUAL(recs[2].body, "[4,5]");
+	key_of(&w, first + 3, first + 4, key, sizeof key);
+	CU_ASSERT_STRING_EQUAL(recs[2].key, key);
+	recs_free(recs, n);
+	world_close(&w);
+}
+
+static void
 test_batch_ndjson_delay(void)
 {
 	static const char *const bodies[] = { "{\"n\":1}", "{\"n\":2}",
@@ -1378,6 +1418,8 @@ main(void)
 	    CU_add_test(s, "timeout, max_attempts",
 	    test_timeout_max_attempts) == NULL ||
 	    CU_add_test(s, "batch array", test_batch_array) == NULL ||
+	    CU_add_test(s, "batch retry: same rows, same key",
+	    test_batch_retry_same_rows) == NULL ||
 	    CU_add_test(s, "batch ndjson, max_delay",
 	    test_batch_ndjson_delay) == NULL ||
 	    CU_add_test(s, "hmac verified", test_hmac_verified) == NULL ||
