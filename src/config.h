@@ -46,6 +46,7 @@ struct gw_config {
 	unsigned	 commit_max_items;	/* default 1024 */
 	unsigned	 commit_max_ms;		/* default 10 */
 	unsigned	 store_queue_items;	/* default 8192 */
+	uint64_t	 store_queue_bytes;	/* default 16 MB */
 	uint64_t	 db_retention_max_age_ms; /* 0 = keep forever */
 
 	uint64_t	 outbox_max_bytes;	/* default 256 MB */

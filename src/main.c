@@ -153,6 +153,7 @@ start(struct daemon *d, struct gw_config *cfg)
 	so.commit_max_items = cfg->commit_max_items;
 	so.commit_max_ms = cfg->commit_max_ms;
 	so.queue_cap = cfg->store_queue_items;
+	so.queue_bytes = cfg->store_queue_bytes;
 	memset(&err, 0, sizeof err);
 	if ((d->store = store_open(&so, &err)) == NULL) {
 		log_error("cannot open database %s: %s", cfg->db_path,

@@ -37,6 +37,8 @@ struct store_opts {
 	unsigned	 commit_max_items;	/* batch closes at this many */
 	unsigned	 commit_max_ms;		/* ... or this long after 1st */
 	size_t		 queue_cap;		/* max items waiting */
+	uint64_t	 queue_bytes;		/* max message bytes waiting
+						 * (0: 16 MB) */
 	unsigned	 busy_timeout_ms;	/* 0: 5000; wait for a lock
 						 * before a batch fails */
 };

@@ -63,6 +63,7 @@
 
 #define STORE_DEF_ITEMS		1024
 #define STORE_DEF_QUEUE		8192
+#define STORE_DEF_QUEUE_BYTES	(16ULL << 20)
 #define STORE_BUSY_MS		5000
 #define STORE_BACKOFF_MIN_MS	10
 #define STORE_BACKOFF_MAX_MS	5000
@@ -142,6 +143,8 @@ struct store {
 	struct log_limit	 errlim;	/* batch failure lines */
 	struct sink_sqlite	*sinks[STORE_MAX_SINKS]; /* newest last */
 	size_t			 nsinks;
+	uint64_t		 max_queued_bytes; /* queue_bytes */
+	atomic_uint_fast64_t	 queued_bytes;	/* message bytes not committed */
 	atomic_uint_fast64_t	 rules_seq;	/* last STORE_OP_RULES seen */
 	atomic_int		 rules_ok;	/* its outcome */
 
@@ -167,6 +170,7 @@ static int	store_write(struct store *, const struct store_item *,
 static int	store_step(struct store *, enum store_stmt);
 static void	store_release(struct store *, size_t);
 static void	store_item_free(struct store_item *);
+static uint64_t	store_item_bytes(const struct store_item *);
 static int	store_write_rules(struct store *, const struct store_item *);
 static int	store_write_rules_op(struct store *,
 		    const struct store_item *);
@@ -245,6 +249,8 @@ store_open(const struct store_opts *opts, struct gw_error *err)
 	s->max_items = opts->commit_max_items != 0 ?
 	    opts->commit_max_items : STORE_DEF_ITEMS;
 	s->max_ms = opts->commit_max_ms;
+	s->max_queued_bytes = opts->queue_bytes != 0 ? opts->queue_bytes :
+	    STORE_DEF_QUEUE_BYTES;
 	s->busy_ms = opts->busy_timeout_ms != 0 &&
 	    opts->busy_timeout_ms < 3600000 ?
 	    (int)opts->busy_timeout_ms : STORE_BUSY_MS;
@@ -386,16 +392,33 @@ store_start(struct store *s)
 int
 store_submit(struct store *s, struct store_item *it, uint64_t *seq)
 {
+	uint64_t bytes, queued;
+	int rc;
+
 	if (it->op < STORE_OP_PUBLISH || it->op > STORE_OP_RULES)
 		return GW_EMALFORMED;
-	return queue_push_seq(s->q, it, offsetof(struct store_item, seq),
-	    seq);
+	bytes = store_item_bytes(it);
+	queued = atomic_load_explicit(&s->queued_bytes, memory_order_relaxed);
+	/* May overshoot by one message: the broker pauses at the bound. */
+	if (queued >= s->max_queued_bytes)
+		return GW_EFULL;
+	rc = queue_push_seq(s->q, it, offsetof(struct store_item, seq), seq);
+	if (rc == 0)
+		atomic_fetch_add_explicit(&s->queued_bytes, bytes,
+		    memory_order_relaxed);
+	return rc;
 }
 
-/* Free queue slots now (a snapshot). Any thread. */
+/*
+ * Free queue slots now (a snapshot), 0 while the queued message bytes are
+ * at their bound. Any thread.
+ */
 size_t
 store_queue_free(struct store *s)
 {
+	if (atomic_load_explicit(&s->queued_bytes, memory_order_relaxed) >=
+	    s->max_queued_bytes)
+		return 0;
 	return queue_cap(s->q) - queue_len(s->q);
 }
 
@@ -737,6 +760,18 @@ store_write(struct store *s, const struct store_item *it, uint64_t *rows)
 	return 0;
 }
 
+/* Memory an item holds while queued, for the queue's byte bound. */
+static uint64_t
+store_item_bytes(const struct store_item *it)
+{
+	const struct msg *m = it->msg;
+
+	if (m == NULL)
+		return sizeof *it;
+	return sizeof *it + sizeof *m + m->payload_len + m->topic_len +
+	    m->client_id_len + m->username_len;
+}
+
 /* Drops everything an item owns. */
 static void
 store_item_free(struct store_item *it)
@@ -873,10 +908,15 @@ store_write_rules(struct store *s, const struct store_item *it)
 static void
 store_release(struct store *s, size_t n)
 {
+	uint64_t bytes = 0;
 	size_t i;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		bytes += store_item_bytes(&s->batch[i]);
 		store_item_free(&s->batch[i]);
+	}
+	atomic_fetch_sub_explicit(&s->queued_bytes, bytes,
+	    memory_order_relaxed);
 }
 
 /*

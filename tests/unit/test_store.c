@@ -589,6 +589,52 @@ test_barrier(void)
 	store_close(s);
 }
 
+/* The queue is also bounded by the bytes its messages hold. */
+static void
+test_queue_bytes_bound(void)
+{
+	struct store_opts o;
+	struct gw_error err;
+	struct store_item it;
+	struct store *s;
+	struct msg *m;
+	char payload[40000];
+	uint64_t seq;
+	int i, taken = 0;
+
+	memset(&o, 0, sizeof o);
+	memset(&err, 0, sizeof err);
+	memset(payload, 'p', sizeof payload);
+	o.path = new_db_path();
+	o.queue_cap = 1000;
+	o.queue_bytes = 100000;	/* full after three 40 kB messages */
+	s = store_open(&o, &err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	for (i = 0; i < 5; i++) {
+		m = msg_new("t", 1, "c", 1, NULL, 0, payload, sizeof payload,
+		    1, 0, i);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+		memset(&it, 0, sizeof it);
+		it.op = STORE_OP_PUBLISH;
+		it.flags = STORE_F_ROW;
+		it.msg = m;
+		if (store_submit(s, &it, &seq) == 0)
+			taken++;
+		else
+			msg_unref(&m);
+	}
+	CU_ASSERT_EQUAL(taken, 3);
+	CU_ASSERT_EQUAL(store_queue_free(s), 0);
+	/* Committing frees the bytes again. */
+	CU_ASSERT_EQUAL_FATAL(store_start(s), 0);
+	for (i = 0; i < 500 && store_committed_seq(s) < seq; i++)
+		usleep(10000);
+	for (i = 0; i < 500 && store_queue_free(s) == 0; i++)
+		usleep(10000);
+	CU_ASSERT(store_queue_free(s) > 0);
+	store_close(s);
+}
+
 static void
 test_full_and_close(void)
 {
@@ -776,6 +822,8 @@ main(void)
 	    CU_add_test(s, "qos2 inflight", test_qos2) == NULL ||
 	    CU_add_test(s, "barrier", test_barrier) == NULL ||
 	    CU_add_test(s, "full and close", test_full_and_close) == NULL ||
+	    CU_add_test(s, "queue bytes bound", test_queue_bytes_bound) ==
+	    NULL ||
 	    CU_add_test(s, "checkpoint", test_checkpoint) == NULL ||
 	    CU_add_test(s, "retry while locked", test_retry_locked) == NULL) {
 		CU_cleanup_registry();
