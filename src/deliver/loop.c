@@ -769,8 +769,8 @@ deliver_teardown(struct deliver *d)
 		lost++;
 	}
 	if (lost != 0)
-		log_info("deliver: %zu request(s) abandoned at stop; their rows "
-		    "stay in the outbox", lost);
+		log_info("deliver: %zu request(s) abandoned at stop; their "
+		    "rows stay in the outbox", lost);
 	for (i = 0; i < d->nroutes; i++)
 		deliver_route_free(d, d->routes[i]);
 	gw_free(d->routes);

@@ -462,7 +462,8 @@ webhook_req_prepare(struct webhook_req *req, const struct webhook_conf *conf,
 		}
 		snprintf(sig, sizeof sig, "t=%lld,sha256=%s", (long long)t,
 		    hex);
-		if ((rc = webhook_add_header(req, WEBHOOK_SIG_HEADER, sig)) != 0)
+		rc = webhook_add_header(req, WEBHOOK_SIG_HEADER, sig);
+		if (rc != 0)
 			return rc;
 	}
 	/* No "Expect: 100-continue" round trip for large bodies. */

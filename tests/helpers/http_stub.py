@@ -5,10 +5,10 @@
 Prints the port it listens on as the first line of stdout, then records
 every request (method, path, headers, body, status answered, t_start when
 it was read, t_end when the answer was ready, peer port) as one JSON
-object per line in --log, written before the answer is sent. Behaviour is set by flags and
-can be changed at run time with POST /__control (a JSON object with any of
-status, statuses, delay_ms, retry_after, body, close, rules), which is
-answered 204 and not recorded.
+object per line in --log, written before the answer is sent. Behaviour
+is set by flags and can be changed at run time with POST /__control (a
+JSON object with any of status, statuses, delay_ms, retry_after, body,
+close, rules), which is answered 204 and not recorded.
 
   --status N          answer N (default 200)
   --statuses 500,500,200
