@@ -24,7 +24,9 @@
 
 #include "err.h"
 
+struct forward_opts;
 struct msg;
+struct retention_stats;
 struct rule_set;
 struct sqlite3;
 struct store;
@@ -41,6 +43,8 @@ struct store_opts {
 						 * (0: 16 MB) */
 	unsigned	 busy_timeout_ms;	/* 0: 5000; wait for a lock
 						 * before a batch fails */
+	uint64_t	 max_bytes;		/* database.max_bytes, 0 = none */
+	uint64_t	 max_age_ms;		/* messages retention, 0 = keep */
 };
 
 enum store_op {
@@ -148,6 +152,17 @@ int		 store_prepare_rules(struct store *s, struct rule_set *set,
  */
 int		 store_rules_result(struct store *s, uint64_t seq);
 
+/*
+ * Connects the outbox to the delivery thread (results queue, wake-up,
+ * held ids, drop counts) and sets its cap and overflow policy. Before
+ * store_start().
+ */
+void		 store_set_forward(struct store *s,
+		    const struct forward_opts *o);
+
+/* True while the outbox is full under the reject policy. Any thread. */
+bool		 store_outbox_full(struct store *s);
+
 /* Starts the store thread. 0 or GW_EIO. */
 int		 store_start(struct store *s);
 
@@ -171,6 +186,12 @@ void		 store_ack_event(struct store *s);
 uint64_t	 store_committed_seq(struct store *s);
 
 void		 store_get_stats(struct store *s, struct store_stats *st);
+
+/* Retention counters (rows pruned for max_age / max_bytes, sizes); see
+ * store/retention.h. Any thread. */
+struct retention_stats;
+void		 store_get_retention_stats(struct store *s,
+		    struct retention_stats *st);
 
 /*
  * Commits everything queued, stops and joins the thread, closes the

@@ -58,6 +58,8 @@
 #include "queue.h"
 #include "rules/rules.h"
 #include "sink/sqlite.h"
+#include "store/forward.h"
+#include "store/retention.h"
 #include "store/schema.h"
 #include "store/store.h"
 
@@ -141,6 +143,9 @@ struct store {
 	long long		 wal_frames;	/* after last commit */
 	long long		 ckpt_next_ms;	/* no checkpoint before */
 	struct log_limit	 errlim;	/* batch failure lines */
+	struct forward		*fw;		/* outbox and delivery results */
+	struct retention	*ret;		/* age/size retention */
+	atomic_bool		 closing;	/* store_close() began */
 	struct sink_sqlite	*sinks[STORE_MAX_SINKS]; /* newest last */
 	size_t			 nsinks;
 	uint64_t		 max_queued_bytes; /* queue_bytes */
@@ -232,6 +237,7 @@ store_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 struct store *
 store_open(const struct store_opts *opts, struct gw_error *err)
 {
+	struct retention_opts ro;
 	struct store *s;
 	size_t qcap;
 	char mode[32], size[32];
@@ -323,6 +329,15 @@ store_open(const struct store_opts *opts, struct gw_error *err)
 			goto fail;
 		}
 	}
+	if ((s->fw = forward_new(s->db)) == NULL) {
+		gw_error_set(err, s->path, "cannot prepare the outbox");
+		goto fail;
+	}
+	memset(&ro, 0, sizeof ro);
+	ro.max_bytes = opts->max_bytes;
+	ro.max_age_ms = opts->max_age_ms;
+	if ((s->ret = retention_new(s->db, s->path, &ro, err)) == NULL)
+		goto fail;
 	log_info("store: opened %s (journal %s, synchronous %s)", s->path,
 	    mode, opts->durability == STORE_DURABILITY_NORMAL ?
 	    "normal" : "full");
@@ -343,6 +358,8 @@ store_free(struct store *s)
 
 	for (j = 0; j < s->nsinks; j++)
 		sink_sqlite_free(s->sinks[j]);
+	retention_free(s->ret);
+	forward_free(s->fw);
 	for (i = 0; i < ST__COUNT; i++)
 		sqlite3_finalize(s->st[i]);
 	if (s->db != NULL && sqlite3_close(s->db) != SQLITE_OK) {
@@ -447,6 +464,13 @@ store_committed_seq(struct store *s)
 	return atomic_load_explicit(&s->committed_seq, memory_order_acquire);
 }
 
+/* Retention counters (rows pruned, sizes). Any thread. */
+void
+store_get_retention_stats(struct store *s, struct retention_stats *st)
+{
+	retention_get_stats(s->ret, st);
+}
+
 /* Snapshot of the counters. Any thread. */
 void
 store_get_stats(struct store *s, struct store_stats *st)
@@ -473,6 +497,7 @@ store_close(struct store *s)
 {
 	if (s == NULL)
 		return;
+	atomic_store(&s->closing, true);
 	queue_close(s->q);
 	if (s->started) {
 		pthread_join(s->thread, NULL);
@@ -498,11 +523,17 @@ store_run(struct store *s)
 	size_t n;
 
 	for (;;) {
-		n = queue_pop(s->q, s->batch, s->max_items, -1);
-		if (n == 0)
+		/* Wakes for due retention work even when idle. */
+		n = queue_pop(s->q, s->batch, s->max_items,
+		    retention_timeout_ms(s->ret));
+		if (n > 0) {
+			store_batch(s, n);
+			store_checkpoint(s, false);
+		} else if (atomic_load(&s->closing))
 			break;
-		store_batch(s, n);
-		store_checkpoint(s, false);
+		/* Between batches: one short chunk of pruning at most. */
+		(void)retention_run(s->ret, s->nsinks > 0 ?
+		    sink_sqlite_set(s->sinks[s->nsinks - 1]) : NULL);
 	}
 }
 
@@ -549,6 +580,14 @@ store_txn(struct store *s, size_t *np, bool fill, uint64_t *rowsp)
 	uint64_t rows = 0;
 	bool open = false;
 
+	/* Delivery results land in the same transactions as new items. */
+	if (forward_take_results(s->fw)) {
+		if (store_step(s, ST_BEGIN) != 0)
+			goto fail;
+		open = true;
+		if (forward_apply_results(s->fw) != 0)
+			goto fail;
+	}
 	for (;;) {
 		for (; i < n; i++) {
 			if (!store_item_writes(&s->batch[i]))
@@ -570,8 +609,11 @@ store_txn(struct store *s, size_t *np, bool fill, uint64_t *rowsp)
 		n += k;
 		*np = n;
 	}
-	if (open && store_step(s, ST_COMMIT) != 0)
+	if (open && (forward_finish(s->fw) != 0 ||
+	    store_step(s, ST_COMMIT) != 0))
 		goto fail;
+	if (open)
+		forward_committed(s->fw);
 	*rowsp = rows;
 	return 0;
 
@@ -584,6 +626,7 @@ fail:
 		sqlite3_step(s->st[ST_ROLLBACK]);
 		sqlite3_reset(s->st[ST_ROLLBACK]);
 	}
+	forward_rolled_back(s->fw);
 	return GW_EIO;
 }
 
@@ -821,6 +864,18 @@ store_prepare_rules(struct store *s, struct rule_set *set,
 	return store_sink(s, set, err) != NULL ? 0 : GW_ECONFIG;
 }
 
+void
+store_set_forward(struct store *s, const struct forward_opts *o)
+{
+	forward_configure(s->fw, o);
+}
+
+bool
+store_outbox_full(struct store *s)
+{
+	return forward_full(s->fw);
+}
+
 int
 store_rules_result(struct store *s, uint64_t seq)
 {
@@ -893,12 +948,17 @@ store_write_rules(struct store *s, const struct store_item *it)
 			rc = f;
 			break;
 		}
-		if (f == 0 || rule_sqlite(r) == NULL)
+		if (f == 0)
 			continue;
-		if (k != NULL)
-			rc = sink_sqlite_write(k, ids[i], it->msg, &pc);
-		else
-			rc = store_reject(s, it->msg, rule_name(r), err.msg);
+		if (rule_sqlite(r) != NULL) {
+			if (k != NULL)
+				rc = sink_sqlite_write(k, ids[i], it->msg, &pc);
+			else
+				rc = store_reject(s, it->msg, rule_name(r),
+				    err.msg);
+		}
+		if (rc == 0 && rule_webhook(r) != NULL)
+			rc = forward_webhook(s->fw, r, it->msg, &pc);
 	}
 	rule_payload_clear(&pc);
 	return rc;
