@@ -154,6 +154,8 @@ start(struct daemon *d, struct gw_config *cfg)
 	so.commit_max_ms = cfg->commit_max_ms;
 	so.queue_cap = cfg->store_queue_items;
 	so.queue_bytes = cfg->store_queue_bytes;
+	so.max_bytes = cfg->db_max_bytes;
+	so.max_age_ms = cfg->db_retention_max_age_ms;
 	memset(&err, 0, sizeof err);
 	if ((d->store = store_open(&so, &err)) == NULL) {
 		log_error("cannot open database %s: %s", cfg->db_path,

@@ -189,7 +189,6 @@ void		 store_get_stats(struct store *s, struct store_stats *st);
 
 /* Retention counters (rows pruned for max_age / max_bytes, sizes); see
  * store/retention.h. Any thread. */
-struct retention_stats;
 void		 store_get_retention_stats(struct store *s,
 		    struct retention_stats *st);
 
