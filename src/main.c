@@ -21,6 +21,7 @@
 #include "build_config.h"
 #include "broker/broker.h"
 #include "config.h"
+#include "deliver/setup.h"
 #include "log.h"
 #include "mem.h"
 #include "net/ev.h"
@@ -33,6 +34,7 @@ struct daemon {
 	struct ev_loop	*loop;
 	struct broker	*broker;
 	struct store	*store;
+	struct delivery	*delivery;	/* store-and-forward wiring */
 	int		 sigfd;
 	int		 stop_signal;
 };
@@ -101,6 +103,8 @@ reload(struct daemon *d)
 	}
 	if (broker_reload_rules(d->broker, set) != 0)
 		log_error("SIGHUP: store busy, rules not reloaded");
+	else if (delivery_apply_rules(d->delivery, set) != 0)
+		log_error("SIGHUP: webhook routes not updated");
 	rule_set_unref(&set);
 }
 
@@ -182,6 +186,11 @@ start(struct daemon *d, struct gw_config *cfg)
 		log_info("%zu rules loaded from %s", rule_set_count(d->rules),
 		    rule_set_origin(d->rules));
 	}
+	if ((d->delivery = delivery_new(d->store, cfg)) == NULL ||
+	    delivery_apply_rules(d->delivery, d->rules) != 0) {
+		log_error("cannot set up webhook delivery");
+		return -1;
+	}
 	for (i = 0; i < cfg->nlisteners; i++) {
 		port = broker_listen(d->broker, cfg->listeners[i].bind,
 		    cfg->listeners[i].port, &err);
@@ -209,6 +218,7 @@ stop(struct daemon *d)
 
 	if (d->broker != NULL)
 		broker_stop_intake(d->broker);
+	delivery_stop(d->delivery, 2000);
 	if (d->store != NULL) {
 		store_get_stats(d->store, &st);
 		store_close(d->store);
@@ -216,6 +226,7 @@ stop(struct daemon *d)
 		    (unsigned long long)st.rows,
 		    (unsigned long long)st.batches);
 	}
+	delivery_free(d->delivery);
 	if (d->broker != NULL) {
 		broker_finish(d->broker);
 		broker_free(d->broker);

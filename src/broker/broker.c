@@ -37,6 +37,7 @@ static void	client_timer_cb(struct ev_loop *, void *);
 static void	store_event_cb(struct ev_loop *, int, unsigned, void *);
 static void	before_sleep(struct ev_loop *, void *);
 static void	client_process_input(struct client *);
+static void	client_pause(struct client *);
 static void	client_set_events(struct client *);
 static void	client_destroy(struct client *);
 
@@ -309,6 +310,11 @@ client_should_pause(struct client *c)
 {
 	if (store_queue_free(c->b->store) < STORE_RESERVE)
 		return true;
+	if (c->outbox_wait) {
+		if (store_outbox_full(c->b->store))
+			return true;
+		c->outbox_wait = false;
+	}
 	return c->ack_len >= c->b->cfg->max_inflight;
 }
 
@@ -544,6 +550,12 @@ client_process_input(struct client *c)
 			return;
 		rc = dispatch_packet(c, &h, buf_head(&c->conn.in) +
 		    h.header_len);
+		if (rc == GW_EFULL) {
+			/* Held, not refused: retried when the store has room. */
+			c->outbox_wait = true;
+			client_pause(c);
+			return;
+		}
 		buf_consume(&c->conn.in, total);
 		if (rc != 0) {
 			c->b->stats.protocol_errors++;

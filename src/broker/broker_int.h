@@ -59,6 +59,7 @@ struct client {
 	uint8_t		 state;		/* enum client_state */
 	bool		 read_paused;	/* EV_READ removed by backpressure */
 	bool		 clean_disconnect; /* DISCONNECT received */
+	bool		 outbox_wait;	/* a publish waits for outbox room */
 	bool		 peer_eof;	/* peer closed its side; close when
 					 * held acks are written */
 	bool		 in_flush;	/* on the flush list */

@@ -21,17 +21,25 @@
 
 /*
  * Matches m against the current rules; when some match, it gets a rule set
- * reference and their ids (inline, or a new array). 0 or GW_ENOMEM.
+ * reference and their ids (inline, or a new array). 0, GW_ENOMEM, or
+ * GW_EFULL when a matching rule forwards and the outbox is full under the
+ * reject policy (the caller holds the publish until there is room).
  */
 static int
 match_rules(struct broker *b, const struct msg *m, struct store_item *it)
 {
-	size_t n;
+	size_t n, i;
 
 	n = rules_match(b->rules, m->topic, m->topic_len, b->rule_ids,
 	    rule_set_count(b->rules));
 	if (n == 0)
 		return 0;
+	if (store_outbox_full(b->store)) {
+		for (i = 0; i < n; i++)
+			if (rule_webhook(rule_set_rule(b->rules,
+			    b->rule_ids[i])) != NULL)
+				return GW_EFULL;
+	}
 	if (n <= STORE_RULE_INLINE)
 		memcpy(it->rule_id, b->rule_ids, n * sizeof *b->rule_ids);
 	else if ((it->rule_ids = gw_malloc(n * sizeof *b->rule_ids)) == NULL)

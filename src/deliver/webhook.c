@@ -418,7 +418,8 @@ webhook_req_prepare(struct webhook_req *req, const struct webhook_conf *conf,
 	req->batch = conf->batch;
 	req->format = conf->format;
 	if (n == 0 || rows[0].url == NULL) {
-		snprintf(req->error, sizeof req->error, "no row");
+		snprintf(req->error, sizeof req->error, "no url (a variable "
+		    "its secret needs is no longer set?)");
 		return GW_EMALFORMED;
 	}
 	method = conf->method != NULL && *conf->method != '\0' ?

@@ -32,11 +32,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
 #include <sqlite3.h>
 
 #include "err.h"
 #include "log.h"
 #include "mem.h"
+#include "rules/rules.h"
 #include "store/outbox.h"
 
 #define OUTBOX_CAP_CHUNK	64	/* rows read per cap step */
@@ -611,6 +613,90 @@ outbox_col_dup(sqlite3_stmt *st, int col, size_t *len)
 	return s;
 }
 
+/*
+ * Rows are stored sealed (forward.c): a ${NAME} secret is filled in here,
+ * at send time, and "$$" becomes "$". Replaces *s (len *len) with its
+ * unsealed form. 0, GW_ENOTFOUND (a variable is no longer set), ENOMEM.
+ */
+static int
+outbox_unseal(char **s, size_t *len)
+{
+	char *out;
+	size_t n;
+	int rc;
+
+	if (*s == NULL || strchr(*s, '$') == NULL)
+		return 0;
+	if ((rc = rules_unseal(*s, len != NULL ? *len : strlen(*s), &out,
+	    &n)) != 0)
+		return rc;
+	gw_free(*s);
+	*s = out;
+	if (len != NULL)
+		*len = n;
+	return 0;
+}
+
+/* Unseals every header value of a stored headers object. */
+static int
+outbox_unseal_headers(char **headers)
+{
+	cJSON *o, *h;
+	char *v, *txt;
+	int rc = 0;
+
+	if (*headers == NULL || strchr(*headers, '$') == NULL)
+		return 0;
+	if ((o = cJSON_Parse(*headers)) == NULL)
+		return 0;	/* left as stored: the request fails on it */
+	cJSON_ArrayForEach(h, o) {
+		if (!cJSON_IsString(h) || strchr(h->valuestring, '$') == NULL)
+			continue;
+		v = gw_strdup(h->valuestring);
+		if (v == NULL || (rc = outbox_unseal(&v, NULL)) != 0 ||
+		    cJSON_SetValuestring(h, v) == NULL) {
+			gw_free(v);
+			rc = rc != 0 ? rc : GW_ENOMEM;
+			break;
+		}
+		gw_free(v);
+	}
+	if (rc == 0) {
+		if ((txt = cJSON_PrintUnformatted(o)) == NULL)
+			rc = GW_ENOMEM;
+		else {
+			gw_free(*headers);
+			if ((*headers = gw_strdup(txt)) == NULL)
+				rc = GW_ENOMEM;
+			cJSON_free(txt);
+		}
+	}
+	cJSON_Delete(o);
+	return rc;
+}
+
+/*
+ * Turns a stored row into the request to send. A row whose secret can no
+ * longer be filled in loses its url, so the delivery dead-letters it.
+ */
+static int
+outbox_unseal_row(struct outbox_row *row)
+{
+	int rc;
+
+	rc = outbox_unseal(&row->url, NULL);
+	if (rc == 0)
+		rc = outbox_unseal_headers(&row->headers);
+	if (rc == 0)
+		rc = outbox_unseal(&row->body, &row->body_len);
+	if (rc == GW_ENOTFOUND) {
+		gw_free(row->url);
+		row->url = NULL;
+		rc = 0;
+	}
+	return rc;
+}
+
 /* Fills row from the current result row of st (OUTBOX_ROW_COLS). */
 static int
 outbox_read_cols(sqlite3_stmt *st, struct outbox_row *row)
@@ -628,6 +714,10 @@ outbox_read_cols(sqlite3_stmt *st, struct outbox_row *row)
 	if (row->url == NULL || row->body == NULL ||
 	    (sqlite3_column_type(st, 2) != SQLITE_NULL &&
 	    row->headers == NULL)) {
+		outbox_row_clear(row);
+		return GW_ENOMEM;
+	}
+	if (outbox_unseal_row(row) != 0) {
 		outbox_row_clear(row);
 		return GW_ENOMEM;
 	}

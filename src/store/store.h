@@ -160,6 +160,12 @@ int		 store_rules_result(struct store *s, uint64_t seq);
 void		 store_set_forward(struct store *s,
 		    const struct forward_opts *o);
 
+/*
+ * Makes the store thread run a batch soon even with nothing queued (new
+ * delivery results wait). Any thread; a full queue runs one anyway.
+ */
+void		 store_nudge(struct store *s);
+
 /* True while the outbox is full under the reject policy. Any thread. */
 bool		 store_outbox_full(struct store *s);
 

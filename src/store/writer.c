@@ -865,6 +865,17 @@ store_prepare_rules(struct store *s, struct rule_set *set,
 }
 
 void
+store_nudge(struct store *s)
+{
+	struct store_item it;
+	uint64_t seq;
+
+	memset(&it, 0, sizeof it);
+	it.op = STORE_OP_BARRIER;
+	(void)store_submit(s, &it, &seq);
+}
+
+void
 store_set_forward(struct store *s, const struct forward_opts *o)
 {
 	forward_configure(s->fw, o);

@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Store-and-forward wiring; see setup.h. The store thread reaches the
+ * delivery thread only through the callbacks installed here, which read
+ * the delivery pointer atomically: it is set once, by the main thread,
+ * when the first webhook route appears.
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "deliver/loop.h"
+#include "deliver/setup.h"
+#include "log.h"
+#include "mem.h"
+#include "queue.h"
+#include "rules/rules.h"
+#include "store/forward.h"
+#include "store/outbox.h"
+#include "store/store.h"
+
+#define DELIVERY_RESULTS	8192	/* results waiting for the store */
+#define DELIVERY_NAME_MAX	160
+
+struct delivery {
+	struct store		*store;
+	const struct gw_config	*cfg;
+	struct queue		*results;
+	_Atomic(struct deliver *) d;
+};
+
+static struct deliver *
+dl_get(void *ctx)
+{
+	struct delivery *dl = ctx;
+
+	return atomic_load_explicit(&dl->d, memory_order_acquire);
+}
+
+static void
+cb_wake(void *ctx)
+{
+	struct deliver *d = dl_get(ctx);
+
+	if (d != NULL)
+		deliver_wake(d);
+}
+
+static int
+cb_held_ids(void *ctx, int64_t **ids, size_t *n)
+{
+	struct deliver *d = dl_get(ctx);
+
+	*ids = NULL;
+	*n = 0;
+	return d != NULL ? deliver_held_ids(d, ids, n) : 0;
+}
+
+static void
+cb_dropped(void *ctx, const char *route, uint64_t n)
+{
+	struct deliver *d = dl_get(ctx);
+
+	if (d != NULL)
+		deliver_count_dropped(d, route, n);
+}
+
+/* Delivery thread: results are waiting; make the store run a batch. */
+static void
+cb_results(void *ctx)
+{
+	struct delivery *dl = ctx;
+
+	store_nudge(dl->store);
+}
+
+struct delivery *
+delivery_new(struct store *store, const struct gw_config *cfg)
+{
+	struct delivery *dl;
+	struct forward_opts o;
+
+	if ((dl = gw_calloc(1, sizeof *dl)) == NULL)
+		return NULL;
+	dl->store = store;
+	dl->cfg = cfg;
+	if ((dl->results = queue_new(sizeof(struct outbox_result),
+	    DELIVERY_RESULTS)) == NULL) {
+		gw_free(dl);
+		return NULL;
+	}
+	memset(&o, 0, sizeof o);
+	o.max_bytes = cfg->outbox_max_bytes;
+	o.overflow = cfg->outbox_overflow == CONFIG_OVERFLOW_REJECT ?
+	    FORWARD_REJECT : FORWARD_DROP_OLDEST;
+	o.results = dl->results;
+	o.wake = cb_wake;
+	o.held_ids = cb_held_ids;
+	o.dropped = cb_dropped;
+	o.ctx = dl;
+	store_set_forward(store, &o);
+	return dl;
+}
+
+/* Fills route r (name in name[]) from rule rr's webhook action. */
+static void
+route_from_rule(struct deliver_route *r, char *name,
+    const struct rule *rr)
+{
+	const struct rule_webhook *w = rule_webhook(rr);
+
+	deliver_route_defaults(r);
+	snprintf(name, DELIVERY_NAME_MAX, "%s/webhook", rule_name(rr));
+	r->name = name;
+	r->http.method = w->method;
+	r->http.timeout_ms = w->timeout_ms;
+	r->http.batch = w->batch;
+	r->http.format = w->batch_format == RULE_BATCH_NDJSON ?
+	    WEBHOOK_FORMAT_NDJSON : WEBHOOK_FORMAT_ARRAY;
+	r->http.ca_file = w->tls_ca_file.s;
+	r->http.cert = w->tls_cert.s;
+	r->http.key = w->tls_key.s;
+	r->http.insecure = w->tls_insecure;
+	r->http.hmac_secret = w->hmac_secret.s;
+	r->ordered = w->ordered;
+	r->max_in_flight = w->ordered ? 1 : w->max_in_flight;
+	if (w->batch) {
+		r->batch.max_messages = w->batch_max_messages;
+		r->batch.max_delay_ms = w->batch_max_delay_ms;
+		r->batch.format = r->http.format;
+	}
+	r->retry.base_ms = w->retry_base_ms;
+	r->retry.cap_ms = w->retry_cap_ms;
+	r->retry.max_attempts = w->retry_max_attempts;
+	r->retry.max_age_ms = (int64_t)w->retry_max_age_ms;
+	r->rate_limit_per_s = w->rate_limit_per_s;
+}
+
+int
+delivery_apply_rules(struct delivery *dl, const struct rule_set *set)
+{
+	struct deliver_route *routes = NULL;
+	struct deliver_opts o;
+	struct gw_error err;
+	struct deliver *d;
+	char (*names)[DELIVERY_NAME_MAX] = NULL;
+	size_t i, n = 0, count = set != NULL ? rule_set_count(set) : 0;
+	int rc = 0;
+
+	for (i = 0; i < count; i++)
+		n += rule_webhook(rule_set_rule(set, i)) != NULL;
+	if (n > 0 && ((routes = gw_calloc(n, sizeof *routes)) == NULL ||
+	    (names = gw_calloc(n, sizeof *names)) == NULL)) {
+		gw_free(routes);
+		return GW_ENOMEM;
+	}
+	for (i = 0, n = 0; i < count; i++) {
+		if (rule_webhook(rule_set_rule(set, i)) == NULL)
+			continue;
+		route_from_rule(&routes[n], names[n], rule_set_rule(set, i));
+		n++;
+	}
+	d = dl_get(dl);
+	if (d != NULL)
+		rc = deliver_update_routes(d, routes, n);
+	else if (n > 0) {
+		memset(&o, 0, sizeof o);
+		memset(&err, 0, sizeof err);
+		o.db_path = dl->cfg->db_path;
+		o.routes = routes;
+		o.nroutes = n;
+		o.results = dl->results;
+		o.results_cb = cb_results;
+		o.results_ctx = dl;
+		if ((d = deliver_start(&o, &err)) == NULL) {
+			log_error("cannot start delivery: %s", err.msg);
+			rc = GW_EIO;
+		} else {
+			atomic_store_explicit(&dl->d, d, memory_order_release);
+			log_info("delivery started: %zu webhook routes", n);
+		}
+	}
+	gw_free(routes);
+	gw_free(names);
+	return rc;
+}
+
+void
+delivery_stop(struct delivery *dl, unsigned grace_ms)
+{
+	struct deliver *d;
+
+	if (dl == NULL || (d = dl_get(dl)) == NULL)
+		return;
+	deliver_stop(d, grace_ms);
+	atomic_store(&dl->d, NULL);
+	store_nudge(dl->store);
+}
+
+void
+delivery_free(struct delivery *dl)
+{
+	struct outbox_result r;
+
+	if (dl == NULL)
+		return;
+	delivery_stop(dl, 0);
+	while (queue_pop(dl->results, &r, 1, 0) == 1)
+		outbox_results_free(&r, 1);
+	queue_free(dl->results);
+	gw_free(dl);
+}
