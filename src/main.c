@@ -290,7 +290,6 @@ main(int argc, char **argv)
 		log_error("cannot set up signal handling");
 		return 1;
 	}
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (start(&d, &cfg) != 0) {
 		stop(&d);
 		if (d.rules != NULL)

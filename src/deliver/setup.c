@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include "config.h"
 #include "deliver/loop.h"
 #include "deliver/setup.h"
@@ -165,6 +167,13 @@ delivery_apply_rules(struct delivery *dl, const struct rule_set *set)
 	if (d != NULL)
 		rc = deliver_update_routes(d, routes, n);
 	else if (n > 0) {
+		/* Loads libcurl (curl_shim.c); no other thread uses it yet. */
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			log_error("cannot initialise libcurl, which the "
+			    "webhook rules need");
+			rc = GW_EIO;
+			goto out;
+		}
 		memset(&o, 0, sizeof o);
 		memset(&err, 0, sizeof err);
 		o.db_path = dl->cfg->db_path;
@@ -181,6 +190,7 @@ delivery_apply_rules(struct delivery *dl, const struct rule_set *set)
 			log_info("delivery started: %zu webhook routes", n);
 		}
 	}
+out:
 	gw_free(routes);
 	gw_free(names);
 	return rc;
