@@ -270,12 +270,15 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (cfg.check_only) {
-		if (d.rules != NULL)
-			rule_set_unref(&d.rules);
 		if (cfg.verbose > 0)
 			config_dump(&cfg, stdout);
 		printf("%s: configuration OK\n",
 		    cfg.config_path ? cfg.config_path : "(defaults)");
+		if (d.rules != NULL) {
+			printf("%s: %zu rules OK\n", rule_set_origin(d.rules),
+			    rule_set_count(d.rules));
+			rule_set_unref(&d.rules);
+		}
 		config_free(&cfg);
 		return 0;
 	}
