@@ -109,7 +109,7 @@ struct retention {
 	bool			 can_vacuum;	/* auto_vacuum = incremental */
 	sqlite3_stmt		*page_count;
 	sqlite3_stmt		*freelist;
-	struct rule_set		*set;		/* referenced; targets from it */
+	struct rule_set		*set;		/* referenced, or NULL */
 	struct ret_target	*t;
 	size_t			 nt;
 	size_t			 age_rr;	/* next age target to look at */
@@ -834,14 +834,14 @@ ret_log(struct retention *r, long long now, bool force)
 	for (i = 0; i < r->nt; i++) {
 		t = &r->t[i];
 		if (t->log_size > 0 && so < sizeof size_s) {
-			k = snprintf(size_s + so, sizeof size_s - so, "%s%s %llu",
-			    so > 0 ? ", " : "", t->table,
+			k = snprintf(size_s + so, sizeof size_s - so,
+			    "%s%s %llu", so > 0 ? ", " : "", t->table,
 			    (unsigned long long)t->log_size);
 			so += k > 0 ? (size_t)k : 0;
 		}
 		if (t->log_age > 0 && ao < sizeof age_s) {
-			k = snprintf(age_s + ao, sizeof age_s - ao, "%s%s %llu",
-			    ao > 0 ? ", " : "", t->table,
+			k = snprintf(age_s + ao, sizeof age_s - ao,
+			    "%s%s %llu", ao > 0 ? ", " : "", t->table,
 			    (unsigned long long)t->log_age);
 			ao += k > 0 ? (size_t)k : 0;
 		}
@@ -883,7 +883,9 @@ retention_run(struct retention *r, const struct rule_set *set)
 		return GW_EIO;
 	if (set != r->set) {
 		/* We hold our own reference, so the pointer cannot be
-		 * reused while we compare against it. */
+		 * reused while we compare against it. Counts first: the
+		 * per-table ones go with the old targets. */
+		ret_log(r, now, true);
 		rule_set_unref(&r->set);
 		if (set != NULL)
 			r->set = rule_set_ref((struct rule_set *)set);
