@@ -58,6 +58,48 @@ log_load_error(const char *file, const struct gw_error *e, void *ctx)
 }
 
 /*
+ * Settings the config format accepts for features this build does not
+ * have yet. Each is an error, not a silent no-op: a gateway asked to
+ * authenticate clients must not quietly accept everyone. Returns the
+ * number reported.
+ */
+static int
+check_unsupported(const struct gw_config *cfg, void *ctx)
+{
+	static const char *const fmt = "%s is not supported by this version "
+	    "of mqlite";
+	struct gw_error e;
+	const char *file = cfg->config_path;
+	int n = 0;
+
+	memset(&e, 0, sizeof e);
+	if (cfg->password_file != NULL || !cfg->allow_anonymous) {
+		gw_error_set(&e, cfg->password_file != NULL ?
+		    "auth.password_file" : "auth.allow_anonymous", fmt,
+		    "client authentication");
+		report_error(file, &e, ctx);
+		n++;
+	}
+	if (cfg->acl_file != NULL) {
+		gw_error_set(&e, "auth.acl_file", fmt, "a topic ACL");
+		report_error(file, &e, ctx);
+		n++;
+	}
+	if (cfg->nsources > 0) {
+		gw_error_set(&e, "sources", fmt,
+		    "subscribing to external brokers");
+		report_error(file, &e, ctx);
+		n++;
+	}
+	if (cfg->metrics_enabled) {
+		gw_error_set(&e, "metrics", fmt, "the metrics endpoint");
+		report_error(file, &e, ctx);
+		n++;
+	}
+	return n;
+}
+
+/*
  * Loads the configured rules: -r / "rules": "FILE", an inline "rules"
  * array, or none (NULL in *out: the built-in default rule). Every error
  * goes to report. 0 or GW_ECONFIG / GW_ENOMEM.
@@ -261,6 +303,10 @@ main(int argc, char **argv)
 		return 1;
 	}
 	config_apply_cli(&cfg);
+	if (check_unsupported(&cfg, &errors) > 0) {
+		config_free(&cfg);
+		return 1;
+	}
 	memset(&d, 0, sizeof d);
 	d.cfg = &cfg;
 	if (load_rules(&cfg, report_error, &errors, &d.rules) != 0) {

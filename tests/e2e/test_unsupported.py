@@ -1,0 +1,53 @@
+# SPDX-License-Identifier: Apache-2.0
+"""
+Settings for features this version does not have (client authentication,
+ACLs, sources, metrics, TLS listeners) are refused, by --check and at
+start, never silently ignored: a gateway configured to require passwords
+must not run open.
+"""
+
+import json
+import os
+import subprocess
+import tempfile
+import unittest
+
+from mqlite_harness import daemon_path, mqlite_only
+
+
+@mqlite_only("mqlite configuration")
+class TestUnsupportedSettings(unittest.TestCase):
+    def run_daemon(self, cfg, *args):
+        d = tempfile.mkdtemp(prefix="mqlite-unsup-")
+        path = os.path.join(d, "c.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        r = subprocess.run([daemon_path(), "-c", path] + list(args),
+                           capture_output=True, timeout=30, cwd=d)
+        return r, d
+
+    def test_each_unsupported_setting_is_an_error(self):
+        cases = [
+            ({"auth": {"password_file": "passwd"}}, "auth.password_file"),
+            ({"auth": {"allow_anonymous": False}}, "auth.allow_anonymous"),
+            ({"auth": {"acl_file": "acl.json"}}, "auth.acl_file"),
+            ({"sources": [{"url": "tcp://127.0.0.1:1", "topics": ["#"]}]},
+             "sources"),
+            ({"metrics": {"port": 9883}}, "metrics"),
+            ({"listeners": [{"port": 0, "bind": "127.0.0.1",
+                             "tls": {"cert": "c", "key": "k"}}]},
+             "listeners[0].tls"),
+        ]
+        for cfg, key in cases:
+            for args in (["--check"], []):
+                r, d = self.run_daemon(cfg, *args)
+                err = r.stderr.decode()
+                self.assertEqual(r.returncode, 1, (cfg, args, err))
+                self.assertIn(": %s" % key, err, (cfg, args))
+                # Refused before anything was created.
+                self.assertFalse(os.path.exists(
+                    os.path.join(d, "telemetry.db")), (cfg, args))
+
+
+if __name__ == "__main__":
+    unittest.main()
