@@ -29,6 +29,7 @@ struct forward {
 	struct forward_opts	 o;
 	struct outbox_result	*res;		/* taken, not yet committed */
 	size_t			 nres;
+	size_t			 applied;	/* res[0..applied) in this txn */
 	uint64_t		 added;		/* rows enqueued this batch */
 	atomic_bool		 full;		/* reject policy: no room */
 	struct log_limit	 deadlog;
@@ -55,8 +56,7 @@ forward_drop_cb(const char *route, uint64_t n, void *ctx)
 {
 	struct forward *f = ctx;
 
-	log_warn("outbox full (max_bytes): dropped the %llu oldest "
-	    "deliveries of route %s", (unsigned long long)n, route);
+	/* outbox.c logs the drop; this only counts it per route. */
 	if (f->o.dropped != NULL)
 		f->o.dropped(f->o.ctx, route, n);
 }
@@ -82,18 +82,30 @@ forward_free(struct forward *f)
 bool
 forward_take_results(struct forward *f)
 {
-	if (f->nres == 0 && f->o.results != NULL)
-		f->nres = queue_pop(f->o.results, f->res, FORWARD_MAX_RESULTS,
-		    0);
-	return f->nres > 0;
+	if (f->nres < FORWARD_MAX_RESULTS && f->o.results != NULL)
+		f->nres += queue_pop(f->o.results, f->res + f->nres,
+		    FORWARD_MAX_RESULTS - f->nres, 0);
+	return f->applied < f->nres;
+}
+
+bool
+forward_pending(const struct forward *f)
+{
+	return f->o.results != NULL && queue_len(f->o.results) > 0;
 }
 
 int
 forward_apply_results(struct forward *f)
 {
-	if (f->nres == 0)
+	int rc;
+
+	if (f->applied == f->nres)
 		return 0;
-	return outbox_apply_results(f->ob, f->res, f->nres, clock_wall_ms());
+	rc = outbox_apply_results(f->ob, f->res + f->applied,
+	    f->nres - f->applied, clock_wall_ms());
+	if (rc == 0)
+		f->applied = f->nres;
+	return rc;
 }
 
 /* Returns a new copy of text (len bytes) with every '$' doubled. */
@@ -233,6 +245,7 @@ forward_committed(struct forward *f)
 	outbox_txn_committed(f->ob);
 	outbox_results_free(f->res, f->nres);
 	f->nres = 0;
+	f->applied = 0;
 	atomic_store_explicit(&f->full, f->o.overflow == FORWARD_REJECT &&
 	    f->o.max_bytes != 0 && outbox_bytes(f->ob) >= f->o.max_bytes,
 	    memory_order_relaxed);
@@ -245,5 +258,6 @@ void
 forward_rolled_back(struct forward *f)
 {
 	outbox_txn_rolled_back(f->ob);
+	f->applied = 0;		/* the retried batch applies them again */
 	f->added = 0;
 }

@@ -47,12 +47,17 @@ void		 forward_configure(struct forward *f,
 void		 forward_free(struct forward *f);
 
 /*
- * At the start of a batch: takes the delivery results waiting (once per
- * batch; kept until the batch commits). Returns true when there are some,
- * so the batch must open a transaction even without items.
+ * Takes the delivery results waiting (kept until the batch commits, so a
+ * retried batch applies them again). Called at the start of a batch and
+ * again just before its COMMIT, so results whose wake-up item the batch
+ * consumed are not left waiting. Returns true when some are not applied
+ * yet: the batch must then have a transaction open, items or not.
  */
 bool		 forward_take_results(struct forward *f);
-/* Inside the transaction: applies the taken results. 0 or GW_EIO. */
+/* True while delivery results wait in the queue (store thread). */
+bool		 forward_pending(const struct forward *f);
+/* Inside the transaction: applies the results taken and not yet applied
+ * in it. 0 or GW_EIO. */
 int		 forward_apply_results(struct forward *f);
 
 /*

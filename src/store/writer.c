@@ -529,7 +529,11 @@ store_run(struct store *s)
 		if (n > 0) {
 			store_batch(s, n);
 			store_checkpoint(s, false);
-		} else if (atomic_load(&s->closing))
+		}
+		/* Delivery results beyond what one batch took. */
+		while (forward_pending(s->fw))
+			store_batch(s, 0);
+		if (n == 0 && atomic_load(&s->closing))
 			break;
 		/* Between batches: one short chunk of pruning at most. */
 		(void)retention_run(s->ret, s->nsinks > 0 ?
@@ -537,7 +541,10 @@ store_run(struct store *s)
 	}
 }
 
-/* Commits batch[0..n) and whatever joins it, retrying until it lands. */
+/*
+ * Commits batch[0..n) and whatever joins it, retrying until it lands; n
+ * may be 0 for a batch of delivery results only.
+ */
 static void
 store_batch(struct store *s, size_t n)
 {
@@ -556,11 +563,14 @@ store_batch(struct store *s, size_t n)
 	if (failures > 0)
 		log_info("store: batch of %zu items committed after %u failed "
 		    "attempts", n, failures);
-	seq = s->batch[n - 1].seq;
-	store_release(s, n);
+	if (n > 0) {
+		seq = s->batch[n - 1].seq;
+		store_release(s, n);
+		atomic_store_explicit(&s->committed_seq, seq,
+		    memory_order_release);
+	}
 	atomic_fetch_add_explicit(&s->rows, rows, memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->batches, 1, memory_order_relaxed);
-	atomic_store_explicit(&s->committed_seq, seq, memory_order_release);
 	if (write(s->efd, &one, sizeof one) < 0 &&
 	    errno != EAGAIN)
 		log_warn("store: eventfd write: %s", strerror(errno));
@@ -608,6 +618,16 @@ store_txn(struct store *s, size_t *np, bool fill, uint64_t *rowsp)
 			break;
 		n += k;
 		*np = n;
+	}
+	/* Results pushed while this batch ran (their nudge is in it). */
+	if (forward_take_results(s->fw)) {
+		if (!open) {
+			if (store_step(s, ST_BEGIN) != 0)
+				goto fail;
+			open = true;
+		}
+		if (forward_apply_results(s->fw) != 0)
+			goto fail;
 	}
 	if (open && (forward_finish(s->fw) != 0 ||
 	    store_step(s, ST_COMMIT) != 0))

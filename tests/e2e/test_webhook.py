@@ -10,9 +10,9 @@ receiver with the secret from the environment, which never reaches the
 database or the log; a full outbox under drop_oldest and under reject
 (backpressure: no PUBACK until the outbox drains); the default envelope,
 body and header templates and a percent-encoded url capture; SIGTERM with
-rows pending; Retry-After honoured and clamped, max_attempts. One known gap:
-delivered rows can linger in the outbox while the broker is idle (see
-RESULTS_GAP). Every wait is bounded."""
+rows pending; Retry-After honoured and clamped, max_attempts; delivered
+rows leave the outbox while the broker is otherwise idle. Every wait is
+bounded."""
 
 import base64
 import json
@@ -27,7 +27,7 @@ import unittest
 import urllib.request
 
 from mqlite_harness import (HOST, PUBACK, Broker, E2ETestCase, free_port,
-                            known_gap, publish_pkt, wait_until)
+                            publish_pkt, wait_until)
 
 SRCDIR = os.environ.get("top_srcdir") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..")
@@ -36,21 +36,7 @@ STUB = os.path.join(os.path.abspath(SRCDIR), "tests", "helpers",
 PY = "/usr/bin/python3"
 ENVELOPE_KEYS = {"topic", "payload", "received_ms", "client_id", "username",
                  "qos", "retain"}
-STRICT = os.environ.get("E2E_STRICT") == "1"
-
-# Known daemon gap (see TestResultsApplied): the delivery thread's results
-# reach the store thread through a queue plus a BARRIER item that wakes it,
-# but store_txn() takes the results only once, at the start of a
-# transaction; a BARRIER its fill loop swallows afterwards wakes nobody, so
-# the last results of a burst wait (delivered rows stay in the outbox) until
-# some other store activity. Until that is fixed, the other tests give the
-# store a nudge (a QoS 1 publish to a topic only a sqlite rule takes) when
-# rows linger after their 2xx; with E2E_STRICT=1 they do not.
-RESULTS_GAP = ("delivered rows stay in the outbox while the broker is idle: "
-               "a result pushed while the store thread's transaction is "
-               "open is applied only at the next store activity (its "
-               "BARRIER nudge is swallowed by store_txn's fill loop after "
-               "forward_take_results ran)")
+# A rule unrelated to the webhooks, for publishes that only touch SQLite.
 NUDGE_RULE = {"name": "nudge", "topic": "nudge/#",
               "sqlite": {"table": "nudges", "columns": {"v": "{payload}"}}}
 
@@ -173,11 +159,8 @@ class WebhookCase(E2ETestCase):
         super().setUp()
         self.receivers = []
         self.holds = []
-        self.nudges = 0
 
     def tearDown(self):
-        if self.nudges:
-            sys.stderr.write("(%d store nudges: known gap) " % self.nudges)
         for r in self.receivers:
             r.stop()
         for h in self.holds:
@@ -232,26 +215,12 @@ class WebhookCase(E2ETestCase):
     def outbox_count(self, br=None):
         return (br or self.broker).scalar("select count(*) from outbox")
 
-    def nudge(self, br=None):
-        """Some store activity unrelated to the webhooks (RESULTS_GAP)."""
-        br = br or self.broker
-        c = self.client(br, client_id="nudger")
-        c.publish("nudge/x", b"1", qos=1)
-        c.disconnect()
-        self.nudges += 1
-
     def wait_drained(self, br=None, timeout=20.0):
-        """Waits until the outbox is empty (its rows delivered or dead).
-        Rows still there 3 s on get a nudge now and then (RESULTS_GAP),
-        except with E2E_STRICT=1."""
+        """Waits until the outbox is empty (its rows delivered or dead),
+        with no other store activity."""
         br = br or self.broker
-        deadline = time.monotonic() + timeout
         ok = wait_until(lambda: self.outbox_count(br) == 0,
-                        timeout=min(3.0, timeout), interval=0.05)
-        while not ok and not STRICT and time.monotonic() < deadline:
-            self.nudge(br)
-            ok = wait_until(lambda: self.outbox_count(br) == 0,
-                            timeout=1.0, interval=0.05)
+                        timeout=timeout, interval=0.05)
         self.assertTrue(ok, "outbox not empty after %.0f s: %s rows"
                         % (timeout, self.outbox_count(br)))
 
@@ -680,14 +649,10 @@ class TestFullOutbox(WebhookCase):
         hold.release()
         recv = self.receiver(port=hold.port)
         p = None
-        deadline = time.monotonic() + 20
-        while p is None and time.monotonic() < deadline:
-            try:
-                p = c.expect(PUBACK, timeout=3)
-            except TimeoutError:
-                if STRICT:
-                    break
-                self.nudge()        # RESULTS_GAP
+        try:
+            p = c.expect(PUBACK, timeout=20)
+        except TimeoutError:
+            pass
         self.assertIsNotNone(p, "held publish never acknowledged")
         self.assertEqual(p.pid, held_pid)
         recv.wait_requests(n, timeout=15)
@@ -807,7 +772,6 @@ class TestRestart(WebhookCase):
 
 class TestResultsApplied(WebhookCase):
 
-    @known_gap(RESULTS_GAP)
     def test_delivered_rows_removed_while_idle(self):
         # Bursts of one message on each of 8 routes, the broker idle in
         # between: after every burst, once the receiver has answered 2xx
