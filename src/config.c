@@ -34,6 +34,7 @@
 
 #include "build_config.h"
 #include "config.h"
+#include "jsonfile.h"
 #include "mem.h"
 
 #define CONFIG_MAX_FILE		(4 * 1024 * 1024)	/* config file size cap */
@@ -316,24 +317,6 @@ format_units(char *buf, size_t len, uint64_t v, const struct unit *units,
 	snprintf(buf, len, "%" PRIu64 "%s", v, v == 0 ? "" : base);
 }
 
-static const char *
-json_type_name(const cJSON *it)
-{
-	if (cJSON_IsString(it))
-		return "a string";
-	if (cJSON_IsNumber(it))
-		return "a number";
-	if (cJSON_IsBool(it))
-		return "a boolean";
-	if (cJSON_IsNull(it))
-		return "null";
-	if (cJSON_IsArray(it))
-		return "an array";
-	if (cJSON_IsObject(it))
-		return "an object";
-	return "an invalid value";
-}
-
 static void
 load_error(struct load *ld, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -451,7 +434,7 @@ load_quantity(struct load *ld, const struct config_option *o,
 	}
 	if (!cJSON_IsString(it)) {
 		load_error(ld, path, "expected a %s (integer or string like "
-		    "%s), got %s", what, example, json_type_name(it));
+		    "%s), got %s", what, example, jsonfile_type_name(it));
 		return -1;
 	}
 	if (o->type == OPT_SIZE)
@@ -501,7 +484,7 @@ load_value(struct load *ld, const struct config_option *o, const cJSON *it,
 	case OPT_UINT:
 		if (!cJSON_IsNumber(it)) {
 			load_error(ld, path, "expected an integer, got %s",
-			    json_type_name(it));
+			    jsonfile_type_name(it));
 			return;
 		}
 		if (json_integer(it, &v) == -1) {
@@ -520,7 +503,7 @@ load_value(struct load *ld, const struct config_option *o, const cJSON *it,
 	case OPT_BOOL:
 		if (!cJSON_IsBool(it)) {
 			load_error(ld, path, "expected true or false, got %s",
-			    json_type_name(it));
+			    jsonfile_type_name(it));
 			return;
 		}
 		field_store_int(p, o->size, cJSON_IsTrue(it));
@@ -530,7 +513,7 @@ load_value(struct load *ld, const struct config_option *o, const cJSON *it,
 	case OPT_ENUM:
 		if (!cJSON_IsString(it)) {
 			load_error(ld, path, "expected a string, got %s",
-			    json_type_name(it));
+			    jsonfile_type_name(it));
 			return;
 		}
 		if (o->choices != NULL &&
@@ -655,7 +638,7 @@ load_object(struct load *ld, const cJSON *obj, const struct config_option *tab,
 			load_error(ld, shown, "unknown key");
 		else if (!cJSON_IsObject(it)) {
 			load_error(ld, shown, "expected an object, got %s",
-			    json_type_name(it));
+			    jsonfile_type_name(it));
 		} else
 			load_object(ld, it, tab, ntab, base, key, shown);
 	}
@@ -743,7 +726,7 @@ load_listeners(struct load *ld, const cJSON *it, const char *path)
 
 	if (!cJSON_IsArray(it)) {
 		load_error(ld, path, "expected an array of listener objects, "
-		    "got %s", json_type_name(it));
+		    "got %s", jsonfile_type_name(it));
 		return;
 	}
 	n = cJSON_GetArraySize(it);
@@ -767,7 +750,7 @@ load_listeners(struct load *ld, const cJSON *it, const char *path)
 		}
 		if (!cJSON_IsObject(el)) {
 			load_error(ld, shown, "expected a listener object, "
-			    "got %s", json_type_name(el));
+			    "got %s", jsonfile_type_name(el));
 			continue;
 		}
 		load_object(ld, el, listener_options, NLISTENER, l, "",
@@ -811,7 +794,7 @@ check_objects(struct load *ld, const cJSON *it, const char *path)
 		if (!cJSON_IsObject(el)) {
 			snprintf(shown, sizeof shown, "%s[%d]", path, i);
 			load_error(ld, shown, "expected an object, got %s",
-			    json_type_name(el));
+			    jsonfile_type_name(el));
 			bad = 1;
 		}
 		i++;
@@ -826,7 +809,7 @@ load_sources(struct load *ld, const cJSON *it, const char *path)
 
 	if (!cJSON_IsArray(it)) {
 		load_error(ld, path, "expected an array of source objects, "
-		    "got %s", json_type_name(it));
+		    "got %s", jsonfile_type_name(it));
 		return;
 	}
 	if (check_objects(ld, it, path) != 0)
@@ -861,7 +844,7 @@ load_rules(struct load *ld, const cJSON *it, const char *path)
 	}
 	if (!cJSON_IsArray(it)) {
 		load_error(ld, path, "expected a rules file name or an array "
-		    "of rules, got %s", json_type_name(it));
+		    "of rules, got %s", jsonfile_type_name(it));
 		return;
 	}
 	if (check_objects(ld, it, path) != 0)
@@ -924,63 +907,28 @@ config_free(struct gw_config *cfg)
 static char *
 read_file(struct load *ld, const char *path)
 {
-	struct stat	 st;
-	FILE		*f;
-	char		*text = NULL;
-	size_t		 n;
+	char	 err[256], *text;
+	int	 oom;
 
-	if ((f = fopen(path, "r")) == NULL) {
-		load_error(ld, "", "cannot open: %s", strerror(errno));
-		return NULL;
-	}
-	if (fstat(fileno(f), &st) != 0) {
-		load_error(ld, "", "cannot stat: %s", strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		load_error(ld, "", "not a regular file");
-		goto out;
-	}
-	if (st.st_size > CONFIG_MAX_FILE) {
-		load_error(ld, "", "file is larger than %d bytes",
-		    CONFIG_MAX_FILE);
-		goto out;
-	}
-	if ((text = gw_malloc((size_t)st.st_size + 1)) == NULL) {
+	text = jsonfile_read(path, CONFIG_MAX_FILE, NULL, err, sizeof err,
+	    &oom);
+	if (text == NULL && oom)
 		load_oom(ld, "");
-		goto out;
-	}
-	n = fread(text, 1, (size_t)st.st_size, f);
-	if (ferror(f)) {
-		load_error(ld, "", "cannot read: %s", strerror(errno));
-		gw_free(text);
-		text = NULL;
-		goto out;
-	}
-	text[n] = '\0';
-out:
-	fclose(f);
+	else if (text == NULL)
+		load_error(ld, "", "%s", err);
 	return text;
 }
 
 static void
 report_syntax(struct load *ld, const char *text, const char *end)
 {
-	const char	*p, *line_start = text;
-	int		 line = 1;
+	int	 line, col;
 
-	if (end == NULL) {
+	if (jsonfile_position(text, strlen(text), end, &line, &col) != 0)
 		load_error(ld, "", "JSON syntax error");
-		return;
-	}
-	for (p = text; p < end && *p != '\0'; p++) {
-		if (*p == '\n') {
-			line++;
-			line_start = p + 1;
-		}
-	}
-	load_error(ld, "", "JSON syntax error at line %d, column %d", line,
-	    (int)(end - line_start) + 1);
+	else
+		load_error(ld, "", "JSON syntax error at line %d, column %d",
+		    line, col);
 }
 
 /*
@@ -1026,7 +974,7 @@ config_load_file(struct gw_config *cfg, const char *path,
 	}
 	if (!cJSON_IsObject(root)) {
 		load_error(&ld, "", "expected a JSON object at the top level, "
-		    "got %s", json_type_name(root));
+		    "got %s", jsonfile_type_name(root));
 		goto out;
 	}
 	load_object(&ld, root, root_options, NROOT, cfg, "", "");

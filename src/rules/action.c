@@ -96,7 +96,7 @@ load_body(struct loader *ld, struct rule_webhook *w, const cJSON *j,
 	if (!cJSON_IsString(j) && !cJSON_IsObject(j) && !cJSON_IsArray(j)) {
 		load_err(ld, path,
 		    "expected a template string or a JSON object "
-		    "or array, got %s", load_jtype(j));
+		    "or array, got %s", jsonfile_type_name(j));
 		return;
 	}
 	if ((b = w->body = gw_calloc(1, sizeof *b)) == NULL) {

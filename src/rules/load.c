@@ -98,23 +98,6 @@ where_report(void *ctx, const char *path, const char *msg)
 	load_err(ctx, path, "%s", msg);
 }
 
-/* "a string", "an array"...: the JSON type of j for messages. */
-const char *
-load_jtype(const cJSON *j)
-{
-	if (cJSON_IsString(j))
-		return "a string";
-	if (cJSON_IsNumber(j))
-		return "a number";
-	if (cJSON_IsBool(j))
-		return "a boolean";
-	if (cJSON_IsNull(j))
-		return "null";
-	if (cJSON_IsArray(j))
-		return "an array";
-	return "an object";
-}
-
 /* Formats a JSON path into buf (PATH_LEN bytes; long paths truncate). */
 void
 load_pathf(char *buf, const char *fmt, ...)
@@ -150,7 +133,7 @@ load_keys(struct loader *ld, const cJSON *obj, const char *path,
 
 	if (!cJSON_IsObject(obj)) {
 		load_err(ld, path, "expected an object, got %s",
-		    load_jtype(obj));
+		    jsonfile_type_name(obj));
 		return false;
 	}
 	cJSON_ArrayForEach(it, obj) {
@@ -221,7 +204,7 @@ load_str(struct loader *ld, const cJSON *obj, const char *key,
 		return false;
 	}
 	if (!cJSON_IsString(j)) {
-		load_err(ld, p, "expected a string, got %s", load_jtype(j));
+		load_err(ld, p, "expected a string, got %s", jsonfile_type_name(j));
 		return false;
 	}
 	rc = tmpl_expand_env(j->valuestring, &out->s, &out->secret, &e);
@@ -245,7 +228,7 @@ load_uint(struct loader *ld, const cJSON *obj, const char *key,
 	load_path(p, path, key);
 	if (!cJSON_IsNumber(j) || j->valuedouble != floor(j->valuedouble))
 		load_err(ld, p, "expected an integer, got %s",
-		    cJSON_IsNumber(j) ? "a fraction" : load_jtype(j));
+		    cJSON_IsNumber(j) ? "a fraction" : jsonfile_type_name(j));
 	else if (j->valuedouble < min || j->valuedouble > max)
 		load_err(ld, p, "must be between %.0f and %.0f", min, max);
 	else
@@ -265,7 +248,7 @@ load_bool(struct loader *ld, const cJSON *obj, const char *key,
 	load_path(p, path, key);
 	if (!cJSON_IsBool(j))
 		load_err(ld, p, "expected true or false, got %s",
-		    load_jtype(j));
+		    jsonfile_type_name(j));
 	else
 		*out = cJSON_IsTrue(j);
 }
@@ -309,7 +292,7 @@ load_tmpl(struct loader *ld, const cJSON *j, const char *p,
 
 	if (!cJSON_IsString(j)) {
 		load_err(ld, p, "expected a template string, got %s",
-		    load_jtype(j));
+		    jsonfile_type_name(j));
 		return NULL;
 	}
 	rc = tmpl_compile(j->valuestring, caps, true, &t, &e);
@@ -875,21 +858,13 @@ static void
 report_syntax(struct loader *ld, const char *text, size_t len,
     const char *end)
 {
-	const char	*p, *line_start = text;
-	int		 line = 1;
+	int	 line, col;
 
-	if (end == NULL || end < text || end > text + len) {
+	if (jsonfile_position(text, len, end, &line, &col) != 0)
 		load_err(ld, "", "JSON syntax error");
-		return;
-	}
-	for (p = text; p < end; p++) {
-		if (*p == '\n') {
-			line++;
-			line_start = p + 1;
-		}
-	}
-	load_err(ld, "", "JSON syntax error at line %d, column %d", line,
-	    (int)(end - line_start) + 1);
+	else
+		load_err(ld, "", "JSON syntax error at line %d, column %d",
+		    line, col);
 }
 
 static struct rule_set *
@@ -909,13 +884,13 @@ load_text(struct loader *ld, const char *text, size_t len, int *rc)
 		arr = root;
 	else if (!cJSON_IsObject(root))
 		load_err(ld, "", "expected {\"rules\": [...]} or an array of "
-		    "rules, got %s", load_jtype(root));
+		    "rules, got %s", jsonfile_type_name(root));
 	else if (load_keys(ld, root, "", keys)) {
 		if ((arr = load_item(root, "rules")) == NULL)
 			load_err(ld, "", "missing \"rules\"");
 		else if (!cJSON_IsArray(arr)) {
 			load_err(ld, "rules", "expected an array, got %s",
-			    load_jtype(arr));
+			    jsonfile_type_name(arr));
 			arr = NULL;
 		}
 	}
@@ -990,11 +965,10 @@ rules_load_file(const char *path, rules_report_fn report, void *ctx, int *rc)
 {
 	struct loader	 ld;
 	struct rule_set	*set = NULL;
-	struct stat	 st;
 	const char	*slash;
-	char		*text = NULL, *dir = NULL;
-	FILE		*f;
+	char		*text, *dir = NULL, err[256];
 	size_t		 n;
+	int		 oom;
 
 	if (rc != NULL)
 		*rc = GW_ECONFIG;
@@ -1003,36 +977,23 @@ rules_load_file(const char *path, rules_report_fn report, void *ctx, int *rc)
 			*rc = GW_ENOMEM;
 		return NULL;
 	}
-	if ((f = fopen(path, "r")) == NULL) {
-		load_err(&ld, "", "cannot open: %s", strerror(errno));
-		goto out;
-	}
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
-		load_err(&ld, "", "not a regular file");
-	else if (st.st_size > RULES_MAX_FILE)
-		load_err(&ld, "", "file is larger than %d bytes",
-		    RULES_MAX_FILE);
-	else if ((text = gw_malloc((size_t)st.st_size + 1)) == NULL)
+	text = jsonfile_read(path, RULES_MAX_FILE, &n, err, sizeof err, &oom);
+	if (text == NULL && oom)
+		load_oom(&ld, "");
+	else if (text == NULL)
+		load_err(&ld, "", "%s", err);
+	else if ((slash = strrchr(path, '/')) != NULL &&
+	    (dir = gw_strndup(path, (size_t)(slash - path))) == NULL)
 		load_oom(&ld, "");
 	else {
-		n = fread(text, 1, (size_t)st.st_size, f);
-		if (ferror(f))
-			load_err(&ld, "", "cannot read: %s", strerror(errno));
-		else if ((slash = strrchr(path, '/')) != NULL &&
-		    (dir = gw_strndup(path, (size_t)(slash - path))) == NULL)
-			load_oom(&ld, "");
-		else {
-			ld.dir = dir != NULL ? dir : NULL;
-			if (dir != NULL && dir[0] == '\0')
-				ld.dir = "/";
-			if (rc != NULL)
-				*rc = 0;
-			set = load_text(&ld, text, n, rc);
-			ld.set = NULL;
-		}
+		ld.dir = dir != NULL ? dir : NULL;
+		if (dir != NULL && dir[0] == '\0')
+			ld.dir = "/";
+		if (rc != NULL)
+			*rc = 0;
+		set = load_text(&ld, text, n, rc);
+		ld.set = NULL;
 	}
-	fclose(f);
-out:
 	if (ld.set != NULL) {
 		if (rc != NULL)
 			*rc = ld.oom ? GW_ENOMEM : GW_ECONFIG;

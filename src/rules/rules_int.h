@@ -16,6 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "buf.h"
+#include "jsonfile.h"
 #include "rules/rules.h"
 
 struct subs;
@@ -185,7 +186,6 @@ void	load_oom(struct loader *ld, const char *path);
 void	load_pathf(char *buf, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	load_path(char *buf, const char *base, const char *key);
-const char *load_jtype(const cJSON *j);
 const cJSON *load_item(const cJSON *obj, const char *key);
 bool	load_keys(struct loader *ld, const cJSON *obj, const char *path,
 	    const char *const *allowed);
