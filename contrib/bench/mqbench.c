@@ -21,6 +21,10 @@
  *     buckets of 1/64 of a power of two, so percentiles are within ~1.6%).
  *     A publisher is done at its last PUBACK.
  *
+ * Publisher i publishes on PREFIX/i, or PREFIX/i/SUFFIX with -x (so a rule
+ * like site/{site}/dev/{device}/telemetry can match); the payload is -s
+ * printable bytes, or the literal text given with -P (a JSON document, say).
+ *
  * Finally each connection sends DISCONNECT, shuts down its write side and
  * waits for the broker to close, so no byte is lost to a reset. With -S a
  * subscriber on PREFIX/# counts the messages it receives and the
@@ -113,6 +117,8 @@ struct bench {
 	size_t		 size;
 	unsigned	 window;
 	const char	*prefix;
+	const char	*suffix;	/* -x: topic PREFIX/i/SUFFIX, or NULL */
+	const char	*literal;	/* -P: payload text, or NULL */
 	bool		 sub;
 	bool		 json;
 	unsigned	 timeout_s;
@@ -173,7 +179,8 @@ usage(void)
 	    "[-n messages]\n"
 	    "               [-q qos] [-s payload-size] [-w window] "
 	    "[-t topic-prefix]\n"
-	    "               [-T timeout-s] [-I sub-idle-s]\n"
+	    "               [-x topic-suffix] [-P payload] [-T timeout-s] "
+	    "[-I sub-idle-s]\n"
 	    "  -h host      broker address (127.0.0.1)\n"
 	    "  -p port      broker port (1883)\n"
 	    "  -c n         publisher connections (8)\n"
@@ -182,6 +189,8 @@ usage(void)
 	    "  -s bytes     payload size (64)\n"
 	    "  -w n         QoS 1 unacknowledged PUBLISHes per connection (20)\n"
 	    "  -t prefix    topic prefix; publisher i uses PREFIX/i (bench)\n"
+	    "  -x suffix    publisher i uses PREFIX/i/SUFFIX\n"
+	    "  -P text      this payload instead of -s printable bytes\n"
 	    "  -S           also subscribe to PREFIX/# and count deliveries\n"
 	    "  -I s         subscriber gives up after s idle seconds (3)\n"
 	    "  -T s         abandon the run after s seconds (120)\n"
@@ -860,7 +869,7 @@ main(int argc, char **argv)
 	b->status = "ok";
 	b->begin_ns = now_ns();
 
-	while ((ch = getopt(argc, argv, "c:h:I:jn:p:q:Ss:T:t:w:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:h:I:jn:P:p:q:Ss:T:t:w:x:")) != -1) {
 		switch (ch) {
 		case 'c':
 			b->nconns = parse_num(optarg, "-c", 1, 10000);
@@ -876,6 +885,9 @@ main(int argc, char **argv)
 			break;
 		case 'n':
 			b->total = parse_num(optarg, "-n", 0, UINT64_MAX / 2);
+			break;
+		case 'P':
+			b->literal = optarg;
 			break;
 		case 'p':
 			b->port = optarg;
@@ -898,6 +910,9 @@ main(int argc, char **argv)
 		case 'w':
 			b->window = parse_num(optarg, "-w", 1, 65535);
 			break;
+		case 'x':
+			b->suffix = optarg;
+			break;
 		default:
 			usage();
 		}
@@ -908,6 +923,18 @@ main(int argc, char **argv)
 	    strpbrk(b->prefix, "+#") != NULL) {
 		fprintf(stderr, "mqbench: -t: 1..200 bytes, no '+' or '#'\n");
 		exit(1);
+	}
+	if (b->suffix != NULL && (strlen(b->suffix) == 0 ||
+	    strlen(b->suffix) > 40 || strpbrk(b->suffix, "+#") != NULL)) {
+		fprintf(stderr, "mqbench: -x: 1..40 bytes, no '+' or '#'\n");
+		exit(1);
+	}
+	if (b->literal != NULL) {
+		b->size = strlen(b->literal);
+		if (b->size > 512 * 1024) {
+			fprintf(stderr, "mqbench: -P: at most 512 KB\n");
+			exit(1);
+		}
 	}
 	signal(SIGPIPE, SIG_IGN);
 
@@ -932,8 +959,11 @@ main(int argc, char **argv)
 		fprintf(stderr, "mqbench: out of memory\n");
 		exit(1);
 	}
-	for (i = 0; i < b->size; i++)
-		b->payload[i] = (uint8_t)('a' + i % 26);
+	if (b->literal != NULL)
+		memcpy(b->payload, b->literal, b->size);
+	else
+		for (i = 0; i < b->size; i++)
+			b->payload[i] = (uint8_t)('a' + i % 26);
 
 	per = b->total / b->nconns;
 	extra = b->total % b->nconns;
@@ -944,7 +974,8 @@ main(int argc, char **argv)
 		c->idx = (int)i;
 		c->quota = per + (i < extra ? 1 : 0);
 		c->topic_len = (size_t)snprintf(c->topic, sizeof c->topic,
-		    "%s/%u", b->prefix, i);
+		    "%s/%u%s%s", b->prefix, i, b->suffix != NULL ? "/" : "",
+		    b->suffix != NULL ? b->suffix : "");
 		c->next_id = 1;
 		if (b->qos == 0) {
 			rc = codec_encode_publish(&c->tmpl, c->topic,
