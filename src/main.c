@@ -66,8 +66,7 @@ log_load_error(const char *file, const struct gw_error *e, void *ctx)
 static int
 check_unsupported(const struct gw_config *cfg, void *ctx)
 {
-	static const char *const fmt = "%s is not supported by this version "
-	    "of mqlite";
+#define UNSUPPORTED	"%s is not supported by this version of mqlite"
 	struct gw_error e;
 	const char *file = cfg->config_path;
 	int n = 0;
@@ -75,28 +74,30 @@ check_unsupported(const struct gw_config *cfg, void *ctx)
 	memset(&e, 0, sizeof e);
 	if (cfg->password_file != NULL || !cfg->allow_anonymous) {
 		gw_error_set(&e, cfg->password_file != NULL ?
-		    "auth.password_file" : "auth.allow_anonymous", fmt,
+		    "auth.password_file" : "auth.allow_anonymous", UNSUPPORTED,
 		    "client authentication");
 		report_error(file, &e, ctx);
 		n++;
 	}
 	if (cfg->acl_file != NULL) {
-		gw_error_set(&e, "auth.acl_file", fmt, "a topic ACL");
+		gw_error_set(&e, "auth.acl_file", UNSUPPORTED, "a topic ACL");
 		report_error(file, &e, ctx);
 		n++;
 	}
 	if (cfg->nsources > 0) {
-		gw_error_set(&e, "sources", fmt,
+		gw_error_set(&e, "sources", UNSUPPORTED,
 		    "subscribing to external brokers");
 		report_error(file, &e, ctx);
 		n++;
 	}
 	if (cfg->metrics_enabled) {
-		gw_error_set(&e, "metrics", fmt, "the metrics endpoint");
+		gw_error_set(&e, "metrics", UNSUPPORTED,
+		    "the metrics endpoint");
 		report_error(file, &e, ctx);
 		n++;
 	}
 	return n;
+#undef UNSUPPORTED
 }
 
 /*
