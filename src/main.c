@@ -163,8 +163,9 @@ signal_cb(struct ev_loop *loop, int fd, unsigned events, void *arg)
 			reload(d);
 			continue;
 		}
-		log_info("%s received: shutting down",
-		    si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+		log_info("%s from pid %u received: shutting down",
+		    si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT",
+		    (unsigned)si.ssi_pid);
 		d->stop_signal = (int)si.ssi_signo;
 		ev_stop(loop);
 	}
