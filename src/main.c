@@ -39,6 +39,9 @@ struct daemon {
 	int		 stop_signal;
 };
 
+static int	check_rules_unsupported(const struct rule_set *,
+		    rules_report_fn, void *);
+
 static void
 report_error(const char *file, const struct gw_error *e, void *ctx)
 {
@@ -125,7 +128,37 @@ load_rules(const struct gw_config *cfg, rules_report_fn report, void *ctx,
 		    NULL, report, ctx, &rc);
 		gw_free(dir);
 	}
+	if (rc == 0 && check_rules_unsupported(*out, report, ctx) > 0) {
+		rule_set_unref(out);
+		rc = GW_ECONFIG;
+	}
 	return rc;
+}
+
+/*
+ * The rules format accepts "mqtt" (upstream bridge) actions that this
+ * version cannot carry out; a rule using one is refused rather than
+ * silently forwarding nothing. Returns the number reported.
+ */
+static int
+check_rules_unsupported(const struct rule_set *set, rules_report_fn report,
+    void *ctx)
+{
+	struct gw_error e;
+	size_t i;
+	int n = 0;
+
+	for (i = 0; set != NULL && i < rule_set_count(set); i++) {
+		if (rule_mqtt(rule_set_rule(set, i)) == NULL)
+			continue;
+		memset(&e, 0, sizeof e);
+		snprintf(e.path, sizeof e.path, "rules[%zu].mqtt", i);
+		snprintf(e.msg, sizeof e.msg, "forwarding to an upstream MQTT "
+		    "broker is not supported by this version of mqlite");
+		report(rule_set_origin(set), &e, ctx);
+		n++;
+	}
+	return n;
 }
 
 /* SIGHUP: reload the rules; a broken file keeps the current ones. */
