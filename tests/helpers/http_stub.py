@@ -21,6 +21,22 @@ close, rules), which is answered 204 and not recorded.
                       "<t>.<body>"; answer 401 when missing or wrong
   --close             close the connection after each answer
   --max-seconds N     exit after N seconds (default 60)
+  --tls-cert FILE --tls-key FILE
+                      serve HTTPS with this certificate chain (PEM) and
+                      key; every request record then also has "tls": true
+                      and "client_cn" (the client certificate's common
+                      name, or null)
+  --tls-client-ca FILE
+                      require a client certificate signed by this CA
+  --conn-log FILE     one JSON object per accepted connection (peer_port,
+                      tls, ok, error, client_cn, t), written once its TLS
+                      handshake succeeded or failed (at accept without TLS)
+  --proxy-connect     answer CONNECT host:port (recorded like any request)
+                      by tunnelling to that address on 127.0.0.1 only, so
+                      the stub can act as an https proxy; without it
+                      CONNECT is answered 501 as before. A proxied plain
+                      http request needs nothing: its request target (the
+                      absolute url) is recorded as "path"
 
 Standard library only; run with /usr/bin/python3.
 """
@@ -29,6 +45,9 @@ import argparse
 import hashlib
 import hmac
 import json
+import select
+import socket
+import ssl
 import sys
 import threading
 import time
@@ -50,6 +69,17 @@ class State:
         self.close = args.close
         self.secret = args.hmac_secret
         self.log = open(args.log, "a", buffering=1) if args.log else None
+        self.conn_log = (open(args.conn_log, "a", buffering=1)
+                         if args.conn_log else None)
+        self.proxy_connect = args.proxy_connect
+        self.tls = None
+        if args.tls_cert:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(args.tls_cert, args.tls_key)
+            if args.tls_client_ca:
+                ctx.verify_mode = ssl.CERT_REQUIRED
+                ctx.load_verify_locations(args.tls_client_ca)
+            self.tls = ctx
 
     def next_status(self, path):
         with self.lock:
@@ -68,11 +98,32 @@ class State:
             self.log.write(line + "\n")
             self.log.flush()
 
+    def record_conn(self, rec):
+        if self.conn_log is None:
+            return
+        line = json.dumps(rec, sort_keys=True)
+        with self.lock:
+            self.conn_log.write(line + "\n")
+            self.conn_log.flush()
+
 
 def parse_list(text):
     if not text:
         return []
     return [int(x) for x in text.split(",") if x.strip()]
+
+
+def client_cn(sock):
+    """The common name of the peer's certificate on a TLS socket, or None."""
+    try:
+        cert = sock.getpeercert()
+    except (AttributeError, ValueError, OSError):
+        return None
+    for rdn in (cert or {}).get("subject", ()):
+        for k, v in rdn:
+            if k == "commonName":
+                return v
+    return None
 
 
 def check_hmac(secret, header, body):
@@ -116,14 +167,18 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(st.delay_ms / 1000.0)
         # Logged before answering: once a client has its answer, the
         # request is in the log.
-        st.record({
+        rec = {
             "t_start": t_start, "t_end": time.time(),
             "method": self.command, "path": self.path,
             "headers": {k: v for k, v in self.headers.items()},
             "body": body.decode("utf-8", "replace"),
             "status": status, "hmac_ok": hmac_ok,
             "peer_port": self.client_address[1],
-        })
+        }
+        if st.tls is not None:
+            rec["tls"] = True
+            rec["client_cn"] = client_cn(self.connection)
+        st.record(rec)
         out = st.body.encode()
         try:
             self.send_response(status)
@@ -170,6 +225,77 @@ class Handler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET = handle_any
 
+    def do_CONNECT(self):
+        st = self.server.state
+        if not st.proxy_connect:
+            self.send_error(501, "Unsupported method ('CONNECT')")
+            return
+        host, _, port = self.path.rpartition(":")
+        st.record({
+            "t_start": time.time(), "t_end": time.time(),
+            "method": self.command, "path": self.path,
+            "headers": {k: v for k, v in self.headers.items()},
+            "body": "", "status": 200, "hmac_ok": None,
+            "peer_port": self.client_address[1],
+        })
+        try:
+            if host not in ("127.0.0.1", "localhost"):
+                raise OSError("tunnels go to 127.0.0.1 only")
+            up = socket.create_connection(("127.0.0.1", int(port)), 10)
+        except (OSError, ValueError):
+            self.send_error(502)
+            return
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+        down = self.connection
+        try:
+            while True:
+                r, _, _ = select.select([down, up], [], [], 30)
+                if not r:
+                    break
+                for s in r:
+                    data = s.recv(65536)
+                    if not data:
+                        return
+                    (up if s is down else down).sendall(data)
+        except OSError:
+            pass
+        finally:
+            up.close()
+
+
+class Server(ThreadingHTTPServer):
+    """With TLS, each connection's handshake runs on its own thread."""
+
+    def finish_request(self, request, client_address):
+        st = self.state
+        if st.tls is None:
+            st.record_conn({"t": time.time(), "peer_port": client_address[1],
+                            "tls": False, "ok": True, "error": None,
+                            "client_cn": None})
+            return super().finish_request(request, client_address)
+        try:
+            request.settimeout(10)
+            conn = st.tls.wrap_socket(request, server_side=True)
+            conn.settimeout(None)
+        except (ssl.SSLError, OSError) as e:
+            st.record_conn({"t": time.time(), "peer_port": client_address[1],
+                            "tls": True, "ok": False, "error": str(e),
+                            "client_cn": None})
+            return
+        st.record_conn({"t": time.time(), "peer_port": client_address[1],
+                        "tls": True, "ok": True, "error": None,
+                        "client_cn": client_cn(conn)})
+        try:
+            self.RequestHandlerClass(conn, client_address, self)
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -184,9 +310,18 @@ def main():
     ap.add_argument("--hmac-secret")
     ap.add_argument("--close", action="store_true")
     ap.add_argument("--max-seconds", type=float, default=60)
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
+    ap.add_argument("--tls-client-ca")
+    ap.add_argument("--conn-log")
+    ap.add_argument("--proxy-connect", action="store_true")
     args = ap.parse_args()
+    if (args.tls_cert is None) != (args.tls_key is None):
+        ap.error("--tls-cert and --tls-key go together")
+    if args.tls_client_ca and not args.tls_cert:
+        ap.error("--tls-client-ca needs --tls-cert")
 
-    srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    srv = Server(("127.0.0.1", args.port), Handler)
     srv.daemon_threads = True
     srv.state = State(args)
     print(srv.server_address[1], flush=True)
