@@ -5,6 +5,8 @@
  * config file has been read (command-line values win). Split from config.c,
  * which owns the file format.
  */
+#include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
