@@ -58,6 +58,7 @@
 #include "queue.h"
 #include "rules/rules.h"
 #include "sink/sqlite.h"
+#include "store/checkpoint.h"
 #include "store/forward.h"
 #include "store/retention.h"
 #include "store/schema.h"
@@ -70,6 +71,7 @@
 #define STORE_BACKOFF_MIN_MS	10
 #define STORE_BACKOFF_MAX_MS	5000
 #define STORE_CKPT_PASSIVE	(4LL << 20)	/* WAL bytes */
+#define STORE_CKPT_INLINE	(16LL << 20)	/* WAL bytes: here, not aside */
 #define STORE_CKPT_TRUNCATE	(64LL << 20)
 #define STORE_CKPT_RETRY_MS	1000
 
@@ -144,6 +146,7 @@ struct store {
 	long long		 ckpt_next_ms;	/* no checkpoint before */
 	struct log_limit	 errlim;	/* batch failure lines */
 	struct forward		*fw;		/* outbox and delivery results */
+	struct checkpointer	*ckpt;		/* background checkpoints */
 	struct retention	*ret;		/* age/size retention */
 	atomic_bool		 closing;	/* store_close() began */
 	struct sink_sqlite	*sinks[STORE_MAX_SINKS]; /* newest last */
@@ -393,6 +396,8 @@ store_start(struct store *s)
 {
 	if (s->started)
 		return 0;
+	/* Without it checkpoints run between batches, on this thread. */
+	s->ckpt = checkpointer_start(s->path);
 	if (pthread_create(&s->thread, NULL, store_main, s) != 0) {
 		log_error("store: cannot start thread: %s", strerror(errno));
 		return GW_EIO;
@@ -483,7 +488,8 @@ store_get_stats(struct store *s, struct store_stats *st)
 	st->wal_bytes = atomic_load_explicit(&s->wal_bytes,
 	    memory_order_relaxed);
 	st->checkpoints = atomic_load_explicit(&s->checkpoints,
-	    memory_order_relaxed);
+	    memory_order_relaxed) + (s->ckpt != NULL ?
+	    checkpointer_count(s->ckpt) : 0);
 }
 
 /*
@@ -504,6 +510,8 @@ store_close(struct store *s)
 		s->started = false;
 	} else
 		store_run(s);
+	checkpointer_stop(s->ckpt);
+	s->ckpt = NULL;
 	store_checkpoint(s, true);
 	store_free(s);
 }
@@ -1023,6 +1031,17 @@ store_checkpoint(struct store *s, bool final)
 	now = clock_mono_ms();
 	if (!final && (bytes < STORE_CKPT_PASSIVE || now < s->ckpt_next_ms))
 		return;
+	if (!final && s->ckpt != NULL && bytes < STORE_CKPT_INLINE) {
+		/*
+		 * Off the commit path. Under sustained ingest the writer keeps
+		 * appending while it copies, so the WAL cannot start over;
+		 * past STORE_CKPT_INLINE one checkpoint runs here, between
+		 * batches, with little left to copy, and the WAL restarts.
+		 */
+		checkpointer_request(s->ckpt);
+		s->ckpt_next_ms = now + 50;
+		return;
+	}
 	mode = final || bytes >= STORE_CKPT_TRUNCATE ?
 	    SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE;
 	if (!final && mode == SQLITE_CHECKPOINT_TRUNCATE)
