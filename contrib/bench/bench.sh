@@ -831,7 +831,7 @@ bench_compare() {
 			if [ -x "$MOSQUITTO" ]; then
 				bench_mosquitto
 			else
-				note "no mosquitto at $MOSQUITTO"
+				note "no mosquitto at $MOSQUITTO (apt-get install mosquitto)"
 				FAILED=1
 			fi
 			;;
