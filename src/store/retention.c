@@ -360,7 +360,6 @@ ret_build(struct retention *r, const struct rule_set *set)
 {
 	const struct rule_sqlite *sq;
 	const struct rule *rule;
-	long long now = clock_mono_ms();
 	size_t i, n;
 
 	ret_targets_free(r);
@@ -389,7 +388,7 @@ ret_build(struct retention *r, const struct rule_set *set)
 			r->nt--;
 			continue;
 		}
-		r->t[i].age_next_ms = now;
+		r->t[i].age_next_ms = 0;	/* a new target is due at once */
 		i++;
 	}
 	r->age_rr = 0;
