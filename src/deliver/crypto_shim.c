@@ -9,14 +9,13 @@
  * cannot be loaded they fail the way OpenSSL reports failure (NULL, 0), so
  * the signature fails and the request is retried later.
  */
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stddef.h>
 
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
-#include "log.h"
+#include "deliver/dlshim.h"
 
 #define CRYPTO_SONAME	"libcrypto.so.3"
 
@@ -39,36 +38,25 @@ static struct {
 static pthread_once_t	api_once = PTHREAD_ONCE_INIT;
 static int		api_ok;
 
-#define LOAD(field, name) do {						\
-	*(void **)&api.field = dlsym(h, name);				\
-	if (api.field == NULL)						\
-		goto missing;						\
-} while (0)
+#define SYM(field, name)	{ name, (void **)&api.field }
+
+static const struct dlshim_sym syms[] = {
+	SYM(mac_fetch, "EVP_MAC_fetch"),
+	SYM(mac_free, "EVP_MAC_free"),
+	SYM(ctx_new, "EVP_MAC_CTX_new"),
+	SYM(ctx_free, "EVP_MAC_CTX_free"),
+	SYM(init, "EVP_MAC_init"),
+	SYM(update, "EVP_MAC_update"),
+	SYM(final, "EVP_MAC_final"),
+	SYM(param_utf8, "OSSL_PARAM_construct_utf8_string"),
+	SYM(param_end, "OSSL_PARAM_construct_end"),
+};
 
 static void
 api_load(void)
 {
-	void *h;
-
-	if ((h = dlopen(CRYPTO_SONAME, RTLD_NOW | RTLD_LOCAL)) == NULL) {
-		log_error("cannot load %s (%s): webhook signatures fail",
-		    CRYPTO_SONAME, dlerror());
-		return;
-	}
-	LOAD(mac_fetch, "EVP_MAC_fetch");
-	LOAD(mac_free, "EVP_MAC_free");
-	LOAD(ctx_new, "EVP_MAC_CTX_new");
-	LOAD(ctx_free, "EVP_MAC_CTX_free");
-	LOAD(init, "EVP_MAC_init");
-	LOAD(update, "EVP_MAC_update");
-	LOAD(final, "EVP_MAC_final");
-	LOAD(param_utf8, "OSSL_PARAM_construct_utf8_string");
-	LOAD(param_end, "OSSL_PARAM_construct_end");
-	api_ok = 1;
-	return;
-missing:
-	log_error("%s lacks a function mqlite needs (%s): webhook "
-	    "signatures fail", CRYPTO_SONAME, dlerror());
+	api_ok = dlshim_load(CRYPTO_SONAME, syms, sizeof syms / sizeof syms[0],
+	    "webhook signatures fail") == 0;
 }
 
 static int

@@ -15,14 +15,13 @@
  */
 #define CURL_DISABLE_TYPECHECK 1
 
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 
 #include <curl/curl.h>
 
-#include "log.h"
+#include "deliver/dlshim.h"
 
 #define CURL_SONAME	"libcurl.so.4"
 
@@ -51,48 +50,36 @@ static struct {
 static pthread_once_t	api_once = PTHREAD_ONCE_INIT;
 static int		api_ok;
 
-#define LOAD(field, name) do {						\
-	*(void **)&api.field = dlsym(h, name);				\
-	if (api.field == NULL)						\
-		goto missing;						\
-} while (0)
+#define SYM(field, name)	{ name, (void **)&api.field }
+
+static const struct dlshim_sym syms[] = {
+	SYM(global_init, "curl_global_init"),
+	SYM(global_cleanup, "curl_global_cleanup"),
+	SYM(easy_init, "curl_easy_init"),
+	SYM(easy_cleanup, "curl_easy_cleanup"),
+	SYM(easy_reset, "curl_easy_reset"),
+	SYM(easy_setopt, "curl_easy_setopt"),
+	SYM(easy_getinfo, "curl_easy_getinfo"),
+	SYM(easy_strerror, "curl_easy_strerror"),
+	SYM(multi_init, "curl_multi_init"),
+	SYM(multi_cleanup, "curl_multi_cleanup"),
+	SYM(multi_add_handle, "curl_multi_add_handle"),
+	SYM(multi_remove_handle, "curl_multi_remove_handle"),
+	SYM(multi_perform, "curl_multi_perform"),
+	SYM(multi_poll, "curl_multi_poll"),
+	SYM(multi_wakeup, "curl_multi_wakeup"),
+	SYM(multi_info_read, "curl_multi_info_read"),
+	SYM(slist_append, "curl_slist_append"),
+	SYM(slist_free_all, "curl_slist_free_all"),
+};
 
 static void
 api_load(void)
 {
-	void *h;
-
-	if ((h = dlopen(CURL_SONAME, RTLD_NOW | RTLD_LOCAL)) == NULL) {
-		log_error("cannot load %s (%s): webhooks cannot be sent",
-		    CURL_SONAME, dlerror());
-		return;
-	}
-	LOAD(global_init, "curl_global_init");
-	LOAD(global_cleanup, "curl_global_cleanup");
-	LOAD(easy_init, "curl_easy_init");
-	LOAD(easy_cleanup, "curl_easy_cleanup");
-	LOAD(easy_reset, "curl_easy_reset");
-	LOAD(easy_setopt, "curl_easy_setopt");
-	LOAD(easy_getinfo, "curl_easy_getinfo");
-	LOAD(easy_strerror, "curl_easy_strerror");
-	LOAD(multi_init, "curl_multi_init");
-	LOAD(multi_cleanup, "curl_multi_cleanup");
-	LOAD(multi_add_handle, "curl_multi_add_handle");
-	LOAD(multi_remove_handle, "curl_multi_remove_handle");
-	LOAD(multi_perform, "curl_multi_perform");
-	LOAD(multi_poll, "curl_multi_poll");
-	LOAD(multi_wakeup, "curl_multi_wakeup");
-	LOAD(multi_info_read, "curl_multi_info_read");
-	LOAD(slist_append, "curl_slist_append");
-	LOAD(slist_free_all, "curl_slist_free_all");
-	api_ok = 1;
-	return;
-missing:
-	log_error("%s lacks a function mqlite needs (%s): webhooks cannot be "
-	    "sent", CURL_SONAME, dlerror());
+	api_ok = dlshim_load(CURL_SONAME, syms, sizeof syms / sizeof syms[0],
+	    "webhooks cannot be sent") == 0;
 }
 
-/* True once libcurl is loaded. */
 static int
 api_ready(void)
 {
