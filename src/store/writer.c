@@ -128,6 +128,7 @@ static const char *const store_sql[ST__COUNT] = {
 };
 
 #define STORE_MAX_SINKS		4	/* rule sets prepared at once */
+#define STORE_ROWS_MULTI	16	/* messages rows per INSERT statement */
 
 struct store {
 	sqlite3			*db;		/* the writer connection */
@@ -147,6 +148,9 @@ struct store {
 	struct log_limit	 errlim;	/* batch failure lines */
 	struct forward		*fw;		/* outbox and delivery results */
 	struct checkpointer	*ckpt;		/* background checkpoints */
+	sqlite3_stmt		*st_multi;	/* STORE_ROWS_MULTI-row insert */
+	const struct msg	*pend[STORE_ROWS_MULTI]; /* rows not inserted */
+	size_t			 npend;
 	struct retention	*ret;		/* age/size retention */
 	atomic_bool		 closing;	/* store_close() began */
 	struct sink_sqlite	*sinks[STORE_MAX_SINKS]; /* newest last */
@@ -178,6 +182,8 @@ static int	store_write(struct store *, const struct store_item *,
 static int	store_step(struct store *, enum store_stmt);
 static void	store_release(struct store *, size_t);
 static void	store_item_free(struct store_item *);
+static int	store_flush_rows(struct store *);
+static int	store_prepare_multi(struct store *);
 static uint64_t	store_item_bytes(const struct store_item *);
 static int	store_write_rules(struct store *, const struct store_item *);
 static int	store_write_rules_op(struct store *,
@@ -332,6 +338,10 @@ store_open(const struct store_opts *opts, struct gw_error *err)
 			goto fail;
 		}
 	}
+	if (store_prepare_multi(s) != 0) {
+		gw_error_set(err, s->path, "prepare: %s", sqlite3_errmsg(s->db));
+		goto fail;
+	}
 	if ((s->fw = forward_new(s->db)) == NULL) {
 		gw_error_set(err, s->path, "cannot prepare the outbox");
 		goto fail;
@@ -351,6 +361,22 @@ fail:
 	return NULL;
 }
 
+/* Prepares the STORE_ROWS_MULTI-row insert into messages. 0 or GW_EIO. */
+static int
+store_prepare_multi(struct store *s)
+{
+	char sql[STORE_ROWS_MULTI * 24 + 128];
+	size_t i, n;
+
+	n = (size_t)snprintf(sql, sizeof sql, "INSERT INTO messages"
+	    " (received_ms, topic, client_id, qos, retain, payload) VALUES ");
+	for (i = 0; i < STORE_ROWS_MULTI; i++)
+		n += (size_t)snprintf(sql + n, sizeof sql - n,
+		    "%s(?,?,?,?,?,?)", i > 0 ? "," : "");
+	return sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+	    &s->st_multi, NULL) == SQLITE_OK ? 0 : GW_EIO;
+}
+
 /* Releases everything s holds; the thread must not be running. */
 static void
 store_free(struct store *s)
@@ -365,6 +391,7 @@ store_free(struct store *s)
 	forward_free(s->fw);
 	for (i = 0; i < ST__COUNT; i++)
 		sqlite3_finalize(s->st[i]);
+	sqlite3_finalize(s->st_multi);
 	if (s->db != NULL && sqlite3_close(s->db) != SQLITE_OK) {
 		log_warn("store: %s: statements left open at close: %s",
 		    s->path, sqlite3_errmsg(s->db));
@@ -627,6 +654,8 @@ store_txn(struct store *s, size_t *np, bool fill, uint64_t *rowsp)
 		n += k;
 		*np = n;
 	}
+	if (s->npend > 0 && store_flush_rows(s) != 0)
+		goto fail;
 	/* Results pushed while this batch ran (their nudge is in it). */
 	if (forward_take_results(s->fw)) {
 		if (!open) {
@@ -655,6 +684,7 @@ fail:
 		sqlite3_reset(s->st[ST_ROLLBACK]);
 	}
 	forward_rolled_back(s->fw);
+	s->npend = 0;
 	return GW_EIO;
 }
 
@@ -739,6 +769,67 @@ store_write_session(struct store *s, const struct store_item *it)
 	return 0;
 }
 
+/* Binds m's messages row at parameters base+1 .. base+6. */
+static int
+bind_row(sqlite3_stmt *st, int base, const struct msg *m)
+{
+	int bad;
+
+	bad = sqlite3_bind_int64(st, base + 1, m->received_ms);
+	bad |= sqlite3_bind_text(st, base + 2, m->topic, m->topic_len,
+	    SQLITE_STATIC);
+	if (m->client_id_len == 0)
+		bad |= sqlite3_bind_null(st, base + 3);
+	else
+		bad |= sqlite3_bind_text(st, base + 3, m->client_id,
+		    m->client_id_len, SQLITE_STATIC);
+	bad |= sqlite3_bind_int(st, base + 4, m->qos);
+	bad |= sqlite3_bind_int(st, base + 5, m->retain != 0);
+	/*
+	 * TEXT for valid UTF-8 without NUL ('' when empty), else BLOB.
+	 * payload_len fits an int: MQTT caps packets at 256 MB.
+	 */
+	if (utf8_valid(m->payload, m->payload_len, false))
+		bad |= sqlite3_bind_text(st, base + 6, (const char *)m->payload,
+		    (int)m->payload_len, SQLITE_STATIC);
+	else
+		bad |= sqlite3_bind_blob(st, base + 6, m->payload,
+		    (int)m->payload_len, SQLITE_STATIC);
+	return bad;
+}
+
+/*
+ * Inserts the pending messages rows: a full group with one statement
+ * (less per-statement work per row), a partial one row by row. In order.
+ * 0 or GW_EIO.
+ */
+static int
+store_flush_rows(struct store *s)
+{
+	sqlite3_stmt *st;
+	size_t i;
+	int bad = SQLITE_OK, rc;
+
+	if (s->npend == STORE_ROWS_MULTI && s->st_multi != NULL) {
+		for (i = 0; i < s->npend; i++)
+			bad |= bind_row(s->st_multi, (int)i * 6, s->pend[i]);
+		rc = bad == SQLITE_OK ? sqlite3_step(s->st_multi) : bad;
+		sqlite3_reset(s->st_multi);
+		s->npend = 0;
+		return rc == SQLITE_DONE ? 0 : GW_EIO;
+	}
+	st = s->st[ST_MSG_INSERT];
+	for (i = 0; i < s->npend; i++) {
+		if (bind_row(st, 0, s->pend[i]) != SQLITE_OK ||
+		    store_step(s, ST_MSG_INSERT) != 0) {
+			s->npend = 0;
+			return GW_EIO;
+		}
+	}
+	s->npend = 0;
+	return 0;
+}
+
 /* Writes one item inside the open transaction; counts rows. */
 static int
 store_write(struct store *s, const struct store_item *it, uint64_t *rows)
@@ -764,29 +855,9 @@ store_write(struct store *s, const struct store_item *it, uint64_t *rows)
 	}
 
 	if (it->flags & STORE_F_ROW) {
-		st = s->st[ST_MSG_INSERT];
-		bad = sqlite3_bind_int64(st, 1, m->received_ms);
-		bad |= sqlite3_bind_text(st, 2, m->topic, m->topic_len,
-		    SQLITE_STATIC);
-		if (m->client_id_len == 0)
-			bad |= sqlite3_bind_null(st, 3);
-		else
-			bad |= sqlite3_bind_text(st, 3, m->client_id,
-			    m->client_id_len, SQLITE_STATIC);
-		bad |= sqlite3_bind_int(st, 4, m->qos);
-		bad |= sqlite3_bind_int(st, 5, m->retain != 0);
-		/*
-		 * TEXT for valid UTF-8 without NUL ('' when empty), else
-		 * BLOB. payload_len fits an int: MQTT caps packets at 256 MB.
-		 */
-		if (utf8_valid(m->payload, m->payload_len, false))
-			bad |= sqlite3_bind_text(st, 6,
-			    (const char *)m->payload, (int)m->payload_len,
-			    SQLITE_STATIC);
-		else
-			bad |= sqlite3_bind_blob(st, 6, m->payload,
-			    (int)m->payload_len, SQLITE_STATIC);
-		if (bad != SQLITE_OK || store_step(s, ST_MSG_INSERT) != 0)
+		/* Rows go in groups; the message outlives the batch. */
+		s->pend[s->npend++] = m;
+		if (s->npend == STORE_ROWS_MULTI && store_flush_rows(s) != 0)
 			return GW_EIO;
 		(*rows)++;
 	}
