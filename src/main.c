@@ -24,6 +24,8 @@
 #include "deliver/setup.h"
 #include "log.h"
 #include "mem.h"
+#include "metrics.h"
+#include "metrics_render.h"
 #include "net/ev.h"
 #include "rules/rules.h"
 #include "store/store.h"
@@ -35,6 +37,8 @@ struct daemon {
 	struct broker	*broker;
 	struct store	*store;
 	struct delivery	*delivery;	/* store-and-forward wiring */
+	struct metrics	*metrics;	/* NULL: no metrics endpoint */
+	struct metrics_sources msrc;	/* what the endpoint reads */
 	int		 sigfd;
 	int		 stop_signal;
 };
@@ -90,12 +94,6 @@ check_unsupported(const struct gw_config *cfg, void *ctx)
 	if (cfg->nsources > 0) {
 		gw_error_set(&e, "sources", UNSUPPORTED,
 		    "subscribing to external brokers");
-		report_error(file, &e, ctx);
-		n++;
-	}
-	if (cfg->metrics_enabled) {
-		gw_error_set(&e, "metrics", UNSUPPORTED,
-		    "the metrics endpoint");
 		report_error(file, &e, ctx);
 		n++;
 	}
@@ -219,6 +217,29 @@ setup_signals(void)
 	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
+/* The metrics endpoint on the loop, reading broker, store and delivery. */
+static int
+start_metrics(struct daemon *d, const struct gw_config *cfg)
+{
+	struct gw_error err;
+	const char *addr = cfg->metrics_bind;
+	int v6 = strchr(addr, ':') != NULL;
+
+	memset(&err, 0, sizeof err);
+	d->msrc.broker = d->broker;
+	d->msrc.store = d->store;
+	d->msrc.delivery = d->delivery;
+	d->metrics = metrics_start(d->loop, addr, cfg->metrics_port,
+	    metrics_render, &d->msrc, &err);
+	if (d->metrics == NULL) {
+		log_error("metrics: %s", err.msg);
+		return -1;
+	}
+	log_info("metrics on http://%s%s%s:%d/metrics", v6 ? "[" : "", addr,
+	    v6 ? "]" : "", metrics_port(d->metrics));
+	return 0;
+}
+
 static int
 start(struct daemon *d, struct gw_config *cfg)
 {
@@ -277,6 +298,8 @@ start(struct daemon *d, struct gw_config *cfg)
 		}
 		log_info("listening on %s:%d", cfg->listeners[i].bind, port);
 	}
+	if (cfg->metrics_enabled && start_metrics(d, cfg) != 0)
+		return -1;
 	if (store_start(d->store) != 0 ||
 	    broker_attach_store(d->broker) != 0) {
 		log_error("cannot start the store thread");
@@ -293,6 +316,8 @@ stop(struct daemon *d)
 {
 	struct store_stats st;
 
+	metrics_stop(d->metrics);
+	d->metrics = NULL;
 	if (d->broker != NULL)
 		broker_stop_intake(d->broker);
 	delivery_stop(d->delivery, 2000);

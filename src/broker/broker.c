@@ -770,6 +770,12 @@ broker_get_stats(const struct broker *b, struct broker_stats *st)
 	*st = b->stats;
 }
 
+const struct rule_set *
+broker_rules(const struct broker *b)
+{
+	return b->rules;
+}
+
 static void
 free_session_cb(struct session *s, void *arg)
 {

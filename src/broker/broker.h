@@ -72,6 +72,9 @@ void		 broker_finish(struct broker *b);
 void		 broker_get_stats(const struct broker *b,
 		    struct broker_stats *st);
 
+/* The rule set in force (borrowed; NULL: the built-in default rule). */
+const struct rule_set *broker_rules(const struct broker *b);
+
 /* Frees the broker and everything it owns. NULL ok. */
 void		 broker_free(struct broker *b);
 

@@ -197,6 +197,15 @@ out:
 }
 
 void
+delivery_stats(struct delivery *dl, deliver_stats_cb cb, void *ctx)
+{
+	struct deliver *d;
+
+	if (dl != NULL && (d = dl_get(dl)) != NULL)
+		deliver_stats(d, cb, ctx);
+}
+
+void
 delivery_stop(struct delivery *dl, unsigned grace_ms)
 {
 	struct deliver *d;

@@ -9,6 +9,8 @@
 #ifndef GW_DELIVER_SETUP_H
 #define GW_DELIVER_SETUP_H
 
+#include "deliver/loop.h"
+
 struct gw_config;
 struct rule_set;
 struct store;
@@ -27,6 +29,13 @@ struct delivery	*delivery_new(struct store *store,
  */
 int		 delivery_apply_rules(struct delivery *dl,
 		    const struct rule_set *set);
+
+/*
+ * Calls cb for each webhook route's counters (deliver_stats()); nothing
+ * when the delivery thread was never started or is stopped.
+ */
+void		 delivery_stats(struct delivery *dl, deliver_stats_cb cb,
+		    void *ctx);
 
 /*
  * Stops the delivery thread (requests in flight get grace_ms to finish)

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """
 Settings for features this version does not have (client authentication,
-ACLs, sources, metrics, TLS listeners) are refused, by --check and at
+ACLs, sources, TLS listeners) are refused, by --check and at
 start, never silently ignored: a gateway configured to require passwords
 must not run open.
 """
@@ -33,7 +33,6 @@ class TestUnsupportedSettings(unittest.TestCase):
             ({"auth": {"acl_file": "acl.json"}}, "auth.acl_file"),
             ({"sources": [{"url": "tcp://127.0.0.1:1", "topics": ["#"]}]},
              "sources"),
-            ({"metrics": {"port": 9883}}, "metrics"),
             ({"listeners": [{"port": 0, "bind": "127.0.0.1",
                              "tls": {"cert": "c", "key": "k"}}]},
              "listeners[0].tls"),

@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Renders the daemon's metrics (see metrics_render.h). Every family is
+ * written as # HELP, # TYPE and its samples together, as the text format
+ * requires, so per-rule counters walk the rule set once per family and the
+ * webhook routes are first copied out of the delivery thread's table (one
+ * locked pass) and then written family by family. Counter names end in
+ * _total; everything is prefixed mqlite_. Reads only atomics and
+ * snapshots: nothing here waits for the store or the delivery thread.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "broker/broker.h"
+#include "buf.h"
+#include "build_config.h"
+#include "clock.h"
+#include "deliver/loop.h"
+#include "deliver/setup.h"
+#include "err.h"
+#include "mem.h"
+#include "metrics.h"
+#include "metrics_render.h"
+#include "rules/rules.h"
+#include "store/retention.h"
+#include "store/store.h"
+
+#define ROUTES_MAX	4096	/* routes rendered; more are left out */
+
+struct scalar {
+	const char	*name;
+	const char	*type;
+	const char	*help;
+	uint64_t	 v;
+};
+
+struct route_copy {
+	char		*name;
+	struct deliver_route_stats st;
+};
+
+struct routes {
+	struct route_copy *v;
+	size_t		 n;
+	size_t		 cap;
+	int		 rc;
+};
+
+static int
+one(struct buf *out, const struct scalar *s)
+{
+	int rc;
+
+	if ((rc = metrics_family(out, s->name, s->type, s->help)) != 0)
+		return rc;
+	return metrics_sample_u64(out, s->name, NULL, NULL, s->v);
+}
+
+static int
+scalars(struct buf *out, const struct scalar *s, size_t n)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < n; i++)
+		if ((rc = one(out, &s[i])) != 0)
+			return rc;
+	return 0;
+}
+
+static int
+render_broker(struct buf *out, const struct broker_stats *st)
+{
+	const struct scalar s[] = {
+		{ "mqlite_connections", "gauge",
+		    "MQTT clients connected now", st->connections },
+		{ "mqlite_connections_accepted_total", "counter",
+		    "TCP connections accepted", st->accepted_total },
+		{ "mqlite_connections_refused_total", "counter",
+		    "Connections closed at once over max_connections",
+		    st->refused_total },
+		{ "mqlite_publish_received_total", "counter",
+		    "PUBLISH packets accepted from clients", st->publish_in },
+		{ "mqlite_publish_sent_total", "counter",
+		    "PUBLISH packets sent to subscribers", st->publish_out },
+		{ "mqlite_qos0_dropped_total", "counter",
+		    "QoS 0 messages dropped for a client that could not keep "
+		    "up", st->dropped_qos0 },
+		{ "mqlite_queue_full_dropped_total", "counter",
+		    "QoS 1/2 messages dropped over max_queued",
+		    st->dropped_queue_full },
+		{ "mqlite_protocol_errors_total", "counter",
+		    "Connections closed on protocol errors",
+		    st->protocol_errors },
+		{ "mqlite_store_pauses_total", "counter",
+		    "Times client reads were paused on a full store queue",
+		    st->store_pauses },
+	};
+
+	return scalars(out, s, sizeof s / sizeof s[0]);
+}
+
+static int
+render_store(struct buf *out, const struct store_stats *st,
+    const struct retention_stats *rt)
+{
+	const struct scalar s[] = {
+		{ "mqlite_store_rows_total", "counter",
+		    "Rows inserted into messages", st->rows },
+		{ "mqlite_store_commits_total", "counter",
+		    "Transactions committed", st->batches },
+		{ "mqlite_store_commit_failures_total", "counter",
+		    "Failed COMMITs (retried)", st->commit_failures },
+		{ "mqlite_store_committed_seq", "gauge",
+		    "Highest store sequence number committed",
+		    st->committed_seq },
+		{ "mqlite_store_wal_bytes", "gauge",
+		    "WAL size after the last commit", st->wal_bytes },
+		{ "mqlite_store_checkpoints_total", "counter",
+		    "Completed WAL checkpoints", st->checkpoints },
+		{ "mqlite_retention_deletes_total", "counter",
+		    "Retention DELETE statements run", rt->chunks },
+		{ "mqlite_retention_vacuum_pages_total", "counter",
+		    "Pages given back to the filesystem", rt->vacuum_pages },
+		{ "mqlite_retention_checkpoints_total", "counter",
+		    "WAL checkpoints run for max_bytes", rt->checkpoints },
+		{ "mqlite_retention_errors_total", "counter",
+		    "Failed retention statements (retried later)", rt->errors },
+		{ "mqlite_database_used_bytes", "gauge",
+		    "Database pages in use, last measured", rt->used_bytes },
+		{ "mqlite_database_file_bytes", "gauge",
+		    "Database file size, last measured", rt->file_bytes },
+		{ "mqlite_database_wal_file_bytes", "gauge",
+		    "WAL file size on disk, last measured", rt->wal_bytes },
+		{ "mqlite_retention_high_bytes", "gauge",
+		    "Pruning starts above this many bytes in use (0: off)",
+		    rt->high_bytes },
+		{ "mqlite_retention_low_bytes", "gauge",
+		    "Pruning stops at this many bytes in use", rt->low_bytes },
+	};
+	static const char pruned[] = "mqlite_retention_pruned_rows_total";
+	int rc;
+
+	if ((rc = scalars(out, s, sizeof s / sizeof s[0])) != 0 ||
+	    (rc = metrics_family(out, pruned, "counter",
+	    "Rows deleted by retention, by reason")) != 0 ||
+	    (rc = metrics_sample_u64(out, pruned, "reason", "max_age",
+	    rt->age_rows)) != 0)
+		return rc;
+	return metrics_sample_u64(out, pruned, "reason", "max_bytes",
+	    rt->size_rows);
+}
+
+static int
+render_rules(struct buf *out, const struct rule_set *set)
+{
+	static const struct {
+		const char		*name;
+		const char		*help;
+		enum rule_counter	 c;
+	} fam[] = {
+		{ "mqlite_rule_matched_total",
+		    "Publishes whose topic matched the rule", RULE_CMATCHED },
+		{ "mqlite_rule_filtered_total",
+		    "Matched publishes dropped by the rule's where",
+		    RULE_CFILTERED },
+		{ "mqlite_rule_written_total",
+		    "Rows the rule inserted", RULE_CWRITTEN },
+		{ "mqlite_rule_rejected_total",
+		    "Rows the rule sent to the rejected table",
+		    RULE_CREJECTED },
+	};
+	const struct rule *r;
+	size_t f, i, n = set != NULL ? rule_set_count(set) : 0;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	for (f = 0; f < sizeof fam / sizeof fam[0]; f++) {
+		if ((rc = metrics_family(out, fam[f].name, "counter",
+		    fam[f].help)) != 0)
+			return rc;
+		for (i = 0; i < n; i++) {
+			r = rule_set_rule(set, i);
+			if ((rc = metrics_sample_u64(out, fam[f].name, "rule",
+			    rule_name(r), rule_counter(r, fam[f].c))) != 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* Called under the delivery thread's lock: copy, never block. */
+static void
+route_cb(const struct deliver_route_stats *st, void *ctx)
+{
+	struct routes *rs = ctx;
+	struct route_copy *v;
+	size_t cap;
+
+	if (rs->rc != 0 || rs->n >= ROUTES_MAX)
+		return;
+	if (rs->n == rs->cap) {
+		cap = rs->cap == 0 ? 8 : rs->cap * 2;
+		if ((v = gw_realloc(rs->v, cap * sizeof *v)) == NULL) {
+			rs->rc = GW_ENOMEM;
+			return;
+		}
+		rs->v = v;
+		rs->cap = cap;
+	}
+	v = &rs->v[rs->n];
+	v->st = *st;
+	if ((v->name = gw_strdup(st->route != NULL ? st->route : "")) ==
+	    NULL) {
+		rs->rc = GW_ENOMEM;
+		return;
+	}
+	v->st.route = v->name;
+	rs->n++;
+}
+
+/* The value of family f for route r. */
+static double
+route_value(const struct deliver_route_stats *st, size_t f, long long now)
+{
+	switch (f) {
+	case 0:
+		return (double)st->delivered;
+	case 1:
+		return (double)st->retried;
+	case 2:
+		return (double)st->dead;
+	case 3:
+		return (double)st->dropped;
+	case 4:
+		return (double)st->depth;
+	case 5:
+		if (st->oldest_ms <= 0 || st->oldest_ms >= now)
+			return 0;
+		return (double)(now - st->oldest_ms) / 1000.0;
+	default:
+		return (double)st->in_flight;
+	}
+}
+
+static int
+render_routes(struct buf *out, struct delivery *dl)
+{
+	static const struct {
+		const char	*name;
+		const char	*type;
+		const char	*help;
+	} fam[] = {
+		{ "mqlite_webhook_delivered_total", "counter",
+		    "Outbox rows delivered (2xx)" },
+		{ "mqlite_webhook_retried_total", "counter",
+		    "Outbox rows rescheduled after a failed attempt" },
+		{ "mqlite_webhook_dead_total", "counter",
+		    "Outbox rows dead-lettered" },
+		{ "mqlite_webhook_dropped_total", "counter",
+		    "Outbox rows dropped by the outbox cap" },
+		{ "mqlite_webhook_depth", "gauge",
+		    "Rows waiting in the outbox (refreshed every few seconds)" },
+		{ "mqlite_webhook_oldest_age_seconds", "gauge",
+		    "Age of the oldest row waiting in the outbox (0: none)" },
+		{ "mqlite_webhook_in_flight", "gauge",
+		    "Requests in flight now" },
+	};
+	struct routes rs;
+	long long now = clock_wall_ms();
+	size_t f, i;
+	int rc = 0;
+
+	memset(&rs, 0, sizeof rs);
+	if (dl != NULL)
+		delivery_stats(dl, route_cb, &rs);
+	if ((rc = rs.rc) != 0 || rs.n == 0)
+		goto out;
+	for (f = 0; f < sizeof fam / sizeof fam[0]; f++) {
+		if ((rc = metrics_family(out, fam[f].name, fam[f].type,
+		    fam[f].help)) != 0)
+			goto out;
+		for (i = 0; i < rs.n; i++) {
+			if (f == 5)
+				rc = metrics_sample_double(out, fam[f].name,
+				    "route", rs.v[i].name,
+				    route_value(&rs.v[i].st, f, now));
+			else
+				rc = metrics_sample_u64(out, fam[f].name,
+				    "route", rs.v[i].name,
+				    (uint64_t)route_value(&rs.v[i].st, f,
+				    now));
+			if (rc != 0)
+				goto out;
+		}
+	}
+out:
+	for (i = 0; i < rs.n; i++)
+		gw_free(rs.v[i].name);
+	gw_free(rs.v);
+	return rc;
+}
+
+int
+metrics_render(struct buf *out, void *ctx)
+{
+	struct metrics_sources *src = ctx;
+	struct broker_stats bst;
+	struct store_stats sst;
+	struct retention_stats rst;
+	const struct scalar mem = { "mqlite_memory_bytes", "gauge",
+	    "Bytes allocated through the daemon's allocator",
+	    (uint64_t)gw_mem_used() };
+	int rc;
+
+	broker_get_stats(src->broker, &bst);
+	store_get_stats(src->store, &sst);
+	store_get_retention_stats(src->store, &rst);
+	if ((rc = metrics_family(out, "mqlite_build_info", "gauge",
+	    "Always 1; the version is a label")) != 0 ||
+	    (rc = metrics_sample_u64(out, "mqlite_build_info", "version",
+	    PACKAGE_VERSION, 1)) != 0 ||
+	    (rc = one(out, &mem)) != 0 ||
+	    (rc = render_broker(out, &bst)) != 0 ||
+	    (rc = render_store(out, &sst, &rst)) != 0 ||
+	    (rc = render_rules(out, broker_rules(src->broker))) != 0)
+		return rc;
+	return render_routes(out, src->delivery);
+}
