@@ -220,7 +220,8 @@ accept_cb(struct ev_loop *loop, int lfd, unsigned events, void *arg)
 		if ((fd = listen_accept(lfd, peer, sizeof peer)) == -1) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK &&
 			    log_ratelimited(&m->lim, 5, 10000))
-				log_warn("metrics: accept: %s", strerror(errno));
+				log_warn("metrics: accept: %s",
+				    strerror(errno));
 			return;
 		}
 		if (m->nconns >= METRICS_MAX_CONNS) {

@@ -261,7 +261,8 @@ render_routes(struct buf *out, struct delivery *dl)
 		{ "mqlite_webhook_dropped_total", "counter",
 		    "Outbox rows dropped by the outbox cap" },
 		{ "mqlite_webhook_depth", "gauge",
-		    "Rows waiting in the outbox (refreshed every few seconds)" },
+		    "Rows waiting in the outbox (refreshed every few "
+		    "seconds)" },
 		{ "mqlite_webhook_oldest_age_seconds", "gauge",
 		    "Age of the oldest row waiting in the outbox (0: none)" },
 		{ "mqlite_webhook_in_flight", "gauge",
