@@ -9,8 +9,13 @@
 #include "broker/msg.h"
 #include "err.h"
 
-int
-handle_puback(struct client *c, const uint8_t *body, size_t len)
+/*
+ * Ends the delivery of the acknowledged packet id if it waits in state
+ * want, freeing its window slot for the queue. 0 or a decode error.
+ */
+static int
+finish_delivery(struct client *c, const uint8_t *body, size_t len,
+    enum out_state want)
 {
 	struct out_msg *o;
 	uint16_t pid;
@@ -19,12 +24,18 @@ handle_puback(struct client *c, const uint8_t *body, size_t len)
 	if ((rc = codec_decode_ack(body, len, &pid)) != 0)
 		return rc;
 	o = session_inflight_find(c->sess, pid);
-	if (o != NULL && o->state == OUT_WAIT_PUBACK) {
+	if (o != NULL && o->state == want) {
 		persist_msg_delete(c->b, o->key);
 		session_inflight_remove(c->sess, o);
 		outbound_pump(c->b, c->sess);
 	}
 	return 0;
+}
+
+int
+handle_puback(struct client *c, const uint8_t *body, size_t len)
+{
+	return finish_delivery(c, body, len, OUT_WAIT_PUBACK);
 }
 
 int
@@ -50,17 +61,5 @@ handle_pubrec(struct client *c, const uint8_t *body, size_t len)
 int
 handle_pubcomp(struct client *c, const uint8_t *body, size_t len)
 {
-	struct out_msg *o;
-	uint16_t pid;
-	int rc;
-
-	if ((rc = codec_decode_ack(body, len, &pid)) != 0)
-		return rc;
-	o = session_inflight_find(c->sess, pid);
-	if (o != NULL && o->state == OUT_WAIT_PUBCOMP) {
-		persist_msg_delete(c->b, o->key);
-		session_inflight_remove(c->sess, o);
-		outbound_pump(c->b, c->sess);
-	}
-	return 0;
+	return finish_delivery(c, body, len, OUT_WAIT_PUBCOMP);
 }
