@@ -147,6 +147,8 @@ static const struct config_option root_options[] = {
 	    "20", "QoS 1/2 window per connection"),
 	OPT("limits.max_queued", OPT_UINT, max_queued, 0, 10000000, NULL,
 	    "1000", "messages queued per session"),
+	OPT("limits.max_sessions", OPT_UINT, max_sessions, 1, 10000000, NULL,
+	    "100000", "sessions kept at once (persistent and connected)"),
 	OPT("limits.connect_timeout", OPT_DURATION, connect_timeout_ms, 100,
 	    3600000, NULL, "10s", "accept to complete CONNECT"),
 	SPECIAL("sources", load_sources, "subscriptions to external brokers"),

@@ -60,6 +60,7 @@ struct gw_config {
 	size_t		 max_packet_bytes;	/* default 1 MB */
 	unsigned	 max_inflight;		/* default 20 */
 	unsigned	 max_queued;		/* default 1000 */
+	unsigned	 max_sessions;		/* default 100000 */
 	unsigned	 connect_timeout_ms;	/* default 10000 */
 
 	char		*rules_path;	/* -r or "rules"; NULL = default rule */

@@ -105,6 +105,17 @@ handle_connect(struct client *c, const uint8_t *body, size_t len)
 		present = true;
 		s->clean = false;
 	} else {
+		/* Persistent sessions outlive connections: bound them. */
+		if (!cc.clean_session &&
+		    session_count(b->sessions) >= b->cfg->max_sessions) {
+			if (log_ratelimited(&b->err_log, 5, 10000))
+				log_warn("refusing a new persistent session "
+				    "from %s: max_sessions (%u) reached",
+				    c->conn.peer, b->cfg->max_sessions);
+			c->sess = NULL;
+			return connack_refuse(c, CODEC_CONNACK_UNAVAILABLE,
+			    NULL);
+		}
 		if ((s = session_create(b->sessions, id, idlen,
 		    cc.clean_session)) == NULL)
 			return GW_ENOMEM;

@@ -127,6 +127,7 @@ test_defaults(void)
 	CU_ASSERT_EQUAL(cfg.max_packet_bytes, 1048576);
 	CU_ASSERT_EQUAL(cfg.max_inflight, 20);
 	CU_ASSERT_EQUAL(cfg.max_queued, 1000);
+	CU_ASSERT_EQUAL(cfg.max_sessions, 100000);
 	CU_ASSERT_EQUAL(cfg.connect_timeout_ms, 10000);
 	CU_ASSERT_PTR_NULL(cfg.rules_path);
 	CU_ASSERT_PTR_NULL(cfg.rules_inline);
