@@ -382,7 +382,7 @@ sink_sqlite_write(struct sink_sqlite *k, size_t rule_id, const struct msg *m,
 		rule_value_clear(&k->vals[i]);
 	if (rc == SQLITE_DONE) {
 		rule_count(r, RULE_CWRITTEN, 1);
-		return 0;
+		return 1;
 	}
 	if (rc == SQLITE_NOMEM)
 		return GW_ENOMEM;

@@ -37,8 +37,10 @@ const struct rule_set *sink_sqlite_set(const struct sink_sqlite *k);
 /*
  * Inserts the row of rule rule_id (whose filter passed; a rule without a
  * sqlite action is a no-op) for message m, or a `rejected` row when the
- * database refuses it. pc is the message's payload cache. Returns 0, or
- * GW_EIO / GW_ENOMEM when the batch must be rolled back and retried.
+ * database refuses it. pc is the message's payload cache. Returns 1 when
+ * the row went into the rule's table, 0 when it went to `rejected` (or
+ * there was nothing to write), or GW_EIO / GW_ENOMEM when the batch must
+ * be rolled back and retried.
  */
 int		 sink_sqlite_write(struct sink_sqlite *k, size_t rule_id,
 		    const struct msg *m, struct rule_payload *pc);

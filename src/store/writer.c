@@ -185,7 +185,8 @@ static void	store_item_free(struct store_item *);
 static int	store_flush_rows(struct store *);
 static int	store_prepare_multi(struct store *);
 static uint64_t	store_item_bytes(const struct store_item *);
-static int	store_write_rules(struct store *, const struct store_item *);
+static int	store_write_rules(struct store *, const struct store_item *,
+		    uint64_t *);
 static int	store_write_rules_op(struct store *,
 		    const struct store_item *);
 static void	store_checkpoint(struct store *, bool);
@@ -898,7 +899,7 @@ store_write(struct store *s, const struct store_item *it, uint64_t *rows)
 			return GW_EIO;
 	}
 	if (it->rules != NULL)
-		return store_write_rules(s, it);
+		return store_write_rules(s, it, rows);
 	return 0;
 }
 
@@ -1035,11 +1036,12 @@ store_reject(struct store *s, const struct msg *m, const char *rule,
 
 /*
  * Runs the rules that matched a publish: each rule's filter once, then
- * its actions (the sqlite row today). The payload is parsed at most once
- * for all of them.
+ * its actions (the table row, the webhook). The payload is parsed at most
+ * once for all of them. Adds the rows written to *rows.
  */
 static int
-store_write_rules(struct store *s, const struct store_item *it)
+store_write_rules(struct store *s, const struct store_item *it,
+    uint64_t *rows)
 {
 	const uint32_t *ids = store_item_rule_ids(it);
 	const struct rule *r;
@@ -1061,11 +1063,14 @@ store_write_rules(struct store *s, const struct store_item *it)
 		if (f == 0)
 			continue;
 		if (rule_sqlite(r) != NULL) {
-			if (k != NULL)
-				rc = sink_sqlite_write(k, ids[i], it->msg, &pc);
-			else
+			if (k == NULL)
 				rc = store_reject(s, it->msg, rule_name(r),
 				    err.msg);
+			else if ((rc = sink_sqlite_write(k, ids[i], it->msg,
+			    &pc)) > 0) {
+				(*rows)++;
+				rc = 0;
+			}
 		}
 		if (rc == 0 && rule_webhook(r) != NULL)
 			rc = forward_webhook(s->fw, r, it->msg, &pc);

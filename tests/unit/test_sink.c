@@ -134,8 +134,8 @@ test_create_and_write(void)
 	    " type = 'index' AND tbl_name = 'readings'"), 1);
 
 	CU_ASSERT_EQUAL(write_one(k, "s/north/t",
-	    "{\"temp\": 21.123456789}"), 0);
-	CU_ASSERT_EQUAL(write_one(k, "s/south/t", "not json"), 0);
+	    "{\"temp\": 21.123456789}"), 1);
+	CU_ASSERT_EQUAL(write_one(k, "s/south/t", "not json"), 1);
 	CU_ASSERT_EQUAL(scalar(db, "SELECT count(*) FROM readings"), 2);
 	CU_ASSERT_EQUAL(scalar(db, "SELECT ts FROM readings WHERE"
 	    " site = 'north'"), 1700000000123LL);
@@ -177,7 +177,7 @@ test_add_column_and_conflict(void)
 	text(db, "SELECT type FROM pragma_table_info('readings')"
 	    " WHERE name = 'hum'", buf, sizeof buf);
 	CU_ASSERT_STRING_EQUAL(buf, "REAL");
-	CU_ASSERT_EQUAL(write_one(k, "s/x/t", "{\"hum\": 40}"), 0);
+	CU_ASSERT_EQUAL(write_one(k, "s/x/t", "{\"hum\": 40}"), 1);
 	CU_ASSERT_EQUAL(scalar(db, "SELECT hum FROM readings"), 40);
 	sink_sqlite_free(k);
 
@@ -215,8 +215,9 @@ test_rejected(void)
 	memset(&err, 0, sizeof err);
 	k = sink_sqlite_prepare(db, set, &err);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(k);
+	/* Refused by the CHECK: 0, and a row in rejected. */
 	CU_ASSERT_EQUAL(write_one(k, "x", "{\"v\": 500}"), 0);
-	CU_ASSERT_EQUAL(write_one(k, "x", "{\"v\": 5}"), 0);
+	CU_ASSERT_EQUAL(write_one(k, "x", "{\"v\": 5}"), 1);
 	CU_ASSERT_EQUAL(scalar(db, "SELECT count(*) FROM t"), 1);
 	CU_ASSERT_EQUAL(scalar(db, "SELECT count(*) FROM rejected"), 1);
 	text(db, "SELECT rule || ' ' || topic || ' ' || payload FROM rejected",
