@@ -106,7 +106,7 @@ render_store(struct buf *out, const struct store_stats *st,
 {
 	const struct scalar s[] = {
 		{ "mqlite_store_rows_total", "counter",
-		    "Rows inserted into messages", st->rows },
+		    "Rows inserted into messages and rule tables", st->rows },
 		{ "mqlite_store_commits_total", "counter",
 		    "Transactions committed", st->batches },
 		{ "mqlite_store_commit_failures_total", "counter",

@@ -95,7 +95,7 @@ store_item_rule_ids(const struct store_item *it)
 }
 
 struct store_stats {
-	uint64_t	rows;		/* rows inserted into messages */
+	uint64_t	rows;		/* rows inserted (messages, rule tables) */
 	uint64_t	batches;	/* transactions committed */
 	uint64_t	commit_failures; /* failed COMMITs (retried) */
 	uint64_t	committed_seq;
