@@ -10,7 +10,6 @@
  * counting on commit only; has_room; binary bodies; routes, depth and the
  * instance id.
  */
-#include <dirent.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +22,7 @@
 
 #include "err.h"
 #include "mem.h"
+#include "testdb.h"
 #include "store/outbox.h"
 #include "store/schema.h"
 
@@ -61,39 +61,6 @@ exec(sqlite3 *db, const char *sql)
 {
 	CU_ASSERT_EQUAL_FATAL(sqlite3_exec(db, sql, NULL, NULL, NULL),
 	    SQLITE_OK);
-}
-
-static long long
-query_int(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st;
-	long long v = -1;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
-static bool
-query_text(sqlite3 *db, const char *sql, char *out, size_t outlen)
-{
-	const unsigned char *v;
-	sqlite3_stmt *st;
-	bool ok = false;
-
-	out[0] = '\0';
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return false;
-	if (sqlite3_step(st) == SQLITE_ROW &&
-	    (v = sqlite3_column_text(st, 0)) != NULL) {
-		snprintf(out, outlen, "%s", (const char *)v);
-		ok = true;
-	}
-	sqlite3_finalize(st);
-	return ok;
 }
 
 /* Enqueues one committed row with a body of body_len 'x's. */
@@ -157,7 +124,7 @@ test_bytes(void)
 	exec(db, "COMMIT");
 	outbox_txn_committed(ob);
 	CU_ASSERT_EQUAL(outbox_bytes(ob), b);
-	CU_ASSERT_EQUAL(query_int(db, "SELECT sum(bytes) FROM outbox"),
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT sum(bytes) FROM outbox"),
 	    (long long)b);
 
 	/* A rolled-back transaction leaves the total alone. */
@@ -184,7 +151,7 @@ test_bytes(void)
 	exec(db, "COMMIT");
 	outbox_txn_committed(ob);
 	CU_ASSERT_EQUAL(outbox_bytes(ob), b);
-	CU_ASSERT_EQUAL(query_int(db, "SELECT count(*) FROM outbox_dead"), 0);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM outbox_dead"), 0);
 
 	outbox_close(ob);
 	sqlite3_close(db);
@@ -373,7 +340,7 @@ test_apply_results(void)
 	exec(db, "ROLLBACK");
 	outbox_txn_rolled_back(ob);
 	CU_ASSERT_EQUAL(outbox_bytes(ob), before);
-	CU_ASSERT_EQUAL(query_int(db, "SELECT count(*) FROM outbox"), 3);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM outbox"), 3);
 	exec(db, "BEGIN IMMEDIATE");
 	CU_ASSERT_EQUAL(outbox_apply_results(ob, res, 3, 12345), 0);
 	exec(db, "COMMIT");
@@ -381,28 +348,28 @@ test_apply_results(void)
 	outbox_results_free(res, 3);
 	CU_ASSERT_PTR_NULL(res[1].error);
 
-	CU_ASSERT_EQUAL(query_int(db, "SELECT count(*) FROM outbox"), 1);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM outbox"), 1);
 	CU_ASSERT_EQUAL(outbox_bytes(ob), 20 + 20);
-	CU_ASSERT_EQUAL(query_int(db, "SELECT attempts FROM outbox"), 1);
-	CU_ASSERT_EQUAL(query_int(db, "SELECT next_ms FROM outbox"), 777);
-	CU_ASSERT(query_text(db, "SELECT last_error FROM outbox", text,
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT attempts FROM outbox"), 1);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT next_ms FROM outbox"), 777);
+	CU_ASSERT(testdb_text(db, "SELECT last_error FROM outbox", text,
 	    sizeof text));
 	CU_ASSERT_STRING_EQUAL(text, "HTTP 503");
 
-	CU_ASSERT_EQUAL(query_int(db, "SELECT count(*) FROM outbox_dead"), 1);
-	CU_ASSERT_EQUAL(query_int(db, "SELECT id FROM outbox_dead"), c);
-	CU_ASSERT_EQUAL(query_int(db, "SELECT status FROM outbox_dead"), 400);
-	CU_ASSERT_EQUAL(query_int(db, "SELECT attempts FROM outbox_dead"), 1);
-	CU_ASSERT_EQUAL(query_int(db, "SELECT dead_ms FROM outbox_dead"),
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM outbox_dead"), 1);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT id FROM outbox_dead"), c);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT status FROM outbox_dead"), 400);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT attempts FROM outbox_dead"), 1);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT dead_ms FROM outbox_dead"),
 	    12345);
-	CU_ASSERT_EQUAL(query_int(db, "SELECT created_ms FROM outbox_dead"),
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT created_ms FROM outbox_dead"),
 	    300);
-	CU_ASSERT_EQUAL(query_int(db, "SELECT length(body) FROM outbox_dead"),
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT length(body) FROM outbox_dead"),
 	    30);
-	CU_ASSERT(query_text(db, "SELECT response FROM outbox_dead", text,
+	CU_ASSERT(testdb_text(db, "SELECT response FROM outbox_dead", text,
 	    sizeof text));
 	CU_ASSERT_STRING_EQUAL(text, "{\"error\":\"bad field\"}");
-	CU_ASSERT(query_text(db, "SELECT route || ' ' || url || ' ' ||"
+	CU_ASSERT(testdb_text(db, "SELECT route || ' ' || url || ' ' ||"
 	    " last_error FROM outbox_dead", text, sizeof text));
 	CU_ASSERT_STRING_EQUAL(text, "r http://127.0.0.1:1/h HTTP 400");
 
@@ -412,9 +379,9 @@ test_apply_results(void)
 	    false, 5), 0);
 	exec(db, "COMMIT");
 	outbox_txn_committed(ob);
-	CU_ASSERT_EQUAL(query_int(db, "SELECT attempts FROM outbox_dead"
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT attempts FROM outbox_dead"
 	    " WHERE id = (SELECT min(id) FROM outbox_dead)"), 1);
-	CU_ASSERT_EQUAL(query_int(db, "SELECT count(*) FROM outbox_dead"
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM outbox_dead"
 	    " WHERE status IS NULL AND response IS NULL"), 1);
 	CU_ASSERT_EQUAL(outbox_bytes(ob), 0);
 
@@ -468,10 +435,10 @@ test_cap(void)
 	CU_ASSERT_EQUAL(outbox_dropped_total(ob), 5);
 	CU_ASSERT_EQUAL(seen.n, 5);
 	CU_ASSERT_EQUAL(seen.calls, 2);		/* routes a and b */
-	CU_ASSERT_EQUAL(query_int(db, "SELECT count(*) FROM outbox"), 5);
-	CU_ASSERT_EQUAL(query_int(db, "SELECT group_concat(id) = '1,2,4,9,10'"
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM outbox"), 5);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT group_concat(id) = '1,2,4,9,10'"
 	    " FROM (SELECT id FROM outbox ORDER BY id)"), 1);
-	CU_ASSERT_EQUAL(query_int(db, "SELECT sum(bytes) FROM outbox"), 500);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT sum(bytes) FROM outbox"), 500);
 
 	/* Only held rows left: stays over, drops nothing, no error. */
 	{
@@ -494,7 +461,7 @@ test_cap(void)
 		long long first;
 
 		CU_ASSERT_PTR_NOT_NULL_FATAL(held);
-		first = query_int(db, "SELECT min(id) FROM outbox"
+		first = testdb_int(db, "SELECT min(id) FROM outbox"
 		    " WHERE route = 'c'");
 		held[0] = ids[0];
 		held[1] = ids[1];
@@ -510,7 +477,7 @@ test_cap(void)
 		outbox_txn_committed(ob);
 		CU_ASSERT_EQUAL(dropped, 45);
 		CU_ASSERT_EQUAL(outbox_bytes(ob), 16000);
-		CU_ASSERT_EQUAL(query_int(db, "SELECT count(*) FROM outbox"),
+		CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM outbox"),
 		    160);
 		gw_free(held);
 	}
@@ -565,7 +532,7 @@ test_routes_depth_instance(void)
 	CU_ASSERT_EQUAL(rows, 0);
 	CU_ASSERT_EQUAL(oldest, 0);
 
-	CU_ASSERT(query_text(db, "SELECT value FROM mqlite_meta"
+	CU_ASSERT(testdb_text(db, "SELECT value FROM mqlite_meta"
 	    " WHERE key = 'instance_id'", inst, sizeof inst));
 	CU_ASSERT_EQUAL(strlen(inst), 32);
 	CU_ASSERT_STRING_EQUAL(outbox_reader_instance_id(r), inst);
@@ -578,36 +545,14 @@ test_routes_depth_instance(void)
 	CU_ASSERT_PTR_NULL(outbox_reader_open("/nonexistent/dir/x.db"));
 }
 
-static void
-cleanup_tmpdir(void)
-{
-	struct dirent *e;
-	char path[512];
-	DIR *d;
-
-	if ((d = opendir(tmpdir)) == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
-		unlink(path);
-	}
-	closedir(d);
-	rmdir(tmpdir);
-}
-
 int
 main(void)
 {
 	CU_pSuite s;
 	unsigned int failures;
 
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/mqlite-test-outbox.XXXXXX");
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
+	if (testdb_tmpdir(tmpdir, sizeof tmpdir, "outbox") != 0)
 		return 1;
-	}
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 1;
 	s = CU_add_suite("outbox", NULL, NULL);
@@ -627,6 +572,6 @@ main(void)
 	CU_basic_run_tests();
 	failures = CU_get_number_of_failures();
 	CU_cleanup_registry();
-	cleanup_tmpdir();
+	testdb_rmdir(tmpdir);
 	return (int)failures;
 }

@@ -9,7 +9,6 @@
  */
 #include <sys/stat.h>
 
-#include <dirent.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -26,6 +25,7 @@
 #include "clock.h"
 #include "err.h"
 #include "mem.h"
+#include "testdb.h"
 #include "mqtt/utf8.h"
 #include "store/schema.h"
 #include "store/store.h"
@@ -75,41 +75,6 @@ open_raw(const char *path)
 	}
 	sqlite3_busy_timeout(db, 5000);
 	return db;
-}
-
-/* Runs a one-value integer query; -1 on error. */
-static long long
-query_int(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st;
-	long long v = -1;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
-/* Copies a one-value text query into out; false on error or NULL. */
-static bool
-query_text(sqlite3 *db, const char *sql, char *out, size_t outlen)
-{
-	sqlite3_stmt *st;
-	const unsigned char *v;
-	bool ok = false;
-
-	out[0] = '\0';
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return false;
-	if (sqlite3_step(st) == SQLITE_ROW &&
-	    (v = sqlite3_column_text(st, 0)) != NULL) {
-		snprintf(out, outlen, "%s", (const char *)v);
-		ok = true;
-	}
-	sqlite3_finalize(st);
-	return ok;
 }
 
 static struct msg *
@@ -185,34 +150,34 @@ test_schema_new(void)
 	db = open_raw(path);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
 	CU_ASSERT(schema_version_max() >= 1);
-	CU_ASSERT_EQUAL(query_int(db, "PRAGMA user_version"),
+	CU_ASSERT_EQUAL(testdb_int(db, "PRAGMA user_version"),
 	    schema_version_max());
-	CU_ASSERT_EQUAL(query_int(db, "PRAGMA auto_vacuum"), 2);
-	CU_ASSERT(query_text(db, "PRAGMA journal_mode", mode, sizeof mode));
+	CU_ASSERT_EQUAL(testdb_int(db, "PRAGMA auto_vacuum"), 2);
+	CU_ASSERT(testdb_text(db, "PRAGMA journal_mode", mode, sizeof mode));
 	CU_ASSERT_STRING_EQUAL(mode, "wal");
 	for (i = 0; i < sizeof tables / sizeof tables[0]; i++) {
 		snprintf(sql, sizeof sql, "SELECT count(*) FROM sqlite_schema"
 		    " WHERE type = 'table' AND name = '%s'", tables[i]);
-		CU_ASSERT_EQUAL(query_int(db, sql), 1);
+		CU_ASSERT_EQUAL(testdb_int(db, sql), 1);
 	}
-	CU_ASSERT_EQUAL(query_int(db, "SELECT count(*) FROM sqlite_schema"
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM sqlite_schema"
 	    " WHERE type = 'index' AND name = 'messages_received_ms'"), 1);
 	/* No topic index: it costs half the ingest rate. */
-	CU_ASSERT_EQUAL(query_int(db, "SELECT count(*) FROM sqlite_schema"
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM sqlite_schema"
 	    " WHERE type = 'index' AND tbl_name = 'messages'"), 1);
-	CU_ASSERT(query_text(db, "SELECT value FROM mqlite_meta"
+	CU_ASSERT(testdb_text(db, "SELECT value FROM mqlite_meta"
 	    " WHERE key = 'instance_id'", id, sizeof id));
 	CU_ASSERT_EQUAL(strlen(id), 32);
 	CU_ASSERT_EQUAL(strspn(id, "0123456789abcdef"), 32);
 	/* The messages table is exactly the documented one. */
-	CU_ASSERT_EQUAL(query_int(db, "SELECT count(*) FROM"
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM"
 	    " pragma_table_info('messages')"), 7);
-	CU_ASSERT_EQUAL(query_int(db, "SELECT pk FROM"
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT pk FROM"
 	    " pragma_table_info('messages') WHERE name = 'id'"), 1);
-	CU_ASSERT_EQUAL(query_int(db, "SELECT count(*) FROM"
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM"
 	    " pragma_table_info('messages') WHERE name = 'payload'"
 	    " AND type = ''"), 1);
-	CU_ASSERT_EQUAL(query_int(db, "SELECT \"notnull\" FROM"
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT \"notnull\" FROM"
 	    " pragma_table_info('messages') WHERE name = 'topic'"), 1);
 	sqlite3_close(db);
 }
@@ -236,8 +201,8 @@ test_schema_wal_first(void)
 	store_close(s);
 	db = open_raw(p);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
-	CU_ASSERT_EQUAL(query_int(db, "PRAGMA auto_vacuum"), 2);
-	CU_ASSERT_EQUAL(query_int(db, "SELECT count(*) FROM mqlite_meta"), 1);
+	CU_ASSERT_EQUAL(testdb_int(db, "PRAGMA auto_vacuum"), 2);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM mqlite_meta"), 1);
 	sqlite3_close(db);
 }
 
@@ -257,7 +222,7 @@ test_schema_reopen(void)
 	store_close(s);
 	db = open_raw(p);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
-	CU_ASSERT(query_text(db, "SELECT value FROM mqlite_meta"
+	CU_ASSERT(testdb_text(db, "SELECT value FROM mqlite_meta"
 	    " WHERE key = 'instance_id'", id1, sizeof id1));
 	/* If the migration ran again it would recreate this index. */
 	CU_ASSERT_EQUAL(sqlite3_exec(db, "DROP INDEX messages_received_ms",
@@ -269,12 +234,12 @@ test_schema_reopen(void)
 	store_close(s);
 	db = open_raw(p);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
-	CU_ASSERT(query_text(db, "SELECT value FROM mqlite_meta"
+	CU_ASSERT(testdb_text(db, "SELECT value FROM mqlite_meta"
 	    " WHERE key = 'instance_id'", id2, sizeof id2));
 	CU_ASSERT_STRING_EQUAL(id1, id2);
-	CU_ASSERT_EQUAL(query_int(db, "SELECT count(*) FROM sqlite_schema"
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM sqlite_schema"
 	    " WHERE name = 'messages_received_ms'"), 0);
-	CU_ASSERT_EQUAL(query_int(db, "PRAGMA user_version"),
+	CU_ASSERT_EQUAL(testdb_int(db, "PRAGMA user_version"),
 	    schema_version_max());
 	/* A database from a newer mqlite is refused. */
 	CU_ASSERT_EQUAL(sqlite3_exec(db, "PRAGMA user_version = 999", NULL,
@@ -368,7 +333,7 @@ test_bulk(void)
 	/* Read while the store is open: WAL readers see the commits. */
 	db = open_raw(path);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
-	CU_ASSERT_EQUAL(query_int(db, "SELECT count(*) FROM messages"), BULK);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM messages"), BULK);
 	CU_ASSERT_EQUAL_FATAL(sqlite3_prepare_v2(db, "SELECT received_ms,"
 	    " topic, client_id, qos, retain, payload, typeof(payload)"
 	    " FROM messages ORDER BY id", -1, &q, NULL), SQLITE_OK);
@@ -669,8 +634,8 @@ test_full_and_close(void)
 	store_close(s);
 	db = open_raw(path);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
-	CU_ASSERT_EQUAL(query_int(db, "SELECT count(*) FROM messages"), 4);
-	CU_ASSERT_EQUAL(query_int(db, "SELECT count(*) FROM messages"
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM messages"), 4);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM messages"
 	    " WHERE received_ms = 99"), 0);
 	sqlite3_close(db);
 
@@ -685,7 +650,7 @@ test_full_and_close(void)
 	store_close(s);
 	db = open_raw(path);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
-	CU_ASSERT_EQUAL(query_int(db, "SELECT count(*) FROM messages"), 3000);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM messages"), 3000);
 	sqlite3_close(db);
 }
 
@@ -767,34 +732,14 @@ test_retry_locked(void)
 	    SQLITE_OK);
 
 	CU_ASSERT_FATAL(wait_seq(s, seq, 10000));
-	CU_ASSERT_EQUAL(query_int(lock, "SELECT count(*) FROM messages"),
+	CU_ASSERT_EQUAL(testdb_int(lock, "SELECT count(*) FROM messages"),
 	    201);
-	CU_ASSERT_EQUAL(query_int(lock, "SELECT count(DISTINCT received_ms)"
+	CU_ASSERT_EQUAL(testdb_int(lock, "SELECT count(DISTINCT received_ms)"
 	    " FROM messages"), 201);
-	CU_ASSERT_EQUAL(query_int(lock, "SELECT count(*) FROM mqlite_meta"
+	CU_ASSERT_EQUAL(testdb_int(lock, "SELECT count(*) FROM mqlite_meta"
 	    " WHERE key = 'lock'"), 1);
 	sqlite3_close(lock);
 	store_close(s);
-}
-
-/* Removes the files of the temporary directory, then the directory. */
-static void
-cleanup_tmpdir(void)
-{
-	struct dirent *de;
-	char p[384];
-	DIR *d;
-
-	if ((d = opendir(tmpdir)) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(p, sizeof p, "%s/%s", tmpdir, de->d_name);
-		unlink(p);
-	}
-	closedir(d);
-	rmdir(tmpdir);
 }
 
 int
@@ -803,11 +748,8 @@ main(void)
 	CU_pSuite s;
 	unsigned int failures;
 
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/mqlite-test-store.XXXXXX");
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
+	if (testdb_tmpdir(tmpdir, sizeof tmpdir, "store") != 0)
 		return 1;
-	}
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 1;
 	s = CU_add_suite("store", NULL, NULL);
@@ -833,6 +775,6 @@ main(void)
 	CU_basic_run_tests();
 	failures = CU_get_number_of_failures();
 	CU_cleanup_registry();
-	cleanup_tmpdir();
+	testdb_rmdir(tmpdir);
 	return (int)failures;
 }

@@ -12,7 +12,6 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -36,6 +35,7 @@
 #include "deliver/webhook.h"
 #include "err.h"
 #include "mem.h"
+#include "testdb.h"
 #include "queue.h"
 #include "store/outbox.h"
 #include "store/schema.h"
@@ -259,39 +259,6 @@ max_overlap(const struct rec *recs, size_t n)
 /* ------------------------------------------------------------------ */
 /* The world: database, outbox, results queue, delivery thread, stub.  */
 
-static long long
-query_int(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st;
-	long long v = -1;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
-static bool
-query_text(sqlite3 *db, const char *sql, char *out, size_t outlen)
-{
-	const unsigned char *v;
-	sqlite3_stmt *st;
-	bool ok = false;
-
-	out[0] = '\0';
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return false;
-	if (sqlite3_step(st) == SQLITE_ROW &&
-	    (v = sqlite3_column_text(st, 0)) != NULL) {
-		snprintf(out, outlen, "%s", (const char *)v);
-		ok = true;
-	}
-	sqlite3_finalize(st);
-	return ok;
-}
-
 static bool
 world_open(struct world *w, const char *const *stub_args)
 {
@@ -307,7 +274,7 @@ world_open(struct world *w, const char *const *stub_args)
 	    sqlite3_exec(w->db, "PRAGMA journal_mode = WAL", NULL, NULL,
 	    NULL) != SQLITE_OK)
 		return false;
-	query_text(w->db, "SELECT value FROM mqlite_meta WHERE key ="
+	testdb_text(w->db, "SELECT value FROM mqlite_meta WHERE key ="
 	    " 'instance_id'", w->inst, sizeof w->inst);
 	if ((w->ob = outbox_open(w->db)) == NULL)
 		return false;
@@ -409,8 +376,8 @@ world_settle(struct world *w, long long outbox_rows, long long dead_rows,
 
 	for (;;) {
 		world_apply(w, 20);
-		if (query_int(w->db, "SELECT count(*) FROM outbox") ==
-		    outbox_rows && query_int(w->db, "SELECT count(*) FROM"
+		if (testdb_int(w->db, "SELECT count(*) FROM outbox") ==
+		    outbox_rows && testdb_int(w->db, "SELECT count(*) FROM"
 		    " outbox_dead") == dead_rows)
 			return true;
 		if (clock_mono_ms() > end)
@@ -709,14 +676,14 @@ test_4xx_3xx_dead(void)
 
 	snprintf(text, sizeof text, "SELECT status FROM outbox_dead"
 	    " WHERE id = %lld", (long long)bad);
-	CU_ASSERT_EQUAL(query_int(w.db, text), 400);
+	CU_ASSERT_EQUAL(testdb_int(w.db, text), 400);
 	snprintf(text, sizeof text, "SELECT status FROM outbox_dead"
 	    " WHERE id = %lld", (long long)moved);
-	CU_ASSERT_EQUAL(query_int(w.db, text), 301);
+	CU_ASSERT_EQUAL(testdb_int(w.db, text), 301);
 	snprintf(text, sizeof text, "SELECT length(response) FROM outbox_dead"
 	    " WHERE id = %lld", (long long)bad);
-	CU_ASSERT_EQUAL(query_int(w.db, text), OUTBOX_SNIPPET_MAX);
-	CU_ASSERT(query_text(w.db, "SELECT last_error || '/' || attempts ||"
+	CU_ASSERT_EQUAL(testdb_int(w.db, text), OUTBOX_SNIPPET_MAX);
+	CU_ASSERT(testdb_text(w.db, "SELECT last_error || '/' || attempts ||"
 	    " '/' || body FROM outbox_dead ORDER BY id LIMIT 1", text,
 	    sizeof text));
 	CU_ASSERT_STRING_EQUAL(text, "HTTP 400/1/{\"n\":1}");
@@ -744,13 +711,13 @@ test_timeout_max_attempts(void)
 	CU_ASSERT(world_settle(&w, 0, 1, SETTLE_MS));
 	/* Two attempts of ~200 ms each, not two of 3 s. */
 	CU_ASSERT(clock_mono_ms() - t0 < 2500);
-	CU_ASSERT(query_text(w.db, "SELECT last_error FROM outbox_dead", text,
+	CU_ASSERT(testdb_text(w.db, "SELECT last_error FROM outbox_dead", text,
 	    sizeof text));
 	CU_ASSERT_PTR_NOT_NULL(strstr(text, "max_attempts 2"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(text, "imed out"));
-	CU_ASSERT_EQUAL(query_int(w.db, "SELECT attempts FROM outbox_dead"),
+	CU_ASSERT_EQUAL(testdb_int(w.db, "SELECT attempts FROM outbox_dead"),
 	    2);
-	CU_ASSERT_EQUAL(query_int(w.db, "SELECT status IS NULL FROM"
+	CU_ASSERT_EQUAL(testdb_int(w.db, "SELECT status IS NULL FROM"
 	    " outbox_dead"), 1);
 	CU_ASSERT_EQUAL(stats_of(&w, "slow/webhook").retried, 1);
 	world_close(&w);
@@ -911,7 +878,7 @@ test_hmac_verified(void)
 	}
 	CU_ASSERT_EQUAL(good, 2);
 	recs_free(recs, n);
-	CU_ASSERT_EQUAL(query_int(w.db, "SELECT status FROM outbox_dead"),
+	CU_ASSERT_EQUAL(testdb_int(w.db, "SELECT status FROM outbox_dead"),
 	    401);
 	world_close(&w);
 }
@@ -943,10 +910,10 @@ test_bad_header_not_sent(void)
 	CU_ASSERT_PTR_NULL(strstr(recs[0].key, "forged"));
 	CU_ASSERT(strlen(recs[0].key) > strlen(w.inst));
 	recs_free(recs, n);
-	CU_ASSERT(query_text(w.db, "SELECT last_error FROM outbox_dead"
+	CU_ASSERT(testdb_text(w.db, "SELECT last_error FROM outbox_dead"
 	    " ORDER BY id LIMIT 1", text, sizeof text));
 	CU_ASSERT_PTR_NOT_NULL(strstr(text, "CR or LF"));
-	CU_ASSERT_EQUAL(query_int(w.db, "SELECT max(attempts) FROM"
+	CU_ASSERT_EQUAL(testdb_int(w.db, "SELECT max(attempts) FROM"
 	    " outbox_dead"), 0);
 	world_close(&w);
 }
@@ -1178,7 +1145,7 @@ test_reload_and_gauges(void)
 	CU_ASSERT(world_settle(&w, 1, 0, SETTLE_MS));
 	/* b is not configured: its row stays, counted in no route. */
 	CU_ASSERT(world_wait_requests(&w, 1, 1000));
-	CU_ASSERT_EQUAL(query_int(w.db, "SELECT count(*) FROM outbox"
+	CU_ASSERT_EQUAL(testdb_int(w.db, "SELECT count(*) FROM outbox"
 	    " WHERE route = 'b/webhook'"), 1);
 	CU_ASSERT_EQUAL(deliver_update_routes(w.d, r, 2), 0);
 	CU_ASSERT(world_settle(&w, 0, 0, SETTLE_MS));
@@ -1221,9 +1188,9 @@ test_unreachable_retries(void)
 	outbox_txn_committed(w.ob);
 	deliver_wake(w.d);
 	CU_ASSERT(world_settle(&w, 0, 2, SETTLE_MS));
-	CU_ASSERT_EQUAL(query_int(w.db, "SELECT attempts FROM outbox_dead"
+	CU_ASSERT_EQUAL(testdb_int(w.db, "SELECT attempts FROM outbox_dead"
 	    " ORDER BY id LIMIT 1"), 3);
-	CU_ASSERT(query_text(w.db, "SELECT last_error FROM outbox_dead"
+	CU_ASSERT(testdb_text(w.db, "SELECT last_error FROM outbox_dead"
 	    " ORDER BY id LIMIT 1", text, sizeof text));
 	CU_ASSERT_PTR_NOT_NULL(strstr(text, "max_attempts 3"));
 	CU_ASSERT_EQUAL(stats_of(&w, "down/webhook").retried, 2);
@@ -1261,7 +1228,7 @@ test_max_age(void)
 	CU_ASSERT_EQUAL_FATAL(n, 1);
 	CU_ASSERT_STRING_EQUAL(recs[0].path, "/new");
 	recs_free(recs, n);
-	CU_ASSERT(query_text(w.db, "SELECT last_error FROM outbox_dead", text,
+	CU_ASSERT(testdb_text(w.db, "SELECT last_error FROM outbox_dead", text,
 	    sizeof text));
 	CU_ASSERT_PTR_NOT_NULL(strstr(text, "max_age"));
 	world_close(&w);
@@ -1326,7 +1293,7 @@ test_stop_grace(void)
 	w.d = NULL;
 	while (world_apply(&w, 0) > 0)
 		;
-	CU_ASSERT_EQUAL(query_int(w.db, "SELECT count(*) FROM outbox"), 0);
+	CU_ASSERT_EQUAL(testdb_int(w.db, "SELECT count(*) FROM outbox"), 0);
 
 	/* Without grace it is abandoned: the row stays for next time. */
 	CU_ASSERT_FATAL(world_start(&w, &r, 1));
@@ -1341,27 +1308,8 @@ test_stop_grace(void)
 	deliver_stop(w.d, 0);
 	w.d = NULL;
 	CU_ASSERT_EQUAL(world_apply(&w, 0), 0);
-	CU_ASSERT_EQUAL(query_int(w.db, "SELECT count(*) FROM outbox"), 1);
+	CU_ASSERT_EQUAL(testdb_int(w.db, "SELECT count(*) FROM outbox"), 1);
 	world_close(&w);
-}
-
-static void
-cleanup_tmpdir(void)
-{
-	struct dirent *e;
-	char path[512];
-	DIR *d;
-
-	if ((d = opendir(tmpdir)) == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
-		unlink(path);
-	}
-	closedir(d);
-	rmdir(tmpdir);
 }
 
 /* tests/helpers/http_stub.py from $top_srcdir, else next to this file. */
@@ -1398,11 +1346,8 @@ main(void)
 	setenv("no_proxy", "127.0.0.1,localhost", 1);
 	signal(SIGPIPE, SIG_IGN);
 	find_stub();
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/mqlite-test-webhook.XXXXXX");
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
+	if (testdb_tmpdir(tmpdir, sizeof tmpdir, "webhook") != 0)
 		return 1;
-	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 1;
@@ -1450,6 +1395,6 @@ main(void)
 	failures = CU_get_number_of_failures();
 	CU_cleanup_registry();
 	curl_global_cleanup();
-	cleanup_tmpdir();
+	testdb_rmdir(tmpdir);
 	return (int)failures;
 }
