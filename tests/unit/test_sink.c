@@ -19,6 +19,7 @@
 #include "rules/rules.h"
 #include "sink/sqlite.h"
 #include "store/schema.h"
+#include "testdb.h"
 
 static char	dir[64];
 static int	counter;
@@ -51,33 +52,6 @@ load(const char *text)
 	    NULL);
 	CU_ASSERT_PTR_NOT_NULL(set);
 	return set;
-}
-
-static long long
-scalar(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st;
-	long long v = -1;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return -2;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
-static void
-text(sqlite3 *db, const char *sql, char *out, size_t len)
-{
-	sqlite3_stmt *st;
-
-	out[0] = '\0';
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return;
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-		snprintf(out, len, "%s", sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
 }
 
 /* Writes rule 0 of k's set for a message on topic with payload. */
@@ -118,33 +92,33 @@ test_create_and_write(void)
 	memset(&err, 0, sizeof err);
 	k = sink_sqlite_prepare(db, set, &err);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(k);
-	text(db, "SELECT type FROM pragma_table_info('readings')"
+	testdb_text(db, "SELECT type FROM pragma_table_info('readings')"
 	    " WHERE name = 'ts'", buf, sizeof buf);
 	CU_ASSERT_STRING_EQUAL(buf, "INTEGER");
-	text(db, "SELECT type FROM pragma_table_info('readings')"
+	testdb_text(db, "SELECT type FROM pragma_table_info('readings')"
 	    " WHERE name = 'site'", buf, sizeof buf);
 	CU_ASSERT_STRING_EQUAL(buf, "TEXT");
-	text(db, "SELECT type FROM pragma_table_info('readings')"
+	testdb_text(db, "SELECT type FROM pragma_table_info('readings')"
 	    " WHERE name = 'temp'", buf, sizeof buf);
 	CU_ASSERT_STRING_EQUAL(buf, "REAL");
-	text(db, "SELECT type FROM pragma_table_info('readings')"
+	testdb_text(db, "SELECT type FROM pragma_table_info('readings')"
 	    " WHERE name = 'raw'", buf, sizeof buf);
 	CU_ASSERT_STRING_EQUAL(buf, "");
-	CU_ASSERT_EQUAL(scalar(db, "SELECT count(*) FROM sqlite_master WHERE"
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM sqlite_master WHERE"
 	    " type = 'index' AND tbl_name = 'readings'"), 1);
 
 	CU_ASSERT_EQUAL(write_one(k, "s/north/t",
 	    "{\"temp\": 21.123456789}"), 1);
 	CU_ASSERT_EQUAL(write_one(k, "s/south/t", "not json"), 1);
-	CU_ASSERT_EQUAL(scalar(db, "SELECT count(*) FROM readings"), 2);
-	CU_ASSERT_EQUAL(scalar(db, "SELECT ts FROM readings WHERE"
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM readings"), 2);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT ts FROM readings WHERE"
 	    " site = 'north'"), 1700000000123LL);
-	CU_ASSERT_EQUAL(scalar(db, "SELECT temp = 21.123456789 FROM readings"
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT temp = 21.123456789 FROM readings"
 	    " WHERE site = 'north'"), 1);
-	text(db, "SELECT typeof(temp) FROM readings WHERE site = 'south'",
+	testdb_text(db, "SELECT typeof(temp) FROM readings WHERE site = 'south'",
 	    buf, sizeof buf);
 	CU_ASSERT_STRING_EQUAL(buf, "null");
-	text(db, "SELECT raw FROM readings WHERE site = 'south'", buf,
+	testdb_text(db, "SELECT raw FROM readings WHERE site = 'south'", buf,
 	    sizeof buf);
 	CU_ASSERT_STRING_EQUAL(buf, "not json");
 	CU_ASSERT_EQUAL(rule_counter(rule_set_rule(set, 0), RULE_CWRITTEN), 2);
@@ -174,11 +148,11 @@ test_add_column_and_conflict(void)
 	    " \"hum\": \"{payload.hum}\"}, \"types\": {\"hum\": \"REAL\"}}}]}");
 	k = sink_sqlite_prepare(db, v2, &err);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(k);
-	text(db, "SELECT type FROM pragma_table_info('readings')"
+	testdb_text(db, "SELECT type FROM pragma_table_info('readings')"
 	    " WHERE name = 'hum'", buf, sizeof buf);
 	CU_ASSERT_STRING_EQUAL(buf, "REAL");
 	CU_ASSERT_EQUAL(write_one(k, "s/x/t", "{\"hum\": 40}"), 1);
-	CU_ASSERT_EQUAL(scalar(db, "SELECT hum FROM readings"), 40);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT hum FROM readings"), 40);
 	sink_sqlite_free(k);
 
 	/* temp exists as REAL: declaring TEXT is refused, nothing changes. */
@@ -189,7 +163,7 @@ test_add_column_and_conflict(void)
 	memset(&err, 0, sizeof err);
 	CU_ASSERT_PTR_NULL(sink_sqlite_prepare(db, bad, &err));
 	CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "temp"));
-	CU_ASSERT_EQUAL(scalar(db, "SELECT count(*) FROM"
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM"
 	    " pragma_table_info('readings') WHERE name = 'extra'"), 0);
 	rule_set_unref(&bad);
 	rule_set_unref(&v2);
@@ -218,12 +192,12 @@ test_rejected(void)
 	/* Refused by the CHECK: 0, and a row in rejected. */
 	CU_ASSERT_EQUAL(write_one(k, "x", "{\"v\": 500}"), 0);
 	CU_ASSERT_EQUAL(write_one(k, "x", "{\"v\": 5}"), 1);
-	CU_ASSERT_EQUAL(scalar(db, "SELECT count(*) FROM t"), 1);
-	CU_ASSERT_EQUAL(scalar(db, "SELECT count(*) FROM rejected"), 1);
-	text(db, "SELECT rule || ' ' || topic || ' ' || payload FROM rejected",
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM t"), 1);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM rejected"), 1);
+	testdb_text(db, "SELECT rule || ' ' || topic || ' ' || payload FROM rejected",
 	    buf, sizeof buf);
 	CU_ASSERT_STRING_EQUAL(buf, "chk x {\"v\": 500}");
-	text(db, "SELECT reason FROM rejected", buf, sizeof buf);
+	testdb_text(db, "SELECT reason FROM rejected", buf, sizeof buf);
 	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "CHECK"));
 	CU_ASSERT_EQUAL(rule_counter(rule_set_rule(set, 0), RULE_CREJECTED),
 	    1);
@@ -237,10 +211,8 @@ main(void)
 {
 	CU_pSuite s;
 	unsigned failures;
-	char cmd[128];
 
-	snprintf(dir, sizeof dir, "/tmp/mqlite-test-sink.XXXXXX");
-	if (mkdtemp(dir) == NULL)
+	if (testdb_tmpdir(dir, sizeof dir, "sink") != 0)
 		return 1;
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 1;
@@ -254,8 +226,6 @@ main(void)
 	CU_basic_run_tests();
 	failures = CU_get_number_of_failures();
 	CU_cleanup_registry();
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", dir);
+	testdb_rmdir(dir);
 	return (int)failures;
 }
