@@ -50,7 +50,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import unittest
 
 from mqlite_harness import (PUBACK, PUBCOMP, PUBREC, PUBREL, SUBACK, Broker,
@@ -402,8 +401,9 @@ def strace_works():
     r = subprocess.run([STRACE, "-f", "-o", os.devnull, "/bin/true"],
                        capture_output=True, timeout=30)
     if r.returncode != 0:
-        return "strace cannot trace (ptrace refused?): %s" % \
-            r.stderr.decode(errors="replace").strip()
+        return "'strace -f /bin/true' failed with status %d (ptrace " \
+            "refused? in a container: --cap-add SYS_PTRACE): %s" % \
+            (r.returncode, r.stderr.decode(errors="replace").strip())
     return None
 
 
