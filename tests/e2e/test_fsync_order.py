@@ -5,12 +5,12 @@ kill -9 keeps the page cache, so no kill test can tell synchronous=FULL from
 OFF. This test runs the daemon under strace -f and reads the order of the
 real system calls instead:
 
-- durability full (the default): every PUBACK (QoS 1), PUBREC (QoS 2) and
-  SUBACK of a persistent session written to a client socket comes after
-  the WAL frames holding that message (or subscription) were written, the
-  commit frame of their transaction included, and after an fsync or
-  fdatasync of the WAL that started after that commit frame and returned
-  before the ack's write was entered;
+- durability full (the default): every PUBACK (QoS 1), PUBREC (QoS 2),
+  and SUBACK and UNSUBACK of a persistent session written to a client
+  socket comes after the WAL frames holding that message (or subscription
+  list) were written, the commit frame of their transaction included, and
+  after an fsync or fdatasync of the WAL that started after that commit
+  frame and returned before the ack's write was entered;
 - durability normal: the ack still follows the commit frame, but no fsync
   or fdatasync of the WAL starts between the commit frame and the ack.
 
@@ -30,6 +30,9 @@ together, and whatever the WAL restarts. A frame header with a non-zero
 marker in its payload (a subscription in its filter); the first frame
 holding the marker is where its transaction wrote it, and the first commit
 frame at or after it in the same thread's frame sequence is its commit.
+An UNSUBSCRIBE leaves no text of its own: filters are removed in order,
+and the first saved JSON array of the session's filters holding only later
+filters is where it was saved.
 Socket writes are taken per client connection, cut to the bytes the call
 returned, concatenated and parsed as MQTT packets, so several acks in one
 write and an ack split over two writes are both handled; an ack is dated by
@@ -52,8 +55,9 @@ import subprocess
 import sys
 import unittest
 
-from mqlite_harness import (PUBACK, PUBCOMP, PUBREC, PUBREL, SUBACK, Broker,
-                            E2ETestCase, ack_pkt, publish_pkt, subscribe_pkt)
+from mqlite_harness import (PUBACK, PUBCOMP, PUBREC, PUBREL, SUBACK,
+                            UNSUBACK, Broker, E2ETestCase, ack_pkt,
+                            publish_pkt, subscribe_pkt, unsubscribe_pkt)
 
 STRACE = shutil.which("strace") or "/usr/bin/strace"
 SEND_CALLS = ("write", "writev", "sendto", "sendmsg", "send")
@@ -257,13 +261,14 @@ def wal_frames(calls, wal_path, page_size):
     return frames
 
 
-def commits_of(frames, marker_re):
-    """{marker: (frame holding it first, its commit frame or None)}."""
+def commits_of(frames, marker_re, key_of=None):
+    """{marker: (frame holding it first, its commit frame or None)}; the
+    marker is the text marker_re matched, or key_of(match)."""
     first = {}
     for tid, frs in frames.items():
         for i, fr in enumerate(frs):
             for m in marker_re.finditer(bytes(fr.page)):
-                key = m.group(0)
+                key = key_of(m) if key_of else m.group(0)
                 if key in first and first[key][0].written() <= \
                         fr.written():
                     continue
@@ -482,10 +487,12 @@ class TestFsyncOrder(E2ETestCase):
         return port, expect
 
     def sub_traffic(self, br, n, sizes):
-        """n SUBSCRIBEs of a persistent session, pipelined."""
+        """n SUBSCRIBEs of a persistent session, pipelined, then n - 1
+        UNSUBSCRIBEs. Returns the local port, {SUBACK packet id: marker}
+        and {UNSUBACK packet id: subscription set key}."""
         c = self.client(br, client_id="fsync-sub-%s" % self.token,
                         clean=False)
-        expect = {}
+        expect, unexpect = {}, {}
         for win in windows(n, sizes):
             data = b""
             for i in win:
@@ -496,9 +503,20 @@ class TestFsyncOrder(E2ETestCase):
             for i in win:
                 p = c.expect(SUBACK, self.ACK_TIMEOUT)
                 self.assertEqual((p.pid, p.codes), (i + 1, [1]))
+        # Unsubscribed in order, the last one kept.
+        for win in windows(n - 1, sizes):
+            data = b""
+            for i in win:
+                unexpect[1000 + i] = b"unsubscribed-%05d" % i
+                data += unsubscribe_pkt(1000 + i, [
+                    "fsyncsub-%s-%05d/#" % (self.token, i)])
+            c.send(data, timeout=self.ACK_TIMEOUT)
+            for i in win:
+                p = c.expect(UNSUBACK, self.ACK_TIMEOUT)
+                self.assertEqual(p.pid, 1000 + i)
         port = c.sock.getsockname()[1]
         c.disconnect()
-        return port, expect
+        return port, expect, unexpect
 
     # -- the check ------------------------------------------------------
     def run_and_check(self, durability, kinds=("q1", "q2", "sub")):
@@ -515,8 +533,10 @@ class TestFsyncOrder(E2ETestCase):
                                          [1, 4, 10, 1, 2], "q2") +
                         (PUBREC, "PUBREC"))
         if "sub" in kinds:
-            runs.append(self.sub_traffic(br, self.N_SUBS, [1, 1, 5, 2]) +
-                        (SUBACK, "SUBACK"))
+            port, subs, unsubs = self.sub_traffic(br, self.N_SUBS,
+                                                  [1, 1, 5, 2])
+            runs.append((port, subs, SUBACK, "SUBACK"))
+            runs.append((port, unsubs, UNSUBACK, "UNSUBACK"))
         rc = br.stop_traced()
         self.assertEqual(rc, 0, "daemon under strace exited with %s" % rc)
 
@@ -540,6 +560,19 @@ class TestFsyncOrder(E2ETestCase):
         marker_re = re.compile(
             ("fsync(?:q1|q2|sub)-%s-\\d{5}" % self.token).encode())
         first = commits_of(frames, marker_re)
+        # A session's subscriptions are saved as one JSON array; the
+        # UNSUBSCRIBE of filter i is saved by the first array left with
+        # filters above i only (one transaction may hold several saves).
+        subs_re = re.compile(
+            ('\\[(?:\\{"filter":"fsyncsub-%s-\\d{5}/#","qos":1\\},?)*\\]'
+             % self.token).encode())
+        sets = commits_of(frames, subs_re, lambda m: frozenset(
+            int(x) for x in re.findall(rb"-(\d{5})/#", m.group(0))))
+        for i in range(self.N_SUBS - 1):
+            left = [v for k, v in sets.items() if k and min(k) > i]
+            if left:
+                first[b"unsubscribed-%05d" % i] = min(
+                    left, key=lambda v: v[0].written())
 
         acks = []
         for port, expect, ptype, what in runs:
@@ -558,6 +591,7 @@ class TestFsyncOrder(E2ETestCase):
                 acks.append(("%s %d (%s)" % (what, pid, marker.decode()),
                              marker, seen[pid]))
         self.assertEqual(len(acks), sum(len(r[1]) for r in runs))
+        self.assertEqual(len(set(m for _, m, _ in acks)), len(acks))
         self.assertGreaterEqual(len(acks), min(self.N_SUBS, self.N_QOS2))
         missing = [m for _, m, _ in acks if m not in first]
         self.assertFalse(missing, "%d markers never seen in a WAL write, "
@@ -588,7 +622,7 @@ class TestFsyncOrder(E2ETestCase):
     def test_full_puback_pubrec_follow_wal_fsync(self):
         self.run_and_check("full", ("q1", "q2"))
 
-    def test_full_persistent_suback_follows_wal_fsync(self):
+    def test_full_persistent_suback_unsuback_follow_wal_fsync(self):
         self.run_and_check("full", ("sub",))
 
     def test_normal_no_fsync_on_ack_path(self):
