@@ -31,11 +31,23 @@
  * publish-to-receive rate is reported; it gives up after -I seconds without
  * a message once the publishers are done (QoS 0 may legitimately drop).
  *
+ * -Q 1 makes that subscription QoS 1 (the subscriber then acknowledges
+ * every delivery) and -F FILTER subscribes to FILTER instead of PREFIX/#.
+ *
+ * With -H SECONDS the connections, once all are up, are held idle (no
+ * publish, no ping: keepalive is 0) for up to SECONDS before the load, so
+ * the broker's memory per idle connection can be measured; -R FILE is
+ * created when all are up and removing it ends the hold early. At most
+ * BENCH_OPENING connections are being set up at a time, so thousands of
+ * them do not overflow the broker's listen backlog, and the descriptor
+ * limit is raised to its hard maximum.
+ *
  * The whole run is bounded by -T seconds: past it the run is abandoned with
  * a message and the partial counters, and the exit status is 2.
  */
 
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -66,6 +78,8 @@
 #define BENCH_MAX_PACKET	(1024 * 1024)
 #define BENCH_DRAIN_NS		(10ULL * 1000000000ULL)	/* wait for close */
 #define BENCH_IDS		65536	/* packet id space incl. unused 0 */
+#define BENCH_OPENING		256	/* connections set up at a time */
+#define BENCH_IDLE_READ		512	/* read() size of held connections */
 
 /* Latency histogram: exact below 128, then 64 buckets per power of two. */
 #define HIST_SUB		64
@@ -120,6 +134,10 @@ struct bench {
 	const char	*suffix;	/* -x: topic PREFIX/i/SUFFIX, or NULL */
 	const char	*literal;	/* -P: payload text, or NULL */
 	bool		 sub;
+	uint8_t		 sub_qos;	/* -Q */
+	const char	*filter;	/* -F, or NULL for PREFIX/# */
+	unsigned	 hold_s;	/* -H */
+	const char	*ready_file;	/* -R, or NULL */
 	bool		 json;
 	unsigned	 timeout_s;
 	unsigned	 idle_s;
@@ -130,7 +148,9 @@ struct bench {
 	struct conn	*conns;		/* nconns publishers */
 	struct conn	*subc;		/* subscriber or NULL */
 	uint8_t		*payload;
+	unsigned	 opened;	/* connections opened so far */
 	unsigned	 ready;		/* connections in CS_READY */
+	uint64_t	 hold_end_ns;	/* -H: end of the hold, 0 before */
 	unsigned	 open;		/* connections not CS_DONE */
 	unsigned	 pubs_done;	/* publishers with done_ns set */
 	uint64_t	 begin_ns;	/* program start (deadline base) */
@@ -166,6 +186,8 @@ static int	conn_packet(struct conn *, const struct codec_header *,
 		    const uint8_t *);
 static int	conn_pump(struct conn *);
 static int	conn_finish(struct conn *);
+static void	bench_open_more(struct bench *);
+static bool	bench_held(struct bench *);
 static void	bench_start(struct bench *);
 static void	bench_tick(struct bench *);
 static void	bench_report(struct bench *);
@@ -181,6 +203,8 @@ usage(void)
 	    "[-t topic-prefix]\n"
 	    "               [-x topic-suffix] [-P payload] [-T timeout-s] "
 	    "[-I sub-idle-s]\n"
+	    "               [-Q sub-qos] [-F sub-filter] [-H hold-s] "
+	    "[-R ready-file]\n"
 	    "  -h host      broker address (127.0.0.1)\n"
 	    "  -p port      broker port (1883)\n"
 	    "  -c n         publisher connections (8)\n"
@@ -193,6 +217,11 @@ usage(void)
 	    "  -P text      this payload instead of -s printable bytes\n"
 	    "  -S           also subscribe to PREFIX/# and count deliveries\n"
 	    "  -I s         subscriber gives up after s idle seconds (3)\n"
+	    "  -Q 0|1       subscription QoS (0)\n"
+	    "  -F filter    subscribe to filter instead of PREFIX/#\n"
+	    "  -H s         hold the connections idle up to s seconds first\n"
+	    "  -R file      created when all are connected; remove it to end "
+	    "-H\n"
 	    "  -T s         abandon the run after s seconds (120)\n"
 	    "  -j           one line of JSON instead of text\n");
 	exit(1);
@@ -436,14 +465,17 @@ conn_read(struct conn *c)
 	ssize_t n;
 	size_t whole;
 	char name[32];
+	size_t want;
 	int rc, loops;
 
+	want = c->b->hold_s > 0 && c->idx >= 0 ? BENCH_IDLE_READ :
+	    BENCH_READ_BYTES;
 	for (loops = 0; loops < 4; loops++) {
-		if ((rc = buf_reserve(&c->in, BENCH_READ_BYTES, 0)) != 0) {
+		if ((rc = buf_reserve(&c->in, want, 0)) != 0) {
 			bench_fail(c->b, "out of memory");
 			return -1;
 		}
-		n = read(c->fd, buf_tail(&c->in), BENCH_READ_BYTES);
+		n = read(c->fd, buf_tail(&c->in), want);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -482,7 +514,7 @@ conn_read(struct conn *c)
 				return -1;
 			buf_consume(&c->in, whole);
 		}
-		if ((size_t)n < BENCH_READ_BYTES)
+		if ((size_t)n < want)
 			break;
 	}
 	if (c->state == CS_RUN)
@@ -501,7 +533,7 @@ conn_packet(struct conn *c, const struct codec_header *h,
 	struct codec_publish p;
 	struct codec_str filter;
 	char name[32], topic[300];
-	uint8_t qos = 0;
+	uint8_t qos = b->sub_qos;
 	uint16_t id;
 	uint64_t t;
 	int rc;
@@ -519,7 +551,11 @@ conn_packet(struct conn *c, const struct codec_header *h,
 			return -1;
 		}
 		if (c->idx < 0) {
-			snprintf(topic, sizeof topic, "%s/#", b->prefix);
+			if (b->filter != NULL)
+				snprintf(topic, sizeof topic, "%s", b->filter);
+			else
+				snprintf(topic, sizeof topic, "%s/#",
+				    b->prefix);
 			filter.ptr = topic;
 			filter.len = (uint16_t)strlen(topic);
 			rc = codec_encode_subscribe(&c->out, 1, &filter,
@@ -689,6 +725,51 @@ conn_finish(struct conn *c)
 	return conn_flush(c);
 }
 
+/* Opens connections until BENCH_OPENING are being set up or all are. */
+static void
+bench_open_more(struct bench *b)
+{
+	struct conn *c;
+
+	while (b->opened < b->nconns && (long)b->opened - (long)b->ready <
+	    BENCH_OPENING && strcmp(b->status, "ok") == 0) {
+		c = &b->conns[b->opened++];
+		conn_open(b, c);
+	}
+}
+
+/*
+ * -H: true while the connections, all up, are to be held idle. The hold
+ * starts when the last one is ready (the -R file is created then) and ends
+ * after -H seconds or when the file is removed.
+ */
+static bool
+bench_held(struct bench *b)
+{
+	FILE *f;
+
+	if (b->hold_s == 0)
+		return false;
+	if (b->hold_end_ns == 0) {
+		b->hold_end_ns = now_ns() + (uint64_t)b->hold_s * 1000000000ULL;
+		if (b->ready_file != NULL) {
+			if ((f = fopen(b->ready_file, "w")) == NULL) {
+				bench_fail(b, "%s: %s", b->ready_file,
+				    strerror(errno));
+				return true;
+			}
+			fprintf(f, "%u\n", b->ready);
+			fclose(f);
+		}
+		return true;
+	}
+	if (now_ns() >= b->hold_end_ns)
+		return false;
+	if (b->ready_file != NULL && access(b->ready_file, F_OK) != 0)
+		return false;
+	return true;
+}
+
 /* Everyone is connected (and subscribed): start the clock and the load. */
 static void
 bench_start(struct bench *b)
@@ -851,6 +932,7 @@ main(int argc, char **argv)
 	struct bench bs, *b = &bs;
 	struct addrinfo hints;
 	struct epoll_event evs[64];
+	struct rlimit rl;
 	struct conn *c;
 	uint64_t per, extra, deadline;
 	unsigned i;
@@ -869,10 +951,23 @@ main(int argc, char **argv)
 	b->status = "ok";
 	b->begin_ns = now_ns();
 
-	while ((ch = getopt(argc, argv, "c:h:I:jn:P:p:q:Ss:T:t:w:x:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:F:H:h:I:jn:P:p:Q:q:R:Ss:T:t:w:x:"))
+	    != -1) {
 		switch (ch) {
+		case 'F':
+			b->filter = optarg;
+			break;
+		case 'H':
+			b->hold_s = parse_num(optarg, "-H", 1, 86400);
+			break;
+		case 'Q':
+			b->sub_qos = parse_num(optarg, "-Q", 0, 1);
+			break;
+		case 'R':
+			b->ready_file = optarg;
+			break;
 		case 'c':
-			b->nconns = parse_num(optarg, "-c", 1, 10000);
+			b->nconns = parse_num(optarg, "-c", 1, 100000);
 			break;
 		case 'h':
 			b->host = optarg;
@@ -936,7 +1031,16 @@ main(int argc, char **argv)
 			exit(1);
 		}
 	}
+	if (b->filter != NULL && (strlen(b->filter) == 0 ||
+	    strlen(b->filter) > 200)) {
+		fprintf(stderr, "mqbench: -F: 1..200 bytes\n");
+		exit(1);
+	}
 	signal(SIGPIPE, SIG_IGN);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = AF_UNSPEC;
@@ -991,8 +1095,8 @@ main(int argc, char **argv)
 			fprintf(stderr, "mqbench: out of memory\n");
 			exit(1);
 		}
-		conn_open(b, c);
 	}
+	bench_open_more(b);
 	if (b->sub && strcmp(b->status, "ok") == 0) {
 		if ((b->subc = gw_calloc(1, sizeof *b->subc)) == NULL) {
 			fprintf(stderr, "mqbench: out of memory\n");
@@ -1005,7 +1109,8 @@ main(int argc, char **argv)
 	}
 
 	deadline = b->begin_ns + (uint64_t)b->timeout_s * 1000000000ULL;
-	while (strcmp(b->status, "ok") == 0 && b->open > 0) {
+	while (strcmp(b->status, "ok") == 0 && (b->open > 0 ||
+	    b->opened < b->nconns)) {
 		n = epoll_wait(b->ep, evs, 64, 100);
 		if (n == -1 && errno != EINTR) {
 			bench_fail(b, "epoll_wait: %s", strerror(errno));
@@ -1032,8 +1137,10 @@ main(int argc, char **argv)
 		}
 		if (strcmp(b->status, "ok") != 0)
 			break;
+		bench_open_more(b);
 		if (b->start_ns == 0 &&
-		    b->ready == b->nconns + (b->subc != NULL ? 1 : 0))
+		    b->ready == b->nconns + (b->subc != NULL ? 1 : 0) &&
+		    !bench_held(b) && strcmp(b->status, "ok") == 0)
 			bench_start(b);
 		bench_tick(b);
 		if (now_ns() > deadline && b->open > 0) {
