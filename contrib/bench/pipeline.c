@@ -27,9 +27,12 @@
  * The program exits once -n rows are committed (or after -T seconds, or on
  * SIGTERM/SIGINT) and prints one JSON line: rows, commits, the wall-clock
  * millisecond of the first message and of the commit that completed the
- * rows. It creates the -R file once its subscription is acknowledged.
+ * rows, its own CPU time and the bytes it caused to be written to storage
+ * (write_bytes of /proc/self/io, the database closed). It creates the -R
+ * file once its subscription is acknowledged.
  */
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <errno.h>
@@ -322,6 +325,23 @@ fail:
 	return -1;
 }
 
+/* Bytes this process caused to be written to storage, or -1. */
+static long long
+write_bytes(void)
+{
+	char line[128];
+	long long v = -1;
+	FILE *f;
+
+	if ((f = fopen("/proc/self/io", "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "write_bytes: %lld", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
 static long
 parse_long(const char *s, const char *what, long lo, long hi)
 {
@@ -353,6 +373,7 @@ main(int argc, char **argv)
 	MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
 	struct pipe ps, *p = &ps;
 	struct row *batch;
+	struct rusage ru;
 	struct timespec until;
 	const char *host = "127.0.0.1", *port = "1883", *dbpath = NULL;
 	const char *filter = "site/+/dev/+/telemetry", *ready = NULL;
@@ -507,15 +528,19 @@ main(int argc, char **argv)
 	pthread_cond_broadcast(&p->not_full);
 	pthread_mutex_unlock(&p->lock);
 	MQTTAsync_disconnect(p->client, NULL);
-	printf("{\"status\":\"%s\",\"rows\":%llu,\"commits\":%llu,"
-	    "\"bad\":%llu,\"first_ms\":%lld,\"last_ms\":%lld,"
-	    "\"error\":\"%s\"}\n", status, (unsigned long long)rows,
-	    (unsigned long long)commits, (unsigned long long)p->bad,
-	    p->first_ms, last_ms, p->error);
-	fflush(stdout);
 	MQTTAsync_destroy(&p->client);
 	sqlite3_finalize(ins);
 	sqlite3_close(db);
+	getrusage(RUSAGE_SELF, &ru);
+	printf("{\"status\":\"%s\",\"rows\":%llu,\"commits\":%llu,"
+	    "\"bad\":%llu,\"first_ms\":%lld,\"last_ms\":%lld,"
+	    "\"cpu_us\":%lld,\"write_bytes\":%lld,\"error\":\"%s\"}\n",
+	    status, (unsigned long long)rows, (unsigned long long)commits,
+	    (unsigned long long)p->bad, p->first_ms, last_ms,
+	    (long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+	    ru.ru_utime.tv_usec + ru.ru_stime.tv_usec, write_bytes(),
+	    p->error);
+	fflush(stdout);
 	free(batch);
 	free(p->queue);
 	return strcmp(status, "ok") == 0 ? 0 : 1;
