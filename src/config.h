@@ -59,6 +59,8 @@ struct gw_config {
 	unsigned	 max_connections;	/* default 10000 */
 	size_t		 max_packet_bytes;	/* default 1 MB */
 	unsigned	 max_inflight;		/* default 20 */
+	unsigned	 receive_maximum;	/* held acks, default 1024 */
+	uint64_t	 held_bytes;		/* their packets, default 4 MB */
 	unsigned	 max_queued;		/* default 1000 */
 	unsigned	 max_sessions;		/* default 100000 */
 	unsigned	 connect_timeout_ms;	/* default 10000 */

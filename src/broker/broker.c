@@ -315,7 +315,13 @@ client_should_pause(struct client *c)
 			return true;
 		c->outbox_wait = false;
 	}
-	return c->ack_len >= c->b->cfg->max_inflight;
+	/*
+	 * Held acks are bounded by count (receive_maximum) and by the bytes
+	 * of the packets behind them, not by the outbound window: a slow
+	 * fsync must find many acks waiting to share its commit.
+	 */
+	return c->ack_len >= c->b->cfg->receive_maximum ||
+	    c->held_bytes >= c->b->cfg->held_bytes;
 }
 
 /* Appends a zeroed entry to c's held-ack FIFO; NULL on ENOMEM. */
@@ -339,6 +345,8 @@ ack_push(struct client *c)
 	na = &c->acks[(c->ack_head + c->ack_len) % c->ack_cap];
 	memset(na, 0, sizeof *na);
 	na->seq = c->last_seq;
+	na->bytes = c->pkt_bytes;
+	c->held_bytes += na->bytes;
 	c->ack_len++;
 	return na;
 }
@@ -409,6 +417,7 @@ client_release(struct client *c, uint64_t committed, bool force)
 			outbound_fanout(c->b, a->fanout);
 			msg_unref(&a->fanout);
 		}
+		c->held_bytes -= a->bytes;
 		c->ack_head = (c->ack_head + 1) % c->ack_cap;
 		c->ack_len--;
 	}
@@ -548,6 +557,8 @@ client_process_input(struct client *c)
 		total = (size_t)h.header_len + h.remaining;
 		if (buf_used(&c->conn.in) < total)
 			return;
+		/* What a held ack of this packet stands for. */
+		c->pkt_bytes = (uint32_t)total;
 		rc = dispatch_packet(c, &h, buf_head(&c->conn.in) +
 		    h.header_len);
 		if (rc == GW_EFULL) {

@@ -43,6 +43,7 @@ struct held_ack {
 	uint8_t		*data;		/* SUBACK: packet + SUBSCRIBE body */
 	uint32_t	 data_len;	/* bytes in data */
 	uint32_t	 pkt_len;	/* SUBACK packet bytes at data's start */
+	uint32_t	 bytes;		/* packet bytes it stands for */
 	uint16_t	 pid;
 	uint8_t		 type;		/* CODEC_PUBACK / PUBREC / PUBCOMP */
 };
@@ -67,6 +68,8 @@ struct client {
 	uint64_t	 last_seq;	/* last store seq of this connection */
 	struct held_ack	*acks;		/* ring of held acks */
 	size_t		 ack_head, ack_len, ack_cap;
+	size_t		 held_bytes;	/* sum of the held acks' bytes */
+	uint32_t	 pkt_bytes;	/* size of the packet being handled */
 	unsigned	 ev_mask;	/* current epoll interest */
 	LIST_ENTRY(client) link;	/* all clients */
 	TAILQ_ENTRY(client) flush_link;	/* pending output or close */
