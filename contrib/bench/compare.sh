@@ -321,6 +321,7 @@ pipeline_run() {
 	P_SYNC=$(cat "$TMP/$1.syncs" 2>/dev/null)
 	stop_broker mosquitto
 	P_ROWS=$(db_q "$pdb" 'select count(*) from readings')
+	[ -n "$P_ERR" ] || P_ERR=$(loss "the pipeline's table" "$P_ROWS" "$2")
 	[ -n "$P_ERR" ] || [ "$(jget status "$out")" = ok ] ||
 	    P_ERR="pipeline: $(jget error "$out") $(cat "$out.err")"
 	if [ -z "$P_ERR" ]; then
@@ -345,7 +346,6 @@ cmp_rows() {
 	MQ_RULES=
 	n=$(db_q "$BDB" 'select count(*) from readings')
 	why=$P_ERR
-	[ -n "$why" ] || why=$(loss "the pipeline's table" "$P_ROWS" "$ROWS_N")
 	[ "$L_OK" = 1 ] || why="${why:-mqlite: $L_ERR}"
 	[ -n "$why" ] || why=$(loss "mqlite's readings" "$n" "$ROWS_N")
 	cmp_head "typed rows from JSON, durable$label" pipeline

@@ -73,6 +73,8 @@
 #include "mem.h"
 #include "mqtt/codec.h"
 
+#include "benchreport.h"
+
 #define BENCH_BATCH_BYTES	65536	/* target size of a QoS 0 write */
 #define BENCH_READ_BYTES	65536	/* read() size */
 #define BENCH_MAX_PACKET	(1024 * 1024)
@@ -81,101 +83,11 @@
 #define BENCH_OPENING		256	/* connections set up at a time */
 #define BENCH_IDLE_READ		512	/* read() size of held connections */
 
-/* Latency histogram: exact below 128, then 64 buckets per power of two. */
-#define HIST_SUB		64
-#define HIST_BUCKETS		(HIST_SUB * 40)
-
-enum conn_state {
-	CS_CONNECTING,		/* non-blocking connect() in progress */
-	CS_CONNACK,		/* CONNECT sent, waiting for CONNACK */
-	CS_SUBACK,		/* subscriber: SUBSCRIBE sent */
-	CS_READY,		/* waiting for the others before starting */
-	CS_RUN,			/* publishing / receiving */
-	CS_DRAIN,		/* DISCONNECT sent, waiting for the close */
-	CS_DONE,		/* socket closed */
-};
-
-struct bench;
-
-struct conn {
-	struct bench	*b;
-	int		 fd;
-	int		 idx;		/* publisher number, -1 = subscriber */
-	enum conn_state	 state;
-	uint32_t	 events;	/* epoll events registered */
-	struct buf	 in;		/* bytes read, not yet parsed */
-	struct buf	 out;		/* bytes to write */
-
-	char		 topic[256];
-	size_t		 topic_len;
-	uint64_t	 quota;		/* messages this publisher sends */
-	uint64_t	 sent;		/* PUBLISHes queued in out or written */
-	uint64_t	 acked;		/* PUBACKs received (QoS 1) */
-	uint64_t	 received;	/* subscriber: PUBLISHes received */
-	unsigned	 inflight;	/* QoS 1 unacknowledged */
-	uint16_t	 next_id;	/* next packet id to try */
-	uint64_t	*sent_ns;	/* QoS 1: send time by packet id, 0 free */
-	struct buf	 tmpl;		/* QoS 0: one encoded PUBLISH */
-	uint64_t	 done_ns;	/* last write (QoS 0) or last PUBACK */
-	uint64_t	 drain_ns;	/* when DISCONNECT was queued */
-	bool		 shut;		/* write side shut down */
-};
-
-struct bench {
-	/* Options. */
-	const char	*host;
-	const char	*port;
-	unsigned	 nconns;
-	uint64_t	 total;
-	int		 qos;
-	size_t		 size;
-	unsigned	 window;
-	const char	*prefix;
-	const char	*suffix;	/* -x: topic PREFIX/i/SUFFIX, or NULL */
-	const char	*literal;	/* -P: payload text, or NULL */
-	bool		 sub;
-	uint8_t		 sub_qos;	/* -Q */
-	const char	*filter;	/* -F, or NULL for PREFIX/# */
-	unsigned	 hold_s;	/* -H */
-	const char	*ready_file;	/* -R, or NULL */
-	bool		 json;
-	unsigned	 timeout_s;
-	unsigned	 idle_s;
-
-	/* State. */
-	struct addrinfo	*ai;
-	int		 ep;
-	struct conn	*conns;		/* nconns publishers */
-	struct conn	*subc;		/* subscriber or NULL */
-	uint8_t		*payload;
-	unsigned	 opened;	/* connections opened so far */
-	unsigned	 ready;		/* connections in CS_READY */
-	uint64_t	 hold_end_ns;	/* -H: end of the hold, 0 before */
-	unsigned	 open;		/* connections not CS_DONE */
-	unsigned	 pubs_done;	/* publishers with done_ns set */
-	uint64_t	 begin_ns;	/* program start (deadline base) */
-	uint64_t	 start_ns;	/* load started (all ready) */
-	long long	 start_wall_ms;
-	uint64_t	 pub_end_ns;	/* last publisher done */
-	long long	 pub_end_wall_ms;
-	uint64_t	 last_rx_ns;	/* subscriber: last PUBLISH */
-	uint64_t	 closed_ns;	/* last publisher closed by the broker */
-	uint64_t	 unexpected;	/* PUBACKs for ids not in flight */
-	uint64_t	 hist[HIST_BUCKETS];
-	uint64_t	 hist_n;
-	uint64_t	 lat_max;
-	const char	*status;	/* "ok", "timeout", "error" */
-	char		 error[256];
-};
-
 static void	usage(void) __attribute__((noreturn));
 static uint64_t	now_ns(void);
 static long long wall_ms(void);
 static void	bench_fail(struct bench *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
-static void	hist_add(struct bench *, uint64_t);
-static uint64_t	hist_value(unsigned);
-static uint64_t	hist_pct(const struct bench *, double);
 static int	conn_open(struct bench *, struct conn *);
 static void	conn_events(struct conn *, uint32_t);
 static void	conn_close(struct conn *);
@@ -190,7 +102,6 @@ static void	bench_open_more(struct bench *);
 static bool	bench_held(struct bench *);
 static void	bench_start(struct bench *);
 static void	bench_tick(struct bench *);
-static void	bench_report(struct bench *);
 static const char *conn_name(const struct conn *, char *, size_t);
 
 static void
@@ -267,61 +178,6 @@ conn_name(const struct conn *c, char *s, size_t len)
 	else
 		snprintf(s, len, "publisher %d", c->idx);
 	return s;
-}
-
-static void
-hist_add(struct bench *b, uint64_t v)
-{
-	unsigned msb, shift, i;
-
-	if (v > b->lat_max)
-		b->lat_max = v;
-	if (v < 2 * HIST_SUB)
-		i = (unsigned)v;
-	else {
-		msb = 63 - (unsigned)__builtin_clzll(v);
-		shift = msb - 6;
-		i = HIST_SUB * (shift + 1) + (unsigned)((v >> shift) - HIST_SUB);
-		if (i >= HIST_BUCKETS)
-			i = HIST_BUCKETS - 1;
-	}
-	b->hist[i]++;
-	b->hist_n++;
-}
-
-/* Middle of the value range that bucket i covers. */
-static uint64_t
-hist_value(unsigned i)
-{
-	unsigned shift;
-
-	if (i < 2 * HIST_SUB)
-		return i;
-	shift = i / HIST_SUB - 1;
-	return (((uint64_t)(i % HIST_SUB + HIST_SUB)) << shift) +
-	    ((1ULL << shift) >> 1);
-}
-
-static uint64_t
-hist_pct(const struct bench *b, double pct)
-{
-	uint64_t want, seen = 0;
-	unsigned i;
-
-	if (b->hist_n == 0)
-		return 0;
-	want = (uint64_t)(pct / 100.0 * (double)b->hist_n + 0.5);
-	if (want < 1)
-		want = 1;
-	for (i = 0; i < HIST_BUCKETS; i++) {
-		seen += b->hist[i];
-		if (seen >= want) {
-			if (hist_value(i) > b->lat_max)
-				return b->lat_max;
-			return hist_value(i);
-		}
-	}
-	return b->lat_max;
 }
 
 static int
@@ -594,7 +450,7 @@ conn_packet(struct conn *c, const struct codec_header *h,
 			return 0;
 		}
 		t = now_ns();
-		hist_add(b, (t - c->sent_ns[id]) / 1000);
+		benchreport_add_latency(b, (t - c->sent_ns[id]) / 1000);
 		c->sent_ns[id] = 0;
 		c->inflight--;
 		c->acked++;
@@ -823,90 +679,6 @@ bench_tick(struct bench *b)
 		if (t - c->drain_ns > BENCH_DRAIN_NS)
 			conn_close(c);
 	}
-}
-
-static void
-bench_report(struct bench *b)
-{
-	uint64_t sent = 0, acked = 0, end, rx = 0;
-	double el = 0, rate = 0, sel = 0, srate = 0, dr = 0;
-	unsigned i;
-
-	for (i = 0; i < b->nconns; i++) {
-		sent += b->conns[i].sent;
-		acked += b->conns[i].acked;
-	}
-	if (b->start_ns != 0) {
-		end = b->pub_end_ns != 0 ? b->pub_end_ns : now_ns();
-		el = (double)(end - b->start_ns) / 1e9;
-		if (el > 0)
-			rate = (double)(b->qos == 0 ? sent : acked) / el;
-	}
-	if (b->closed_ns > b->start_ns && b->start_ns != 0)
-		dr = (double)(b->closed_ns - b->start_ns) / 1e9;
-	if (b->subc != NULL) {
-		rx = b->subc->received;
-		if (rx > 0 && b->last_rx_ns > b->start_ns) {
-			sel = (double)(b->last_rx_ns - b->start_ns) / 1e9;
-			srate = (double)rx / sel;
-		}
-	}
-	if (b->json) {
-		printf("{\"status\":\"%s\",\"qos\":%d,\"connections\":%u,"
-		    "\"payload\":%zu,\"window\":%u,\"messages\":%" PRIu64
-		    ",\"sent\":%" PRIu64 ",\"acked\":%" PRIu64
-		    ",\"elapsed_s\":%.3f,\"msgs_per_s\":%.0f",
-		    b->status, b->qos, b->nconns, b->size, b->window, b->total,
-		    sent, acked, el, rate);
-		if (b->qos == 1)
-			printf(",\"p50_us\":%" PRIu64 ",\"p99_us\":%" PRIu64
-			    ",\"max_us\":%" PRIu64 ",\"unexpected_acks\":%"
-			    PRIu64, hist_pct(b, 50), hist_pct(b, 99),
-			    b->lat_max, b->unexpected);
-		if (b->subc != NULL)
-			printf(",\"sub_received\":%" PRIu64
-			    ",\"sub_elapsed_s\":%.3f,\"sub_msgs_per_s\":%.0f",
-			    rx, sel, srate);
-		printf(",\"drain_s\":%.3f", dr);
-		printf(",\"start_ms\":%lld,\"end_ms\":%lld,\"error\":\"",
-		    b->start_wall_ms, b->pub_end_wall_ms);
-		for (i = 0; b->error[i] != '\0'; i++) {
-			if (b->error[i] == '"' || b->error[i] == '\\')
-				putchar('\\');
-			putchar(b->error[i]);
-		}
-		printf("\"}\n");
-	} else {
-		printf("status          %s%s%s\n", b->status,
-		    b->error[0] != '\0' ? ": " : "", b->error);
-		printf("publishers      %u x QoS %d, payload %zu bytes",
-		    b->nconns, b->qos, b->size);
-		if (b->qos == 1)
-			printf(", window %u", b->window);
-		printf("\n");
-		printf("messages        %" PRIu64 " sent", sent);
-		if (b->qos == 1)
-			printf(", %" PRIu64 " acknowledged", acked);
-		printf(" of %" PRIu64 "\n", b->total);
-		printf("elapsed         %.3f s\n", el);
-		printf("publish rate    %.0f msgs/s\n", rate);
-		printf("broker drained  %.3f s (last publisher closed)\n", dr);
-		if (b->qos == 1) {
-			printf("PUBACK latency  p50 %" PRIu64 " us, p99 %"
-			    PRIu64 " us, max %" PRIu64 " us\n",
-			    hist_pct(b, 50), hist_pct(b, 99), b->lat_max);
-			if (b->unexpected != 0)
-				printf("unexpected      %" PRIu64
-				    " PUBACKs for ids not in flight\n",
-				    b->unexpected);
-		}
-		if (b->subc != NULL)
-			printf("subscriber      %" PRIu64 " received (%.2f%%) "
-			    "in %.3f s, %.0f msgs/s\n", rx, b->total == 0 ?
-			    100.0 : 100.0 * (double)rx / (double)b->total,
-			    sel, srate);
-	}
-	fflush(stdout);
 }
 
 static unsigned long long
@@ -1152,7 +924,7 @@ main(int argc, char **argv)
 	bench_tick(b);
 	if (strcmp(b->status, "ok") != 0)
 		fprintf(stderr, "mqbench: %s\n", b->error);
-	bench_report(b);
+	benchreport_print(b);
 
 	for (i = 0; i < b->nconns; i++) {
 		conn_close(&b->conns[i]);
