@@ -47,7 +47,8 @@
 # Environment: BENCH_QOS0_N (1000000), BENCH_QOS1_N (300000), BENCH_CONNS (8),
 # BENCH_PAYLOAD (64), BENCH_WINDOW (20), BENCH_TIMEOUT (120 s per load run),
 # BENCH_DURABILITY (unset = mqlite's default; "normal" or "full"),
-# BENCH_COMPARE ("qos1,qos1sub,qos0,rows,slow,idle"), BENCH_ROWS_N (100000
+# BENCH_COMPARE ("qos1,qos1sub,qos0,rows,slow,idle"; also "ceiling"),
+# BENCH_ROWS_N (100000
 # typed rows), BENCH_SLOW_US (5000 us added per fsync), BENCH_SLOW_N
 # (100000), BENCH_IDLE_CONNS (10000), MOSQUITTO (/usr/sbin/mosquitto),
 # MQLITE (BUILD_DIR/src/mqlite), BENCH_PARTS ("compare,rules,webhook"),
@@ -73,7 +74,11 @@ MQLITE=${MQLITE:-$BUILD/src/mqlite}
 MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
 # q N: N, or N / 10 with BENCH_QUICK=1.
 q() {
-	if [ "${BENCH_QUICK:-0}" = 1 ]; then echo $(($1 / 10)); else echo "$1"; fi
+	if [ "${BENCH_QUICK:-0}" = 1 ]; then
+		echo $(($1 / 10))
+	else
+		echo "$1"
+	fi
 }
 QOS0_N=${BENCH_QOS0_N:-$(q 1000000)}
 QOS1_N=${BENCH_QOS1_N:-$(q 300000)}
@@ -759,7 +764,8 @@ rev=$(git -C "$HERE" describe --always --dirty 2>/dev/null || echo unknown)
 san=
 ldd "$MQLITE" 2>/dev/null | grep -q libasan &&
     san=", built with the sanitizers: figures not representative"
-echo "versions: mqlite $rev$san; $("$MOSQUITTO" -h 2>/dev/null | head -n 1);" \
+echo "versions: mqlite $rev ($MQLITE$san); $("$MOSQUITTO" -h 2>/dev/null |
+    head -n 1);" \
     "SQLite $(sqlite3 --version | cut -d' ' -f1) (shell); kernel" \
     "$(uname -r); $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
 echo "database filesystem: $(df -T "$TMP" | awk 'NR == 2 {

@@ -80,8 +80,8 @@
 #define BENCH_MAX_PACKET	(1024 * 1024)
 #define BENCH_DRAIN_NS		(10ULL * 1000000000ULL)	/* wait for close */
 #define BENCH_IDS		65536	/* packet id space incl. unused 0 */
-#define BENCH_OPENING		256	/* connections set up at a time */
-#define BENCH_IDLE_READ		512	/* read() size of held connections */
+#define BENCH_OPENING		256	/* connections in set-up at once */
+#define BENCH_IDLE_READ		512	/* read() size, held conns */
 
 static void	usage(void) __attribute__((noreturn));
 static uint64_t	now_ns(void);

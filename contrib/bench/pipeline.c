@@ -78,7 +78,7 @@ struct pipe {
 	size_t		 used;		/* rows in the ring */
 	int		 subscribed;	/* 1 ok, -1 failed */
 	bool		 lost;		/* connection lost */
-	bool		 stop;		/* writer done: on_message drops */
+	bool		 stop;		/* writer done: drop the rest */
 	uint64_t	 arrived;	/* messages handed to the queue */
 	uint64_t	 bad;		/* payloads skipped */
 	long long	 first_ms;	/* first message's arrival */
