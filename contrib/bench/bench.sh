@@ -48,14 +48,13 @@
 # BENCH_PAYLOAD (64), BENCH_WINDOW (20), BENCH_TIMEOUT (120 s per load run),
 # BENCH_DURABILITY (unset = mqlite's default; "normal" or "full"),
 # BENCH_COMPARE ("qos1,qos1sub,qos0,rows,slow,idle"; also "ceiling"),
-# BENCH_ROWS_N (100000
-# typed rows), BENCH_SLOW_US (5000 us added per fsync), BENCH_SLOW_N
-# (100000), BENCH_IDLE_CONNS (10000), MOSQUITTO (/usr/sbin/mosquitto),
-# MQLITE (BUILD_DIR/src/mqlite), BENCH_PARTS ("compare,rules,webhook"),
-# BENCH_RULES_N (100000), BENCH_RULES_OTHER (1000: rules loaded in the
-# second configuration), BENCH_RULES_RUNS (3), BENCH_HOOK_N (20000),
-# BENCH_HOOK_RUNS (2), BENCH_DRAIN_N (20000). BENCH_QUICK=1 divides the
-# message counts by ten (idle connections by five) and runs everything
+# BENCH_ROWS_N (100000 typed rows), BENCH_SLOW_US (5000 us added per
+# fsync), BENCH_SLOW_N (100000), BENCH_IDLE_CONNS (10000), MOSQUITTO
+# (/usr/sbin/mosquitto), MQLITE (BUILD_DIR/src/mqlite), BENCH_PARTS
+# ("compare,rules,webhook"), BENCH_RULES_N (100000), BENCH_RULES_OTHER
+# (1000: rules loaded in the second configuration), BENCH_RULES_RUNS (3),
+# BENCH_HOOK_N (20000), BENCH_HOOK_RUNS (2), BENCH_DRAIN_N (20000). BENCH_QUICK=1 divides the
+# message counts and the idle connections by ten and runs everything
 # once, to try it out. The exit status is 0 when every phase ran and
 # nothing was lost, 1 otherwise; a target missed is reported, not an error.
 # Everything is removed on exit.
