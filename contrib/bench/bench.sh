@@ -55,9 +55,10 @@
 # (1000: rules loaded in the second configuration), BENCH_RULES_RUNS (3),
 # BENCH_HOOK_N (20000), BENCH_HOOK_RUNS (2), BENCH_DRAIN_N (20000).
 # BENCH_QUICK=1 divides the message counts and the idle connections by ten
-# and runs everything once, to try it out. The exit status is 0 when every phase ran and
-# nothing was lost, 1 otherwise; a target missed is reported, not an error.
-# Everything is removed on exit.
+# and runs everything once, to try it out. The exit status is 0 when every
+# phase ran and nothing was lost, 1 otherwise (a refused row counts as a
+# loss); a target missed is reported, not an error. Everything is removed on
+# exit.
 
 set -u
 
