@@ -27,7 +27,7 @@
 #      distinct patterns never match the load (siblings of the matching
 #      path, other literal sites, other roots). PUBACKed msgs/s, best of
 #      BENCH_RULES_RUNS alternating runs each; 'readings' must hold N rows at
-#      the last PUBACK and the other rules' table none. The issue 3 target
+#      the last PUBACK and the other rules' table none. The target
 #      is a ratio of at least 0.8.
 #   5. Webhook: hookrecv answers 200 to every request on a free port.
 #      a. curlpost POSTs BENCH_HOOK_N envelope-sized JSON bodies to it, one
@@ -41,7 +41,7 @@
 #      d. Drain: the receiver is down while BENCH_DRAIN_N messages are
 #         published (all must be in the outbox), then it starts; requests/s
 #         from its first request to its last, and the wait before the first
-#         (the rule's retry backoff is capped at 1 s). The issue 4 target is
+#         (the rule's retry backoff is capped at 1 s). The target is
 #         at least 2,000 requests/s.
 #
 # Environment: BENCH_QOS0_N (1000000), BENCH_QOS1_N (300000), BENCH_CONNS (8),
@@ -803,7 +803,7 @@ report_rules() {
 	    "window $WINDOW per connection; the other rules never match."
 	echo "Best runs compared; every run is listed above, and on a busy" \
 	    "host they spread widely."
-	echo "Issue 3 target, $RULES_OTHER rules at >= 0.8 x one rule:" \
+	echo "Target, $RULES_OTHER rules at >= 0.8 x one rule:" \
 	    "$(verdict "$r" 0.8) ($r)."
 }
 
@@ -828,7 +828,7 @@ report_webhook() {
 	    "(b/c, 0.05 s polls)."
 	echo "(d) requests/s from the receiver's first request to its last;" \
 	    "retries capped at 1 s."
-	echo "Issue 4 target, drain >= 2,000 requests/s unbatched:" \
+	echo "Target, drain >= 2,000 requests/s unbatched:" \
 	    "$(verdict "$R_hook_drain" 2000) ($R_hook_drain)."
 }
 
