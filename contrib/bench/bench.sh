@@ -4,28 +4,22 @@
 #
 # bench.sh BUILD_DIR: measures mqlite on loopback, in one run, with the load
 # generator contrib/bench/mqbench, the counting HTTP receiver
-# contrib/bench/hookrecv and the plain libcurl client contrib/bench/curlpost
-# ('make bench' runs this). Three parts, chosen with BENCH_PARTS:
+# contrib/bench/hookrecv, the plain libcurl client contrib/bench/curlpost,
+# the hand-written MQTT-to-SQLite pipeline contrib/bench/pipeline and the
+# fsync-delay shim contrib/bench/slowsync.so ('make bench' builds them and
+# runs this). Three parts, chosen with BENCH_PARTS:
 #
-#   compare  mqlite next to Mosquitto (phases 1-3 below);
+#   compare  mqlite next to Mosquitto, like for like (contrib/bench/
+#            compare.sh describes each row, BENCH_COMPARE chooses them);
 #   rules    ingest with 1,000 rules loaded next to ingest with one (4);
 #   webhook  webhook forwarding next to a hand-written libcurl loop, and
 #            the drain of a backlog after an outage (5).
 #
 # Every phase starts a fresh broker on a free 127.0.0.1 port picked here,
-# with a temporary config (and, for mqlite, a temporary database):
+# with a temporary config (and, for mqlite, a temporary database under
+# TMPDIR, whose filesystem and measured fsync latency head the output with
+# the versions of everything measured).
 #
-#   1. QoS 0, BENCH_QOS0_N messages from BENCH_CONNS connections.
-#      Mosquitto: with a subscriber on bench/#, publish-to-subscribe rate.
-#      mqlite: rows committed per second, from the start of the load to the
-#      moment 'select max(id) from messages' reaches N (polled every 0.1 s),
-#      then the row count after a clean stop (SIGTERM).
-#   2. QoS 1, BENCH_QOS1_N messages, window BENCH_WINDOW per connection:
-#      PUBACKed msgs/s and p50/p99 publish-to-PUBACK latency. mqlite acks
-#      after commit, so the row count must equal N as soon as the last
-#      PUBACK is in (zero loss), and again after the stop.
-#   3. Idle RSS (VmRSS about a second after start, before load) and peak
-#      RSS (VmHWM at the end of each phase) of each broker.
 #   4. Rules: BENCH_RULES_N QoS 1 messages with a JSON payload on
 #      site/s1/dev/<i>/telemetry, to mqlite with one rule (that topic into a
 #      typed table 'readings' with seven columns, four from payload paths),
@@ -33,7 +27,7 @@
 #      distinct patterns never match the load (siblings of the matching
 #      path, other literal sites, other roots). PUBACKed msgs/s, best of
 #      BENCH_RULES_RUNS alternating runs each; 'readings' must hold N rows at
-#      the last PUBACK and the other rules' table none. The issue 3 target
+#      the last PUBACK and the other rules' table none. The target
 #      is a ratio of at least 0.8.
 #   5. Webhook: hookrecv answers 200 to every request on a free port.
 #      a. curlpost POSTs BENCH_HOOK_N envelope-sized JSON bodies to it, one
@@ -47,51 +41,80 @@
 #      d. Drain: the receiver is down while BENCH_DRAIN_N messages are
 #         published (all must be in the outbox), then it starts; requests/s
 #         from its first request to its last, and the wait before the first
-#         (the rule's retry backoff is capped at 1 s). The issue 4 target is
+#         (the rule's retry backoff is capped at 1 s). The target is
 #         at least 2,000 requests/s.
 #
 # Environment: BENCH_QOS0_N (1000000), BENCH_QOS1_N (300000), BENCH_CONNS (8),
 # BENCH_PAYLOAD (64), BENCH_WINDOW (20), BENCH_TIMEOUT (120 s per load run),
 # BENCH_DURABILITY (unset = mqlite's default; "normal" or "full"),
-# BENCH_BROKERS ("mosquitto mqlite", for the compare part), MOSQUITTO
+# BENCH_COMPARE ("qos1,qos1sub,qos0,rows,slow,idle"; also "ceiling"),
+# BENCH_ROWS_N (100000 typed rows), BENCH_SLOW_US (5000 us added per
+# fsync), BENCH_SLOW_N (100000), BENCH_IDLE_CONNS (10000), MOSQUITTO
 # (/usr/sbin/mosquitto), MQLITE (BUILD_DIR/src/mqlite), BENCH_PARTS
 # ("compare,rules,webhook"), BENCH_RULES_N (100000), BENCH_RULES_OTHER
 # (1000: rules loaded in the second configuration), BENCH_RULES_RUNS (3),
-# BENCH_HOOK_N (20000), BENCH_HOOK_RUNS (2), BENCH_DRAIN_N (20000). The
-# exit status is 0 when every phase ran and nothing was lost, 1 otherwise; a
-# target missed is reported, not an error. Everything is removed on exit.
-# A quick run: BENCH_PARTS=rules,webhook BENCH_RULES_N=20000
-# BENCH_RULES_RUNS=1 BENCH_HOOK_N=3000 BENCH_HOOK_RUNS=1 BENCH_DRAIN_N=3000.
+# BENCH_HOOK_N (20000), BENCH_HOOK_RUNS (2), BENCH_DRAIN_N (20000).
+# BENCH_QUICK=1 divides the message counts and the idle connections by ten
+# and runs everything once, to try it out. The exit status is 0 when every
+# phase ran and nothing was lost, 1 otherwise (a refused row counts as a
+# loss); a target missed is reported, not an error. Everything is removed on
+# exit.
 
 set -u
 
 BUILD=${1:-.}
 MQBENCH=$BUILD/contrib/bench/mqbench
+PIPELINE=$BUILD/contrib/bench/pipeline
+SLOWSYNC=$(cd "$BUILD/contrib/bench" 2>/dev/null && pwd)/slowsync.so
+FSYNCLAT=$BUILD/contrib/bench/fsynclat
+HERE=$(dirname "$0")
 HOOKRECV=$BUILD/contrib/bench/hookrecv
 CURLPOST=$BUILD/contrib/bench/curlpost
 MQLITE=${MQLITE:-$BUILD/src/mqlite}
 MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
-QOS0_N=${BENCH_QOS0_N:-1000000}
-QOS1_N=${BENCH_QOS1_N:-300000}
+# q N: N, or N / 10 with BENCH_QUICK=1.
+q() {
+	if [ "${BENCH_QUICK:-0}" = 1 ]; then
+		echo $(($1 / 10))
+	else
+		echo "$1"
+	fi
+}
+QOS0_N=${BENCH_QOS0_N:-$(q 1000000)}
+QOS1_N=${BENCH_QOS1_N:-$(q 300000)}
 CONNS=${BENCH_CONNS:-8}
 PAYLOAD=${BENCH_PAYLOAD:-64}
 WINDOW=${BENCH_WINDOW:-20}
 TIMEOUT=${BENCH_TIMEOUT:-120}
 DURABILITY=${BENCH_DURABILITY:-}
-BROKERS=${BENCH_BROKERS:-mosquitto mqlite}
 PARTS=$(echo "${BENCH_PARTS:-compare,rules,webhook}" | tr ',' ' ')
-RULES_N=${BENCH_RULES_N:-100000}
+COMPARE=$(echo "${BENCH_COMPARE:-qos1,qos1sub,qos0,rows,slow,idle}" |
+    tr ',' ' ')
+ROWS_N=${BENCH_ROWS_N:-$(q 100000)}
+SLOW_US=${BENCH_SLOW_US:-5000}
+SLOW_N=${BENCH_SLOW_N:-$(q 100000)}
+IDLE_CONNS=${BENCH_IDLE_CONNS:-$(($(q 50000) / 5))}
+RULES_N=${BENCH_RULES_N:-$(q 100000)}
 RULES_OTHER=${BENCH_RULES_OTHER:-1000}
 RULES_RUNS=${BENCH_RULES_RUNS:-3}
-HOOK_N=${BENCH_HOOK_N:-20000}
+HOOK_N=${BENCH_HOOK_N:-$(q 20000)}
 HOOK_RUNS=${BENCH_HOOK_RUNS:-2}
-DRAIN_N=${BENCH_DRAIN_N:-20000}
+DRAIN_N=${BENCH_DRAIN_N:-$(q 20000)}
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+	RULES_RUNS=${BENCH_RULES_RUNS:-1}
+	HOOK_RUNS=${BENCH_HOOK_RUNS:-1}
+fi
+FSYNC_SLOW_US=-
 # The JSON payload of the rules and webhook parts.
 JSON_PAYLOAD='{"temp":21.5,"hum":40,"status":"ok","seq":123456}'
 
 TMP=
 PIDS=
 MQ_RULES=
+MQ_EXTRA=
+MOSQ_EXTRA=
+PRELOAD=
+SYNC_COUNT=/dev/null
 FAILED=0
 NOTES=
 
@@ -190,8 +213,23 @@ wait_listen() {
 	return 0
 }
 
+# with_preload CMD...: execs CMD, under the slowsync shim when PRELOAD is
+# set (SYNC_COUNT names the file the shim writes its fsync count to). Only
+# in a subshell ('&' or '$(...)'), so that $! is the program itself.
+with_preload() {
+	if [ -n "$PRELOAD" ]; then
+		exec env LD_PRELOAD="$PRELOAD" SLOWSYNC_US="$SLOW_US" \
+		    SLOWSYNC_COUNT="$SYNC_COUNT" \
+		    ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
+		    "$@"
+	fi
+	exec "$@"
+}
+
 # start_broker NAME PHASE: sets BPID, BPORT, BLOG, BDB; tries 3 ports.
-# mqlite loads the rules file $MQ_RULES when it is set.
+# mqlite loads the rules file $MQ_RULES when it is set and adds $MQ_EXTRA
+# (', "key": value' text) to its config; Mosquitto adds the $MOSQ_EXTRA
+# lines. With PRELOAD set the broker runs under that shim.
 start_broker() {
 	dir=$TMP/$1-$2
 	mkdir -p "$dir"
@@ -209,12 +247,16 @@ start_broker() {
 			persistence false
 			max_queued_messages 10000000
 			max_queued_bytes 0
+			max_connections -1
 			set_tcp_nodelay true
 			log_dest stderr
 			log_type error
 			log_type warning
 			EOF
-			"$MOSQUITTO" -c "$dir/mosquitto.conf" > "$BLOG" 2>&1 &
+			[ -n "$MOSQ_EXTRA" ] &&
+			    echo "$MOSQ_EXTRA" >> "$dir/mosquitto.conf"
+			with_preload "$MOSQUITTO" -c "$dir/mosquitto.conf" \
+			    > "$BLOG" 2>&1 &
 			BPID=$!
 			;;
 		mqlite)
@@ -229,10 +271,12 @@ start_broker() {
 			{
 			  "listeners": [ { "port": $BPORT, "bind": "127.0.0.1" } ],
 			  "database": { "path": "$BDB"$dur },
-			  "log": { "level": "warn" }$rules
+			  "metrics": { "port": 0 },
+			  "log": { "level": "warn" }$rules$MQ_EXTRA
 			}
 			EOF
-			"$MQLITE" -c "$dir/mqlite.json" > "$BLOG" 2>&1 &
+			with_preload "$MQLITE" -c "$dir/mqlite.json" \
+			    > "$BLOG" 2>&1 &
 			BPID=$!
 			;;
 		esac
@@ -322,150 +366,6 @@ ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN {
 	    if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b + 0 == 0)
 		print "-"; else printf "%.2f\n", a / b }'
-}
-
-# Results: R_<broker>_<metric>, '-' when not measured.
-for b in mosquitto mqlite; do
-	for m in idle peak0 peak1 pub0 read0 e2e0 recv0 rows0 pub1 p50 p99 \
-	    rows1; do
-		eval "R_${b}_$m=-"
-	done
-done
-
-bench_mosquitto() {
-	echo "== mosquitto, QoS 0: $QOS0_N messages, subscriber on bench/#"
-	if start_broker mosquitto qos0; then
-		sleep 1
-		R_mosquitto_idle=$(proc_kb "$BPID" VmRSS)
-		OUT=$TMP/mosquitto-qos0.json
-		if run_load mosquitto-qos0 -q 0 -n "$QOS0_N" -S; then
-			R_mosquitto_pub0=$(jget msgs_per_s "$OUT")
-			R_mosquitto_read0=$(drain_rate "$OUT")
-			R_mosquitto_e2e0=$(jget sub_msgs_per_s "$OUT")
-			R_mosquitto_recv0=$(jget sub_received "$OUT")
-			[ "$R_mosquitto_recv0" = "$QOS0_N" ] ||
-			    note "mosquitto QoS 0: subscriber received" \
-			    "$R_mosquitto_recv0 of $QOS0_N (QoS 0 may drop)"
-		else
-			note "mosquitto QoS 0 load failed: $(jget error "$OUT")"
-			FAILED=1
-		fi
-		R_mosquitto_peak0=$(proc_kb "$BPID" VmHWM)
-		stop_broker mosquitto
-	else
-		FAILED=1
-	fi
-
-	echo "== mosquitto, QoS 1: $QOS1_N messages, window $WINDOW"
-	if start_broker mosquitto qos1; then
-		OUT=$TMP/mosquitto-qos1.json
-		if run_load mosquitto-qos1 -q 1 -n "$QOS1_N"; then
-			R_mosquitto_pub1=$(jget msgs_per_s "$OUT")
-			R_mosquitto_p50=$(jget p50_us "$OUT")
-			R_mosquitto_p99=$(jget p99_us "$OUT")
-		else
-			note "mosquitto QoS 1 load failed: $(jget error "$OUT")"
-			FAILED=1
-		fi
-		R_mosquitto_peak1=$(proc_kb "$BPID" VmHWM)
-		stop_broker mosquitto
-	else
-		FAILED=1
-	fi
-}
-
-bench_mqlite() {
-	[ -x "$MQLITE" ] || { note "no daemon at $MQLITE"; FAILED=1; return; }
-	echo "== mqlite, QoS 0: $QOS0_N messages, rows committed/s"
-	if start_broker mqlite qos0; then
-		sleep 1
-		R_mqlite_idle=$(proc_kb "$BPID" VmRSS)
-		OUT=$TMP/mqlite-qos0.json
-		run_load mqlite-qos0 -q 0 -n "$QOS0_N" &
-		lpid=$!
-		# Poll the row count while the load runs and after it, until
-		# all N rows are there or nothing moves for 15 s.
-		rows=0
-		last=0
-		t_last=
-		t_move=$(now_ms)
-		lrc=
-		while :; do
-			rows=$(db_rows "$BDB" fast)
-			t=$(now_ms)
-			if [ "$rows" != "$last" ]; then
-				last=$rows
-				t_move=$t
-			fi
-			if [ "$rows" -ge "$QOS0_N" ] 2>/dev/null; then
-				t_last=$t
-				break
-			fi
-			if [ -z "$lrc" ] && ! kill -0 "$lpid" 2>/dev/null; then
-				wait "$lpid"
-				lrc=$?
-			fi
-			[ $((t - t_move)) -gt 15000 ] && break
-			kill -0 "$BPID" 2>/dev/null || break
-			sleep 0.1
-		done
-		if [ -z "$lrc" ]; then
-			wait "$lpid"
-			lrc=$?
-		fi
-		if [ "$lrc" -eq 0 ]; then
-			R_mqlite_pub0=$(jget msgs_per_s "$OUT")
-			R_mqlite_read0=$(drain_rate "$OUT")
-			start=$(jget start_ms "$OUT")
-			if [ -n "$t_last" ]; then
-				R_mqlite_rows0=$(awk -v n="$QOS0_N" \
-				    -v ms="$((t_last - start))" \
-				    'BEGIN { printf "%.0f\n", n * 1000 / ms }')
-			else
-				note "mqlite QoS 0: only $rows of $QOS0_N" \
-				    "rows after 15 s without progress"
-				FAILED=1
-			fi
-		else
-			note "mqlite QoS 0 load failed: $(jget error "$OUT")"
-			FAILED=1
-		fi
-		R_mqlite_peak0=$(proc_kb "$BPID" VmHWM)
-		stop_broker mqlite
-		n=$(db_rows "$BDB")
-		[ "$n" = "$QOS0_N" ] || { note "mqlite QoS 0: $n rows after" \
-		    "stop, expected $QOS0_N"; FAILED=1; }
-	else
-		FAILED=1
-	fi
-
-	echo "== mqlite, QoS 1: $QOS1_N messages, window $WINDOW"
-	if start_broker mqlite qos1; then
-		OUT=$TMP/mqlite-qos1.json
-		if run_load mqlite-qos1 -q 1 -n "$QOS1_N"; then
-			n=$(db_rows "$BDB")
-			R_mqlite_pub1=$(jget msgs_per_s "$OUT")
-			R_mqlite_p50=$(jget p50_us "$OUT")
-			R_mqlite_p99=$(jget p99_us "$OUT")
-			R_mqlite_rows1=$n
-			if [ "$n" != "$QOS1_N" ]; then
-				note "mqlite QoS 1: $n rows right after the" \
-				    "last PUBACK, expected $QOS1_N (ack before" \
-				    "commit, or loss)"
-				FAILED=1
-			fi
-		else
-			note "mqlite QoS 1 load failed: $(jget error "$OUT")"
-			FAILED=1
-		fi
-		R_mqlite_peak1=$(proc_kb "$BPID" VmHWM)
-		stop_broker mqlite
-		n=$(db_rows "$BDB")
-		[ "$n" = "$QOS1_N" ] || { note "mqlite QoS 1: $n rows after" \
-		    "stop, expected $QOS1_N"; FAILED=1; }
-	else
-		FAILED=1
-	fi
 }
 
 # db_q DB SQL: the one value SQL returns, or '-'.
@@ -824,33 +724,15 @@ bench_webhook() {
 	hook_drain
 }
 
-bench_compare() {
-	for b in $BROKERS; do
-		case $b in
-		mosquitto)
-			if [ -x "$MOSQUITTO" ]; then
-				bench_mosquitto
-			else
-				note "no mosquitto at $MOSQUITTO (apt-get install mosquitto)"
-				FAILED=1
-			fi
-			;;
-		mqlite)
-			bench_mqlite
-			;;
-		esac
-	done
-}
-
-for b in $BROKERS; do
-	case $b in
-	mosquitto|mqlite) ;;
-	*) die "unknown broker '$b' in BENCH_BROKERS" ;;
-	esac
-done
 for part in $PARTS; do
 	case $part in
-	compare|rules) ;;
+	compare)
+		for t in "$PIPELINE" "$FSYNCLAT" "$SLOWSYNC"; do
+			[ -x "$t" ] || [ -f "$t" ] ||
+			    die "no $t (make bench builds it)"
+		done
+		;;
+	rules) ;;
 	webhook)
 		[ -x "$HOOKRECV" ] && [ -x "$CURLPOST" ] ||
 		    die "no $HOOKRECV or $CURLPOST (make bench builds them)"
@@ -878,6 +760,18 @@ done
 echo "mqlite bench: $(nproc 2>/dev/null || echo ?) CPUs, $CONNS connections," \
     "payload $PAYLOAD bytes, loopback, parts: $PARTS; load average" \
     "$(cut -d' ' -f1-3 /proc/loadavg)"
+rev=$(git -C "$HERE" describe --always --dirty 2>/dev/null || echo unknown)
+san=
+ldd "$MQLITE" 2>/dev/null | grep -q libasan &&
+    san=", built with the sanitizers: figures not representative"
+echo "versions: mqlite $rev ($MQLITE$san); $("$MOSQUITTO" -h 2>/dev/null |
+    head -n 1);" \
+    "SQLite $(sqlite3 --version | cut -d' ' -f1) (shell); kernel" \
+    "$(uname -r); $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
+echo "database filesystem: $(df -T "$TMP" | awk 'NR == 2 {
+    print $2 " on " $1 }') ($TMP); write+fdatasync of 4 KB:" \
+    "$("$FSYNCLAT" "$TMP" 100 2>&1 || echo unknown)"
+. "$HERE/compare.sh"
 for part in $PARTS; do
 	bench_$part
 done
@@ -891,36 +785,6 @@ verdict() {
 	awk -v v="$1" -v min="$2" 'BEGIN {
 	    if (v !~ /^[0-9.]+$/) print "not measured"
 	    else if (v + 0 >= min + 0) print "met"; else print "NOT met" }'
-}
-
-report_compare() {
-	echo
-	printf '%-38s %12s %12s %12s\n' "" mosquitto mqlite "mqlite/mosq"
-	row "QoS 0 publish msgs/s, last write (3)" \
-	    "$R_mosquitto_pub0" "$R_mqlite_pub0"
-	row "QoS 0 msgs/s read by broker (1)" \
-	    "$R_mosquitto_read0" "$R_mqlite_read0"
-	row "QoS 0 end-to-end msgs/s (2)" "$R_mosquitto_e2e0" "$R_mqlite_rows0"
-	row "QoS 0 subscriber received" "$R_mosquitto_recv0" "-"
-	row "QoS 1 msgs/s (PUBACKed)" "$R_mosquitto_pub1" "$R_mqlite_pub1"
-	row "QoS 1 p50 publish->PUBACK us" "$R_mosquitto_p50" "$R_mqlite_p50"
-	row "QoS 1 p99 publish->PUBACK us" "$R_mosquitto_p99" "$R_mqlite_p99"
-	row "QoS 1 rows at last PUBACK" "-" "$R_mqlite_rows1"
-	row "idle RSS kB" "$R_mosquitto_idle" "$R_mqlite_idle"
-	row "peak RSS kB, QoS 0 phase" "$R_mosquitto_peak0" "$R_mqlite_peak0"
-	row "peak RSS kB, QoS 1 phase" "$R_mosquitto_peak1" "$R_mqlite_peak1"
-	echo
-	echo "(1) until the broker closed the last publisher after its" \
-	    "DISCONNECT."
-	echo "(2) mosquitto: publish->subscriber rate (in memory, persistence" \
-	    "off);"
-	echo "    mqlite: rows committed/s to SQLite (durability:" \
-	    "${DURABILITY:-default})."
-	echo "(3) until the last byte went to the kernel: meaningless unless" \
-	    "the"
-	echo "    messages far exceed the socket buffers."
-	echo "QoS 0: $QOS0_N messages; QoS 1: $QOS1_N messages, window" \
-	    "$WINDOW per connection."
 }
 
 report_rules() {
@@ -939,7 +803,7 @@ report_rules() {
 	    "window $WINDOW per connection; the other rules never match."
 	echo "Best runs compared; every run is listed above, and on a busy" \
 	    "host they spread widely."
-	echo "Issue 3 target, $RULES_OTHER rules at >= 0.8 x one rule:" \
+	echo "Target, $RULES_OTHER rules at >= 0.8 x one rule:" \
 	    "$(verdict "$r" 0.8) ($r)."
 }
 
@@ -964,7 +828,7 @@ report_webhook() {
 	    "(b/c, 0.05 s polls)."
 	echo "(d) requests/s from the receiver's first request to its last;" \
 	    "retries capped at 1 s."
-	echo "Issue 4 target, drain >= 2,000 requests/s unbatched:" \
+	echo "Target, drain >= 2,000 requests/s unbatched:" \
 	    "$(verdict "$R_hook_drain" 2000) ($R_hook_drain)."
 }
 

@@ -31,11 +31,23 @@
  * publish-to-receive rate is reported; it gives up after -I seconds without
  * a message once the publishers are done (QoS 0 may legitimately drop).
  *
+ * -Q 1 makes that subscription QoS 1 (the subscriber then acknowledges
+ * every delivery) and -F FILTER subscribes to FILTER instead of PREFIX/#.
+ *
+ * With -H SECONDS the connections, once all are up, are held idle (no
+ * publish, no ping: keepalive is 0) for up to SECONDS before the load, so
+ * the broker's memory per idle connection can be measured; -R FILE is
+ * created when all are up and removing it ends the hold early. At most
+ * BENCH_OPENING connections are being set up at a time, so thousands of
+ * them do not overflow the broker's listen backlog, and the descriptor
+ * limit is raised to its hard maximum.
+ *
  * The whole run is bounded by -T seconds: past it the run is abandoned with
  * a message and the partial counters, and the exit status is 2.
  */
 
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -61,101 +73,21 @@
 #include "mem.h"
 #include "mqtt/codec.h"
 
+#include "benchreport.h"
+
 #define BENCH_BATCH_BYTES	65536	/* target size of a QoS 0 write */
 #define BENCH_READ_BYTES	65536	/* read() size */
 #define BENCH_MAX_PACKET	(1024 * 1024)
 #define BENCH_DRAIN_NS		(10ULL * 1000000000ULL)	/* wait for close */
 #define BENCH_IDS		65536	/* packet id space incl. unused 0 */
-
-/* Latency histogram: exact below 128, then 64 buckets per power of two. */
-#define HIST_SUB		64
-#define HIST_BUCKETS		(HIST_SUB * 40)
-
-enum conn_state {
-	CS_CONNECTING,		/* non-blocking connect() in progress */
-	CS_CONNACK,		/* CONNECT sent, waiting for CONNACK */
-	CS_SUBACK,		/* subscriber: SUBSCRIBE sent */
-	CS_READY,		/* waiting for the others before starting */
-	CS_RUN,			/* publishing / receiving */
-	CS_DRAIN,		/* DISCONNECT sent, waiting for the close */
-	CS_DONE,		/* socket closed */
-};
-
-struct bench;
-
-struct conn {
-	struct bench	*b;
-	int		 fd;
-	int		 idx;		/* publisher number, -1 = subscriber */
-	enum conn_state	 state;
-	uint32_t	 events;	/* epoll events registered */
-	struct buf	 in;		/* bytes read, not yet parsed */
-	struct buf	 out;		/* bytes to write */
-
-	char		 topic[256];
-	size_t		 topic_len;
-	uint64_t	 quota;		/* messages this publisher sends */
-	uint64_t	 sent;		/* PUBLISHes queued in out or written */
-	uint64_t	 acked;		/* PUBACKs received (QoS 1) */
-	uint64_t	 received;	/* subscriber: PUBLISHes received */
-	unsigned	 inflight;	/* QoS 1 unacknowledged */
-	uint16_t	 next_id;	/* next packet id to try */
-	uint64_t	*sent_ns;	/* QoS 1: send time by packet id, 0 free */
-	struct buf	 tmpl;		/* QoS 0: one encoded PUBLISH */
-	uint64_t	 done_ns;	/* last write (QoS 0) or last PUBACK */
-	uint64_t	 drain_ns;	/* when DISCONNECT was queued */
-	bool		 shut;		/* write side shut down */
-};
-
-struct bench {
-	/* Options. */
-	const char	*host;
-	const char	*port;
-	unsigned	 nconns;
-	uint64_t	 total;
-	int		 qos;
-	size_t		 size;
-	unsigned	 window;
-	const char	*prefix;
-	const char	*suffix;	/* -x: topic PREFIX/i/SUFFIX, or NULL */
-	const char	*literal;	/* -P: payload text, or NULL */
-	bool		 sub;
-	bool		 json;
-	unsigned	 timeout_s;
-	unsigned	 idle_s;
-
-	/* State. */
-	struct addrinfo	*ai;
-	int		 ep;
-	struct conn	*conns;		/* nconns publishers */
-	struct conn	*subc;		/* subscriber or NULL */
-	uint8_t		*payload;
-	unsigned	 ready;		/* connections in CS_READY */
-	unsigned	 open;		/* connections not CS_DONE */
-	unsigned	 pubs_done;	/* publishers with done_ns set */
-	uint64_t	 begin_ns;	/* program start (deadline base) */
-	uint64_t	 start_ns;	/* load started (all ready) */
-	long long	 start_wall_ms;
-	uint64_t	 pub_end_ns;	/* last publisher done */
-	long long	 pub_end_wall_ms;
-	uint64_t	 last_rx_ns;	/* subscriber: last PUBLISH */
-	uint64_t	 closed_ns;	/* last publisher closed by the broker */
-	uint64_t	 unexpected;	/* PUBACKs for ids not in flight */
-	uint64_t	 hist[HIST_BUCKETS];
-	uint64_t	 hist_n;
-	uint64_t	 lat_max;
-	const char	*status;	/* "ok", "timeout", "error" */
-	char		 error[256];
-};
+#define BENCH_OPENING		256	/* connections in set-up at once */
+#define BENCH_IDLE_READ		512	/* read() size, held conns */
 
 static void	usage(void) __attribute__((noreturn));
 static uint64_t	now_ns(void);
 static long long wall_ms(void);
 static void	bench_fail(struct bench *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
-static void	hist_add(struct bench *, uint64_t);
-static uint64_t	hist_value(unsigned);
-static uint64_t	hist_pct(const struct bench *, double);
 static int	conn_open(struct bench *, struct conn *);
 static void	conn_events(struct conn *, uint32_t);
 static void	conn_close(struct conn *);
@@ -166,9 +98,10 @@ static int	conn_packet(struct conn *, const struct codec_header *,
 		    const uint8_t *);
 static int	conn_pump(struct conn *);
 static int	conn_finish(struct conn *);
+static void	bench_open_more(struct bench *);
+static bool	bench_held(struct bench *);
 static void	bench_start(struct bench *);
 static void	bench_tick(struct bench *);
-static void	bench_report(struct bench *);
 static const char *conn_name(const struct conn *, char *, size_t);
 
 static void
@@ -181,6 +114,8 @@ usage(void)
 	    "[-t topic-prefix]\n"
 	    "               [-x topic-suffix] [-P payload] [-T timeout-s] "
 	    "[-I sub-idle-s]\n"
+	    "               [-Q sub-qos] [-F sub-filter] [-H hold-s] "
+	    "[-R ready-file]\n"
 	    "  -h host      broker address (127.0.0.1)\n"
 	    "  -p port      broker port (1883)\n"
 	    "  -c n         publisher connections (8)\n"
@@ -193,6 +128,11 @@ usage(void)
 	    "  -P text      this payload instead of -s printable bytes\n"
 	    "  -S           also subscribe to PREFIX/# and count deliveries\n"
 	    "  -I s         subscriber gives up after s idle seconds (3)\n"
+	    "  -Q 0|1       subscription QoS (0)\n"
+	    "  -F filter    subscribe to filter instead of PREFIX/#\n"
+	    "  -H s         hold the connections idle up to s seconds first\n"
+	    "  -R file      created when all are connected; remove it to end "
+	    "-H\n"
 	    "  -T s         abandon the run after s seconds (120)\n"
 	    "  -j           one line of JSON instead of text\n");
 	exit(1);
@@ -238,61 +178,6 @@ conn_name(const struct conn *c, char *s, size_t len)
 	else
 		snprintf(s, len, "publisher %d", c->idx);
 	return s;
-}
-
-static void
-hist_add(struct bench *b, uint64_t v)
-{
-	unsigned msb, shift, i;
-
-	if (v > b->lat_max)
-		b->lat_max = v;
-	if (v < 2 * HIST_SUB)
-		i = (unsigned)v;
-	else {
-		msb = 63 - (unsigned)__builtin_clzll(v);
-		shift = msb - 6;
-		i = HIST_SUB * (shift + 1) + (unsigned)((v >> shift) - HIST_SUB);
-		if (i >= HIST_BUCKETS)
-			i = HIST_BUCKETS - 1;
-	}
-	b->hist[i]++;
-	b->hist_n++;
-}
-
-/* Middle of the value range that bucket i covers. */
-static uint64_t
-hist_value(unsigned i)
-{
-	unsigned shift;
-
-	if (i < 2 * HIST_SUB)
-		return i;
-	shift = i / HIST_SUB - 1;
-	return (((uint64_t)(i % HIST_SUB + HIST_SUB)) << shift) +
-	    ((1ULL << shift) >> 1);
-}
-
-static uint64_t
-hist_pct(const struct bench *b, double pct)
-{
-	uint64_t want, seen = 0;
-	unsigned i;
-
-	if (b->hist_n == 0)
-		return 0;
-	want = (uint64_t)(pct / 100.0 * (double)b->hist_n + 0.5);
-	if (want < 1)
-		want = 1;
-	for (i = 0; i < HIST_BUCKETS; i++) {
-		seen += b->hist[i];
-		if (seen >= want) {
-			if (hist_value(i) > b->lat_max)
-				return b->lat_max;
-			return hist_value(i);
-		}
-	}
-	return b->lat_max;
 }
 
 static int
@@ -436,14 +321,17 @@ conn_read(struct conn *c)
 	ssize_t n;
 	size_t whole;
 	char name[32];
+	size_t want;
 	int rc, loops;
 
+	want = c->b->hold_s > 0 && c->idx >= 0 ? BENCH_IDLE_READ :
+	    BENCH_READ_BYTES;
 	for (loops = 0; loops < 4; loops++) {
-		if ((rc = buf_reserve(&c->in, BENCH_READ_BYTES, 0)) != 0) {
+		if ((rc = buf_reserve(&c->in, want, 0)) != 0) {
 			bench_fail(c->b, "out of memory");
 			return -1;
 		}
-		n = read(c->fd, buf_tail(&c->in), BENCH_READ_BYTES);
+		n = read(c->fd, buf_tail(&c->in), want);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -482,7 +370,7 @@ conn_read(struct conn *c)
 				return -1;
 			buf_consume(&c->in, whole);
 		}
-		if ((size_t)n < BENCH_READ_BYTES)
+		if ((size_t)n < want)
 			break;
 	}
 	if (c->state == CS_RUN)
@@ -501,7 +389,7 @@ conn_packet(struct conn *c, const struct codec_header *h,
 	struct codec_publish p;
 	struct codec_str filter;
 	char name[32], topic[300];
-	uint8_t qos = 0;
+	uint8_t qos = b->sub_qos;
 	uint16_t id;
 	uint64_t t;
 	int rc;
@@ -519,7 +407,11 @@ conn_packet(struct conn *c, const struct codec_header *h,
 			return -1;
 		}
 		if (c->idx < 0) {
-			snprintf(topic, sizeof topic, "%s/#", b->prefix);
+			if (b->filter != NULL)
+				snprintf(topic, sizeof topic, "%s", b->filter);
+			else
+				snprintf(topic, sizeof topic, "%s/#",
+				    b->prefix);
 			filter.ptr = topic;
 			filter.len = (uint16_t)strlen(topic);
 			rc = codec_encode_subscribe(&c->out, 1, &filter,
@@ -558,7 +450,7 @@ conn_packet(struct conn *c, const struct codec_header *h,
 			return 0;
 		}
 		t = now_ns();
-		hist_add(b, (t - c->sent_ns[id]) / 1000);
+		benchreport_add_latency(b, (t - c->sent_ns[id]) / 1000);
 		c->sent_ns[id] = 0;
 		c->inflight--;
 		c->acked++;
@@ -689,6 +581,51 @@ conn_finish(struct conn *c)
 	return conn_flush(c);
 }
 
+/* Opens connections until BENCH_OPENING are being set up or all are. */
+static void
+bench_open_more(struct bench *b)
+{
+	struct conn *c;
+
+	while (b->opened < b->nconns && (long)b->opened - (long)b->ready <
+	    BENCH_OPENING && strcmp(b->status, "ok") == 0) {
+		c = &b->conns[b->opened++];
+		conn_open(b, c);
+	}
+}
+
+/*
+ * -H: true while the connections, all up, are to be held idle. The hold
+ * starts when the last one is ready (the -R file is created then) and ends
+ * after -H seconds or when the file is removed.
+ */
+static bool
+bench_held(struct bench *b)
+{
+	FILE *f;
+
+	if (b->hold_s == 0)
+		return false;
+	if (b->hold_end_ns == 0) {
+		b->hold_end_ns = now_ns() + (uint64_t)b->hold_s * 1000000000ULL;
+		if (b->ready_file != NULL) {
+			if ((f = fopen(b->ready_file, "w")) == NULL) {
+				bench_fail(b, "%s: %s", b->ready_file,
+				    strerror(errno));
+				return true;
+			}
+			fprintf(f, "%u\n", b->ready);
+			fclose(f);
+		}
+		return true;
+	}
+	if (now_ns() >= b->hold_end_ns)
+		return false;
+	if (b->ready_file != NULL && access(b->ready_file, F_OK) != 0)
+		return false;
+	return true;
+}
+
 /* Everyone is connected (and subscribed): start the clock and the load. */
 static void
 bench_start(struct bench *b)
@@ -744,90 +681,6 @@ bench_tick(struct bench *b)
 	}
 }
 
-static void
-bench_report(struct bench *b)
-{
-	uint64_t sent = 0, acked = 0, end, rx = 0;
-	double el = 0, rate = 0, sel = 0, srate = 0, dr = 0;
-	unsigned i;
-
-	for (i = 0; i < b->nconns; i++) {
-		sent += b->conns[i].sent;
-		acked += b->conns[i].acked;
-	}
-	if (b->start_ns != 0) {
-		end = b->pub_end_ns != 0 ? b->pub_end_ns : now_ns();
-		el = (double)(end - b->start_ns) / 1e9;
-		if (el > 0)
-			rate = (double)(b->qos == 0 ? sent : acked) / el;
-	}
-	if (b->closed_ns > b->start_ns && b->start_ns != 0)
-		dr = (double)(b->closed_ns - b->start_ns) / 1e9;
-	if (b->subc != NULL) {
-		rx = b->subc->received;
-		if (rx > 0 && b->last_rx_ns > b->start_ns) {
-			sel = (double)(b->last_rx_ns - b->start_ns) / 1e9;
-			srate = (double)rx / sel;
-		}
-	}
-	if (b->json) {
-		printf("{\"status\":\"%s\",\"qos\":%d,\"connections\":%u,"
-		    "\"payload\":%zu,\"window\":%u,\"messages\":%" PRIu64
-		    ",\"sent\":%" PRIu64 ",\"acked\":%" PRIu64
-		    ",\"elapsed_s\":%.3f,\"msgs_per_s\":%.0f",
-		    b->status, b->qos, b->nconns, b->size, b->window, b->total,
-		    sent, acked, el, rate);
-		if (b->qos == 1)
-			printf(",\"p50_us\":%" PRIu64 ",\"p99_us\":%" PRIu64
-			    ",\"max_us\":%" PRIu64 ",\"unexpected_acks\":%"
-			    PRIu64, hist_pct(b, 50), hist_pct(b, 99),
-			    b->lat_max, b->unexpected);
-		if (b->subc != NULL)
-			printf(",\"sub_received\":%" PRIu64
-			    ",\"sub_elapsed_s\":%.3f,\"sub_msgs_per_s\":%.0f",
-			    rx, sel, srate);
-		printf(",\"drain_s\":%.3f", dr);
-		printf(",\"start_ms\":%lld,\"end_ms\":%lld,\"error\":\"",
-		    b->start_wall_ms, b->pub_end_wall_ms);
-		for (i = 0; b->error[i] != '\0'; i++) {
-			if (b->error[i] == '"' || b->error[i] == '\\')
-				putchar('\\');
-			putchar(b->error[i]);
-		}
-		printf("\"}\n");
-	} else {
-		printf("status          %s%s%s\n", b->status,
-		    b->error[0] != '\0' ? ": " : "", b->error);
-		printf("publishers      %u x QoS %d, payload %zu bytes",
-		    b->nconns, b->qos, b->size);
-		if (b->qos == 1)
-			printf(", window %u", b->window);
-		printf("\n");
-		printf("messages        %" PRIu64 " sent", sent);
-		if (b->qos == 1)
-			printf(", %" PRIu64 " acknowledged", acked);
-		printf(" of %" PRIu64 "\n", b->total);
-		printf("elapsed         %.3f s\n", el);
-		printf("publish rate    %.0f msgs/s\n", rate);
-		printf("broker drained  %.3f s (last publisher closed)\n", dr);
-		if (b->qos == 1) {
-			printf("PUBACK latency  p50 %" PRIu64 " us, p99 %"
-			    PRIu64 " us, max %" PRIu64 " us\n",
-			    hist_pct(b, 50), hist_pct(b, 99), b->lat_max);
-			if (b->unexpected != 0)
-				printf("unexpected      %" PRIu64
-				    " PUBACKs for ids not in flight\n",
-				    b->unexpected);
-		}
-		if (b->subc != NULL)
-			printf("subscriber      %" PRIu64 " received (%.2f%%) "
-			    "in %.3f s, %.0f msgs/s\n", rx, b->total == 0 ?
-			    100.0 : 100.0 * (double)rx / (double)b->total,
-			    sel, srate);
-	}
-	fflush(stdout);
-}
-
 static unsigned long long
 parse_num(const char *s, const char *what, unsigned long long lo,
     unsigned long long hi)
@@ -851,6 +704,7 @@ main(int argc, char **argv)
 	struct bench bs, *b = &bs;
 	struct addrinfo hints;
 	struct epoll_event evs[64];
+	struct rlimit rl;
 	struct conn *c;
 	uint64_t per, extra, deadline;
 	unsigned i;
@@ -869,10 +723,23 @@ main(int argc, char **argv)
 	b->status = "ok";
 	b->begin_ns = now_ns();
 
-	while ((ch = getopt(argc, argv, "c:h:I:jn:P:p:q:Ss:T:t:w:x:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:F:H:h:I:jn:P:p:Q:q:R:Ss:T:t:w:x:"))
+	    != -1) {
 		switch (ch) {
+		case 'F':
+			b->filter = optarg;
+			break;
+		case 'H':
+			b->hold_s = parse_num(optarg, "-H", 1, 86400);
+			break;
+		case 'Q':
+			b->sub_qos = parse_num(optarg, "-Q", 0, 1);
+			break;
+		case 'R':
+			b->ready_file = optarg;
+			break;
 		case 'c':
-			b->nconns = parse_num(optarg, "-c", 1, 10000);
+			b->nconns = parse_num(optarg, "-c", 1, 100000);
 			break;
 		case 'h':
 			b->host = optarg;
@@ -936,7 +803,16 @@ main(int argc, char **argv)
 			exit(1);
 		}
 	}
+	if (b->filter != NULL && (strlen(b->filter) == 0 ||
+	    strlen(b->filter) > 200)) {
+		fprintf(stderr, "mqbench: -F: 1..200 bytes\n");
+		exit(1);
+	}
 	signal(SIGPIPE, SIG_IGN);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = AF_UNSPEC;
@@ -991,8 +867,8 @@ main(int argc, char **argv)
 			fprintf(stderr, "mqbench: out of memory\n");
 			exit(1);
 		}
-		conn_open(b, c);
 	}
+	bench_open_more(b);
 	if (b->sub && strcmp(b->status, "ok") == 0) {
 		if ((b->subc = gw_calloc(1, sizeof *b->subc)) == NULL) {
 			fprintf(stderr, "mqbench: out of memory\n");
@@ -1005,7 +881,8 @@ main(int argc, char **argv)
 	}
 
 	deadline = b->begin_ns + (uint64_t)b->timeout_s * 1000000000ULL;
-	while (strcmp(b->status, "ok") == 0 && b->open > 0) {
+	while (strcmp(b->status, "ok") == 0 && (b->open > 0 ||
+	    b->opened < b->nconns)) {
 		n = epoll_wait(b->ep, evs, 64, 100);
 		if (n == -1 && errno != EINTR) {
 			bench_fail(b, "epoll_wait: %s", strerror(errno));
@@ -1032,8 +909,10 @@ main(int argc, char **argv)
 		}
 		if (strcmp(b->status, "ok") != 0)
 			break;
+		bench_open_more(b);
 		if (b->start_ns == 0 &&
-		    b->ready == b->nconns + (b->subc != NULL ? 1 : 0))
+		    b->ready == b->nconns + (b->subc != NULL ? 1 : 0) &&
+		    !bench_held(b) && strcmp(b->status, "ok") == 0)
 			bench_start(b);
 		bench_tick(b);
 		if (now_ns() > deadline && b->open > 0) {
@@ -1045,7 +924,7 @@ main(int argc, char **argv)
 	bench_tick(b);
 	if (strcmp(b->status, "ok") != 0)
 		fprintf(stderr, "mqbench: %s\n", b->error);
-	bench_report(b);
+	benchreport_print(b);
 
 	for (i = 0; i < b->nconns; i++) {
 		conn_close(&b->conns[i]);
