@@ -93,6 +93,12 @@ handle_connect(struct client *c, const uint8_t *body, size_t len)
 	    (c->username = gw_strndup(cc.username.ptr, cc.username.len)) ==
 	    NULL)
 		return GW_ENOMEM;
+	/* TLS use_identity_as_username: the certificate CN, nothing else. */
+	if ((rc = client_cert_username(c, &c->cert_identity)) == GW_ENOMEM)
+		return rc;
+	if (rc != 0)
+		return connack_refuse(c, CODEC_CONNACK_BAD_CREDENTIALS,
+		    "client certificate without a common name");
 
 	s = session_find(b->sessions, id, idlen);
 	if (s != NULL)
