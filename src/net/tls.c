@@ -129,6 +129,7 @@ ctx_build(const struct tls_ctx *t, struct gw_error *err)
 	STACK_OF(X509_NAME) *names;
 	SSL_CTX *ctx;
 	X509 *x;
+	const char *reason;
 	char rb[64];
 	int mode;
 
@@ -172,9 +173,12 @@ ctx_build(const struct tls_ctx *t, struct gw_error *err)
 		goto fail;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, t->key, SSL_FILETYPE_PEM) != 1) {
-		file_error(err, t->index, "key", t->key,
-		    "not a usable PEM private key (%s)", ssl_reason(rb,
-		    sizeof rb));
+		/* OpenSSL compares the key with the certificate here. */
+		reason = ssl_reason(rb, sizeof rb);
+		file_error(err, t->index, "key", t->key, strstr(reason,
+		    "mismatch") != NULL ? "the key does not match the "
+		    "certificate (%s)" : "not a usable PEM private key (%s)",
+		    reason);
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
