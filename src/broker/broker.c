@@ -286,12 +286,11 @@ client_set_events(struct client *c)
 
 	if (c->conn.fd == -1)
 		return;
+	/* TLS may need the other direction to make progress. */
 	if (!c->read_paused && c->state != CLIENT_CLOSING)
-		mask |= EV_READ;
-	if (buf_used(&c->conn.out) > 0 || conn_read_wants_write(&c->conn))
-		mask |= EV_WRITE;
-	if (conn_write_wants_read(&c->conn))
-		mask |= EV_READ;
+		mask |= conn_read_wants_write(&c->conn) ? EV_WRITE : EV_READ;
+	if (buf_used(&c->conn.out) > 0)
+		mask |= conn_write_wants_read(&c->conn) ? EV_READ : EV_WRITE;
 	if (mask != c->ev_mask) {
 		ev_mod_fd(c->b->loop, c->conn.fd, mask);
 		c->ev_mask = mask;
