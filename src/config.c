@@ -1077,16 +1077,18 @@ void
 config_dump(const struct gw_config *cfg, FILE *out)
 {
 	char	prefix[32];
-	size_t	i;
+	size_t	i, j;
 
 	if (cfg->config_path != NULL)
 		fprintf(out, "# config file: %s\n", cfg->config_path);
 	for (i = 0; i < cfg->nlisteners && i < CONFIG_MAX_LISTENERS; i++) {
 		snprintf(prefix, sizeof prefix, "listeners[%zu].", i);
-		dump_option(&listener_options[0], &cfg->listeners[i], prefix,
-		    out);
-		dump_option(&listener_options[1], &cfg->listeners[i], prefix,
-		    out);
+		/* port, bind, then the tls.* keys of a TLS listener */
+		for (j = 0; j < NLISTENER; j++) {
+			if (j < 2 || cfg->listeners[i].tls)
+				dump_option(&listener_options[j],
+				    &cfg->listeners[i], prefix, out);
+		}
 	}
 	for (i = 0; i < NROOT; i++) {
 		if (!cfg->metrics_enabled &&

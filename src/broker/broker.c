@@ -632,8 +632,16 @@ client_read_input(struct client *c)
 		}
 		if (rc < 0) {
 			why = conn_failure(&c->conn);
-			client_close_now(c, why != NULL ? why : rc == GW_EIO ?
-			    "read error" : gw_strerror(rc));
+			if (why != NULL && c->state == CLIENT_NEW) {
+				/* Anyone can fail a handshake: rate-limited. */
+				if (log_ratelimited(&c->b->tls_log, 20, 10000))
+					client_log(LOG_LVL_INFO, c, "from %s: %s",
+					    c->conn.peer, why);
+				why = NULL;
+			} else if (why == NULL)
+				why = rc == GW_EIO ? "read error" :
+				    gw_strerror(rc);
+			client_close_now(c, why);
 			return;
 		}
 		c->last_rx_ms = ev_now(c->b->loop);

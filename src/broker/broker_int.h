@@ -117,6 +117,7 @@ struct broker {
 	struct broker_stats	 stats;
 	struct log_limit	 drop_log;
 	struct log_limit	 err_log;
+	struct log_limit	 tls_log;	/* failed TLS handshakes */
 };
 
 /* Logs with the "client <id> fd <n>:" prefix. */

@@ -48,6 +48,7 @@
 /* Forward-secret AEAD suites for TLS 1.2 (TLS 1.3 keeps its defaults). */
 #define TLS12_CIPHERS	"ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL"
 #define SID_CONTEXT	"mqlite"
+#define SESSION_CACHE	1024	/* TLS sessions kept for resumption */
 
 struct tls_ctx {
 	SSL_CTX		*ssl_ctx;	/* current settings, NULL never */
@@ -160,6 +161,8 @@ ctx_build(const struct tls_ctx *t, struct gw_error *err)
 	}
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)SID_CONTEXT,
 	    sizeof SID_CONTEXT - 1);
+	/* Resumption is welcome; its memory is bounded. */
+	SSL_CTX_sess_set_cache_size(ctx, SESSION_CACHE);
 	if (SSL_CTX_use_certificate_chain_file(ctx, t->cert) != 1) {
 		file_error(err, t->index, "cert", t->cert,
 		    "not a usable PEM certificate (%s)", ssl_reason(rb,
