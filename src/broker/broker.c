@@ -713,29 +713,6 @@ client_timer_cb(struct ev_loop *loop, void *arg)
 	client_close_now(c, "keepalive timeout");
 }
 
-/*
- * use_identity_as_username: *used tells whether the listener makes the
- * client certificate's CN the username; if so the username is replaced
- * by it. Returns 0, GW_ENOTFOUND (no certificate CN) or GW_ENOMEM.
- */
-int
-client_cert_username(struct client *c, bool *used)
-{
-	const char *cn;
-	char *u;
-
-	*used = tls_uses_identity(c->conn.tls);
-	if (!*used)
-		return 0;
-	if ((cn = tls_identity(c->conn.tls)) == NULL)
-		return GW_ENOTFOUND;
-	if ((u = gw_strdup(cn)) == NULL)
-		return GW_ENOMEM;
-	gw_free(c->username);
-	c->username = u;
-	return 0;
-}
-
 void
 client_arm_keepalive(struct client *c)
 {

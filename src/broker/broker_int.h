@@ -134,7 +134,6 @@ int	client_hold_ack(struct client *c, uint8_t type, uint16_t pid,
 int	client_hold_suback(struct client *c, uint8_t *data,
 	    uint32_t data_len, uint32_t pkt_len);
 bool	client_should_pause(struct client *c);
-int	client_cert_username(struct client *c, bool *used);
 void	client_arm_keepalive(struct client *c);
 void	broker_release_acks(struct broker *b);
 

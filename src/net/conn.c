@@ -88,24 +88,28 @@ conn_close(struct conn *c)
 	buf_free(&c->out);
 }
 
+/* See conn.h. */
 size_t
 conn_pending(const struct conn *c)
 {
 	return tls_pending(c->tls);
 }
 
+/* See conn.h. */
 bool
 conn_read_wants_write(const struct conn *c)
 {
 	return tls_read_wants_write(c->tls);
 }
 
+/* See conn.h. */
 bool
 conn_write_wants_read(const struct conn *c)
 {
 	return tls_write_wants_read(c->tls);
 }
 
+/* See conn.h. */
 const char *
 conn_failure(const struct conn *c)
 {

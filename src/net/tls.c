@@ -233,6 +233,7 @@ ctx_alloc(const struct config_listener *l, size_t index)
 	return t;
 }
 
+/* See tls.h. */
 int
 tls_check_listeners(const struct gw_config *cfg, tls_report_fn report,
     void *arg)
@@ -262,6 +263,7 @@ tls_check_listeners(const struct gw_config *cfg, tls_report_fn report,
 	return n;
 }
 
+/* See tls.h. */
 struct tls_ctx *
 tls_ctx_new(const struct config_listener *l, size_t index,
     struct gw_error *err)
@@ -279,6 +281,7 @@ tls_ctx_new(const struct config_listener *l, size_t index,
 	return t;
 }
 
+/* See tls.h. */
 int
 tls_ctx_reload(struct tls_ctx *t, struct gw_error *err)
 {
@@ -291,6 +294,7 @@ tls_ctx_reload(struct tls_ctx *t, struct gw_error *err)
 	return 0;
 }
 
+/* See tls.h. */
 void
 tls_ctx_free(struct tls_ctx *t)
 {
@@ -304,6 +308,7 @@ tls_ctx_free(struct tls_ctx *t)
 	gw_free(t);
 }
 
+/* See tls.h. */
 struct tls_session *
 tls_session_new(struct tls_ctx *t, int fd)
 {
@@ -324,6 +329,7 @@ tls_session_new(struct tls_ctx *t, int fd)
 	return s;
 }
 
+/* See tls.h. */
 void
 tls_session_free(struct tls_session *s)
 {
@@ -419,6 +425,7 @@ io_result(struct tls_session *s, int r, bool reading)
 	}
 }
 
+/* See tls.h. */
 ssize_t
 tls_read(struct tls_session *s, void *buf, size_t len)
 {
@@ -444,6 +451,7 @@ tls_read(struct tls_session *s, void *buf, size_t len)
 	return io_result(s, r, true);
 }
 
+/* See tls.h. */
 ssize_t
 tls_write(struct tls_session *s, const void *buf, size_t len)
 {
@@ -468,6 +476,7 @@ tls_write(struct tls_session *s, const void *buf, size_t len)
 	return r;
 }
 
+/* See tls.h. */
 size_t
 tls_pending(const struct tls_session *s)
 {
@@ -479,30 +488,35 @@ tls_pending(const struct tls_session *s)
 	return n > 0 ? (size_t)n : 0;
 }
 
+/* See tls.h. */
 bool
 tls_read_wants_write(const struct tls_session *s)
 {
 	return s != NULL && s->read_wants_write;
 }
 
+/* See tls.h. */
 bool
 tls_write_wants_read(const struct tls_session *s)
 {
 	return s != NULL && s->write_wants_read;
 }
 
+/* See tls.h. */
 const char *
 tls_failure(const struct tls_session *s)
 {
 	return s != NULL && s->failure[0] != '\0' ? s->failure : NULL;
 }
 
+/* See tls.h. */
 bool
 tls_uses_identity(const struct tls_session *s)
 {
 	return s != NULL && s->use_identity;
 }
 
+/* See tls.h. */
 const char *
 tls_identity(const struct tls_session *s)
 {
