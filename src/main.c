@@ -160,7 +160,10 @@ check_rules_unsupported(const struct rule_set *set, rules_report_fn report,
 	return n;
 }
 
-/* SIGHUP: reload the rules; a broken file keeps the current ones. */
+/*
+ * SIGHUP: reload TLS certificates and the rules; a broken file keeps the
+ * current ones.
+ */
 static void
 reload(struct daemon *d)
 {
@@ -168,7 +171,8 @@ reload(struct daemon *d)
 
 	broker_reload_tls(d->broker);
 	if (d->cfg->rules_path == NULL && d->cfg->rules_inline == NULL) {
-		log_info("SIGHUP: no rules file configured, nothing to reload");
+		log_info("SIGHUP: no rules file configured, no rules to "
+		    "reload");
 		return;
 	}
 	if (load_rules(d->cfg, log_load_error, NULL, &set) != 0 ||

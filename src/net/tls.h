@@ -10,9 +10,10 @@
 #ifndef GW_TLS_H
 #define GW_TLS_H
 
+#include <sys/types.h>
+
 #include <stdbool.h>
 #include <stddef.h>
-#include <sys/types.h>
 
 #include "err.h"
 
