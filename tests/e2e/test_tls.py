@@ -235,13 +235,19 @@ class TestTLS(E2ETestCase):
         self.assertEqual(br.count("payload='via-python'"), 1)
         self.assert_serving(br)         # the plain listener, same daemon
 
-    def test_tls12_client_connects(self):
+    def test_tls12_client_connects_with_aead_ciphers_only(self):
         br = self.start_tls()
         ctx = self.ctx()
         ctx.maximum_version = ssl.TLSVersion.TLSv1_2
         c = self.tls_client(br, ctx)
         self.assertEqual(c.sock.version(), "TLSv1.2")
+        self.assertIn("GCM", c.sock.cipher()[0])
         c.publish("tls/12", b"x", qos=1)
+        # CBC with SHA-1 MACs is not offered by the server.
+        ctx = self.ctx()
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers("ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA")
+        self.assert_refused(br, ctx, "CBC cipher", send_connect=False)
 
     def test_other_ca_expired_and_missing_certificates_refused(self):
         br = self.start_tls()
