@@ -175,6 +175,8 @@ static const struct config_option listener_options[] = {
 	LOPT("tls.ca", OPT_PATH, tls_ca, 0, 0, NULL, "CA bundle (PEM)"),
 	LOPT("tls.require_client_cert", OPT_BOOL, tls_require_client_cert, 0,
 	    0, "false", "ask clients for a certificate"),
+	LOPT("tls.use_identity_as_username", OPT_BOOL, tls_use_identity, 0,
+	    0, "false", "client certificate CN becomes the username"),
 };
 
 #define NROOT		(sizeof root_options / sizeof root_options[0])
@@ -720,6 +722,33 @@ listener_clear(struct config_listener *l)
 	memset(l, 0, sizeof *l);
 }
 
+/* A "tls" object: cert and key, and a CA where client certs are used. */
+static void
+check_tls(struct load *ld, struct config_listener *l, const char *shown)
+{
+	char	 sub[CONFIG_PATH_MAX];
+
+	l->tls = true;
+	if (l->tls_cert == NULL) {
+		join_path(sub, sizeof sub, shown, "tls.cert");
+		load_error(ld, sub, "required key is missing");
+	}
+	if (l->tls_key == NULL) {
+		join_path(sub, sizeof sub, shown, "tls.key");
+		load_error(ld, sub, "required key is missing");
+	}
+	if (l->tls_require_client_cert && l->tls_ca == NULL) {
+		join_path(sub, sizeof sub, shown, "tls.ca");
+		load_error(ld, sub, "required with require_client_cert (the "
+		    "CA that signs client certificates)");
+	}
+	if (l->tls_use_identity && !l->tls_require_client_cert) {
+		join_path(sub, sizeof sub, shown,
+		    "tls.use_identity_as_username");
+		load_error(ld, sub, "needs require_client_cert: true");
+	}
+}
+
 static void
 load_listeners(struct load *ld, const cJSON *it, const char *path)
 {
@@ -765,12 +794,8 @@ load_listeners(struct load *ld, const cJSON *it, const char *path)
 			load_error(ld, sub, "required key is missing");
 		}
 		if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(el,
-		    "tls"))) {
-			l->tls = true;
-			join_path(sub, sizeof sub, shown, "tls");
-			load_error(ld, sub, "TLS listeners are not supported "
-			    "yet");
-		}
+		    "tls")))
+			check_tls(ld, l, shown);
 	}
 }
 
@@ -1056,16 +1081,18 @@ void
 config_dump(const struct gw_config *cfg, FILE *out)
 {
 	char	prefix[32];
-	size_t	i;
+	size_t	i, j;
 
 	if (cfg->config_path != NULL)
 		fprintf(out, "# config file: %s\n", cfg->config_path);
 	for (i = 0; i < cfg->nlisteners && i < CONFIG_MAX_LISTENERS; i++) {
 		snprintf(prefix, sizeof prefix, "listeners[%zu].", i);
-		dump_option(&listener_options[0], &cfg->listeners[i], prefix,
-		    out);
-		dump_option(&listener_options[1], &cfg->listeners[i], prefix,
-		    out);
+		/* port, bind, then the tls.* keys of a TLS listener */
+		for (j = 0; j < NLISTENER; j++) {
+			if (j < 2 || cfg->listeners[i].tls)
+				dump_option(&listener_options[j],
+				    &cfg->listeners[i], prefix, out);
+		}
 	}
 	for (i = 0; i < NROOT; i++) {
 		if (!cfg->metrics_enabled &&

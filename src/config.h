@@ -27,6 +27,7 @@ struct config_listener {
 	char		*tls_key;	/* tls.key (resolved path) or NULL */
 	char		*tls_ca;	/* tls.ca (resolved path) or NULL */
 	bool		 tls_require_client_cert; /* default false */
+	bool		 tls_use_identity; /* tls.use_identity_as_username */
 };
 
 /* What a full outbox does (outbox.overflow). */

@@ -32,12 +32,20 @@ replace_str(char **dst, const char *src)
 void
 config_apply_cli(struct gw_config *cfg)
 {
+	size_t	i;
+
 	if (cfg->cli_port >= 0) {
-		if (cfg->nlisteners == 0) {
-			replace_str(&cfg->listeners[0].bind, "0.0.0.0");
-			cfg->nlisteners = 1;
+		/* -p is the first plain listener; added if all are TLS. */
+		for (i = 0; i < cfg->nlisteners; i++) {
+			if (!cfg->listeners[i].tls)
+				break;
 		}
-		cfg->listeners[0].port = cfg->cli_port;
+		if (i == cfg->nlisteners && i < CONFIG_MAX_LISTENERS) {
+			replace_str(&cfg->listeners[i].bind, "0.0.0.0");
+			cfg->nlisteners++;
+		}
+		if (i < cfg->nlisteners)
+			cfg->listeners[i].port = cfg->cli_port;
 	}
 	if (cfg->cli_db_path != NULL)
 		replace_str(&cfg->db_path, cfg->cli_db_path);
@@ -59,7 +67,7 @@ usage(FILE *out)
 "\n"
 "  -c, --config=FILE     read settings from the JSON configuration FILE\n"
 "  -p, --port=PORT       listen on PORT (0-65535; overrides the first "
-"listener)\n"
+"plain listener)\n"
 "  -d, --database=FILE   use the SQLite database FILE (default "
 "telemetry.db)\n"
 "  -r, --rules=FILE      load rules from the JSON FILE (replaces the "

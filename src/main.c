@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "metrics_render.h"
 #include "net/ev.h"
+#include "net/tls.h"
 #include "rules/rules.h"
 #include "store/store.h"
 
@@ -159,14 +160,19 @@ check_rules_unsupported(const struct rule_set *set, rules_report_fn report,
 	return n;
 }
 
-/* SIGHUP: reload the rules; a broken file keeps the current ones. */
+/*
+ * SIGHUP: reload TLS certificates and the rules; a broken file keeps the
+ * current ones.
+ */
 static void
 reload(struct daemon *d)
 {
 	struct rule_set *set;
 
+	broker_reload_tls(d->broker);
 	if (d->cfg->rules_path == NULL && d->cfg->rules_inline == NULL) {
-		log_info("SIGHUP: no rules file configured, nothing to reload");
+		log_info("SIGHUP: no rules file configured, no rules to "
+		    "reload");
 		return;
 	}
 	if (load_rules(d->cfg, log_load_error, NULL, &set) != 0 ||
@@ -245,6 +251,7 @@ start(struct daemon *d, struct gw_config *cfg)
 {
 	struct store_opts so;
 	struct gw_error err;
+	struct tls_ctx *tls;
 	size_t i;
 	int port;
 
@@ -290,13 +297,20 @@ start(struct daemon *d, struct gw_config *cfg)
 		return -1;
 	}
 	for (i = 0; i < cfg->nlisteners; i++) {
+		tls = NULL;
+		if (cfg->listeners[i].tls &&
+		    (tls = tls_ctx_new(&cfg->listeners[i], i, &err)) == NULL) {
+			log_error("%s: %s", err.path, err.msg);
+			return -1;
+		}
 		port = broker_listen(d->broker, cfg->listeners[i].bind,
-		    cfg->listeners[i].port, &err);
+		    cfg->listeners[i].port, tls, &err);
 		if (port < 0) {
 			log_error("%s", err.msg);
 			return -1;
 		}
-		log_info("listening on %s:%d", cfg->listeners[i].bind, port);
+		log_info("listening on %s:%d%s", cfg->listeners[i].bind, port,
+		    tls != NULL ? " (TLS)" : "");
 	}
 	if (cfg->metrics_enabled && start_metrics(d, cfg) != 0)
 		return -1;
@@ -363,7 +377,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	config_apply_cli(&cfg);
-	if (check_unsupported(&cfg, &errors) > 0) {
+	if (check_unsupported(&cfg, &errors) +
+	    tls_check_listeners(&cfg, report_error, &errors) > 0) {
 		config_free(&cfg);
 		return 1;
 	}

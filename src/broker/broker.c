@@ -25,6 +25,7 @@
 #include "config.h"
 #include "mem.h"
 #include "net/listen.h"
+#include "net/tls.h"
 #include "rules/rules.h"
 #include "store/store.h"
 
@@ -37,6 +38,7 @@ static void	client_timer_cb(struct ev_loop *, void *);
 static void	store_event_cb(struct ev_loop *, int, unsigned, void *);
 static void	before_sleep(struct ev_loop *, void *);
 static void	client_process_input(struct client *);
+static void	client_read_input(struct client *);
 static void	client_pause(struct client *);
 static void	client_set_events(struct client *);
 static void	client_destroy(struct client *);
@@ -68,25 +70,54 @@ broker_new(struct ev_loop *loop, const struct gw_config *cfg,
 
 int
 broker_listen(struct broker *b, const char *bind_addr, int port,
-    struct gw_error *err)
+    struct tls_ctx *tls, struct gw_error *err)
 {
+	struct broker_listener *l;
 	char ebuf[256];
 	int fd, rc;
 
-	if (b->nlfds >= BROKER_MAX_LISTENERS)
+	if (b->nlst >= BROKER_MAX_LISTENERS) {
+		tls_ctx_free(tls);
 		return gw_error_set(err, "listeners", "too many listeners");
+	}
 	fd = listen_tcp(bind_addr, port, 511, ebuf, sizeof ebuf);
 	if (fd == -1) {
+		tls_ctx_free(tls);
 		gw_error_set(err, "listeners", "%s", ebuf);
 		return GW_EIO;
 	}
-	if ((rc = ev_add_fd(b->loop, fd, EV_READ, accept_cb, b)) != 0) {
+	l = &b->lst[b->nlst];
+	l->b = b;
+	l->fd = fd;
+	l->tls = tls;
+	if ((rc = ev_add_fd(b->loop, fd, EV_READ, accept_cb, l)) != 0) {
 		close(fd);
+		tls_ctx_free(tls);
+		l->tls = NULL;
 		gw_error_set(err, "listeners", "cannot watch listener");
 		return rc;
 	}
-	b->lfds[b->nlfds++] = fd;
+	b->nlst++;
 	return listen_port(fd);
+}
+
+void
+broker_reload_tls(struct broker *b)
+{
+	struct gw_error err;
+	size_t i;
+
+	for (i = 0; i < b->nlst; i++) {
+		if (b->lst[i].tls == NULL)
+			continue;
+		memset(&err, 0, sizeof err);
+		if (tls_ctx_reload(b->lst[i].tls, &err) == 0)
+			log_info("SIGHUP: TLS certificates of listener %zu "
+			    "(port %d) reloaded", i, listen_port(b->lst[i].fd));
+		else
+			log_error("SIGHUP: %s: %s; listener %zu keeps its "
+			    "current certificates", err.path, err.msg, i);
+	}
 }
 
 static void
@@ -193,7 +224,8 @@ broker_attach_store(struct broker *b)
 static void
 accept_cb(struct ev_loop *loop, int lfd, unsigned events, void *arg)
 {
-	struct broker *b = arg;
+	struct broker_listener *l = arg;
+	struct broker *b = l->b;
 	struct client *c;
 	char peer[64];
 	int fd, n;
@@ -223,11 +255,17 @@ accept_cb(struct ev_loop *loop, int lfd, unsigned events, void *arg)
 		}
 		c->b = b;
 		c->conn.fd = fd;
+		if (l->tls != NULL &&
+		    (c->conn.tls = tls_session_new(l->tls, fd)) == NULL) {
+			close(fd);
+			gw_free(c);
+			continue;
+		}
 		snprintf(c->conn.peer, sizeof c->conn.peer, "%s", peer);
 		c->last_rx_ms = ev_now(loop);
 		c->ev_mask = EV_READ;
 		if (ev_add_fd(loop, fd, EV_READ, client_io_cb, c) != 0) {
-			close(fd);
+			conn_close(&c->conn);
 			gw_free(c);
 			continue;
 		}
@@ -248,10 +286,11 @@ client_set_events(struct client *c)
 
 	if (c->conn.fd == -1)
 		return;
+	/* TLS may need the other direction to make progress. */
 	if (!c->read_paused && c->state != CLIENT_CLOSING)
-		mask |= EV_READ;
+		mask |= conn_read_wants_write(&c->conn) ? EV_WRITE : EV_READ;
 	if (buf_used(&c->conn.out) > 0)
-		mask |= EV_WRITE;
+		mask |= conn_write_wants_read(&c->conn) ? EV_READ : EV_WRITE;
 	if (mask != c->ev_mask) {
 		ev_mod_fd(c->b->loop, c->conn.fd, mask);
 		c->ev_mask = mask;
@@ -510,6 +549,9 @@ broker_resume_paused(struct broker *b)
 			continue;
 		c->read_paused = false;
 		client_process_input(c);
+		/* Decrypted bytes inside TLS: epoll will not report them. */
+		if (conn_pending(&c->conn) > 0)
+			client_read_input(c);
 		client_set_events(c);
 	}
 }
@@ -577,19 +619,68 @@ client_process_input(struct client *c)
 	}
 }
 
+/*
+ * Reads and parses, then again while TLS holds decrypted bytes that epoll
+ * cannot report (each round takes at least one byte of one TLS record).
+ */
+static void
+client_read_input(struct client *c)
+{
+	size_t limit = c->b->cfg->max_packet_bytes + 8;
+	unsigned rounds;
+	const char *why;
+	int rc;
+
+	for (rounds = 0; rounds < 65536; rounds++) {
+		if (c->state == CLIENT_CLOSING || c->read_paused)
+			return;
+		rc = conn_read(&c->conn, READ_CHUNK, limit);
+		if (rc == GW_ERETRY)
+			return;
+		if (rc == 0) {
+			client_peer_eof(c);
+			return;
+		}
+		if (rc < 0) {
+			why = conn_failure(&c->conn);
+			if (why != NULL && c->state == CLIENT_NEW) {
+				/* Anyone can fail a handshake: rate-limited. */
+				if (log_ratelimited(&c->b->tls_log, 20, 10000))
+					client_log(LOG_LVL_INFO, c, "from %s: %s",
+					    c->conn.peer, why);
+				why = NULL;
+			} else if (why == NULL)
+				why = rc == GW_EIO ? "read error" :
+				    gw_strerror(rc);
+			client_close_now(c, why);
+			return;
+		}
+		c->last_rx_ms = ev_now(c->b->loop);
+		client_process_input(c);
+		if (conn_pending(&c->conn) == 0)
+			return;
+	}
+}
+
 static void
 client_io_cb(struct ev_loop *loop, int fd, unsigned events, void *arg)
 {
 	struct client *c = arg;
-	size_t limit;
+	const char *why;
 	int rc;
 
 	(void)loop;
 	(void)fd;
+	/* TLS: a read may wait for writability and a write for input. */
+	if ((events & EV_WRITE) && conn_read_wants_write(&c->conn))
+		events |= EV_READ;
+	if ((events & EV_READ) && conn_write_wants_read(&c->conn))
+		events |= EV_WRITE;
 	if (events & EV_WRITE) {
 		rc = conn_flush(&c->conn);
 		if (rc == GW_EIO) {
-			client_close_now(c, "write error");
+			why = conn_failure(&c->conn);
+			client_close_now(c, why != NULL ? why : "write error");
 			return;
 		}
 		if (c->state == CLIENT_CLOSING) {
@@ -603,24 +694,8 @@ client_io_cb(struct ev_loop *loop, int fd, unsigned events, void *arg)
 	if (!(events & (EV_READ | EV_ERROR)) || c->state == CLIENT_CLOSING ||
 	    c->read_paused)
 		return;
-	limit = c->b->cfg->max_packet_bytes + 8;
-	rc = conn_read(&c->conn, READ_CHUNK, limit);
-	if (rc == GW_ERETRY)
-		return;
-	if (rc == 0) {
-		client_peer_eof(c);
-		return;
-	}
-	if (rc == GW_EIO) {
-		client_close_now(c, "read error");
-		return;
-	}
-	if (rc < 0) {
-		client_close_now(c, gw_strerror(rc));
-		return;
-	}
-	c->last_rx_ms = ev_now(c->b->loop);
-	client_process_input(c);
+	client_read_input(c);
+	client_set_events(c);
 }
 
 static void
@@ -745,11 +820,13 @@ broker_stop_intake(struct broker *b)
 	struct client *c;
 	size_t i;
 
-	for (i = 0; i < b->nlfds; i++) {
-		ev_del_fd(b->loop, b->lfds[i]);
-		close(b->lfds[i]);
+	for (i = 0; i < b->nlst; i++) {
+		ev_del_fd(b->loop, b->lst[i].fd);
+		close(b->lst[i].fd);
+		tls_ctx_free(b->lst[i].tls);
+		b->lst[i].tls = NULL;
 	}
-	b->nlfds = 0;
+	b->nlst = 0;
 	b->intake_stopped = true;
 	LIST_FOREACH(c, &b->clients, link) {
 		c->read_paused = true;
@@ -798,8 +875,12 @@ free_session_cb(struct session *s, void *arg)
 void
 broker_free(struct broker *b)
 {
+	size_t i;
+
 	if (b == NULL)
 		return;
+	for (i = 0; i < b->nlst; i++)
+		tls_ctx_free(b->lst[i].tls);
 	while (!LIST_EMPTY(&b->clients))
 		client_destroy(LIST_FIRST(&b->clients));
 	if (b->sessions != NULL) {

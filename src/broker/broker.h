@@ -17,6 +17,7 @@ struct ev_loop;
 struct gw_config;
 struct rule_set;
 struct store;
+struct tls_ctx;
 
 struct broker_stats {
 	uint64_t	connections;		/* currently connected */
@@ -34,9 +35,15 @@ struct broker_stats {
 struct broker	*broker_new(struct ev_loop *loop, const struct gw_config *cfg,
 		    struct store *store);
 
-/* Opens a listener; returns the bound port (> 0) or a GW_E* code with err. */
+/*
+ * Opens a listener, TLS when tls is not NULL (takes ownership of tls, also
+ * on failure); returns the bound port (> 0) or a GW_E* code with err.
+ */
 int		 broker_listen(struct broker *b, const char *bind_addr,
-		    int port, struct gw_error *err);
+		    int port, struct tls_ctx *tls, struct gw_error *err);
+
+/* SIGHUP: re-reads the certificates of every TLS listener, logging. */
+void		 broker_reload_tls(struct broker *b);
 
 /* Loads retained messages and inbound QoS 2 state from the store; call
  * before store_start(). 0 or GW_E*. */

@@ -29,6 +29,7 @@ struct msg;
 struct retain;
 struct store_item;
 struct subs;
+struct tls_ctx;
 
 enum client_state {
 	CLIENT_NEW = 0,		/* accepted, waiting for CONNECT */
@@ -65,6 +66,8 @@ struct client {
 					 * held acks are written */
 	bool		 in_flush;	/* on the flush list */
 	bool		 in_acks;	/* on the held-ack list */
+	bool		 cert_identity;	/* username is the verified client
+					 * certificate's CN (TLS) */
 	uint64_t	 last_seq;	/* last store seq of this connection */
 	struct held_ack	*acks;		/* ring of held acks */
 	size_t		 ack_head, ack_len, ack_cap;
@@ -81,6 +84,13 @@ TAILQ_HEAD(client_tailq, client);
 
 #define BROKER_MAX_LISTENERS	16
 
+/* One listening socket; arg of its accept callback. */
+struct broker_listener {
+	struct broker	*b;
+	int		 fd;
+	struct tls_ctx	*tls;		/* owned; NULL: plain TCP */
+};
+
 struct broker {
 	struct ev_loop		*loop;
 	const struct gw_config	*cfg;
@@ -88,8 +98,8 @@ struct broker {
 	struct subs		*subs;
 	struct retain		*retain;
 	struct session_table	*sessions;
-	int			 lfds[BROKER_MAX_LISTENERS];
-	size_t			 nlfds;
+	struct broker_listener	 lst[BROKER_MAX_LISTENERS];
+	size_t			 nlst;
 	bool			 intake_stopped;
 	struct client_list	 clients;
 	struct client_tailq	 flush;
@@ -110,6 +120,7 @@ struct broker {
 	struct broker_stats	 stats;
 	struct log_limit	 drop_log;
 	struct log_limit	 err_log;
+	struct log_limit	 tls_log;	/* failed TLS handshakes */
 };
 
 /* Logs with the "client <id> fd <n>:" prefix. */

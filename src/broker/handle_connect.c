@@ -17,6 +17,7 @@
 #include "config.h"
 #include "err.h"
 #include "mem.h"
+#include "net/tls.h"
 
 /* Answers CONNACK rc and closes the connection after writing it. */
 static int
@@ -38,6 +39,29 @@ assign_client_id(char *out, size_t outlen)
 	snprintf(out, outlen, "mqlite-");
 	for (i = 0; i < sizeof r; i++)
 		snprintf(out + 7 + 2 * i, outlen - 7 - 2 * i, "%02x", r[i]);
+}
+
+/*
+ * use_identity_as_username: *used tells whether the listener makes the
+ * client certificate's CN the username; if so the username is replaced
+ * by it. Returns 0, GW_ENOTFOUND (no certificate CN) or GW_ENOMEM.
+ */
+static int
+client_cert_username(struct client *c, bool *used)
+{
+	const char *cn;
+	char *u;
+
+	*used = tls_uses_identity(c->conn.tls);
+	if (!*used)
+		return 0;
+	if ((cn = tls_identity(c->conn.tls)) == NULL)
+		return GW_ENOTFOUND;
+	if ((u = gw_strdup(cn)) == NULL)
+		return GW_ENOMEM;
+	gw_free(c->username);
+	c->username = u;
+	return 0;
 }
 
 /* Disconnects the client currently holding session s (takeover). */
@@ -93,6 +117,12 @@ handle_connect(struct client *c, const uint8_t *body, size_t len)
 	    (c->username = gw_strndup(cc.username.ptr, cc.username.len)) ==
 	    NULL)
 		return GW_ENOMEM;
+	/* TLS use_identity_as_username: the certificate CN, nothing else. */
+	if ((rc = client_cert_username(c, &c->cert_identity)) == GW_ENOMEM)
+		return rc;
+	if (rc != 0)
+		return connack_refuse(c, CODEC_CONNACK_BAD_CREDENTIALS,
+		    "client certificate without a common name");
 
 	s = session_find(b->sessions, id, idlen);
 	if (s != NULL)

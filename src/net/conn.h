@@ -4,7 +4,9 @@
  * and a write buffer drained to it. The broker appends encoded packets to
  * out during an iteration and flushes once before the loop sleeps, so many
  * small packets cost one write(2). EV_WRITE interest is only requested
- * while output is pending.
+ * while output is pending. A connection accepted on a TLS listener reads
+ * and writes through its struct tls_session (net/tls.h): the same calls,
+ * decrypted bytes.
  */
 #ifndef GW_CONN_H
 #define GW_CONN_H
@@ -14,8 +16,11 @@
 
 #include "buf.h"
 
+struct tls_session;
+
 struct conn {
 	int		 fd;		/* non-blocking socket, -1 when closed */
+	struct tls_session *tls;	/* owned; NULL on a plain listener */
 	struct buf	 in;		/* bytes read, not yet parsed */
 	struct buf	 out;		/* encoded packets not yet written */
 	char		 peer[64];	/* "ip:port" for logs */
@@ -35,7 +40,20 @@ int	conn_read(struct conn *c, size_t chunk, size_t limit);
  */
 int	conn_flush(struct conn *c);
 
-/* Releases the buffers and closes fd if open. */
+/* Releases the buffers, ends TLS and closes fd if open. */
 void	conn_close(struct conn *c);
+
+/* Bytes readable now without waiting for the socket (TLS buffers). */
+size_t	conn_pending(const struct conn *c);
+
+/*
+ * Extra readiness the connection waits for: reading needs the socket
+ * writable (TLS handshake output), or writing needs it readable.
+ */
+bool	conn_read_wants_write(const struct conn *c);
+bool	conn_write_wants_read(const struct conn *c);
+
+/* Why a read or write failed, when more is known than "I/O error". */
+const char *conn_failure(const struct conn *c);
 
 #endif

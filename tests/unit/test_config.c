@@ -368,10 +368,56 @@ test_bad_sizes_durations_enums(void)
 static void
 test_tls_listener(void)
 {
+	struct gw_config	 cfg;
+	struct seen		 s;
+	char			 want[512];
+
+	CU_ASSERT_EQUAL(load_text(&cfg, &s, "{\"listeners\": [{\"port\": "
+	    "8883, \"tls\": {\"cert\": \"s.crt\", \"key\": \"s.key\", "
+	    "\"ca\": \"ca.crt\", \"require_client_cert\": true, "
+	    "\"use_identity_as_username\": true}}, {\"port\": 1000}]}"), 0);
+	CU_ASSERT_EQUAL(s.n, 0);
+	CU_ASSERT_TRUE(cfg.listeners[0].tls);
+	CU_ASSERT_FALSE(cfg.listeners[1].tls);
+	snprintf(want, sizeof want, "%s/s.key", tmpdir);
+	CU_ASSERT_STRING_EQUAL(cfg.listeners[0].tls_key, want);
+	CU_ASSERT_TRUE(cfg.listeners[0].tls_require_client_cert);
+	CU_ASSERT_TRUE(cfg.listeners[0].tls_use_identity);
+	/* -p is the first plain listener, not the TLS one. */
+	cfg.cli_port = 1999;
+	config_apply_cli(&cfg);
+	CU_ASSERT_EQUAL(cfg.listeners[0].port, 8883);
+	CU_ASSERT_EQUAL(cfg.listeners[1].port, 1999);
+	CU_ASSERT_EQUAL(cfg.nlisteners, 2);
+	config_free(&cfg);
+
+	/* Only TLS listeners: -p adds a plain one. */
+	CU_ASSERT_EQUAL(load_text(&cfg, &s, "{\"listeners\": [{\"port\": "
+	    "8883, \"tls\": {\"cert\": \"s.crt\", \"key\": \"s.key\"}}]}"),
+	    0);
+	cfg.cli_port = 1999;
+	config_apply_cli(&cfg);
+	CU_ASSERT_EQUAL(cfg.nlisteners, 2);
+	CU_ASSERT_EQUAL(cfg.listeners[0].port, 8883);
+	CU_ASSERT_EQUAL(cfg.listeners[1].port, 1999);
+	CU_ASSERT_FALSE(cfg.listeners[1].tls);
+	CU_ASSERT_STRING_EQUAL(cfg.listeners[1].bind, "0.0.0.0");
+	config_free(&cfg);
+
+	expect_one("{\"listeners\": [{\"port\": 8883, \"tls\": {\"key\": "
+	    "\"s.key\"}}]}", "listeners[0].tls.cert", "required");
 	expect_one("{\"listeners\": [{\"port\": 8883, \"tls\": {\"cert\": "
-	    "\"s.crt\", \"key\": \"s.key\", \"ca\": \"ca.crt\", "
-	    "\"require_client_cert\": true}}]}", "listeners[0].tls",
-	    "TLS listeners are not supported yet");
+	    "\"s.crt\"}}]}", "listeners[0].tls.key", "required");
+	expect_one("{\"listeners\": [{\"port\": 8883, \"tls\": {\"cert\": "
+	    "\"s.crt\", \"key\": \"s.key\", \"require_client_cert\": "
+	    "true}}]}", "listeners[0].tls.ca", "require_client_cert");
+	expect_one("{\"listeners\": [{\"port\": 8883, \"tls\": {\"cert\": "
+	    "\"s.crt\", \"key\": \"s.key\", \"use_identity_as_username\": "
+	    "true}}]}", "listeners[0].tls.use_identity_as_username",
+	    "require_client_cert");
+	expect_one("{\"listeners\": [{\"port\": 8883, \"tls\": {\"cert\": "
+	    "\"s.crt\", \"key\": \"s.key\", \"ciphers\": \"x\"}}]}",
+	    "listeners[0].tls.ciphers", "unknown");
 	expect_one("{\"listeners\": [{\"port\": 1883}, {\"bind\": \"::\"}]}",
 	    "listeners[1].port", "required");
 }
