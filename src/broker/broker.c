@@ -315,7 +315,21 @@ client_should_pause(struct client *c)
 			return true;
 		c->outbox_wait = false;
 	}
+	if (c->auth_wait)
+		return true;
 	return c->ack_len >= c->b->cfg->max_inflight;
+}
+
+/* Reads again after a parked login was decided. */
+void
+client_resume(struct client *c)
+{
+	if (!c->read_paused || c->state == CLIENT_CLOSING || c->peer_eof ||
+	    client_should_pause(c))
+		return;
+	c->read_paused = false;
+	client_process_input(c);
+	client_set_events(c);
 }
 
 /* Appends a zeroed entry to c's held-ack FIFO; NULL on ENOMEM. */
@@ -673,6 +687,7 @@ client_destroy(struct client *c)
 	struct session *s = c->sess;
 
 	client_publish_will(c);
+	access_client_gone(c);
 	if (c->in_flush)
 		TAILQ_REMOVE(&b->flush, c, flush_link);
 	if (c->in_acks)
@@ -804,6 +819,7 @@ broker_free(struct broker *b)
 		rule_set_unref(&b->pending_rules);
 	gw_free(b->rule_ids);
 	retain_free(b->retain);
+	access_free(b);
 	gw_free(b->matched);
 	gw_free(b);
 }
