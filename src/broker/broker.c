@@ -636,6 +636,13 @@ client_timer_cb(struct ev_loop *loop, void *arg)
 		client_destroy(c);
 		return;
 	}
+	if (c->state == CLIENT_NEW && c->auth_parked) {
+		/* CONNECT complete, its password being hashed: the worker
+		 * answers within the bounded slots' time. */
+		ev_timer_set(loop, &c->timer, ev_now(loop) + 1000,
+		    client_timer_cb, c);
+		return;
+	}
 	if (c->state == CLIENT_NEW) {
 		client_close_now(c, "no CONNECT within connect_timeout");
 		return;
