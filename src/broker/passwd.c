@@ -243,15 +243,27 @@ struct passwd_db *
 passwd_load(const char *path, struct gw_error *err)
 {
 	struct passwd_db *db;
-	const char *why = NULL, *p, *nl, *end;
-	char *buf, where[128];
-	size_t len, i, lineno = 0;
+	char *buf;
+	size_t len;
 
 	if ((buf = read_file(path, &len, err)) == NULL)
 		return NULL;
+	db = passwd_parse(buf, len, path, err);
+	gw_free(buf);
+	return db;
+}
+
+struct passwd_db *
+passwd_parse(const char *buf, size_t len, const char *path,
+    struct gw_error *err)
+{
+	struct passwd_db *db;
+	const char *why = NULL, *p, *nl, *end;
+	char where[128];
+	size_t i, lineno = 0;
+
 	if ((db = gw_calloc(1, sizeof *db)) == NULL) {
 		gw_error_set(err, path, "out of memory");
-		gw_free(buf);
 		return NULL;
 	}
 	end = buf + len;
@@ -268,7 +280,6 @@ passwd_load(const char *path, struct gw_error *err)
 		if (why != NULL)
 			break;
 	}
-	gw_free(buf);
 	if (why == NULL && db->n > 0) {
 		qsort(db->users, db->n, sizeof *db->users, user_cmp);
 		for (i = 1; i < db->n; i++) {

@@ -45,6 +45,13 @@ struct passwd_db;
  */
 struct passwd_db *passwd_load(const char *path, struct gw_error *err);
 
+/*
+ * Parses a password file's text buf[0..len) (path names it in errors),
+ * like passwd_load(). For tests and fuzzing.
+ */
+struct passwd_db *passwd_parse(const char *buf, size_t len,
+		    const char *path, struct gw_error *err);
+
 /* Frees db. NULL ok. */
 void		 passwd_free(struct passwd_db *db);
 

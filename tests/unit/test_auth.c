@@ -13,6 +13,7 @@
 
 #include <CUnit/Basic.h>
 
+#include "broker/auth.h"
 #include "broker/passwd.h"
 #include "err.h"
 #include "mem.h"
@@ -173,6 +174,47 @@ test_make_line(void)
 	    GW_ETOOBIG);
 }
 
+static void
+test_failure_delays(void)
+{
+	const unsigned want[] = { 0, 0, 0, 0, 0, 250, 500, 1000, 2000, 4000,
+	    5000, 5000 };
+	struct auth *a;
+	char peer[64];
+	long long now = 1000000;
+	long used;
+	size_t i;
+
+	a = auth_new(NULL, NULL, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	for (i = 0; i < sizeof want / sizeof want[0]; i++)
+		CU_ASSERT_EQUAL(auth_failed(a, "10.0.0.1:4000", "u", now + 10 *
+		    (long long)i), want[i]);
+	/* Per address: another one starts free. */
+	CU_ASSERT_EQUAL(auth_failed(a, "10.0.0.2:4000", NULL, now), 0);
+	/* A success clears the count (whatever the port). */
+	auth_succeeded(a, "10.0.0.1:5999");
+	for (i = 0; i < 5; i++)
+		CU_ASSERT_EQUAL(auth_failed(a, "10.0.0.1:4001", "u", now + 200),
+		    0);
+	CU_ASSERT_EQUAL(auth_failed(a, "10.0.0.1:4001", "u", now + 300), 250);
+	/* A new minute starts free again. */
+	CU_ASSERT_EQUAL(auth_failed(a, "10.0.0.1:4001", "u", now + 61000), 0);
+	/* IPv6 peers are keyed by address too. */
+	for (i = 0; i < 5; i++)
+		CU_ASSERT_EQUAL(auth_failed(a, "::1:1", NULL, now), 0);
+	CU_ASSERT_EQUAL(auth_failed(a, "::1:2", NULL, now), 250);
+	/* Many addresses: the table stays bounded (no allocation). */
+	used = (long)gw_mem_used();
+	for (i = 0; i < 20000; i++) {
+		snprintf(peer, sizeof peer, "10.%zu.%zu.%zu:1", i >> 16,
+		    (i >> 8) & 255, i & 255);
+		(void)auth_failed(a, peer, "u", now + 1000);
+	}
+	CU_ASSERT_EQUAL((long)gw_mem_used(), used);
+	auth_free(a);
+}
+
 int
 main(void)
 {
@@ -189,7 +231,8 @@ main(void)
 	    CU_add_test(s, "mosquitto lines", test_mosquitto_lines) == NULL ||
 	    CU_add_test(s, "file and lookup", test_file_and_lookup) == NULL ||
 	    CU_add_test(s, "bad files", test_bad_files) == NULL ||
-	    CU_add_test(s, "make line", test_make_line) == NULL) {
+	    CU_add_test(s, "make line", test_make_line) == NULL ||
+	    CU_add_test(s, "failure delays", test_failure_delays) == NULL) {
 		CU_cleanup_registry();
 		return 1;
 	}
