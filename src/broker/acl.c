@@ -23,7 +23,7 @@
 struct acl_entry {
 	char		*topic;		/* owned, NUL-terminated */
 	size_t		 len;
-	int		 access;	/* ACL_READ | ACL_WRITE, or ACL_DENY */
+	int		 access;	/* ACL_READ|ACL_WRITE or ACL_DENY */
 	bool		 subst;		/* contains %u or %c */
 };
 
@@ -79,7 +79,7 @@ acl_pattern_covers(const char *p, size_t plen, const char *s, size_t slen)
 			return false;
 		if (pl == 1 && pv[0] == '+') {
 			if (sl == 1 && sv[0] == '#')
-				return false;	/* one level cannot cover # */
+				return false;	/* "+" cannot cover "#" */
 			continue;
 		}
 		if (pl != sl || memcmp(pv, sv, pl) != 0)

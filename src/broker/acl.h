@@ -55,14 +55,15 @@ bool		 acl_check(const struct acl *acl, const char *user,
 		    int access);
 
 /* May the client subscribe to filter[0..len)? */
-bool		 acl_check_subscribe(const struct acl *acl, const char *user,
-		    const char *cid, const char *filter, size_t len);
+bool		 acl_check_subscribe(const struct acl *acl,
+		    const char *user, const char *cid, const char *filter,
+		    size_t len);
 
 /*
  * Does ACL pattern p cover subject s (a topic name, or a filter whose
  * wildcard levels only p's wildcards match)? Exposed for the unit tests.
  */
-bool		 acl_pattern_covers(const char *p, size_t plen, const char *s,
-		    size_t slen);
+bool		 acl_pattern_covers(const char *p, size_t plen,
+		    const char *s, size_t slen);
 
 #endif

@@ -60,7 +60,7 @@ struct auth_slot {
 	void		*owner;		/* NULL: free or cancelled */
 	uint32_t	 gen;
 	bool		 busy;		/* a request is out */
-	bool		 known;		/* user exists (cache on success) */
+	bool		 known;		/* user exists: cache success */
 	uint8_t		 digest[DIGEST_LEN];
 };
 
@@ -88,10 +88,10 @@ struct auth {
 	bool			 worker_on;
 	struct auth_slot	 slots[AUTH_MAX_PENDING];
 	uint8_t			 key[DIGEST_LEN]; /* cache HMAC key */
-	struct cache_ent	*cache;		/* AUTH_CACHE_SIZE entries */
+	struct cache_ent	*cache;		/* AUTH_CACHE_SIZE of them */
 	unsigned		 cache_victim;
 	uint64_t		 sipkey[2];
-	struct fail_ent		*fails;		/* AUTH_FAIL_SLOTS entries */
+	struct fail_ent		*fails;		/* AUTH_FAIL_SLOTS */
 	struct auth_stats	 stats;
 	struct log_limit	 fail_log;
 };
@@ -103,7 +103,7 @@ static void
 random_fill(void *p, size_t n)
 {
 	if (getrandom(p, n, 0) != (ssize_t)n)
-		memset(p, 0x3c, n);	/* no entropy: still bounded, keyed */
+		memset(p, 0x3c, n);	/* no entropy: still bounded */
 }
 
 struct auth *

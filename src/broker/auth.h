@@ -26,7 +26,7 @@
 #include "err.h"
 
 #define AUTH_MAX_PENDING	64	/* logins hashing at once */
-#define AUTH_CACHE_SIZE		4096	/* verified pairs remembered */
+#define AUTH_CACHE_SIZE		4096	/* verified pairs kept */
 #define AUTH_FAIL_SLOTS		1024	/* peer addresses tracked */
 #define AUTH_FREE_FAILURES	5	/* per address and minute */
 #define AUTH_DELAY_MIN_MS	250
@@ -58,7 +58,8 @@ struct auth_stats {
 };
 
 /* Returns a new login checker on loop (borrowed), NULL on ENOMEM. */
-struct auth	*auth_new(struct ev_loop *loop, auth_done_fn done, void *arg);
+struct auth	*auth_new(struct ev_loop *loop, auth_done_fn done,
+		    void *arg);
 
 /* Stops the worker and frees everything. NULL ok. */
 void		 auth_free(struct auth *a);
@@ -96,7 +97,8 @@ unsigned	 auth_failed(struct auth *a, const char *peer, const char *user,
 /* A login from peer succeeded: forget its failures. */
 void		 auth_succeeded(struct auth *a, const char *peer);
 
-void		 auth_get_stats(const struct auth *a, struct auth_stats *st);
+void		 auth_get_stats(const struct auth *a,
+		    struct auth_stats *st);
 
 /*
  * Reads cfg's password file and ACL file (NULL out for one not set),

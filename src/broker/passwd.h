@@ -22,15 +22,15 @@
 #include "err.h"
 
 #define PASSWD_HASH_LEN		64	/* SHA-512 output */
-#define PASSWD_SALT_MAX		64	/* bytes of decoded salt accepted */
+#define PASSWD_SALT_MAX		64	/* salt bytes accepted */
 #define PASSWD_SALT_LEN		12	/* bytes of salt we write */
 #define PASSWD_ITERATIONS	210000	/* PBKDF2 rounds we write */
-#define PASSWD_MAX_ITERATIONS	10000000 /* a file asking more is refused */
+#define PASSWD_MAX_ITERATIONS	10000000 /* more is refused */
 #define PASSWD_LINE_MAX		4096
 
 /* One user's stored hash (no pointers: copied to the hashing worker). */
 struct passwd_entry {
-	uint8_t		kind;		/* 7: PBKDF2-SHA512, 6: SHA-512 */
+	uint8_t		kind;		/* 7 PBKDF2-SHA512, 6 SHA-512 */
 	uint32_t	iterations;	/* kind 7 only */
 	uint8_t		salt[PASSWD_SALT_MAX];
 	size_t		salt_len;

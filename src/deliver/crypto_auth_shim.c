@@ -22,8 +22,8 @@
 #define CRYPTO_SONAME	"libcrypto.so.3"
 
 static struct {
-	int		 (*pbkdf2)(const char *, int, const unsigned char *, int,
-			    int, const EVP_MD *, int, unsigned char *);
+	int		 (*pbkdf2)(const char *, int, const unsigned char *,
+			    int, int, const EVP_MD *, int, unsigned char *);
 	const EVP_MD	*(*sha512)(void);
 	const EVP_MD	*(*sha256)(void);
 	int		 (*digest)(const void *, size_t, unsigned char *,

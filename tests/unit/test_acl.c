@@ -134,7 +134,8 @@ test_long_substitution(void)
 	memset(cid, 'x', sizeof cid - 1);
 	cid[sizeof cid - 1] = '\0';
 	snprintf(topic, sizeof topic, "d/%s/%s", cid, cid);
-	CU_ASSERT_TRUE(W(acl, NULL, cid, topic));	/* substituted on the heap */
+	/* Substituted into a heap buffer. */
+	CU_ASSERT_TRUE(W(acl, NULL, cid, topic));
 	snprintf(topic, sizeof topic, "d/%s/y", cid);
 	CU_ASSERT_FALSE(W(acl, NULL, cid, topic));
 	cid[900] = '\0';
@@ -153,7 +154,8 @@ static const struct ecase errors[] = {
 	{ "[]", "acl.json", "expected an object" },
 	{ "{\"user\": {}}", "acl.json", "user: unknown key" },
 	{ "{\"users\": []}", "acl.json", "users: expected an object" },
-	{ "{\"users\": {\"a\": {}}}", "acl.json", "users.a: expected an array" },
+	{ "{\"users\": {\"a\": {}}}", "acl.json",
+	    "users.a: expected an array" },
 	{ "{\"anonymous\": [{\"topic\": \"a/#/b\", \"access\": \"read\"}]}",
 	    "acl.json", "anonymous[0].topic: expected a topic filter" },
 	{ "{\"patterns\": [{\"topic\": \"a\", \"access\": \"all\"}]}",
