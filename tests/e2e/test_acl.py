@@ -34,14 +34,14 @@ ACL = {
 class AclCase(E2ETestCase):
     auto_start = False
 
-    def start_acl(self, acl, wait=True):
+    def start_acl(self, acl, wait=True, auth=None):
         self.acl_path = os.path.join(self.workdir, "acl.json")
         with open(self.acl_path, "w") as f:
             f.write(acl if isinstance(acl, str) else json.dumps(acl))
         br = Broker(self.workdir, name="acl%d" % len(self.brokers))
         with open(br.conf_path) as f:
             cfg = json.load(f)
-        cfg["auth"] = {"acl_file": self.acl_path}
+        cfg["auth"] = dict(auth or {}, acl_file=self.acl_path)
         with open(br.conf_path, "w") as f:
             json.dump(cfg, f)
         self.brokers.append(br)
@@ -145,6 +145,71 @@ class TestPublishSubscribe(AclCase):
                          [0x80, 0x80])
         hu.publish("home/x/y", b"no", qos=1)
         self.assertEqual(br.count("topic='home/x/y'"), 0)
+
+
+class TestRealClients(AclCase):
+
+    def test_mosquitto_clients_with_passwords_and_acl(self):
+        pw = os.path.join(self.workdir, "passwd")
+        for user, secret in (("watcher", "wpw"), ("alice", "apw")):
+            subprocess.run(["mosquitto_passwd", "-b"] +
+                           ([] if os.path.exists(pw) else ["-c"]) +
+                           [pw, user, secret], check=True, timeout=30)
+        br = self.start_acl(ACL, auth={"password_file": pw})
+        sub = subprocess.Popen(
+            ["mosquitto_sub", "-h", HOST, "-p", str(br.port), "-u",
+             "watcher", "-P", "wpw", "-i", "msub", "-q", "1", "-t", "site/#",
+             "-v", "-C", "2", "-W", "60"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            self.assertTrue(wait_until(
+                lambda: "client msub fd" in br.log_text() and
+                "connected from" in br.log_text(), timeout=60))
+            time.sleep(0.2)
+            for topic in ("site/alice/secret/x", "site/alice/a",
+                          "site/bob/b", "site/alice/z"):
+                r = subprocess.run(
+                    ["mosquitto_pub", "-h", HOST, "-p", str(br.port), "-u",
+                     "alice", "-P", "apw", "-q", "1", "-t", topic, "-m",
+                     topic], capture_output=True, timeout=60)
+                self.assertEqual(r.returncode, 0, r.stderr)
+            out, err = sub.communicate(timeout=90)
+        finally:
+            if sub.poll() is None:
+                sub.kill()
+                sub.wait(timeout=10)
+        self.assertEqual(out.decode().splitlines(),
+                         ["site/alice/a site/alice/a",
+                          "site/alice/z site/alice/z"])
+        # Wrong password: mosquitto_pub reports the refusal.
+        r = subprocess.run(["mosquitto_pub", "-h", HOST, "-p", str(br.port),
+                            "-u", "alice", "-P", "nope", "-t", "site/alice/a",
+                            "-m", "x"], capture_output=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"not authorised", r.stderr.lower().replace(
+            b"authorized", b"authorised"))
+        self.assertEqual(br.count("topic like 'site/%'"), 2)
+
+
+class TestPersistentSessionAcl(AclCase):
+
+    def test_offline_queue_checked_after_restart(self):
+        br = self.start_acl(ACL)
+        w = self.client(client_id="w-persist", username="watcher",
+                        clean=False)
+        self.assertEqual(w.subscribe([("site/#", 1)]), [1])
+        w.disconnect()
+        br.restart()
+        # The session comes back from the database without its user name;
+        # what is queued meanwhile is checked when it is sent.
+        root = self.user("root")
+        root.publish("site/a/secret/1", b"s", qos=1)
+        root.publish("site/a/open", b"o", qos=1)
+        w = self.client(client_id="w-persist", username="watcher",
+                        clean=False)
+        got = [p.topic for p in w.collect(1, timeout=10)]
+        self.assertEqual(got, ["site/a/open"])
+        self.assertIsNone(w.quiet(0.5))
 
 
 class TestSys(E2ETestCase):
