@@ -21,6 +21,7 @@
 #include <pthread.h>
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -86,6 +87,7 @@ struct auth {
 	int			 efd;
 	pthread_t		 worker;
 	bool			 worker_on;
+	atomic_bool		 stopping;	/* drop what is queued */
 	struct auth_slot	 slots[AUTH_MAX_PENDING];
 	uint8_t			 key[DIGEST_LEN]; /* cache HMAC key */
 	struct cache_ent	*cache;		/* AUTH_CACHE_SIZE of them */
@@ -169,6 +171,7 @@ auth_free(struct auth *a)
 	if (a == NULL)
 		return;
 	if (a->worker_on) {
+		atomic_store(&a->stopping, true);
 		queue_close(a->req);
 		pthread_join(a->worker, NULL);
 		ev_del_fd(a->loop, a->efd);
@@ -212,6 +215,10 @@ worker_main(void *arg)
 	uint64_t one = 1;
 
 	while (queue_pop(a->req, &r, 1, -1) == 1) {
+		if (atomic_load(&a->stopping)) {
+			req_wipe(&r);	/* shutting down: nobody waits */
+			continue;
+		}
 		res.slot = r.slot;
 		res.gen = r.gen;
 		res.ok = passwd_verify(&r.e, r.pw, r.pwlen);
