@@ -495,7 +495,8 @@ client_pause(struct client *c)
 {
 	if (!c->read_paused) {
 		c->read_paused = true;
-		c->b->stats.store_pauses++;
+		if (!c->auth_wait)
+			c->b->stats.store_pauses++;
 		client_set_events(c);
 	}
 }
