@@ -169,7 +169,7 @@ reload_access(struct daemon *d)
 	}
 	if (broker_set_access(d->broker, pw, acl) != 0) {
 		log_error("SIGHUP: out of memory reloading the password file "
-		    "and ACL: logins are refused until the next reload");
+		    "and ACL, keeping the current ones");
 		return;
 	}
 	log_info("SIGHUP: reloaded%s%s%s%s", pw != NULL ? " " : "",
