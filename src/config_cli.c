@@ -63,6 +63,7 @@ usage(FILE *out)
 {
 	fprintf(out,
 "Usage: mqlite [OPTION]...\n"
+"       mqlite passwd [-c] [-b] [-D] FILE USER [PASSWORD]\n"
 "MQTT 3.1.1 broker that stores every publish in an SQLite database.\n"
 "\n"
 "  -c, --config=FILE     read settings from the JSON configuration FILE\n"

@@ -19,7 +19,10 @@
 #include <curl/curl.h>
 
 #include "build_config.h"
+#include "broker/acl.h"
+#include "broker/auth.h"
 #include "broker/broker.h"
+#include "broker/passwd.h"
 #include "config.h"
 #include "deliver/setup.h"
 #include "log.h"
@@ -28,6 +31,7 @@
 #include "metrics_render.h"
 #include "net/ev.h"
 #include "net/tls.h"
+#include "passwd_cli.h"
 #include "rules/rules.h"
 #include "store/store.h"
 
@@ -40,6 +44,8 @@ struct daemon {
 	struct delivery	*delivery;	/* store-and-forward wiring */
 	struct metrics	*metrics;	/* NULL: no metrics endpoint */
 	struct metrics_sources msrc;	/* what the endpoint reads */
+	struct passwd_db *pw;		/* loaded at start, until the broker */
+	struct acl	*acl;		/* takes them */
 	int		 sigfd;
 	int		 stop_signal;
 };
@@ -80,18 +86,6 @@ check_unsupported(const struct gw_config *cfg, void *ctx)
 	int n = 0;
 
 	memset(&e, 0, sizeof e);
-	if (cfg->password_file != NULL || !cfg->allow_anonymous) {
-		gw_error_set(&e, cfg->password_file != NULL ?
-		    "auth.password_file" : "auth.allow_anonymous", UNSUPPORTED,
-		    "client authentication");
-		report_error(file, &e, ctx);
-		n++;
-	}
-	if (cfg->acl_file != NULL) {
-		gw_error_set(&e, "auth.acl_file", UNSUPPORTED, "a topic ACL");
-		report_error(file, &e, ctx);
-		n++;
-	}
 	if (cfg->nsources > 0) {
 		gw_error_set(&e, "sources", UNSUPPORTED,
 		    "subscribing to external brokers");
@@ -160,9 +154,33 @@ check_rules_unsupported(const struct rule_set *set, rules_report_fn report,
 	return n;
 }
 
+/* SIGHUP, passwords and ACL: a broken file keeps the current ones. */
+static void
+reload_access(struct daemon *d)
+{
+	struct passwd_db *pw;
+	struct acl *acl;
+
+	if (d->cfg->password_file == NULL && d->cfg->acl_file == NULL)
+		return;
+	if (auth_load_files(d->cfg, &pw, &acl, log_load_error, NULL) != 0) {
+		log_error("SIGHUP: password file and ACL not reloaded, keeping "
+		    "the current ones");
+		return;
+	}
+	if (broker_set_access(d->broker, pw, acl) != 0) {
+		log_error("SIGHUP: out of memory reloading the password file "
+		    "and ACL, keeping the current ones");
+		return;
+	}
+	log_info("SIGHUP: reloaded%s%s%s%s", pw != NULL ? " " : "",
+	    pw != NULL ? d->cfg->password_file : "", acl != NULL ? " " : "",
+	    acl != NULL ? d->cfg->acl_file : "");
+}
+
 /*
- * SIGHUP: reload TLS certificates and the rules; a broken file keeps the
- * current ones.
+ * SIGHUP: reload TLS certificates, passwords, ACL and the rules; a broken
+ * file keeps the current ones.
  */
 static void
 reload(struct daemon *d)
@@ -170,6 +188,7 @@ reload(struct daemon *d)
 	struct rule_set *set;
 
 	broker_reload_tls(d->broker);
+	reload_access(d);
 	if (d->cfg->rules_path == NULL && d->cfg->rules_inline == NULL) {
 		log_info("SIGHUP: no rules file configured, no rules to "
 		    "reload");
@@ -276,6 +295,14 @@ start(struct daemon *d, struct gw_config *cfg)
 		log_error("out of memory");
 		return -1;
 	}
+	if (broker_set_access(d->broker, d->pw, d->acl) != 0) {
+		d->pw = NULL;
+		d->acl = NULL;
+		log_error("out of memory");
+		return -1;
+	}
+	d->pw = NULL;
+	d->acl = NULL;
 	if (broker_load_state(d->broker) != 0) {
 		log_error("cannot load broker state from %s", cfg->db_path);
 		return -1;
@@ -358,6 +385,8 @@ main(int argc, char **argv)
 	enum log_level lvl;
 	int rc, errors = 0;
 
+	if (argc > 1 && strcmp(argv[1], "passwd") == 0)
+		return passwd_cli_main(argc - 1, argv + 1);
 	if (config_init(&cfg) != 0) {
 		fprintf(stderr, "mqlite: out of memory\n");
 		return 1;
@@ -384,13 +413,28 @@ main(int argc, char **argv)
 	}
 	memset(&d, 0, sizeof d);
 	d.cfg = &cfg;
+	/* Fail closed: a broken password or ACL file stops the start. */
+	if (auth_load_files(&cfg, &d.pw, &d.acl, report_error, &errors) !=
+	    0) {
+		config_free(&cfg);
+		return 1;
+	}
 	if (load_rules(&cfg, report_error, &errors, &d.rules) != 0) {
 		if (errors == 0)
 			fprintf(stderr, "mqlite: cannot load the rules\n");
+		passwd_free(d.pw);
+		acl_free(d.acl);
 		config_free(&cfg);
 		return 1;
 	}
 	if (cfg.check_only) {
+		if (d.pw != NULL)
+			printf("%s: %zu users OK\n", cfg.password_file,
+			    passwd_count(d.pw));
+		if (d.acl != NULL)
+			printf("%s: ACL OK\n", cfg.acl_file);
+		passwd_free(d.pw);
+		acl_free(d.acl);
 		if (cfg.verbose > 0)
 			config_dump(&cfg, stdout);
 		printf("%s: configuration OK\n",
@@ -415,6 +459,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (start(&d, &cfg) != 0) {
+		passwd_free(d.pw);
+		acl_free(d.acl);
 		stop(&d);
 		if (d.rules != NULL)
 			rule_set_unref(&d.rules);

@@ -101,6 +101,38 @@ render_broker(struct buf *out, const struct broker_stats *st)
 }
 
 static int
+render_access(struct buf *out, const struct broker_access_stats *st)
+{
+	const struct scalar s[] = {
+		{ "mqlite_logins_ok_total", "counter",
+		    "Password logins accepted", st->logins_ok },
+		{ "mqlite_logins_failed_total", "counter",
+		    "Logins refused (bad credentials, anonymous not allowed)",
+		    st->logins_failed },
+		{ "mqlite_login_cache_hits_total", "counter",
+		    "Password logins accepted from the verified-login cache",
+		    st->login_cache_hits },
+		{ "mqlite_logins_busy_total", "counter",
+		    "Logins refused because too many were being checked",
+		    st->logins_busy },
+		{ "mqlite_logins_delayed_total", "counter",
+		    "Refused logins answered after the failure delay",
+		    st->logins_delayed },
+		{ "mqlite_acl_publish_denied_total", "counter",
+		    "PUBLISH packets denied by the ACL or for $SYS",
+		    st->publish_denied },
+		{ "mqlite_acl_subscribe_denied_total", "counter",
+		    "Subscription filters denied by the ACL",
+		    st->subscribe_denied },
+		{ "mqlite_acl_deliver_denied_total", "counter",
+		    "Messages withheld from a subscriber the ACL does not let "
+		    "read them", st->deliver_denied },
+	};
+
+	return scalars(out, s, sizeof s / sizeof s[0]);
+}
+
+static int
 render_store(struct buf *out, const struct store_stats *st,
     const struct retention_stats *rt)
 {
@@ -308,6 +340,7 @@ metrics_render(struct buf *out, void *ctx)
 {
 	struct metrics_sources *src = ctx;
 	struct broker_stats bst;
+	struct broker_access_stats ast;
 	struct store_stats sst;
 	struct retention_stats rst;
 	const struct scalar mem = { "mqlite_memory_bytes", "gauge",
@@ -316,6 +349,7 @@ metrics_render(struct buf *out, void *ctx)
 	int rc;
 
 	broker_get_stats(src->broker, &bst);
+	broker_get_access_stats(src->broker, &ast);
 	store_get_stats(src->store, &sst);
 	store_get_retention_stats(src->store, &rst);
 	if ((rc = metrics_family(out, "mqlite_build_info", "gauge",
@@ -324,6 +358,7 @@ metrics_render(struct buf *out, void *ctx)
 	    PACKAGE_VERSION, 1)) != 0 ||
 	    (rc = one(out, &mem)) != 0 ||
 	    (rc = render_broker(out, &bst)) != 0 ||
+	    (rc = render_access(out, &ast)) != 0 ||
 	    (rc = render_store(out, &sst, &rst)) != 0 ||
 	    (rc = render_rules(out, broker_rules(src->broker))) != 0)
 		return rc;

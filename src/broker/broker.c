@@ -354,6 +354,8 @@ client_should_pause(struct client *c)
 			return true;
 		c->outbox_wait = false;
 	}
+	if (c->auth_wait)
+		return true;
 	/*
 	 * Held acks are bounded by count (receive_maximum) and by the bytes
 	 * of the packets behind them, not by the outbound window: a slow
@@ -361,6 +363,18 @@ client_should_pause(struct client *c)
 	 */
 	return c->ack_len >= c->b->cfg->receive_maximum ||
 	    c->held_bytes >= c->b->cfg->held_bytes;
+}
+
+/* Reads again after a parked login was decided. */
+void
+client_resume(struct client *c)
+{
+	if (!c->read_paused || c->state == CLIENT_CLOSING || c->peer_eof ||
+	    client_should_pause(c))
+		return;
+	c->read_paused = false;
+	client_process_input(c);
+	client_set_events(c);
 }
 
 /* Appends a zeroed entry to c's held-ack FIFO; NULL on ENOMEM. */
@@ -529,7 +543,8 @@ client_pause(struct client *c)
 {
 	if (!c->read_paused) {
 		c->read_paused = true;
-		c->b->stats.store_pauses++;
+		if (!c->auth_wait)
+			c->b->stats.store_pauses++;
 		client_set_events(c);
 	}
 }
@@ -708,6 +723,13 @@ client_timer_cb(struct ev_loop *loop, void *arg)
 		client_destroy(c);
 		return;
 	}
+	if (c->state == CLIENT_NEW && c->auth_parked) {
+		/* CONNECT complete, its password being hashed: the worker
+		 * answers within the bounded slots' time. */
+		ev_timer_set(loop, &c->timer, ev_now(loop) + 1000,
+		    client_timer_cb, c);
+		return;
+	}
 	if (c->state == CLIENT_NEW) {
 		client_close_now(c, "no CONNECT within connect_timeout");
 		return;
@@ -759,6 +781,7 @@ client_destroy(struct client *c)
 	struct session *s = c->sess;
 
 	client_publish_will(c);
+	access_client_gone(c);
 	if (c->in_flush)
 		TAILQ_REMOVE(&b->flush, c, flush_link);
 	if (c->in_acks)
@@ -896,6 +919,7 @@ broker_free(struct broker *b)
 		rule_set_unref(&b->pending_rules);
 	gw_free(b->rule_ids);
 	retain_free(b->retain);
+	access_free(b);
 	gw_free(b->matched);
 	gw_free(b);
 }

@@ -12,8 +12,10 @@
 
 #include "err.h"
 
+struct acl;
 struct broker;
 struct ev_loop;
+struct passwd_db;
 struct gw_config;
 struct rule_set;
 struct store;
@@ -29,6 +31,18 @@ struct broker_stats {
 	uint64_t	dropped_queue_full;	/* QoS 1/2 over max_queued */
 	uint64_t	protocol_errors;	/* connections closed on errors */
 	uint64_t	store_pauses;		/* reads paused on a full store */
+};
+
+/* Logins and ACL decisions, for /metrics. */
+struct broker_access_stats {
+	uint64_t	logins_ok;		/* password logins accepted */
+	uint64_t	logins_failed;		/* logins refused */
+	uint64_t	login_cache_hits;	/* accepted without hashing */
+	uint64_t	logins_busy;		/* refused: checker saturated */
+	uint64_t	logins_delayed;		/* refusals answered late */
+	uint64_t	publish_denied;		/* PUBLISH denied (ACL, $SYS) */
+	uint64_t	subscribe_denied;	/* filters refused (0x80) */
+	uint64_t	deliver_denied;		/* deliveries withheld */
 };
 
 /* Returns a new broker (borrows loop, cfg and store), NULL on ENOMEM. */
@@ -62,6 +76,18 @@ int		 broker_set_rules(struct broker *b, struct rule_set *set);
  * the current rules stay (the store logs why). Takes a reference on set.
  */
 int		 broker_reload_rules(struct broker *b, struct rule_set *set);
+
+/*
+ * Puts a password database and an ACL in force (takes ownership of both;
+ * NULL: no password file / everything allowed), replacing the previous
+ * ones: cached logins are forgotten and every subscription is checked
+ * against the new ACL. Connections stay. 0 or GW_ENOMEM (both freed).
+ */
+int		 broker_set_access(struct broker *b, struct passwd_db *pw,
+		    struct acl *acl);
+
+void		 broker_get_access_stats(const struct broker *b,
+		    struct broker_access_stats *st);
 
 /* Watches the store's commit notifications. 0 or GW_E*. */
 int		 broker_attach_store(struct broker *b);

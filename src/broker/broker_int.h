@@ -25,6 +25,8 @@
 #include "net/conn.h"
 #include "net/ev.h"
 
+struct acl;
+struct auth;
 struct msg;
 struct retain;
 struct store_item;
@@ -56,6 +58,11 @@ struct client {
 	struct session	*sess;		/* NULL before CONNECT */
 	struct msg	*will;		/* will message or NULL */
 	char		*username;	/* owned or NULL */
+	bool		 auth_wait;	/* login being decided: do not read */
+	bool		 auth_parked;	/* auth_slot holds our login */
+	uint32_t	 auth_slot;
+	uint8_t		*parked;	/* CONNECT body while parked (owned) */
+	size_t		 parked_len;
 	long long	 last_rx_ms;	/* monotonic time of last packet */
 	uint16_t	 keepalive;	/* seconds, 0 = off */
 	uint8_t		 state;		/* enum client_state */
@@ -121,6 +128,10 @@ struct broker {
 	struct log_limit	 drop_log;
 	struct log_limit	 err_log;
 	struct log_limit	 tls_log;	/* failed TLS handshakes */
+	struct auth		*auth;		/* logins; NULL until needed */
+	struct acl		*acl;		/* NULL: everything allowed */
+	struct broker_access_stats access_stats;
+	struct log_limit	 acl_log;
 };
 
 /* Logs with the "client <id> fd <n>:" prefix. */
@@ -138,6 +149,7 @@ int	client_hold_suback(struct client *c, uint8_t *data,
 	    uint32_t data_len, uint32_t pkt_len);
 bool	client_should_pause(struct client *c);
 void	client_arm_keepalive(struct client *c);
+void	client_resume(struct client *c);
 void	broker_release_acks(struct broker *b);
 
 /* dispatch.c: handles one whole packet; nonzero return closes. */
@@ -146,6 +158,8 @@ int	dispatch_packet(struct client *c, const struct codec_header *h,
 
 /* handle_*.c */
 int	handle_connect(struct client *c, const uint8_t *body, size_t len);
+int	handle_connect_resume(struct client *c, const uint8_t *body,
+	    size_t len);
 int	handle_publish(struct client *c, uint8_t flags, const uint8_t *body,
 	    size_t len);
 int	handle_puback(struct client *c, const uint8_t *body, size_t len);
@@ -172,6 +186,20 @@ uint64_t persist_msg_add(struct broker *b, struct session *s, struct msg *m,
 	    uint8_t qos, bool retain);
 void	persist_msg_delete(struct broker *b, uint64_t key);
 int	persist_load(struct broker *b);
+
+/* access.c: logins and ACL checks (see there). */
+enum { ACCESS_GO = 0, ACCESS_WAIT = 1 };
+int	access_login(struct client *c, const struct codec_connect *cc,
+	    const uint8_t *body, size_t len);
+void	access_client_gone(struct client *c);
+bool	access_may_publish(struct broker *b, const char *user,
+	    const char *cid, const char *topic, size_t len);
+bool	access_publish(struct client *c, const char *topic, size_t len);
+bool	access_subscribe(struct client *c, const char *filter, size_t len);
+bool	access_deliver(struct broker *b, struct session *s,
+	    const struct msg *m, bool when_unknown);
+int	access_session_ident(struct session *s, const char *user);
+void	access_free(struct broker *b);
 
 /* outbound.c */
 void	outbound_fanout(struct broker *b, struct msg *m);

@@ -4,6 +4,8 @@
  * (assigned when empty with clean session 1), takeover of a connected
  * client id, clean versus persistent sessions (session-present flag,
  * resending what was in flight), the will message and the keepalive timer.
+ * Credentials are checked by access.c between decoding and accepting; a
+ * login it parks comes back through handle_connect_resume().
  */
 #include <sys/random.h>
 
@@ -79,16 +81,12 @@ takeover(struct client *c, struct session *s)
 	client_close_now(old, NULL);
 }
 
+static int	connect_accept(struct client *, const struct codec_connect *);
+
 int
 handle_connect(struct client *c, const uint8_t *body, size_t len)
 {
-	struct broker *b = c->b;
 	struct codec_connect cc;
-	struct session *s;
-	char idbuf[32];
-	const char *id;
-	size_t idlen;
-	bool present = false;
 	int rc;
 
 	rc = codec_decode_connect(body, len, &cc);
@@ -100,34 +98,69 @@ handle_connect(struct client *c, const uint8_t *body, size_t len)
 		    c->conn.peer);
 		return rc;
 	}
-	id = cc.client_id.ptr;
-	idlen = cc.client_id.len;
-	if (cc.protocol_level == 3 && (idlen == 0 || idlen > 23))
+	if (cc.protocol_level == 3 && (cc.client_id.len == 0 ||
+	    cc.client_id.len > 23))
 		return connack_refuse(c, CODEC_CONNACK_ID_REJECTED,
 		    "MQTT 3.1 client id must be 1 to 23 characters");
-	if (idlen == 0) {
-		if (!cc.clean_session)
-			return connack_refuse(c, CODEC_CONNACK_ID_REJECTED,
-			    "empty client id with clean session 0");
-		assign_client_id(idbuf, sizeof idbuf);
-		id = idbuf;
-		idlen = strlen(idbuf);
-	}
-	if (cc.has_username &&
-	    (c->username = gw_strndup(cc.username.ptr, cc.username.len)) ==
-	    NULL)
-		return GW_ENOMEM;
+	if (cc.client_id.len == 0 && !cc.clean_session)
+		return connack_refuse(c, CODEC_CONNACK_ID_REJECTED,
+		    "empty client id with clean session 0");
 	/* TLS use_identity_as_username: the certificate CN, nothing else. */
 	if ((rc = client_cert_username(c, &c->cert_identity)) == GW_ENOMEM)
 		return rc;
 	if (rc != 0)
 		return connack_refuse(c, CODEC_CONNACK_BAD_CREDENTIALS,
 		    "client certificate without a common name");
+	/* A certificate's identity (cert_identity) is kept. */
+	if (cc.has_username && c->username == NULL &&
+	    (c->username = gw_strndup(cc.username.ptr, cc.username.len)) ==
+	    NULL)
+		return GW_ENOMEM;
+	if ((rc = access_login(c, &cc, body, len)) != ACCESS_GO)
+		return rc == ACCESS_WAIT ? 0 : rc;
+	return connect_accept(c, &cc);
+}
+
+int
+handle_connect_resume(struct client *c, const uint8_t *body, size_t len)
+{
+	struct codec_connect cc;
+	int rc;
+
+	if ((rc = codec_decode_connect(body, len, &cc)) != 0)
+		return rc;
+	return connect_accept(c, &cc);
+}
+
+/* The credentials are good: take the session and answer CONNACK 0. */
+static int
+connect_accept(struct client *c, const struct codec_connect *cc)
+{
+	struct broker *b = c->b;
+	struct session *s;
+	char idbuf[32];
+	const char *id = cc->client_id.ptr;
+	size_t idlen = cc->client_id.len;
+	bool present = false;
+	int rc;
+
+	if (idlen == 0) {
+		assign_client_id(idbuf, sizeof idbuf);
+		id = idbuf;
+		idlen = strlen(idbuf);
+	}
+	if (cc->will_flag && !access_may_publish(b, c->username, id,
+	    cc->will_topic.ptr, cc->will_topic.len)) {
+		b->access_stats.publish_denied++;
+		client_log(LOG_LVL_WARN, c, "will topic not writable by this "
+		    "client: not authorized");
+		return connack_refuse(c, CODEC_CONNACK_NOT_AUTHORIZED, NULL);
+	}
 
 	s = session_find(b->sessions, id, idlen);
 	if (s != NULL)
 		takeover(c, s);
-	if (s != NULL && (cc.clean_session || s->clean)) {
+	if (s != NULL && (cc->clean_session || s->clean)) {
 		outbound_drop_session(b, s);
 		s = NULL;
 	}
@@ -136,7 +169,7 @@ handle_connect(struct client *c, const uint8_t *body, size_t len)
 		s->clean = false;
 	} else {
 		/* Persistent sessions outlive connections: bound them. */
-		if (!cc.clean_session &&
+		if (!cc->clean_session &&
 		    session_count(b->sessions) >= b->cfg->max_sessions) {
 			if (log_ratelimited(&b->err_log, 5, 10000))
 				log_warn("refusing a new persistent session "
@@ -147,23 +180,25 @@ handle_connect(struct client *c, const uint8_t *body, size_t len)
 			    NULL);
 		}
 		if ((s = session_create(b->sessions, id, idlen,
-		    cc.clean_session)) == NULL)
+		    cc->clean_session)) == NULL)
 			return GW_ENOMEM;
 		persist_session_save(b, s);
 	}
+	if (access_session_ident(s, c->username) != 0)
+		return GW_ENOMEM;
 	s->client = c;
 	c->sess = s;
 
-	if (cc.will_flag) {
-		c->will = msg_new(cc.will_topic.ptr, cc.will_topic.len,
+	if (cc->will_flag) {
+		c->will = msg_new(cc->will_topic.ptr, cc->will_topic.len,
 		    s->client_id, s->id_len, c->username,
 		    c->username ? strlen(c->username) : 0,
-		    cc.will_payload.ptr, cc.will_payload.len, cc.will_qos,
-		    cc.will_retain, 0);
+		    cc->will_payload.ptr, cc->will_payload.len, cc->will_qos,
+		    cc->will_retain, 0);
 		if (c->will == NULL)
 			return GW_ENOMEM;
 	}
-	c->keepalive = cc.keepalive;
+	c->keepalive = cc->keepalive;
 	c->state = CLIENT_CONNECTED;
 	c->last_rx_ms = ev_now(b->loop);
 	client_arm_keepalive(c);
@@ -173,7 +208,7 @@ handle_connect(struct client *c, const uint8_t *body, size_t len)
 	client_want_flush(c);
 	client_log(LOG_LVL_INFO, c, "connected from %s (%s session%s, "
 	    "keepalive %us)", c->conn.peer,
-	    cc.clean_session ? "clean" : "persistent",
+	    cc->clean_session ? "clean" : "persistent",
 	    present ? ", resumed" : "", c->keepalive);
 	if (present)
 		outbound_resume(b, s);

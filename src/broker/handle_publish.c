@@ -6,7 +6,8 @@
  * and a held acknowledgement released when that item is committed. QoS 0
  * and 1 fan out to subscribers at once; QoS 2 fans out after the commit,
  * so a message that a resend after a crash could duplicate is never
- * delivered before it is recorded.
+ * delivered before it is recorded. A publish the client may not make
+ * (access.c: ACL, $SYS) is acknowledged in order and otherwise dropped.
  */
 #include <string.h>
 
@@ -110,6 +111,12 @@ handle_publish(struct client *c, uint8_t flags, const uint8_t *body,
 	}
 	if (p.qos == 2 && session_qos2_has(s, p.packet_id))
 		return client_hold_ack(c, CODEC_PUBREC, p.packet_id, NULL);
+	if (!access_publish(c, p.topic.ptr, p.topic.len)) {
+		if (p.qos == 0)
+			return 0;
+		return client_hold_ack(c, p.qos == 1 ? CODEC_PUBACK :
+		    CODEC_PUBREC, p.packet_id, NULL);
+	}
 	m = msg_new(p.topic.ptr, p.topic.len, s->client_id, s->id_len,
 	    c->username, c->username != NULL ? strlen(c->username) : 0,
 	    p.payload, p.payload_len, p.qos, p.retain, clock_wall_ms());

@@ -6,7 +6,8 @@
  * sent after the SUBACK, with the retain flag set. For a persistent
  * session the new subscription list is saved through the store first and
  * the SUBACK (and the retained messages after it) or UNSUBACK waits for
- * that commit, like a publish acknowledgement.
+ * that commit, like a publish acknowledgement. A filter the ACL does not
+ * grant gets 0x80 too (access.c).
  */
 #include <string.h>
 
@@ -82,6 +83,7 @@ handle_subscribe(struct client *c, const uint8_t *body, size_t len)
 	while (codec_subscribe_next(&it, &f, &qos) == 1) {
 		codes[n] = CODEC_SUBACK_FAILURE;
 		if (topic_filter_valid(f.ptr, f.len) &&
+		    access_subscribe(c, f.ptr, f.len) &&
 		    session_sub_set(s, f.ptr, f.len, qos) == 0 &&
 		    subs_add(b->subs, f.ptr, f.len, s, qos, NULL) == 0)
 			codes[n] = qos;

@@ -8,7 +8,8 @@
  * read cannot make us grow). QoS 1/2 enter the in-flight window
  * (max_inflight) or wait in the session queue (max_queued, drops beyond it
  * counted and logged); the queue refills the window as acks arrive, which
- * keeps order per session.
+ * keeps order per session. Every delivery is checked against the
+ * receiving session's ACL read rules first (access.c).
  */
 #include <string.h>
 
@@ -59,6 +60,8 @@ outbound_deliver(struct broker *b, struct session *s, struct msg *m,
 	struct client *c = s->client;
 	struct out_msg o;
 
+	if (!access_deliver(b, s, m, true))
+		return;
 	memset(&o, 0, sizeof o);
 	o.qos = qos;
 	o.retain = retain;
@@ -110,6 +113,11 @@ outbound_pump(struct broker *b, struct session *s)
 	while (s->qlen > 0 && s->ninflight < b->cfg->max_inflight &&
 	    buf_used(&c->conn.out) <= b->out_limit) {
 		session_queue_pop(s, &o);
+		if (!access_deliver(b, s, o.m, false)) {
+			persist_msg_delete(b, o.key);
+			msg_unref(&o.m);
+			continue;
+		}
 		o.pid = session_next_pid(s);
 		o.state = o.qos == 1 ? OUT_WAIT_PUBACK : OUT_WAIT_PUBREC;
 		if (session_inflight_add(s, &o, b->cfg->max_inflight) != 0) {

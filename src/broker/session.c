@@ -138,6 +138,7 @@ session_destroy(struct session_table *t, struct session *s)
 		msg_unref(&o.m);
 	gw_free(s->queue);
 	gw_free(s->qos2_in);
+	gw_free(s->username);
 	gw_free(s->client_id);
 	gw_free(s);
 }

@@ -59,6 +59,10 @@ struct session {
 	uint8_t		 *qos2_in;	/* bitmap of inbound QoS 2 ids or NULL */
 	unsigned	  qos2_in_count;
 
+	char		 *username;	/* last client's user name (owned) */
+	bool		  ident_known;	/* username is set: a client of this
+					 * run connected */
+
 	uint64_t	  match_gen;	/* fan-out dedupe stamp */
 	uint8_t		  match_qos;
 

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """
-Settings for features this version does not have (client authentication,
-ACLs, sources) are refused, by --check and at
+Settings for features this version does not have (sources) are refused,
+by --check and at
 start, never silently ignored: a gateway configured to require passwords
 must not run open.
 """
@@ -28,9 +28,6 @@ class TestUnsupportedSettings(unittest.TestCase):
 
     def test_each_unsupported_setting_is_an_error(self):
         cases = [
-            ({"auth": {"password_file": "passwd"}}, "auth.password_file"),
-            ({"auth": {"allow_anonymous": False}}, "auth.allow_anonymous"),
-            ({"auth": {"acl_file": "acl.json"}}, "auth.acl_file"),
             ({"sources": [{"url": "tcp://127.0.0.1:1", "topics": ["#"]}]},
              "sources"),
         ]
