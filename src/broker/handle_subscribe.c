@@ -99,6 +99,7 @@ handle_subscribe(struct client *c, const uint8_t *body, size_t len)
 		return 0;
 	}
 	persist_session_save(b, s);
+	c->last_seq = b->last_seq;	/* the SUBACK waits for that commit */
 	if ((rc = codec_encode_suback(&ack, sub.packet_id, codes, n)) != 0)
 		return rc;
 	if ((data = gw_malloc(buf_used(&ack) + len)) == NULL) {
@@ -135,6 +136,7 @@ handle_unsubscribe(struct client *c, const uint8_t *body, size_t len)
 	}
 	if (!s->clean) {
 		persist_session_save(c->b, s);
+		c->last_seq = c->b->last_seq;
 		return client_hold_ack(c, CODEC_UNSUBACK, un.packet_id, NULL);
 	}
 	if ((rc = codec_encode_ack(&c->conn.out, CODEC_UNSUBACK,
