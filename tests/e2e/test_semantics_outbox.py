@@ -1,0 +1,269 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The "Precise semantics" of the outbox and of every drop README promises
+to count and log, end to end against the real daemon, the real HTTP
+receiver (tests/helpers/http_stub.py) and the /metrics endpoint:
+
+- outbox overflow "reject" parks the publish and every later item of its
+  connection (QoS 0, other topics, topics without a webhook): none is
+  stored or acknowledged before it; other connections are served; when the
+  receiver drains the outbox everything is stored and acknowledged in the
+  order it arrived;
+- a webhook request in flight at kill -9 (the receiver slowed down) is sent
+  again after the restart with the same Idempotency-Key;
+- QoS 0 to a subscriber that does not read, max_queued overflow and outbox
+  drop_oldest: each drop is counted in /metrics (exactly: received + dropped
+  = published) and logged.
+
+Every wait is bounded."""
+
+import json
+import os
+import re
+import time
+import unittest
+import urllib.request
+
+from mqlite_harness import (HOST, PUBACK, E2ETestCase, free_port,
+                            mqlite_only, publish_pkt, wait_until)
+from test_webhook import WebhookCase, key_of, seq_of
+
+METRIC = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[a-z_]+="([^"]*)"\})?'
+                    r' (\S+)$')
+
+
+def metrics_on(br, port):
+    """Adds a metrics listener on port to br's config (before start)."""
+    with open(br.conf_path) as f:
+        cfg = json.load(f)
+    cfg["metrics"] = {"bind": HOST, "port": port}
+    with open(br.conf_path, "w") as f:
+        json.dump(cfg, f)
+
+
+def scrape(port):
+    """{(name, label value or None): float} from GET /metrics."""
+    with urllib.request.urlopen("http://%s:%d/metrics" % (HOST, port),
+                                timeout=10) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        m = METRIC.match(line)
+        if m:
+            out[(m.group(1), m.group(2))] = float(m.group(3))
+    return out
+
+
+class SemOutboxCase(WebhookCase):
+
+    def metrics_daemon(self, rules, outbox=None):
+        br = self.daemon(rules, outbox=outbox, start=False)
+        self.mport = free_port()
+        metrics_on(br, self.mport)
+        br.start()
+        self.assertTrue(wait_until(
+            lambda: "metrics on http://%s:%d/metrics" % (HOST, self.mport)
+            in br.log_text(), timeout=10))
+        return br
+
+    def metric(self, name, label=None):
+        return scrape(self.mport).get((name, label))
+
+
+# ---------------------------------------------------------------------------
+
+class TestRejectParks(SemOutboxCase):
+
+    def test_reject_parks_later_items_of_the_connection(self):
+        hold = self.hold_port()
+        br = self.daemon([
+            self.hook("r", "t/+", "http://%s:%d/hook" % (HOST, hold.port),
+                      retry={"base_ms": 50, "cap_ms": 200}),
+            {"name": "all", "topic": "#",
+             "sqlite": {"table": "seen",
+                        "columns": {"cid": "{client_id}", "topic": "{topic}",
+                                    "v": "{payload_raw}"}}}],
+            outbox={"max_bytes": "16KB", "overflow": "reject"})
+        pad = "p" * 900
+        c = self.client(client_id="park")
+        acked, held_pid = 0, None
+        for i in range(100):
+            pid = c.pid()
+            c.send(publish_pkt("t/x", '{"seq": %d, "pad": "%s"}' % (i, pad),
+                               qos=1, pid=pid))
+            p = c.quiet(1.5)
+            if p is None:
+                held_pid = pid
+                break
+            self.assertEqual((p.type, p.pid), (PUBACK, pid))
+            acked += 1
+        self.assertIsNotNone(held_pid, "the outbox never filled")
+        self.assertGreater(acked, 5)
+        # Later items of the same connection, none routed to a webhook
+        # except the last.
+        later = [("other/a", "q0-a", 0), ("other/b", "q1-b", 1),
+                 ("other/c", "q0-c", 0), ("t/x", '{"seq": %d}' % (acked + 1),
+                                          1)]
+        pids = []
+        for topic, pl, q in later:
+            pid = c.pid() if q else None
+            pids.append(pid)
+            c.send(publish_pkt(topic, pl, qos=q, pid=pid))
+        self.assertIsNone(c.quiet(1.5), "acknowledged past a parked publish")
+        rows = br.rows("select topic from seen where cid='park'")
+        self.assertEqual(len(rows), acked, "stored past a parked publish: "
+                         "%r" % rows[-5:])
+        # Other connections are not held.
+        o = self.client(client_id="free")
+        t0 = time.monotonic()
+        o.publish("other/free", b"42", qos=1, timeout=3)
+        self.assertLess(time.monotonic() - t0, 2.0)
+        self.assertEqual(br.query("select v from seen where cid='free'"),
+                         "42")
+        self.assertEqual(br.rows("select topic from seen where cid='park'"
+                                 " and topic like 'other/%'"), [])
+        # Room: everything, in arrival order.
+        hold.release()
+        recv = self.receiver(port=hold.port)
+        got = [c.expect(PUBACK, timeout=20).pid for _ in range(3)]
+        self.assertEqual(got, [held_pid, pids[1], pids[3]])
+        tail = br.rows("select topic, v from seen where cid='park' "
+                       "order by rowid")[acked:]
+        self.assertEqual([r[0] for r in tail],
+                         ["t/x", "other/a", "other/b", "other/c", "t/x"])
+        self.assertEqual(json.loads(tail[0][1])["seq"], acked)
+        self.assertEqual([r[1] for r in tail[1:4]],
+                         ["q0-a", "q1-b", "q0-c"])
+        recv.wait_requests(acked + 2, timeout=20)
+        self.wait_drained()
+        time.sleep(0.3)
+        self.assertEqual([seq_of(r) for r in recv.requests()],
+                         list(range(acked + 2)))
+
+
+class TestInFlightAtKill9(SemOutboxCase):
+
+    def test_in_flight_request_resent_with_same_key(self):
+        conn_log = os.path.join(self.workdir, "conns.jsonl")
+        recv = self.receiver(args=["--delay-ms", "3000",
+                                   "--conn-log", conn_log])
+        br = self.daemon([self.hook(
+            "r", "k/+", "http://%s:%d/hook" % (HOST, recv.port),
+            timeout_ms=20000, retry={"base_ms": 50, "cap_ms": 200})])
+        inst = self.instance_id()
+        c = self.client(client_id="inflight")
+        self.publish_many(c, [("k/x", b'{"seq": 0}')])
+        oid = br.scalar("select id from outbox")
+
+        def accepted():
+            try:
+                with open(conn_log) as f:
+                    return f.read().strip()
+            except OSError:
+                return ""
+        self.assertTrue(wait_until(accepted, timeout=10),
+                        "the request never reached the receiver")
+        time.sleep(0.5)             # the request is read, its answer 2.5 s off
+        t_kill = time.time()
+        br.kill()
+        recv.control(delay_ms=0)
+        self.assertEqual(self.outbox_count(), 1, "the row in flight at "
+                         "kill -9 must stay in the outbox")
+        br.start()
+        self.wait_drained(timeout=20)
+        time.sleep(3.0)             # the first request's record lands
+        # In the order they were read (the log is in answer order).
+        reqs = sorted(recv.requests("/hook"), key=lambda r: r["t_start"])
+        self.assertGreaterEqual(len(reqs), 2, reqs)
+        self.assertLess(reqs[0]["t_start"], t_kill,
+                        "the first request was not in flight at kill -9")
+        self.assertTrue([r for r in reqs if r["t_start"] > t_kill],
+                        "not sent again after the restart")
+        self.assertEqual({key_of(r) for r in reqs}, {"%s-%d" % (inst, oid)})
+        self.assertEqual({r["body"] for r in reqs}, {reqs[0]["body"]})
+        self.assertEqual(self.instance_id(), inst)
+        self.assertEqual(br.scalar("select count(*) from outbox_dead"), 0)
+
+
+# ---------------------------------------------------------------------------
+
+@mqlite_only("mqlite's /metrics counters")
+class TestDropCounters(SemOutboxCase):
+    """Drops README promises to count and log."""
+
+    def test_qos0_to_a_subscriber_not_reading(self):
+        br = self.metrics_daemon([{"name": "none", "topic": "nothing/#",
+                                   "sqlite": {"table": "nothing",
+                                              "columns": {"v": "{payload}"}}}])
+        s = self.client(client_id="q0-slow", rcvbuf=4096)
+        s.subscribe([("q0/t", 0)])
+        pub = self.client(client_id="q0-pub")
+        n, payload = 1000, b"d" * 8000      # 8 MB: over the output bound
+        for i in range(0, n, 100):
+            pub.send(b"".join(publish_pkt("q0/t", b"%06d" % k + payload)
+                              for k in range(i, i + 100)), timeout=60)
+        pub.ping(timeout=30)                # every publish handled
+        dropped = self.metric("mqlite_qos0_dropped_total")
+        self.assertGreater(dropped, 0)
+        got = []
+        while True:
+            p = s.quiet(2.0)
+            if p is None:
+                break
+            got.append(int(p.payload[:6]))
+        self.assertEqual(got, sorted(got), "order kept")
+        self.assertEqual(len(got) + dropped, n,
+                         "received %d + dropped %d != published %d"
+                         % (len(got), dropped, n))
+        self.assertIn("client q0-slow: dropping QoS 0 (client not reading) "
+                      "message on q0/t", br.log_text())
+        self.assertEqual(self.metric("mqlite_qos0_dropped_total"), dropped)
+
+    def test_max_queued_overflow(self):
+        br = self.daemon([], start=False)
+        self.mport = free_port()
+        metrics_on(br, self.mport)
+        with open(br.conf_path) as f:
+            cfg = json.load(f)
+        cfg["limits"] = {"max_queued": 10, "max_inflight": 5}
+        with open(br.conf_path, "w") as f:
+            json.dump(cfg, f)
+        br.start()
+        s = self.client(client_id="mq-sub", clean=False)
+        s.subscribe([("mq/t", 1)])
+        s.disconnect()
+        pub = self.client(client_id="mq-pub")
+        self.publish_many(pub, [("mq/t", b"%d" % i) for i in range(30)])
+        self.assertEqual(self.metric("mqlite_queue_full_dropped_total"), 20)
+        self.assertIn("client mq-sub: dropping queued (max_queued reached) "
+                      "message on mq/t", br.log_text())
+        self.assertTrue(wait_until(lambda: br.scalar(
+            "select count(*) from session_msgs") == 10, timeout=5))
+        s = self.client(connect=False)
+        self.assertTrue(s.connect("mq-sub", clean=False).session_present)
+        got = s.collect(10)
+        self.assertEqual([p.payload for p in got],
+                         [b"%d" % i for i in range(10)])
+        self.assertIsNone(s.quiet(1.0))
+
+    def test_outbox_drop_oldest(self):
+        hold = self.hold_port()
+        br = self.metrics_daemon([self.hook(
+            "r", "t/+", "http://%s:%d/hook" % (HOST, hold.port),
+            retry={"base_ms": 50, "cap_ms": 200})],
+            outbox={"max_bytes": "32KB", "overflow": "drop_oldest"})
+        n = 200
+        c = self.client(client_id="drop")
+        self.publish_many(c, [("t/x", b'{"seq": %d, "pad": "%s"}'
+                               % (i, b"p" * 400)) for i in range(n)])
+        left = br.scalar("select count(*) from outbox")
+        self.assertLess(left, n)
+        logged = sum(int(m) for m in re.findall(
+            r"dropped the ([0-9]+) oldest row\(s\) of route r/webhook",
+            br.log_text()))
+        self.assertEqual(logged, n - left)
+        self.assertEqual(self.metric("mqlite_webhook_dropped_total",
+                                     "r/webhook"), n - left)
+
+
+if __name__ == "__main__":
+    unittest.main()
