@@ -19,6 +19,7 @@ Every wait is bounded."""
 import json
 import os
 import re
+import signal
 import time
 import unittest
 import urllib.request
@@ -182,6 +183,70 @@ class TestInFlightAtKill9(SemOutboxCase):
         self.assertEqual({r["body"] for r in reqs}, {reqs[0]["body"]})
         self.assertEqual(self.instance_id(), inst)
         self.assertEqual(br.scalar("select count(*) from outbox_dead"), 0)
+
+
+class TestRoutes(SemOutboxCase):
+
+    def test_header_with_cr_lf_or_nul_dead_letters(self):
+        recv = self.receiver()
+        self.daemon([self.hook(
+            "h", "hd/+", "http://%s:%d/hook" % (HOST, recv.port),
+            headers={"X-Dev": "{payload.h}"})])
+        c = self.client(client_id="hdr")
+        self.publish_many(c, [
+            ("hd/x", b'{"seq": 0, "h": "a\\r\\nInjected: 1"}'),
+            ("hd/x", b'{"seq": 1, "h": "b\\nInjected: 2"}'),
+            ("hd/x", b'{"seq": 2, "h": "c\\u0000Injected: 3"}'),
+            ("hd/x", b'{"seq": 3, "h": "fine"}')])
+        reqs = recv.wait_requests(1, timeout=10)
+        self.wait_drained()
+        time.sleep(0.3)
+        reqs = recv.requests()
+        self.assertEqual([(seq_of(r), r["hdr"]["x-dev"]) for r in reqs],
+                         [(3, "fine")])
+        self.assertFalse([r for r in reqs if "injected" in r["hdr"]])
+        dead = self.dead_rows()
+        self.assertEqual([json.loads(d["body"])["payload"]["seq"]
+                          for d in dead], [0, 1, 2])
+        for d in dead:
+            self.assertIsNone(d["status"])
+            self.assertRegex(d["last_error"], "CR|LF|NUL")
+
+    def test_removed_route_rows_stay_unsent_and_reported(self):
+        hold = self.hold_port()
+        url = "http://%s:%d/hook" % (HOST, hold.port)
+        br = self.daemon([self.hook("gone", "g/+", url),
+                          self.hook("kept", "k/+", url + "/k")])
+        c = self.client(client_id="gone")
+        self.publish_many(c, [("g/x", b'{"seq": %d}' % i) for i in range(3)])
+        rules = os.path.join(self.workdir, "broker-rules.json")
+        with open(rules) as f:
+            obj = json.load(f)
+        obj["rules"] = [r for r in obj["rules"] if r["name"] != "gone"]
+        with open(rules, "w") as f:
+            json.dump(obj, f)
+        line = ("deliver: route gone/webhook is not configured: its 3 "
+                "row(s) stay in the outbox, unsent")
+        for n in (1, 2):            # reported at each reload
+            br.proc.send_signal(signal.SIGHUP)
+            self.assertTrue(wait_until(
+                lambda: br.log_text().count(line) >= n, timeout=10),
+                "reload %d not reported" % n)
+        hold.release()
+        recv = self.receiver(port=hold.port)
+        self.publish_many(c, [("k/x", b'{"seq": 9}')])
+        self.assertEqual([seq_of(r) for r in recv.wait_requests(1)], [9])
+        self.wait_drained_route("kept/webhook")
+        time.sleep(1.0)
+        self.assertEqual([r["path"] for r in recv.requests()], ["/hook/k"])
+        self.assertEqual(br.scalar("select count(*) from outbox where "
+                                   "route='gone/webhook'"), 3)
+        self.assertEqual(br.scalar("select count(*) from outbox_dead"), 0)
+
+    def wait_drained_route(self, route, timeout=15.0):
+        self.assertTrue(wait_until(lambda: self.broker.scalar(
+            "select count(*) from outbox where route='%s'" % route) == 0,
+            timeout=timeout))
 
 
 # ---------------------------------------------------------------------------
