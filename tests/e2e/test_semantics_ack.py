@@ -572,5 +572,28 @@ class TestDatabase(AckCase):
                                         "where key='instance_id'"), inst)
 
 
+@mqlite_only("the mqlite config file")
+class TestConfigPaths(E2ETestCase):
+    auto_start = False
+
+    def test_relative_database_path_resolves_against_config_folder(self):
+        confdir = os.path.join(self.workdir, "etc")
+        os.mkdir(confdir)
+        br = Broker(self.workdir, name="rel")
+        br.conf_path = os.path.join(confdir, "rel.json")
+        write_json(br.conf_path, {
+            "listeners": [{"port": br.port, "bind": HOST}],
+            "database": {"path": "data.db"}})
+        br.db_path = os.path.join(confdir, "data.db")
+        self.brokers.append(br)
+        self.broker = br
+        br.start()              # the daemon's working directory: workdir
+        c = self.client(client_id="rel")
+        c.publish("rel/t", b"x", qos=1)
+        self.assertEqual(br.count("topic='rel/t'"), 1)
+        self.assertFalse(os.path.exists(os.path.join(self.workdir,
+                                                     "data.db")))
+
+
 if __name__ == "__main__":
     unittest.main()
