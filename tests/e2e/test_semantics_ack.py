@@ -385,9 +385,14 @@ class TestShellUsers(AckCase):
         try:
             self.wait_progress(pubs, 500)
             for i in range(6):
+                # A short write: some 100 ms holding the write lock.
                 self.shell("BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS "
                            "user_notes (n, t); INSERT INTO user_notes "
                            "VALUES (%d, (SELECT count(*) FROM messages)); "
+                           "CREATE TABLE IF NOT EXISTS user_bulk (i); "
+                           "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL "
+                           "SELECT i + 1 FROM r WHERE i < 100000) "
+                           "INSERT INTO user_bulk SELECT i FROM r; "
                            "COMMIT;" % i)
                 self.wait_progress(pubs, 100)
                 if i % 2 == 0:
@@ -401,6 +406,8 @@ class TestShellUsers(AckCase):
         self.check_stored(pubs)
         self.assertEqual(self.broker.scalar(
             "select count(*) from user_notes"), 6)
+        self.assertEqual(self.broker.scalar(
+            "select count(*) from user_bulk"), 600000)
         for path in backups:
             r = subprocess.run(["sqlite3", "-batch", path,
                                 "pragma integrity_check; select count(*) "
