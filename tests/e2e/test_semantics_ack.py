@@ -299,6 +299,31 @@ class TestQos2AcrossKill9(AckCase):
         self.assertEqual(self.broker.scalar(
             "select count(*) from session_msgs"), 0)
 
+    def test_outbound_unacked_resent_with_same_ids_after_kill9(self):
+        s = self.client(client_id="oid-sub", clean=False)
+        s.subscribe([("oid/t", 2)])
+        pub = self.client(client_id="oid-pub")
+        for i in range(5):          # delivered and completed
+            pub.publish("oid/t", b"done-%d" % i, qos=2)
+            self.assertEqual(s.recv_publish().payload, b"done-%d" % i)
+        pub.publish("oid/t", b"open-q2", qos=2)
+        pub.publish("oid/t", b"open-q1", qos=1)
+        first = s.collect(2, ack=False)
+        self.assertEqual([(p.payload, p.qos) for p in first],
+                         [(b"open-q2", 2), (b"open-q1", 1)])
+        s.close()
+        self.assertTrue(wait_until(lambda: self.broker.scalar(
+            "select count(*) from session_msgs") == 2, timeout=5))
+        self.broker.kill()
+        self.broker.start()
+        s = self.client(connect=False)
+        self.assertTrue(s.connect("oid-sub", clean=False).session_present)
+        again = s.collect(2)
+        self.assertEqual([(p.payload, p.qos, p.pid) for p in again],
+                         [(p.payload, p.qos, p.pid) for p in first],
+                         "resent with other packet ids")
+        self.assertIsNone(s.quiet(0.5))
+
 
 # ---------------------------------------------------------------------------
 
