@@ -72,8 +72,8 @@ enum store_op {
 struct store_item {
 	uint8_t		 op;		/* enum store_op */
 	uint8_t		 flags;		/* STORE_F_* */
-	uint16_t	 packet_id;	/* inbound QoS 2 packet id; SMSG_PUBREL:
-					 * the outbound one */
+	uint16_t	 packet_id;	/* inbound QoS 2 packet id;
+					 * SMSG_PUBREL: the outbound one */
 	struct msg	*msg;		/* owned ref: PUBLISH items */
 	char		*client_id;	/* owned (gw_malloc): QOS2_DEL, SESSION_*,
 					 * SMSG_ADD */
