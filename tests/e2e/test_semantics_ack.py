@@ -27,6 +27,7 @@ Every wait is bounded; the write lock is always released."""
 import json
 import os
 import re
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -468,6 +469,22 @@ class TestShellUsers(AckCase):
                          "commit")
         self.check_stored(pubs)
         self.assert_serving()
+
+    def test_sigterm_while_locked_commits_once_released(self):
+        # SIGTERM commits everything accepted: with the write lock held
+        # it waits (retrying), and once released commits, sends the
+        # PUBACK that commit released and exits 0.
+        c = self.client(client_id="term-locked")
+        lk = self.lock()
+        c.send(publish_pkt("tl/t", b"accepted", qos=1, pid=3))
+        self.assert_nothing(c, 0.5, "PUBACK")
+        self.broker.proc.send_signal(signal.SIGTERM)
+        time.sleep(1.5)
+        self.assertTrue(self.broker.running(), "exited without committing")
+        lk.release()
+        self.assertEqual(c.expect(PUBACK, 15).pid, 3)
+        self.assertEqual(self.broker.stop(timeout=30), 0)
+        self.assertEqual(self.broker.count("topic='tl/t'"), 1)
 
 
 # ---------------------------------------------------------------------------
