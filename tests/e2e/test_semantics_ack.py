@@ -12,15 +12,19 @@ daemon and the real database file:
 - inbound QoS 2 after kill -9: the client resends only PUBREL, gets PUBCOMP,
   the message is stored and fanned out exactly once, its (client_id,
   packet_id) record is gone when PUBCOMP arrives; outbound, a PUBREL still
-  owed to a subscriber is sent again after kill -9, not the PUBLISH;
+  owed to a subscriber is sent again after kill -9, not the PUBLISH, and
+  unacknowledged messages are resent with their original packet ids;
 - sqlite3 shell users (short writes, .backup, a write lock held longer than
   the busy timeout) during sustained QoS 1 ingest: nothing dropped, no
   connection closed, every PUBACKed message stored, the backup valid;
+  SIGTERM while the lock is held commits once it is released, exits 0;
 - max_packet_bytes by default: a packet of exactly 1,048,576 bytes (fixed
   header included) is accepted, one byte more closes the connection;
 - -p replaces the port of the first listener only; both listeners serve;
-- keepalive does not expire a connection that mqlite itself paused;
-- durability "normal" loses nothing on kill -9; a new database's meta data.
+- keepalive does not expire a connection that mqlite itself paused, and
+  bytes buffered while paused are parsed on resume;
+- durability "normal" loses nothing on kill -9; a new database's meta data;
+  a relative database.path resolves against the config file's folder.
 
 Every wait is bounded; the write lock is always released."""
 

@@ -10,6 +10,10 @@ receiver (tests/helpers/http_stub.py) and the /metrics endpoint:
   order it arrived;
 - a webhook request in flight at kill -9 (the receiver slowed down) is sent
   again after the restart with the same Idempotency-Key;
+- a header value with CR, LF or NUL dead-letters, the route goes on; rows
+  of a route a reload removed stay unsent and are reported at each reload;
+  "ordered": false keeps up to max_in_flight requests open, ordered one;
+  retry.max_age dead-letters unsent; rate_limit_per_s spreads requests;
 - QoS 0 to a subscriber that does not read, max_queued overflow and outbox
   drop_oldest: each drop is counted in /metrics (exactly: received + dropped
   = published) and logged.
@@ -242,6 +246,66 @@ class TestRoutes(SemOutboxCase):
         self.assertEqual(br.scalar("select count(*) from outbox where "
                                    "route='gone/webhook'"), 3)
         self.assertEqual(br.scalar("select count(*) from outbox_dead"), 0)
+
+    def test_unordered_route_keeps_max_in_flight(self):
+        # A receiver that takes 1 s per request: an unordered route with
+        # max_in_flight 3 has exactly up to 3 requests open at once, an
+        # ordered one (the default) 1.
+        recv = self.receiver(args=["--delay-ms", "1000"])
+        base = "http://%s:%d" % (HOST, recv.port)
+        self.daemon([
+            self.hook("par", "par/+", base + "/par", ordered=False,
+                      max_in_flight=3),
+            self.hook("seq", "seq/+", base + "/seq")])
+        c = self.client(client_id="par")
+        self.publish_many(c, [("par/x", b'{"seq": %d}' % i)
+                              for i in range(9)] +
+                          [("seq/x", b'{"seq": %d}' % i) for i in range(3)])
+        self.wait_drained(timeout=30)
+        time.sleep(0.3)
+        for path, want in (("/par", 3), ("/seq", 1)):
+            reqs = recv.requests(path)
+            self.assertEqual(sorted(seq_of(r) for r in reqs),
+                             list(range(9 if path == "/par" else 3)))
+            most = max(sum(1 for o in reqs
+                           if o["t_start"] <= r["t_start"] < o["t_end"])
+                       for r in reqs)
+            self.assertEqual(most, want, "requests open at once on " + path)
+        self.assertEqual([seq_of(r) for r in recv.requests("/seq")],
+                         [0, 1, 2])
+
+    def test_retry_max_age_dead_letters_unsent(self):
+        hold = self.hold_port()
+        br = self.daemon([self.hook(
+            "old", "old/+", "http://%s:%d/hook" % (HOST, hold.port),
+            retry={"base_ms": 100, "cap_ms": 200, "max_age": "1s"})])
+        c = self.client(client_id="old")
+        self.publish_many(c, [("old/x", b'{"seq": 0}')])
+        self.assertTrue(wait_until(lambda: br.scalar(
+            "select count(*) from outbox_dead") == 1, timeout=10))
+        d = self.dead_rows()[0]
+        self.assertEqual(d["route"], "old/webhook")
+        self.assertIn("max_age", d["last_error"])
+        self.assertEqual(self.outbox_count(), 0)
+        hold.release()
+        recv = self.receiver(port=hold.port)
+        time.sleep(1.0)
+        self.assertEqual(recv.requests(), [])
+
+    def test_rate_limit_spreads_requests(self):
+        recv = self.receiver()
+        self.daemon([self.hook(
+            "slow", "rl/+", "http://%s:%d/hook" % (HOST, recv.port),
+            rate_limit_per_s=5)])
+        c = self.client(client_id="rl")
+        self.publish_many(c, [("rl/x", b'{"seq": %d}' % i)
+                              for i in range(11)])
+        reqs = recv.wait_requests(11, timeout=20)
+        self.assertEqual([seq_of(r) for r in reqs], list(range(11)))
+        # 11 requests at 5 per second take 2 s at least (a burst of a
+        # few at the start allowed): never under 1.2 s.
+        spread = reqs[-1]["t_start"] - reqs[0]["t_start"]
+        self.assertGreater(spread, 1.2, "11 requests in %.2f s" % spread)
 
     def wait_drained_route(self, route, timeout=15.0):
         self.assertTrue(wait_until(lambda: self.broker.scalar(
