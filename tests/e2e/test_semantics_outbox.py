@@ -16,7 +16,8 @@ receiver (tests/helpers/http_stub.py) and the /metrics endpoint:
   retry.max_age dead-letters unsent; rate_limit_per_s spreads requests;
 - QoS 0 to a subscriber that does not read, max_queued overflow and outbox
   drop_oldest: each drop is counted in /metrics (exactly: received + dropped
-  = published) and logged.
+  = published) and logged; so are rows deleted by retention max_age and
+  rows the database refuses (to `rejected`).
 
 Every wait is bounded."""
 
@@ -317,7 +318,7 @@ class TestRoutes(SemOutboxCase):
 
 @mqlite_only("mqlite's /metrics counters")
 class TestDropCounters(SemOutboxCase):
-    """Drops README promises to count and log."""
+    """Drops and deletions README promises to count (and log)."""
 
     def test_qos0_to_a_subscriber_not_reading(self):
         br = self.metrics_daemon([{"name": "none", "topic": "nothing/#",
@@ -392,6 +393,60 @@ class TestDropCounters(SemOutboxCase):
         self.assertEqual(logged, n - left)
         self.assertEqual(self.metric("mqlite_webhook_dropped_total",
                                      "r/webhook"), n - left)
+
+
+    def test_retention_max_age_deletions(self):
+        br = self.daemon([], start=False)
+        with open(br.conf_path) as f:
+            cfg = json.load(f)
+        cfg["database"]["retention"] = {"max_age": "1h"}
+        with open(br.conf_path, "w") as f:
+            json.dump(cfg, f)
+        br.start()          # creates the database
+        br.stop()
+        now = int(time.time() * 1000)
+        br.query("with recursive n(i) as (select 1 union all select i + 1 "
+                 "from n where i < 1500) insert into messages (received_ms, "
+                 "topic, qos, retain, payload) select %d - 7200000 + i, "
+                 "'old/t', 0, 0, 'stale' from n" % now)
+        self.mport = free_port()
+        metrics_on(br, self.mport)
+        br.start()
+        self.assertTrue(wait_until(lambda: br.count() == 0, timeout=20))
+        self.assertEqual(self.metric("mqlite_retention_pruned_rows_total",
+                                     "max_age"), 1500)
+        # Logged at most once per 10 s: the lines add up to every row.
+        logged = [0]
+
+        def total():
+            logged[0] = sum(int(m) for m in re.findall(
+                r"retention: deleted ([0-9]+) rows past max_age "
+                r"\(messages [0-9]+\)", br.log_text()))
+            return logged[0] >= 1500
+        wait_until(total, timeout=15, interval=0.2)
+        self.assertEqual(logged[0], 1500)
+
+    def test_rows_the_database_refuses_counted(self):
+        br = self.daemon([{"name": "strict", "topic": "st/#",
+                           "sqlite": {"table": "strict",
+                                      "columns": {"v": "{payload.v}"}}}],
+                         start=False)
+        br.query("create table strict (v integer check (v > 0))")
+        self.mport = free_port()
+        metrics_on(br, self.mport)
+        br.start()
+        c = self.client(client_id="strict")
+        self.publish_many(c, [("st/x", b'{"v": %d}' % v)
+                              for v in (5, -1, 7, -2, -3)])
+        self.assertEqual(br.query("select group_concat(v) from strict"),
+                         "5,7")
+        self.assertEqual(br.scalar("select count(*) from rejected where "
+                                   "rule='strict'"), 3)
+        self.assertEqual(self.metric("mqlite_rule_rejected_total",
+                                     "strict"), 3)
+        self.assertEqual(self.metric("mqlite_rule_written_total",
+                                     "strict"), 2)
+        self.assertIn("rule strict: row for st/x rejected", br.log_text())
 
 
 if __name__ == "__main__":
