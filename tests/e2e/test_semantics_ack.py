@@ -30,7 +30,6 @@ Every wait is bounded; the write lock is always released."""
 
 import json
 import os
-import re
 import signal
 import socket
 import sqlite3
@@ -39,7 +38,7 @@ import threading
 import time
 import unittest
 
-from mqlite_harness import (HOST, MOSQUITTO, PUBACK, PUBCOMP, PUBLISH,
+from mqlite_harness import (HOST, MOSQUITTO, PUBACK, PUBCOMP,
                             PUBREC, PUBREL, SUBACK, UNSUBACK, Broker, Client,
                             Closed, E2ETestCase, ack_pkt, free_port,
                             mqlite_only, publish_pkt, subscribe_pkt,

@@ -29,8 +29,8 @@ import time
 import unittest
 import urllib.request
 
-from mqlite_harness import (HOST, PUBACK, E2ETestCase, free_port,
-                            mqlite_only, publish_pkt, wait_until)
+from mqlite_harness import (HOST, PUBACK, free_port, mqlite_only,
+                            publish_pkt, wait_until)
 from test_webhook import WebhookCase, key_of, seq_of
 
 METRIC = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[a-z_]+="([^"]*)"\})?'
