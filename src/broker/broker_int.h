@@ -185,6 +185,7 @@ void	persist_session_delete(struct broker *b, struct session *s);
 uint64_t persist_msg_add(struct broker *b, struct session *s, struct msg *m,
 	    uint8_t qos, bool retain);
 void	persist_msg_delete(struct broker *b, uint64_t key);
+int	persist_msg_pubrel(struct broker *b, uint64_t key, uint16_t pid);
 int	persist_load(struct broker *b);
 
 /* access.c: logins and ACL checks (see there). */

@@ -4,6 +4,9 @@
  * a QoS 1 delivery, PUBREC moves a QoS 2 delivery to PUBREL, PUBCOMP ends
  * it. Each frees a slot of the in-flight window, which the queue refills.
  * An id we do not know is ignored (the spec allows it after a reconnect).
+ * For a persistent session the PUBREC is recorded (session_msgs state 2)
+ * before the PUBREL leaves, so a restart resends the PUBREL, never the
+ * message.
  */
 #include "broker/broker_int.h"
 #include "broker/msg.h"
@@ -51,6 +54,11 @@ handle_pubrec(struct client *c, const uint8_t *body, size_t len)
 	if (o != NULL && o->state == OUT_WAIT_PUBREC) {
 		o->state = OUT_WAIT_PUBCOMP;
 		msg_unref(&o->m);	/* the payload is no longer needed */
+		/* Persistent: the PUBREL waits for the new state's commit. */
+		if (persist_msg_pubrel(c->b, o->key, pid) == 0) {
+			c->last_seq = c->b->last_seq;
+			return client_hold_ack(c, CODEC_PUBREL, pid, NULL);
+		}
 	}
 	if ((rc = codec_encode_ack(&c->conn.out, CODEC_PUBREL, pid)) != 0)
 		return rc;

@@ -8,8 +8,10 @@
  * read cannot make us grow). QoS 1/2 enter the in-flight window
  * (max_inflight) or wait in the session queue (max_queued, drops beyond it
  * counted and logged); the queue refills the window as acks arrive, which
- * keeps order per session. Every delivery is checked against the
- * receiving session's ACL read rules first (access.c).
+ * keeps order per session. A copy kept for a persistent session gets the
+ * packet id its session_msgs row id gives, so a restart resends it with
+ * the same id. Every delivery is checked against the receiving session's
+ * ACL read rules first (access.c).
  */
 #include <string.h>
 
@@ -42,6 +44,24 @@ send_publish(struct broker *b, struct client *c, const struct out_msg *o,
 		client_want_flush(c);
 	}
 	return rc;
+}
+
+/*
+ * The packet id to send o with. A copy kept in session_msgs takes the id
+ * its row id gives, so after a restart it goes out with the same id again
+ * (MQTT resends keep their ids; a QoS 2 receiver still holding the id
+ * recognises the resend). Others take the next free id. 0 when the id is
+ * still in flight with an older message: o waits in the queue.
+ */
+static uint16_t
+outbound_pid(struct session *s, const struct out_msg *o)
+{
+	uint16_t pid;
+
+	if (o->key == 0)
+		return session_next_pid(s);
+	pid = (uint16_t)(o->key % 65535 + 1);
+	return session_inflight_find(s, pid) == NULL ? pid : 0;
 }
 
 static void
@@ -84,8 +104,8 @@ outbound_deliver(struct broker *b, struct session *s, struct msg *m,
 	    s->ninflight < b->cfg->max_inflight))
 		o.key = persist_msg_add(b, s, m, qos, retain);
 	if (session_online(s) && s->qlen == 0 &&
-	    s->ninflight < b->cfg->max_inflight) {
-		o.pid = session_next_pid(s);
+	    s->ninflight < b->cfg->max_inflight &&
+	    (o.pid = outbound_pid(s, &o)) != 0) {
 		o.state = qos == 1 ? OUT_WAIT_PUBACK : OUT_WAIT_PUBREC;
 		if (session_inflight_add(s, &o, b->cfg->max_inflight) == 0) {
 			send_publish(b, c, &o, false);
@@ -107,18 +127,20 @@ outbound_pump(struct broker *b, struct session *s)
 {
 	struct client *c = s->client;
 	struct out_msg o;
+	uint16_t pid;
 
 	if (!session_online(s))
 		return;
 	while (s->qlen > 0 && s->ninflight < b->cfg->max_inflight &&
-	    buf_used(&c->conn.out) <= b->out_limit) {
+	    buf_used(&c->conn.out) <= b->out_limit &&
+	    (pid = outbound_pid(s, session_queue_peek(s))) != 0) {
 		session_queue_pop(s, &o);
 		if (!access_deliver(b, s, o.m, false)) {
 			persist_msg_delete(b, o.key);
 			msg_unref(&o.m);
 			continue;
 		}
-		o.pid = session_next_pid(s);
+		o.pid = pid;
 		o.state = o.qos == 1 ? OUT_WAIT_PUBACK : OUT_WAIT_PUBREC;
 		if (session_inflight_add(s, &o, b->cfg->max_inflight) != 0) {
 			persist_msg_delete(b, o.key);

@@ -5,8 +5,11 @@
  * persistent session (session_msgs), so a restart loses neither. The loop
  * thread turns each change into a store item; items go through the same
  * group commit as the publishes, and a publisher's acknowledgement waits
- * for the queued copies its publish produced. At startup the rows are
- * loaded back into offline sessions before any client connects.
+ * for the queued copies its publish produced. A QoS 2 copy whose PUBREC
+ * arrived is marked (state 2 with its packet id) before the PUBREL goes
+ * out. At startup the rows are loaded back into offline sessions before
+ * any client connects; a marked one waits in the in-flight window for its
+ * PUBCOMP, and the reconnecting client gets only the PUBREL again.
  */
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +20,7 @@
 #include "broker/msg.h"
 #include "broker/subs.h"
 #include "broker/topic.h"
+#include "config.h"
 #include "err.h"
 #include "mem.h"
 #include "store/store.h"
@@ -148,6 +152,25 @@ persist_msg_delete(struct broker *b, uint64_t key)
 	submit_or_drop(b, &it, "delivered session message removal");
 }
 
+/*
+ * Records that session message key got its PUBREC and now waits for
+ * PUBCOMP as pid, so that after a restart only its PUBREL is sent again.
+ * 0, or GW_EFULL when the store queue is full (nothing recorded).
+ */
+int
+persist_msg_pubrel(struct broker *b, uint64_t key, uint16_t pid)
+{
+	struct store_item it;
+
+	if (key == 0 || b->intake_stopped)
+		return GW_EFULL;
+	memset(&it, 0, sizeof it);
+	it.op = STORE_OP_SMSG_PUBREL;
+	it.key = key;
+	it.packet_id = pid;
+	return broker_submit(b, &it);
+}
+
 static void
 load_session_cb(const char *client_id, const char *subs, void *arg)
 {
@@ -181,7 +204,7 @@ load_session_cb(const char *client_id, const char *subs, void *arg)
 
 static void
 load_smsg_cb(const char *client_id, uint64_t key, struct msg *m, uint8_t qos,
-    uint8_t retain, void *arg)
+    uint8_t retain, uint16_t pubrel_pid, void *arg)
 {
 	struct broker *b = arg;
 	struct session *s;
@@ -200,6 +223,19 @@ load_smsg_cb(const char *client_id, uint64_t key, struct msg *m, uint8_t qos,
 	o.qos = qos;
 	o.retain = retain;
 	o.key = key;
+	if (pubrel_pid != 0 && session_inflight_find(s, pubrel_pid) == NULL) {
+		/* PUBREC received before the restart: only PUBREL is owed. */
+		o.pid = pubrel_pid;
+		o.state = OUT_WAIT_PUBCOMP;
+		o.m = NULL;
+		if (session_inflight_add(s, &o, b->cfg->max_inflight) == 0) {
+			msg_unref(&m);
+			return;
+		}
+		o.m = m;
+		o.pid = 0;
+		o.state = OUT_QUEUED;
+	}
 	if (session_queue_push(s, &o, (size_t)-1) != 0)
 		msg_unref(&o.m);
 }

@@ -274,6 +274,12 @@ session_queue_push(struct session *s, const struct out_msg *o, size_t cap)
 	return 0;
 }
 
+const struct out_msg *
+session_queue_peek(const struct session *s)
+{
+	return s->qlen > 0 ? &s->queue[s->qhead] : NULL;
+}
+
 bool
 session_queue_pop(struct session *s, struct out_msg *o)
 {

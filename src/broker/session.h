@@ -103,6 +103,8 @@ int		 session_queue_push(struct session *s, const struct out_msg *o,
 		    size_t cap);
 /* Pops the oldest into o; returns false when empty. */
 bool		 session_queue_pop(struct session *s, struct out_msg *o);
+/* The oldest queued message (borrowed), NULL when empty. */
+const struct out_msg *session_queue_peek(const struct session *s);
 
 /* In-flight window (cap fixed at first use). */
 int		 session_inflight_add(struct session *s, const struct out_msg *o,

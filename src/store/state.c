@@ -159,10 +159,11 @@ store_load_session_msgs(struct store *s, store_smsg_cb cb, void *ctx)
 	sqlite3_stmt *st;
 	const char *cid, *topic;
 	struct msg *m;
-	int rc, tlen, clen, plen, qos;
+	int rc, tlen, clen, plen, qos, pid;
 
 	if (sqlite3_prepare_v2(db, "SELECT id, client_id, topic, qos, retain,"
-	    " received_ms, payload FROM session_msgs ORDER BY id", -1, &st,
+	    " received_ms, payload, CASE WHEN state = 2 AND qos = 2 THEN"
+	    " packet_id ELSE 0 END FROM session_msgs ORDER BY id", -1, &st,
 	    NULL) != SQLITE_OK) {
 		log_error("store: load session messages: %s",
 		    sqlite3_errmsg(db));
@@ -175,9 +176,11 @@ store_load_session_msgs(struct store *s, store_smsg_cb cb, void *ctx)
 		tlen = sqlite3_column_bytes(st, 2);
 		qos = sqlite3_column_int(st, 3);
 		plen = sqlite3_column_bytes(st, 6);
+		pid = sqlite3_column_int(st, 7);
 		if (cid == NULL || topic == NULL || tlen == 0 ||
 		    tlen > UINT16_MAX || clen > UINT16_MAX || qos < 1 ||
-		    qos > 2 || sqlite3_column_int64(st, 0) <= 0) {
+		    qos > 2 || sqlite3_column_int64(st, 0) <= 0 || pid < 0 ||
+		    pid > UINT16_MAX) {
 			log_warn("store: skipping invalid session_msgs row");
 			continue;
 		}
@@ -190,7 +193,7 @@ store_load_session_msgs(struct store *s, store_smsg_cb cb, void *ctx)
 			return GW_ENOMEM;
 		}
 		cb(cid, (uint64_t)sqlite3_column_int64(st, 0), m, (uint8_t)qos,
-		    sqlite3_column_int(st, 4) != 0, ctx);
+		    sqlite3_column_int(st, 4) != 0, (uint16_t)pid, ctx);
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {

@@ -56,6 +56,8 @@ enum store_op {
 	STORE_OP_SESSION_DEL,	/* delete session client_id + its msgs */
 	STORE_OP_SMSG_ADD,	/* queue msg for session client_id as key */
 	STORE_OP_SMSG_DEL,	/* forget session message key */
+	STORE_OP_SMSG_PUBREL,	/* session message key got its PUBREC:
+				 * awaiting PUBCOMP as packet_id */
 	STORE_OP_RULES,		/* prepare tables and statements for rules
 				 * (a reload); see store_rules_result() */
 };
@@ -70,7 +72,8 @@ enum store_op {
 struct store_item {
 	uint8_t		 op;		/* enum store_op */
 	uint8_t		 flags;		/* STORE_F_* */
-	uint16_t	 packet_id;	/* inbound QoS 2 packet id */
+	uint16_t	 packet_id;	/* inbound QoS 2 packet id;
+					 * SMSG_PUBREL: the outbound one */
 	struct msg	*msg;		/* owned ref: PUBLISH items */
 	char		*client_id;	/* owned (gw_malloc): QOS2_DEL, SESSION_*,
 					 * SMSG_ADD */
@@ -128,9 +131,14 @@ int		 store_load_qos2(struct store *s, store_qos2_cb cb, void *ctx);
 /* Persistent sessions: subs is the JSON text saved (may be NULL). */
 typedef void (*store_session_cb)(const char *client_id, const char *subs,
 		    void *ctx);
-/* Queued session messages in id order; cb takes the reference on m. */
+/*
+ * Queued session messages in id order; cb takes the reference on m.
+ * pubrel_pid is not 0 for a QoS 2 message whose PUBREC arrived: only its
+ * PUBREL (with that packet id) is still owed.
+ */
 typedef void (*store_smsg_cb)(const char *client_id, uint64_t key,
-		    struct msg *m, uint8_t qos, uint8_t retain, void *ctx);
+		    struct msg *m, uint8_t qos, uint8_t retain,
+		    uint16_t pubrel_pid, void *ctx);
 int		 store_load_sessions(struct store *s, store_session_cb cb,
 		    void *ctx);
 int		 store_load_session_msgs(struct store *s, store_smsg_cb cb,

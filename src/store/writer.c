@@ -90,6 +90,7 @@ enum store_stmt {
 	ST_SMSG_DELETE_CLIENT,
 	ST_SMSG_INSERT,
 	ST_SMSG_DELETE,
+	ST_SMSG_PUBREL,
 	ST_REJECTED_INSERT,
 	ST__COUNT
 };
@@ -122,6 +123,8 @@ static const char *const store_sql[ST__COUNT] = {
 	    " client_id, state, topic, qos, retain, received_ms, payload)"
 	    " VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?7)",
 	[ST_SMSG_DELETE] = "DELETE FROM session_msgs WHERE id = ?1",
+	[ST_SMSG_PUBREL] = "UPDATE session_msgs SET packet_id = ?2,"
+	    " state = 2 WHERE id = ?1",
 	[ST_REJECTED_INSERT] = "INSERT INTO rejected (received_ms,"
 	    " rejected_ms, rule, topic, client_id, qos, reason, payload)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -766,6 +769,12 @@ store_write_session(struct store *s, const struct store_item *it)
 		bad |= sqlite3_bind_int64(st, 1, (sqlite3_int64)it->key);
 		return bad != SQLITE_OK ? GW_EIO :
 		    store_step(s, ST_SMSG_DELETE);
+	case STORE_OP_SMSG_PUBREL:
+		st = s->st[ST_SMSG_PUBREL];
+		bad |= sqlite3_bind_int64(st, 1, (sqlite3_int64)it->key);
+		bad |= sqlite3_bind_int(st, 2, it->packet_id);
+		return bad != SQLITE_OK ? GW_EIO :
+		    store_step(s, ST_SMSG_PUBREL);
 	}
 	return 0;
 }
