@@ -13,6 +13,7 @@
 #include <CUnit/Basic.h>
 
 #include "broker/topic.h"
+#include "cutest.h"
 #include "mem.h"
 #include "rules/rules.h"
 
@@ -203,22 +204,16 @@ int
 main(void)
 {
 	CU_pSuite	suite;
-	unsigned	failures;
 
 	if (CU_initialize_registry() != CUE_SUCCESS)
-		return (int)CU_get_error();
+		return cutest_setup_failed();
 	suite = CU_add_suite("rules_match", NULL, NULL);
 	if (suite == NULL ||
 	    CU_add_test(suite, "file order", test_file_order) == NULL ||
 	    CU_add_test(suite, "$ topics", test_dollar) == NULL ||
 	    CU_add_test(suite, "captures", test_captures) == NULL ||
 	    CU_add_test(suite, "1,000 rules", test_thousand_rules) == NULL) {
-		CU_cleanup_registry();
-		return (int)CU_get_error();
+		return cutest_setup_failed();
 	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return (int)failures;
+	return cutest_run();
 }

@@ -23,6 +23,7 @@
 
 #include "broker/msg.h"
 #include "clock.h"
+#include "cutest.h"
 #include "err.h"
 #include "mem.h"
 #include "testdb.h"
@@ -746,12 +747,12 @@ int
 main(void)
 {
 	CU_pSuite s;
-	unsigned int failures;
+	int status;
 
 	if (testdb_tmpdir(tmpdir, sizeof tmpdir, "store") != 0)
 		return 1;
 	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
+		return cutest_setup_failed();
 	s = CU_add_suite("store", NULL, NULL);
 	if (s == NULL ||
 	    CU_add_test(s, "schema on a new db", test_schema_new) == NULL ||
@@ -768,13 +769,9 @@ main(void)
 	    NULL ||
 	    CU_add_test(s, "checkpoint", test_checkpoint) == NULL ||
 	    CU_add_test(s, "retry while locked", test_retry_locked) == NULL) {
-		CU_cleanup_registry();
-		return 1;
+		return cutest_setup_failed();
 	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
+	status = cutest_run();
 	testdb_rmdir(tmpdir);
-	return (int)failures;
+	return status;
 }

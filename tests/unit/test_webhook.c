@@ -33,6 +33,7 @@
 #include "clock.h"
 #include "deliver/loop.h"
 #include "deliver/webhook.h"
+#include "cutest.h"
 #include "err.h"
 #include "mem.h"
 #include "testdb.h"
@@ -62,7 +63,7 @@ struct rec {
 	char	token[64];
 	char	sig[160];
 	char	*body;
-	int	status;
+	int		status;
 	int	hmac_ok;	/* -1: not checked */
 	double	t0, t1;
 	int	peer;
@@ -1334,7 +1335,7 @@ int
 main(void)
 {
 	CU_pSuite s;
-	unsigned int failures;
+	int status;
 
 	/* Loopback only, never through a proxy from the environment. */
 	unsetenv("http_proxy");
@@ -1350,7 +1351,7 @@ main(void)
 		return 1;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
+		return cutest_setup_failed();
 	s = CU_add_suite("webhook", NULL, NULL);
 	if (s == NULL ||
 	    CU_add_test(s, "classify", test_classify) == NULL ||
@@ -1387,14 +1388,10 @@ main(void)
 	    test_unordered_goes_around) == NULL ||
 	    CU_add_test(s, "stop: grace and abandon", test_stop_grace) ==
 	    NULL) {
-		CU_cleanup_registry();
-		return 1;
+		return cutest_setup_failed();
 	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
+	status = cutest_run();
 	curl_global_cleanup();
 	testdb_rmdir(tmpdir);
-	return (int)failures;
+	return status;
 }
