@@ -93,7 +93,8 @@ test_timeout(void)
 	t0 = clock_mono_ms();
 	CU_ASSERT_EQUAL(queue_pop(q, &out, 1, 0), 0);
 	dt = clock_mono_ms() - t0;
-	CU_ASSERT(dt < 50);
+	/* Does not wait: far below the 120 ms wait below, even when busy. */
+	CU_ASSERT(dt < 100);
 	t0 = clock_mono_ms();
 	CU_ASSERT_EQUAL(queue_pop(q, &out, 1, 120), 0);
 	dt = clock_mono_ms() - t0;
