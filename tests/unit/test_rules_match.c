@@ -156,7 +156,7 @@ test_thousand_rules(void)
 	struct rule_set	*set, *one;
 	uint32_t	*ids;
 	size_t		 i, n, before = gw_mem_used();
-	double		 t1, t1000;
+	double		 t, t1, t1000;
 	const char	*single[] = { "dev/{id}/temp" };
 
 	for (i = 0; i < 1000; i++) {
@@ -187,8 +187,14 @@ test_thousand_rules(void)
 	 * of which match here) a match costs about what it does with one. */
 	one = build(single, 1);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(one);
-	t1 = time_match(one, "dev/d5/temp", ids, 1000, 200000);
-	t1000 = time_match(set, "dev/d5/temp", ids, 1000, 200000);
+	/* The best of three runs each: a busy machine only adds time. */
+	t1 = t1000 = 1e9;
+	for (i = 0; i < 3; i++) {
+		t = time_match(one, "dev/d5/temp", ids, 1000, 200000);
+		t1 = t < t1 ? t : t1;
+		t = time_match(set, "dev/d5/temp", ids, 1000, 200000);
+		t1000 = t < t1000 ? t : t1000;
+	}
 	fprintf(stderr, " [1 rule %.0f ns, 1000 rules %.0f ns per match] ",
 	    t1 / 200000 * 1e9, t1000 / 200000 * 1e9);
 	CU_ASSERT(t1000 < t1 * 20);
