@@ -12,8 +12,8 @@
 
 #include <CUnit/Basic.h>
 
-#include "deliver/backoff.h"
 #include "cutest.h"
+#include "deliver/backoff.h"
 #include "err.h"
 
 static void

@@ -31,9 +31,9 @@
 #include <sqlite3.h>
 
 #include "clock.h"
+#include "cutest.h"
 #include "deliver/loop.h"
 #include "deliver/webhook.h"
-#include "cutest.h"
 #include "err.h"
 #include "mem.h"
 #include "testdb.h"
@@ -63,7 +63,7 @@ struct rec {
 	char	token[64];
 	char	sig[160];
 	char	*body;
-	int		status;
+	int	status;
 	int	hmac_ok;	/* -1: not checked */
 	double	t0, t1;
 	int	peer;
