@@ -65,6 +65,17 @@ def free_port():
         s.close()
 
 
+def _die_with_parent():
+    """In the child before exec: SIGKILL when the test process dies, so a
+    test killed by the runner's timeout leaves no broker behind."""
+    try:
+        import ctypes
+        # prctl(PR_SET_PDEATHSIG = 1, SIGKILL)
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))
+    except (OSError, AttributeError):
+        pass
+
+
 def wait_until(pred, timeout=10.0, interval=0.02):
     """Polls pred() until it returns a true value or timeout; returns it."""
     deadline = time.monotonic() + timeout
@@ -155,7 +166,8 @@ class Broker:
         log.flush()
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
                                      stdout=log, stderr=log, env=env,
-                                     cwd=self.workdir)
+                                     cwd=self.workdir,
+                                     preexec_fn=_die_with_parent)
         log.close()
         if wait:
             self.wait_ready()

@@ -5,7 +5,10 @@
 # top_builddir in the environment. Runs every tests/e2e/test_*.py with
 # /usr/bin/python3 -m unittest (verbose) and every tests/e2e/test_*.sh, each
 # under 'timeout 300', and ends with one line 'e2e: N passed, M failed'.
-# Exit status 0 only when nothing failed.
+# Exit status 0 only when nothing failed and something passed. These count
+# as failures: a selection that matches no file, a module that runs no test
+# or exits badly, and a skipped test, except, against Mosquitto, one marked
+# mqlite only (mqlite_only, needs_db). Against mqlite nothing may skip.
 #
 # Environment:
 #   E2E_TARGET=mosquitto  run the MQTT-only tests against /usr/sbin/mosquitto
@@ -31,6 +34,10 @@ finish()
 {
 	echo "e2e: target ${E2E_TARGET:-mqlite}, $skipped skipped," \
 	    "$gaps known gaps (expected failures)"
+	if [ "$failed" -eq 0 ] && [ "$passed" -eq 0 ]; then
+		echo "e2e: FAIL: no test passed"
+		failed=1
+	fi
 	echo "e2e: $passed passed, $failed failed"
 	[ "$failed" -eq 0 ]
 	exit $?
@@ -45,6 +52,10 @@ done
 if [ -x "$PY" ] && ! "$PY" -c 'import paho.mqtt.client' 2>/dev/null; then
 	missing="$missing python3-paho-mqtt(for $PY)"
 fi
+case "${E2E_TARGET:-mqlite}" in
+mqlite|mosquitto) ;;
+*)	missing="$missing E2E_TARGET=$E2E_TARGET(mqlite or mosquitto)" ;;
+esac
 if [ "${E2E_TARGET:-mqlite}" = mosquitto ]; then
 	[ -x /usr/sbin/mosquitto ] || missing="$missing /usr/sbin/mosquitto"
 else
@@ -59,9 +70,12 @@ if [ -n "$missing" ]; then
 	finish
 fi
 
+mosq=0
+[ "${E2E_TARGET:-mqlite}" = mosquitto ] && mosq=1
 out=$(mktemp "${TMPDIR:-/tmp}/mqlite-e2e-run.XXXXXX") || exit 99
 trap 'rm -f "$out"' EXIT
 
+files=0
 for t in "$e2edir"/test_*.py "$e2edir"/test_*.sh; do
 	[ -f "$t" ] || continue
 	name=$(basename "$t")
@@ -69,6 +83,7 @@ for t in "$e2edir"/test_*.py "$e2edir"/test_*.sh; do
 	*"${E2E_ONLY:-}"*) ;;
 	*) continue ;;
 	esac
+	files=$((files + 1))
 	echo "=== e2e: $name"
 	start=$(date +%s)
 	case "$name" in
@@ -79,8 +94,15 @@ for t in "$e2edir"/test_*.py "$e2edir"/test_*.sh; do
 		cat "$out"
 		# unittest's summary: "Ran N tests" and "OK (skipped=S)" or
 		# "FAILED (failures=F, errors=E, skipped=S, ...)".
-		counts=$(awk '
+		# A skip is fine only against Mosquitto and only for a test
+		# marked mqlite only; any other skip is counted as a failure.
+		counts=$(awk -v mosq="$mosq" '
 			/^Ran [0-9]+ tests? in / { ran = $2 }
+			/ \.\.\. skipped / {
+				if (!mosq || ($0 !~ /skipped .mqlite only: / &&
+				    $0 !~ /skipped .needs the mqlite database/))
+					badskip++
+			}
 			/^(OK|FAILED)( \(|$)/ {
 				s = $0
 				gsub(/expected failures/, "expected_failures", s)
@@ -98,15 +120,25 @@ for t in "$e2edir"/test_*.py "$e2edir"/test_*.sh; do
 				    c["unexpected_successes"]
 				skip = c["skipped"]
 				gap = c["expected_failures"]
-				printf "%d %d %d %d %d\n", seen,
-				    ran - bad - skip - gap, bad, skip, gap
+				printf "%d %d %d %d %d %d %d\n", seen,
+				    ran - bad - skip - gap, bad, skip, gap,
+				    ran, badskip
 			}' "$out")
 		set -- $counts
 		if [ "$1" -ne 1 ]; then
 			echo "e2e: $name: no unittest summary (status $rc," \
 			    "timed out or crashed)"
 			failed=$((failed + 1))
+		elif [ "$6" -eq 0 ]; then
+			echo "e2e: $name: FAILED: ran no test"
+			failed=$((failed + 1))
 		else
+			if [ "$7" -ne 0 ]; then
+				echo "e2e: $name: FAILED: $7 tests skipped" \
+				    "(only a test marked mqlite only may" \
+				    "skip, and only against Mosquitto)"
+				failed=$((failed + $7))
+			fi
 			passed=$((passed + $2))
 			failed=$((failed + $3))
 			skipped=$((skipped + $4))
@@ -123,7 +155,9 @@ for t in "$e2edir"/test_*.py "$e2edir"/test_*.sh; do
 		if [ "$rc" -eq 0 ]; then
 			passed=$((passed + 1))
 		elif [ "$rc" -eq 77 ]; then
+			echo "e2e: $name: FAILED: skipped (status 77)"
 			skipped=$((skipped + 1))
+			failed=$((failed + 1))
 		else
 			echo "e2e: $name: FAILED (status $rc)"
 			failed=$((failed + 1))
@@ -133,4 +167,8 @@ for t in "$e2edir"/test_*.py "$e2edir"/test_*.sh; do
 	echo "=== e2e: $name done in $(( $(date +%s) - start )) s"
 done
 
+if [ "$files" -eq 0 ]; then
+	echo "e2e: FAIL: no test file matches E2E_ONLY='${E2E_ONLY:-}'"
+	failed=$((failed + 1))
+fi
 finish

@@ -8,6 +8,7 @@ message it accepted still becomes a row.
 
 import os
 import socket
+import sys
 import threading
 import time
 import unittest
@@ -28,7 +29,7 @@ class TestStoreBackpressure(E2ETestCase):
         # A small ASan quarantine, so RSS reflects what the daemon holds.
         br = self.start_broker(
             database={"queue_bytes": "1MB", "durability": "full"},
-            env={"ASAN_OPTIONS": "quarantine_size_mb=4:detect_leaks=1"})
+            env={"ASAN_OPTIONS": "quarantine_size_mb=1:detect_leaks=1"})
         base = br.rss_kb()
         peak = [base]
         done = threading.Event()
@@ -62,9 +63,13 @@ class TestStoreBackpressure(E2ETestCase):
             t.join()
             s.close()
         grown_mb = (peak[0] - base) / 1024.0
+        sys.stderr.write("rss: %d kB at start, peak %+.1f MB\n"
+                         % (base, grown_mb))
         # ~94 MB were sent; without the bound the queue alone could hold
-        # them all. With a 1 MB bound the daemon's growth stays small.
-        self.assertLess(grown_mb, 48, "RSS grew by %.1f MB" % grown_mb)
+        # them all. With a 1 MB bound the daemon grows by that, SQLite's
+        # page cache (2 MB), the WAL index, one read buffer and the 1 MB
+        # ASan quarantine: about 7 MB, bounded here at 16 MB.
+        self.assertLess(grown_mb, 16, "RSS grew by %.1f MB" % grown_mb)
         self.assertEqual(br.count("topic='flood/t' and length(payload)=%d"
                                   % SIZE), COUNT)
 

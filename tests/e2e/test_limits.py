@@ -54,31 +54,40 @@ class TestMaxConnections(E2ETestCase):
     limits = {"max_connections": 5}
 
     def try_connect(self, cid):
-        """True when a connection gets CONNACK 0 and stays usable."""
+        """The client when the connection gets CONNACK 0 and answers a
+        PINGREQ; None when it is refused: the socket closed, or a CONNACK
+        refusal followed by the close. Neither within 10 s (a hang) fails
+        the test: a refusal must be prompt."""
         try:
-            c = Client(self.broker.port, timeout=3)
-        except OSError:
-            return False
+            c = Client(self.broker.port, timeout=10)
+        except ConnectionRefusedError:
+            return None
         self.clients.append(c)
         try:
             p = c.connect(cid, expect_rc=None)
-            if p.rc != 0:
-                return False
-            c.ping(timeout=2)
-            return c
-        except (Closed, TimeoutError, OSError):
-            return False
+        except (Closed, ConnectionResetError, BrokenPipeError):
+            return None
+        except TimeoutError:
+            self.fail("connection %s neither accepted nor refused in 10 s"
+                      % cid)
+        if p.rc != 0:
+            self.assertTrue(c.wait_closed(10), "CONNACK refusal %d without "
+                            "closing the connection" % p.rc)
+            return None
+        c.ping(timeout=10)
+        return c
 
     def test_limit_enforced_and_recovers(self):
         held = [self.try_connect("mc-%d" % i) for i in range(5)]
         self.assertTrue(all(held), "the first 5 connections must work")
-        extra = self.try_connect("mc-extra")
-        self.assertFalse(extra, "a 6th connection was accepted")
+        for i in range(3):
+            extra = self.try_connect("mc-extra-%d" % i)
+            self.assertIsNone(extra, "a 6th connection was accepted")
         for c in held:
             c.ping()            # existing clients unaffected
         held[0].disconnect()
         held[1].abort()
-        ok = wait_until(lambda: self.try_connect("mc-after"), timeout=5,
+        ok = wait_until(lambda: self.try_connect("mc-after"), timeout=10,
                         interval=0.1)
         self.assertTrue(ok, "no connection accepted after two closed")
 
@@ -88,11 +97,19 @@ class TestSlowSubscriber(E2ETestCase):
     # A small store queue, so that its contents (bounded by item count,
     # not bytes) do not mask subscriber-queue growth.
     database = {"queue_items": 500}
+    # After the warm-up every bounded buffer is full: the subscriber
+    # queues (max_inflight + max_queued of 4 KB each), the store queue,
+    # SQLite's page cache. Sending 80 MB of QoS 0 and then 40 MB of QoS 1
+    # past three subscribers that never read may then grow the broker's
+    # RSS by allocator slack only; a leak of a tenth of the messages, or
+    # one subscriber queue without a bound, is more than this.
+    GROWTH_KB = 8 * 1024
 
     def start_broker(self, **kw):
-        # A small ASan quarantine so freed messages do not count as growth.
+        # A 1 MB ASan quarantine: freed messages held back by ASan must
+        # not look like growth, nor hide it.
         kw.setdefault("env", {"ASAN_OPTIONS": "detect_leaks=1:"
-                              "abort_on_error=0:quarantine_size_mb=8"})
+                              "abort_on_error=0:quarantine_size_mb=1"})
         return super().start_broker(**kw)
 
     def test_never_reading_subscriber_bounded(self):
@@ -105,48 +122,60 @@ class TestSlowSubscriber(E2ETestCase):
         pub = self.client(client_id="slow-pub")
         payload = b"p" * 4000
         worst_ping = [0.0]
+        pid = [0]
 
         def ping_probe():
             t0 = time.monotonic()
             probe.ping(timeout=10)
             worst_ping[0] = max(worst_ping[0], time.monotonic() - t0)
 
+        def qos0(chunks):
+            chunk = b"".join(publish_pkt("slow/t", payload)
+                             for _ in range(500))
+            for _ in range(chunks):
+                pub.send(chunk, timeout=60)
+                ping_probe()
+            pub.ping(timeout=30)
+
+        def qos1(batches):
+            for _ in range(batches):
+                batch = []
+                for _ in range(100):
+                    pid[0] += 1
+                    batch.append(publish_pkt("slow/t", payload, qos=1,
+                                             pid=pid[0] % 65535 + 1))
+                pub.send(b"".join(batch), timeout=60)
+                for _ in range(100):
+                    pub.expect(PUBACK, 60)
+                ping_probe()
+
+        # Warm-up: 10,000 QoS 0 and 1,000 QoS 1 publishes fill every
+        # bounded buffer and cache once.
+        qos0(20)
+        qos1(10)
+        rss0 = self.broker.rss_kb()
         # Phase 1: 20,000 QoS 0 publishes (80 MB): QoS 0 to a subscriber
         # whose output is full is dropped, so this must not accumulate.
-        rss0 = self.broker.rss_kb()
-        chunk = b"".join(publish_pkt("slow/t", payload) for _ in range(500))
-        for i in range(40):
-            pub.send(chunk, timeout=60)
-            ping_probe()
-        pub.ping(timeout=30)
+        qos0(40)
         rss1 = self.broker.rss_kb()
         # Phase 2: 10,000 QoS 1 publishes (40 MB): the QoS 1/2 subscribers
         # hold at most max_inflight + max_queued of them.
-        pid = 0
-        for i in range(100):
-            batch = []
-            for _ in range(100):
-                pid += 1
-                batch.append(publish_pkt("slow/t", payload, qos=1, pid=pid))
-            pub.send(b"".join(batch), timeout=60)
-            for _ in range(100):
-                pub.expect(PUBACK, 60)
-            ping_probe()
+        qos1(100)
         rss2 = self.broker.rss_kb()
-        sys.stderr.write("rss: start %d kB, after QoS 0 %+d kB, after QoS 1 "
-                         "%+d kB; worst ping %.3f s\n"
+        sys.stderr.write("rss: after warm-up %d kB, after QoS 0 %+d kB, "
+                         "after QoS 1 %+d kB; worst ping %.3f s\n"
                          % (rss0, rss1 - rss0, rss2 - rss1, worst_ping[0]))
-        self.assertLess(rss1 - rss0, 48 * 1024, "QoS 0 phase: RSS grew "
-                        "from %d kB to %d kB" % (rss0, rss1))
-        self.assertLess(rss2 - rss1, 24 * 1024, "QoS 1 phase: RSS grew "
-                        "from %d kB to %d kB" % (rss1, rss2))
+        self.assertLess(rss1 - rss0, self.GROWTH_KB, "QoS 0 phase: RSS "
+                        "grew from %d kB to %d kB" % (rss0, rss1))
+        self.assertLess(rss2 - rss1, self.GROWTH_KB, "QoS 1 phase: RSS "
+                        "grew from %d kB to %d kB" % (rss1, rss2))
         self.assertLess(worst_ping[0], 5.0, "broker unresponsive")
         fresh = self.client(client_id="slow-fresh")
         fresh.publish("slow/other", b"still-serving", qos=1)
         fresh.ping()
         if not MOSQUITTO:
-            self.assertEqual(self.broker.wait_count(30000, "topic='slow/t'",
-                                                    timeout=60), 30000)
+            self.assertEqual(self.broker.wait_count(41000, "topic='slow/t'",
+                                                    timeout=60), 41000)
 
 
 class TestInflight(E2ETestCase):

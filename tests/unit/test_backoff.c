@@ -12,6 +12,7 @@
 
 #include <CUnit/Basic.h>
 
+#include "cutest.h"
 #include "deliver/backoff.h"
 #include "err.h"
 
@@ -190,10 +191,9 @@ int
 main(void)
 {
 	CU_pSuite s;
-	unsigned int failures;
 
 	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
+		return cutest_setup_failed();
 	s = CU_add_suite("backoff", NULL, NULL);
 	if (s == NULL ||
 	    CU_add_test(s, "seeded stream", test_seeded) == NULL ||
@@ -202,12 +202,7 @@ main(void)
 	    CU_add_test(s, "full jitter bounds", test_delay_bounds) == NULL ||
 	    CU_add_test(s, "Retry-After parsing", test_retry_after) == NULL ||
 	    CU_add_test(s, "Retry-After vs jitter", test_next_delay) == NULL) {
-		CU_cleanup_registry();
-		return 1;
+		return cutest_setup_failed();
 	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return (int)failures;
+	return cutest_run();
 }

@@ -10,6 +10,7 @@
 
 #include "broker/msg.h"
 #include "buf.h"
+#include "cutest.h"
 #include "err.h"
 #include "mem.h"
 
@@ -137,20 +138,19 @@ int
 main(void)
 {
 	CU_pSuite s;
-	unsigned failures;
 
 	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
+		return cutest_setup_failed();
 	s = CU_add_suite("buf, mem, msg", NULL, NULL);
-	CU_add_test(s, "append and consume", test_append_consume);
-	CU_add_test(s, "reserve limit and compaction",
-	    test_reserve_limit_and_compaction);
-	CU_add_test(s, "allocation fault injection", test_fault_injection);
-	CU_add_test(s, "realloc accounting", test_realloc_accounting);
-	CU_add_test(s, "msg refcount", test_msg_refcount);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return (int)failures;
+	if (s == NULL ||
+	    CU_add_test(s, "append and consume", test_append_consume) == NULL ||
+	    CU_add_test(s, "reserve limit and compaction",
+	    test_reserve_limit_and_compaction) == NULL ||
+	    CU_add_test(s, "allocation fault injection",
+	    test_fault_injection) == NULL ||
+	    CU_add_test(s, "realloc accounting",
+	    test_realloc_accounting) == NULL ||
+	    CU_add_test(s, "msg refcount", test_msg_refcount) == NULL)
+		return cutest_setup_failed();
+	return cutest_run();
 }

@@ -16,6 +16,7 @@
 #include <CUnit/Basic.h>
 
 #include "buf.h"
+#include "cutest.h"
 #include "err.h"
 #include "mem.h"
 #include "mqtt/codec.h"
@@ -1229,25 +1230,19 @@ int
 main(void)
 {
 	CU_pSuite	s;
-	unsigned	fails;
 	size_t		i;
 
 	find_fixture_dir();
 	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
+		return cutest_setup_failed();
 	if ((s = CU_add_suite("codec", NULL, NULL)) == NULL)
 		goto fail;
 	for (i = 0; i < sizeof tests / sizeof tests[0]; i++) {
 		if (CU_add_test(s, tests[i].name, tests[i].fn) == NULL)
 			goto fail;
 	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	fails = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return (int)fails;
+	return cutest_run();
 
 fail:
-	CU_cleanup_registry();
-	return 1;
+	return cutest_setup_failed();
 }

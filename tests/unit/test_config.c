@@ -16,6 +16,7 @@
 #include <CUnit/Basic.h>
 
 #include "config.h"
+#include "cutest.h"
 #include "mem.h"
 
 #define MAX_SEEN	16
@@ -752,7 +753,7 @@ int
 main(void)
 {
 	CU_pSuite	suite;
-	unsigned	failures;
+	int		status;
 
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/test_config.XXXXXX");
 	if (mkdtemp(tmpdir) == NULL) {
@@ -762,7 +763,7 @@ main(void)
 	snprintf(cfgfile, sizeof cfgfile, "%s/mqlite.json", tmpdir);
 
 	if (CU_initialize_registry() != CUE_SUCCESS)
-		return (int)CU_get_error();
+		return cutest_setup_failed();
 	suite = CU_add_suite("config", NULL, NULL);
 	if (suite == NULL ||
 	    CU_add_test(suite, "defaults", test_defaults) == NULL ||
@@ -787,13 +788,9 @@ main(void)
 	    CU_add_test(suite, "parse duration", test_parse_duration) == NULL ||
 	    CU_add_test(suite, "command line", test_cli) == NULL ||
 	    CU_add_test(suite, "dump", test_dump) == NULL) {
-		CU_cleanup_registry();
-		return (int)CU_get_error();
+		return cutest_setup_failed();
 	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
+	status = cutest_run();
 	cleanup_tmpdir();
-	return (int)failures;
+	return status;
 }

@@ -11,6 +11,7 @@
 #include <CUnit/Basic.h>
 
 #include "buf.h"
+#include "cutest.h"
 #include "err.h"
 #include "mem.h"
 #include "metrics.h"
@@ -127,18 +128,15 @@ int
 main(void)
 {
 	CU_pSuite s;
-	unsigned failures;
 
 	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
+		return cutest_setup_failed();
 	s = CU_add_suite("metrics line writers", NULL, NULL);
-	CU_add_test(s, "label value escaping", test_escape_label);
-	CU_add_test(s, "help and type lines", test_family);
-	CU_add_test(s, "samples", test_samples);
-	CU_add_test(s, "allocation failure", test_enomem);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return (int)failures;
+	if (s == NULL ||
+	    CU_add_test(s, "label value escaping", test_escape_label) == NULL ||
+	    CU_add_test(s, "help and type lines", test_family) == NULL ||
+	    CU_add_test(s, "samples", test_samples) == NULL ||
+	    CU_add_test(s, "allocation failure", test_enomem) == NULL)
+		return cutest_setup_failed();
+	return cutest_run();
 }

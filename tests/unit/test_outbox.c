@@ -20,6 +20,7 @@
 #include <CUnit/Basic.h>
 #include <sqlite3.h>
 
+#include "cutest.h"
 #include "err.h"
 #include "mem.h"
 #include "testdb.h"
@@ -549,12 +550,12 @@ int
 main(void)
 {
 	CU_pSuite s;
-	unsigned int failures;
+	int status;
 
 	if (testdb_tmpdir(tmpdir, sizeof tmpdir, "outbox") != 0)
 		return 1;
 	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
+		return cutest_setup_failed();
 	s = CU_add_suite("outbox", NULL, NULL);
 	if (s == NULL ||
 	    CU_add_test(s, "byte accounting", test_bytes) == NULL ||
@@ -565,13 +566,9 @@ main(void)
 	    CU_add_test(s, "cap drop_oldest", test_cap) == NULL ||
 	    CU_add_test(s, "routes, depth, instance id",
 	    test_routes_depth_instance) == NULL) {
-		CU_cleanup_registry();
-		return 1;
+		return cutest_setup_failed();
 	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
+	status = cutest_run();
 	testdb_rmdir(tmpdir);
-	return (int)failures;
+	return status;
 }

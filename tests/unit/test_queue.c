@@ -13,6 +13,7 @@
 #include <CUnit/Basic.h>
 
 #include "clock.h"
+#include "cutest.h"
 #include "err.h"
 #include "mem.h"
 #include "queue.h"
@@ -92,7 +93,8 @@ test_timeout(void)
 	t0 = clock_mono_ms();
 	CU_ASSERT_EQUAL(queue_pop(q, &out, 1, 0), 0);
 	dt = clock_mono_ms() - t0;
-	CU_ASSERT(dt < 50);
+	/* Does not wait: far below the 120 ms wait below, even when busy. */
+	CU_ASSERT(dt < 100);
 	t0 = clock_mono_ms();
 	CU_ASSERT_EQUAL(queue_pop(q, &out, 1, 120), 0);
 	dt = clock_mono_ms() - t0;
@@ -261,10 +263,9 @@ int
 main(void)
 {
 	CU_pSuite s;
-	unsigned int failures;
 
 	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
+		return cutest_setup_failed();
 	s = CU_add_suite("queue", NULL, NULL);
 	if (s == NULL ||
 	    CU_add_test(s, "push/pop and wrap", test_push_pop) == NULL ||
@@ -273,12 +274,7 @@ main(void)
 	    CU_add_test(s, "close", test_close) == NULL ||
 	    CU_add_test(s, "seq stamping", test_seq) == NULL ||
 	    CU_add_test(s, "two producers stress", test_stress) == NULL) {
-		CU_cleanup_registry();
-		return 1;
+		return cutest_setup_failed();
 	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return (int)failures;
+	return cutest_run();
 }

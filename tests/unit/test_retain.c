@@ -16,6 +16,7 @@
 #include "broker/msg.h"
 #include "broker/retain.h"
 #include "broker/topic.h"
+#include "cutest.h"
 #include "err.h"
 #include "mem.h"
 
@@ -464,10 +465,9 @@ int
 main(void)
 {
 	CU_pSuite s;
-	unsigned int fails;
 
 	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
+		return cutest_setup_failed();
 	s = CU_add_suite("retain", NULL, NULL);
 	if (s == NULL ||
 	    CU_add_test(s, "set, replace, delete",
@@ -479,12 +479,7 @@ main(void)
 	    CU_add_test(s, "10k siblings", test_wide) == NULL ||
 	    CU_add_test(s, "30k levels", test_deep) == NULL ||
 	    CU_add_test(s, "allocation failures", test_oom) == NULL) {
-		CU_cleanup_registry();
-		return 1;
+		return cutest_setup_failed();
 	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	fails = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return (int)fails;
+	return cutest_run();
 }

@@ -21,6 +21,7 @@
 #include <sqlite3.h>
 
 #include "clock.h"
+#include "cutest.h"
 #include "err.h"
 #include "rules/rules.h"
 #include "sink/sqlite.h"
@@ -445,26 +446,28 @@ int
 main(void)
 {
 	CU_pSuite s;
-	unsigned fails;
+	int status;
 
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/mqlite-ret-XXXXXX");
 	if (mkdtemp(tmpdir) == NULL)
 		return 1;
 	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
+		return cutest_setup_failed();
 	s = CU_add_suite("retention", NULL, NULL);
-	CU_add_test(s, "age pruning per table, in chunks", test_age_tables);
-	CU_add_test(s, "no max_age, nothing scheduled", test_age_messages_off);
-	CU_add_test(s, "size bound, oldest first, vacuum", test_size_bound);
-	CU_add_test(s, "nothing deleted under the bound",
-	    test_size_under_bound);
-	CU_add_test(s, "sustained inserts stay near the bound",
-	    test_size_sustained);
-	CU_add_test(s, "rule set change", test_rules_change);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	fails = CU_get_number_of_failures();
-	CU_cleanup_registry();
+	if (s == NULL ||
+	    CU_add_test(s, "age pruning per table, in chunks",
+	    test_age_tables) == NULL ||
+	    CU_add_test(s, "no max_age, nothing scheduled",
+	    test_age_messages_off) == NULL ||
+	    CU_add_test(s, "size bound, oldest first, vacuum",
+	    test_size_bound) == NULL ||
+	    CU_add_test(s, "nothing deleted under the bound",
+	    test_size_under_bound) == NULL ||
+	    CU_add_test(s, "sustained inserts stay near the bound",
+	    test_size_sustained) == NULL ||
+	    CU_add_test(s, "rule set change", test_rules_change) == NULL)
+		return cutest_setup_failed();
+	status = cutest_run();
 	cleanup();
-	return (int)fails;
+	return status;
 }

@@ -12,6 +12,7 @@
 
 #include <CUnit/Basic.h>
 
+#include "cutest.h"
 #include "mem.h"
 #include "rules/rules.h"
 
@@ -352,10 +353,9 @@ int
 main(void)
 {
 	CU_pSuite	suite;
-	unsigned	failures;
 
 	if (CU_initialize_registry() != CUE_SUCCESS)
-		return (int)CU_get_error();
+		return cutest_setup_failed();
 	suite = CU_add_suite("rules_extract", setup, teardown);
 	if (suite == NULL ||
 	    CU_add_test(suite, "JSON values", test_json_values) == NULL ||
@@ -366,12 +366,7 @@ main(void)
 	    CU_add_test(suite, "deep nesting", test_deep_nesting) == NULL ||
 	    CU_add_test(suite, "parse once", test_parse_once) == NULL ||
 	    CU_add_test(suite, "out of memory", test_out_of_memory) == NULL) {
-		CU_cleanup_registry();
-		return (int)CU_get_error();
+		return cutest_setup_failed();
 	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return (int)failures;
+	return cutest_run();
 }

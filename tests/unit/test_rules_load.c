@@ -15,6 +15,7 @@
 
 #include <CUnit/Basic.h>
 
+#include "cutest.h"
 #include "mem.h"
 #include "rules/rules.h"
 
@@ -643,10 +644,9 @@ int
 main(void)
 {
 	CU_pSuite	suite;
-	unsigned	failures;
 
 	if (CU_initialize_registry() != CUE_SUCCESS)
-		return (int)CU_get_error();
+		return cutest_setup_failed();
 	suite = CU_add_suite("rules_load", NULL, NULL);
 	if (suite == NULL ||
 	    CU_add_test(suite, "examples load", test_examples_load) == NULL ||
@@ -670,12 +670,7 @@ main(void)
 	    CU_add_test(suite, "mqtt settings", test_mqtt_settings) == NULL ||
 	    CU_add_test(suite, "missing file", test_missing_file) == NULL ||
 	    CU_add_test(suite, "out of memory", test_out_of_memory) == NULL) {
-		CU_cleanup_registry();
-		return (int)CU_get_error();
+		return cutest_setup_failed();
 	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return (int)failures;
+	return cutest_run();
 }

@@ -13,6 +13,7 @@
 #include <CUnit/Basic.h>
 
 #include "broker/topic.h"
+#include "cutest.h"
 #include "mem.h"
 #include "rules/rules.h"
 
@@ -155,7 +156,7 @@ test_thousand_rules(void)
 	struct rule_set	*set, *one;
 	uint32_t	*ids;
 	size_t		 i, n, before = gw_mem_used();
-	double		 t1, t1000;
+	double		 t, t1, t1000;
 	const char	*single[] = { "dev/{id}/temp" };
 
 	for (i = 0; i < 1000; i++) {
@@ -186,8 +187,14 @@ test_thousand_rules(void)
 	 * of which match here) a match costs about what it does with one. */
 	one = build(single, 1);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(one);
-	t1 = time_match(one, "dev/d5/temp", ids, 1000, 200000);
-	t1000 = time_match(set, "dev/d5/temp", ids, 1000, 200000);
+	/* The best of three runs each: a busy machine only adds time. */
+	t1 = t1000 = 1e9;
+	for (i = 0; i < 3; i++) {
+		t = time_match(one, "dev/d5/temp", ids, 1000, 200000);
+		t1 = t < t1 ? t : t1;
+		t = time_match(set, "dev/d5/temp", ids, 1000, 200000);
+		t1000 = t < t1000 ? t : t1000;
+	}
 	fprintf(stderr, " [1 rule %.0f ns, 1000 rules %.0f ns per match] ",
 	    t1 / 200000 * 1e9, t1000 / 200000 * 1e9);
 	CU_ASSERT(t1000 < t1 * 20);
@@ -203,22 +210,16 @@ int
 main(void)
 {
 	CU_pSuite	suite;
-	unsigned	failures;
 
 	if (CU_initialize_registry() != CUE_SUCCESS)
-		return (int)CU_get_error();
+		return cutest_setup_failed();
 	suite = CU_add_suite("rules_match", NULL, NULL);
 	if (suite == NULL ||
 	    CU_add_test(suite, "file order", test_file_order) == NULL ||
 	    CU_add_test(suite, "$ topics", test_dollar) == NULL ||
 	    CU_add_test(suite, "captures", test_captures) == NULL ||
 	    CU_add_test(suite, "1,000 rules", test_thousand_rules) == NULL) {
-		CU_cleanup_registry();
-		return (int)CU_get_error();
+		return cutest_setup_failed();
 	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return (int)failures;
+	return cutest_run();
 }

@@ -13,6 +13,7 @@
 #include <CUnit/Basic.h>
 #include <cjson/cJSON.h>
 
+#include "cutest.h"
 #include "mem.h"
 #include "rules/rules.h"
 
@@ -419,10 +420,9 @@ int
 main(void)
 {
 	CU_pSuite	suite;
-	unsigned	failures;
 
 	if (CU_initialize_registry() != CUE_SUCCESS)
-		return (int)CU_get_error();
+		return cutest_setup_failed();
 	suite = CU_add_suite("rules_template", NULL, NULL);
 	if (suite == NULL ||
 	    CU_add_test(suite, "text", test_text) == NULL ||
@@ -435,12 +435,7 @@ main(void)
 	    CU_add_test(suite, "mqtt topic", test_mqtt_topic) == NULL ||
 	    CU_add_test(suite, "typed single", test_typed_single) == NULL ||
 	    CU_add_test(suite, "out of memory", test_out_of_memory) == NULL) {
-		CU_cleanup_registry();
-		return (int)CU_get_error();
+		return cutest_setup_failed();
 	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return (int)failures;
+	return cutest_run();
 }

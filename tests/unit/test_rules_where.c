@@ -9,6 +9,7 @@
 
 #include <CUnit/Basic.h>
 
+#include "cutest.h"
 #include "mem.h"
 #include "rules/rules.h"
 
@@ -263,10 +264,9 @@ int
 main(void)
 {
 	CU_pSuite	suite;
-	unsigned	failures;
 
 	if (CU_initialize_registry() != CUE_SUCCESS)
-		return (int)CU_get_error();
+		return cutest_setup_failed();
 	suite = CU_add_suite("rules_where", NULL, NULL);
 	if (suite == NULL ||
 	    CU_add_test(suite, "numeric", test_numeric) == NULL ||
@@ -277,12 +277,7 @@ main(void)
 	    CU_add_test(suite, "counters", test_counters) == NULL ||
 	    CU_add_test(suite, "load errors", test_errors) == NULL ||
 	    CU_add_test(suite, "memory", test_memory) == NULL) {
-		CU_cleanup_registry();
-		return (int)CU_get_error();
+		return cutest_setup_failed();
 	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return (int)failures;
+	return cutest_run();
 }

@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "broker/msg.h"
+#include "cutest.h"
 #include "mem.h"
 #include "rules/rules.h"
 #include "sink/sqlite.h"
@@ -210,22 +211,22 @@ int
 main(void)
 {
 	CU_pSuite s;
-	unsigned failures;
+	int status;
 
 	if (testdb_tmpdir(dir, sizeof dir, "sink") != 0)
 		return 1;
 	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
+		return cutest_setup_failed();
 	s = CU_add_suite("sink_sqlite", NULL, NULL);
-	CU_add_test(s, "create tables and write typed rows",
-	    test_create_and_write);
-	CU_add_test(s, "add column, refuse a conflicting type",
-	    test_add_column_and_conflict);
-	CU_add_test(s, "refused rows go to rejected", test_rejected);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
+	if (s == NULL ||
+	    CU_add_test(s, "create tables and write typed rows",
+	    test_create_and_write) == NULL ||
+	    CU_add_test(s, "add column, refuse a conflicting type",
+	    test_add_column_and_conflict) == NULL ||
+	    CU_add_test(s, "refused rows go to rejected",
+	    test_rejected) == NULL)
+		return cutest_setup_failed();
+	status = cutest_run();
 	testdb_rmdir(dir);
-	return (int)failures;
+	return status;
 }

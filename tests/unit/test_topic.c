@@ -16,6 +16,7 @@
 #include "broker/retain.h"
 #include "broker/subs.h"
 #include "broker/topic.h"
+#include "cutest.h"
 #include "err.h"
 #include "mem.h"
 
@@ -365,10 +366,9 @@ int
 main(void)
 {
 	CU_pSuite s;
-	unsigned int fails;
 
 	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
+		return cutest_setup_failed();
 	s = CU_add_suite("topic", NULL, NULL);
 	if (s == NULL ||
 	    CU_add_test(s, "name validity", test_name_valid) == NULL ||
@@ -379,12 +379,7 @@ main(void)
 	    CU_add_test(s, "retain agrees", test_retain_agrees) == NULL ||
 	    CU_add_test(s, "level cursors", test_level_cursors) == NULL ||
 	    CU_add_test(s, "level table", test_ltab) == NULL) {
-		CU_cleanup_registry();
-		return 1;
+		return cutest_setup_failed();
 	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	fails = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return (int)fails;
+	return cutest_run();
 }
