@@ -11,6 +11,7 @@
 #include <CUnit/Basic.h>
 
 #include "broker/acl.h"
+#include "cutest.h"
 #include "err.h"
 #include "mem.h"
 
@@ -214,10 +215,9 @@ int
 main(void)
 {
 	CU_pSuite s;
-	unsigned fails;
 
 	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
+		return cutest_setup_failed();
 	s = CU_add_suite("acl", NULL, NULL);
 	if (s == NULL ||
 	    CU_add_test(s, "pattern covers", test_covers) == NULL ||
@@ -225,13 +225,7 @@ main(void)
 	    CU_add_test(s, "long substitution", test_long_substitution) ==
 	    NULL ||
 	    CU_add_test(s, "load errors", test_errors) == NULL ||
-	    CU_add_test(s, "allocation failures", test_oom) == NULL) {
-		CU_cleanup_registry();
-		return 1;
-	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	fails = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return fails == 0 ? 0 : 1;
+	    CU_add_test(s, "allocation failures", test_oom) == NULL)
+		return cutest_setup_failed();
+	return cutest_run();
 }

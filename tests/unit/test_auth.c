@@ -15,6 +15,7 @@
 
 #include "broker/auth.h"
 #include "broker/passwd.h"
+#include "cutest.h"
 #include "err.h"
 #include "mem.h"
 
@@ -219,29 +220,24 @@ int
 main(void)
 {
 	CU_pSuite s;
-	unsigned fails;
 	char cmd[300];
+	int status;
 
 	if (mkdtemp(tmpdir) == NULL)
 		return 1;
 	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
+		return cutest_setup_failed();
 	s = CU_add_suite("auth", NULL, NULL);
 	if (s == NULL ||
 	    CU_add_test(s, "mosquitto lines", test_mosquitto_lines) == NULL ||
 	    CU_add_test(s, "file and lookup", test_file_and_lookup) == NULL ||
 	    CU_add_test(s, "bad files", test_bad_files) == NULL ||
 	    CU_add_test(s, "make line", test_make_line) == NULL ||
-	    CU_add_test(s, "failure delays", test_failure_delays) == NULL) {
-		CU_cleanup_registry();
-		return 1;
-	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	fails = CU_get_number_of_failures();
-	CU_cleanup_registry();
+	    CU_add_test(s, "failure delays", test_failure_delays) == NULL)
+		return cutest_setup_failed();
+	status = cutest_run();
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
-		fails++;
-	return fails == 0 ? 0 : 1;
+		status = 1;
+	return status;
 }
