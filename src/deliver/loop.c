@@ -64,6 +64,7 @@
 #define DELIVER_IDLE_MS		5000		/* longest sleep */
 #define DELIVER_PUSH_RETRY_MS	20		/* results queue full */
 #define DELIVER_NOMEM_MS	1000		/* retry after ENOMEM */
+#define DELIVER_RACE_MS		5		/* read again after a drop */
 
 static void	*deliver_main(void *);
 static void	 deliver_take_routes(struct deliver *);
@@ -441,26 +442,55 @@ deliver_token(struct deliver_route_st *r, int64_t now_wall, int64_t *wake)
 }
 
 /*
+ * Whether rows read since drop_seq was seq may have been deleted by the
+ * store's drop_oldest pass (one ran or began meanwhile). The caller has
+ * added them to the held-id set already, so a pass that starts later
+ * skips them.
+ */
+static bool
+deliver_claim_raced(struct deliver *d, uint64_t seq)
+{
+	return (seq & 1) != 0 || atomic_load(&d->drop_seq) != seq;
+}
+
+/*
  * Reads rows above the cursor into the buffer. A first row that is not
- * due becomes a held request. Returns 0 or an error (logged).
+ * due becomes a held request. Returns 0, GW_ERETRY (a drop pass of the
+ * store overlapped the read: nothing taken, read again shortly) or an
+ * error (logged).
  */
 static int
 deliver_claim(struct deliver *d, struct deliver_route_st *r, int64_t now)
 {
 	struct outbox_row blocked;
 	struct deliver_req *req;
-	size_t want, got;
+	size_t want, got, i;
+	uint64_t seq;
 	int rc;
 
 	want = r->bufcap - r->nbuf;
 	if (want == 0 || r->bufbytes >= DELIVER_PREFETCH_BYTES)
 		return 0;
+	seq = atomic_load(&d->drop_seq);
 	rc = outbox_claim_due(d->reader, r->conf.name, r->cursor, now, want,
 	    r->buf + r->nbuf, &got, &blocked);
 	if (rc != 0)
 		return rc;
-	if (got > 0) {
+	if (got > 0)
 		deliver_held_add(d, r->buf + r->nbuf, got);
+	else if (blocked.id != 0)
+		deliver_held_add(d, &blocked, 1);
+	if ((got > 0 || blocked.id != 0) && deliver_claim_raced(d, seq)) {
+		if (got > 0)
+			deliver_held_del(d, r->buf + r->nbuf, got);
+		else
+			deliver_held_del(d, &blocked, 1);
+		for (i = 0; i < got; i++)
+			outbox_row_clear(&r->buf[r->nbuf + i]);
+		outbox_row_clear(&blocked);
+		return GW_ERETRY;
+	}
+	if (got > 0) {
 		for (; got > 0; got--) {
 			r->bufbytes += r->buf[r->nbuf].bytes;
 			r->cursor = r->buf[r->nbuf++].id;
@@ -488,7 +518,6 @@ deliver_claim(struct deliver *d, struct deliver_route_st *r, int64_t now)
 	req->attempts = blocked.attempts;
 	req->next_ms = blocked.next_ms;
 	r->cursor = blocked.id;
-	deliver_held_add(d, req->rows, 1);
 	deliver_hold(r, req);
 	return 0;
 }
@@ -591,6 +620,7 @@ deliver_pump(struct deliver *d, struct deliver_route_st *r, int64_t now,
 	unsigned lim = r->conf.max_in_flight;
 	struct deliver_req *req;
 	size_t k, guard;
+	int rc;
 
 	if (r->gone)
 		return;
@@ -613,7 +643,12 @@ deliver_pump(struct deliver *d, struct deliver_route_st *r, int64_t now,
 		if (r->inflight + r->nheld >= lim)
 			return;
 		if (r->more && r->nbuf < r->conf.batch.max_messages) {
-			if (deliver_claim(d, r, now) != 0) {
+			if ((rc = deliver_claim(d, r, now)) == GW_ERETRY) {
+				if (now + DELIVER_RACE_MS < *wake)
+					*wake = now + DELIVER_RACE_MS;
+				return;
+			}
+			if (rc != 0) {
 				if (now + DELIVER_NOMEM_MS < *wake)
 					*wake = now + DELIVER_NOMEM_MS;
 				return;

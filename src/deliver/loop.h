@@ -170,6 +170,15 @@ int		 deliver_update_routes(struct deliver *d,
  */
 int		 deliver_held_ids(struct deliver *d, int64_t **ids, size_t *n);
 
+/*
+ * Marks the start, then the end, of the store's drop_oldest pass: the
+ * count is odd while rows not in the held-id set may be deleted. A claim
+ * that overlapped a pass forgets the rows it read and reads them again,
+ * so a row the cap deleted is never sent (and counted dropped as well).
+ * Store thread.
+ */
+void		 deliver_drop_mark(struct deliver *d);
+
 /* Adds n to route's dropped counter. Any thread. */
 void		 deliver_count_dropped(struct deliver *d, const char *route,
 		    uint64_t n);

@@ -60,6 +60,15 @@ cb_held_ids(void *ctx, int64_t **ids, size_t *n)
 }
 
 static void
+cb_drop_mark(void *ctx)
+{
+	struct deliver *d = dl_get(ctx);
+
+	if (d != NULL)
+		deliver_drop_mark(d);
+}
+
+static void
 cb_dropped(void *ctx, const char *route, uint64_t n)
 {
 	struct deliver *d = dl_get(ctx);
@@ -99,6 +108,7 @@ delivery_new(struct store *store, const struct gw_config *cfg)
 	o.results = dl->results;
 	o.wake = cb_wake;
 	o.held_ids = cb_held_ids;
+	o.drop_mark = cb_drop_mark;
 	o.dropped = cb_dropped;
 	o.ctx = dl;
 	store_set_forward(store, &o);

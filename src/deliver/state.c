@@ -190,6 +190,12 @@ deliver_held_ids(struct deliver *d, int64_t **ids, size_t *n)
 	return 0;
 }
 
+void
+deliver_drop_mark(struct deliver *d)
+{
+	atomic_fetch_add(&d->drop_seq, 1);
+}
+
 /* Drops counted by the store's cap. Any thread. */
 void
 deliver_count_dropped(struct deliver *d, const char *route, uint64_t n)

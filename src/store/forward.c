@@ -32,6 +32,7 @@ struct forward {
 	size_t			 applied;	/* res[0..applied) in this txn */
 	uint64_t		 added;		/* rows enqueued this batch */
 	atomic_bool		 full;		/* reject policy: no room */
+	bool			 dropping;	/* drop_mark()ed, not ended */
 	struct log_limit	 deadlog;
 };
 
@@ -232,6 +233,10 @@ forward_finish(struct forward *f)
 	if (f->o.max_bytes == 0 || outbox_bytes(f->ob) <= f->o.max_bytes ||
 	    f->o.overflow != FORWARD_DROP_OLDEST)
 		return 0;
+	if (f->o.drop_mark != NULL && !f->dropping) {
+		f->o.drop_mark(f->o.ctx);
+		f->dropping = true;
+	}
 	if (f->o.held_ids != NULL && f->o.held_ids(f->o.ctx, &ids, &n) != 0)
 		n = 0;
 	rc = outbox_enforce_cap(f->ob, f->o.max_bytes, ids, n, NULL);
@@ -239,9 +244,21 @@ forward_finish(struct forward *f)
 	return rc;
 }
 
+/* Ends a drop window opened by forward_finish(). */
+static void
+forward_drop_end(struct forward *f)
+{
+	if (f->dropping) {
+		f->dropping = false;
+		if (f->o.drop_mark != NULL)
+			f->o.drop_mark(f->o.ctx);
+	}
+}
+
 void
 forward_committed(struct forward *f)
 {
+	forward_drop_end(f);
 	outbox_txn_committed(f->ob);
 	outbox_results_free(f->res, f->nres);
 	f->nres = 0;
@@ -257,6 +274,7 @@ forward_committed(struct forward *f)
 void
 forward_rolled_back(struct forward *f)
 {
+	forward_drop_end(f);
 	outbox_txn_rolled_back(f->ob);
 	f->applied = 0;		/* the retried batch applies them again */
 	f->added = 0;

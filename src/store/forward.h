@@ -34,6 +34,12 @@ struct forward_opts {
 	void		(*wake)(void *ctx);
 	/* Sorted ids the delivery thread holds (new array, gw_free). */
 	int		(*held_ids)(void *ctx, int64_t **ids, size_t *n);
+	/*
+	 * Called when a drop_oldest pass starts (before held_ids) and again
+	 * after its COMMIT or ROLLBACK, so the delivery thread can tell that
+	 * rows it read meanwhile may be gone (deliver_drop_mark()).
+	 */
+	void		(*drop_mark)(void *ctx);
 	/* Counts rows dropped by the cap for a route. */
 	void		(*dropped)(void *ctx, const char *route, uint64_t n);
 	void		*ctx;
