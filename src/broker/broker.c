@@ -38,7 +38,6 @@ static void	store_event_cb(struct ev_loop *, int, unsigned, void *);
 static void	before_sleep(struct ev_loop *, void *);
 static void	client_process_input(struct client *);
 static void	client_pause(struct client *);
-static void	client_set_events(struct client *);
 static void	client_destroy(struct client *);
 
 struct broker *
@@ -55,7 +54,7 @@ broker_new(struct ev_loop *loop, const struct gw_config *cfg,
 	LIST_INIT(&b->clients);
 	TAILQ_INIT(&b->flush);
 	LIST_INIT(&b->ack_clients);
-	b->out_limit = cfg->max_packet_bytes + 1024 * 1024;
+	b->out_limit = cfg->output_bytes;
 	if ((b->subs = subs_new()) == NULL ||
 	    (b->retain = retain_new()) == NULL ||
 	    (b->sessions = session_table_new()) == NULL) {
@@ -241,14 +240,16 @@ accept_cb(struct ev_loop *loop, int lfd, unsigned events, void *arg)
 	}
 }
 
-static void
+/* Sets the epoll interest of c from its state. */
+void
 client_set_events(struct client *c)
 {
 	unsigned mask = 0;
 
 	if (c->conn.fd == -1)
 		return;
-	if (!c->read_paused && c->state != CLIENT_CLOSING)
+	if (!c->read_paused && !c->out_blocked && !c->in_blocked &&
+	    c->state != CLIENT_CLOSING)
 		mask |= EV_READ;
 	if (buf_used(&c->conn.out) > 0)
 		mask |= EV_WRITE;
@@ -534,6 +535,10 @@ client_process_input(struct client *c)
 			client_pause(c);
 			return;
 		}
+		if (guard_output_full(c)) {
+			client_set_events(c);
+			return;
+		}
 		rc = codec_parse_header(buf_head(&c->conn.in),
 		    buf_used(&c->conn.in), c->b->cfg->max_packet_bytes, &h);
 		if (rc == GW_EMORE)
@@ -566,16 +571,28 @@ client_process_input(struct client *c)
 	}
 }
 
+/* Counts what c holds unparsed against limits.input_budget. */
+static void
+client_input_guard(struct client *c)
+{
+	guard_input_account(c);
+	if (c->state != CLIENT_CLOSING && guard_input_blocked(c))
+		client_set_events(c);
+	guard_input_balance(c->b);
+	guard_stall_update(c, true);
+}
+
 static void
 client_io_cb(struct ev_loop *loop, int fd, unsigned events, void *arg)
 {
 	struct client *c = arg;
-	size_t limit;
+	size_t limit, before;
 	int rc;
 
 	(void)loop;
 	(void)fd;
 	if (events & EV_WRITE) {
+		before = buf_used(&c->conn.out);
 		rc = conn_flush(&c->conn);
 		if (rc == GW_EIO) {
 			client_close_now(c, "write error");
@@ -585,17 +602,24 @@ client_io_cb(struct ev_loop *loop, int fd, unsigned events, void *arg)
 			client_want_flush(c);
 			return;
 		}
+		c->out_progress |= buf_used(&c->conn.out) < before;
+		if (guard_output_drained(c))
+			client_process_input(c);
 		if (c->sess != NULL && c->state == CLIENT_CONNECTED)
 			outbound_pump(c->b, c->sess);
 		client_set_events(c);
 	}
 	if (!(events & (EV_READ | EV_ERROR)) || c->state == CLIENT_CLOSING ||
-	    c->read_paused)
+	    c->read_paused || c->out_blocked || c->in_blocked) {
+		guard_stall_update(c, false);
 		return;
+	}
 	limit = c->b->cfg->max_packet_bytes + 8;
 	rc = conn_read(&c->conn, READ_CHUNK, limit);
-	if (rc == GW_ERETRY)
+	if (rc == GW_ERETRY) {
+		guard_stall_update(c, false);
 		return;
+	}
 	if (rc == 0) {
 		client_peer_eof(c);
 		return;
@@ -610,6 +634,7 @@ client_io_cb(struct ev_loop *loop, int fd, unsigned events, void *arg)
 	}
 	c->last_rx_ms = ev_now(c->b->loop);
 	client_process_input(c);
+	client_input_guard(c);
 }
 
 static void
@@ -673,6 +698,7 @@ client_destroy(struct client *c)
 	struct session *s = c->sess;
 
 	client_publish_will(c);
+	guard_forget(c);
 	if (c->in_flush)
 		TAILQ_REMOVE(&b->flush, c, flush_link);
 	if (c->in_acks)
@@ -706,12 +732,14 @@ before_sleep(struct ev_loop *loop, void *arg)
 {
 	struct broker *b = arg;
 	struct client *c;
+	size_t before;
 	int rc;
 
 	(void)loop;
 	while ((c = TAILQ_FIRST(&b->flush)) != NULL) {
 		TAILQ_REMOVE(&b->flush, c, flush_link);
 		c->in_flush = false;
+		before = buf_used(&c->conn.out);
 		rc = conn_flush(&c->conn);
 		if (rc == GW_EIO) {
 			client_destroy(c);
@@ -721,9 +749,15 @@ before_sleep(struct ev_loop *loop, void *arg)
 			client_destroy(c);
 			continue;
 		}
+		c->out_progress |= buf_used(&c->conn.out) < before;
+		if (c->state != CLIENT_CLOSING && guard_output_drained(c)) {
+			client_process_input(c);
+			guard_input_account(c);
+		}
 		if (c->state != CLIENT_CLOSING && rc == 0 && c->sess != NULL)
 			outbound_pump(b, c->sess);
 		buf_shrink(&c->conn.in, 4096);
+		guard_stall_update(c, false);
 		client_set_events(c);
 	}
 }

@@ -68,6 +68,12 @@ struct client {
 	struct held_ack	*acks;		/* ring of held acks */
 	size_t		 ack_head, ack_len, ack_cap;
 	unsigned	 ev_mask;	/* current epoll interest */
+	struct ev_timer	 stall_timer;	/* limits.stall_timeout (guard.c) */
+	long long	 stall_since;	/* last progress while stalled */
+	size_t		 in_counted;	/* bytes of in counted in input_bytes */
+	bool		 out_blocked;	/* not read: output over output_bytes */
+	bool		 in_blocked;	/* not read: input_budget spent */
+	bool		 out_progress;	/* output moved since the last check */
 	LIST_ENTRY(client) link;	/* all clients */
 	TAILQ_ENTRY(client) flush_link;	/* pending output or close */
 	LIST_ENTRY(client) acks_link;	/* clients holding acks */
@@ -107,6 +113,9 @@ struct broker {
 	struct broker_stats	 stats;
 	struct log_limit	 drop_log;
 	struct log_limit	 err_log;
+	uint64_t		 input_bytes;	/* unparsed input, all clients */
+	size_t			 nin_blocked;	/* clients with in_blocked */
+	struct log_limit	 guard_log;	/* guard.c and limit refusals */
 };
 
 /* Logs with the "client <id> fd <n>:" prefix. */
@@ -124,7 +133,17 @@ int	client_hold_suback(struct client *c, uint8_t *data,
 	    uint32_t data_len, uint32_t pkt_len);
 bool	client_should_pause(struct client *c);
 void	client_arm_keepalive(struct client *c);
+void	client_set_events(struct client *c);
 void	broker_release_acks(struct broker *b);
+
+/* guard.c: output, input and stall bounds of one connection */
+bool	guard_output_full(struct client *c);
+bool	guard_output_drained(struct client *c);
+void	guard_input_account(struct client *c);
+bool	guard_input_blocked(struct client *c);
+bool	guard_input_balance(struct broker *b);
+void	guard_stall_update(struct client *c, bool progress);
+void	guard_forget(struct client *c);
 
 /* dispatch.c: handles one whole packet; nonzero return closes. */
 int	dispatch_packet(struct client *c, const struct codec_header *h,

@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Per-connection resource guards: what one peer may make the broker hold.
+ *
+ * Output. A connection whose pending output passes limits.output_bytes is
+ * not read until it drains to half of that: a peer that sends requests
+ * (PINGREQ, PUBREL, SUBSCRIBE) and never reads the answers stops being
+ * read, so the answers cannot pile up (Mosquitto does the same).
+ *
+ * Input. Bytes read but not parsed yet (a partial packet, at most
+ * max_packet_bytes per connection) are counted over all connections. When
+ * the total passes limits.input_budget, connections holding a partial
+ * packet are not read, and the one that made no progress for the longest
+ * time is closed, until the total is back under the budget; connections
+ * without a partial packet are still read, so small complete packets keep
+ * flowing.
+ *
+ * Stalls. A connection with pending output that the peer does not take, or
+ * with a partial packet that the peer does not complete, and no byte moved
+ * either way for limits.stall_timeout, is closed, whatever its keepalive.
+ * One timer per connection, armed only while it is stalled.
+ *
+ * Loop thread only, like the rest of the broker.
+ */
+#include "broker/broker_int.h"
+#include "config.h"
+
+static void	guard_stall_cb(struct ev_loop *, void *);
+
+bool
+guard_output_full(struct client *c)
+{
+	size_t lim = c->b->cfg->output_bytes;
+
+	if (buf_used(&c->conn.out) <= lim)
+		return false;
+	if (conn_flush(&c->conn) == 0 || buf_used(&c->conn.out) <= lim) {
+		c->out_progress = true;
+		return false;
+	}
+	if (!c->out_blocked) {
+		c->out_blocked = true;
+		c->b->stats.output_pauses++;
+		if (log_ratelimited(&c->b->guard_log, 10, 10000))
+			client_log(LOG_LVL_INFO, c, "not reading: %zu bytes of "
+			    "output pending (limits.output_bytes %zu)",
+			    buf_used(&c->conn.out), lim);
+	}
+	return true;
+}
+
+bool
+guard_output_drained(struct client *c)
+{
+	if (!c->out_blocked ||
+	    buf_used(&c->conn.out) > c->b->cfg->output_bytes / 2)
+		return false;
+	c->out_blocked = false;
+	return true;
+}
+
+void
+guard_input_account(struct client *c)
+{
+	struct broker *b = c->b;
+	size_t used;
+
+	used = c->state == CLIENT_CLOSING ? 0 : buf_used(&c->conn.in);
+
+	b->input_bytes = b->input_bytes - c->in_counted + used;
+	c->in_counted = used;
+}
+
+bool
+guard_input_blocked(struct client *c)
+{
+	struct broker *b = c->b;
+
+	if (buf_used(&c->conn.in) == 0 ||
+	    b->input_bytes <= b->cfg->input_budget)
+		return false;
+	if (!c->in_blocked) {
+		c->in_blocked = true;
+		b->nin_blocked++;
+		b->stats.input_pauses++;
+	}
+	return true;
+}
+
+/* Closes the partial-packet holder that has waited longest. */
+static bool
+guard_shed_one(struct broker *b)
+{
+	struct client *c, *victim = NULL;
+
+	LIST_FOREACH(c, &b->clients, link) {
+		if (c->state == CLIENT_CLOSING || c->in_counted == 0)
+			continue;
+		if (victim == NULL || c->last_rx_ms < victim->last_rx_ms)
+			victim = c;
+	}
+	if (victim == NULL)
+		return false;
+	b->stats.input_shed++;
+	if (log_ratelimited(&b->guard_log, 10, 10000))
+		client_log(LOG_LVL_WARN, victim, "closing: limits.input_budget "
+		    "(%llu bytes) spent by partial packets, this one waited "
+		    "longest", (unsigned long long)b->cfg->input_budget);
+	victim->in_counted = 0;
+	b->input_bytes -= buf_used(&victim->conn.in);
+	client_close_now(victim, NULL);
+	return true;
+}
+
+bool
+guard_input_balance(struct broker *b)
+{
+	struct client *c;
+	bool resumed = false;
+
+	while (b->input_bytes > b->cfg->input_budget)
+		if (!guard_shed_one(b))
+			break;
+	if (b->nin_blocked == 0 ||
+	    b->input_bytes > b->cfg->input_budget / 4 * 3)
+		return false;
+	LIST_FOREACH(c, &b->clients, link) {
+		if (c->in_blocked) {
+			c->in_blocked = false;
+			client_set_events(c);
+			resumed = true;
+		}
+	}
+	b->nin_blocked = 0;
+	return resumed;
+}
+
+void
+guard_forget(struct client *c)
+{
+	struct broker *b = c->b;
+
+	b->input_bytes -= c->in_counted;
+	c->in_counted = 0;
+	if (c->in_blocked) {
+		c->in_blocked = false;
+		b->nin_blocked--;
+	}
+	ev_timer_cancel(b->loop, &c->stall_timer);
+}
+
+/* Whether the peer, not the broker, keeps c from making progress. */
+static bool
+guard_stalled(const struct client *c)
+{
+	if (c->state != CLIENT_CONNECTED && c->state != CLIENT_NEW)
+		return false;
+	if (buf_used(&c->conn.out) > 0)
+		return true;
+	return buf_used(&c->conn.in) > 0 && !c->read_paused &&
+	    !c->in_blocked && !c->out_blocked;
+}
+
+void
+guard_stall_update(struct client *c, bool progress)
+{
+	struct ev_loop *loop = c->b->loop;
+
+	if (progress || c->out_progress || c->stall_timer.heap_index == 0)
+		c->stall_since = ev_now(loop);
+	c->out_progress = false;
+	if (!guard_stalled(c)) {
+		ev_timer_cancel(loop, &c->stall_timer);
+		return;
+	}
+	if (c->stall_timer.heap_index == 0)
+		ev_timer_set(loop, &c->stall_timer,
+		    c->stall_since + c->b->cfg->stall_timeout_ms,
+		    guard_stall_cb, c);
+}
+
+static void
+guard_stall_cb(struct ev_loop *loop, void *arg)
+{
+	struct client *c = arg;
+	long long due = c->stall_since + c->b->cfg->stall_timeout_ms;
+
+	if (!guard_stalled(c))
+		return;
+	if (due > ev_now(loop)) {
+		ev_timer_set(loop, &c->stall_timer, due, guard_stall_cb, c);
+		return;
+	}
+	c->b->stats.stall_closed++;
+	if (log_ratelimited(&c->b->guard_log, 10, 10000))
+		client_log(LOG_LVL_INFO, c, "closing: stalled for %u ms with "
+		    "%zu bytes to send and %zu received of a packet "
+		    "(limits.stall_timeout)", c->b->cfg->stall_timeout_ms,
+		    buf_used(&c->conn.out), buf_used(&c->conn.in));
+	/* Nothing more can be written to this peer: drop what is pending. */
+	buf_reset(&c->conn.out);
+	client_close_now(c, NULL);
+}
