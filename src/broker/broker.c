@@ -92,9 +92,22 @@ static void
 load_retained_cb(struct msg *m, void *arg)
 {
 	struct broker *b = arg;
+	struct store_item it;
 
-	retain_set(b->retain, m);
+	if (guard_retain_admit(b, m)) {
+		retain_set(b->retain, m);
+		msg_unref(&m);
+		return;
+	}
+	/* Over a lowered bound: the table follows (empty payload = delete). */
+	memset(&it, 0, sizeof it);
+	it.op = STORE_OP_PUBLISH;
+	it.flags = STORE_F_RETAIN;
+	it.msg = msg_new(m->topic, m->topic_len, NULL, 0, NULL, 0, NULL, 0,
+	    0, 1, m->received_ms);
 	msg_unref(&m);
+	if (it.msg != NULL && broker_submit(b, &it) != 0)
+		msg_unref(&it.msg);
 }
 
 static void
@@ -802,6 +815,8 @@ void
 broker_get_stats(const struct broker *b, struct broker_stats *st)
 {
 	*st = b->stats;
+	st->retained = retain_count(b->retain);
+	st->retained_bytes = retain_bytes(b->retain);
 }
 
 const struct rule_set *

@@ -144,6 +144,7 @@ bool	guard_input_blocked(struct client *c);
 bool	guard_input_balance(struct broker *b);
 void	guard_stall_update(struct client *c, bool progress);
 void	guard_forget(struct client *c);
+bool	guard_retain_admit(struct broker *b, const struct msg *m);
 
 /* dispatch.c: handles one whole packet; nonzero return closes. */
 int	dispatch_packet(struct client *c, const struct codec_header *h,

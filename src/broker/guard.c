@@ -20,9 +20,19 @@
  * either way for limits.stall_timeout, is closed, whatever its keepalive.
  * One timer per connection, armed only while it is stalled.
  *
+ * Retained messages. A publish with the retain flag on a topic that holds
+ * no retained message yet is kept as retained only while fewer than
+ * limits.max_retained topics are kept and their payloads stay within
+ * limits.retained_bytes (and the topic has at most TOPIC_MAX_LEVELS
+ * levels); otherwise it is still stored and delivered, just not retained.
+ * Replacing or clearing a retained message always works.
+ *
  * Loop thread only, like the rest of the broker.
  */
 #include "broker/broker_int.h"
+#include "broker/msg.h"
+#include "broker/retain.h"
+#include "broker/topic.h"
 #include "config.h"
 
 static void	guard_stall_cb(struct ev_loop *, void *);
@@ -200,4 +210,31 @@ guard_stall_cb(struct ev_loop *loop, void *arg)
 	/* Nothing more can be written to this peer: drop what is pending. */
 	buf_reset(&c->conn.out);
 	client_close_now(c, NULL);
+}
+
+/*
+ * Whether the retained publish m may be kept as retained (see the top of
+ * the file); counts and logs a refusal. Borrows m.
+ */
+bool
+guard_retain_admit(struct broker *b, const struct msg *m)
+{
+	const char *why = NULL;
+
+	if (m->payload_len == 0 ||
+	    retain_get(b->retain, m->topic, m->topic_len) != NULL)
+		return true;
+	if (topic_levels(m->topic, m->topic_len) > TOPIC_MAX_LEVELS)
+		why = "more than 200 topic levels";
+	else if (retain_count(b->retain) >= b->cfg->max_retained)
+		why = "limits.max_retained reached";
+	else if (retain_bytes(b->retain) + m->payload_len >
+	    b->cfg->retained_bytes)
+		why = "limits.retained_bytes reached";
+	if (why == NULL)
+		return true;
+	b->stats.retained_refused++;
+	if (log_ratelimited(&b->guard_log, 10, 10000))
+		log_warn("retained message on %s not kept: %s", m->topic, why);
+	return false;
 }

@@ -163,6 +163,19 @@ session_foreach(struct session_table *t, void (*fn)(struct session *, void *),
 	}
 }
 
+bool
+session_sub_has(const struct session *s, const char *f, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < s->nsubs; i++) {
+		if (s->subs[i].len == len &&
+		    memcmp(s->subs[i].filter, f, len) == 0)
+			return true;
+	}
+	return false;
+}
+
 int
 session_sub_set(struct session *s, const char *f, size_t len, uint8_t qos)
 {

@@ -87,6 +87,9 @@ void		 session_foreach(struct session_table *t,
 int		 session_sub_set(struct session *s, const char *f, size_t len,
 		    uint8_t qos);
 int		 session_sub_remove(struct session *s, const char *f, size_t len);
+/* Whether s holds filter f already. */
+bool		 session_sub_has(const struct session *s, const char *f,
+		    size_t len);
 
 /* Inbound QoS 2 ids awaiting PUBREL. add returns 0 or GW_ENOMEM. */
 bool		 session_qos2_has(const struct session *s, uint16_t pid);

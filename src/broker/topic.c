@@ -304,3 +304,13 @@ topic_ltab_free(struct topic_ltab *t)
 	t->nb = 0;
 	t->n = 0;
 }
+
+size_t
+topic_levels(const char *s, size_t len)
+{
+	size_t i, n = 1;
+
+	for (i = 0; i < len; i++)
+		n += s[i] == '/';
+	return n;
+}
