@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Sessions and their bounded collections; see session.h. The table is a
- * chained hash on the client id (FNV-1a) that doubles when its load passes
+ * chained hash on the client id (keyed SipHash, keyhash.h) that doubles when its load passes
  * one entry per bucket.
  */
 #include <string.h>
@@ -9,6 +9,7 @@
 #include "broker/msg.h"
 #include "broker/session.h"
 #include "err.h"
+#include "keyhash.h"
 #include "mem.h"
 
 struct session_table {
@@ -20,14 +21,7 @@ struct session_table {
 static uint64_t
 session_hash(const char *id, size_t len)
 {
-	uint64_t h = 1469598103934665603ULL;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		h ^= (uint8_t)id[i];
-		h *= 1099511628211ULL;
-	}
-	return h;
+	return keyhash(id, len);
 }
 
 struct session_table *
