@@ -75,7 +75,10 @@ guard_input_account(struct client *c)
 	struct broker *b = c->b;
 	size_t used;
 
-	used = c->state == CLIENT_CLOSING ? 0 : buf_used(&c->conn.in);
+	/* The memory held, not just the bytes: a partial packet keeps its
+	 * whole (grown) buffer. */
+	used = c->state == CLIENT_CLOSING || buf_used(&c->conn.in) == 0 ? 0 :
+	    c->conn.in.cap;
 
 	b->input_bytes = b->input_bytes - c->in_counted + used;
 	c->in_counted = used;
@@ -116,8 +119,8 @@ guard_shed_one(struct broker *b)
 		client_log(LOG_LVL_WARN, victim, "closing: limits.input_budget "
 		    "(%llu bytes) spent by partial packets, this one waited "
 		    "longest", (unsigned long long)b->cfg->input_budget);
+	b->input_bytes -= victim->in_counted;
 	victim->in_counted = 0;
-	b->input_bytes -= buf_used(&victim->conn.in);
 	client_close_now(victim, NULL);
 	return true;
 }
