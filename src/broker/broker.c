@@ -134,6 +134,7 @@ broker_load_state(struct broker *b)
 		return rc;
 	if ((rc = persist_load(b)) != 0)
 		return rc;
+	expire_loaded(b);
 	log_info("loaded %zu retained messages, %zu sessions with QoS 2 state",
 	    retain_count(b->retain), session_count(b->sessions));
 	return 0;
@@ -735,6 +736,8 @@ client_destroy(struct client *c)
 		s->client = NULL;
 		if (s->clean)
 			outbound_drop_session(b, s);
+		else
+			expire_session_offline(b, s, clock_wall_ms());
 	}
 	gw_free(c->username);
 	gw_free(c);
@@ -838,6 +841,7 @@ broker_free(struct broker *b)
 {
 	if (b == NULL)
 		return;
+	ev_timer_cancel(b->loop, &b->expire_timer);
 	while (!LIST_EMPTY(&b->clients))
 		client_destroy(LIST_FIRST(&b->clients));
 	if (b->sessions != NULL) {

@@ -116,6 +116,7 @@ struct broker {
 	uint64_t		 input_bytes;	/* unparsed input, all clients */
 	size_t			 nin_blocked;	/* clients with in_blocked */
 	struct log_limit	 guard_log;	/* guard.c and limit refusals */
+	struct ev_timer		 expire_timer;	/* expire.c sweep */
 };
 
 /* Logs with the "client <id> fd <n>:" prefix. */
@@ -145,6 +146,12 @@ bool	guard_input_balance(struct broker *b);
 void	guard_stall_update(struct client *c, bool progress);
 void	guard_forget(struct client *c);
 bool	guard_retain_admit(struct broker *b, const struct msg *m);
+
+/* expire.c: limits.session_expiry */
+void	expire_session_offline(struct broker *b, struct session *s,
+	    long long now);
+void	expire_session_online(struct broker *b, struct session *s);
+void	expire_loaded(struct broker *b);
 
 /* dispatch.c: handles one whole packet; nonzero return closes. */
 int	dispatch_packet(struct client *c, const struct codec_header *h,

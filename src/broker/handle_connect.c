@@ -123,6 +123,7 @@ handle_connect(struct client *c, const uint8_t *body, size_t len)
 	}
 	s->client = c;
 	c->sess = s;
+	expire_session_online(b, s);
 
 	if (cc.will_flag) {
 		c->will = msg_new(cc.will_topic.ptr, cc.will_topic.len,

@@ -125,8 +125,9 @@ store_load_sessions(struct store *s, store_session_cb cb, void *ctx)
 	const char *cid;
 	int rc;
 
-	if (sqlite3_prepare_v2(db, "SELECT client_id, subs FROM sessions"
-	    " ORDER BY client_id", -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(db, "SELECT client_id, subs,"
+	    " coalesce(disconnected_ms, 0) FROM sessions ORDER BY client_id",
+	    -1, &st, NULL) != SQLITE_OK) {
 		log_error("store: load sessions: %s", sqlite3_errmsg(db));
 		return GW_EIO;
 	}
@@ -137,7 +138,8 @@ store_load_sessions(struct store *s, store_session_cb cb, void *ctx)
 			log_warn("store: skipping invalid sessions row");
 			continue;
 		}
-		cb(cid, (const char *)sqlite3_column_text(st, 1), ctx);
+		cb(cid, (const char *)sqlite3_column_text(st, 1),
+		    (long long)sqlite3_column_int64(st, 2), ctx);
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {

@@ -76,7 +76,9 @@ struct store_item {
 					 * SMSG_ADD */
 	char		*text;		/* owned: SESSION_SAVE subscriptions as
 					 * JSON [{"filter":F,"qos":Q},...] */
-	uint64_t	 key;		/* SMSG_*: session message id */
+	uint64_t	 key;		/* SMSG_*: session message id;
+					 * SESSION_SAVE: wall ms the client
+					 * went offline, 0 = connected */
 	uint8_t		 qos;		/* SMSG_ADD: delivery QoS */
 	uint8_t		 retain;	/* SMSG_ADD: retain flag to send */
 	struct rule_set	*rules;		/* owned ref: PUBLISH, the set whose
@@ -125,9 +127,13 @@ typedef void (*store_qos2_cb)(const char *client_id, uint16_t packet_id,
 int		 store_load_retained(struct store *s, store_retained_cb cb,
 		    void *ctx);
 int		 store_load_qos2(struct store *s, store_qos2_cb cb, void *ctx);
-/* Persistent sessions: subs is the JSON text saved (may be NULL). */
+/*
+ * Persistent sessions: subs is the JSON text saved (may be NULL), seen_ms
+ * the wall-clock ms its client went offline (0: connected when the
+ * gateway stopped, or not recorded).
+ */
 typedef void (*store_session_cb)(const char *client_id, const char *subs,
-		    void *ctx);
+		    long long seen_ms, void *ctx);
 /* Queued session messages in id order; cb takes the reference on m. */
 typedef void (*store_smsg_cb)(const char *client_id, uint64_t key,
 		    struct msg *m, uint8_t qos, uint8_t retain, void *ctx);
