@@ -207,7 +207,7 @@ guard_stall_cb(struct ev_loop *loop, void *arg)
 	c->b->stats.stall_closed++;
 	if (log_ratelimited(&c->b->guard_log, 10, 10000))
 		client_log(LOG_LVL_INFO, c, "closing: stalled for %u ms with "
-		    "%zu bytes to send and %zu received of a packet "
+		    "%zu bytes to send and %zu received, not parsed yet "
 		    "(limits.stall_timeout)", c->b->cfg->stall_timeout_ms,
 		    buf_used(&c->conn.out), buf_used(&c->conn.in));
 	/* Nothing more can be written to this peer: drop what is pending. */
