@@ -88,26 +88,18 @@ broker_listen(struct broker *b, const char *bind_addr, int port,
 	return listen_port(fd);
 }
 
-static void
+static int
 load_retained_cb(struct msg *m, void *arg)
 {
 	struct broker *b = arg;
-	struct store_item it;
+	int drop;
 
-	if (guard_retain_admit(b, m)) {
+	/* Over a lowered bound the row goes: the table follows memory. */
+	drop = !guard_retain_admit(b, m);
+	if (!drop)
 		retain_set(b->retain, m);
-		msg_unref(&m);
-		return;
-	}
-	/* Over a lowered bound: the table follows (empty payload = delete). */
-	memset(&it, 0, sizeof it);
-	it.op = STORE_OP_PUBLISH;
-	it.flags = STORE_F_RETAIN;
-	it.msg = msg_new(m->topic, m->topic_len, NULL, 0, NULL, 0, NULL, 0,
-	    0, 1, m->received_ms);
 	msg_unref(&m);
-	if (it.msg != NULL && broker_submit(b, &it) != 0)
-		msg_unref(&it.msg);
+	return drop;
 }
 
 static void

@@ -121,7 +121,8 @@ struct store	*store_open(const struct store_opts *opts,
 struct sqlite3	*store_db(struct store *s);
 
 /* Startup loaders, called before store_start() from the main thread. */
-typedef void (*store_retained_cb)(struct msg *m, void *ctx);	/* takes m */
+/* Takes m; returns 0 to keep the row, 1 to delete it (over a bound). */
+typedef int (*store_retained_cb)(struct msg *m, void *ctx);
 typedef void (*store_qos2_cb)(const char *client_id, uint16_t packet_id,
 		    void *ctx);
 int		 store_load_retained(struct store *s, store_retained_cb cb,
