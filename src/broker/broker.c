@@ -531,6 +531,7 @@ static void
 client_process_input(struct client *c)
 {
 	struct codec_header h;
+	uint64_t seq;
 	size_t total;
 	int rc;
 
@@ -543,6 +544,10 @@ client_process_input(struct client *c)
 		}
 		if (guard_output_full(c)) {
 			client_set_events(c);
+			return;
+		}
+		if (guard_store_hog(c)) {
+			client_pause(c);
 			return;
 		}
 		rc = codec_parse_header(buf_head(&c->conn.in),
@@ -559,8 +564,10 @@ client_process_input(struct client *c)
 		total = (size_t)h.header_len + h.remaining;
 		if (buf_used(&c->conn.in) < total)
 			return;
+		seq = c->last_seq;
 		rc = dispatch_packet(c, &h, buf_head(&c->conn.in) +
 		    h.header_len);
+		guard_store_count(c, seq);
 		if (rc == GW_EFULL) {
 			/* Held, not refused: retried when the store has room. */
 			c->outbox_wait = true;

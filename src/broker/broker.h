@@ -32,6 +32,7 @@ struct broker_stats {
 	uint64_t	input_pauses;		/* reads paused on input_budget */
 	uint64_t	input_shed;		/* closed to free input_budget */
 	uint64_t	stall_closed;		/* closed after stall_timeout */
+	uint64_t	store_share_pauses;	/* over a client's store share */
 	uint64_t	subs_refused;		/* filters over the limits */
 	uint64_t	retained_refused;	/* not kept over retained bounds */
 	uint64_t	retained;		/* retained topics now */

@@ -74,6 +74,8 @@ struct client {
 	bool		 out_blocked;	/* not read: output over output_bytes */
 	bool		 in_blocked;	/* not read: input_budget spent */
 	bool		 out_progress;	/* output moved since the last check */
+	uint64_t	 win_last;	/* store share: last seq of the window */
+	uint64_t	 win_items;	/* store items submitted in it */
 	LIST_ENTRY(client) link;	/* all clients */
 	TAILQ_ENTRY(client) flush_link;	/* pending output or close */
 	LIST_ENTRY(client) acks_link;	/* clients holding acks */
@@ -142,6 +144,8 @@ bool	guard_output_full(struct client *c);
 bool	guard_output_drained(struct client *c);
 void	guard_input_account(struct client *c);
 bool	guard_input_blocked(struct client *c);
+void	guard_store_count(struct client *c, uint64_t before);
+bool	guard_store_hog(struct client *c);
 bool	guard_input_balance(struct broker *b);
 void	guard_stall_update(struct client *c, bool progress);
 void	guard_forget(struct client *c);

@@ -2,10 +2,18 @@
 /*
  * Per-connection resource guards: what one peer may make the broker hold.
  *
- * Output. A connection whose pending output passes limits.output_bytes is
- * not read until it drains to half of that: a peer that sends requests
+ * Output. limits.output_bytes is the output buffer one connection may
+ * hold. Once its pending output passes half of that, the connection is not
+ * read until it drains below a quarter: a peer that sends requests
  * (PINGREQ, PUBREL, SUBSCRIBE) and never reads the answers stops being
- * read, so the answers cannot pile up (Mosquitto does the same).
+ * read, so the answers cannot pile up (Mosquitto does the same). Stopping
+ * at half leaves room for the answer to the packet being handled without
+ * the buffer (which grows by doubling) growing past output_bytes.
+ *
+ * Store share. The store queue is shared; one connection may have at most
+ * 1/16 of its items submitted and not yet committed, so a client that
+ * publishes as fast as it can does not fill the queue and make every other
+ * publisher wait for room.
  *
  * Input. Bytes read but not parsed yet (a partial packet, at most
  * max_packet_bytes per connection) are counted over all connections. When
@@ -34,13 +42,14 @@
 #include "broker/retain.h"
 #include "broker/topic.h"
 #include "config.h"
+#include "store/store.h"
 
 static void	guard_stall_cb(struct ev_loop *, void *);
 
 bool
 guard_output_full(struct client *c)
 {
-	size_t lim = c->b->cfg->output_bytes;
+	size_t lim = c->b->cfg->output_bytes / 2;
 
 	if (buf_used(&c->conn.out) <= lim)
 		return false;
@@ -54,7 +63,7 @@ guard_output_full(struct client *c)
 		if (log_ratelimited(&c->b->guard_log, 10, 10000))
 			client_log(LOG_LVL_INFO, c, "not reading: %zu bytes of "
 			    "output pending (limits.output_bytes %zu)",
-			    buf_used(&c->conn.out), lim);
+			    buf_used(&c->conn.out), c->b->cfg->output_bytes);
 	}
 	return true;
 }
@@ -63,9 +72,40 @@ bool
 guard_output_drained(struct client *c)
 {
 	if (!c->out_blocked ||
-	    buf_used(&c->conn.out) > c->b->cfg->output_bytes / 2)
+	    buf_used(&c->conn.out) > c->b->cfg->output_bytes / 4)
 		return false;
 	c->out_blocked = false;
+	return true;
+}
+
+/*
+ * Counts the store items the packet just handled submitted (c->last_seq
+ * moved from before); a window of c's items ends once all are committed.
+ */
+void
+guard_store_count(struct client *c, uint64_t before)
+{
+	if (c->last_seq == before)
+		return;
+	if (c->win_last <= store_committed_seq(c->b->store))
+		c->win_items = 0;
+	c->win_items += c->last_seq - before;
+	c->win_last = c->last_seq;
+}
+
+/* Whether c holds its share of the store queue, uncommitted. */
+bool
+guard_store_hog(struct client *c)
+{
+	size_t share = c->b->cfg->store_queue_items / 16;
+
+	if (c->win_items <= (share < 64 ? 64 : share))
+		return false;
+	if (c->win_last <= store_committed_seq(c->b->store)) {
+		c->win_items = 0;
+		return false;
+	}
+	c->b->stats.store_share_pauses++;
 	return true;
 }
 

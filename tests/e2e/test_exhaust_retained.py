@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """Retained message bounds with the default limits: limits.max_retained
-(10,000 topics) and limits.retained_bytes (16 MB of payload). Beyond
+(10,000 topics) and limits.retained_bytes (8 MB of payload). Beyond
 either, a publish on a new topic with the retain flag is still stored and
 delivered to current subscribers but not kept as retained (counted in
 /metrics, logged); replacing or clearing an existing retained message
@@ -92,19 +92,19 @@ class TestRetainedBounds(ExhaustCase):
         br = self.start()
         p = self.client(client_id="big")
         payload = b"x" * 1000000
-        for i in range(16):
+        for i in range(8):
             p.publish("big/%d" % i, payload, qos=1, retain=True, timeout=10)
-        self.assertEqual(self.metric("mqlite_retained_bytes"), 16000000)
-        p.publish("big/16", payload, qos=1, retain=True, timeout=10)
+        self.assertEqual(self.metric("mqlite_retained_bytes"), 8000000)
+        p.publish("big/8", payload, qos=1, retain=True, timeout=10)
         self.assertEqual(self.metric("mqlite_retained_refused_total"), 1)
         self.assertIn("limits.retained_bytes reached", br.log_text())
-        self.assertEqual(self.metric("mqlite_retained"), 16)
-        br.wait_count(17, "topic like 'big/%'")
+        self.assertEqual(self.metric("mqlite_retained"), 8)
+        br.wait_count(9, "topic like 'big/%'")
         # A small new one still fits; replacing a big one always works.
         p.publish("big/small", b"s", qos=1, retain=True)
         p.publish("big/0", payload + b"y", qos=1, retain=True)
-        self.assertEqual(self.metric("mqlite_retained"), 17)
-        self.assertEqual(br.scalar("select count(*) from retained"), 17)
+        self.assertEqual(self.metric("mqlite_retained"), 9)
+        self.assertEqual(br.scalar("select count(*) from retained"), 9)
         self.assert_serving()
 
 
