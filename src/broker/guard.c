@@ -11,9 +11,9 @@
  * the buffer (which grows by doubling) growing past output_bytes.
  *
  * Store share. The store queue is shared; one connection may have at most
- * 1/16 of its items submitted and not yet committed, so a client that
- * publishes as fast as it can does not fill the queue and make every other
- * publisher wait for room.
+ * 1/64 of its items (at least 64) submitted and not yet committed, so a
+ * client that publishes as fast as it can neither fills the queue nor puts
+ * a long backlog of commits in front of every other publisher's ack.
  *
  * Input. Bytes read but not parsed yet (a partial packet, at most
  * max_packet_bytes per connection) are counted over all connections. When
@@ -97,7 +97,7 @@ guard_store_count(struct client *c, uint64_t before)
 bool
 guard_store_hog(struct client *c)
 {
-	size_t share = c->b->cfg->store_queue_items / 16;
+	size_t share = c->b->cfg->store_queue_items / 64;
 
 	if (c->win_items <= (share < 64 ? 64 : share))
 		return false;

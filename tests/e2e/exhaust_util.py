@@ -20,7 +20,7 @@ SAMPLE = re.compile(r"^(mqlite_[a-z0-9_]+) (\S+)$")
 # A small ASan quarantine, so RSS shows what the daemon holds, not what it
 # freed recently.
 ASAN_ENV = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:"
-                            "quarantine_size_mb=4"}
+                            "quarantine_size_mb=0"}
 
 
 class ExhaustCase(E2ETestCase):

