@@ -29,6 +29,8 @@
 #include "store/store.h"
 
 #define READ_CHUNK		65536
+#define TURN_PACKETS		64	/* packets parsed per client and
+					 * loop iteration, then the others */
 #define STORE_RESERVE		4	/* free store slots needed per packet */
 
 static void	accept_cb(struct ev_loop *, int, unsigned, void *);
@@ -37,6 +39,7 @@ static void	client_timer_cb(struct ev_loop *, void *);
 static void	store_event_cb(struct ev_loop *, int, unsigned, void *);
 static void	before_sleep(struct ev_loop *, void *);
 static void	client_process_input(struct client *);
+static void	client_yield(struct client *);
 static void	client_pause(struct client *);
 static void	client_destroy(struct client *);
 
@@ -54,6 +57,7 @@ broker_new(struct ev_loop *loop, const struct gw_config *cfg,
 	LIST_INIT(&b->clients);
 	TAILQ_INIT(&b->flush);
 	LIST_INIT(&b->ack_clients);
+	LIST_INIT(&b->turns);
 	b->out_limit = cfg->output_bytes;
 	if ((b->subs = subs_new()) == NULL ||
 	    (b->retain = retain_new()) == NULL ||
@@ -255,7 +259,7 @@ client_set_events(struct client *c)
 	if (c->conn.fd == -1)
 		return;
 	if (!c->read_paused && !c->out_blocked && !c->in_blocked &&
-	    c->state != CLIENT_CLOSING)
+	    !c->in_turns && c->state != CLIENT_CLOSING)
 		mask |= EV_READ;
 	if (buf_used(&c->conn.out) > 0)
 		mask |= EV_WRITE;
@@ -528,16 +532,63 @@ store_event_cb(struct ev_loop *loop, int fd, unsigned events, void *arg)
 }
 
 static void
+turns_cb(struct ev_loop *loop, void *arg)
+{
+	struct broker *b = arg;
+	struct client_list list;
+	struct client *c;
+
+	(void)loop;
+	/* Take the list: clients yielding again go on a fresh one. */
+	list = b->turns;
+	if ((c = LIST_FIRST(&list)) != NULL)
+		c->turns_link.le_prev = &LIST_FIRST(&list);
+	LIST_INIT(&b->turns);
+	while ((c = LIST_FIRST(&list)) != NULL) {
+		LIST_REMOVE(c, turns_link);
+		c->in_turns = false;
+		client_process_input(c);
+		guard_input_account(c);
+		client_set_events(c);
+	}
+}
+
+/*
+ * Lets the other clients go first: c parsed TURN_PACKETS packets in this
+ * iteration; the rest of its input waits for the next one (no reading
+ * meanwhile), so a client streaming tiny packets cannot hold the loop.
+ */
+static void
+client_yield(struct client *c)
+{
+	struct broker *b = c->b;
+
+	if (c->in_turns)
+		return;
+	c->in_turns = true;
+	LIST_INSERT_HEAD(&b->turns, c, turns_link);
+	if (b->turns_timer.heap_index == 0)
+		ev_timer_set(b->loop, &b->turns_timer, ev_now(b->loop),
+		    turns_cb, b);
+	client_set_events(c);
+}
+
+static void
 client_process_input(struct client *c)
 {
 	struct codec_header h;
 	uint64_t seq;
 	size_t total;
+	unsigned n = 0;
 	int rc;
 
 	while (c->state != CLIENT_CLOSING && buf_used(&c->conn.in) > 0) {
 		if (c->b->intake_stopped)
 			return;
+		if (++n > TURN_PACKETS) {
+			client_yield(c);
+			return;
+		}
 		if (client_should_pause(c)) {
 			client_pause(c);
 			return;
@@ -623,7 +674,7 @@ client_io_cb(struct ev_loop *loop, int fd, unsigned events, void *arg)
 		client_set_events(c);
 	}
 	if (!(events & (EV_READ | EV_ERROR)) || c->state == CLIENT_CLOSING ||
-	    c->read_paused || c->out_blocked || c->in_blocked) {
+	    c->read_paused || c->out_blocked || c->in_blocked || c->in_turns) {
 		guard_stall_update(c, false);
 		return;
 	}
@@ -655,6 +706,7 @@ client_timer_cb(struct ev_loop *loop, void *arg)
 {
 	struct client *c = arg;
 	long long deadline;
+	bool paused;
 
 	if (c->state == CLIENT_CLOSING) {
 		client_destroy(c);
@@ -667,8 +719,10 @@ client_timer_cb(struct ev_loop *loop, void *arg)
 	if (c->keepalive == 0)
 		return;
 	deadline = c->last_rx_ms + (long long)c->keepalive * 1500;
-	if (c->read_paused || deadline > ev_now(loop)) {
-		if (c->read_paused)
+	/* Not while mqlite stopped reading it (stall_timeout covers that). */
+	paused = c->read_paused || c->out_blocked || c->in_blocked;
+	if (paused || deadline > ev_now(loop)) {
+		if (paused)
 			deadline = ev_now(loop) + (long long)c->keepalive * 1500;
 		ev_timer_set(loop, &c->timer, deadline, client_timer_cb, c);
 		return;
@@ -712,6 +766,8 @@ client_destroy(struct client *c)
 
 	client_publish_will(c);
 	guard_forget(c);
+	if (c->in_turns)
+		LIST_REMOVE(c, turns_link);
 	if (c->in_flush)
 		TAILQ_REMOVE(&b->flush, c, flush_link);
 	if (c->in_acks)
@@ -841,6 +897,7 @@ broker_free(struct broker *b)
 	if (b == NULL)
 		return;
 	ev_timer_cancel(b->loop, &b->expire_timer);
+	ev_timer_cancel(b->loop, &b->turns_timer);
 	while (!LIST_EMPTY(&b->clients))
 		client_destroy(LIST_FIRST(&b->clients));
 	if (b->sessions != NULL) {

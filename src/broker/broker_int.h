@@ -76,6 +76,8 @@ struct client {
 	bool		 out_progress;	/* output moved since the last check */
 	uint64_t	 win_last;	/* store share: last seq of the window */
 	uint64_t	 win_items;	/* store items submitted in it */
+	bool		 in_turns;	/* on the turns list: input left */
+	LIST_ENTRY(client) turns_link;	/* clients with input to parse */
 	LIST_ENTRY(client) link;	/* all clients */
 	TAILQ_ENTRY(client) flush_link;	/* pending output or close */
 	LIST_ENTRY(client) acks_link;	/* clients holding acks */
@@ -119,6 +121,8 @@ struct broker {
 	size_t			 nin_blocked;	/* clients with in_blocked */
 	struct log_limit	 guard_log;	/* guard.c and limit refusals */
 	struct ev_timer		 expire_timer;	/* expire.c sweep */
+	struct client_list	 turns;		/* parse more next iteration */
+	struct ev_timer		 turns_timer;	/* zero delay, for turns */
 };
 
 /* Logs with the "client <id> fd <n>:" prefix. */

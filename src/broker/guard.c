@@ -15,13 +15,14 @@
  * client that publishes as fast as it can neither fills the queue nor puts
  * a long backlog of commits in front of every other publisher's ack.
  *
- * Input. Bytes read but not parsed yet (a partial packet, at most
- * max_packet_bytes per connection) are counted over all connections. When
- * the total passes limits.input_budget, connections holding a partial
- * packet are not read, and the one that made no progress for the longest
- * time is closed, until the total is back under the budget; connections
- * without a partial packet are still read, so small complete packets keep
- * flowing.
+ * Input. The buffers holding bytes read but not parsed yet (a partial
+ * packet, at most max_packet_bytes per connection) are counted over all
+ * connections. When the total passes limits.input_budget, the connection
+ * whose read passed it is not read, and the connection with a partial
+ * packet that received nothing for the longest time is closed, until the
+ * total is back within the budget; then the paused ones are read again.
+ * Connections without a partial packet are always read, so small complete
+ * packets keep flowing.
  *
  * Stalls. A connection with pending output that the peer does not take, or
  * with a partial packet that the peer does not complete, and no byte moved
@@ -147,6 +148,7 @@ guard_shed_one(struct broker *b)
 	struct client *c, *victim = NULL;
 
 	LIST_FOREACH(c, &b->clients, link) {
+		guard_input_account(c);
 		if (c->state == CLIENT_CLOSING || c->in_counted == 0)
 			continue;
 		if (victim == NULL || c->last_rx_ms < victim->last_rx_ms)
@@ -174,8 +176,7 @@ guard_input_balance(struct broker *b)
 	while (b->input_bytes > b->cfg->input_budget)
 		if (!guard_shed_one(b))
 			break;
-	if (b->nin_blocked == 0 ||
-	    b->input_bytes > b->cfg->input_budget / 4 * 3)
+	if (b->nin_blocked == 0 || b->input_bytes > b->cfg->input_budget)
 		return false;
 	LIST_FOREACH(c, &b->clients, link) {
 		if (c->in_blocked) {
@@ -211,7 +212,7 @@ guard_stalled(const struct client *c)
 	if (buf_used(&c->conn.out) > 0)
 		return true;
 	return buf_used(&c->conn.in) > 0 && !c->read_paused &&
-	    !c->in_blocked && !c->out_blocked;
+	    !c->out_blocked;
 }
 
 void
