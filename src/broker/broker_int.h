@@ -74,7 +74,7 @@ struct client {
 	bool		 out_blocked;	/* not read: output over output_bytes */
 	bool		 in_blocked;	/* not read: input_budget spent */
 	bool		 out_progress;	/* output moved since the last check */
-	uint64_t	 win_last;	/* store share: last seq of the window */
+	uint64_t	 win_last;	/* store share: window's last seq */
 	uint64_t	 win_items;	/* store items submitted in it */
 	bool		 in_turns;	/* on the turns list: input left */
 	LIST_ENTRY(client) turns_link;	/* clients with input to parse */
@@ -117,7 +117,7 @@ struct broker {
 	struct broker_stats	 stats;
 	struct log_limit	 drop_log;
 	struct log_limit	 err_log;
-	uint64_t		 input_bytes;	/* unparsed input, all clients */
+	uint64_t		 input_bytes;	/* partial input, all clients */
 	size_t			 nin_blocked;	/* clients with in_blocked */
 	struct log_limit	 guard_log;	/* guard.c and limit refusals */
 	struct ev_timer		 expire_timer;	/* expire.c sweep */

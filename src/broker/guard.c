@@ -47,6 +47,10 @@
 
 static void	guard_stall_cb(struct ev_loop *, void *);
 
+/*
+ * Whether c must not be parsed further: its pending output is past half
+ * of output_bytes even after a flush. Marks c out_blocked, counts, logs.
+ */
 bool
 guard_output_full(struct client *c)
 {
@@ -69,6 +73,7 @@ guard_output_full(struct client *c)
 	return true;
 }
 
+/* Whether an out_blocked c drained below a quarter (then unblocks it). */
 bool
 guard_output_drained(struct client *c)
 {
@@ -110,6 +115,7 @@ guard_store_hog(struct client *c)
 	return true;
 }
 
+/* Brings c's share of the broker's input_bytes up to date. */
 void
 guard_input_account(struct client *c)
 {
@@ -125,6 +131,10 @@ guard_input_account(struct client *c)
 	c->in_counted = used;
 }
 
+/*
+ * Whether c, holding a partial packet, must not be read while the input
+ * budget is spent (marks it in_blocked).
+ */
 bool
 guard_input_blocked(struct client *c)
 {
@@ -167,6 +177,11 @@ guard_shed_one(struct broker *b)
 	return true;
 }
 
+/*
+ * Closes partial-packet holders, longest waiting first, until the input
+ * is within the budget; then lets the blocked ones be read again. Returns
+ * whether any was unblocked.
+ */
 bool
 guard_input_balance(struct broker *b)
 {
@@ -189,6 +204,7 @@ guard_input_balance(struct broker *b)
 	return resumed;
 }
 
+/* Drops c's input accounting and stall timer (c is being destroyed). */
 void
 guard_forget(struct client *c)
 {
@@ -215,6 +231,10 @@ guard_stalled(const struct client *c)
 	    !c->out_blocked;
 }
 
+/*
+ * Arms, keeps or cancels c's stall timer after I/O; progress says bytes
+ * moved (read, or written when out_progress is set).
+ */
 void
 guard_stall_update(struct client *c, bool progress)
 {

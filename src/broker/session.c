@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Sessions and their bounded collections; see session.h. The table is a
- * chained hash on the client id (keyed SipHash, keyhash.h) that doubles when its load passes
- * one entry per bucket.
+ * chained hash on the client id (keyed SipHash, keyhash.h) that doubles
+ * when its load passes one entry per bucket.
  */
 #include <string.h>
 

@@ -61,7 +61,7 @@ struct session {
 
 	uint64_t	  match_gen;	/* fan-out dedupe stamp */
 	uint8_t		  match_qos;
-	long long	  offline_ms;	/* wall ms its client left, 0 = online */
+	long long	  offline_ms;	/* wall ms client left, 0 = online */
 
 	struct session	 *hnext;	/* hash chain */
 };
