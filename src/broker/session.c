@@ -157,31 +157,36 @@ session_foreach(struct session_table *t, void (*fn)(struct session *, void *),
 	}
 }
 
-bool
-session_sub_has(const struct session *s, const char *f, size_t len)
+/* Index of filter f (hash h) in s->subs, or s->nsubs when absent. */
+static size_t
+sub_index(const struct session *s, const char *f, size_t len, uint64_t h)
 {
 	size_t i;
 
 	for (i = 0; i < s->nsubs; i++) {
-		if (s->subs[i].len == len &&
+		if (s->subs[i].hash == h && s->subs[i].len == len &&
 		    memcmp(s->subs[i].filter, f, len) == 0)
-			return true;
+			break;
 	}
-	return false;
+	return i;
+}
+
+bool
+session_sub_has(const struct session *s, const char *f, size_t len)
+{
+	return sub_index(s, f, len, keyhash(f, len)) < s->nsubs;
 }
 
 int
 session_sub_set(struct session *s, const char *f, size_t len, uint8_t qos)
 {
 	struct sub_entry *ns;
+	uint64_t h = keyhash(f, len);
 	size_t i, n;
 
-	for (i = 0; i < s->nsubs; i++) {
-		if (s->subs[i].len == len &&
-		    memcmp(s->subs[i].filter, f, len) == 0) {
-			s->subs[i].qos = qos;
-			return 0;
-		}
+	if ((i = sub_index(s, f, len, h)) < s->nsubs) {
+		s->subs[i].qos = qos;
+		return 0;
 	}
 	if (s->nsubs == s->capsubs) {
 		n = s->capsubs ? s->capsubs * 2 : 4;
@@ -192,6 +197,7 @@ session_sub_set(struct session *s, const char *f, size_t len, uint8_t qos)
 	}
 	if ((s->subs[s->nsubs].filter = gw_strndup(f, len)) == NULL)
 		return GW_ENOMEM;
+	s->subs[s->nsubs].hash = h;
 	s->subs[s->nsubs].len = (uint16_t)len;
 	s->subs[s->nsubs].qos = qos;
 	s->nsubs++;
@@ -203,15 +209,11 @@ session_sub_remove(struct session *s, const char *f, size_t len)
 {
 	size_t i;
 
-	for (i = 0; i < s->nsubs; i++) {
-		if (s->subs[i].len == len &&
-		    memcmp(s->subs[i].filter, f, len) == 0) {
-			gw_free(s->subs[i].filter);
-			s->subs[i] = s->subs[--s->nsubs];
-			return 0;
-		}
-	}
-	return GW_ENOTFOUND;
+	if ((i = sub_index(s, f, len, keyhash(f, len))) == s->nsubs)
+		return GW_ENOTFOUND;
+	gw_free(s->subs[i].filter);
+	s->subs[i] = s->subs[--s->nsubs];
+	return 0;
 }
 
 bool

@@ -37,6 +37,7 @@ struct out_msg {
 
 struct sub_entry {
 	char		*filter;	/* owned, NUL-terminated */
+	uint64_t	 hash;		/* keyhash(filter): cheap compares */
 	uint16_t	 len;
 	uint8_t		 qos;		/* granted maximum QoS */
 };
