@@ -105,7 +105,7 @@ render_broker(struct buf *out, const struct broker_stats *st)
 		    "Connections closed to free limits.input_budget",
 		    st->input_shed },
 		{ "mqlite_store_share_pauses_total", "counter",
-		    "Times a client was not read holding 1/64 of the store "
+		    "Times a client was not read holding 1/32 of a busy store "
 		    "queue", st->store_share_pauses },
 		{ "mqlite_stall_closed_total", "counter",
 		    "Connections closed after limits.stall_timeout",

@@ -10,10 +10,12 @@
  * at half leaves room for the answer to the packet being handled without
  * the buffer (which grows by doubling) growing past output_bytes.
  *
- * Store share. The store queue is shared; one connection may have at most
- * 1/64 of its items (at least 64) submitted and not yet committed, so a
- * client that publishes as fast as it can neither fills the queue nor puts
- * a long backlog of commits in front of every other publisher's ack.
+ * Store share. The store queue is shared. While it is more than half full,
+ * one connection may have at most 1/32 of its items (at least 64)
+ * submitted and not yet committed, so a client that publishes as fast as
+ * it can neither fills the queue nor puts a long backlog of commits in
+ * front of every other publisher's ack; while the store keeps up, nobody
+ * is held back.
  *
  * Input. The buffers holding bytes read but not parsed yet (a partial
  * packet, at most max_packet_bytes per connection) are counted over all
@@ -103,9 +105,10 @@ guard_store_count(struct client *c, uint64_t before)
 bool
 guard_store_hog(struct client *c)
 {
-	size_t share = c->b->cfg->store_queue_items / 64;
+	size_t items = c->b->cfg->store_queue_items, share = items / 32;
 
-	if (c->win_items <= (share < 64 ? 64 : share))
+	if (c->win_items <= (share < 64 ? 64 : share) ||
+	    store_queue_free(c->b->store) > items / 2)
 		return false;
 	if (c->win_last <= store_committed_seq(c->b->store)) {
 		c->win_items = 0;
