@@ -156,7 +156,7 @@ static const struct config_option root_options[] = {
 	OPT("limits.stall_timeout", OPT_DURATION, stall_timeout_ms, 100,
 	    86400000, NULL, "30s", "close a connection stuck this long"),
 	OPT("limits.input_budget", OPT_SIZE, input_budget, 64 * KIB,
-	    INT64_MAX, NULL, "16MB", "bytes of all partial packets together"),
+	    INT64_MAX, NULL, "8MB", "bytes of all partial packets together"),
 	OPT("limits.max_subscriptions", OPT_UINT, max_subscriptions, 1,
 	    10000000, NULL, "1000", "subscriptions per session"),
 	OPT("limits.max_retained", OPT_UINT, max_retained, 0, 100000000,

@@ -64,7 +64,7 @@ struct gw_config {
 	unsigned	 connect_timeout_ms;	/* default 10000 */
 	size_t		 output_bytes;		/* default 256 KB */
 	unsigned	 stall_timeout_ms;	/* default 30000 */
-	uint64_t	 input_budget;		/* default 16 MB */
+	uint64_t	 input_budget;		/* default 8 MB */
 	unsigned	 max_subscriptions;	/* default 1000 */
 	unsigned	 max_retained;		/* default 10000 */
 	uint64_t	 retained_bytes;	/* default 8 MB */

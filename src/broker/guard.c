@@ -10,12 +10,12 @@
  * at half leaves room for the answer to the packet being handled without
  * the buffer (which grows by doubling) growing past output_bytes.
  *
- * Store share. The store queue is shared. While it is more than half full,
- * one connection may have at most 1/32 of its items (at least 64)
- * submitted and not yet committed, so a client that publishes as fast as
- * it can neither fills the queue nor puts a long backlog of commits in
- * front of every other publisher's ack; while the store keeps up, nobody
- * is held back.
+ * Store share. The store queue is shared. While it is more than half full
+ * (items or bytes), one connection may have at most 1/32 of its items (at
+ * least 64) submitted and not yet committed, so a client that publishes
+ * as fast as it can neither fills the queue nor puts a long backlog of
+ * commits in front of every other publisher's ack; while the store keeps
+ * up, nobody is held back.
  *
  * Input. The buffers holding bytes read but not parsed yet (a partial
  * packet, at most max_packet_bytes per connection) are counted over all
@@ -108,7 +108,8 @@ guard_store_hog(struct client *c)
 	size_t items = c->b->cfg->store_queue_items, share = items / 32;
 
 	if (c->win_items <= (share < 64 ? 64 : share) ||
-	    store_queue_free(c->b->store) > items / 2)
+	    (store_queue_free(c->b->store) > items / 2 &&
+	    store_queue_bytes(c->b->store) < c->b->cfg->store_queue_bytes / 2))
 		return false;
 	if (c->win_last <= store_committed_seq(c->b->store)) {
 		c->win_items = 0;

@@ -190,6 +190,9 @@ int		 store_submit(struct store *s, struct store_item *it,
 /* Free slots in the queue now. */
 size_t		 store_queue_free(struct store *s);
 
+/* Message bytes queued and not committed yet (atomic read). */
+uint64_t	 store_queue_bytes(struct store *s);
+
 /* eventfd that becomes readable when committed_seq advances; the reader
  * must call store_ack_event() to clear it. */
 int		 store_event_fd(struct store *s);

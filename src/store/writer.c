@@ -473,6 +473,12 @@ store_queue_free(struct store *s)
 	return queue_cap(s->q) - queue_len(s->q);
 }
 
+uint64_t
+store_queue_bytes(struct store *s)
+{
+	return atomic_load_explicit(&s->queued_bytes, memory_order_relaxed);
+}
+
 /* The eventfd readable after committed_seq advanced. */
 int
 store_event_fd(struct store *s)
