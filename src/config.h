@@ -65,6 +65,13 @@ struct gw_config {
 	unsigned	 max_queued;		/* default 1000 */
 	unsigned	 max_sessions;		/* default 100000 */
 	unsigned	 connect_timeout_ms;	/* default 10000 */
+	size_t		 output_bytes;		/* default 256 KB */
+	unsigned	 stall_timeout_ms;	/* default 30000 */
+	uint64_t	 input_budget;		/* default 8 MB */
+	unsigned	 max_subscriptions;	/* default 1000 */
+	unsigned	 max_retained;		/* default 10000 */
+	uint64_t	 retained_bytes;	/* default 8 MB */
+	uint64_t	 session_expiry_ms;	/* default 7 days */
 
 	char		*rules_path;	/* -r or "rules"; NULL = default rule */
 	/*

@@ -3,6 +3,9 @@
  * Leveled logging. The level is an atomic so any thread can read it without
  * a lock; a line is built in a stack buffer with a timestamp and level and
  * written with a single write(2), so lines from threads never interleave.
+ * Control characters in a line (CR, LF, ESC, ...) are written as \xNN, so a
+ * client id, username, topic or filter logged as given by a peer cannot
+ * forge log lines or terminal escapes.
  */
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -55,23 +58,54 @@ log_use_syslog(int on)
 	atomic_store(&log_syslog, on);
 }
 
+size_t
+log_escape(char *dst, size_t size, const char *src)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)src;
+	size_t n = 0;
+
+	if (size == 0)
+		return 0;
+	for (; *p != '\0'; p++) {
+		if ((*p >= 0x20 && *p != 0x7f) || *p == '\t') {
+			if (n + 1 >= size)
+				break;
+			dst[n++] = (char)*p;
+			continue;
+		}
+		if (n + 4 >= size)
+			break;
+		dst[n++] = '\\';
+		dst[n++] = 'x';
+		dst[n++] = hex[*p >> 4];
+		dst[n++] = hex[*p & 0xf];
+	}
+	dst[n] = '\0';
+	return n;
+}
+
 void
 log_msg(enum log_level lvl, const char *fmt, ...)
 {
 	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
-	char line[1024];
+	char line[1024], text[1024];
 	struct timespec ts;
 	struct tm tm;
 	va_list ap;
-	int n, m;
+	int n;
+	size_t m;
 	ssize_t w;
 
 	if ((int)lvl > atomic_load_explicit(&log_level, memory_order_relaxed))
 		return;
+	va_start(ap, fmt);
+	if (vsnprintf(text, sizeof text, fmt, ap) < 0)
+		text[0] = '\0';
+	va_end(ap);
 	if (atomic_load_explicit(&log_syslog, memory_order_relaxed)) {
-		va_start(ap, fmt);
-		vsyslog(prio[lvl], fmt, ap);
-		va_end(ap);
+		log_escape(line, sizeof line, text);
+		syslog(prio[lvl], "%s", line);
 		return;
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -79,15 +113,11 @@ log_msg(enum log_level lvl, const char *fmt, ...)
 	n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s: ",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 	    tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, log_names[lvl]);
-	va_start(ap, fmt);
-	m = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
-	va_end(ap);
-	if (m < 0)
-		m = 0;
-	if ((size_t)(n + m) > sizeof line - 2)
-		m = (int)(sizeof line - 2 - n);
-	line[n + m] = '\n';
-	w = write(STDERR_FILENO, line, (size_t)(n + m + 1));
+	if (n < 0 || (size_t)n >= sizeof line - 2)
+		n = 0;
+	m = log_escape(line + n, sizeof line - (size_t)n - 1, text);
+	line[(size_t)n + m] = '\n';
+	w = write(STDERR_FILENO, line, (size_t)n + m + 1);
 	(void)w;
 }
 

@@ -22,6 +22,14 @@ void	log_use_syslog(int on);
 void	log_msg(enum log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/*
+ * Copies the NUL-terminated src into dst (size bytes, always terminated)
+ * with every control character but tab written as \xNN. Returns the length
+ * written; src is truncated when dst is too small. log_msg() applies it to
+ * every line.
+ */
+size_t	log_escape(char *dst, size_t size, const char *src);
+
 #define log_error(...)	log_msg(LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warn(...)	log_msg(LOG_LVL_WARN, __VA_ARGS__)
 #define log_info(...)	log_msg(LOG_LVL_INFO, __VA_ARGS__)

@@ -30,6 +30,8 @@
 #include "store/store.h"
 
 #define READ_CHUNK		65536
+#define TURN_PACKETS		64	/* packets parsed per client and
+					 * loop iteration, then the others */
 #define STORE_RESERVE		4	/* free store slots needed per packet */
 
 static void	accept_cb(struct ev_loop *, int, unsigned, void *);
@@ -38,9 +40,10 @@ static void	client_timer_cb(struct ev_loop *, void *);
 static void	store_event_cb(struct ev_loop *, int, unsigned, void *);
 static void	before_sleep(struct ev_loop *, void *);
 static void	client_process_input(struct client *);
-static void	client_read_input(struct client *);
+static bool	client_read_input(struct client *);
+static bool	client_reading(const struct client *);
+static void	client_yield(struct client *);
 static void	client_pause(struct client *);
-static void	client_set_events(struct client *);
 static void	client_destroy(struct client *);
 
 struct broker *
@@ -57,7 +60,8 @@ broker_new(struct ev_loop *loop, const struct gw_config *cfg,
 	LIST_INIT(&b->clients);
 	TAILQ_INIT(&b->flush);
 	LIST_INIT(&b->ack_clients);
-	b->out_limit = cfg->max_packet_bytes + 1024 * 1024;
+	LIST_INIT(&b->turns);
+	b->out_limit = cfg->output_bytes;
 	if ((b->subs = subs_new()) == NULL ||
 	    (b->retain = retain_new()) == NULL ||
 	    (b->sessions = session_table_new()) == NULL) {
@@ -120,13 +124,18 @@ broker_reload_tls(struct broker *b)
 	}
 }
 
-static void
+static int
 load_retained_cb(struct msg *m, void *arg)
 {
 	struct broker *b = arg;
+	int drop;
 
-	retain_set(b->retain, m);
+	/* Over a lowered bound the row goes: the table follows memory. */
+	drop = !guard_retain_admit(b, m);
+	if (!drop)
+		retain_set(b->retain, m);
 	msg_unref(&m);
+	return drop;
 }
 
 static void
@@ -153,6 +162,7 @@ broker_load_state(struct broker *b)
 		return rc;
 	if ((rc = persist_load(b)) != 0)
 		return rc;
+	expire_loaded(b);
 	log_info("loaded %zu retained messages, %zu sessions with QoS 2 state",
 	    retain_count(b->retain), session_count(b->sessions));
 	return 0;
@@ -279,15 +289,16 @@ accept_cb(struct ev_loop *loop, int lfd, unsigned events, void *arg)
 	}
 }
 
-static void
+/* Sets the epoll interest of c from its state. */
+void
 client_set_events(struct client *c)
 {
 	unsigned mask = 0;
 
 	if (c->conn.fd == -1)
 		return;
-	/* TLS may need the other direction to make progress. */
-	if (!c->read_paused && c->state != CLIENT_CLOSING)
+	if (!c->read_paused && !c->out_blocked && !c->in_blocked &&
+	    !c->in_turns && c->state != CLIENT_CLOSING)
 		mask |= conn_read_wants_write(&c->conn) ? EV_WRITE : EV_READ;
 	if (buf_used(&c->conn.out) > 0)
 		mask |= conn_write_wants_read(&c->conn) ? EV_READ : EV_WRITE;
@@ -373,8 +384,7 @@ client_resume(struct client *c)
 	    client_should_pause(c))
 		return;
 	c->read_paused = false;
-	client_process_input(c);
-	client_set_events(c);
+	client_input_resume(c);
 }
 
 /* Appends a zeroed entry to c's held-ack FIFO; NULL on ENOMEM. */
@@ -563,11 +573,7 @@ broker_resume_paused(struct broker *b)
 		if (client_should_pause(c))
 			continue;
 		c->read_paused = false;
-		client_process_input(c);
-		/* Decrypted bytes inside TLS: epoll will not report them. */
-		if (conn_pending(&c->conn) > 0)
-			client_read_input(c);
-		client_set_events(c);
+		client_input_resume(c);
 	}
 }
 
@@ -587,16 +593,72 @@ store_event_cb(struct ev_loop *loop, int fd, unsigned events, void *arg)
 }
 
 static void
+turns_cb(struct ev_loop *loop, void *arg)
+{
+	struct broker *b = arg;
+	struct client_list list;
+	struct client *c;
+
+	(void)loop;
+	/* Take the list: clients yielding again go on a fresh one. */
+	list = b->turns;
+	if ((c = LIST_FIRST(&list)) != NULL)
+		c->turns_link.le_prev = &LIST_FIRST(&list);
+	LIST_INIT(&b->turns);
+	while ((c = LIST_FIRST(&list)) != NULL) {
+		LIST_REMOVE(c, turns_link);
+		c->in_turns = false;
+		client_input_resume(c);
+		guard_input_account(c);
+		client_set_events(c);
+	}
+}
+
+/*
+ * Lets the other clients go first: c parsed TURN_PACKETS packets in this
+ * iteration; the rest of its input waits for the next one (no reading
+ * meanwhile), so a client streaming tiny packets cannot hold the loop.
+ */
+static void
+client_yield(struct client *c)
+{
+	struct broker *b = c->b;
+
+	if (c->in_turns)
+		return;
+	c->in_turns = true;
+	LIST_INSERT_HEAD(&b->turns, c, turns_link);
+	if (b->turns_timer.heap_index == 0)
+		ev_timer_set(b->loop, &b->turns_timer, ev_now(b->loop),
+		    turns_cb, b);
+	client_set_events(c);
+}
+
+static void
 client_process_input(struct client *c)
 {
 	struct codec_header h;
+	uint64_t seq;
 	size_t total;
+	unsigned n = 0;
 	int rc;
 
 	while (c->state != CLIENT_CLOSING && buf_used(&c->conn.in) > 0) {
 		if (c->b->intake_stopped)
 			return;
+		if (++n > TURN_PACKETS) {
+			client_yield(c);
+			return;
+		}
 		if (client_should_pause(c)) {
+			client_pause(c);
+			return;
+		}
+		if (guard_output_full(c)) {
+			client_set_events(c);
+			return;
+		}
+		if (guard_store_hog(c)) {
 			client_pause(c);
 			return;
 		}
@@ -616,8 +678,10 @@ client_process_input(struct client *c)
 			return;
 		/* What a held ack of this packet stands for. */
 		c->pkt_bytes = (uint32_t)total;
+		seq = c->last_seq;
 		rc = dispatch_packet(c, &h, buf_head(&c->conn.in) +
 		    h.header_len);
+		guard_store_count(c, seq);
 		if (rc == GW_EFULL) {
 			/* Held, not refused: retried when the store has room. */
 			c->outbox_wait = true;
@@ -637,8 +701,9 @@ client_process_input(struct client *c)
 /*
  * Reads and parses, then again while TLS holds decrypted bytes that epoll
  * cannot report (each round takes at least one byte of one TLS record).
+ * Returns whether any byte was read.
  */
-static void
+static bool
 client_read_input(struct client *c)
 {
 	size_t limit = c->b->cfg->max_packet_bytes + 8;
@@ -647,14 +712,14 @@ client_read_input(struct client *c)
 	int rc;
 
 	for (rounds = 0; rounds < 65536; rounds++) {
-		if (c->state == CLIENT_CLOSING || c->read_paused)
-			return;
+		if (!client_reading(c))
+			return rounds > 0;
 		rc = conn_read(&c->conn, READ_CHUNK, limit);
 		if (rc == GW_ERETRY)
-			return;
+			return rounds > 0;
 		if (rc == 0) {
 			client_peer_eof(c);
-			return;
+			return false;
 		}
 		if (rc < 0) {
 			why = conn_failure(&c->conn);
@@ -668,13 +733,43 @@ client_read_input(struct client *c)
 				why = rc == GW_EIO ? "read error" :
 				    gw_strerror(rc);
 			client_close_now(c, why);
-			return;
+			return false;
 		}
 		c->last_rx_ms = ev_now(c->b->loop);
 		client_process_input(c);
 		if (conn_pending(&c->conn) == 0)
-			return;
+			return true;
 	}
+	return true;
+}
+
+/* Whether c's input is read now (nothing pauses or blocks it). */
+static bool
+client_reading(const struct client *c)
+{
+	return !c->read_paused && !c->out_blocked && !c->in_blocked &&
+	    !c->in_turns && c->state != CLIENT_CLOSING;
+}
+
+void
+client_input_resume(struct client *c)
+{
+	client_process_input(c);
+	/* Decrypted bytes inside TLS: epoll will not report them. */
+	if (conn_pending(&c->conn) > 0 && client_reading(c))
+		client_read_input(c);
+	client_set_events(c);
+}
+
+/* Counts what c holds unparsed against limits.input_budget. */
+static void
+client_input_guard(struct client *c)
+{
+	guard_input_account(c);
+	if (c->state != CLIENT_CLOSING && guard_input_blocked(c))
+		client_set_events(c);
+	guard_input_balance(c->b);
+	guard_stall_update(c, true);
 }
 
 static void
@@ -682,6 +777,7 @@ client_io_cb(struct ev_loop *loop, int fd, unsigned events, void *arg)
 {
 	struct client *c = arg;
 	const char *why;
+	size_t before;
 	int rc;
 
 	(void)loop;
@@ -692,6 +788,7 @@ client_io_cb(struct ev_loop *loop, int fd, unsigned events, void *arg)
 	if ((events & EV_READ) && conn_write_wants_read(&c->conn))
 		events |= EV_WRITE;
 	if (events & EV_WRITE) {
+		before = buf_used(&c->conn.out);
 		rc = conn_flush(&c->conn);
 		if (rc == GW_EIO) {
 			why = conn_failure(&c->conn);
@@ -702,14 +799,21 @@ client_io_cb(struct ev_loop *loop, int fd, unsigned events, void *arg)
 			client_want_flush(c);
 			return;
 		}
+		c->out_progress |= buf_used(&c->conn.out) < before;
+		if (guard_output_drained(c))
+			client_input_resume(c);
 		if (c->sess != NULL && c->state == CLIENT_CONNECTED)
 			outbound_pump(c->b, c->sess);
 		client_set_events(c);
 	}
-	if (!(events & (EV_READ | EV_ERROR)) || c->state == CLIENT_CLOSING ||
-	    c->read_paused)
+	if (!(events & (EV_READ | EV_ERROR)) || !client_reading(c)) {
+		guard_stall_update(c, false);
 		return;
-	client_read_input(c);
+	}
+	if (client_read_input(c))
+		client_input_guard(c);
+	else
+		guard_stall_update(c, false);
 	client_set_events(c);
 }
 
@@ -718,6 +822,7 @@ client_timer_cb(struct ev_loop *loop, void *arg)
 {
 	struct client *c = arg;
 	long long deadline;
+	bool paused;
 
 	if (c->state == CLIENT_CLOSING) {
 		client_destroy(c);
@@ -737,8 +842,10 @@ client_timer_cb(struct ev_loop *loop, void *arg)
 	if (c->keepalive == 0)
 		return;
 	deadline = c->last_rx_ms + (long long)c->keepalive * 1500;
-	if (c->read_paused || deadline > ev_now(loop)) {
-		if (c->read_paused)
+	/* Not while mqlite stopped reading it (stall_timeout covers that). */
+	paused = c->read_paused || c->out_blocked || c->in_blocked;
+	if (paused || deadline > ev_now(loop)) {
+		if (paused)
 			deadline = ev_now(loop) + (long long)c->keepalive * 1500;
 		ev_timer_set(loop, &c->timer, deadline, client_timer_cb, c);
 		return;
@@ -782,6 +889,9 @@ client_destroy(struct client *c)
 
 	client_publish_will(c);
 	access_client_gone(c);
+	guard_forget(c);
+	if (c->in_turns)
+		LIST_REMOVE(c, turns_link);
 	if (c->in_flush)
 		TAILQ_REMOVE(&b->flush, c, flush_link);
 	if (c->in_acks)
@@ -805,6 +915,8 @@ client_destroy(struct client *c)
 		s->client = NULL;
 		if (s->clean)
 			outbound_drop_session(b, s);
+		else
+			expire_session_offline(b, s, clock_wall_ms());
 	}
 	gw_free(c->username);
 	gw_free(c);
@@ -815,12 +927,14 @@ before_sleep(struct ev_loop *loop, void *arg)
 {
 	struct broker *b = arg;
 	struct client *c;
+	size_t before;
 	int rc;
 
 	(void)loop;
 	while ((c = TAILQ_FIRST(&b->flush)) != NULL) {
 		TAILQ_REMOVE(&b->flush, c, flush_link);
 		c->in_flush = false;
+		before = buf_used(&c->conn.out);
 		rc = conn_flush(&c->conn);
 		if (rc == GW_EIO) {
 			client_destroy(c);
@@ -830,9 +944,15 @@ before_sleep(struct ev_loop *loop, void *arg)
 			client_destroy(c);
 			continue;
 		}
+		c->out_progress |= buf_used(&c->conn.out) < before;
+		if (c->state != CLIENT_CLOSING && guard_output_drained(c)) {
+			client_process_input(c);
+			guard_input_account(c);
+		}
 		if (c->state != CLIENT_CLOSING && rc == 0 && c->sess != NULL)
 			outbound_pump(b, c->sess);
 		buf_shrink(&c->conn.in, 4096);
+		guard_stall_update(c, false);
 		client_set_events(c);
 	}
 }
@@ -879,6 +999,8 @@ void
 broker_get_stats(const struct broker *b, struct broker_stats *st)
 {
 	*st = b->stats;
+	st->retained = retain_count(b->retain);
+	st->retained_bytes = retain_bytes(b->retain);
 }
 
 const struct rule_set *
@@ -904,6 +1026,8 @@ broker_free(struct broker *b)
 		return;
 	for (i = 0; i < b->nlst; i++)
 		tls_ctx_free(b->lst[i].tls);
+	ev_timer_cancel(b->loop, &b->expire_timer);
+	ev_timer_cancel(b->loop, &b->turns_timer);
 	while (!LIST_EMPTY(&b->clients))
 		client_destroy(LIST_FIRST(&b->clients));
 	if (b->sessions != NULL) {

@@ -31,6 +31,16 @@ struct broker_stats {
 	uint64_t	dropped_queue_full;	/* QoS 1/2 over max_queued */
 	uint64_t	protocol_errors;	/* connections closed on errors */
 	uint64_t	store_pauses;		/* reads paused on a full store */
+	uint64_t	output_pauses;		/* paused: output_bytes */
+	uint64_t	input_pauses;		/* paused: input_budget */
+	uint64_t	input_shed;		/* closed for input_budget */
+	uint64_t	stall_closed;		/* closed: stall_timeout */
+	uint64_t	store_share_pauses;	/* paused: store share */
+	uint64_t	subs_refused;		/* filters over limits */
+	uint64_t	retained_refused;	/* not kept as retained */
+	uint64_t	retained;		/* retained topics now */
+	uint64_t	retained_bytes;		/* their payload bytes */
+	uint64_t	sessions_expired;	/* after session_expiry */
 };
 
 /* Logins and ACL decisions, for /metrics. */

@@ -81,6 +81,16 @@ struct client {
 	size_t		 held_bytes;	/* sum of the held acks' bytes */
 	uint32_t	 pkt_bytes;	/* size of the packet being handled */
 	unsigned	 ev_mask;	/* current epoll interest */
+	struct ev_timer	 stall_timer;	/* limits.stall_timeout (guard.c) */
+	long long	 stall_since;	/* last progress while stalled */
+	size_t		 in_counted;	/* bytes of in counted in input_bytes */
+	bool		 out_blocked;	/* not read: output over output_bytes */
+	bool		 in_blocked;	/* not read: input_budget spent */
+	bool		 out_progress;	/* output moved since the last check */
+	uint64_t	 win_last;	/* store share: window's last seq */
+	uint64_t	 win_items;	/* store items submitted in it */
+	bool		 in_turns;	/* on the turns list: input left */
+	LIST_ENTRY(client) turns_link;	/* clients with input to parse */
 	LIST_ENTRY(client) link;	/* all clients */
 	TAILQ_ENTRY(client) flush_link;	/* pending output or close */
 	LIST_ENTRY(client) acks_link;	/* clients holding acks */
@@ -132,6 +142,12 @@ struct broker {
 	struct acl		*acl;		/* NULL: everything allowed */
 	struct broker_access_stats access_stats;
 	struct log_limit	 acl_log;
+	uint64_t		 input_bytes;	/* partial input, all clients */
+	size_t			 nin_blocked;	/* clients with in_blocked */
+	struct log_limit	 guard_log;	/* guard.c and limit refusals */
+	struct ev_timer		 expire_timer;	/* expire.c sweep */
+	struct client_list	 turns;		/* parse more next iteration */
+	struct ev_timer		 turns_timer;	/* zero delay, for turns */
 };
 
 /* Logs with the "client <id> fd <n>:" prefix. */
@@ -150,7 +166,32 @@ int	client_hold_suback(struct client *c, uint8_t *data,
 bool	client_should_pause(struct client *c);
 void	client_arm_keepalive(struct client *c);
 void	client_resume(struct client *c);
+void	client_set_events(struct client *c);
+/*
+ * Parses what c has buffered, then reads what TLS holds decrypted (epoll
+ * cannot report it), and sets c's events: after anything that stopped
+ * reading c lets it go again.
+ */
+void	client_input_resume(struct client *c);
 void	broker_release_acks(struct broker *b);
+
+/* guard.c: output, input and stall bounds of one connection */
+bool	guard_output_full(struct client *c);
+bool	guard_output_drained(struct client *c);
+void	guard_input_account(struct client *c);
+bool	guard_input_blocked(struct client *c);
+void	guard_store_count(struct client *c, uint64_t before);
+bool	guard_store_hog(struct client *c);
+bool	guard_input_balance(struct broker *b);
+void	guard_stall_update(struct client *c, bool progress);
+void	guard_forget(struct client *c);
+bool	guard_retain_admit(struct broker *b, const struct msg *m);
+
+/* expire.c: limits.session_expiry */
+void	expire_session_offline(struct broker *b, struct session *s,
+	    long long now);
+void	expire_session_online(struct broker *b, struct session *s);
+void	expire_loaded(struct broker *b);
 
 /* dispatch.c: handles one whole packet; nonzero return closes. */
 int	dispatch_packet(struct client *c, const struct codec_header *h,

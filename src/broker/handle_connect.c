@@ -188,6 +188,7 @@ connect_accept(struct client *c, const struct codec_connect *cc)
 		return GW_ENOMEM;
 	s->client = c;
 	c->sess = s;
+	expire_session_online(b, s);
 
 	if (cc->will_flag) {
 		c->will = msg_new(cc->will_topic.ptr, cc->will_topic.len,

@@ -57,15 +57,17 @@ broker_accept_publish(struct broker *b, struct client *c, struct msg *m,
     uint16_t pid)
 {
 	struct store_item it;
+	bool keep;
 	int rc;
 
 	memset(&it, 0, sizeof it);
+	keep = m->retain && guard_retain_admit(b, m);
 	if (b->rules == NULL) {
 		if (m->topic[0] != '$')
 			it.flags |= STORE_F_ROW;
 	} else if ((rc = match_rules(b, m, &it)) != 0)
 		return rc;
-	if (m->retain)
+	if (keep)
 		it.flags |= STORE_F_RETAIN;
 	if (m->qos == 2 && c != NULL)
 		it.flags |= STORE_F_QOS2;
@@ -85,7 +87,7 @@ broker_accept_publish(struct broker *b, struct client *c, struct msg *m,
 			    m->topic);
 		}
 	}
-	if (m->retain && retain_set(b->retain, m) != 0)
+	if (keep && retain_set(b->retain, m) != 0)
 		log_warn("out of memory keeping retained %s", m->topic);
 	b->stats.publish_in++;
 	if (m->qos < 2 || c == NULL)

@@ -9,15 +9,76 @@
  * that commit, like a publish acknowledgement. A filter the ACL does not
  * grant gets 0x80 too (access.c).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "broker/broker_int.h"
 #include "broker/subs.h"
 #include "broker/topic.h"
+#include "config.h"
 #include "err.h"
 #include "mem.h"
 
 #define SUB_MAX_FILTERS	4096	/* per packet; bounded by packet size too */
+
+/* One filter of a SUBSCRIBE, for finding repeats. */
+struct sub_ref {
+	const char	*ptr;
+	size_t		 len;
+	size_t		 idx;		/* position in the packet */
+};
+
+static int
+sub_ref_cmp(const void *a, const void *b)
+{
+	const struct sub_ref *x = a, *y = b;
+	int d;
+
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	if ((d = memcmp(x->ptr, y->ptr, x->len)) != 0)
+		return d;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/*
+ * Marks in skip[] every filter of the packet that appears again later in
+ * it: repeats are one subscription (the last QoS wins) and get one retained
+ * walk. Sorting keeps this O(n log n) for the 4096 filters a packet may
+ * carry. Returns a new array of n flags, NULL on ENOMEM.
+ */
+static bool *
+sub_repeats(const struct codec_subscribe *sub, size_t n)
+{
+	struct codec_iter it = sub->entries;
+	struct codec_str f;
+	struct sub_ref *refs;
+	bool *skip;
+	uint8_t qos;
+	size_t i = 0;
+
+	if (n == 0 || (skip = gw_calloc(n, sizeof *skip)) == NULL)
+		return NULL;
+	if ((refs = gw_malloc(n * sizeof *refs)) == NULL) {
+		gw_free(skip);
+		return NULL;
+	}
+	while (i < n && codec_subscribe_next(&it, &f, &qos) == 1) {
+		refs[i].ptr = f.ptr;
+		refs[i].len = f.len;
+		refs[i].idx = i;
+		i++;
+	}
+	n = i;
+	qsort(refs, n, sizeof *refs, sub_ref_cmp);
+	for (i = 0; i + 1 < n; i++) {
+		if (refs[i].len == refs[i + 1].len &&
+		    memcmp(refs[i].ptr, refs[i + 1].ptr, refs[i].len) == 0)
+			skip[refs[i].idx] = true;
+	}
+	gw_free(refs);
+	return skip;
+}
 
 /* Sends the retained messages for each granted filter of body. */
 static void
@@ -28,17 +89,39 @@ send_retained(struct client *c, const uint8_t *body, size_t len,
 	struct codec_str f;
 	struct codec_iter it;
 	uint8_t qos;
+	bool *skip;
 	size_t n = 0;
 
 	if (c->sess == NULL || codec_decode_subscribe(body, len, &sub) != 0)
 		return;
+	skip = sub_repeats(&sub, ncodes);
 	it = sub.entries;
 	while (n < ncodes && codec_subscribe_next(&it, &f, &qos) == 1) {
-		if (codes[n] != CODEC_SUBACK_FAILURE)
+		if (codes[n] != CODEC_SUBACK_FAILURE &&
+		    (skip == NULL || !skip[n]))
 			outbound_send_retained(c->b, c->sess, f.ptr, f.len,
 			    codes[n]);
 		n++;
 	}
+	gw_free(skip);
+}
+
+/* Returns why filter f may not be added to c's session, NULL if it may. */
+static const char *
+sub_refusal(struct client *c, const char *f, size_t len)
+{
+	struct session *s = c->sess;
+
+	if (!topic_filter_valid(f, len))
+		return "invalid filter";
+	if (!access_subscribe(c, f, len))
+		return "not authorized by the ACL";
+	if (topic_levels(f, len) > TOPIC_MAX_LEVELS)
+		return "more than 200 topic levels";
+	if (s->nsubs >= c->b->cfg->max_subscriptions &&
+	    !session_sub_has(s, f, len))
+		return "limits.max_subscriptions reached";
+	return NULL;
 }
 
 void
@@ -67,6 +150,7 @@ handle_subscribe(struct client *c, const uint8_t *body, size_t len)
 	struct codec_iter it;
 	struct buf ack = BUF_INIT;
 	uint8_t codes[SUB_MAX_FILTERS], qos, *data;
+	const char *why;
 	unsigned n = 0;
 	int rc;
 
@@ -82,14 +166,20 @@ handle_subscribe(struct client *c, const uint8_t *body, size_t len)
 	it = sub.entries;
 	while (codec_subscribe_next(&it, &f, &qos) == 1) {
 		codes[n] = CODEC_SUBACK_FAILURE;
-		if (topic_filter_valid(f.ptr, f.len) &&
-		    access_subscribe(c, f.ptr, f.len) &&
-		    session_sub_set(s, f.ptr, f.len, qos) == 0 &&
-		    subs_add(b->subs, f.ptr, f.len, s, qos, NULL) == 0)
-			codes[n] = qos;
-		else
-			client_log(LOG_LVL_INFO, c, "subscription to %.*s "
-			    "refused", (int)f.len, f.ptr);
+		if ((why = sub_refusal(c, f.ptr, f.len)) == NULL) {
+			if (session_sub_set(s, f.ptr, f.len, qos) == 0 &&
+			    subs_add(b->subs, f.ptr, f.len, s, qos, NULL) == 0)
+				codes[n] = qos;
+			else
+				why = "out of memory";
+		}
+		if (why != NULL) {
+			b->stats.subs_refused++;
+			if (log_ratelimited(&b->guard_log, 10, 10000))
+				client_log(LOG_LVL_INFO, c, "subscription to "
+				    "%.*s refused: %s", (int)f.len, f.ptr,
+				    why);
+		}
 		n++;
 	}
 	if (s->clean) {

@@ -88,6 +88,7 @@ persist_session_save(struct broker *b, struct session *s)
 		return;
 	memset(&it, 0, sizeof it);
 	it.op = STORE_OP_SESSION_SAVE;
+	it.key = s->offline_ms > 0 ? (uint64_t)s->offline_ms : 0;
 	if ((it.client_id = gw_strdup(s->client_id)) == NULL ||
 	    (it.text = subs_json(s)) == NULL) {
 		gw_free(it.client_id);
@@ -172,7 +173,8 @@ persist_msg_pubrel(struct broker *b, uint64_t key, uint16_t pid)
 }
 
 static void
-load_session_cb(const char *client_id, const char *subs, void *arg)
+load_session_cb(const char *client_id, const char *subs, long long seen_ms,
+    void *arg)
 {
 	struct broker *b = arg;
 	struct session *s;
@@ -183,6 +185,7 @@ load_session_cb(const char *client_id, const char *subs, void *arg)
 	if ((s = session_find(b->sessions, client_id, len)) == NULL &&
 	    (s = session_create(b->sessions, client_id, len, false)) == NULL)
 		return;
+	s->offline_ms = seen_ms;
 	if (subs == NULL || (arr = cJSON_Parse(subs)) == NULL)
 		return;
 	cJSON_ArrayForEach(e, arr) {

@@ -317,3 +317,24 @@ retain_bytes(const struct retain *r)
 {
 	return r->bytes;
 }
+
+/*
+ * Returns the message retained under exactly topic t (borrowed), or NULL.
+ */
+const struct msg *
+retain_get(const struct retain *r, const char *t, size_t len)
+{
+	const struct retain_node *n = r->root;
+	size_t pos = 0, le;
+
+	for (;;) {
+		le = topic_level_end(t, len, pos);
+		n = (const struct retain_node *)topic_ltab_find(&n->kids,
+		    t + pos, le - pos);
+		if (n == NULL)
+			return NULL;
+		if (le == len)
+			return n->msg;
+		pos = le + 1;
+	}
+}

@@ -30,6 +30,9 @@ int		 retain_set(struct retain *r, struct msg *m);
 size_t		 retain_match(const struct retain *r, const char *filter,
 		    size_t len, retain_cb cb, void *ctx);
 
+/* The message retained under exactly topic t (borrowed) or NULL. */
+const struct msg *retain_get(const struct retain *r, const char *t,
+		    size_t len);
 size_t		 retain_count(const struct retain *r);
 size_t		 retain_bytes(const struct retain *r);	/* payload bytes */
 

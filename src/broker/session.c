@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Sessions and their bounded collections; see session.h. The table is a
- * chained hash on the client id (FNV-1a) that doubles when its load passes
- * one entry per bucket.
+ * chained hash on the client id (keyed SipHash, keyhash.h) that doubles
+ * when its load passes one entry per bucket.
  */
 #include <string.h>
 
 #include "broker/msg.h"
 #include "broker/session.h"
 #include "err.h"
+#include "keyhash.h"
 #include "mem.h"
 
 struct session_table {
@@ -20,14 +21,7 @@ struct session_table {
 static uint64_t
 session_hash(const char *id, size_t len)
 {
-	uint64_t h = 1469598103934665603ULL;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		h ^= (uint8_t)id[i];
-		h *= 1099511628211ULL;
-	}
-	return h;
+	return keyhash(id, len);
 }
 
 struct session_table *
@@ -164,18 +158,36 @@ session_foreach(struct session_table *t, void (*fn)(struct session *, void *),
 	}
 }
 
+/* Index of filter f (hash h) in s->subs, or s->nsubs when absent. */
+static size_t
+sub_index(const struct session *s, const char *f, size_t len, uint64_t h)
+{
+	size_t i;
+
+	for (i = 0; i < s->nsubs; i++) {
+		if (s->subs[i].hash == h && s->subs[i].len == len &&
+		    memcmp(s->subs[i].filter, f, len) == 0)
+			break;
+	}
+	return i;
+}
+
+bool
+session_sub_has(const struct session *s, const char *f, size_t len)
+{
+	return sub_index(s, f, len, keyhash(f, len)) < s->nsubs;
+}
+
 int
 session_sub_set(struct session *s, const char *f, size_t len, uint8_t qos)
 {
 	struct sub_entry *ns;
+	uint64_t h = keyhash(f, len);
 	size_t i, n;
 
-	for (i = 0; i < s->nsubs; i++) {
-		if (s->subs[i].len == len &&
-		    memcmp(s->subs[i].filter, f, len) == 0) {
-			s->subs[i].qos = qos;
-			return 0;
-		}
+	if ((i = sub_index(s, f, len, h)) < s->nsubs) {
+		s->subs[i].qos = qos;
+		return 0;
 	}
 	if (s->nsubs == s->capsubs) {
 		n = s->capsubs ? s->capsubs * 2 : 4;
@@ -186,6 +198,7 @@ session_sub_set(struct session *s, const char *f, size_t len, uint8_t qos)
 	}
 	if ((s->subs[s->nsubs].filter = gw_strndup(f, len)) == NULL)
 		return GW_ENOMEM;
+	s->subs[s->nsubs].hash = h;
 	s->subs[s->nsubs].len = (uint16_t)len;
 	s->subs[s->nsubs].qos = qos;
 	s->nsubs++;
@@ -197,15 +210,11 @@ session_sub_remove(struct session *s, const char *f, size_t len)
 {
 	size_t i;
 
-	for (i = 0; i < s->nsubs; i++) {
-		if (s->subs[i].len == len &&
-		    memcmp(s->subs[i].filter, f, len) == 0) {
-			gw_free(s->subs[i].filter);
-			s->subs[i] = s->subs[--s->nsubs];
-			return 0;
-		}
-	}
-	return GW_ENOTFOUND;
+	if ((i = sub_index(s, f, len, keyhash(f, len))) == s->nsubs)
+		return GW_ENOTFOUND;
+	gw_free(s->subs[i].filter);
+	s->subs[i] = s->subs[--s->nsubs];
+	return 0;
 }
 
 bool

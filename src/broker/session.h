@@ -37,6 +37,7 @@ struct out_msg {
 
 struct sub_entry {
 	char		*filter;	/* owned, NUL-terminated */
+	uint64_t	 hash;		/* keyhash(filter): cheap compares */
 	uint16_t	 len;
 	uint8_t		 qos;		/* granted maximum QoS */
 };
@@ -65,6 +66,7 @@ struct session {
 
 	uint64_t	  match_gen;	/* fan-out dedupe stamp */
 	uint8_t		  match_qos;
+	long long	  offline_ms;	/* wall ms client left, 0 = online */
 
 	struct session	 *hnext;	/* hash chain */
 };
@@ -91,6 +93,9 @@ void		 session_foreach(struct session_table *t,
 int		 session_sub_set(struct session *s, const char *f, size_t len,
 		    uint8_t qos);
 int		 session_sub_remove(struct session *s, const char *f, size_t len);
+/* Whether s holds filter f already. */
+bool		 session_sub_has(const struct session *s, const char *f,
+		    size_t len);
 
 /* Inbound QoS 2 ids awaiting PUBREL. add returns 0 or GW_ENOMEM. */
 bool		 session_qos2_has(const struct session *s, uint16_t pid);

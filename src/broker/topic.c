@@ -8,14 +8,15 @@
  * answers; the unit tests check all three against one table.
  *
  * The level table chains nodes in a power-of-two bucket array. Level text is
- * hashed with FNV-1a followed by a final avalanche so the low bits used as
- * the bucket index depend on every byte ("dev/00017" and "dev/00018" land in
- * different buckets).
+ * hashed with the keyed hash of keyhash.h: its low bits, used as the bucket
+ * index, depend on every byte, and a client cannot pick levels that all
+ * land in one bucket.
  */
 #include <string.h>
 
 #include "broker/topic.h"
 #include "err.h"
+#include "keyhash.h"
 #include "mem.h"
 
 #define LTAB_MIN	4	/* first bucket array */
@@ -141,19 +142,7 @@ topic_level_prev(const char *s, size_t pos)
 static uint32_t
 topic_level_hash(const char *s, size_t len)
 {
-	uint32_t h = 2166136261u;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 16777619u;
-	}
-	h ^= h >> 16;
-	h *= 0x85ebca6bu;
-	h ^= h >> 13;
-	h *= 0xc2b2ae35u;
-	h ^= h >> 16;
-	return h;
+	return (uint32_t)keyhash(s, len);
 }
 
 /*
@@ -303,4 +292,14 @@ topic_ltab_free(struct topic_ltab *t)
 	t->b = NULL;
 	t->nb = 0;
 	t->n = 0;
+}
+
+size_t
+topic_levels(const char *s, size_t len)
+{
+	size_t i, n = 1;
+
+	for (i = 0; i < len; i++)
+		n += s[i] == '/';
+	return n;
 }

@@ -21,9 +21,13 @@
 #include <stdint.h>
 
 #define TOPIC_MAX_LEN	65535
+#define TOPIC_MAX_LEVELS 200	/* levels of a filter or retained topic */
 
 bool	topic_name_valid(const char *t, size_t len);
 bool	topic_filter_valid(const char *f, size_t len);
+
+/* Number of levels of a name or filter (slashes + 1). */
+size_t	topic_levels(const char *s, size_t len);
 
 /* Reference matcher: does filter f match topic name t? (Both valid.) */
 bool	topic_matches(const char *f, size_t flen, const char *t, size_t tlen);

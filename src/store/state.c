@@ -16,12 +16,47 @@
 #include "broker/msg.h"
 #include "err.h"
 #include "log.h"
+#include "mem.h"
 #include "store/store.h"
+
+/* Deletes the retained rows in ids (one transaction). 0 or GW_EIO. */
+static int
+retained_drop(sqlite3 *db, const int64_t *ids, size_t n)
+{
+	sqlite3_stmt *st;
+	size_t i;
+	int rc = SQLITE_OK;
+
+	if (n == 0)
+		return 0;
+	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return GW_EIO;
+	if (sqlite3_prepare_v2(db, "DELETE FROM retained WHERE rowid = ?1",
+	    -1, &st, NULL) != SQLITE_OK) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return GW_EIO;
+	}
+	for (i = 0; i < n && rc == SQLITE_OK; i++) {
+		sqlite3_bind_int64(st, 1, ids[i]);
+		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_OK ||
+	    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		log_error("store: trimming retained: %s", sqlite3_errmsg(db));
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return GW_EIO;
+	}
+	log_info("store: %zu retained messages over the limits deleted", n);
+	return 0;
+}
 
 /*
  * Calls cb once per retained topic with a new message (qos, retain = 1,
- * received_ms and client_id as stored; cb takes the reference). Returns 0,
- * GW_ENOMEM or GW_EIO. Main thread, before store_start().
+ * received_ms and client_id as stored; cb takes the reference); the rows
+ * cb refuses (a lowered max_retained or retained_bytes) are deleted.
+ * Returns 0, GW_ENOMEM or GW_EIO. Main thread, before store_start().
  */
 int
 store_load_retained(struct store *s, store_retained_cb cb, void *ctx)
@@ -31,10 +66,12 @@ store_load_retained(struct store *s, store_retained_cb cb, void *ctx)
 	const char *topic, *cid;
 	const void *payload;
 	struct msg *m;
+	int64_t *drop = NULL, *nd;
+	size_t ndrop = 0, capdrop = 0;
 	int rc, tlen, clen, plen, qos, n = 0;
 
 	if (sqlite3_prepare_v2(db, "SELECT topic, payload, qos, received_ms,"
-	    " client_id FROM retained ORDER BY topic", -1, &st,
+	    " client_id, rowid FROM retained ORDER BY topic", -1, &st,
 	    NULL) != SQLITE_OK) {
 		log_error("store: load retained: %s", sqlite3_errmsg(db));
 		return GW_EIO;
@@ -59,19 +96,36 @@ store_load_retained(struct store *s, store_retained_cb cb, void *ctx)
 		    (uint8_t)qos, 1, sqlite3_column_int64(st, 3));
 		if (m == NULL) {
 			sqlite3_finalize(st);
+			gw_free(drop);
 			return GW_ENOMEM;
 		}
-		cb(m, ctx);
-		n++;
+		if (cb(m, ctx) == 0) {
+			n++;
+			continue;
+		}
+		if (ndrop == capdrop) {
+			capdrop = capdrop ? capdrop * 2 : 64;
+			if ((nd = gw_realloc(drop, capdrop * sizeof *nd)) ==
+			    NULL) {
+				sqlite3_finalize(st);
+				gw_free(drop);
+				return GW_ENOMEM;
+			}
+			drop = nd;
+		}
+		drop[ndrop++] = sqlite3_column_int64(st, 5);
 	}
 	if (rc != SQLITE_DONE) {
 		log_error("store: load retained: %s", sqlite3_errmsg(db));
 		sqlite3_finalize(st);
+		gw_free(drop);
 		return GW_EIO;
 	}
 	sqlite3_finalize(st);
 	log_debug("store: loaded %d retained messages", n);
-	return 0;
+	rc = retained_drop(db, drop, ndrop);
+	gw_free(drop);
+	return rc;
 }
 
 /*
@@ -125,8 +179,9 @@ store_load_sessions(struct store *s, store_session_cb cb, void *ctx)
 	const char *cid;
 	int rc;
 
-	if (sqlite3_prepare_v2(db, "SELECT client_id, subs FROM sessions"
-	    " ORDER BY client_id", -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(db, "SELECT client_id, subs,"
+	    " coalesce(disconnected_ms, 0) FROM sessions ORDER BY client_id",
+	    -1, &st, NULL) != SQLITE_OK) {
 		log_error("store: load sessions: %s", sqlite3_errmsg(db));
 		return GW_EIO;
 	}
@@ -137,7 +192,8 @@ store_load_sessions(struct store *s, store_session_cb cb, void *ctx)
 			log_warn("store: skipping invalid sessions row");
 			continue;
 		}
-		cb(cid, (const char *)sqlite3_column_text(st, 1), ctx);
+		cb(cid, (const char *)sqlite3_column_text(st, 1),
+		    (long long)sqlite3_column_int64(st, 2), ctx);
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {

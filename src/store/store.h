@@ -79,7 +79,9 @@ struct store_item {
 					 * SMSG_ADD */
 	char		*text;		/* owned: SESSION_SAVE subscriptions as
 					 * JSON [{"filter":F,"qos":Q},...] */
-	uint64_t	 key;		/* SMSG_*: session message id */
+	uint64_t	 key;		/* SMSG_*: session message id;
+					 * SESSION_SAVE: wall ms the client
+					 * went offline, 0 = connected */
 	uint8_t		 qos;		/* SMSG_ADD: delivery QoS */
 	uint8_t		 retain;	/* SMSG_ADD: retain flag to send */
 	struct rule_set	*rules;		/* owned ref: PUBLISH, the set whose
@@ -122,15 +124,20 @@ struct store	*store_open(const struct store_opts *opts,
 struct sqlite3	*store_db(struct store *s);
 
 /* Startup loaders, called before store_start() from the main thread. */
-typedef void (*store_retained_cb)(struct msg *m, void *ctx);	/* takes m */
+/* Takes m; returns 0 to keep the row, 1 to delete it (over a bound). */
+typedef int (*store_retained_cb)(struct msg *m, void *ctx);
 typedef void (*store_qos2_cb)(const char *client_id, uint16_t packet_id,
 		    void *ctx);
 int		 store_load_retained(struct store *s, store_retained_cb cb,
 		    void *ctx);
 int		 store_load_qos2(struct store *s, store_qos2_cb cb, void *ctx);
-/* Persistent sessions: subs is the JSON text saved (may be NULL). */
+/*
+ * Persistent sessions: subs is the JSON text saved (may be NULL), seen_ms
+ * the wall-clock ms its client went offline (0: connected when the
+ * gateway stopped, or not recorded).
+ */
 typedef void (*store_session_cb)(const char *client_id, const char *subs,
-		    void *ctx);
+		    long long seen_ms, void *ctx);
 /*
  * Queued session messages in id order; cb takes the reference on m.
  * pubrel_pid is not 0 for a QoS 2 message whose PUBREC arrived: only its
@@ -190,6 +197,9 @@ int		 store_submit(struct store *s, struct store_item *it,
 
 /* Free slots in the queue now. */
 size_t		 store_queue_free(struct store *s);
+
+/* Message bytes queued and not committed yet (atomic read). */
+uint64_t	 store_queue_bytes(struct store *s);
 
 /* eventfd that becomes readable when committed_seq advances; the reader
  * must call store_ack_event() to clear it. */

@@ -114,8 +114,9 @@ static const char *const store_sql[ST__COUNT] = {
 	[ST_QOS2_DELETE] = "DELETE FROM qos2_inflight"
 	    " WHERE client_id = ?1 AND (?2 = 0 OR packet_id = ?2)",
 	[ST_SESSION_UPSERT] = "INSERT INTO sessions (client_id, subs,"
-	    " connected_ms) VALUES (?1, ?2, ?3) ON CONFLICT (client_id)"
-	    " DO UPDATE SET subs = excluded.subs",
+	    " connected_ms, disconnected_ms) VALUES (?1, ?2, ?3, ?4)"
+	    " ON CONFLICT (client_id) DO UPDATE SET subs = excluded.subs,"
+	    " disconnected_ms = excluded.disconnected_ms",
 	[ST_SESSION_DELETE] = "DELETE FROM sessions WHERE client_id = ?1",
 	[ST_SMSG_DELETE_CLIENT] = "DELETE FROM session_msgs"
 	    " WHERE client_id = ?1",
@@ -475,6 +476,12 @@ store_queue_free(struct store *s)
 	return queue_cap(s->q) - queue_len(s->q);
 }
 
+uint64_t
+store_queue_bytes(struct store *s)
+{
+	return atomic_load_explicit(&s->queued_bytes, memory_order_relaxed);
+}
+
 /* The eventfd readable after committed_seq advanced. */
 int
 store_event_fd(struct store *s)
@@ -738,6 +745,8 @@ store_write_session(struct store *s, const struct store_item *it)
 		bad |= bind_text_or_null(st, 1, it->client_id);
 		bad |= bind_text_or_null(st, 2, it->text);
 		bad |= sqlite3_bind_int64(st, 3, clock_wall_ms());
+		bad |= it->key != 0 ? sqlite3_bind_int64(st, 4,
+		    (sqlite3_int64)it->key) : sqlite3_bind_null(st, 4);
 		return bad != SQLITE_OK ? GW_EIO :
 		    store_step(s, ST_SESSION_UPSERT);
 	case STORE_OP_SESSION_DEL:

@@ -415,7 +415,8 @@ class TestTLS(E2ETestCase):
         (and moving); the subscriber gets every message intact, in
         order."""
         # Output bound well above what loopback socket buffers hold.
-        br = self.start_tls(limits={"max_packet_bytes": "16MB"})
+        br = self.start_tls(limits={"max_packet_bytes": "16MB",
+                                    "output_bytes": "32MB"})
         raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         raw.settimeout(10)

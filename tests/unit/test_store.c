@@ -428,7 +428,7 @@ struct retained_seen {
 	struct msg	*m[8];
 };
 
-static void
+static int
 retained_cb(struct msg *m, void *ctx)
 {
 	struct retained_seen *r = ctx;
@@ -438,6 +438,7 @@ retained_cb(struct msg *m, void *ctx)
 		r->m[r->n++] = m;
 	} else
 		msg_unref(&m);
+	return 0;
 }
 
 static void

@@ -18,6 +18,7 @@
 #include "broker/topic.h"
 #include "cutest.h"
 #include "err.h"
+#include "keyhash.h"
 #include "mem.h"
 
 struct validity {
@@ -362,6 +363,36 @@ test_ltab(void)
 	CU_ASSERT_EQUAL(gw_mem_used(), base);
 }
 
+/* SipHash-2-4 against the paper's vectors; the keyed table hash. */
+static void
+test_keyhash(void)
+{
+	uint8_t key[16], msg[15];
+	size_t i;
+
+	for (i = 0; i < sizeof key; i++)
+		key[i] = (uint8_t)i;
+	for (i = 0; i < sizeof msg; i++)
+		msg[i] = (uint8_t)i;
+	CU_ASSERT_EQUAL(keyhash_siphash24(key, msg, 0),
+	    0x726fdb47dd0e0e31ULL);
+	CU_ASSERT_EQUAL(keyhash_siphash24(key, msg, 15),
+	    0xa129ca6149be45e5ULL);
+	/* Stable within the process, different for different input. */
+	CU_ASSERT_EQUAL(keyhash("dev/1", 5), keyhash("dev/1", 5));
+	CU_ASSERT_NOT_EQUAL(keyhash("dev/1", 5), keyhash("dev/2", 5));
+	CU_ASSERT_NOT_EQUAL(keyhash("", 0), keyhash("\0", 1));
+}
+
+static void
+test_levels(void)
+{
+	CU_ASSERT_EQUAL(topic_levels("a", 1), 1);
+	CU_ASSERT_EQUAL(topic_levels("/", 1), 2);
+	CU_ASSERT_EQUAL(topic_levels("a/b/#", 5), 3);
+	CU_ASSERT_EQUAL(topic_levels("//", 2), 3);
+}
+
 int
 main(void)
 {
@@ -378,7 +409,9 @@ main(void)
 	    CU_add_test(s, "subs agrees", test_subs_agrees) == NULL ||
 	    CU_add_test(s, "retain agrees", test_retain_agrees) == NULL ||
 	    CU_add_test(s, "level cursors", test_level_cursors) == NULL ||
-	    CU_add_test(s, "level table", test_ltab) == NULL) {
+	    CU_add_test(s, "level table", test_ltab) == NULL ||
+	    CU_add_test(s, "keyed hash", test_keyhash) == NULL ||
+	    CU_add_test(s, "level count", test_levels) == NULL) {
 		return cutest_setup_failed();
 	}
 	return cutest_run();

@@ -1,0 +1,112 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Retained message bounds with the default limits: limits.max_retained
+(10,000 topics) and limits.retained_bytes (8 MB of payload). Beyond
+either, a publish on a new topic with the retain flag is still stored and
+delivered to current subscribers but not kept as retained (counted in
+/metrics, logged); replacing or clearing an existing retained message
+always works; the retained table holds exactly what is kept, also after a
+restart with a lower bound."""
+
+import time
+import unittest
+
+from exhaust_util import ExhaustCase
+from mqlite_harness import mqlite_only, publish_pkt
+
+
+@mqlite_only("limits.max_retained and limits.retained_bytes")
+class TestRetainedBounds(ExhaustCase):
+
+    def fill(self, c, n, payload=b"v", prefix="ret"):
+        """n retained QoS 0 publishes, then a ping to know they are in."""
+        data = b"".join(publish_pkt("%s/%d" % (prefix, i), payload,
+                                    retain=True) for i in range(n))
+        c.send(data, timeout=60)
+        c.ping(timeout=30)
+
+    def retained_for(self, flt, n_expected_max, timeout=1.0):
+        s = self.client(client_id="look-%d" % time.monotonic_ns())
+        s.subscribe([(flt, 0)])
+        got = []
+        while len(got) <= n_expected_max:
+            p = s.quiet(timeout)
+            if p is None:
+                break
+            got.append(p)
+        s.disconnect()
+        return got
+
+    def test_max_retained_topics(self):
+        br = self.start()
+        p = self.client(client_id="filler")
+        self.fill(p, 10000)
+        self.assertEqual(self.metric("mqlite_retained"), 10000)
+        live = self.client(client_id="live")
+        live.subscribe([("ret/extra", 0)])
+        p.publish("ret/extra", b"new", qos=1, retain=True)
+        # Delivered to the current subscriber and stored...
+        self.assertEqual(live.recv_publish().payload, b"new")
+        br.wait_count(1, "topic='ret/extra' and retain=1")
+        # ...but not kept as retained.
+        self.assertEqual(self.retained_for("ret/extra", 1), [])
+        self.assertEqual(self.metric("mqlite_retained_refused_total"), 1)
+        self.assertIn("limits.max_retained reached", br.log_text())
+        # Replacing an existing one works, clearing one makes room.
+        p.publish("ret/5", b"replaced", qos=1, retain=True)
+        got = self.retained_for("ret/5", 1)
+        self.assertEqual([g.payload for g in got], [b"replaced"])
+        p.publish("ret/6", b"", qos=1, retain=True)
+        p.publish("ret/extra", b"fits", qos=1, retain=True)
+        got = self.retained_for("ret/extra", 1)
+        self.assertEqual([g.payload for g in got], [b"fits"])
+        self.assertEqual(self.metric("mqlite_retained"), 10000)
+        # The table follows: 10,000 rows, then a restart with a lower bound
+        # trims table and memory alike.
+        def rows():
+            return br.scalar("select count(*) from retained")
+        self.assertTrue(self.wait_rows(rows, 10000))
+        br.stop()
+        self.rewrite_limits(br, {"max_retained": 100})
+        br.start()
+        self.assertTrue(self.wait_rows(rows, 100))
+        self.assertEqual(self.metric("mqlite_retained"), 100)
+        self.assert_serving()
+
+    def wait_rows(self, fn, n, timeout=20.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if fn() == n:
+                return True
+            time.sleep(0.2)
+        return fn() == n
+
+    def rewrite_limits(self, br, limits):
+        import json
+        with open(br.conf_path) as f:
+            cfg = json.load(f)
+        cfg["limits"] = limits
+        with open(br.conf_path, "w") as f:
+            json.dump(cfg, f)
+
+    def test_retained_bytes(self):
+        br = self.start()
+        p = self.client(client_id="big")
+        payload = b"x" * 1000000
+        for i in range(8):
+            p.publish("big/%d" % i, payload, qos=1, retain=True, timeout=10)
+        self.assertEqual(self.metric("mqlite_retained_bytes"), 8000000)
+        p.publish("big/8", payload, qos=1, retain=True, timeout=10)
+        self.assertEqual(self.metric("mqlite_retained_refused_total"), 1)
+        self.assertIn("limits.retained_bytes reached", br.log_text())
+        self.assertEqual(self.metric("mqlite_retained"), 8)
+        br.wait_count(9, "topic like 'big/%'")
+        # A small new one still fits; replacing a big one always works.
+        p.publish("big/small", b"s", qos=1, retain=True)
+        p.publish("big/0", payload + b"y", qos=1, retain=True)
+        self.assertEqual(self.metric("mqlite_retained"), 9)
+        self.assertEqual(br.scalar("select count(*) from retained"), 9)
+        self.assert_serving()
+
+
+if __name__ == "__main__":
+    unittest.main()
