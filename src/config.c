@@ -35,6 +35,7 @@
 #include "config.h"
 #include "jsonfile.h"
 #include "mem.h"
+#include "units.h"
 
 #define CONFIG_MAX_FILE		(4 * 1024 * 1024)	/* config file size cap */
 #define CONFIG_PATH_MAX		256			/* shown key paths */
@@ -196,20 +197,6 @@ static const struct config_option listener_options[] = {
 #define NROOT		(sizeof root_options / sizeof root_options[0])
 #define NLISTENER	(sizeof listener_options / sizeof listener_options[0])
 
-struct unit {
-	const char	*name;
-	uint64_t	 mult;
-};
-
-static const struct unit size_units[] = {
-	{ "GB", GIB }, { "MB", MIB }, { "KB", KIB }, { "B", 1 }, { NULL, 0 }
-};
-
-static const struct unit duration_units[] = {
-	{ "d", 86400000 }, { "h", 3600000 }, { "m", 60000 }, { "s", 1000 },
-	{ "ms", 1 }, { NULL, 0 }
-};
-
 /* Stores v into an integer or bool field of the given size. */
 static void
 field_store_int(void *p, size_t size, int64_t v)
@@ -266,76 +253,6 @@ choice_index(const char *const *choices, const char *s)
 			return i;
 	}
 	return -1;
-}
-
-static int
-parse_with_units(const char *s, const struct unit *units, uint64_t *out)
-{
-	const char	*p = s;
-	uint64_t	 v = 0, d;
-	int		 i;
-
-	if (s == NULL || !isdigit((unsigned char)*p))
-		return GW_EMALFORMED;
-	while (isdigit((unsigned char)*p)) {
-		d = (uint64_t)(*p - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return GW_ETOOBIG;
-		v = v * 10 + d;
-		p++;
-	}
-	if (*p == '\0') {
-		*out = v;
-		return 0;
-	}
-	for (i = 0; units[i].name != NULL; i++) {
-		if (strcasecmp(p, units[i].name) != 0)
-			continue;
-		if (v > UINT64_MAX / units[i].mult)
-			return GW_ETOOBIG;
-		*out = v * units[i].mult;
-		return 0;
-	}
-	return GW_EMALFORMED;
-}
-
-/*
- * Parses a size: a plain number of bytes or a number with a B, KB, MB or GB
- * suffix (1024-based, any case). Returns 0, GW_EMALFORMED or GW_ETOOBIG.
- */
-int
-config_parse_size(const char *s, uint64_t *out)
-{
-	return parse_with_units(s, size_units, out);
-}
-
-/*
- * Parses a duration: a plain number of milliseconds or a number with a ms, s,
- * m, h or d suffix (any case). Returns 0, GW_EMALFORMED or GW_ETOOBIG.
- */
-int
-config_parse_duration(const char *s, uint64_t *out)
-{
-	return parse_with_units(s, duration_units, out);
-}
-
-/* Writes v in the largest unit that divides it exactly ("1MB", "10s"). */
-static void
-format_units(char *buf, size_t len, uint64_t v, const struct unit *units,
-    const char *base)
-{
-	int	i;
-
-	if (v != 0) {
-		for (i = 0; units[i].name != NULL; i++) {
-			if (units[i].mult > 1 && v % units[i].mult == 0) {
-				snprintf(buf, len, "%" PRIu64 "%s",
-				    v / units[i].mult, units[i].name);
-				return;
-			}
-		}
-	}
-	snprintf(buf, len, "%" PRIu64 "%s", v, v == 0 ? "" : base);
 }
 
 static void
@@ -407,14 +324,12 @@ range_text(const struct config_option *o, char *buf, size_t len)
 
 	switch (o->type) {
 	case OPT_SIZE:
-		format_units(lo, sizeof lo, (uint64_t)o->min, size_units, "B");
-		format_units(hi, sizeof hi, (uint64_t)o->max, size_units, "B");
+		units_format_size(lo, sizeof lo, (uint64_t)o->min);
+		units_format_size(hi, sizeof hi, (uint64_t)o->max);
 		break;
 	case OPT_DURATION:
-		format_units(lo, sizeof lo, (uint64_t)o->min, duration_units,
-		    "ms");
-		format_units(hi, sizeof hi, (uint64_t)o->max, duration_units,
-		    "ms");
+		units_format_duration(lo, sizeof lo, (uint64_t)o->min);
+		units_format_duration(hi, sizeof hi, (uint64_t)o->max);
 		break;
 	default:
 		snprintf(lo, sizeof lo, "%" PRId64, o->min);
@@ -459,9 +374,9 @@ load_quantity(struct load *ld, const struct config_option *o,
 		return -1;
 	}
 	if (o->type == OPT_SIZE)
-		rc = config_parse_size(it->valuestring, out);
+		rc = units_parse_size(it->valuestring, out);
 	else
-		rc = config_parse_duration(it->valuestring, out);
+		rc = units_parse_duration(it->valuestring, out);
 	if (rc == GW_ETOOBIG) {
 		load_error(ld, path, "%s \"%s\" is too large", what,
 		    it->valuestring);
@@ -690,11 +605,11 @@ apply_default(const struct config_option *o, void *base)
 		field_store_str(p, s);
 		break;
 	case OPT_SIZE:
-		config_parse_size(o->def, &u);
+		units_parse_size(o->def, &u);
 		field_store_int(p, o->size, (int64_t)u);
 		break;
 	case OPT_DURATION:
-		config_parse_duration(o->def, &u);
+		units_parse_duration(o->def, &u);
 		field_store_int(p, o->size, (int64_t)u);
 		break;
 	case OPT_ENUM:
@@ -1072,11 +987,9 @@ dump_option(const struct config_option *o, const void *base,
 	case OPT_SIZE:
 	case OPT_DURATION:
 		if (o->type == OPT_SIZE)
-			format_units(buf, sizeof buf, (uint64_t)v, size_units,
-			    "B");
+			units_format_size(buf, sizeof buf, (uint64_t)v);
 		else
-			format_units(buf, sizeof buf, (uint64_t)v,
-			    duration_units, "ms");
+			units_format_duration(buf, sizeof buf, (uint64_t)v);
 		if (v == 0)
 			fprintf(out, "0\n");
 		else

@@ -136,15 +136,6 @@ int	config_load_file(struct gw_config *cfg, const char *path,
 void	config_apply_cli(struct gw_config *cfg);
 
 /*
- * Parses "10MB" / "512" into bytes; "10s" / "250ms" / "3d" into ms. Units
- * are case-insensitive (B, KB, MB, GB, 1024-based; ms, s, m, h, d); a bare
- * number is bytes or milliseconds. Returns 0, or GW_EMALFORMED for an empty,
- * negative, fractional or unknown-unit value and GW_ETOOBIG on overflow.
- */
-int	config_parse_size(const char *s, uint64_t *out);
-int	config_parse_duration(const char *s, uint64_t *out);
-
-/*
  * Prints the effective settings to out, one "key = value" line each in
  * config-file syntax (used by --check -v). Borrows cfg.
  */

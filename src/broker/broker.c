@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Connection lifecycle of the broker: listeners and accept, reading and
- * framing packets, backpressure, the held-acknowledgement FIFO released by
- * store commits, timers (connect timeout, keepalive), output flushing and
- * closing. Packet semantics live in dispatch.c and handle_*.c, delivery to
+ * framing packets, backpressure, timers (connect timeout, keepalive),
+ * output flushing and closing; acknowledgements held for the store's
+ * commit are in acks.c. Packet semantics live in dispatch.c and handle_*.c, delivery to
  * subscribers in outbound.c.
  *
  * Output is batched: handlers append encoded packets to a client's output
@@ -387,166 +387,6 @@ client_resume(struct client *c)
 	client_input_resume(c);
 }
 
-/* Appends a zeroed entry to c's held-ack FIFO; NULL on ENOMEM. */
-static struct held_ack *
-ack_push(struct client *c)
-{
-	struct held_ack *na;
-	size_t n, i;
-
-	if (c->ack_len == c->ack_cap) {
-		n = c->ack_cap ? c->ack_cap * 2 : 8;
-		if ((na = gw_malloc(n * sizeof *na)) == NULL)
-			return NULL;
-		for (i = 0; i < c->ack_len; i++)
-			na[i] = c->acks[(c->ack_head + i) % c->ack_cap];
-		gw_free(c->acks);
-		c->acks = na;
-		c->ack_cap = n;
-		c->ack_head = 0;
-	}
-	na = &c->acks[(c->ack_head + c->ack_len) % c->ack_cap];
-	memset(na, 0, sizeof *na);
-	na->seq = c->last_seq;
-	na->bytes = c->pkt_bytes;
-	c->held_bytes += na->bytes;
-	c->ack_len++;
-	return na;
-}
-
-/* Puts c on the held-ack list and releases what is durable already. */
-static void
-ack_track(struct client *c)
-{
-	if (!c->in_acks) {
-		c->in_acks = true;
-		LIST_INSERT_HEAD(&c->b->ack_clients, c, acks_link);
-	}
-	/* Usually the data is committed already only for no-op publishes. */
-	if (c->last_seq <= store_committed_seq(c->b->store))
-		broker_release_acks(c->b);
-}
-
-int
-client_hold_ack(struct client *c, uint8_t type, uint16_t pid,
-    struct msg *fanout)
-{
-	struct held_ack *a;
-
-	if ((a = ack_push(c)) == NULL)
-		return GW_ENOMEM;
-	a->type = type;
-	a->pid = pid;
-	a->fanout = fanout;
-	ack_track(c);
-	return 0;
-}
-
-int
-client_hold_suback(struct client *c, uint8_t *data, uint32_t data_len,
-    uint32_t pkt_len)
-{
-	struct held_ack *a;
-
-	if ((a = ack_push(c)) == NULL)
-		return GW_ENOMEM;
-	a->type = CODEC_SUBACK;
-	a->data = data;
-	a->data_len = data_len;
-	a->pkt_len = pkt_len;
-	ack_track(c);
-	return 0;
-}
-
-/* Sends the acks of c that are durable now; all of them if force. */
-static void
-client_release(struct client *c, uint64_t committed, bool force)
-{
-	struct held_ack *a;
-
-	while (c->ack_len > 0) {
-		a = &c->acks[c->ack_head];
-		if (!force && a->seq > committed)
-			break;
-		if (a->data != NULL) {
-			if (c->state != CLIENT_CLOSING)
-				subscribe_release(c, a->data, a->data_len,
-				    a->pkt_len);
-			gw_free(a->data);
-			a->data = NULL;
-		} else if (c->state != CLIENT_CLOSING)
-			codec_encode_ack(&c->conn.out, a->type, a->pid);
-		if (a->fanout != NULL) {
-			outbound_fanout(c->b, a->fanout);
-			msg_unref(&a->fanout);
-		}
-		c->held_bytes -= a->bytes;
-		c->ack_head = (c->ack_head + 1) % c->ack_cap;
-		c->ack_len--;
-	}
-	client_want_flush(c);
-}
-
-/*
- * Keeps the after-commit fan-out of a held QoS 2 publish whose connection
- * closed before the commit; broker_release_acks() delivers it later.
- */
-static void
-orphan_fanout(struct broker *b, struct held_ack *a)
-{
-	struct held_ack *n;
-	size_t cap;
-
-	if (b->norphans == b->caporphans) {
-		cap = b->caporphans ? b->caporphans * 2 : 8;
-		if ((n = gw_realloc(b->orphans, cap * sizeof *n)) == NULL) {
-			outbound_fanout(b, a->fanout);
-			msg_unref(&a->fanout);
-			return;
-		}
-		b->orphans = n;
-		b->caporphans = cap;
-	}
-	b->orphans[b->norphans++] = *a;
-	a->fanout = NULL;
-}
-
-static void
-release_orphans(struct broker *b, uint64_t committed, bool force)
-{
-	size_t i = 0;
-
-	while (i < b->norphans) {
-		if (!force && b->orphans[i].seq > committed) {
-			i++;
-			continue;
-		}
-		if (!b->intake_stopped)
-			outbound_fanout(b, b->orphans[i].fanout);
-		msg_unref(&b->orphans[i].fanout);
-		b->orphans[i] = b->orphans[--b->norphans];
-	}
-}
-
-void
-broker_release_acks(struct broker *b)
-{
-	uint64_t committed = store_committed_seq(b->store);
-	struct client *c, *next;
-
-	if (b->norphans > 0)
-		release_orphans(b, committed, false);
-	for (c = LIST_FIRST(&b->ack_clients); c != NULL; c = next) {
-		next = LIST_NEXT(c, acks_link);
-		client_release(c, committed, false);
-		if (c->ack_len == 0) {
-			LIST_REMOVE(c, acks_link);
-			c->in_acks = false;
-			if (c->peer_eof)
-				client_close_after_write(c, NULL);
-		}
-	}
-}
 
 static void
 client_pause(struct client *c)
@@ -898,7 +738,7 @@ client_destroy(struct client *c)
 		LIST_REMOVE(c, acks_link);
 	while (c->ack_len > 0) {
 		if (c->acks[c->ack_head].fanout != NULL)
-			orphan_fanout(b, &c->acks[c->ack_head]);
+			acks_orphan(b, &c->acks[c->ack_head]);
 		gw_free(c->acks[c->ack_head].data);
 		c->ack_head = (c->ack_head + 1) % c->ack_cap;
 		c->ack_len--;
@@ -983,7 +823,7 @@ broker_finish(struct broker *b)
 	struct client *c;
 
 	LIST_FOREACH(c, &b->clients, link) {
-		client_release(c, 0, true);
+		acks_release_client(c, 0, true);
 		if (c->in_acks) {
 			LIST_REMOVE(c, acks_link);
 			c->in_acks = false;
@@ -992,7 +832,7 @@ broker_finish(struct broker *b)
 	}
 	while ((c = LIST_FIRST(&b->clients)) != NULL)
 		client_destroy(c);
-	release_orphans(b, 0, true);
+	acks_release_orphans(b, 0, true);
 }
 
 void
@@ -1035,7 +875,7 @@ broker_free(struct broker *b)
 		session_table_free(b->sessions);
 	}
 	subs_free(b->subs);
-	release_orphans(b, 0, true);
+	acks_release_orphans(b, 0, true);
 	gw_free(b->orphans);
 	if (b->rules != NULL)
 		rule_set_unref(&b->rules);

@@ -175,6 +175,15 @@ void	client_set_events(struct client *c);
 void	client_input_resume(struct client *c);
 void	broker_release_acks(struct broker *b);
 
+/* acks.c: the held-acknowledgement ring (see client_hold_ack()) */
+/* Sends c's acks whose data is committed (all of them if force). */
+void	acks_release_client(struct client *c, uint64_t committed, bool force);
+/* Keeps held ack a's QoS 2 fan-out (c is closing); takes a->fanout. */
+void	acks_orphan(struct broker *b, struct held_ack *a);
+/* Delivers the orphans committed by now (all of them if force). */
+void	acks_release_orphans(struct broker *b, uint64_t committed,
+	    bool force);
+
 /* guard.c: output, input and stall bounds of one connection */
 bool	guard_output_full(struct client *c);
 bool	guard_output_drained(struct client *c);

@@ -36,8 +36,8 @@
 
 #include "broker/subs.h"
 #include "broker/topic.h"
-#include "config.h"
 #include "rules/rules_int.h"
+#include "units.h"
 
 static const char *const reserved[] = {
 	"outbox", "outbox_dead", "rejected", "retained", "sessions",
@@ -272,7 +272,7 @@ load_duration(struct loader *ld, const cJSON *obj, const char *key,
 		*out = (uint64_t)j->valuedouble;
 		return true;
 	}
-	if (cJSON_IsString(j) && config_parse_duration(j->valuestring,
+	if (cJSON_IsString(j) && units_parse_duration(j->valuestring,
 	    out) == 0)
 		return true;
 	load_err(ld, p,

@@ -4,7 +4,6 @@ with the default limits (the config names only the listener, the database
 and, for mqlite, the metrics port), a reader of its /metrics counters, and
 hostile senders that never read their socket. Every loop is bounded."""
 
-import json
 import re
 import select
 import socket
@@ -31,12 +30,8 @@ class ExhaustCase(E2ETestCase):
         br = Broker(self.workdir, name=name, limits=limits, env=ASAN_ENV)
         self.mport = None
         if not MOSQUITTO:
-            with open(br.conf_path) as f:
-                cfg = json.load(f)
             self.mport = free_port()
-            cfg["metrics"] = {"bind": HOST, "port": self.mport}
-            with open(br.conf_path, "w") as f:
-                json.dump(cfg, f)
+            br.update_config(metrics={"bind": HOST, "port": self.mport})
         self.brokers.append(br)
         self.broker = br
         br.start()

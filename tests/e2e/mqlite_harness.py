@@ -11,6 +11,7 @@ test fail, never the suite hang. The daemon's stderr goes to one log file per
 broker; the log is printed when a test fails.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -112,6 +113,15 @@ class Broker:
         self._write_config()
 
     # -- configuration ------------------------------------------------------
+    def update_config(self, **sections):
+        """Replaces top-level keys of the mqlite JSON config (takes effect
+        at the next start or SIGHUP)."""
+        with open(self.conf_path) as f:
+            cfg = json.load(f)
+        cfg.update(sections)
+        with open(self.conf_path, "w") as f:
+            json.dump(cfg, f)
+
     def _write_config(self):
         if MOSQUITTO:
             lines = ["per_listener_settings false",

@@ -66,7 +66,7 @@ class TestRetainedBounds(ExhaustCase):
             return br.scalar("select count(*) from retained")
         self.assertTrue(self.wait_rows(rows, 10000))
         br.stop()
-        self.rewrite_limits(br, {"max_retained": 100})
+        br.update_config(limits={"max_retained": 100})
         br.start()
         self.assertTrue(self.wait_rows(rows, 100))
         self.assertEqual(self.metric("mqlite_retained"), 100)
@@ -80,13 +80,6 @@ class TestRetainedBounds(ExhaustCase):
             time.sleep(0.2)
         return fn() == n
 
-    def rewrite_limits(self, br, limits):
-        import json
-        with open(br.conf_path) as f:
-            cfg = json.load(f)
-        cfg["limits"] = limits
-        with open(br.conf_path, "w") as f:
-            json.dump(cfg, f)
 
     def test_retained_bytes(self):
         br = self.start()

@@ -61,7 +61,7 @@ class TestSessionExpiry(ExhaustCase):
         # with a 2 s expiry: it is dropped at start, rows included.
         br.query("update sessions set disconnected_ms = "
                  "disconnected_ms - 180000 where client_id='old'")
-        self.rewrite_limits(br, LIMITS)
+        br.update_config(limits=LIMITS)
         br.start()
         self.wait_metric("mqlite_sessions_expired_total", 1, timeout=10)
         self.assertTrue(self.wait_zero(br, "select count(*) from "
@@ -80,13 +80,6 @@ class TestSessionExpiry(ExhaustCase):
             time.sleep(0.2)
         return False
 
-    def rewrite_limits(self, br, limits):
-        import json
-        with open(br.conf_path) as f:
-            cfg = json.load(f)
-        cfg["limits"] = limits
-        with open(br.conf_path, "w") as f:
-            json.dump(cfg, f)
 
 
 if __name__ == "__main__":

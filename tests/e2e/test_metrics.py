@@ -82,12 +82,8 @@ class MetricsCase(E2ETestCase):
                 json.dump({"rules": rules}, f)
             args = ["-r", path]
         br = Broker(self.workdir, name=name, extra_args=args)
-        with open(br.conf_path) as f:
-            cfg = json.load(f)
         self.mport = free_port()
-        cfg["metrics"] = {"bind": HOST, "port": self.mport}
-        with open(br.conf_path, "w") as f:
-            json.dump(cfg, f)
+        br.update_config(metrics={"bind": HOST, "port": self.mport})
         self.brokers.append(br)
         self.broker = br
         br.start()

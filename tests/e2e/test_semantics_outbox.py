@@ -91,19 +91,7 @@ class TestRejectParks(SemOutboxCase):
             outbox={"max_bytes": "16KB", "overflow": "reject"})
         pad = "p" * 900
         c = self.client(client_id="park")
-        acked, held_pid = 0, None
-        for i in range(100):
-            pid = c.pid()
-            c.send(publish_pkt("t/x", '{"seq": %d, "pad": "%s"}' % (i, pad),
-                               qos=1, pid=pid))
-            p = c.quiet(1.5)
-            if p is None:
-                held_pid = pid
-                break
-            self.assertEqual((p.type, p.pid), (PUBACK, pid))
-            acked += 1
-        self.assertIsNotNone(held_pid, "the outbox never filled")
-        self.assertGreater(acked, 5)
+        acked, held_pid = self.publish_until_held(c, "t/x", pad)
         # Later items of the same connection, none routed to a webhook
         # except the last.
         later = [("other/a", "q0-a", 0), ("other/b", "q1-b", 1),

@@ -201,6 +201,27 @@ class WebhookCase(E2ETestCase):
             br.start()
         return br
 
+    def publish_until_held(self, c, topic, pad):
+        """QoS 1 publishes of {"seq": i, "pad": pad} on topic, one at a
+        time, until one gets no PUBACK within 1.5 s: the outbox is full
+        (reject). Returns (publishes acked, packet id of the held one)."""
+        acked, held_pid = 0, None
+        if isinstance(pad, str):
+            pad = pad.encode()
+        for i in range(100):
+            pid = c.pid()
+            c.send(publish_pkt(topic, b'{"seq": %d, "pad": "%s"}' % (i, pad),
+                               qos=1, pid=pid))
+            p = c.quiet(1.5)
+            if p is None:
+                held_pid = pid
+                break
+            self.assertEqual((p.type, p.pid), (PUBACK, pid))
+            acked += 1
+        self.assertIsNotNone(held_pid, "the outbox never filled")
+        self.assertGreater(acked, 5)
+        return acked, held_pid
+
     def publish_many(self, c, items, timeout=30.0):
         """Pipelines QoS 1 publishes [(topic, payload)] and waits for every
         PUBACK, in order."""
@@ -625,20 +646,7 @@ class TestFullOutbox(WebhookCase):
             outbox={"max_bytes": "16KB", "overflow": "reject"})
         pad = b"p" * 900
         c = self.client(client_id="rej")
-        acked = 0
-        held_pid = None
-        for i in range(100):
-            pid = c.pid()
-            c.send(publish_pkt("t/x", b'{"seq": %d, "pad": "%s"}' % (i, pad),
-                               qos=1, pid=pid))
-            p = c.quiet(1.5)
-            if p is None:
-                held_pid = pid
-                break
-            self.assertEqual((p.type, p.pid), (PUBACK, pid))
-            acked += 1
-        self.assertIsNotNone(held_pid, "the outbox never filled")
-        self.assertGreater(acked, 5)
+        acked, held_pid = self.publish_until_held(c, "t/x", pad)
         n = acked + 1
         self.assertEqual(self.outbox_count(), acked)
         # Still no PUBACK a while later while the receiver is down.

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "cutest.h"
 #include "mem.h"
+#include "units.h"
 
 #define MAX_SEEN	16
 
@@ -564,11 +565,11 @@ test_parse_size(void)
 
 	for (i = 0; i < sizeof t / sizeof t[0]; i++) {
 		v = 12345;
-		CU_ASSERT_EQUAL(config_parse_size(t[i].s, &v), t[i].rc);
+		CU_ASSERT_EQUAL(units_parse_size(t[i].s, &v), t[i].rc);
 		if (t[i].rc == 0)
 			CU_ASSERT_EQUAL(v, t[i].v);
 	}
-	CU_ASSERT_EQUAL(config_parse_size(NULL, &v), GW_EMALFORMED);
+	CU_ASSERT_EQUAL(units_parse_size(NULL, &v), GW_EMALFORMED);
 }
 
 static void
@@ -603,7 +604,7 @@ test_parse_duration(void)
 
 	for (i = 0; i < sizeof t / sizeof t[0]; i++) {
 		v = 12345;
-		CU_ASSERT_EQUAL(config_parse_duration(t[i].s, &v), t[i].rc);
+		CU_ASSERT_EQUAL(units_parse_duration(t[i].s, &v), t[i].rc);
 		if (t[i].rc == 0)
 			CU_ASSERT_EQUAL(v, t[i].v);
 	}
