@@ -194,10 +194,10 @@ static void
 accept_cb(struct ev_loop *loop, int lfd, unsigned events, void *arg)
 {
 	struct broker *b = arg;
-	struct client *c;
 	char peer[64];
 	int fd, n;
 
+	(void)loop;
 	(void)events;
 	for (n = 0; n < 64; n++) {
 		if ((fd = listen_accept(lfd, peer, sizeof peer)) == -1) {
@@ -217,28 +217,34 @@ accept_cb(struct ev_loop *loop, int lfd, unsigned events, void *arg)
 			close(fd);
 			continue;
 		}
-		if ((c = gw_calloc(1, sizeof *c)) == NULL) {
+		if (broker_adopt(b, fd, peer) != 0)
 			close(fd);
-			continue;
-		}
-		c->b = b;
-		c->conn.fd = fd;
-		snprintf(c->conn.peer, sizeof c->conn.peer, "%s", peer);
-		c->last_rx_ms = ev_now(loop);
-		c->ev_mask = EV_READ;
-		if (ev_add_fd(loop, fd, EV_READ, client_io_cb, c) != 0) {
-			close(fd);
-			gw_free(c);
-			continue;
-		}
-		LIST_INSERT_HEAD(&b->clients, c, link);
-		b->nclients++;
-		b->stats.connections = b->nclients;
-		ev_timer_set(loop, &c->timer,
-		    ev_now(loop) + b->cfg->connect_timeout_ms,
-		    client_timer_cb, c);
-		log_debug("accepted %s on fd %d", peer, fd);
 	}
+}
+
+int
+broker_adopt(struct broker *b, int fd, const char *peer)
+{
+	struct client *c;
+
+	if ((c = gw_calloc(1, sizeof *c)) == NULL)
+		return GW_ENOMEM;
+	c->b = b;
+	c->conn.fd = fd;
+	snprintf(c->conn.peer, sizeof c->conn.peer, "%s", peer);
+	c->last_rx_ms = ev_now(b->loop);
+	c->ev_mask = EV_READ;
+	if (ev_add_fd(b->loop, fd, EV_READ, client_io_cb, c) != 0) {
+		gw_free(c);
+		return GW_EIO;
+	}
+	LIST_INSERT_HEAD(&b->clients, c, link);
+	b->nclients++;
+	b->stats.connections = b->nclients;
+	ev_timer_set(b->loop, &c->timer,
+	    ev_now(b->loop) + b->cfg->connect_timeout_ms, client_timer_cb, c);
+	log_debug("accepted %s on fd %d", peer, fd);
+	return 0;
 }
 
 static void

@@ -38,6 +38,15 @@ struct broker	*broker_new(struct ev_loop *loop, const struct gw_config *cfg,
 int		 broker_listen(struct broker *b, const char *bind_addr,
 		    int port, struct gw_error *err);
 
+/*
+ * Takes fd, a connected non-blocking stream socket, as a new client
+ * connection from peer (text for logs, borrowed), as if accepted: the
+ * CONNECT is awaited within connect_timeout. The accept path and the
+ * connection fuzz target use it. Returns 0 (the broker owns fd), or
+ * GW_ENOMEM / GW_EIO (the caller still owns fd).
+ */
+int		 broker_adopt(struct broker *b, int fd, const char *peer);
+
 /* Loads retained messages and inbound QoS 2 state from the store; call
  * before store_start(). 0 or GW_E*. */
 int		 broker_load_state(struct broker *b);
