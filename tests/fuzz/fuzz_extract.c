@@ -167,9 +167,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	caps.levels = cap_levels;
 	caps.n = 1;
 	if (memchr(text, '\0', plen + 9) != NULL ||
-	    tmpl_compile(text, &caps, false, &t, &err) != 0 ||
-	    t->nsegs != 1 || t->segs[0].kind != SEG_PH)
+	    tmpl_compile(text, &caps, false, &t, &err) != 0)
 		t = NULL;
+	else if (t->nsegs != 1 || t->segs[0].kind != SEG_PH) {
+		tmpl_free(t);
+		t = NULL;
+	}
 	m = msg_new("site/a/b", 8, "dev-1", 5, "user", 4, nl + 1,
 	    size - plen - 1, 1, 0, 1767225600000LL);
 	if (m == NULL)
