@@ -3,18 +3,23 @@
 /*
  * libFuzzer target for the persisted-session state read back at start
  * (store_load_sessions() in src/store/state.c feeding load_session_cb() in
- * src/broker/persist.c). A store is opened once on a database in a
- * temporary folder (its thread is never started: loading happens before
- * it, as in mqlite). Per input, the sessions table gets one row: the input
- * up to the first newline is the client id, the rest the "subs" JSON text,
- * both bound as they are (NUL bytes included). A new broker then loads it.
+ * src/broker/persist.c, and store_load_session_msgs() feeding
+ * load_smsg_cb()). A store is opened once on a database in a temporary
+ * folder (its thread is never started: loading happens before it, as in
+ * mqlite). Per input, the sessions table gets one row and session_msgs at
+ * most one: the input's first line is the client id, its second line the
+ * topic of a queued QoS 1 message for that client, the rest the "subs"
+ * JSON text, all bound as they are (NUL bytes included). A new broker then
+ * loads them.
  *
- * Invariants: exactly the rows with a non-empty client id become one
- * offline session under that id; its subscriptions are exactly the entries
+ * Invariants: a row whose client id is empty or holds a NUL is skipped,
+ * any other becomes one offline session under that id; its subscriptions are exactly the entries
  * of the JSON array that have a valid filter and a QoS from 0 to 2 (a
  * repeated filter keeping the last QoS), computed here independently from
- * cJSON; and the subscriptions written back as JSON in the format mqlite
- * saves load again to the same list.
+ * cJSON; the queued message comes back with its topic unless that topic is
+ * empty or holds a NUL (not a topic a client may be sent); and the
+ * subscriptions written back as JSON in the format mqlite saves load again
+ * to the same list.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,6 +29,7 @@
 #include <sqlite3.h>
 
 #include "broker/broker_int.h"
+#include "broker/msg.h"
 #include "broker/topic.h"
 #include "config.h"
 #include "net/ev.h"
@@ -86,6 +92,26 @@ put_row(const char *id, size_t idlen, const char *subs, size_t slen)
 	sqlite3_finalize(st);
 }
 
+/* Replaces session_msgs with one QoS 1 message on topic for id. */
+static void
+put_msg(const char *id, size_t idlen, const char *topic, size_t tlen)
+{
+	sqlite3		*db = store_db(store);
+	sqlite3_stmt	*st;
+
+	CHECK(sqlite3_exec(db, "DELETE FROM session_msgs", NULL, NULL,
+	    NULL) == SQLITE_OK);
+	if (topic == NULL)
+		return;
+	CHECK(sqlite3_prepare_v2(db, "INSERT INTO session_msgs (id,"
+	    " client_id, topic, qos, received_ms, payload) VALUES"
+	    " (7, ?, ?, 1, 1, x'3432')", -1, &st, NULL) == SQLITE_OK);
+	sqlite3_bind_text(st, 1, id, (int)idlen, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, topic, (int)tlen, SQLITE_TRANSIENT);
+	CHECK(sqlite3_step(st) == SQLITE_DONE);
+	sqlite3_finalize(st);
+}
+
 /* The subscriptions the loader should keep: [{"filter","qos"}] deduped. */
 static cJSON *
 expected(const char *subs)
@@ -127,7 +153,8 @@ expected(const char *subs)
 /* Loads the table into a new broker; checks s against want; returns the
  * session's subscriptions as saved JSON text (new) or NULL. */
 static char *
-load_and_check(const char *id, const cJSON *want)
+load_and_check(const char *id, bool id_ok, const cJSON *want,
+    const char *topic, size_t tlen)
 {
 	struct broker	*b;
 	struct session	*s;
@@ -138,7 +165,7 @@ load_and_check(const char *id, const cJSON *want)
 
 	CHECK((b = broker_new(loop, &cfg, store)) != NULL);
 	CHECK(persist_load(b) == 0);
-	if (id[0] == '\0') {
+	if (!id_ok) {
 		CHECK(session_count(b->sessions) == 0);
 		broker_free(b);
 		return NULL;
@@ -146,6 +173,13 @@ load_and_check(const char *id, const cJSON *want)
 	CHECK(session_count(b->sessions) == 1);
 	s = session_find(b->sessions, id, strlen(id));
 	CHECK(s != NULL && s->client == NULL);
+	if (topic != NULL && tlen > 0 && memchr(topic, '\0', tlen) == NULL) {
+		CHECK(s->qlen == 1);
+		CHECK(s->queue[s->qhead].m->topic_len == tlen);
+		CHECK(memcmp(s->queue[s->qhead].m->topic, topic, tlen) == 0);
+		CHECK(s->queue[s->qhead].key == 7);
+	} else
+		CHECK(s->qlen == 0);
 	for (x = want->child; x != NULL; x = x->next)
 		n++;
 	CHECK(s->nsubs == n);
@@ -173,40 +207,51 @@ load_and_check(const char *id, const cJSON *want)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const uint8_t	*nl;
-	char		*id, *subs = NULL, *again;
+	const uint8_t	*nl, *nl2, *end = data + size;
+	char		*id, *topic = NULL, *subs = NULL, *again;
 	cJSON		*want;
-	size_t		 idlen, slen = 0;
+	size_t		 idlen, tlen = 0, slen = 0;
+	bool		 id_ok;
 
 	if ((nl = memchr(data, '\n', size)) == NULL)
-		nl = data + size;
-	idlen = (size_t)(nl - data);
-	if (idlen > 512)
+		nl = end;
+	if ((idlen = (size_t)(nl - data)) > 512)
 		return 0;
 	if ((id = malloc(idlen + 1)) == NULL)
 		return 0;
 	memcpy(id, data, idlen);
 	id[idlen] = '\0';
-	if (nl < data + size) {
-		slen = size - idlen - 1;
-		if ((subs = malloc(slen + 1)) == NULL) {
-			free(id);
-			return 0;
+	if (nl < end) {
+		if ((nl2 = memchr(nl + 1, '\n', (size_t)(end - nl - 1))) ==
+		    NULL)
+			nl2 = end;
+		tlen = (size_t)(nl2 - nl - 1);
+		if ((topic = malloc(tlen + 1)) != NULL) {
+			memcpy(topic, nl + 1, tlen);
+			topic[tlen] = '\0';
 		}
-		memcpy(subs, nl + 1, slen);
-		subs[slen] = '\0';
+		if (nl2 < end && (subs = malloc((size_t)(end - nl2))) !=
+		    NULL) {
+			slen = (size_t)(end - nl2 - 1);
+			memcpy(subs, nl2 + 1, slen);
+			subs[slen] = '\0';
+		}
 	}
 	put_row(id, idlen, subs, slen);
+	put_msg(id, idlen, topic, tlen);
 	want = expected(subs != NULL ? subs : "");
 	CHECK(want != NULL);
-	again = load_and_check(id, want);
+	id_ok = idlen > 0 && strlen(id) == idlen;
+	again = load_and_check(id, id_ok, want, topic, tlen);
 	if (again != NULL) {
 		put_row(id, strlen(id), again, strlen(again));
-		free(load_and_check(id, want));
+		put_msg(id, idlen, NULL, 0);
+		free(load_and_check(id, id_ok, want, NULL, 0));
 		cJSON_free(again);
 	}
 	cJSON_Delete(want);
 	free(subs);
+	free(topic);
 	free(id);
 	return 0;
 }
