@@ -50,7 +50,8 @@ int	LLVMFuzzerInitialize(int *, char ***);
 
 #define MAX_INPUT	(64 * 1024)	/* fits a socketpair's buffer */
 #define MAX_OUTPUT	(4 * 1024 * 1024)	/* kept for checking */
-#define DEADLINE_MS	10000		/* after EOF, generous on a busy host */
+/* After the client's EOF; generous for a busy host. */
+#define DEADLINE_MS	10000
 
 static char		 tmpdir[] = "/tmp/mqlite-fuzz-conn-XXXXXX";
 static struct gw_config	 cfg;

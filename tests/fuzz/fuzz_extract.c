@@ -105,7 +105,8 @@ lone_surrogate(const struct buf *b)
 	for (i = 0; i + 3 < n; i++)
 		if (p[i] == '\\' && p[i + 1] == 'u' &&
 		    (p[i + 2] == 'd' || p[i + 2] == 'D') &&
-		    strchr("89abcdefABCDEF", p[i + 3]) != NULL && p[i + 3] != '\0')
+		    p[i + 3] != '\0' &&
+		    strchr("89abcdefABCDEF", p[i + 3]) != NULL)
 			return true;
 	return false;
 }

@@ -13,13 +13,13 @@
  * loads them.
  *
  * Invariants: a row whose client id is empty or holds a NUL is skipped,
- * any other becomes one offline session under that id; its subscriptions are exactly the entries
- * of the JSON array that have a valid filter and a QoS from 0 to 2 (a
- * repeated filter keeping the last QoS), computed here independently from
- * cJSON; the queued message comes back with its topic unless that topic is
- * empty or holds a NUL (not a topic a client may be sent); and the
- * subscriptions written back as JSON in the format mqlite saves load again
- * to the same list.
+ * any other becomes one offline session under that id; its subscriptions
+ * are exactly the entries of the JSON array that have a valid filter and a
+ * QoS from 0 to 2 (a repeated filter keeping the last QoS), computed here
+ * independently from cJSON; the queued message comes back with its topic
+ * unless that topic is empty or holds a NUL (not a topic a client may be
+ * sent); and the subscriptions written back as JSON in the format mqlite
+ * saves load again to the same list.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -133,8 +133,8 @@ expected(const char *subs)
 		    strlen(f->valuestring)))
 			continue;
 		for (x = want->child; x != NULL; x = x->next)
-			if (strcmp(cJSON_GetObjectItem(x, "filter")->valuestring,
-			    f->valuestring) == 0)
+			if (strcmp(f->valuestring, cJSON_GetObjectItem(x,
+			    "filter")->valuestring) == 0)
 				break;
 		if (x != NULL) {
 			cJSON_GetObjectItem(x, "qos")->valueint = q->valueint;
