@@ -7,13 +7,15 @@
  * first NUL. Invariants checked: a value that parses gives a delay that is
  * never negative; a delay in seconds parses the same with blanks around it
  * and does not depend on the clock; a date does not move earlier when the
- * clock moves earlier; and the delay handed to the scheduler never exceeds
- * the cap.
+ * clock moves earlier, and a future date written back as an IMF-fixdate
+ * gives the same delay; and the delay handed to the scheduler never
+ * exceeds the cap.
  */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "deliver/backoff.h"
 #include "err.h"
@@ -30,6 +32,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct backoff_rng	 rng;
 	char			*s, *padded;
 	int64_t			 d1, d2, d3, next;
+	struct tm		 tm;
+	time_t			 when;
+	char			 date[64];
 	int			 rc;
 	bool			 digits;
 
@@ -59,6 +64,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(backoff_parse_retry_after(padded, NOW_MS, &d3) == 0);
 		CHECK(d3 == d1);
 		free(padded);
+	}
+	/* A future date written back as an IMF-fixdate gives the same delay. */
+	if (!digits && d1 > 0 && d1 < 86400000LL * 365 * 7000) {
+		when = (time_t)((NOW_MS + d1) / 1000);
+		if (gmtime_r(&when, &tm) != NULL && strftime(date, sizeof date,
+		    "%a, %d %b %Y %H:%M:%S GMT", &tm) > 0) {
+			CHECK(backoff_parse_retry_after(date, NOW_MS, &d3) ==
+			    0);
+			CHECK(d3 == d1);
+		}
 	}
 	backoff_seed(&rng, 1);
 	next = backoff_next_delay_ms(&rng, 1000, 300000, 3, d1);
