@@ -516,7 +516,8 @@ check_cross(struct loader *ld, const struct rule *r, const char *path)
 	char				 p[PATH_LEN];
 	size_t				 i, k;
 
-	for (i = 0; i < r->id; i++) {
+	/* The rules before r (one with bad keys is not stored). */
+	for (i = 0; i + 1 < ld->set->nrules; i++) {
 		if ((o = ld->set->rules[i]->sqlite) == NULL ||
 		    strcasecmp(o->table, sq->table) != 0)
 			continue;
@@ -805,13 +806,14 @@ load_rule(struct loader *ld, const cJSON *j, const char *path, size_t id)
 	    strlen(it->valuestring) > 128)
 		load_err(ld, p, "expected a name of 1 to 128 bytes");
 	else {
-		for (i = 0; i < id; i++) {
+		for (i = 0; i + 1 < ld->set->nrules; i++) {
 			if (ld->set->rules[i]->name != NULL &&
 			    strcmp(ld->set->rules[i]->name,
 			    it->valuestring) == 0) {
 				load_err(ld, p,
 				    "duplicate rule name \"%s\" (also "
-				    "rules[%zu])", it->valuestring, i);
+				    "rules[%zu])", it->valuestring,
+				    ld->set->rules[i]->id);
 				break;
 			}
 		}
