@@ -516,10 +516,15 @@ check_cross(struct loader *ld, const struct rule *r, const char *path)
 	char				 p[PATH_LEN];
 	size_t				 i, k;
 
-	/* The rules before r (one with bad keys is not stored). */
+	/*
+	 * The rules before r (one with bad keys is not stored); a table
+	 * missing here or there has been reported already.
+	 */
+	if (sq->table == NULL)
+		return;
 	for (i = 0; i + 1 < ld->set->nrules; i++) {
 		if ((o = ld->set->rules[i]->sqlite) == NULL ||
-		    strcasecmp(o->table, sq->table) != 0)
+		    o->table == NULL || strcasecmp(o->table, sq->table) != 0)
 			continue;
 		for (k = 0; k < sq->ncols; k++) {
 			if ((oc = find_col(o, sq->cols[k].name)) == NULL ||
