@@ -335,35 +335,48 @@ mconn_respond(struct mconn *c, int status, const char *reason,
 	mconn_write(c);
 }
 
-/* Answers the complete request head in c->in (hlen bytes). */
-static void
-mconn_handle(struct mconn *c, size_t hlen)
+/* See metrics.h. */
+int
+metrics_request_status(const char *req, size_t hlen)
 {
-	struct buf body = BUF_INIT;
-	const char *req = (const char *)buf_head(&c->in);
 	const char *eol, *sp1, *sp2, *path;
 	size_t plen;
-	int rc;
 
 	eol = memchr(req, '\r', hlen);
 	if (eol == NULL || (sp1 = memchr(req, ' ', (size_t)(eol - req))) ==
 	    NULL || (sp2 = memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1))) ==
 	    NULL || sp1 == req || sp2 == sp1 + 1 ||
 	    (size_t)(eol - sp2 - 1) != 8 || memcmp(sp2 + 1, "HTTP/1.", 7) !=
-	    0) {
-		mconn_respond(c, 400, "Bad Request", NULL, NULL);
-		return;
-	}
-	if (sp1 - req != 3 || memcmp(req, "GET", 3) != 0) {
-		mconn_respond(c, 405, "Method Not Allowed", "Allow: GET\r\n",
-		    NULL);
-		return;
-	}
+	    0)
+		return 400;
+	if (sp1 - req != 3 || memcmp(req, "GET", 3) != 0)
+		return 405;
 	path = sp1 + 1;
 	plen = (size_t)(sp2 - path);
 	if (memchr(path, '?', plen) != NULL)
 		plen = (size_t)((const char *)memchr(path, '?', plen) - path);
-	if (plen != 8 || memcmp(path, "/metrics", 8) != 0) {
+	if (plen != 8 || memcmp(path, "/metrics", 8) != 0)
+		return 404;
+	return 200;
+}
+
+/* Answers the complete request head in c->in (hlen bytes). */
+static void
+mconn_handle(struct mconn *c, size_t hlen)
+{
+	struct buf body = BUF_INIT;
+	int rc;
+
+	switch (metrics_request_status((const char *)buf_head(&c->in),
+	    hlen)) {
+	case 400:
+		mconn_respond(c, 400, "Bad Request", NULL, NULL);
+		return;
+	case 405:
+		mconn_respond(c, 405, "Method Not Allowed", "Allow: GET\r\n",
+		    NULL);
+		return;
+	case 404:
 		mconn_respond(c, 404, "Not Found", NULL, NULL);
 		return;
 	}

@@ -40,6 +40,14 @@ struct metrics	*metrics_start(struct ev_loop *loop, const char *bind_addr,
 		    int port, metrics_render_fn fn, void *ctx,
 		    struct gw_error *err);
 
+/*
+ * Decides the answer to a request head: req holds hlen bytes ending with
+ * the blank line (CR LF CR LF). Returns 200 for "GET /metrics[?...]
+ * HTTP/1.x", 405 for another method, 404 for another path, 400 when the
+ * request line is malformed. Reads nothing past req[hlen - 1]. Pure.
+ */
+int		 metrics_request_status(const char *req, size_t hlen);
+
 /* The port the server listens on (useful after port 0). */
 int		 metrics_port(const struct metrics *m);
 

@@ -236,10 +236,10 @@ accept_cb(struct ev_loop *loop, int lfd, unsigned events, void *arg)
 {
 	struct broker_listener *l = arg;
 	struct broker *b = l->b;
-	struct client *c;
 	char peer[64];
 	int fd, n;
 
+	(void)loop;
 	(void)events;
 	for (n = 0; n < 64; n++) {
 		if ((fd = listen_accept(lfd, peer, sizeof peer)) == -1) {
@@ -259,34 +259,46 @@ accept_cb(struct ev_loop *loop, int lfd, unsigned events, void *arg)
 			close(fd);
 			continue;
 		}
-		if ((c = gw_calloc(1, sizeof *c)) == NULL) {
+		if (client_adopt(b, fd, peer, l->tls) != 0)
 			close(fd);
-			continue;
-		}
-		c->b = b;
-		c->conn.fd = fd;
-		if (l->tls != NULL &&
-		    (c->conn.tls = tls_session_new(l->tls, fd)) == NULL) {
-			close(fd);
-			gw_free(c);
-			continue;
-		}
-		snprintf(c->conn.peer, sizeof c->conn.peer, "%s", peer);
-		c->last_rx_ms = ev_now(loop);
-		c->ev_mask = EV_READ;
-		if (ev_add_fd(loop, fd, EV_READ, client_io_cb, c) != 0) {
-			conn_close(&c->conn);
-			gw_free(c);
-			continue;
-		}
-		LIST_INSERT_HEAD(&b->clients, c, link);
-		b->nclients++;
-		b->stats.connections = b->nclients;
-		ev_timer_set(loop, &c->timer,
-		    ev_now(loop) + b->cfg->connect_timeout_ms,
-		    client_timer_cb, c);
-		log_debug("accepted %s on fd %d", peer, fd);
 	}
+}
+
+/* broker_adopt() for a listener: tls is its context, NULL for plain TCP. */
+static int
+client_adopt(struct broker *b, int fd, const char *peer, struct tls_ctx *tls)
+{
+	struct client *c;
+
+	if ((c = gw_calloc(1, sizeof *c)) == NULL)
+		return GW_ENOMEM;
+	c->b = b;
+	c->conn.fd = fd;
+	if (tls != NULL && (c->conn.tls = tls_session_new(tls, fd)) == NULL) {
+		gw_free(c);
+		return GW_ENOMEM;
+	}
+	snprintf(c->conn.peer, sizeof c->conn.peer, "%s", peer);
+	c->last_rx_ms = ev_now(b->loop);
+	c->ev_mask = EV_READ;
+	if (ev_add_fd(b->loop, fd, EV_READ, client_io_cb, c) != 0) {
+		tls_session_free(c->conn.tls);
+		gw_free(c);
+		return GW_EIO;
+	}
+	LIST_INSERT_HEAD(&b->clients, c, link);
+	b->nclients++;
+	b->stats.connections = b->nclients;
+	ev_timer_set(b->loop, &c->timer,
+	    ev_now(b->loop) + b->cfg->connect_timeout_ms, client_timer_cb, c);
+	log_debug("accepted %s on fd %d", peer, fd);
+	return 0;
+}
+
+int
+broker_adopt(struct broker *b, int fd, const char *peer)
+{
+	return client_adopt(b, fd, peer, NULL);
 }
 
 /* Sets the epoll interest of c from its state. */

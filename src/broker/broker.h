@@ -69,6 +69,15 @@ int		 broker_listen(struct broker *b, const char *bind_addr,
 /* SIGHUP: re-reads the certificates of every TLS listener, logging. */
 void		 broker_reload_tls(struct broker *b);
 
+/*
+ * Takes fd, a connected non-blocking stream socket, as a new client
+ * connection from peer (text for logs, borrowed), as if accepted: the
+ * CONNECT is awaited within connect_timeout. The accept path and the
+ * connection fuzz target use it. Returns 0 (the broker owns fd), or
+ * GW_ENOMEM / GW_EIO (the caller still owns fd).
+ */
+int		 broker_adopt(struct broker *b, int fd, const char *peer);
+
 /* Loads retained messages and inbound QoS 2 state from the store; call
  * before store_start(). 0 or GW_E*. */
 int		 broker_load_state(struct broker *b);

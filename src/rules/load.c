@@ -516,9 +516,15 @@ check_cross(struct loader *ld, const struct rule *r, const char *path)
 	char				 p[PATH_LEN];
 	size_t				 i, k;
 
-	for (i = 0; i < r->id; i++) {
+	/*
+	 * The rules before r (one with bad keys is not stored); a table
+	 * missing here or there has been reported already.
+	 */
+	if (sq->table == NULL)
+		return;
+	for (i = 0; i + 1 < ld->set->nrules; i++) {
 		if ((o = ld->set->rules[i]->sqlite) == NULL ||
-		    strcasecmp(o->table, sq->table) != 0)
+		    o->table == NULL || strcasecmp(o->table, sq->table) != 0)
 			continue;
 		for (k = 0; k < sq->ncols; k++) {
 			if ((oc = find_col(o, sq->cols[k].name)) == NULL ||
@@ -805,13 +811,14 @@ load_rule(struct loader *ld, const cJSON *j, const char *path, size_t id)
 	    strlen(it->valuestring) > 128)
 		load_err(ld, p, "expected a name of 1 to 128 bytes");
 	else {
-		for (i = 0; i < id; i++) {
+		for (i = 0; i + 1 < ld->set->nrules; i++) {
 			if (ld->set->rules[i]->name != NULL &&
 			    strcmp(ld->set->rules[i]->name,
 			    it->valuestring) == 0) {
 				load_err(ld, p,
 				    "duplicate rule name \"%s\" (also "
-				    "rules[%zu])", it->valuestring, i);
+				    "rules[%zu])", it->valuestring,
+				    ld->set->rules[i]->id);
 				break;
 			}
 		}

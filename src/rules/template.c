@@ -612,7 +612,9 @@ tmpl_render_buf(const struct rule_tmpl *t, const struct rule_ctx *c,
 				break;
 			if (flags & (TMPL_URL | TMPL_SEAL)) {
 				tb.off = tb.len = 0;
-				if ((rc = value_append_text(&tb, &v)) == 0)
+				/* A NULL value renders as nothing. */
+				if ((rc = value_append_text(&tb, &v)) == 0 &&
+				    buf_used(&tb) > 0)
 					rc = tmpl_append_encoded(b,
 					    (char *)buf_head(&tb),
 					    buf_used(&tb), flags);

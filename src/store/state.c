@@ -188,7 +188,8 @@ store_load_sessions(struct store *s, store_session_cb cb, void *ctx)
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		cid = (const char *)sqlite3_column_text(st, 0);
 		if (cid == NULL || cid[0] == '\0' ||
-		    sqlite3_column_bytes(st, 0) > UINT16_MAX) {
+		    sqlite3_column_bytes(st, 0) > UINT16_MAX ||
+		    strlen(cid) != (size_t)sqlite3_column_bytes(st, 0)) {
 			log_warn("store: skipping invalid sessions row");
 			continue;
 		}
@@ -233,10 +234,12 @@ store_load_session_msgs(struct store *s, store_smsg_cb cb, void *ctx)
 		qos = sqlite3_column_int(st, 3);
 		plen = sqlite3_column_bytes(st, 6);
 		pid = sqlite3_column_int(st, 7);
-		if (cid == NULL || topic == NULL || tlen == 0 ||
+		/* No empty client id, no NUL in it or in the topic. */
+		if (cid == NULL || topic == NULL || tlen == 0 || clen == 0 ||
 		    tlen > UINT16_MAX || clen > UINT16_MAX || qos < 1 ||
 		    qos > 2 || sqlite3_column_int64(st, 0) <= 0 || pid < 0 ||
-		    pid > UINT16_MAX) {
+		    pid > UINT16_MAX || strlen(cid) != (size_t)clen ||
+		    strlen(topic) != (size_t)tlen) {
 			log_warn("store: skipping invalid session_msgs row");
 			continue;
 		}

@@ -284,6 +284,18 @@ test_top_level(void)
 	expect_error("{\"rules\": {}}", "rules", "expected an array");
 	expect_error("42", "", "expected {\"rules\"");
 	expect_error("[1]", "rules[0]", "expected an object");
+	/* Rules after ones that are not objects are still checked. */
+	expect_error("[1, 2, {\"name\": \"a\", \"topic\": \"t\", "
+	    "\"sqlite\": {\"table\": \"t\", \"columns\": "
+	    "{\"a\": \"{topic}\"}}}, {\"name\": \"a\", \"topic\": \"u\", "
+	    "\"sqlite\": {\"table\": \"t\", \"columns\": "
+	    "{\"a\": \"{qos}\"}}}]", "rules[3].name", "also rules[2]");
+	/* A sqlite action without a table, then another rule's. */
+	expect_error("[{\"name\": \"a\", \"topic\": \"t\", \"sqlite\": "
+	    "{\"columns\": {\"a\": \"{topic}\"}}}, {\"name\": \"b\", "
+	    "\"topic\": \"t\", \"sqlite\": {\"table\": \"t\", "
+	    "\"columns\": {\"a\": \"{topic}\"}}}]", "rules[0].sqlite",
+	    "table");
 	expect_error("[{\"name\": \"x\", \"topic\": \"a\"}]", "rules[0]",
 	    "at least one action");
 	set = load(&s, "{\"rules\": [\n  {\"name\": }\n]}");
