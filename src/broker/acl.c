@@ -183,6 +183,8 @@ own_list(const struct acl *acl, const char *user)
 
 	if (user == NULL)
 		return &acl->anonymous;
+	if (acl->nusers == 0)
+		return NULL;	/* bsearch() may not be given a NULL array */
 	key.name = (char *)(uintptr_t)user;
 	u = bsearch(&key, acl->users, acl->nusers, sizeof *acl->users,
 	    user_cmp);
@@ -361,7 +363,8 @@ parse_root(struct acl *acl, const cJSON *root, const char *origin,
 			return rc;
 		i++;
 	}
-	qsort(acl->users, acl->nusers, sizeof *acl->users, user_cmp);
+	if (acl->nusers > 1)
+		qsort(acl->users, acl->nusers, sizeof *acl->users, user_cmp);
 	for (i = 1; i < acl->nusers; i++)
 		if (strcmp(acl->users[i - 1].name, acl->users[i].name) == 0)
 			return gw_error_set(err, origin, "users.%s: appears "

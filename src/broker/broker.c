@@ -42,6 +42,8 @@ static void	before_sleep(struct ev_loop *, void *);
 static void	client_process_input(struct client *);
 static bool	client_read_input(struct client *);
 static bool	client_reading(const struct client *);
+static int	client_adopt(struct broker *, int, const char *,
+		    struct tls_ctx *);
 static void	client_yield(struct client *);
 static void	client_pause(struct client *);
 static void	client_destroy(struct client *);

@@ -26,6 +26,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "units.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 int	LLVMFuzzerInitialize(int *, char ***);
@@ -96,8 +97,8 @@ units(const uint8_t *data, size_t size)
 	memcpy(s, data, size);
 	s[size] = '\0';
 	for (dur = false; ; dur = true) {
-		rc = dur ? config_parse_duration(s, &v) :
-		    config_parse_size(s, &v);
+		rc = dur ? units_parse_duration(s, &v) :
+		    units_parse_size(s, &v);
 		CHECK(rc == 0 || rc == GW_EMALFORMED || rc == GW_ETOOBIG);
 		if (rc == 0) {
 			for (i = 0; i < sizeof u / sizeof u[0]; i++) {
@@ -105,8 +106,8 @@ units(const uint8_t *data, size_t size)
 					continue;
 				snprintf(back, sizeof back, "%" PRIu64 "%s",
 				    v / u[i].mul, u[i].unit);
-				rc = dur ? config_parse_duration(back, &w) :
-				    config_parse_size(back, &w);
+				rc = dur ? units_parse_duration(back, &w) :
+				    units_parse_size(back, &w);
 				CHECK(rc == 0 && w == v);
 			}
 		}

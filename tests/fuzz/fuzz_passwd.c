@@ -29,8 +29,12 @@ check_line(const struct passwd_db *db, const char *line, size_t len)
 	struct passwd_entry e;
 	const char *colon, *why = NULL;
 
-	if (len > 0 && line[len - 1] == '\r')
+	/* As the parser: trailing CR and blanks go, '#' starts a comment. */
+	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' ||
+	    line[len - 1] == '\t'))
 		len--;
+	if (len == 0 || line[0] == '#')
+		return;
 	if ((colon = memchr(line, ':', len)) == NULL || colon == line)
 		return;
 	if (memchr(line, '\0', len) != NULL)
