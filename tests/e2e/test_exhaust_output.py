@@ -33,8 +33,11 @@ class TestOutputBound(ExhaustCase):
         print("\n  %s flood: sent %.1f MB before the broker stopped "
               "reading; RSS %d -> %d KB" % (what, sent / 1048576.0, rss0,
                                            rss1))
-        self.assertTrue(blocked, "the broker read all %d bytes of %s from "
-                        "a client that reads nothing" % (sent, what))
+        # mqlite stops reading such a client; Mosquitto 2.0 may read it all
+        # and drop what it cannot send: for both, memory stays bounded.
+        if not MOSQUITTO:
+            self.assertTrue(blocked, "the broker read all %d bytes of %s "
+                            "from a client that reads nothing" % (sent, what))
         self.assertLess(rss1 - rss0, RSS_GROWTH_KB)
         if not MOSQUITTO:
             self.assertGreaterEqual(self.metric("mqlite_output_pauses_total"),
@@ -52,6 +55,8 @@ class TestOutputBound(ExhaustCase):
         self.flood(b"".join(ack_pkt(PUBREL, i % 65535 + 1)
                             for i in range(16384)), "PUBREL")
 
+    @mqlite_only("Mosquitto 2.0 grows without bound here (8 MB -> 83 MB "
+                 "RSS for 35 MB of SUBSCRIBEs from a client that never reads)")
     def test_subscribe_flood(self):
         # The same filter again and again: one subscription, many SUBACKs.
         self.flood(b"".join(subscribe_pkt(i % 65535 + 1, [("flood/#", 1)])
