@@ -35,167 +35,11 @@
 #include "config.h"
 #include "jsonfile.h"
 #include "mem.h"
+#include "config_int.h"
 #include "units.h"
 
 #define CONFIG_MAX_FILE		(4 * 1024 * 1024)	/* config file size cap */
-#define CONFIG_PATH_MAX		256			/* shown key paths */
 
-enum opt_type {
-	OPT_INT,	/* JSON integer within [min, max] */
-	OPT_UINT,	/* JSON non-negative integer within [min, max] */
-	OPT_BOOL,	/* true or false */
-	OPT_STRING,	/* string; one of choices when choices is set */
-	OPT_PATH,	/* file name, relative to the config file's folder */
-	OPT_SIZE,	/* bytes: integer or "64KB" */
-	OPT_DURATION,	/* milliseconds: integer or "10s" */
-	OPT_ENUM,	/* string in choices, stored as its index */
-	OPT_SPECIAL,	/* parsed by handler */
-};
-
-struct load;
-typedef void (*opt_handler)(struct load *, const cJSON *, const char *);
-
-struct config_option {
-	const char		*key;		/* dotted path within its table */
-	enum opt_type		 type;
-	size_t			 offset;	/* into the table's struct */
-	size_t			 size;		/* sizeof the field */
-	int64_t			 min;		/* numeric range */
-	int64_t			 max;
-	const char *const	*choices;	/* NULL-terminated, or NULL */
-	const char		*def;		/* default, config syntax, or NULL */
-	opt_handler		 handler;	/* OPT_SPECIAL only */
-	const char		*doc;
-};
-
-/* State of one config_load_file() call. */
-struct load {
-	struct gw_config	*cfg;
-	const char		*file;		/* as given, for reports */
-	char			*dir;		/* folder with '/', NULL = cwd */
-	config_report_fn	 report;
-	void			*ctx;
-	int			 nerrors;
-	int			 oom;
-};
-
-static void	load_listeners(struct load *, const cJSON *, const char *);
-static void	load_sources(struct load *, const cJSON *, const char *);
-static void	load_rules(struct load *, const cJSON *, const char *);
-static void	load_object(struct load *, const cJSON *,
-		    const struct config_option *, size_t, void *, const char *,
-		    const char *);
-
-static const char *const durability_choices[] = { "normal", "full", NULL };
-static const char *const overflow_choices[] = { "drop_oldest", "reject",
-	NULL };
-static const char *const level_choices[] = { "error", "warn", "info",
-	"debug", NULL };
-
-#define CFG_FIELD(m) \
-	offsetof(struct gw_config, m), sizeof(((struct gw_config *)0)->m)
-#define LST_FIELD(m) \
-	offsetof(struct config_listener, m), \
-	sizeof(((struct config_listener *)0)->m)
-#define OPT(k, t, f, lo, hi, ch, def, doc) \
-	{ k, t, CFG_FIELD(f), lo, hi, ch, def, NULL, doc }
-#define LOPT(k, t, f, lo, hi, def, doc) \
-	{ k, t, LST_FIELD(f), lo, hi, NULL, def, NULL, doc }
-#define SPECIAL(k, h, doc) \
-	{ k, OPT_SPECIAL, 0, 0, 0, 0, NULL, NULL, h, doc }
-
-#define KIB	1024LL
-#define MIB	(1024LL * KIB)
-#define GIB	(1024LL * MIB)
-
-static const struct config_option root_options[] = {
-	SPECIAL("listeners", load_listeners,
-	    "1 to 16 listener objects {port, bind, tls}"),
-	OPT("database.path", OPT_PATH, db_path, 0, 0, NULL, "telemetry.db",
-	    "SQLite database file"),
-	OPT("database.durability", OPT_ENUM, durability_full, 0, 1,
-	    durability_choices, "full",
-	    "full: fsync each commit; normal: may lose last commits on power loss"),
-	OPT("database.max_bytes", OPT_SIZE, db_max_bytes, 0, INT64_MAX, NULL,
-	    "0", "database size cap, 0 = unbounded"),
-	OPT("database.retention.max_age", OPT_DURATION,
-	    db_retention_max_age_ms, 0, INT64_MAX, NULL, "0",
-	    "delete telemetry rows older than this, 0 = keep"),
-	OPT("database.commit_max_items", OPT_UINT, commit_max_items, 1,
-	    100000, NULL, "1024", "items per group commit at most"),
-	OPT("database.commit_max_ms", OPT_DURATION, commit_max_ms, 0, 10000,
-	    NULL, "10", "a batch commits this long after its first item"),
-	OPT("database.queue_items", OPT_UINT, store_queue_items, 16, 10000000,
-	    NULL, "8192", "store queue bound (items)"),
-	OPT("database.queue_bytes", OPT_SIZE, store_queue_bytes, 64 * KIB,
-	    INT64_MAX, NULL, "16MB",
-	    "store queue bound (message bytes waiting to be committed)"),
-	OPT("outbox.max_bytes", OPT_SIZE, outbox_max_bytes, KIB, INT64_MAX,
-	    NULL, "256MB", "outbox cap: url + headers + body"),
-	OPT("outbox.overflow", OPT_ENUM, outbox_overflow, 0, 1,
-	    overflow_choices, "drop_oldest", "what a full outbox does"),
-	OPT("auth.allow_anonymous", OPT_BOOL, allow_anonymous, 0, 0, NULL,
-	    "true", "accept clients without a username"),
-	OPT("auth.password_file", OPT_PATH, password_file, 0, 0, NULL, NULL,
-	    "mosquitto_passwd-format password file"),
-	OPT("auth.acl_file", OPT_PATH, acl_file, 0, 0, NULL, NULL,
-	    "JSON ACL file"),
-	OPT("limits.max_connections", OPT_UINT, max_connections, 1, 1000000,
-	    NULL, "10000", "concurrent client connections"),
-	OPT("limits.max_packet_bytes", OPT_SIZE, max_packet_bytes, 16,
-	    256 * MIB, NULL, "1MB", "largest MQTT packet accepted"),
-	OPT("limits.max_inflight", OPT_UINT, max_inflight, 1, 65535, NULL,
-	    "20", "outbound QoS 1/2 window per connection"),
-	OPT("limits.receive_maximum", OPT_UINT, receive_maximum, 1, 65535,
-	    NULL, "1024", "acks a connection may have held for the store"),
-	OPT("limits.held_bytes", OPT_SIZE, held_bytes, KIB, INT64_MAX, NULL,
-	    "4MB", "bytes of packets behind a connection's held acks"),
-	OPT("limits.max_queued", OPT_UINT, max_queued, 0, 10000000, NULL,
-	    "1000", "messages queued per session"),
-	OPT("limits.max_sessions", OPT_UINT, max_sessions, 1, 10000000, NULL,
-	    "100000", "sessions kept at once (persistent and connected)"),
-	OPT("limits.connect_timeout", OPT_DURATION, connect_timeout_ms, 100,
-	    3600000, NULL, "10s", "accept to complete CONNECT"),
-	OPT("limits.output_bytes", OPT_SIZE, output_bytes, 1024, 256 * MIB,
-	    NULL, "256KB", "pending output before a connection is not read"),
-	OPT("limits.stall_timeout", OPT_DURATION, stall_timeout_ms, 100,
-	    86400000, NULL, "30s", "close a connection stuck this long"),
-	OPT("limits.input_budget", OPT_SIZE, input_budget, 64 * KIB,
-	    INT64_MAX, NULL, "8MB", "bytes of all partial packets together"),
-	OPT("limits.max_subscriptions", OPT_UINT, max_subscriptions, 1,
-	    10000000, NULL, "1000", "subscriptions per session"),
-	OPT("limits.max_retained", OPT_UINT, max_retained, 0, 100000000,
-	    NULL, "10000", "retained topics kept"),
-	OPT("limits.retained_bytes", OPT_SIZE, retained_bytes, 0, INT64_MAX,
-	    NULL, "8MB", "payload bytes of retained messages"),
-	OPT("limits.session_expiry", OPT_DURATION, session_expiry_ms, 1000,
-	    INT64_MAX, NULL, "7d", "drop persistent sessions unseen this long"),
-	SPECIAL("sources", load_sources, "subscriptions to external brokers"),
-	SPECIAL("rules", load_rules, "rules file name or inline rule array"),
-	OPT("metrics.bind", OPT_STRING, metrics_bind, 0, 0, NULL, "127.0.0.1",
-	    "metrics HTTP address"),
-	OPT("metrics.port", OPT_INT, metrics_port, 0, 65535, NULL, "9883",
-	    "metrics HTTP port"),
-	OPT("log.level", OPT_STRING, log_level, 0, 0, level_choices, "info",
-	    "error, warn, info or debug"),
-	OPT("log.syslog", OPT_BOOL, log_syslog, 0, 0, NULL, "false",
-	    "log to syslog instead of stderr"),
-};
-
-static const struct config_option listener_options[] = {
-	LOPT("port", OPT_INT, port, 0, 65535, "1883", "TCP port (required)"),
-	LOPT("bind", OPT_STRING, bind, 0, 0, "0.0.0.0", "address to bind"),
-	LOPT("tls.cert", OPT_PATH, tls_cert, 0, 0, NULL, "certificate (PEM)"),
-	LOPT("tls.key", OPT_PATH, tls_key, 0, 0, NULL, "private key (PEM)"),
-	LOPT("tls.ca", OPT_PATH, tls_ca, 0, 0, NULL, "CA bundle (PEM)"),
-	LOPT("tls.require_client_cert", OPT_BOOL, tls_require_client_cert, 0,
-	    0, "false", "ask clients for a certificate"),
-	LOPT("tls.use_identity_as_username", OPT_BOOL, tls_use_identity, 0,
-	    0, "false", "client certificate CN becomes the username"),
-};
-
-#define NROOT		(sizeof root_options / sizeof root_options[0])
-#define NLISTENER	(sizeof listener_options / sizeof listener_options[0])
 
 /* Stores v into an integer or bool field of the given size. */
 static void
@@ -234,8 +78,8 @@ field_fetch_int(const void *p, size_t size, int is_unsigned)
 }
 
 /* Replaces the string in a char * field; takes ownership of s. */
-static void
-field_store_str(void *p, char *s)
+void
+cfgload_store_str(void *p, char *s)
 {
 	char	**pp = p;
 
@@ -255,12 +99,9 @@ choice_index(const char *const *choices, const char *s)
 	return -1;
 }
 
-static void
-load_error(struct load *ld, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-load_error(struct load *ld, const char *path, const char *fmt, ...)
+/* Reports one problem at the JSON path and counts it. */
+void
+cfgload_error(struct load *ld, const char *path, const char *fmt, ...)
 {
 	struct gw_error	e;
 	va_list		ap;
@@ -274,16 +115,17 @@ load_error(struct load *ld, const char *path, const char *fmt, ...)
 		ld->report(ld->file, &e, ld->ctx);
 }
 
-static void
-load_oom(struct load *ld, const char *path)
+/* Reports running out of memory; the load then fails with GW_ENOMEM. */
+void
+cfgload_oom(struct load *ld, const char *path)
 {
 	ld->oom = 1;
-	load_error(ld, path, "out of memory");
+	cfgload_error(ld, path, "out of memory");
 }
 
 /* Returns a new copy of s, prefixed with the config folder if relative. */
-static char *
-resolve_path(const struct load *ld, const char *s)
+char *
+cfgload_resolve_path(const struct load *ld, const char *s)
 {
 	size_t	 dl, sl;
 	char	*p;
@@ -363,13 +205,13 @@ load_quantity(struct load *ld, const struct config_option *o,
 			*out = (uint64_t)v;
 			return 0;
 		}
-		load_error(ld, path, "bad %s %g: expected a non-negative "
+		cfgload_error(ld, path, "bad %s %g: expected a non-negative "
 		    "integer or a string like %s", what, it->valuedouble,
 		    example);
 		return -1;
 	}
 	if (!cJSON_IsString(it)) {
-		load_error(ld, path, "expected a %s (integer or string like "
+		cfgload_error(ld, path, "expected a %s (integer or string like "
 		    "%s), got %s", what, example, jsonfile_type_name(it));
 		return -1;
 	}
@@ -378,12 +220,12 @@ load_quantity(struct load *ld, const struct config_option *o,
 	else
 		rc = units_parse_duration(it->valuestring, out);
 	if (rc == GW_ETOOBIG) {
-		load_error(ld, path, "%s \"%s\" is too large", what,
+		cfgload_error(ld, path, "%s \"%s\" is too large", what,
 		    it->valuestring);
 		return -1;
 	}
 	if (rc != 0) {
-		load_error(ld, path, "bad %s \"%s\": expected a number with "
+		cfgload_error(ld, path, "bad %s \"%s\": expected a number with "
 		    "an optional unit, like %s", what, it->valuestring,
 		    example);
 		return -1;
@@ -419,18 +261,18 @@ load_value(struct load *ld, const struct config_option *o, const cJSON *it,
 	case OPT_INT:
 	case OPT_UINT:
 		if (!cJSON_IsNumber(it)) {
-			load_error(ld, path, "expected an integer, got %s",
+			cfgload_error(ld, path, "expected an integer, got %s",
 			    jsonfile_type_name(it));
 			return;
 		}
 		if (json_integer(it, &v) == -1) {
-			load_error(ld, path, "expected an integer, got %g",
+			cfgload_error(ld, path, "expected an integer, got %g",
 			    it->valuedouble);
 			return;
 		}
 		if (json_integer(it, &v) != 0 || v < o->min || v > o->max) {
 			range_text(o, text, sizeof text);
-			load_error(ld, path, "%g is out of range: %s",
+			cfgload_error(ld, path, "%g is out of range: %s",
 			    it->valuedouble, text);
 			return;
 		}
@@ -438,7 +280,7 @@ load_value(struct load *ld, const struct config_option *o, const cJSON *it,
 		break;
 	case OPT_BOOL:
 		if (!cJSON_IsBool(it)) {
-			load_error(ld, path, "expected true or false, got %s",
+			cfgload_error(ld, path, "expected true or false, got %s",
 			    jsonfile_type_name(it));
 			return;
 		}
@@ -448,14 +290,14 @@ load_value(struct load *ld, const struct config_option *o, const cJSON *it,
 	case OPT_PATH:
 	case OPT_ENUM:
 		if (!cJSON_IsString(it)) {
-			load_error(ld, path, "expected a string, got %s",
+			cfgload_error(ld, path, "expected a string, got %s",
 			    jsonfile_type_name(it));
 			return;
 		}
 		if (o->choices != NULL &&
 		    (i = choice_index(o->choices, it->valuestring)) < 0) {
 			choices_text(o->choices, text, sizeof text);
-			load_error(ld, path, "bad value \"%s\": expected one "
+			cfgload_error(ld, path, "bad value \"%s\": expected one "
 			    "of %s", it->valuestring, text);
 			return;
 		}
@@ -464,19 +306,19 @@ load_value(struct load *ld, const struct config_option *o, const cJSON *it,
 			return;
 		}
 		if (o->type == OPT_PATH && it->valuestring[0] == '\0') {
-			load_error(ld, path, "expected a file name, got an "
+			cfgload_error(ld, path, "expected a file name, got an "
 			    "empty string");
 			return;
 		}
 		if (o->type == OPT_PATH)
-			s = resolve_path(ld, it->valuestring);
+			s = cfgload_resolve_path(ld, it->valuestring);
 		else
 			s = gw_strdup(it->valuestring);
 		if (s == NULL) {
-			load_oom(ld, path);
+			cfgload_oom(ld, path);
 			return;
 		}
-		field_store_str(p, s);
+		cfgload_store_str(p, s);
 		break;
 	case OPT_SIZE:
 	case OPT_DURATION:
@@ -485,10 +327,10 @@ load_value(struct load *ld, const struct config_option *o, const cJSON *it,
 		if (u < (uint64_t)o->min || u > (uint64_t)o->max) {
 			range_text(o, text, sizeof text);
 			if (cJSON_IsString(it))
-				load_error(ld, path, "\"%s\" is out of range: "
+				cfgload_error(ld, path, "\"%s\" is out of range: "
 				    "%s", it->valuestring, text);
 			else
-				load_error(ld, path, "%" PRIu64 " is out of "
+				cfgload_error(ld, path, "%" PRIu64 " is out of "
 				    "range: %s", u, text);
 			return;
 		}
@@ -525,8 +367,10 @@ is_section(const struct config_option *tab, size_t n, const char *key)
 	return 0;
 }
 
-static int
-join_path(char *buf, size_t len, const char *prefix, const char *key)
+/* Writes prefix.key into buf; -1 when it does not fit. */
+int
+cfgload_join_path(char *buf, size_t len, const char *prefix,
+    const char *key)
 {
 	int	n;
 
@@ -542,9 +386,10 @@ join_path(char *buf, size_t len, const char *prefix, const char *key)
  * within tab ("" at the table's root); shown_prefix is the JSON path of obj
  * used in reports ("listeners[2]").
  */
-static void
-load_object(struct load *ld, const cJSON *obj, const struct config_option *tab,
-    size_t ntab, void *base, const char *key_prefix, const char *shown_prefix)
+void
+cfgload_object(struct load *ld, const cJSON *obj,
+    const struct config_option *tab, size_t ntab, void *base,
+    const char *key_prefix, const char *shown_prefix)
 {
 	const struct config_option	*o;
 	const cJSON			*it, *prev;
@@ -553,30 +398,30 @@ load_object(struct load *ld, const cJSON *obj, const struct config_option *tab,
 	int				 dup;
 
 	cJSON_ArrayForEach(it, obj) {
-		join_path(shown, sizeof shown, shown_prefix, it->string);
+		cfgload_join_path(shown, sizeof shown, shown_prefix, it->string);
 		dup = 0;
 		for (prev = obj->child; prev != it; prev = prev->next) {
 			if (strcmp(prev->string, it->string) == 0)
 				dup = 1;
 		}
 		if (dup) {
-			load_error(ld, shown, "duplicate key");
+			cfgload_error(ld, shown, "duplicate key");
 			continue;
 		}
 		if (strchr(it->string, '.') != NULL ||
-		    join_path(key, sizeof key, key_prefix, it->string) != 0) {
-			load_error(ld, shown, "unknown key");
+		    cfgload_join_path(key, sizeof key, key_prefix, it->string) != 0) {
+			cfgload_error(ld, shown, "unknown key");
 			continue;
 		}
 		if ((o = find_option(tab, ntab, key)) != NULL)
 			load_value(ld, o, it, base, shown);
 		else if (!is_section(tab, ntab, key))
-			load_error(ld, shown, "unknown key");
+			cfgload_error(ld, shown, "unknown key");
 		else if (!cJSON_IsObject(it)) {
-			load_error(ld, shown, "expected an object, got %s",
+			cfgload_error(ld, shown, "expected an object, got %s",
 			    jsonfile_type_name(it));
 		} else
-			load_object(ld, it, tab, ntab, base, key, shown);
+			cfgload_object(ld, it, tab, ntab, base, key, shown);
 	}
 }
 
@@ -602,7 +447,7 @@ apply_default(const struct config_option *o, void *base)
 	case OPT_PATH:
 		if ((s = gw_strdup(o->def)) == NULL)
 			return GW_ENOMEM;
-		field_store_str(p, s);
+		cfgload_store_str(p, s);
 		break;
 	case OPT_SIZE:
 		units_parse_size(o->def, &u);
@@ -621,8 +466,10 @@ apply_default(const struct config_option *o, void *base)
 	return 0;
 }
 
-static int
-apply_defaults(const struct config_option *tab, size_t n, void *base)
+/* Applies every row's default to base; 0 or GW_ENOMEM. */
+int
+cfgload_apply_defaults(const struct config_option *tab, size_t n,
+    void *base)
 {
 	size_t	i;
 
@@ -633,187 +480,17 @@ apply_defaults(const struct config_option *tab, size_t n, void *base)
 	return 0;
 }
 
-static void
-free_strings(const struct config_option *tab, size_t n, void *base)
+/* Frees every string field of base that the table names. */
+void
+cfgload_free_strings(const struct config_option *tab, size_t n,
+    void *base)
 {
 	size_t	i;
 
 	for (i = 0; i < n; i++) {
 		if (tab[i].type == OPT_STRING || tab[i].type == OPT_PATH)
-			field_store_str((char *)base + tab[i].offset, NULL);
+			cfgload_store_str((char *)base + tab[i].offset, NULL);
 	}
-}
-
-static void
-listener_clear(struct config_listener *l)
-{
-	free_strings(listener_options, NLISTENER, l);
-	memset(l, 0, sizeof *l);
-}
-
-/* A "tls" object: cert and key, and a CA where client certs are used. */
-static void
-check_tls(struct load *ld, struct config_listener *l, const char *shown)
-{
-	char	 sub[CONFIG_PATH_MAX];
-
-	l->tls = true;
-	if (l->tls_cert == NULL) {
-		join_path(sub, sizeof sub, shown, "tls.cert");
-		load_error(ld, sub, "required key is missing");
-	}
-	if (l->tls_key == NULL) {
-		join_path(sub, sizeof sub, shown, "tls.key");
-		load_error(ld, sub, "required key is missing");
-	}
-	if (l->tls_require_client_cert && l->tls_ca == NULL) {
-		join_path(sub, sizeof sub, shown, "tls.ca");
-		load_error(ld, sub, "required with require_client_cert (the "
-		    "CA that signs client certificates)");
-	}
-	if (l->tls_use_identity && !l->tls_require_client_cert) {
-		join_path(sub, sizeof sub, shown,
-		    "tls.use_identity_as_username");
-		load_error(ld, sub, "needs require_client_cert: true");
-	}
-}
-
-static void
-load_listeners(struct load *ld, const cJSON *it, const char *path)
-{
-	struct gw_config	*cfg = ld->cfg;
-	struct config_listener	*l;
-	const cJSON		*el;
-	char			 shown[CONFIG_PATH_MAX], sub[CONFIG_PATH_MAX];
-	int			 n, i;
-
-	if (!cJSON_IsArray(it)) {
-		load_error(ld, path, "expected an array of listener objects, "
-		    "got %s", jsonfile_type_name(it));
-		return;
-	}
-	n = cJSON_GetArraySize(it);
-	if (n < 1 || n > CONFIG_MAX_LISTENERS) {
-		load_error(ld, path, "expected 1 to %d listeners, got %d",
-		    CONFIG_MAX_LISTENERS, n);
-		return;
-	}
-	for (i = 0; i < CONFIG_MAX_LISTENERS; i++)
-		listener_clear(&cfg->listeners[i]);
-	cfg->nlisteners = 0;
-
-	i = 0;
-	cJSON_ArrayForEach(el, it) {
-		snprintf(shown, sizeof shown, "%s[%d]", path, i);
-		l = &cfg->listeners[i++];
-		cfg->nlisteners++;
-		if (apply_defaults(listener_options, NLISTENER, l) != 0) {
-			load_oom(ld, shown);
-			continue;
-		}
-		if (!cJSON_IsObject(el)) {
-			load_error(ld, shown, "expected a listener object, "
-			    "got %s", jsonfile_type_name(el));
-			continue;
-		}
-		load_object(ld, el, listener_options, NLISTENER, l, "",
-		    shown);
-		if (cJSON_GetObjectItemCaseSensitive(el, "port") == NULL) {
-			join_path(sub, sizeof sub, shown, "port");
-			load_error(ld, sub, "required key is missing");
-		}
-		if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(el,
-		    "tls")))
-			check_tls(ld, l, shown);
-	}
-}
-
-/* Returns a new gw-allocated compact JSON text of it, or NULL. */
-static char *
-json_text(const cJSON *it)
-{
-	char	*t, *s;
-
-	if ((t = cJSON_PrintUnformatted(it)) == NULL)
-		return NULL;
-	s = gw_strdup(t);
-	cJSON_free(t);
-	return s;
-}
-
-/* Reports every element of array it that is not an object. */
-static int
-check_objects(struct load *ld, const cJSON *it, const char *path)
-{
-	const cJSON	*el;
-	char		 shown[CONFIG_PATH_MAX];
-	int		 i = 0, bad = 0;
-
-	cJSON_ArrayForEach(el, it) {
-		if (!cJSON_IsObject(el)) {
-			snprintf(shown, sizeof shown, "%s[%d]", path, i);
-			load_error(ld, shown, "expected an object, got %s",
-			    jsonfile_type_name(el));
-			bad = 1;
-		}
-		i++;
-	}
-	return bad ? -1 : 0;
-}
-
-static void
-load_sources(struct load *ld, const cJSON *it, const char *path)
-{
-	char	*s;
-
-	if (!cJSON_IsArray(it)) {
-		load_error(ld, path, "expected an array of source objects, "
-		    "got %s", jsonfile_type_name(it));
-		return;
-	}
-	if (check_objects(ld, it, path) != 0)
-		return;
-	if ((s = json_text(it)) == NULL) {
-		load_oom(ld, path);
-		return;
-	}
-	field_store_str(&ld->cfg->sources_json, s);
-	ld->cfg->nsources = (size_t)cJSON_GetArraySize(it);
-}
-
-static void
-load_rules(struct load *ld, const cJSON *it, const char *path)
-{
-	struct gw_config	*cfg = ld->cfg;
-	char			*s;
-
-	if (cJSON_IsString(it)) {
-		if (it->valuestring[0] == '\0') {
-			load_error(ld, path, "expected a file name, got an "
-			    "empty string");
-			return;
-		}
-		if ((s = resolve_path(ld, it->valuestring)) == NULL) {
-			load_oom(ld, path);
-			return;
-		}
-		field_store_str(&cfg->rules_path, s);
-		field_store_str(&cfg->rules_inline, NULL);
-		return;
-	}
-	if (!cJSON_IsArray(it)) {
-		load_error(ld, path, "expected a rules file name or an array "
-		    "of rules, got %s", jsonfile_type_name(it));
-		return;
-	}
-	if (check_objects(ld, it, path) != 0)
-		return;
-	if ((s = json_text(it)) == NULL) {
-		load_oom(ld, path);
-		return;
-	}
-	field_store_str(&cfg->rules_inline, s);
-	field_store_str(&cfg->rules_path, NULL);
 }
 
 /*
@@ -825,9 +502,9 @@ config_init(struct gw_config *cfg)
 {
 	memset(cfg, 0, sizeof *cfg);
 	cfg->cli_port = -1;
-	if (apply_defaults(root_options, NROOT, cfg) != 0)
+	if (cfgload_apply_defaults(config_root_options, config_nroot, cfg) != 0)
 		goto fail;
-	if (apply_defaults(listener_options, NLISTENER,
+	if (cfgload_apply_defaults(config_listener_options, config_nlistener,
 	    &cfg->listeners[0]) != 0)
 		goto fail;
 	cfg->nlisteners = 1;
@@ -850,9 +527,9 @@ config_free(struct gw_config *cfg)
 
 	if (cfg == NULL)
 		return;
-	free_strings(root_options, NROOT, cfg);
+	cfgload_free_strings(config_root_options, config_nroot, cfg);
 	for (i = 0; i < CONFIG_MAX_LISTENERS; i++)
-		listener_clear(&cfg->listeners[i]);
+		config_listener_clear(&cfg->listeners[i]);
 	gw_free(cfg->config_path);
 	gw_free(cfg->rules_path);
 	gw_free(cfg->rules_inline);
@@ -872,9 +549,9 @@ read_file(struct load *ld, const char *path)
 	text = jsonfile_read(path, CONFIG_MAX_FILE, NULL, err, sizeof err,
 	    &oom);
 	if (text == NULL && oom)
-		load_oom(ld, "");
+		cfgload_oom(ld, "");
 	else if (text == NULL)
-		load_error(ld, "", "%s", err);
+		cfgload_error(ld, "", "%s", err);
 	return text;
 }
 
@@ -884,9 +561,9 @@ report_syntax(struct load *ld, const char *text, const char *end)
 	int	 line, col;
 
 	if (jsonfile_position(text, strlen(text), end, &line, &col) != 0)
-		load_error(ld, "", "JSON syntax error");
+		cfgload_error(ld, "", "JSON syntax error");
 	else
-		load_error(ld, "", "JSON syntax error at line %d, column %d",
+		cfgload_error(ld, "", "JSON syntax error at line %d, column %d",
 		    line, col);
 }
 
@@ -914,14 +591,14 @@ config_load_file(struct gw_config *cfg, const char *path,
 
 	if (cfg->config_path == NULL || strcmp(cfg->config_path, path) != 0) {
 		if ((copy = gw_strdup(path)) == NULL) {
-			load_oom(&ld, "");
+			cfgload_oom(&ld, "");
 			return GW_ENOMEM;
 		}
-		field_store_str(&cfg->config_path, copy);
+		cfgload_store_str(&cfg->config_path, copy);
 	}
 	if ((slash = strrchr(path, '/')) != NULL &&
 	    (ld.dir = gw_strndup(path, (size_t)(slash - path) + 1)) == NULL) {
-		load_oom(&ld, "");
+		cfgload_oom(&ld, "");
 		return GW_ENOMEM;
 	}
 	if ((text = read_file(&ld, path)) == NULL)
@@ -932,11 +609,11 @@ config_load_file(struct gw_config *cfg, const char *path,
 		goto out;
 	}
 	if (!cJSON_IsObject(root)) {
-		load_error(&ld, "", "expected a JSON object at the top level, "
+		cfgload_error(&ld, "", "expected a JSON object at the top level, "
 		    "got %s", jsonfile_type_name(root));
 		goto out;
 	}
-	load_object(&ld, root, root_options, NROOT, cfg, "", "");
+	cfgload_object(&ld, root, config_root_options, config_nroot, cfg, "", "");
 
 	/* Anonymous access defaults to on only without a password file. */
 	auth = cJSON_GetObjectItemCaseSensitive(root, "auth");
@@ -1015,17 +692,17 @@ config_dump(const struct gw_config *cfg, FILE *out)
 	for (i = 0; i < cfg->nlisteners && i < CONFIG_MAX_LISTENERS; i++) {
 		snprintf(prefix, sizeof prefix, "listeners[%zu].", i);
 		/* port, bind, then the tls.* keys of a TLS listener */
-		for (j = 0; j < NLISTENER; j++) {
+		for (j = 0; j < config_nlistener; j++) {
 			if (j < 2 || cfg->listeners[i].tls)
-				dump_option(&listener_options[j],
+				dump_option(&config_listener_options[j],
 				    &cfg->listeners[i], prefix, out);
 		}
 	}
-	for (i = 0; i < NROOT; i++) {
+	for (i = 0; i < config_nroot; i++) {
 		if (!cfg->metrics_enabled &&
-		    strncmp(root_options[i].key, "metrics.", 8) == 0)
+		    strncmp(config_root_options[i].key, "metrics.", 8) == 0)
 			continue;
-		dump_option(&root_options[i], cfg, "", out);
+		dump_option(&config_root_options[i], cfg, "", out);
 	}
 	if (!cfg->metrics_enabled)
 		fprintf(out, "# metrics: off\n");

@@ -63,119 +63,8 @@
 #include "store/retention.h"
 #include "store/schema.h"
 #include "store/store.h"
+#include "store/store_int.h"
 
-#define STORE_DEF_ITEMS		1024
-#define STORE_DEF_QUEUE		8192
-#define STORE_DEF_QUEUE_BYTES	(16ULL << 20)
-#define STORE_BUSY_MS		5000
-#define STORE_BACKOFF_MIN_MS	10
-#define STORE_BACKOFF_MAX_MS	5000
-#define STORE_CKPT_PASSIVE	(4LL << 20)	/* WAL bytes */
-#define STORE_CKPT_INLINE	(16LL << 20)	/* WAL bytes: here, not aside */
-#define STORE_CKPT_TRUNCATE	(64LL << 20)
-#define STORE_CKPT_RETRY_MS	1000
-
-/* Prepared statements, made once by store_open(). */
-enum store_stmt {
-	ST_BEGIN,
-	ST_COMMIT,
-	ST_ROLLBACK,
-	ST_MSG_INSERT,
-	ST_RETAIN_UPSERT,
-	ST_RETAIN_DELETE,
-	ST_QOS2_INSERT,
-	ST_QOS2_DELETE,
-	ST_SESSION_UPSERT,
-	ST_SESSION_DELETE,
-	ST_SMSG_DELETE_CLIENT,
-	ST_SMSG_INSERT,
-	ST_SMSG_DELETE,
-	ST_SMSG_PUBREL,
-	ST_REJECTED_INSERT,
-	ST__COUNT
-};
-
-static const char *const store_sql[ST__COUNT] = {
-	[ST_BEGIN] = "BEGIN IMMEDIATE",
-	[ST_COMMIT] = "COMMIT",
-	[ST_ROLLBACK] = "ROLLBACK",
-	[ST_MSG_INSERT] = "INSERT INTO messages"
-	    " (received_ms, topic, client_id, qos, retain, payload)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-	[ST_RETAIN_UPSERT] = "INSERT INTO retained"
-	    " (topic, payload, qos, received_ms, client_id)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5)"
-	    " ON CONFLICT (topic) DO UPDATE SET payload = excluded.payload,"
-	    " qos = excluded.qos, received_ms = excluded.received_ms,"
-	    " client_id = excluded.client_id",
-	[ST_RETAIN_DELETE] = "DELETE FROM retained WHERE topic = ?1",
-	[ST_QOS2_INSERT] = "INSERT OR IGNORE INTO qos2_inflight"
-	    " (client_id, packet_id) VALUES (?1, ?2)",
-	[ST_QOS2_DELETE] = "DELETE FROM qos2_inflight"
-	    " WHERE client_id = ?1 AND (?2 = 0 OR packet_id = ?2)",
-	[ST_SESSION_UPSERT] = "INSERT INTO sessions (client_id, subs,"
-	    " connected_ms, disconnected_ms) VALUES (?1, ?2, ?3, ?4)"
-	    " ON CONFLICT (client_id) DO UPDATE SET subs = excluded.subs,"
-	    " disconnected_ms = excluded.disconnected_ms",
-	[ST_SESSION_DELETE] = "DELETE FROM sessions WHERE client_id = ?1",
-	[ST_SMSG_DELETE_CLIENT] = "DELETE FROM session_msgs"
-	    " WHERE client_id = ?1",
-	[ST_SMSG_INSERT] = "INSERT OR REPLACE INTO session_msgs (id,"
-	    " client_id, state, topic, qos, retain, received_ms, payload)"
-	    " VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?7)",
-	[ST_SMSG_DELETE] = "DELETE FROM session_msgs WHERE id = ?1",
-	[ST_SMSG_PUBREL] = "UPDATE session_msgs SET packet_id = ?2,"
-	    " state = 2 WHERE id = ?1",
-	[ST_REJECTED_INSERT] = "INSERT INTO rejected (received_ms,"
-	    " rejected_ms, rule, topic, client_id, qos, reason, payload)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-};
-
-#define STORE_MAX_SINKS		4	/* rule sets prepared at once */
-#define STORE_ROWS_MULTI	16	/* messages rows per INSERT statement */
-
-struct store {
-	sqlite3			*db;		/* the writer connection */
-	char			*path;		/* database file */
-	struct queue		*q;		/* of struct store_item */
-	unsigned		 max_items;	/* commit_max_items */
-	unsigned		 max_ms;	/* commit_max_ms */
-	int			 efd;		/* eventfd, commit notices */
-	int			 busy_ms;	/* busy_timeout */
-	pthread_t		 thread;
-	bool			 started;	/* thread running */
-	sqlite3_stmt		*st[ST__COUNT];
-	struct store_item	*batch;		/* max_items slots */
-	long long		 page_size;	/* bytes per WAL frame */
-	long long		 wal_frames;	/* after last commit */
-	long long		 ckpt_next_ms;	/* no checkpoint before */
-	struct log_limit	 errlim;	/* batch failure lines */
-	struct forward		*fw;		/* outbox and delivery results */
-	struct checkpointer	*ckpt;		/* background checkpoints */
-	sqlite3_stmt		*st_multi;	/* STORE_ROWS_MULTI-row insert */
-	const struct msg	*pend[STORE_ROWS_MULTI]; /* rows not inserted */
-	size_t			 npend;
-	struct retention	*ret;		/* age/size retention */
-	atomic_bool		 closing;	/* store_close() began */
-	struct sink_sqlite	*sinks[STORE_MAX_SINKS]; /* newest last */
-	size_t			 nsinks;
-	uint64_t		 max_queued_bytes; /* queue_bytes */
-	atomic_uint_fast64_t	 queued_bytes;	/* message bytes not committed */
-	atomic_uint_fast64_t	 rules_seq;	/* last STORE_OP_RULES seen */
-	atomic_int		 rules_ok;	/* its outcome */
-
-	atomic_uint_fast64_t	 committed_seq;
-	atomic_uint_fast64_t	 rows;
-	atomic_uint_fast64_t	 batches;
-	atomic_uint_fast64_t	 commit_failures;
-	atomic_uint_fast64_t	 wal_bytes;
-	atomic_uint_fast64_t	 checkpoints;
-};
-
-static int	store_pragma(struct store *, const char *, char *, size_t,
-		    struct gw_error *);
-static int	store_wal_hook(void *, sqlite3 *, const char *, int);
-static void	store_free(struct store *);
 static void	*store_main(void *);
 static void	store_run(struct store *);
 static void	store_batch(struct store *, size_t);
@@ -185,9 +74,7 @@ static int	store_write(struct store *, const struct store_item *,
 		    uint64_t *);
 static int	store_step(struct store *, enum store_stmt);
 static void	store_release(struct store *, size_t);
-static void	store_item_free(struct store_item *);
 static int	store_flush_rows(struct store *);
-static int	store_prepare_multi(struct store *);
 static uint64_t	store_item_bytes(const struct store_item *);
 static int	store_write_rules(struct store *, const struct store_item *,
 		    uint64_t *);
@@ -195,225 +82,6 @@ static int	store_write_rules_op(struct store *,
 		    const struct store_item *);
 static void	store_checkpoint(struct store *, bool);
 static void	store_sleep_ms(unsigned);
-
-/* Runs a PRAGMA, copying its first result column (if any) into out. */
-static int
-store_pragma(struct store *s, const char *sql, char *out, size_t outlen,
-    struct gw_error *err)
-{
-	sqlite3_stmt *st;
-	const unsigned char *v;
-	int rc;
-
-	if (out != NULL && outlen > 0)
-		out[0] = '\0';
-	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
-		gw_error_set(err, s->path, "%s: %s", sql,
-		    sqlite3_errmsg(s->db));
-		return GW_EIO;
-	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		v = sqlite3_column_text(st, 0);
-		if (out != NULL && outlen > 0 && out[0] == '\0' && v != NULL)
-			snprintf(out, outlen, "%s", (const char *)v);
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		gw_error_set(err, s->path, "%s: %s", sql,
-		    sqlite3_errmsg(s->db));
-		return GW_EIO;
-	}
-	return 0;
-}
-
-/* SQLite calls this after every commit with the WAL size in frames. */
-static int
-store_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
-{
-	struct store *s = arg;
-
-	(void)db;
-	(void)name;
-	s->wal_frames = frames;
-	atomic_store_explicit(&s->wal_bytes,
-	    (uint64_t)frames * (uint64_t)s->page_size, memory_order_relaxed);
-	return SQLITE_OK;
-}
-
-/*
- * Opens or creates the database at opts->path, applies the migrations,
- * switches to WAL with the configured durability and prepares the
- * statements. Returns a new store (thread not started) or NULL with err
- * filled: err->path is the database path, err->msg says why (e.g.
- * "cannot open database: unable to open database file (No such file or
- * directory)"). Main thread.
- */
-struct store *
-store_open(const struct store_opts *opts, struct gw_error *err)
-{
-	struct retention_opts ro;
-	struct store *s;
-	size_t qcap;
-	char mode[32], size[32];
-	int rc, i, sys;
-
-	if (opts == NULL || opts->path == NULL || opts->path[0] == '\0') {
-		gw_error_set(err, "database.path", "no database path");
-		return NULL;
-	}
-	if ((s = gw_calloc(1, sizeof *s)) == NULL) {
-		gw_error_set(err, opts->path, "out of memory");
-		return NULL;
-	}
-	s->efd = -1;
-	s->max_items = opts->commit_max_items != 0 ?
-	    opts->commit_max_items : STORE_DEF_ITEMS;
-	s->max_ms = opts->commit_max_ms;
-	s->max_queued_bytes = opts->queue_bytes != 0 ? opts->queue_bytes :
-	    STORE_DEF_QUEUE_BYTES;
-	s->busy_ms = opts->busy_timeout_ms != 0 &&
-	    opts->busy_timeout_ms < 3600000 ?
-	    (int)opts->busy_timeout_ms : STORE_BUSY_MS;
-	qcap = opts->queue_cap != 0 ? opts->queue_cap : STORE_DEF_QUEUE;
-	if ((s->path = gw_strdup(opts->path)) == NULL ||
-	    (s->q = queue_new(sizeof(struct store_item), qcap)) == NULL ||
-	    (s->batch = gw_calloc(s->max_items, sizeof *s->batch)) == NULL) {
-		gw_error_set(err, opts->path, "out of memory");
-		goto fail;
-	}
-	if ((s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
-		gw_error_set(err, opts->path, "eventfd: %s", strerror(errno));
-		goto fail;
-	}
-
-	/*
-	 * Memory statistics cost a global mutex on every SQLite allocation;
-	 * nothing here reads them. Only effective before SQLite initialises
-	 * (the first store opened), harmless afterwards.
-	 */
-	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-	rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		sys = s->db != NULL ? sqlite3_system_errno(s->db) : 0;
-		gw_error_set(err, s->path, "cannot open database: %s%s%s%s",
-		    s->db != NULL ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc),
-		    sys != 0 ? " (" : "", sys != 0 ? strerror(sys) : "",
-		    sys != 0 ? ")" : "");
-		goto fail;
-	}
-	sqlite3_extended_result_codes(s->db, 1);
-	if (sqlite3_db_readonly(s->db, "main") == 1) {
-		gw_error_set(err, s->path, "cannot open database: file is "
-		    "not writable");
-		goto fail;
-	}
-	sqlite3_busy_timeout(s->db, s->busy_ms);
-
-	/* Migrations first: auto_vacuum must precede page 1 (WAL writes it). */
-	if (schema_apply(s->db, err) != 0) {
-		if (err != NULL)
-			snprintf(err->path, sizeof err->path, "%s", s->path);
-		goto fail;
-	}
-	if (store_pragma(s, "PRAGMA journal_mode = WAL", mode, sizeof mode,
-	    err) != 0)
-		goto fail;
-	if (strcmp(mode, "wal") != 0)
-		log_warn("store: %s: journal_mode is %s, not wal: readers "
-		    "will block the writer", s->path, mode);
-	if (store_pragma(s, opts->durability == STORE_DURABILITY_NORMAL ?
-	    "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL",
-	    NULL, 0, err) != 0 ||
-	    store_pragma(s, "PRAGMA wal_autocheckpoint = 0", NULL, 0,
-	    err) != 0 ||
-	    store_pragma(s, "PRAGMA page_size", size, sizeof size, err) != 0)
-		goto fail;
-	s->page_size = strtoll(size, NULL, 10);
-	if (s->page_size <= 0)
-		s->page_size = 4096;
-	/* After wal_autocheckpoint, which installs its own hook. */
-	sqlite3_wal_hook(s->db, store_wal_hook, s);
-
-	for (i = 0; i < ST__COUNT; i++) {
-		if (sqlite3_prepare_v3(s->db, store_sql[i], -1,
-		    SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
-			gw_error_set(err, s->path, "prepare %s: %s",
-			    store_sql[i], sqlite3_errmsg(s->db));
-			goto fail;
-		}
-	}
-	if (store_prepare_multi(s) != 0) {
-		gw_error_set(err, s->path, "prepare: %s", sqlite3_errmsg(s->db));
-		goto fail;
-	}
-	if ((s->fw = forward_new(s->db)) == NULL) {
-		gw_error_set(err, s->path, "cannot prepare the outbox");
-		goto fail;
-	}
-	memset(&ro, 0, sizeof ro);
-	ro.max_bytes = opts->max_bytes;
-	ro.max_age_ms = opts->max_age_ms;
-	if ((s->ret = retention_new(s->db, s->path, &ro, err)) == NULL)
-		goto fail;
-	log_info("store: opened %s (journal %s, synchronous %s)", s->path,
-	    mode, opts->durability == STORE_DURABILITY_NORMAL ?
-	    "normal" : "full");
-	return s;
-
-fail:
-	store_free(s);
-	return NULL;
-}
-
-/* Prepares the STORE_ROWS_MULTI-row insert into messages. 0 or GW_EIO. */
-static int
-store_prepare_multi(struct store *s)
-{
-	char sql[STORE_ROWS_MULTI * 24 + 128];
-	size_t i, n;
-
-	n = (size_t)snprintf(sql, sizeof sql, "INSERT INTO messages"
-	    " (received_ms, topic, client_id, qos, retain, payload) VALUES ");
-	for (i = 0; i < STORE_ROWS_MULTI; i++)
-		n += (size_t)snprintf(sql + n, sizeof sql - n,
-		    "%s(?,?,?,?,?,?)", i > 0 ? "," : "");
-	return sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
-	    &s->st_multi, NULL) == SQLITE_OK ? 0 : GW_EIO;
-}
-
-/* Releases everything s holds; the thread must not be running. */
-static void
-store_free(struct store *s)
-{
-	struct store_item it;
-	size_t j;
-	int i;
-
-	for (j = 0; j < s->nsinks; j++)
-		sink_sqlite_free(s->sinks[j]);
-	retention_free(s->ret);
-	forward_free(s->fw);
-	for (i = 0; i < ST__COUNT; i++)
-		sqlite3_finalize(s->st[i]);
-	sqlite3_finalize(s->st_multi);
-	if (s->db != NULL && sqlite3_close(s->db) != SQLITE_OK) {
-		log_warn("store: %s: statements left open at close: %s",
-		    s->path, sqlite3_errmsg(s->db));
-		sqlite3_close_v2(s->db);
-	}
-	if (s->q != NULL) {
-		/* Only reachable with a database that failed: drop refs. */
-		while (queue_pop(s->q, &it, 1, 0) == 1)
-			store_item_free(&it);
-		queue_free(s->q);
-	}
-	if (s->efd != -1)
-		close(s->efd);
-	gw_free(s->batch);
-	gw_free(s->path);
-	gw_free(s);
-}
 
 /* Borrowed writer connection; see store.h for the thread rule. */
 struct sqlite3 *
@@ -440,8 +108,8 @@ store_start(struct store *s)
 
 /*
  * Queues *it and returns its seq; on success the store owns it->msg,
- * it->client_id and it->text. GW_EFULL (full or closing): nothing taken. GW_EMALFORMED
- * for an unknown op. Loop thread (any producer is safe).
+ * it->client_id and it->text. GW_EFULL (full or closing): nothing taken.
+ * GW_EMALFORMED for an unknown op. Loop thread (any producer is safe).
  */
 int
 store_submit(struct store *s, struct store_item *it, uint64_t *seq)
@@ -934,7 +602,7 @@ store_item_bytes(const struct store_item *it)
 }
 
 /* Drops everything an item owns. */
-static void
+void
 store_item_free(struct store_item *it)
 {
 	msg_unref(&it->msg);
