@@ -35,6 +35,8 @@
 
 #include <curl/curl.h>
 
+#include "benchclock.h"
+
 static void	usage(void) __attribute__((noreturn));
 static uint64_t	now_ns(void);
 static size_t	discard(char *, size_t, size_t, void *);
@@ -57,15 +59,6 @@ usage(void)
 	    "  -T s         abandon the run after s seconds (120)\n"
 	    "  -j           one line of JSON instead of text\n");
 	exit(1);
-}
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 static size_t

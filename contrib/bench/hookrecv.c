@@ -57,6 +57,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchclock.h"
+
 #define RECV_MAX_REQUEST	(64 * 1024 * 1024)	/* headers + body */
 #define RECV_MAX_HEADERS	(64 * 1024)
 #define RECV_READ_BYTES		65536
@@ -125,15 +127,6 @@ usage(void)
 	    "  -n n         note the time when messages reach n\n"
 	    "  -T s         exit after s seconds (600)\n");
 	exit(1);
-}
-
-static long long
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void

@@ -74,6 +74,7 @@
 #include "mqtt/codec.h"
 
 #include "benchreport.h"
+#include "benchclock.h"
 
 #define BENCH_BATCH_BYTES	65536	/* target size of a QoS 0 write */
 #define BENCH_READ_BYTES	65536	/* read() size */
@@ -136,24 +137,6 @@ usage(void)
 	    "  -T s         abandon the run after s seconds (120)\n"
 	    "  -j           one line of JSON instead of text\n");
 	exit(1);
-}
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static long long
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Records the first error of the run; the main loop stops on it. */

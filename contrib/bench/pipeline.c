@@ -50,6 +50,8 @@
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
 
+#include "benchclock.h"
+
 #define PIPE_QUEUE	65536		/* rows waiting for the writer */
 #define PIPE_TEXT	64		/* site, device and status bytes */
 
@@ -86,15 +88,6 @@ struct pipe {
 };
 
 static volatile sig_atomic_t	 pipe_signalled;
-
-static long long
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 on_signal(int sig)

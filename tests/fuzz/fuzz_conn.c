@@ -43,6 +43,8 @@
 #include "net/ev.h"
 #include "store/store.h"
 
+#include "fuzz_store.h"
+
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 int	LLVMFuzzerInitialize(int *, char ***);
 
@@ -71,8 +73,6 @@ struct run {
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	struct store_opts	 so;
-	struct gw_error		 err;
 	char			 path[96];
 
 	(void)argc;
@@ -83,19 +83,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	cfg.commit_max_ms = 1;
 	snprintf(path, sizeof path, "%s/conn.db", tmpdir);
-	memset(&so, 0, sizeof so);
-	so.path = path;
-	so.durability = STORE_DURABILITY_NORMAL;
-	so.commit_max_items = cfg.commit_max_items;
-	so.commit_max_ms = cfg.commit_max_ms;
-	so.queue_cap = cfg.store_queue_items;
-	so.queue_bytes = cfg.store_queue_bytes;
-	so.max_bytes = 64 * 1024 * 1024;
-	memset(&err, 0, sizeof err);
-	if ((store = store_open(&so, &err)) == NULL)
-		abort();
-	sqlite3_exec(store_db(store), "PRAGMA synchronous = OFF", NULL, NULL,
-	    NULL);
+	store = fuzz_store_open(&cfg, path, 64 * 1024 * 1024);
 	if (store_start(store) != 0)
 		abort();
 	return 0;

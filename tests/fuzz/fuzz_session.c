@@ -35,6 +35,8 @@
 #include "net/ev.h"
 #include "store/store.h"
 
+#include "fuzz_store.h"
+
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 int	LLVMFuzzerInitialize(int *, char ***);
 
@@ -48,8 +50,6 @@ static struct ev_loop	*loop;
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	struct store_opts	 so;
-	struct gw_error		 err;
 	char			 path[96];
 
 	(void)argc;
@@ -58,20 +58,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (mkdtemp(tmpdir) == NULL || config_init(&cfg) != 0)
 		abort();
 	snprintf(path, sizeof path, "%s/state.db", tmpdir);
-	memset(&so, 0, sizeof so);
-	so.path = path;
-	so.durability = STORE_DURABILITY_NORMAL;
-	so.commit_max_items = cfg.commit_max_items;
-	so.commit_max_ms = cfg.commit_max_ms;
-	so.queue_cap = cfg.store_queue_items;
-	so.queue_bytes = cfg.store_queue_bytes;
-	memset(&err, 0, sizeof err);
-	if ((store = store_open(&so, &err)) == NULL || (loop = ev_new()) ==
-	    NULL)
+	store = fuzz_store_open(&cfg, path, 0);
+	if ((loop = ev_new()) == NULL)
 		abort();
-	/* Speed only: nothing here needs to survive a power cut. */
-	sqlite3_exec(store_db(store), "PRAGMA synchronous = OFF", NULL, NULL,
-	    NULL);
 	return 0;
 }
 
