@@ -244,7 +244,7 @@ static const char status_page[] =
 	" set(\"publishes\", String(one(f, \"mqlite_publish_received_total\")),"
 	"\n"
 	"  one(f, \"mqlite_publish_received_total\"));\n"
-	" set(\"rows\", String(one(f, \"mqlite_store_rows_total\")),\n"
+	" set(\"rows\", String(one(f, \"mqlite_connections\")),\n"
 	"  one(f, \"mqlite_store_rows_total\"));\n"
 	" set(\"queue\", String(one(f, \"mqlite_store_queue_items\")));\n"
 	" set(\"failures\", String(one(f, \"mqlite_store_commit_failures_total"

@@ -233,7 +233,6 @@ outbound_send_retained(struct broker *b, struct session *s,
 	struct retained_ctx rc = { b, s, qos };
 
 	retain_match(b->retain, filter, len, retained_cb, &rc);
-	retain_match(b->sys_retain, filter, len, retained_cb, &rc);
 }
 
 void
