@@ -432,7 +432,7 @@ metrics_health(struct buf *out, void *ctx)
 	int n;
 
 	store_get_stats(src->store, &st);
-	if (st.failing >= 1000000) {
+	if (st.failing >= METRICS_UNHEALTHY_TRIES) {
 		n = snprintf(line, sizeof line, "unhealthy: the database "
 		    "cannot commit (%llu failed tries of the current batch)\n",
 		    (unsigned long long)st.failing);

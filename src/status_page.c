@@ -16,8 +16,6 @@
  * without changes here. Values from the daemon (rule and route names,
  * error text) are inserted as text, never as markup.
  */
-#include <string.h>
-
 #include "status_page.h"
 
 static const char status_page[] =
@@ -244,7 +242,7 @@ static const char status_page[] =
 	" set(\"publishes\", String(one(f, \"mqlite_publish_received_total\")),"
 	"\n"
 	"  one(f, \"mqlite_publish_received_total\"));\n"
-	" set(\"rows\", String(one(f, \"mqlite_connections\")),\n"
+	" set(\"rows\", String(one(f, \"mqlite_store_rows_total\")),\n"
 	"  one(f, \"mqlite_store_rows_total\"));\n"
 	" set(\"queue\", String(one(f, \"mqlite_store_queue_items\")));\n"
 	" set(\"failures\", String(one(f, \"mqlite_store_commit_failures_total"

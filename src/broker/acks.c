@@ -112,7 +112,8 @@ acks_release_client(struct client *c, uint64_t committed, bool force)
 		} else if (c->state != CLIENT_CLOSING) {
 			codec_encode_ack(&c->conn.out, a->type, a->pid);
 			if (a->type == CODEC_PUBACK || a->type == CODEC_PUBREC)
-				(void)0;
+				metrics_hist_observe(&c->b->ack_hist,
+				    clock_mono_us() - a->t_us);
 		}
 		if (a->fanout != NULL) {
 			outbound_fanout(c->b, a->fanout);
