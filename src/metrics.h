@@ -4,12 +4,13 @@
  * that answers GET /metrics with the Prometheus text format (0.0.4), GET /
  * with the status page (status_page.h), GET /healthz with 200 or 503 and
  * GET /errors with the last warnings and errors. It knows nothing of the
- * broker or the store: the daemon registers callbacks that append a body
- * to a buffer (the exposition using the line writers below). Every connection is bounded: METRICS_MAX_CONNS at once (more are
- * closed at accept), a request of at most METRICS_REQ_MAX bytes, and
- * METRICS_DEADLINE_MS from accept to close, so a slow or silent client
- * cannot hold anything for long. One request per connection; the answer
- * always says Connection: close. Loop thread only.
+ * broker or the store: the daemon registers callbacks that append a body to
+ * a buffer (the exposition using the line writers below). Every connection
+ * is bounded: METRICS_MAX_CONNS at once (more are closed at accept), a
+ * request of at most METRICS_REQ_MAX bytes, and METRICS_DEADLINE_MS from
+ * accept to close, so a slow or silent client cannot hold anything for
+ * long. One request per connection; the answer always says Connection:
+ * close. Loop thread only.
  */
 #ifndef GW_METRICS_H
 #define GW_METRICS_H

@@ -2,9 +2,9 @@
 /*
  * A latency histogram any thread may feed and the metrics endpoint reads:
  * fixed buckets from 100 us to 10 s, each an atomic counter, plus the sum
- * in microseconds (the count is the sum of the buckets). Observing is a few relaxed atomic adds,
- * no lock and no allocation, so it can sit on the commit and ack paths.
- * The owner embeds the struct, zero-initialised.
+ * in microseconds (the count is the sum of the buckets). Observing is a few
+ * relaxed atomic adds, no lock and no allocation, so it can sit on the
+ * commit and ack paths. The owner embeds the struct, zero-initialised.
  */
 #ifndef GW_METRICS_HIST_H
 #define GW_METRICS_HIST_H

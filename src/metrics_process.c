@@ -84,10 +84,11 @@ metrics_process_render(struct buf *out, long long start_ms)
 	    (rc = one(out, "process_open_fds", "gauge",
 	    "Number of open file descriptors", (double)fds)) != 0)
 		return rc;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY &&
 	    (rc = one(out, "process_max_fds", "gauge",
-	    "Maximum number of open file descriptors", (double)rl.rlim_cur)) !=
-	    0)
+	    "Maximum number of open file descriptors",
+	    (double)rl.rlim_cur)) != 0)
 		return rc;
 	return one(out, "process_start_time_seconds", "gauge",
 	    "Start time of the process since the Unix epoch in seconds",

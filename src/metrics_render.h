@@ -4,8 +4,8 @@
  * connection and publish counters, the store's commits and WAL, retention,
  * memory, each rule's counters and each webhook route's delivery counters
  * and gauges, the commit and publish-to-ack latency histograms and the
- * standard process_* families. metrics_render() is the render callback the daemon gives
- * metrics_start(). Loop thread.
+ * standard process_* families. metrics_render() is the render callback the
+ * daemon gives metrics_start(). Loop thread.
  */
 #ifndef GW_METRICS_RENDER_H
 #define GW_METRICS_RENDER_H

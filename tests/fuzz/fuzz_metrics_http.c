@@ -3,13 +3,13 @@
 /*
  * libFuzzer target for the metrics endpoint's request parser
  * (metrics_request_status). The input is what a client sends; like the
- * server, the target looks for the blank line that ends the head within
- * the first METRICS_REQ_MAX bytes and hands exactly the head over, in a
- * buffer of its own size so that a read past it is caught by ASan. The
- * answer is checked against a second, independently written reading of the
- * request line: "METHOD SP TARGET SP HTTP/1.x CR", with 200 only for GET
- * on /metrics, /, /healthz or /errors (a query string allowed), 405 for another method and 404 for
- * another target.
+ * server, the target looks for the blank line that ends the head within the
+ * first METRICS_REQ_MAX bytes and hands exactly the head over, in a buffer
+ * of its own size so that a read past it is caught by ASan. The answer is
+ * checked against a second, independently written reading of the request
+ * line: "METHOD SP TARGET SP HTTP/1.x CR", with 200 only for GET on
+ * /metrics, /, /healthz or /errors (a query string allowed), 405 for
+ * another method and 404 for another target.
  */
 #include <stdint.h>
 #include <stdlib.h>
