@@ -4,7 +4,9 @@
 $SYS: a subscriber to $SYS/# receives the broker's values at once (retained,
 as Mosquitto sends them) under Mosquitto 2's names, updated every
 sys_interval and only when they change; the values agree with /metrics; a
-"#" subscription never sees them; none is stored in `messages`;
+"#" subscription never sees them; none is stored in `messages`; the
+names shared with Mosquitto are checked against Mosquitto too
+(E2E_TARGET=mosquitto);
 sys_interval "0" publishes nothing; the ACL decides who may read them.
 /healthz answers 200 "ok", and 503 while the database cannot commit (a full
 tmpfs), then 200 again. The commit and publish-to-ack histograms parse
@@ -58,6 +60,34 @@ def metrics_values(text):
         key, _, v = line.rpartition(" ")
         out[key] = float(v)
     return out
+
+
+# The names both brokers publish, with the same meaning.
+COMMON = [t for t in SYS_TOPICS if "/database/" not in t]
+
+
+class TestSysLikeMosquitto(E2ETestCase):
+    """Runs against Mosquitto too (E2E_TARGET=mosquitto): the topics a
+    Mosquitto user reads are there under the same names, retained, with
+    values of the same form, at the default interval."""
+
+    def test_mosquitto_names(self):
+        sub = self.client(client_id="sys-names")
+        self.assertEqual(sub.subscribe([("$SYS/#", 0)]), [0])
+        want = {t: SYS_TOPICS[t] for t in COMMON}
+        want["$SYS/broker/version"] = r"(mqlite|mosquitto) version \S+"
+        seen = {}
+        deadline = time.monotonic() + 20
+        while not set(want) <= set(seen):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.fail("missing %s" % sorted(set(want) - set(seen)))
+            p = sub.recv_publish(timeout=left)
+            if p.topic in want and p.topic not in seen:
+                seen[p.topic] = p
+        for t, pat in want.items():
+            self.assertRegex(seen[t].payload.decode(), "^%s$" % pat, t)
+            self.assertTrue(seen[t].retain, t)
 
 
 @mqlite_only("mqlite's $SYS, /healthz and histograms")
