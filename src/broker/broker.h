@@ -139,7 +139,7 @@ const struct rule_set *broker_rules(const struct broker *b);
  * "$SYS/", as a retained QoS 0 message from the broker itself: it goes to
  * the subscribers the ACL lets read it and replaces the value a later
  * subscription receives. Never stored in the database and not counted as
- * a retained message. 0 or GW_ENOMEM / GW_EINVAL-like GW_EMALFORMED.
+ * a retained message. 0, GW_ENOMEM, or GW_EMALFORMED (not under $SYS/).
  */
 int		 broker_sys_publish(struct broker *b, const char *topic,
 		    const void *payload, size_t len);
