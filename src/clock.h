@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Time helpers: monotonic milliseconds for timers and deadlines, wall-clock
+ * Time helpers: monotonic milliseconds for timers and deadlines (and
+ * microseconds for latency histograms), wall-clock
  * milliseconds for received_ms stamps.
  */
 #ifndef GW_CLOCK_H
@@ -15,6 +16,15 @@ clock_mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline long long
+clock_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static inline long long

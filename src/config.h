@@ -86,6 +86,7 @@ struct gw_config {
 	bool		 metrics_enabled; /* a "metrics" object was given */
 	char		*metrics_bind;	/* default "127.0.0.1" */
 	int		 metrics_port;	/* default 9883 */
+	uint64_t	 sys_interval_ms; /* $SYS publishing, 0 = off */
 
 	char		*log_level;	/* "info" */
 	bool		 log_syslog;	/* log.syslog, default false */

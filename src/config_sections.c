@@ -117,6 +117,8 @@ const struct config_option config_root_options[] = {
 	    "metrics HTTP address"),
 	OPT("metrics.port", OPT_INT, metrics_port, 0, 65535, NULL, "9883",
 	    "metrics HTTP port"),
+	OPT("sys_interval", OPT_DURATION, sys_interval_ms, 0, 86400000,
+	    NULL, "10s", "$SYS/broker topics published this often, 0 = off"),
 	OPT("log.level", OPT_STRING, log_level, 0, 0, level_choices, "info",
 	    "error, warn, info or debug"),
 	OPT("log.syslog", OPT_BOOL, log_syslog, 0, 0, NULL, "false",

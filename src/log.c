@@ -17,6 +17,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "log_recent.h"
 
 static atomic_int	log_level = LOG_LVL_INFO;
 static atomic_int	log_syslog;
@@ -103,6 +104,8 @@ log_msg(enum log_level lvl, const char *fmt, ...)
 	if (vsnprintf(text, sizeof text, fmt, ap) < 0)
 		text[0] = '\0';
 	va_end(ap);
+	if (lvl <= LOG_LVL_WARN)
+		log_recent_add(lvl, text);
 	if (atomic_load_explicit(&log_syslog, memory_order_relaxed)) {
 		log_escape(line, sizeof line, text);
 		syslog(prio[lvl], "%s", line);

@@ -23,6 +23,7 @@
 #include "broker/auth.h"
 #include "broker/broker.h"
 #include "broker/passwd.h"
+#include "clock.h"
 #include "config.h"
 #include "deliver/setup.h"
 #include "log.h"
@@ -34,6 +35,7 @@
 #include "passwd_cli.h"
 #include "rules/rules.h"
 #include "store/store.h"
+#include "sys.h"
 
 struct daemon {
 	const struct gw_config *cfg;
@@ -44,6 +46,7 @@ struct daemon {
 	struct delivery	*delivery;	/* store-and-forward wiring */
 	struct metrics	*metrics;	/* NULL: no metrics endpoint */
 	struct metrics_sources msrc;	/* what the endpoint reads */
+	struct sys	*sys;		/* NULL: no $SYS topics */
 	struct passwd_db *pw;		/* loaded at start, until the broker */
 	struct acl	*acl;		/* takes them */
 	int		 sigfd;
@@ -250,12 +253,12 @@ start_metrics(struct daemon *d, const struct gw_config *cfg)
 	const char *addr = cfg->metrics_bind;
 	int v6 = strchr(addr, ':') != NULL;
 
+	const struct metrics_pages pages = { metrics_render, metrics_health,
+	    metrics_errors, &d->msrc };
+
 	memset(&err, 0, sizeof err);
-	d->msrc.broker = d->broker;
-	d->msrc.store = d->store;
-	d->msrc.delivery = d->delivery;
-	d->metrics = metrics_start(d->loop, addr, cfg->metrics_port,
-	    metrics_render, &d->msrc, &err);
+	d->metrics = metrics_start(d->loop, addr, cfg->metrics_port, &pages,
+	    &err);
 	if (d->metrics == NULL) {
 		log_error("metrics: %s", err.msg);
 		return -1;
@@ -339,8 +342,17 @@ start(struct daemon *d, struct gw_config *cfg)
 		log_info("listening on %s:%d%s", cfg->listeners[i].bind, port,
 		    tls != NULL ? " (TLS)" : "");
 	}
+	d->msrc.broker = d->broker;
+	d->msrc.store = d->store;
+	d->msrc.delivery = d->delivery;
+	d->msrc.max_bytes = cfg->db_max_bytes;
 	if (cfg->metrics_enabled && start_metrics(d, cfg) != 0)
 		return -1;
+	if (cfg->sys_interval_ms > 0 && (d->sys = sys_start(d->loop, &d->msrc,
+	    cfg->sys_interval_ms)) == NULL) {
+		log_error("out of memory");
+		return -1;
+	}
 	if (store_start(d->store) != 0 ||
 	    broker_attach_store(d->broker) != 0) {
 		log_error("cannot start the store thread");
@@ -357,6 +369,8 @@ stop(struct daemon *d)
 {
 	struct store_stats st;
 
+	sys_stop(d->sys);
+	d->sys = NULL;
 	metrics_stop(d->metrics);
 	d->metrics = NULL;
 	if (d->broker != NULL)
@@ -413,6 +427,7 @@ main(int argc, char **argv)
 	}
 	memset(&d, 0, sizeof d);
 	d.cfg = &cfg;
+	d.msrc.start_ms = clock_wall_ms();
 	/* Fail closed: a broken password or ACL file stops the start. */
 	if (auth_load_files(&cfg, &d.pw, &d.acl, report_error, &errors) !=
 	    0) {

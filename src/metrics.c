@@ -21,6 +21,7 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -30,6 +31,7 @@
 #include "metrics.h"
 #include "net/ev.h"
 #include "net/listen.h"
+#include "status_page.h"
 
 #define METRICS_DRAIN_MAX	65536	/* discarded after answering */
 
@@ -55,8 +57,7 @@ struct metrics {
 	struct ev_loop	*loop;
 	int		 lfd;
 	int		 port;
-	metrics_render_fn fn;
-	void		*ctx;
+	struct metrics_pages pages;
 	struct mconn	*conns[METRICS_MAX_CONNS];
 	size_t		 nconns;
 	struct log_limit lim;
@@ -65,7 +66,7 @@ struct metrics {
 static void	mconn_close(struct mconn *);
 static void	mconn_io_cb(struct ev_loop *, int, unsigned, void *);
 static void	mconn_respond(struct mconn *, int, const char *,
-		    const char *, struct buf *);
+		    const char *, const char *, struct buf *);
 
 /* ---- Line writers. ---- */
 
@@ -188,8 +189,12 @@ metrics_sample_double(struct buf *out, const char *name, const char *label,
 		snprintf(text, sizeof text, "NaN");
 	else if (isinf(v))
 		snprintf(text, sizeof text, "%cInf", v > 0 ? '+' : '-');
-	else
-		snprintf(text, sizeof text, "%.17g", v);
+	else {
+		/* The shortest of 15 or 17 digits that reads back exactly. */
+		snprintf(text, sizeof text, "%.15g", v);
+		if (strtod(text, NULL) != v)
+			snprintf(text, sizeof text, "%.17g", v);
+	}
 	return sample(out, name, label, value, text);
 }
 
@@ -304,21 +309,22 @@ mconn_write(struct mconn *c)
 
 /*
  * Builds the response into c->out and starts writing it. body (may be
- * NULL) is borrowed; extra is one more header line with its CRLF, or NULL.
+ * NULL: the reason is the body) is borrowed; ctype is its Content-Type
+ * (NULL: plain text); extra is one more header line with its CRLF, or NULL.
  */
 static void
 mconn_respond(struct mconn *c, int status, const char *reason,
-    const char *extra, struct buf *body)
+    const char *ctype, const char *extra, struct buf *body)
 {
-	static const char text[] = "text/plain; version=0.0.4; charset=utf-8";
 	char head[384];
 	size_t blen = body != NULL ? buf_used(body) : 0;
 	int hlen;
 
 	hlen = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\n"
 	    "Content-Type: %s\r\nContent-Length: %zu\r\n%s"
-	    "Connection: close\r\n\r\n", status, reason,
-	    status == 200 ? text : "text/plain; charset=utf-8",
+	    "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+	    status, reason, ctype != NULL ? ctype :
+	    "text/plain; charset=utf-8",
 	    body != NULL ? blen : strlen(reason) + 1,
 	    extra != NULL ? extra : "");
 	buf_reset(&c->out);
@@ -337,10 +343,19 @@ mconn_respond(struct mconn *c, int status, const char *reason,
 
 /* See metrics.h. */
 int
-metrics_request_status(const char *req, size_t hlen)
+metrics_request_status(const char *req, size_t hlen, enum metrics_path *out)
 {
+	static const struct {
+		const char		*path;
+		enum metrics_path	 id;
+	} paths[] = {
+		{ "/metrics", METRICS_PATH_METRICS },
+		{ "/", METRICS_PATH_STATUS },
+		{ "/healthz", METRICS_PATH_HEALTH },
+		{ "/errors", METRICS_PATH_ERRORS },
+	};
 	const char *eol, *sp1, *sp2, *path;
-	size_t plen;
+	size_t plen, i;
 
 	eol = memchr(req, '\r', hlen);
 	if (eol == NULL || (sp1 = memchr(req, ' ', (size_t)(eol - req))) ==
@@ -355,9 +370,46 @@ metrics_request_status(const char *req, size_t hlen)
 	plen = (size_t)(sp2 - path);
 	if (memchr(path, '?', plen) != NULL)
 		plen = (size_t)((const char *)memchr(path, '?', plen) - path);
-	if (plen != 8 || memcmp(path, "/metrics", 8) != 0)
-		return 404;
-	return 200;
+	for (i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+		if (plen == strlen(paths[i].path) &&
+		    memcmp(path, paths[i].path, plen) == 0) {
+			if (out != NULL)
+				*out = paths[i].id;
+			return 200;
+		}
+	}
+	return 404;
+}
+
+/* Renders the body of path into body; returns the status (or GW_E*). */
+static int
+mconn_render(struct mconn *c, enum metrics_path path, struct buf *body,
+    const char **ctype)
+{
+	const struct metrics_pages *p = &c->m->pages;
+	int rc;
+
+	*ctype = NULL;
+	switch (path) {
+	case METRICS_PATH_STATUS:
+		*ctype = "text/html; charset=utf-8";
+		rc = buf_append(body, status_page_html(), status_page_len());
+		return rc != 0 ? rc : 200;
+	case METRICS_PATH_HEALTH:
+		if (p->health == NULL)
+			return buf_append(body, "ok\n", 3) != 0 ? GW_ENOMEM :
+			    200;
+		rc = p->health(body, p->ctx);
+		return rc < 0 ? rc : rc == 1 ? 200 : 503;
+	case METRICS_PATH_ERRORS:
+		rc = p->errors != NULL ? p->errors(body, p->ctx) : 0;
+		return rc != 0 ? rc : 200;
+	case METRICS_PATH_METRICS:
+		break;
+	}
+	*ctype = "text/plain; version=0.0.4; charset=utf-8";
+	rc = p->metrics(body, p->ctx);
+	return rc != 0 ? rc : 200;
 }
 
 /* Answers the complete request head in c->in (hlen bytes). */
@@ -365,28 +417,35 @@ static void
 mconn_handle(struct mconn *c, size_t hlen)
 {
 	struct buf body = BUF_INIT;
+	enum metrics_path path = METRICS_PATH_METRICS;
+	const char *ctype;
 	int rc;
 
 	switch (metrics_request_status((const char *)buf_head(&c->in),
-	    hlen)) {
+	    hlen, &path)) {
 	case 400:
-		mconn_respond(c, 400, "Bad Request", NULL, NULL);
+		mconn_respond(c, 400, "Bad Request", NULL, NULL, NULL);
 		return;
 	case 405:
-		mconn_respond(c, 405, "Method Not Allowed", "Allow: GET\r\n",
-		    NULL);
+		mconn_respond(c, 405, "Method Not Allowed", NULL,
+		    "Allow: GET\r\n", NULL);
 		return;
 	case 404:
-		mconn_respond(c, 404, "Not Found", NULL, NULL);
+		mconn_respond(c, 404, "Not Found", NULL, NULL, NULL);
 		return;
 	}
-	if ((rc = c->m->fn(&body, c->m->ctx)) != 0) {
+	rc = mconn_render(c, path, &body, &ctype);
+	if (rc < 0) {
 		if (log_ratelimited(&c->m->lim, 5, 10000))
 			log_warn("metrics: rendering failed: %s",
 			    gw_strerror(rc));
-		mconn_respond(c, 500, "Internal Server Error", NULL, NULL);
-	} else
-		mconn_respond(c, 200, "OK", NULL, &body);
+		mconn_respond(c, 500, "Internal Server Error", NULL, NULL,
+		    NULL);
+	} else if (rc == 503)
+		mconn_respond(c, 503, "Service Unavailable", ctype, NULL,
+		    &body);
+	else
+		mconn_respond(c, 200, "OK", ctype, NULL, &body);
 	buf_free(&body);
 }
 
@@ -401,7 +460,8 @@ mconn_read(struct mconn *c)
 	for (;;) {
 		if ((room = METRICS_REQ_MAX - buf_used(&c->in)) == 0) {
 			mconn_respond(c, 431,
-			    "Request Header Fields Too Large", NULL, NULL);
+			    "Request Header Fields Too Large", NULL, NULL,
+			    NULL);
 			return;
 		}
 		if (buf_reserve(&c->in, room, METRICS_REQ_MAX) != 0) {
@@ -471,7 +531,7 @@ mconn_io_cb(struct ev_loop *loop, int fd, unsigned events, void *arg)
 
 struct metrics *
 metrics_start(struct ev_loop *loop, const char *bind_addr, int port,
-    metrics_render_fn fn, void *ctx, struct gw_error *err)
+    const struct metrics_pages *pages, struct gw_error *err)
 {
 	struct metrics *m;
 	char ebuf[256];
@@ -481,8 +541,7 @@ metrics_start(struct ev_loop *loop, const char *bind_addr, int port,
 		return NULL;
 	}
 	m->loop = loop;
-	m->fn = fn;
-	m->ctx = ctx;
+	m->pages = *pages;
 	m->lfd = listen_tcp(bind_addr, port, 64, ebuf, sizeof ebuf);
 	if (m->lfd == -1) {
 		gw_error_set(err, "metrics", "%s", ebuf);

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The metrics endpoint: a small HTTP/1.1 server on the daemon's event loop
- * that answers GET /metrics with the Prometheus text format (0.0.4). It
- * knows nothing of the broker or the store: the daemon registers a render
- * callback that appends the exposition to a buffer, using the line writers
- * below. Every connection is bounded: METRICS_MAX_CONNS at once (more are
- * closed at accept), a request of at most METRICS_REQ_MAX bytes, and
- * METRICS_DEADLINE_MS from accept to close, so a slow or silent client
- * cannot hold anything for long. One request per connection; the answer
- * always says Connection: close. Loop thread only.
+ * that answers GET /metrics with the Prometheus text format (0.0.4), GET /
+ * with the status page (status_page.h), GET /healthz with 200 or 503 and
+ * GET /errors with the last warnings and errors. It knows nothing of the
+ * broker or the store: the daemon registers callbacks that append a body to
+ * a buffer (the exposition using the line writers below). Every connection
+ * is bounded: METRICS_MAX_CONNS at once (more are closed at accept), a
+ * request of at most METRICS_REQ_MAX bytes, and METRICS_DEADLINE_MS from
+ * accept to close, so a slow or silent client cannot hold anything for
+ * long. One request per connection; the answer always says Connection:
+ * close. Loop thread only.
  */
 #ifndef GW_METRICS_H
 #define GW_METRICS_H
@@ -32,21 +34,47 @@ struct metrics;
 typedef int (*metrics_render_fn)(struct buf *out, void *ctx);
 
 /*
- * Listens on bind_addr:port (0: any free port) and serves /metrics on
- * loop, calling fn(out, ctx) once per request; ctx is borrowed and must
- * outlive metrics_stop(). Returns a new server, or NULL with err filled.
+ * Appends a one-line reason to out and returns 1 when the daemon is
+ * healthy, 0 when it is not (answered 503), or a GW_E* code (500).
+ */
+typedef int (*metrics_health_fn)(struct buf *out, void *ctx);
+
+/* What the server answers with; every pointer is borrowed. */
+struct metrics_pages {
+	metrics_render_fn	 metrics;	/* /metrics (required) */
+	metrics_health_fn	 health;	/* /healthz; NULL: always 200 */
+	metrics_render_fn	 errors;	/* /errors; NULL: empty body */
+	void			*ctx;		/* passed to each */
+};
+
+/* The paths served. */
+enum metrics_path {
+	METRICS_PATH_METRICS = 0,	/* /metrics */
+	METRICS_PATH_STATUS,		/* / */
+	METRICS_PATH_HEALTH,		/* /healthz */
+	METRICS_PATH_ERRORS		/* /errors */
+};
+
+/*
+ * Listens on bind_addr:port (0: any free port) and serves the pages on
+ * loop, calling a callback of pages (copied; its ctx is borrowed and must
+ * outlive metrics_stop()) once per request. Returns a new server, or NULL
+ * with err filled.
  */
 struct metrics	*metrics_start(struct ev_loop *loop, const char *bind_addr,
-		    int port, metrics_render_fn fn, void *ctx,
+		    int port, const struct metrics_pages *pages,
 		    struct gw_error *err);
 
 /*
  * Decides the answer to a request head: req holds hlen bytes ending with
- * the blank line (CR LF CR LF). Returns 200 for "GET /metrics[?...]
- * HTTP/1.x", 405 for another method, 404 for another path, 400 when the
- * request line is malformed. Reads nothing past req[hlen - 1]. Pure.
+ * the blank line (CR LF CR LF). Returns 200 for "GET PATH[?...] HTTP/1.x"
+ * with PATH one of /metrics, /, /healthz, /errors (and sets *path when
+ * path is not NULL), 405 for another method, 404 for another path, 400
+ * when the request line is malformed. Reads nothing past req[hlen - 1].
+ * Pure.
  */
-int		 metrics_request_status(const char *req, size_t hlen);
+int		 metrics_request_status(const char *req, size_t hlen,
+		    enum metrics_path *path);
 
 /* The port the server listens on (useful after port 0). */
 int		 metrics_port(const struct metrics *m);

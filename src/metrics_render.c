@@ -9,6 +9,7 @@
  * snapshots: nothing here waits for the store or the delivery thread.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "broker/broker.h"
@@ -18,8 +19,11 @@
 #include "deliver/loop.h"
 #include "deliver/setup.h"
 #include "err.h"
+#include "log_recent.h"
 #include "mem.h"
 #include "metrics.h"
+#include "metrics_hist.h"
+#include "metrics_process.h"
 #include "metrics_render.h"
 #include "rules/rules.h"
 #include "store/retention.h"
@@ -124,6 +128,17 @@ render_broker(struct buf *out, const struct broker_stats *st)
 		{ "mqlite_sessions_expired_total", "counter",
 		    "Persistent sessions dropped after limits.session_expiry",
 		    st->sessions_expired },
+		{ "mqlite_sessions", "gauge",
+		    "Sessions kept now (connected and persistent)",
+		    st->sessions },
+		{ "mqlite_subscriptions", "gauge",
+		    "Subscriptions of all sessions now", st->subscriptions },
+		{ "mqlite_packets_received_total", "counter",
+		    "MQTT packets received from clients", st->packets_in },
+		{ "mqlite_bytes_received_total", "counter",
+		    "Bytes read from MQTT clients", st->bytes_in },
+		{ "mqlite_bytes_sent_total", "counter",
+		    "Bytes written to MQTT clients", st->bytes_out },
 	};
 
 	return scalars(out, s, sizeof s / sizeof s[0]);
@@ -163,7 +178,7 @@ render_access(struct buf *out, const struct broker_access_stats *st)
 
 static int
 render_store(struct buf *out, const struct store_stats *st,
-    const struct retention_stats *rt)
+    const struct retention_stats *rt, uint64_t max_bytes)
 {
 	const struct scalar s[] = {
 		{ "mqlite_store_rows_total", "counter",
@@ -179,6 +194,11 @@ render_store(struct buf *out, const struct store_stats *st,
 		    "WAL size after the last commit", st->wal_bytes },
 		{ "mqlite_store_checkpoints_total", "counter",
 		    "Completed WAL checkpoints", st->checkpoints },
+		{ "mqlite_store_failing", "gauge",
+		    "Failed tries of the batch being retried (0: healthy)",
+		    st->failing },
+		{ "mqlite_store_queue_items", "gauge",
+		    "Items waiting for the store thread", st->queue_items },
 		{ "mqlite_retention_deletes_total", "counter",
 		    "Retention DELETE statements run", rt->chunks },
 		{ "mqlite_retention_vacuum_pages_total", "counter",
@@ -198,6 +218,8 @@ render_store(struct buf *out, const struct store_stats *st,
 		    rt->high_bytes },
 		{ "mqlite_retention_low_bytes", "gauge",
 		    "Pruning stops at this many bytes in use", rt->low_bytes },
+		{ "mqlite_database_max_bytes", "gauge",
+		    "database.max_bytes (0: unbounded)", max_bytes },
 	};
 	static const char pruned[] = "mqlite_retention_pruned_rows_total";
 	int rc;
@@ -388,8 +410,42 @@ metrics_render(struct buf *out, void *ctx)
 	    (rc = one(out, &mem)) != 0 ||
 	    (rc = render_broker(out, &bst)) != 0 ||
 	    (rc = render_access(out, &ast)) != 0 ||
-	    (rc = render_store(out, &sst, &rst)) != 0 ||
+	    (rc = render_store(out, &sst, &rst, src->max_bytes)) != 0 ||
+	    (rc = metrics_hist_render(out, "mqlite_store_commit_seconds",
+	    "Transaction time, BEGIN to COMMIT done",
+	    store_commit_hist(src->store))) != 0 ||
+	    (rc = metrics_hist_render(out, "mqlite_publish_ack_seconds",
+	    "QoS 1/2 PUBLISH received to PUBACK/PUBREC sent",
+	    broker_ack_hist(src->broker))) != 0 ||
+	    (rc = metrics_process_render(out, src->start_ms)) != 0 ||
 	    (rc = render_rules(out, broker_rules(src->broker))) != 0)
 		return rc;
 	return render_routes(out, src->delivery);
+}
+
+int
+metrics_health(struct buf *out, void *ctx)
+{
+	struct metrics_sources *src = ctx;
+	struct store_stats st;
+	char line[160];
+	int n;
+
+	store_get_stats(src->store, &st);
+	if (st.failing >= METRICS_UNHEALTHY_TRIES) {
+		n = snprintf(line, sizeof line, "unhealthy: the database "
+		    "cannot commit (%llu failed tries of the current batch)\n",
+		    (unsigned long long)st.failing);
+		if (n < 0 || (size_t)n >= sizeof line)
+			return GW_ENOMEM;
+		return buf_append(out, line, (size_t)n) != 0 ? GW_ENOMEM : 0;
+	}
+	return buf_append(out, "ok\n", 3) != 0 ? GW_ENOMEM : 1;
+}
+
+int
+metrics_errors(struct buf *out, void *ctx)
+{
+	(void)ctx;
+	return log_recent_render(out);
 }

@@ -15,6 +15,7 @@
 
 #include "broker/broker_int.h"
 #include "broker/msg.h"
+#include "clock.h"
 #include "mem.h"
 #include "mqtt/codec.h"
 #include "store/store.h"
@@ -70,6 +71,8 @@ client_hold_ack(struct client *c, uint8_t type, uint16_t pid,
 	a->type = type;
 	a->pid = pid;
 	a->fanout = fanout;
+	if (type == CODEC_PUBACK || type == CODEC_PUBREC)
+		a->t_us = clock_mono_us();
 	ack_track(c);
 	return 0;
 }
@@ -106,8 +109,12 @@ acks_release_client(struct client *c, uint64_t committed, bool force)
 				    a->pkt_len);
 			gw_free(a->data);
 			a->data = NULL;
-		} else if (c->state != CLIENT_CLOSING)
+		} else if (c->state != CLIENT_CLOSING) {
 			codec_encode_ack(&c->conn.out, a->type, a->pid);
+			if (a->type == CODEC_PUBACK || a->type == CODEC_PUBREC)
+				metrics_hist_observe(&c->b->ack_hist,
+				    clock_mono_us() - a->t_us);
+		}
 		if (a->fanout != NULL) {
 			outbound_fanout(c->b, a->fanout);
 			msg_unref(&a->fanout);

@@ -66,6 +66,7 @@ broker_new(struct ev_loop *loop, const struct gw_config *cfg,
 	b->out_limit = cfg->output_bytes;
 	if ((b->subs = subs_new()) == NULL ||
 	    (b->retain = retain_new()) == NULL ||
+	    (b->sys_retain = retain_new()) == NULL ||
 	    (b->sessions = session_table_new()) == NULL) {
 		broker_free(b);
 		return NULL;
@@ -533,6 +534,7 @@ client_process_input(struct client *c)
 		/* What a held ack of this packet stands for. */
 		c->pkt_bytes = (uint32_t)total;
 		seq = c->last_seq;
+		c->b->stats.packets_in++;
 		rc = dispatch_packet(c, &h, buf_head(&c->conn.in) +
 		    h.header_len);
 		guard_store_count(c, seq);
@@ -589,6 +591,7 @@ client_read_input(struct client *c)
 			client_close_now(c, why);
 			return false;
 		}
+		c->b->stats.bytes_in += (uint64_t)rc;
 		c->last_rx_ms = ev_now(c->b->loop);
 		client_process_input(c);
 		if (conn_pending(&c->conn) == 0)
@@ -654,6 +657,7 @@ client_io_cb(struct ev_loop *loop, int fd, unsigned events, void *arg)
 			return;
 		}
 		c->out_progress |= buf_used(&c->conn.out) < before;
+		c->b->stats.bytes_out += before - buf_used(&c->conn.out);
 		if (guard_output_drained(c))
 			client_input_resume(c);
 		if (c->sess != NULL && c->state == CLIENT_CONNECTED)
@@ -799,6 +803,7 @@ before_sleep(struct ev_loop *loop, void *arg)
 			continue;
 		}
 		c->out_progress |= buf_used(&c->conn.out) < before;
+		c->b->stats.bytes_out += before - buf_used(&c->conn.out);
 		if (c->state != CLIENT_CLOSING && guard_output_drained(c)) {
 			client_process_input(c);
 			guard_input_account(c);
@@ -855,6 +860,14 @@ broker_get_stats(const struct broker *b, struct broker_stats *st)
 	*st = b->stats;
 	st->retained = retain_count(b->retain);
 	st->retained_bytes = retain_bytes(b->retain);
+	st->subscriptions = subs_count(b->subs);
+	st->sessions = session_count(b->sessions);
+}
+
+const struct metrics_hist *
+broker_ack_hist(const struct broker *b)
+{
+	return &b->ack_hist;
 }
 
 const struct rule_set *
@@ -897,6 +910,7 @@ broker_free(struct broker *b)
 		rule_set_unref(&b->pending_rules);
 	gw_free(b->rule_ids);
 	retain_free(b->retain);
+	retain_free(b->sys_retain);
 	access_free(b);
 	gw_free(b->matched);
 	gw_free(b);

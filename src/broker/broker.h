@@ -8,6 +8,7 @@
 #ifndef GW_BROKER_H
 #define GW_BROKER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -17,6 +18,7 @@ struct broker;
 struct ev_loop;
 struct passwd_db;
 struct gw_config;
+struct metrics_hist;
 struct rule_set;
 struct store;
 struct tls_ctx;
@@ -41,6 +43,11 @@ struct broker_stats {
 	uint64_t	retained;		/* retained topics now */
 	uint64_t	retained_bytes;		/* their payload bytes */
 	uint64_t	sessions_expired;	/* after session_expiry */
+	uint64_t	bytes_in;		/* bytes read from clients */
+	uint64_t	bytes_out;		/* bytes written to clients */
+	uint64_t	packets_in;		/* MQTT packets received */
+	uint64_t	subscriptions;		/* subscriptions now */
+	uint64_t	sessions;		/* sessions kept now */
 };
 
 /* Logins and ACL decisions, for /metrics. */
@@ -126,6 +133,19 @@ void		 broker_get_stats(const struct broker *b,
 
 /* The rule set in force (borrowed; NULL: the built-in default rule). */
 const struct rule_set *broker_rules(const struct broker *b);
+
+/*
+ * Publishes payload (len bytes, borrowed) on topic, which must start with
+ * "$SYS/", as a retained QoS 0 message from the broker itself: it goes to
+ * the subscribers the ACL lets read it and replaces the value a later
+ * subscription receives. Never stored in the database and not counted as
+ * a retained message. 0, GW_ENOMEM, or GW_EMALFORMED (not under $SYS/).
+ */
+int		 broker_sys_publish(struct broker *b, const char *topic,
+		    const void *payload, size_t len);
+
+/* The PUBLISH to PUBACK/PUBREC latency histogram (borrowed). */
+const struct metrics_hist *broker_ack_hist(const struct broker *b);
 
 /* Frees the broker and everything it owns. NULL ok. */
 void		 broker_free(struct broker *b);

@@ -21,6 +21,7 @@
 #include "broker/broker.h"
 #include "broker/session.h"
 #include "log.h"
+#include "metrics_hist.h"
 #include "mqtt/codec.h"
 #include "net/conn.h"
 #include "net/ev.h"
@@ -47,6 +48,7 @@ struct held_ack {
 	uint32_t	 data_len;	/* bytes in data */
 	uint32_t	 pkt_len;	/* SUBACK packet bytes at data's start */
 	uint32_t	 bytes;		/* packet bytes it stands for */
+	long long	 t_us;		/* held at (monotonic us) */
 	uint16_t	 pid;
 	uint8_t		 type;		/* CODEC_PUBACK / PUBREC / PUBCOMP */
 };
@@ -114,6 +116,7 @@ struct broker {
 	struct store		*store;
 	struct subs		*subs;
 	struct retain		*retain;
+	struct retain		*sys_retain;	/* $SYS values (sys.c) */
 	struct session_table	*sessions;
 	struct broker_listener	 lst[BROKER_MAX_LISTENERS];
 	size_t			 nlst;
@@ -148,6 +151,7 @@ struct broker {
 	struct ev_timer		 expire_timer;	/* expire.c sweep */
 	struct client_list	 turns;		/* parse more next iteration */
 	struct ev_timer		 turns_timer;	/* zero delay, for turns */
+	struct metrics_hist	 ack_hist;	/* PUBLISH to PUBACK/PUBREC */
 };
 
 /* Logs with the "client <id> fd <n>:" prefix. */

@@ -56,11 +56,15 @@ static void	guard_stall_cb(struct ev_loop *, void *);
 bool
 guard_output_full(struct client *c)
 {
-	size_t lim = c->b->cfg->output_bytes / 2;
+	size_t lim = c->b->cfg->output_bytes / 2, before;
+	int rc;
 
-	if (buf_used(&c->conn.out) <= lim)
+	if ((before = buf_used(&c->conn.out)) <= lim)
 		return false;
-	if (conn_flush(&c->conn) == 0 || buf_used(&c->conn.out) <= lim) {
+	rc = conn_flush(&c->conn);
+	if (buf_used(&c->conn.out) < before)
+		c->b->stats.bytes_out += before - buf_used(&c->conn.out);
+	if (rc == 0 || buf_used(&c->conn.out) <= lim) {
 		c->out_progress = true;
 		return false;
 	}

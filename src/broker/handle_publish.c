@@ -8,6 +8,8 @@
  * so a message that a resend after a crash could duplicate is never
  * delivered before it is recorded. A publish the client may not make
  * (access.c: ACL, $SYS) is acknowledged in order and otherwise dropped.
+ * The broker's own $SYS values (broker_sys_publish) take a short path:
+ * kept in their own retained trie, fanned out, never stored.
  */
 #include <string.h>
 
@@ -191,4 +193,31 @@ handle_pubrel(struct client *c, const uint8_t *body, size_t len)
 		session_qos2_del(s, pid);
 	}
 	return client_hold_ack(c, CODEC_PUBCOMP, pid, NULL);
+}
+
+/* See broker.h. */
+int
+broker_sys_publish(struct broker *b, const char *topic, const void *payload,
+    size_t len)
+{
+	const struct msg *old;
+	struct msg *m;
+	size_t tlen = strlen(topic);
+	int rc;
+
+	if (tlen < 5 || tlen > UINT16_MAX || memcmp(topic, "$SYS/", 5) != 0)
+		return GW_EMALFORMED;
+	/* As Mosquitto does: a value that did not change is not sent. */
+	old = retain_get(b->sys_retain, topic, tlen);
+	if (old != NULL && old->payload_len == len &&
+	    memcmp(old->payload, payload, len) == 0)
+		return 0;
+	if ((m = msg_new(topic, tlen, "", 0, NULL, 0, payload, len, 0, 1,
+	    clock_wall_ms())) == NULL)
+		return GW_ENOMEM;
+	rc = retain_set(b->sys_retain, m);
+	if (rc == 0 && !b->intake_stopped)
+		outbound_fanout(b, m);
+	msg_unref(&m);
+	return rc;
 }

@@ -233,6 +233,7 @@ outbound_send_retained(struct broker *b, struct session *s,
 	struct retained_ctx rc = { b, s, qos };
 
 	retain_match(b->retain, filter, len, retained_cb, &rc);
+	retain_match(b->sys_retain, filter, len, retained_cb, &rc);
 }
 
 void

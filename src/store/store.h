@@ -25,6 +25,7 @@
 #include "err.h"
 
 struct forward_opts;
+struct metrics_hist;
 struct msg;
 struct retention_stats;
 struct rule_set;
@@ -106,6 +107,10 @@ struct store_stats {
 	uint64_t	committed_seq;
 	uint64_t	wal_bytes;	/* WAL size after the last commit */
 	uint64_t	checkpoints;	/* completed WAL checkpoints */
+	uint64_t	failing;	/* failed tries of the batch now being
+					 * retried, 0: the last commit worked */
+	int64_t		last_commit_ms;	/* wall clock of the last commit */
+	uint64_t	queue_items;	/* items queued, not committed */
 };
 
 /*
@@ -210,6 +215,12 @@ void		 store_ack_event(struct store *s);
 uint64_t	 store_committed_seq(struct store *s);
 
 void		 store_get_stats(struct store *s, struct store_stats *st);
+
+/*
+ * The commit latency histogram (each transaction, BEGIN to COMMIT done,
+ * retries of a failed one not included). Borrowed; any thread.
+ */
+const struct metrics_hist *store_commit_hist(const struct store *s);
 
 /* Retention counters (rows pruned for max_age / max_bytes, sizes); see
  * store/retention.h. Any thread. */

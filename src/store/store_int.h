@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "log.h"
+#include "metrics_hist.h"
 #include "store/store.h"
 
 struct checkpointer;
@@ -99,6 +100,9 @@ struct store {
 	atomic_uint_fast64_t	 commit_failures;
 	atomic_uint_fast64_t	 wal_bytes;
 	atomic_uint_fast64_t	 checkpoints;
+	atomic_uint		 failing;	/* failed tries of this batch */
+	atomic_llong		 last_commit_ms; /* wall clock, 0: none yet */
+	struct metrics_hist	 commit_hist;	/* BEGIN to COMMIT done */
 };
 
 /* open.c */

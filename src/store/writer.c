@@ -196,6 +196,17 @@ store_get_stats(struct store *s, struct store_stats *st)
 	st->checkpoints = atomic_load_explicit(&s->checkpoints,
 	    memory_order_relaxed) + (s->ckpt != NULL ?
 	    checkpointer_count(s->ckpt) : 0);
+	st->failing = atomic_load_explicit(&s->failing, memory_order_relaxed);
+	st->last_commit_ms = atomic_load_explicit(&s->last_commit_ms,
+	    memory_order_relaxed);
+	st->queue_items = queue_len(s->q);
+}
+
+/* See store.h. */
+const struct metrics_hist *
+store_commit_hist(const struct store *s)
+{
+	return &s->commit_hist;
 }
 
 /*
@@ -264,9 +275,15 @@ store_batch(struct store *s, size_t n)
 {
 	uint64_t rows = 0, seq, one = 1;
 	unsigned delay = 0, failures = 0;
+	long long t0;
 
-	while (store_txn(s, &n, failures == 0, &rows) != 0) {
+	for (;;) {
+		t0 = clock_mono_us();
+		if (store_txn(s, &n, failures == 0, &rows) == 0)
+			break;
 		failures++;
+		atomic_store_explicit(&s->failing, failures,
+		    memory_order_relaxed);
 		atomic_fetch_add_explicit(&s->commit_failures, 1,
 		    memory_order_relaxed);
 		delay = delay == 0 ? STORE_BACKOFF_MIN_MS : delay * 2;
@@ -274,9 +291,14 @@ store_batch(struct store *s, size_t n)
 			delay = STORE_BACKOFF_MAX_MS;
 		store_sleep_ms(delay);
 	}
-	if (failures > 0)
+	metrics_hist_observe(&s->commit_hist, clock_mono_us() - t0);
+	atomic_store_explicit(&s->last_commit_ms, clock_wall_ms(),
+	    memory_order_relaxed);
+	if (failures > 0) {
+		atomic_store_explicit(&s->failing, 0, memory_order_relaxed);
 		log_info("store: batch of %zu items committed after %u failed "
 		    "attempts", n, failures);
+	}
 	if (n > 0) {
 		seq = s->batch[n - 1].seq;
 		store_release(s, n);

@@ -41,7 +41,9 @@ def unescape(v):
 def parse(text, test):
     """{(name, label value or None): float}, checking the format: every
     sample's family has # HELP and # TYPE first, families are contiguous,
-    counters end in _total, names start with mqlite_."""
+    counters end in _total, names start with mqlite_ (or process_, the
+    standard process families), a histogram's samples are its _bucket,
+    _sum and _count."""
     values, types, done, current = {}, {}, set(), None
     for line in text.splitlines():
         if line.startswith("# HELP "):
@@ -61,9 +63,13 @@ def parse(text, test):
         m = SAMPLE.match(line)
         test.assertIsNotNone(m, "bad sample line %r" % line)
         name = m.group(1)
-        test.assertEqual(name, current, "sample outside its family")
-        test.assertIn(name, types)
-        test.assertTrue(name.startswith("mqlite_"), name)
+        if types.get(current) == "histogram":
+            test.assertIn(name, [current + "_bucket", current + "_sum",
+                                 current + "_count"], line)
+        else:
+            test.assertEqual(name, current, "sample outside its family")
+        test.assertIn(current, types)
+        test.assertTrue(name.startswith(("mqlite_", "process_")), name)
         key = (name, unescape(m.group(4)) if m.group(2) else None)
         test.assertNotIn(key, values, "duplicate sample")
         values[key] = float(m.group(5))
@@ -234,7 +240,7 @@ class TestHttp(MetricsCase):
 
     def test_paths_methods_and_oversize(self):
         self.start_metrics()
-        self.assertEqual(self.get("/")[0], 404)
+        self.assertEqual(self.get("/nope")[0], 404)
         self.assertEqual(self.get("/metricsx")[0], 404)
         self.assertEqual(self.get("/metrics?x=1")[0], 200)
         status, headers, _ = self.get(method="POST")

@@ -3,13 +3,13 @@
 /*
  * libFuzzer target for the metrics endpoint's request parser
  * (metrics_request_status). The input is what a client sends; like the
- * server, the target looks for the blank line that ends the head within
- * the first METRICS_REQ_MAX bytes and hands exactly the head over, in a
- * buffer of its own size so that a read past it is caught by ASan. The
- * answer is checked against a second, independently written reading of the
- * request line: "METHOD SP TARGET SP HTTP/1.x CR", with 200 only for GET
- * on /metrics (a query string allowed), 405 for another method and 404 for
- * another target.
+ * server, the target looks for the blank line that ends the head within the
+ * first METRICS_REQ_MAX bytes and hands exactly the head over, in a buffer
+ * of its own size so that a read past it is caught by ASan. The answer is
+ * checked against a second, independently written reading of the request
+ * line: "METHOD SP TARGET SP HTTP/1.x CR", with 200 only for GET on
+ * /metrics, /, /healthz or /errors (a query string allowed), 405 for
+ * another method and 404 for another target.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -51,9 +51,12 @@ oracle(const char *req, size_t len)
 			path_len = i - t_start;
 			break;
 		}
-	if (path_len != 8 || strncmp(req + t_start, "/metrics", 8) != 0)
-		return 404;
-	return 200;
+	if ((path_len == 8 && strncmp(req + t_start, "/metrics", 8) == 0) ||
+	    (path_len == 1 && req[t_start] == '/') ||
+	    (path_len == 8 && strncmp(req + t_start, "/healthz", 8) == 0) ||
+	    (path_len == 7 && strncmp(req + t_start, "/errors", 7) == 0))
+		return 200;
+	return 404;
 }
 
 int
@@ -72,7 +75,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((head = malloc(hlen)) == NULL)
 		return 0;
 	memcpy(head, data, hlen);
-	st = metrics_request_status(head, hlen);
+	st = metrics_request_status(head, hlen, NULL);
 	CHECK(st == 200 || st == 400 || st == 404 || st == 405);
 	CHECK(st == oracle(head, hlen));
 	free(head);

@@ -3,9 +3,14 @@
  * Unit tests for the Prometheus line writers of metrics.c: label value
  * escaping (\\, \", \n), # HELP / # TYPE lines with escaped help text,
  * samples with and without a label, integer and special float values,
- * names refused without appending anything, and allocation failure.
+ * names refused without appending anything, and allocation failure;
+ * the latency histogram (bucket edges, cumulative lines, _sum, _count);
+ * request routing to /metrics, /, /healthz and /errors; the ring of recent
+ * warnings (bounded, oldest first, escaped).
  */
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <CUnit/Basic.h>
@@ -14,7 +19,9 @@
 #include "cutest.h"
 #include "err.h"
 #include "mem.h"
+#include "log_recent.h"
 #include "metrics.h"
+#include "metrics_hist.h"
 
 /* True when b holds exactly s. */
 static int
@@ -124,6 +131,124 @@ test_enomem(void)
 	CU_ASSERT_EQUAL(gw_mem_used(), base);
 }
 
+/* The value of the line starting with prefix in b, or -1. */
+static double
+line_value(const struct buf *b, const char *prefix)
+{
+	const char *p = (const char *)buf_head(b), *end = p + buf_used(b);
+	size_t n = strlen(prefix);
+
+	while (p < end) {
+		if ((size_t)(end - p) > n && memcmp(p, prefix, n) == 0)
+			return atof(p + n);
+		if ((p = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			break;
+		p++;
+	}
+	return -1;
+}
+
+static void
+test_histogram(void)
+{
+	struct metrics_hist h;
+	struct buf b = BUF_INIT;
+
+	memset(&h, 0, sizeof h);
+	metrics_hist_observe(&h, 100);		/* on the 100 us edge */
+	metrics_hist_observe(&h, 101);		/* next bucket */
+	metrics_hist_observe(&h, -5);		/* counts as 0 */
+	metrics_hist_observe(&h, 3000000);	/* 3 s */
+	metrics_hist_observe(&h, 60000000);	/* past 10 s: +Inf only */
+	CU_ASSERT_EQUAL(metrics_hist_render(&b, "lat_seconds", "help", &h),
+	    0);
+	CU_ASSERT_EQUAL(line_value(&b, "lat_seconds_bucket{le=\"0.0001\"} "),
+	    2);
+	CU_ASSERT_EQUAL(line_value(&b,
+	    "lat_seconds_bucket{le=\"0.00025\"} "), 3);
+	CU_ASSERT_EQUAL(line_value(&b, "lat_seconds_bucket{le=\"2.5\"} "),
+	    3);
+	CU_ASSERT_EQUAL(line_value(&b, "lat_seconds_bucket{le=\"5\"} "), 4);
+	CU_ASSERT_EQUAL(line_value(&b, "lat_seconds_bucket{le=\"10\"} "),
+	    4);
+	CU_ASSERT_EQUAL(line_value(&b, "lat_seconds_bucket{le=\"+Inf\"} "),
+	    5);
+	CU_ASSERT_EQUAL(line_value(&b, "lat_seconds_count "), 5);
+	CU_ASSERT_DOUBLE_EQUAL(line_value(&b, "lat_seconds_sum "), 63.000201,
+	    1e-9);
+	CU_ASSERT(memmem(buf_head(&b), buf_used(&b),
+	    "# TYPE lat_seconds histogram\n", 29) != NULL);
+	buf_reset(&b);
+	CU_ASSERT_EQUAL(metrics_hist_render(&b, "bad name", "h", &h),
+	    GW_EMALFORMED);
+	buf_free(&b);
+}
+
+static void
+test_routes(void)
+{
+	static const struct {
+		const char	*req;
+		int		 status;
+		int		 path;
+	} t[] = {
+		{ "GET /metrics HTTP/1.1\r\n\r\n", 200, METRICS_PATH_METRICS },
+		{ "GET /metrics?x=1 HTTP/1.0\r\n\r\n", 200,
+		    METRICS_PATH_METRICS },
+		{ "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 200,
+		    METRICS_PATH_STATUS },
+		{ "GET /?r=1 HTTP/1.1\r\n\r\n", 200, METRICS_PATH_STATUS },
+		{ "GET /healthz HTTP/1.1\r\n\r\n", 200, METRICS_PATH_HEALTH },
+		{ "GET /errors HTTP/1.1\r\n\r\n", 200, METRICS_PATH_ERRORS },
+		{ "GET /healthzz HTTP/1.1\r\n\r\n", 404, -1 },
+		{ "GET //metrics HTTP/1.1\r\n\r\n", 404, -1 },
+		{ "GET /error HTTP/1.1\r\n\r\n", 404, -1 },
+		{ "POST / HTTP/1.1\r\n\r\n", 405, -1 },
+		{ "GET / HTTP/2.0x\r\n\r\n", 400, -1 },
+	};
+	enum metrics_path p;
+	size_t i;
+	int st;
+
+	for (i = 0; i < sizeof t / sizeof t[0]; i++) {
+		p = (enum metrics_path)-1;
+		st = metrics_request_status(t[i].req, strlen(t[i].req), &p);
+		CU_ASSERT_EQUAL(st, t[i].status);
+		if (t[i].path >= 0)
+			CU_ASSERT_EQUAL((int)p, t[i].path);
+	}
+}
+
+static void
+test_recent(void)
+{
+	struct buf b = BUF_INIT;
+	char text[32];
+	const char *s;
+	int i;
+
+	for (i = 0; i < LOG_RECENT_MAX + 5; i++) {
+		snprintf(text, sizeof text, "line %d", i);
+		log_recent_add(i % 2 ? LOG_LVL_WARN : LOG_LVL_ERROR, text);
+	}
+	log_recent_add(LOG_LVL_WARN, "evil\nforged line\x1b[31m");
+	CU_ASSERT_EQUAL(log_recent_render(&b), 0);
+	CU_ASSERT_EQUAL(buf_append(&b, "", 1), 0);
+	s = (const char *)buf_head(&b);
+	/* The oldest six are gone; the rest are in order. */
+	CU_ASSERT(strstr(s, "line 5\n") == NULL);
+	CU_ASSERT(strstr(s, "error: line 6\n") != NULL);
+	CU_ASSERT(strstr(s, "warn: line 19\n") != NULL);
+	CU_ASSERT(strstr(s, "error: line 20\n") != NULL);
+	CU_ASSERT(strstr(s, "line 6\n") < strstr(s, "line 20\n"));
+	CU_ASSERT(strstr(s, "warn: evil\\x0aforged line\\x1b[31m\n") !=
+	    NULL);
+	for (i = 0; *s != '\0'; s++)
+		i += *s == '\n';
+	CU_ASSERT_EQUAL(i, LOG_RECENT_MAX);
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -136,7 +261,10 @@ main(void)
 	    CU_add_test(s, "label value escaping", test_escape_label) == NULL ||
 	    CU_add_test(s, "help and type lines", test_family) == NULL ||
 	    CU_add_test(s, "samples", test_samples) == NULL ||
-	    CU_add_test(s, "allocation failure", test_enomem) == NULL)
+	    CU_add_test(s, "allocation failure", test_enomem) == NULL ||
+	    CU_add_test(s, "latency histogram", test_histogram) == NULL ||
+	    CU_add_test(s, "request paths", test_routes) == NULL ||
+	    CU_add_test(s, "recent warnings", test_recent) == NULL)
 		return cutest_setup_failed();
 	return cutest_run();
 }
