@@ -2,8 +2,8 @@
 /*
  * The daemon's numbers in the Prometheus text format: the broker's
  * connection and publish counters, the store's commits and WAL, retention,
- * memory, each rule's counters and each webhook route's delivery counters
- * and gauges. metrics_render() is the render callback the daemon gives
+ * memory, each rule's counters, each webhook route's delivery counters
+ * and gauges, and each source's connection state and counters. metrics_render() is the render callback the daemon gives
  * metrics_start(). Loop thread.
  */
 #ifndef GW_METRICS_RENDER_H
@@ -12,6 +12,7 @@
 struct broker;
 struct buf;
 struct delivery;
+struct sources;
 struct store;
 
 /* What metrics_render() reads; every pointer is borrowed. */
@@ -19,6 +20,7 @@ struct metrics_sources {
 	struct broker	*broker;
 	struct store	*store;
 	struct delivery	*delivery;	/* NULL: no webhook routes */
+	struct sources	*sources;	/* NULL: no sources */
 };
 
 /*

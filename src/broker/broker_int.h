@@ -148,6 +148,8 @@ struct broker {
 	struct ev_timer		 expire_timer;	/* expire.c sweep */
 	struct client_list	 turns;		/* parse more next iteration */
 	struct ev_timer		 turns_timer;	/* zero delay, for turns */
+	void			(*commit_hook)(void *); /* sources */
+	void			*commit_arg;
 };
 
 /* Logs with the "client <id> fd <n>:" prefix. */
