@@ -205,7 +205,9 @@ link_drop(struct source_link *l, const char *why)
 	/* Unsent acks: the broker resends those messages. */
 	l->ack_head = l->ack_len = 0;
 	l->blocked = false;
-	if (l->stats.connected)
+	if (l->state == LINK_DONE)
+		link_log(LOG_LVL_INFO, l, "disconnected: %s", why);
+	else if (l->stats.connected)
 		link_log(LOG_LVL_WARN, l, "disconnected: %s", why);
 	else if (log_ratelimited(&l->err_log, 3, 60000))
 		link_log(LOG_LVL_WARN, l, "connection failed: %s", why);
@@ -460,6 +462,8 @@ static int
 link_packet(struct source_link *l, const struct codec_header *h,
     const uint8_t *body)
 {
+	link_log(LOG_LVL_DEBUG, l, "received %s (%u bytes)",
+	    codec_type_name(h->type), h->remaining);
 	if (l->state != LINK_UP && h->type != CODEC_CONNACK)
 		return GW_EPROTO;
 	switch (h->type) {
