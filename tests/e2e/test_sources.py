@@ -317,10 +317,10 @@ class TestSources(E2ETestCase):
         # it must be stored.
         c.close()
         c, _, _ = site.session(present=False)
-        self.wait_log(br, "forgetting 1 QoS 2 packet ids")
         c.send(publish_pkt("t/q2", b"four", qos=2, pid=3))
         self.assertEqual(c.expect(PUBREC).pid, 3)
         self.assertEqual(br.count("payload='four'"), 1)
+        self.wait_log(br, "forgetting 1 QoS 2 packet ids")
         c.send(ack_pkt(PUBREL, 3))
         self.assertEqual(c.expect(PUBCOMP).pid, 3)
         # A PUBLISH the codec refuses drops the connection, and mqlite
