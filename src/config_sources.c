@@ -242,15 +242,16 @@ expand_secret(struct load *ld, char **field, const char *shown,
 /* Checks name: 1..64 of [A-Za-z0-9_.-], not used by an earlier entry. */
 static void
 check_name(struct load *ld, struct config_source *s, size_t idx,
-    const char *shown)
+    const cJSON *el, const char *shown)
 {
 	char	 path[CONFIG_PATH_MAX];
 	size_t	 i, n;
 
 	cfgload_join_path(path, sizeof path, shown, "name");
 	if (s->name == NULL) {
-		cfgload_error(ld, path, "required key is missing");
-		return;
+		if (cJSON_GetObjectItemCaseSensitive(el, "name") == NULL)
+			cfgload_error(ld, path, "required key is missing");
+		return;		/* else reported already: wrong type */
 	}
 	n = strlen(s->name);
 	if (n == 0 || n > SOURCE_NAME_MAX ||
@@ -279,7 +280,7 @@ load_one(struct load *ld, struct config_source *s, size_t idx,
 	size_t	 n;
 
 	cfgload_object(ld, el, source_options, nsource_options, s, "", shown);
-	check_name(ld, s, idx, shown);
+	check_name(ld, s, idx, el, shown);
 	if (s->url != NULL && s->host != NULL) {
 		cfgload_join_path(path, sizeof path, shown, "host");
 		cfgload_error(ld, path, "give either url or host, not both");
@@ -290,9 +291,13 @@ load_one(struct load *ld, struct config_source *s, size_t idx,
 		else
 			parse_url(ld, s, path);
 	} else if (s->host == NULL) {
-		cfgload_join_path(path, sizeof path, shown, "url");
-		cfgload_error(ld, path, "required key is missing (or give "
-		    "host and port)");
+		/* Present with a wrong type: reported already. */
+		if (cJSON_GetObjectItemCaseSensitive(el, "url") == NULL &&
+		    cJSON_GetObjectItemCaseSensitive(el, "host") == NULL) {
+			cfgload_join_path(path, sizeof path, shown, "url");
+			cfgload_error(ld, path, "required key is missing (or "
+			    "give host and port)");
+		}
 	} else if (s->host[0] == '\0') {
 		cfgload_join_path(path, sizeof path, shown, "host");
 		cfgload_error(ld, path, "expected a host name or address");
