@@ -4,7 +4,9 @@
  * all variable parts, laid out as: struct, payload, topic, client id, user
  * and, for a message from a source, the source's name and address.
  */
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "broker/msg.h"
 #include "mem.h"
@@ -108,6 +110,21 @@ msg_new_source(const char *topic, size_t topic_len, const char *client_id,
 	m->origin = p;
 	memcpy(p, origin, olen + 1);
 	return m;
+}
+
+bool
+msg_from_broker(const struct msg *m, const char *host, int port)
+{
+	char want[300];
+	bool v6 = strchr(host, ':') != NULL;
+	int n;
+
+	if (m->origin == NULL)
+		return false;
+	n = snprintf(want, sizeof want, "%s%s%s:%d", v6 ? "[" : "", host,
+	    v6 ? "]" : "", port);
+	return n > 0 && (size_t)n < sizeof want &&
+	    strcasecmp(m->origin, want) == 0;
 }
 
 struct msg *

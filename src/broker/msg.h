@@ -10,6 +10,7 @@
 #define GW_MSG_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,7 +35,8 @@ struct msg {
 	 * broker it was received from.
 	 */
 	char		*source;
-	char		*origin;	/* that source's "host:port", or NULL */
+	char		*origin;	/* that source's "host:port" ("[v6]:port"),
+					 * or NULL; see msg_from_broker() */
 };
 
 /*
@@ -57,6 +59,14 @@ struct msg	*msg_new_source(const char *topic, size_t topic_len,
 		    const void *payload, size_t payload_len, uint8_t qos,
 		    uint8_t retain, long long received_ms, const char *source,
 		    const char *origin);
+
+/*
+ * True when m came from a source on the broker at host:port (host as
+ * written in a config, IPv6 without brackets): an upstream action calls it
+ * to never send a message back to the broker it was received from.
+ */
+bool		 msg_from_broker(const struct msg *m, const char *host,
+		    int port);
 
 /* Takes another reference; returns m. */
 struct msg	*msg_ref(struct msg *m);
