@@ -36,8 +36,8 @@ class SiteMosquitto:
     """The site broker: a real Mosquitto on a free loopback port, with no
     limit on the messages it queues for an offline persistent session."""
 
-    def __init__(self, workdir):
-        self.port = free_port()
+    def __init__(self, workdir, port=None):
+        self.port = port or free_port()
         self.conf = os.path.join(workdir, "site.conf")
         self.log = os.path.join(workdir, "site.log")
         with open(self.conf, "w") as f:
@@ -202,6 +202,28 @@ class TestSources(E2ETestCase):
                    in self.metrics(), timeout=10)
         self.assertIn('mqlite_source_connected{source="site"} 0',
                       self.metrics())
+
+        def reconnects():
+            for line in self.metrics().splitlines():
+                if line.startswith("mqlite_source_reconnects_total"):
+                    return int(line.split()[-1])
+            return 0
+        # Retried with backoff while the broker is away (bounded: 100 ms
+        # to 500 ms apart here), and mqlite keeps serving meanwhile.
+        self.assertTrue(wait_until(lambda: reconnects() >= 3, timeout=15))
+        self.assert_serving(br, store_check=False)
+        site2 = SiteMosquitto(self.workdir, port=site.port)
+        self.sites.append(site2)
+        self.assertTrue(wait_until(
+            lambda: 'mqlite_source_connects_total{source="site"} 2'
+            in self.metrics(), timeout=15), self.metrics())
+        self.wait_log(br, "subscribed to 2 topic filters")
+        subprocess.run(["mosquitto_pub", "-h", HOST, "-p", str(site.port),
+                        "-t", "dev/back", "-q", "1", "-m", '{"v": 9}'],
+                       check=True, timeout=30)
+        self.assertTrue(wait_until(lambda: br.scalar(
+            "select count(*) from seen where topic='dev/back' and "
+            "src='site' and v=9") == 1, timeout=15))
 
     def test_kill9_midstream_exactly_once_qos2_at_least_once_qos1(self):
         n = 2000
