@@ -106,6 +106,7 @@ link_socket(struct source_link *l)
 {
 	struct addrinfo hints, *res, *ai;
 	char port[16];
+	unsigned n, i, k;
 	int fd = -1, rc;
 
 	memset(&hints, 0, sizeof hints);
@@ -119,14 +120,25 @@ link_socket(struct source_link *l)
 			    l->cfg->host, gai_strerror(rc));
 		return -1;
 	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
+	/*
+	 * Start at the address after the one that failed last time, so a
+	 * name with several addresses (::1 and 127.0.0.1) tries them all
+	 * over successive attempts even when a connect fails later.
+	 */
+	for (n = 0, ai = res; ai != NULL; ai = ai->ai_next)
+		n++;
+	for (i = 0; i < n && fd == -1; i++) {
+		for (k = (l->addr_next + i) % n, ai = res; k > 0; k--)
+			ai = ai->ai_next;
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, ai->ai_protocol);
 		if (fd == -1)
 			continue;
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
-		    errno == EINPROGRESS)
+		    errno == EINPROGRESS) {
+			l->addr_next = (l->addr_next + i) % n;
 			break;
+		}
 		close(fd);
 		fd = -1;
 	}
@@ -231,6 +243,7 @@ link_send_connect(struct source_link *l)
 
 	if (getsockopt(l->conn.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 ||
 	    err != 0) {
+		l->addr_next++;		/* next attempt: the next address */
 		link_drop(l, strerror(err != 0 ? err : errno));
 		return;
 	}

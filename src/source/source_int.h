@@ -54,6 +54,7 @@ struct source_link {
 	long long	 last_tx_ms;		/* monotonic, last packet sent */
 	long long	 last_rx_ms;		/* monotonic, last packet read */
 	uint32_t	 attempt;		/* failures since last success */
+	unsigned	 addr_next;		/* address of the host to try */
 	uint8_t		*qos2;			/* bitmap of recorded pids */
 	uint32_t	 nqos2;
 	uint64_t	 last_seq;		/* seq of the newest held ack */
