@@ -530,6 +530,8 @@ config_free(struct gw_config *cfg)
 	cfgload_free_strings(config_root_options, config_nroot, cfg);
 	for (i = 0; i < CONFIG_MAX_LISTENERS; i++)
 		config_listener_clear(&cfg->listeners[i]);
+	for (i = 0; i < CONFIG_MAX_SOURCES; i++)
+		config_source_clear(&cfg->sources[i]);
 	gw_free(cfg->config_path);
 	gw_free(cfg->rules_path);
 	gw_free(cfg->rules_inline);

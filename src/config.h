@@ -30,6 +30,27 @@ struct config_listener {
 	bool		 tls_use_identity; /* tls.use_identity_as_username */
 };
 
+#define CONFIG_MAX_SOURCES	16
+#define CONFIG_SOURCE_MAX_TOPICS 64
+
+/* One entry of "sources": a subscription to an external broker. */
+struct config_source {
+	char		*name;		/* required, unique */
+	char		*url;		/* "tcp://host:port" as given, or NULL */
+	char		*host;		/* from url or "host" */
+	int		 port;		/* default 1883 */
+	char		*client_id;	/* default "mqlite-<name>" */
+	char		*username;	/* ${ENV} expanded, or NULL */
+	char		*password;	/* ${ENV} expanded, or NULL */
+	int		 qos;		/* default for string topics, 1 */
+	unsigned	 keepalive_ms;	/* default 60 s */
+	unsigned	 reconnect_min_ms; /* first retry delay, default 1 s */
+	unsigned	 reconnect_max_ms; /* backoff cap, default 60 s */
+	size_t		 ntopics;
+	char		*topics[CONFIG_SOURCE_MAX_TOPICS]; /* filters */
+	uint8_t		 topic_qos[CONFIG_SOURCE_MAX_TOPICS];
+};
+
 /* What a full outbox does (outbox.overflow). */
 enum config_overflow {
 	CONFIG_OVERFLOW_DROP_OLDEST = 0,	/* "drop_oldest" (default) */
@@ -82,6 +103,7 @@ struct gw_config {
 	char		*rules_inline;
 	size_t		 nsources;	/* entries in "sources" */
 	char		*sources_json;	/* "sources" array as JSON text or NULL */
+	struct config_source sources[CONFIG_MAX_SOURCES]; /* validated */
 
 	bool		 metrics_enabled; /* a "metrics" object was given */
 	char		*metrics_bind;	/* default "127.0.0.1" */

@@ -62,6 +62,10 @@ extern const struct config_option config_listener_options[];
 extern const size_t config_nlistener;
 void	config_listener_clear(struct config_listener *);
 
+/* config_sources.c: the "sources" array. */
+void	config_sources_load(struct load *, const cJSON *, const char *);
+void	config_source_clear(struct config_source *);
+
 /* config.c: the machinery the section handlers use. */
 void	cfgload_error(struct load *, const char *, const char *, ...)
 	    __attribute__((format(printf, 3, 4)));

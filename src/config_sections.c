@@ -278,7 +278,7 @@ load_sources(struct load *ld, const cJSON *it, const char *path)
 		return;
 	}
 	cfgload_store_str(&ld->cfg->sources_json, s);
-	ld->cfg->nsources = (size_t)cJSON_GetArraySize(it);
+	config_sources_load(ld, it, path);
 }
 
 static void

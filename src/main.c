@@ -34,6 +34,7 @@
 #include "net/tls.h"
 #include "passwd_cli.h"
 #include "rules/rules.h"
+#include "source/source.h"
 #include "store/store.h"
 #include "sys.h"
 
@@ -44,6 +45,7 @@ struct daemon {
 	struct broker	*broker;
 	struct store	*store;
 	struct delivery	*delivery;	/* store-and-forward wiring */
+	struct sources	*sources;	/* external brokers (config) */
 	struct metrics	*metrics;	/* NULL: no metrics endpoint */
 	struct metrics_sources msrc;	/* what the endpoint reads */
 	struct sys	*sys;		/* NULL: no $SYS topics */
@@ -72,31 +74,6 @@ log_load_error(const char *file, const struct gw_error *e, void *ctx)
 	(void)ctx;
 	log_error("%s: %s%s%s", file != NULL ? file : "rules", e->path,
 	    e->path[0] != '\0' ? ": " : "", e->msg);
-}
-
-/*
- * Settings the config format accepts for features this build does not
- * have yet. Each is an error, not a silent no-op: a gateway asked to
- * authenticate clients must not quietly accept everyone. Returns the
- * number reported.
- */
-static int
-check_unsupported(const struct gw_config *cfg, void *ctx)
-{
-#define UNSUPPORTED	"%s is not supported by this version of mqlite"
-	struct gw_error e;
-	const char *file = cfg->config_path;
-	int n = 0;
-
-	memset(&e, 0, sizeof e);
-	if (cfg->nsources > 0) {
-		gw_error_set(&e, "sources", UNSUPPORTED,
-		    "subscribing to external brokers");
-		report_error(file, &e, ctx);
-		n++;
-	}
-	return n;
-#undef UNSUPPORTED
 }
 
 /*
@@ -342,9 +319,15 @@ start(struct daemon *d, struct gw_config *cfg)
 		log_info("listening on %s:%d%s", cfg->listeners[i].bind, port,
 		    tls != NULL ? " (TLS)" : "");
 	}
+	if (cfg->nsources > 0 && (d->sources = sources_new(d->loop,
+	    d->broker, d->store, cfg)) == NULL) {
+		log_error("cannot set up the sources");
+		return -1;
+	}
 	d->msrc.broker = d->broker;
 	d->msrc.store = d->store;
 	d->msrc.delivery = d->delivery;
+	d->msrc.sources = d->sources;
 	d->msrc.max_bytes = cfg->db_max_bytes;
 	if (cfg->metrics_enabled && start_metrics(d, cfg) != 0)
 		return -1;
@@ -358,6 +341,7 @@ start(struct daemon *d, struct gw_config *cfg)
 		log_error("cannot start the store thread");
 		return -1;
 	}
+	sources_start(d->sources);
 	if (ev_add_fd(d->loop, d->sigfd, EV_READ, signal_cb, d) != 0)
 		return -1;
 	log_info("mqlite %s ready, database %s", PACKAGE_VERSION, cfg->db_path);
@@ -373,6 +357,7 @@ stop(struct daemon *d)
 	d->sys = NULL;
 	metrics_stop(d->metrics);
 	d->metrics = NULL;
+	sources_stop_intake(d->sources);
 	if (d->broker != NULL)
 		broker_stop_intake(d->broker);
 	delivery_stop(d->delivery, 2000);
@@ -384,6 +369,8 @@ stop(struct daemon *d)
 		    (unsigned long long)st.batches);
 	}
 	delivery_free(d->delivery);
+	sources_finish(d->sources);
+	sources_free(d->sources);
 	if (d->broker != NULL) {
 		broker_finish(d->broker);
 		broker_free(d->broker);
@@ -420,8 +407,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	config_apply_cli(&cfg);
-	if (check_unsupported(&cfg, &errors) +
-	    tls_check_listeners(&cfg, report_error, &errors) > 0) {
+	if (tls_check_listeners(&cfg, report_error, &errors) > 0) {
 		config_free(&cfg);
 		return 1;
 	}

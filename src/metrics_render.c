@@ -26,6 +26,7 @@
 #include "metrics_process.h"
 #include "metrics_render.h"
 #include "rules/rules.h"
+#include "source/source.h"
 #include "store/retention.h"
 #include "store/store.h"
 
@@ -386,6 +387,48 @@ out:
 	return rc;
 }
 
+/* Per source: connected, received, duplicates, connects, reconnects. */
+static int
+render_sources(struct buf *out, const struct sources *ss)
+{
+	static const struct {
+		const char	*name;
+		const char	*type;
+		const char	*help;
+	} fam[] = {
+		{ "mqlite_source_connected", "gauge",
+		    "1 while connected to the source broker" },
+		{ "mqlite_source_received_total", "counter",
+		    "PUBLISH packets received from the source" },
+		{ "mqlite_source_duplicates_total", "counter",
+		    "QoS 2 resends recognised and not stored again" },
+		{ "mqlite_source_connects_total", "counter",
+		    "Connections accepted by the source broker" },
+		{ "mqlite_source_reconnects_total", "counter",
+		    "Connections lost or failed (each retried)" },
+	};
+	struct source_stats st;
+	uint64_t v;
+	size_t f, i, n = sources_count(ss);
+	int rc;
+
+	for (f = 0; n > 0 && f < sizeof fam / sizeof fam[0]; f++) {
+		if ((rc = metrics_family(out, fam[f].name, fam[f].type,
+		    fam[f].help)) != 0)
+			return rc;
+		for (i = 0; i < n; i++) {
+			sources_get_stats(ss, i, &st);
+			v = f == 0 ? st.connected : f == 1 ? st.received :
+			    f == 2 ? st.duplicates : f == 3 ? st.connects :
+			    st.reconnects;
+			if ((rc = metrics_sample_u64(out, fam[f].name,
+			    "source", st.name, v)) != 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
 int
 metrics_render(struct buf *out, void *ctx)
 {
@@ -418,7 +461,8 @@ metrics_render(struct buf *out, void *ctx)
 	    "QoS 1/2 PUBLISH received to PUBACK/PUBREC sent",
 	    broker_ack_hist(src->broker))) != 0 ||
 	    (rc = metrics_process_render(out, src->start_ms)) != 0 ||
-	    (rc = render_rules(out, broker_rules(src->broker))) != 0)
+	    (rc = render_rules(out, broker_rules(src->broker))) != 0 ||
+	    (rc = render_sources(out, src->sources)) != 0)
 		return rc;
 	return render_routes(out, src->delivery);
 }

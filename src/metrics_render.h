@@ -2,10 +2,11 @@
 /*
  * The daemon's numbers in the Prometheus text format: the broker's
  * connection and publish counters, the store's commits and WAL, retention,
- * memory, each rule's counters and each webhook route's delivery counters
- * and gauges, the commit and publish-to-ack latency histograms and the
- * standard process_* families. metrics_render() is the render callback the
- * daemon gives metrics_start(). Loop thread.
+ * memory, each rule's counters, each webhook route's delivery counters
+ * and gauges, each source's connection state and counters, the commit and
+ * publish-to-ack latency histograms and the standard process_* families.
+ * metrics_render() is the render callback the daemon gives
+ * metrics_start(). Loop thread.
  */
 #ifndef GW_METRICS_RENDER_H
 #define GW_METRICS_RENDER_H
@@ -15,6 +16,7 @@
 struct broker;
 struct buf;
 struct delivery;
+struct sources;
 struct store;
 
 /* What metrics_render() reads; every pointer is borrowed. */
@@ -24,6 +26,7 @@ struct metrics_sources {
 	struct delivery	*delivery;	/* NULL: no webhook routes */
 	long long	 start_ms;	/* wall clock when the daemon started */
 	uint64_t	 max_bytes;	/* database.max_bytes, 0: unbounded */
+	struct sources	*sources;	/* NULL: no sources */
 };
 
 /*

@@ -148,6 +148,9 @@ load_qos2_cb(const char *client_id, uint16_t pid, void *arg)
 	struct session *s;
 	size_t len = strlen(client_id);
 
+	if (strncmp(client_id, BROKER_SOURCE_KEY_PREFIX,
+	    sizeof BROKER_SOURCE_KEY_PREFIX - 1) == 0)
+		return;		/* a source's: src/source/ loads them */
 	if ((s = session_find(b->sessions, client_id, len)) == NULL &&
 	    (s = session_create(b->sessions, client_id, len, false)) == NULL)
 		return;
@@ -443,8 +446,23 @@ store_event_cb(struct ev_loop *loop, int fd, unsigned events, void *arg)
 	store_ack_event(b->store);
 	broker_check_reload(b);
 	broker_release_acks(b);
+	if (b->commit_hook != NULL)
+		b->commit_hook(b->commit_arg);
 	if (!b->intake_stopped)
 		broker_resume_paused(b);
+}
+
+uint64_t
+broker_committed_seq(const struct broker *b)
+{
+	return store_committed_seq(b->store);
+}
+
+void
+broker_set_commit_hook(struct broker *b, void (*cb)(void *), void *arg)
+{
+	b->commit_hook = cb;
+	b->commit_arg = arg;
 }
 
 static void

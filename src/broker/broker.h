@@ -19,6 +19,7 @@ struct ev_loop;
 struct passwd_db;
 struct gw_config;
 struct metrics_hist;
+struct msg;
 struct rule_set;
 struct store;
 struct tls_ctx;
@@ -146,6 +147,39 @@ int		 broker_sys_publish(struct broker *b, const char *topic,
 
 /* The PUBLISH to PUBACK/PUBREC latency histogram (borrowed). */
 const struct metrics_hist *broker_ack_hist(const struct broker *b);
+
+/*
+ * Sources (src/source/): feeds m, received from an external broker, into
+ * the rules like a local publish (no fan-out to local subscribers, no
+ * retained copy). For QoS 2 with qos2_key set, (qos2_key, pid) is recorded
+ * in the same transaction, as for a local client. Borrows m (takes its own
+ * reference). On 0, *seq is the store sequence number after which the
+ * message is durable (see broker_committed_seq()). GW_EFULL: the store
+ * queue or a rejecting outbox is full, try again later; GW_EIO: the
+ * broker is shutting down; GW_ENOMEM.
+ */
+int		 broker_source_publish(struct broker *b, struct msg *m,
+		    const char *qos2_key, uint16_t pid, uint64_t *seq);
+
+/* Queues the removal of (qos2_key, pid); *seq as above. 0 or GW_E*. */
+int		 broker_source_qos2_del(struct broker *b,
+		    const char *qos2_key, uint16_t pid, uint64_t *seq);
+
+/* The highest store sequence number committed. */
+uint64_t	 broker_committed_seq(const struct broker *b);
+
+/*
+ * Calls cb(arg) on the loop thread after every commit notification, once
+ * the broker released its own acknowledgements. One hook; NULL removes.
+ */
+void		 broker_set_commit_hook(struct broker *b,
+		    void (*cb)(void *), void *arg);
+
+/*
+ * Client ids starting with this are sources' QoS 2 keys: the broker does
+ * not make sessions of them when it loads its state.
+ */
+#define BROKER_SOURCE_KEY_PREFIX	"$source/"
 
 /* Frees the broker and everything it owns. NULL ok. */
 void		 broker_free(struct broker *b);

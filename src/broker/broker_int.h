@@ -152,6 +152,8 @@ struct broker {
 	struct client_list	 turns;		/* parse more next iteration */
 	struct ev_timer		 turns_timer;	/* zero delay, for turns */
 	struct metrics_hist	 ack_hist;	/* PUBLISH to PUBACK/PUBREC */
+	void			(*commit_hook)(void *); /* sources */
+	void			*commit_arg;
 };
 
 /* Logs with the "client <id> fd <n>:" prefix. */

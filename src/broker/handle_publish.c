@@ -22,6 +22,9 @@
 #include "rules/rules.h"
 #include "store/store.h"
 
+static int	store_qos2_del(struct broker *, struct client *, const char *,
+		    uint16_t);
+
 /*
  * Matches m against the current rules; when some match, it gets a rule set
  * reference and their ids (inline, or a new array). 0, GW_ENOMEM, or
@@ -144,6 +147,61 @@ handle_publish(struct client *c, uint8_t flags, const uint8_t *body,
 	}
 	msg_unref(&m);
 	return rc;
+}
+
+int
+broker_source_publish(struct broker *b, struct msg *m, const char *qos2_key,
+    uint16_t pid, uint64_t *seq)
+{
+	struct store_item it;
+	int rc;
+
+	if (b->intake_stopped)
+		return GW_EIO;
+	memset(&it, 0, sizeof it);
+	if (b->rules == NULL) {
+		if (m->topic[0] != '$')
+			it.flags |= STORE_F_ROW;
+	} else if ((rc = match_rules(b, m, &it)) != 0)
+		return rc;
+	if (m->qos == 2 && qos2_key != NULL) {
+		it.flags |= STORE_F_QOS2;
+		if ((it.client_id = gw_strdup(qos2_key)) == NULL) {
+			rc = GW_ENOMEM;
+			goto fail;
+		}
+	}
+	if (it.flags != 0 || it.rules != NULL) {
+		it.op = STORE_OP_PUBLISH;
+		it.packet_id = pid;
+		it.msg = msg_ref(m);
+		if ((rc = broker_submit(b, &it)) != 0)
+			goto fail;
+	}
+	*seq = b->last_seq;
+	return 0;
+fail:
+	msg_unref(&it.msg);
+	gw_free(it.client_id);
+	if (it.rules != NULL)
+		rule_set_unref(&it.rules);
+	if (it.nrules > STORE_RULE_INLINE)
+		gw_free(it.rule_ids);
+	return rc;
+}
+
+int
+broker_source_qos2_del(struct broker *b, const char *qos2_key, uint16_t pid,
+    uint64_t *seq)
+{
+	int rc;
+
+	if (b->intake_stopped)
+		return GW_EIO;
+	if ((rc = store_qos2_del(b, NULL, qos2_key, pid)) != 0)
+		return rc;
+	*seq = b->last_seq;
+	return 0;
 }
 
 /* Queues the removal of client_id's QoS 2 records (packet id 0 = all). */

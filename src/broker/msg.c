@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Reference-counted messages; see msg.h. One allocation holds the header and
- * all variable parts, laid out as: struct, payload, topic, client id, user.
+ * all variable parts, laid out as: struct, payload, topic, client id, user
+ * and, for a message from a source, the source's name and address.
  */
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "broker/msg.h"
 #include "mem.h"
@@ -54,7 +57,74 @@ msg_new(const char *topic, size_t topic_len, const char *client_id,
 		p[username_len] = '\0';
 	} else
 		m->username = NULL;
+	m->source_len = 0;
+	m->source = NULL;
+	m->origin = NULL;
 	return m;
+}
+
+struct msg *
+msg_new_source(const char *topic, size_t topic_len, const char *client_id,
+    size_t client_id_len, const void *payload, size_t payload_len,
+    uint8_t qos, uint8_t retain, long long received_ms, const char *source,
+    const char *origin)
+{
+	struct msg *m;
+	size_t slen = strlen(source), olen = strlen(origin), total;
+	char *p;
+
+	if (topic_len > UINT16_MAX || client_id_len > UINT16_MAX ||
+	    payload_len > UINT32_MAX || slen > UINT16_MAX ||
+	    olen > UINT16_MAX)
+		return NULL;
+	total = sizeof *m + payload_len + topic_len + 1 + client_id_len + 1 +
+	    slen + 1 + olen + 1;
+	if ((m = gw_malloc(total)) == NULL)
+		return NULL;
+	atomic_init(&m->refs, 1);
+	m->qos = qos;
+	m->retain = retain;
+	m->topic_len = (uint16_t)topic_len;
+	m->client_id_len = (uint16_t)client_id_len;
+	m->username_len = 0;
+	m->payload_len = (uint32_t)payload_len;
+	m->received_ms = received_ms;
+	m->payload = (uint8_t *)(m + 1);
+	if (payload_len != 0)
+		memcpy(m->payload, payload, payload_len);
+	p = (char *)m->payload + payload_len;
+	m->topic = p;
+	memcpy(p, topic, topic_len);
+	p[topic_len] = '\0';
+	p += topic_len + 1;
+	m->client_id = p;
+	if (client_id_len != 0)
+		memcpy(p, client_id, client_id_len);
+	p[client_id_len] = '\0';
+	p += client_id_len + 1;
+	m->username = NULL;
+	m->source = p;
+	m->source_len = (uint16_t)slen;
+	memcpy(p, source, slen + 1);
+	p += slen + 1;
+	m->origin = p;
+	memcpy(p, origin, olen + 1);
+	return m;
+}
+
+bool
+msg_from_broker(const struct msg *m, const char *host, int port)
+{
+	char want[300];
+	bool v6 = strchr(host, ':') != NULL;
+	int n;
+
+	if (m->origin == NULL)
+		return false;
+	n = snprintf(want, sizeof want, "%s%s%s:%d", v6 ? "[" : "", host,
+	    v6 ? "]" : "", port);
+	return n > 0 && (size_t)n < sizeof want &&
+	    strcasecmp(m->origin, want) == 0;
 }
 
 struct msg *

@@ -10,6 +10,7 @@
 #define GW_MSG_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,11 +22,21 @@ struct msg {
 	uint16_t	 client_id_len;	/* bytes in client_id, without NUL */
 	uint16_t	 username_len;	/* bytes in username, 0 if none */
 	uint32_t	 payload_len;	/* bytes in payload */
+	uint16_t	 source_len;	/* bytes in source, 0 if local */
 	long long	 received_ms;	/* wall-clock ms when accepted */
 	char		*topic;		/* NUL-terminated, inside the block */
 	char		*client_id;	/* NUL-terminated, inside the block */
 	char		*username;	/* NUL-terminated or NULL */
 	uint8_t		*payload;	/* payload bytes, inside the block */
+	/*
+	 * The name of the source (config "sources") the message came from,
+	 * NUL-terminated inside the block; NULL for a local publish. An mqtt
+	 * action uses it with origin to never send a message back to the
+	 * broker it was received from.
+	 */
+	char		*source;
+	char		*origin;	/* that source's "host:port" ("[v6]:port"),
+					 * or NULL; see msg_from_broker() */
 };
 
 /*
@@ -37,6 +48,25 @@ struct msg	*msg_new(const char *topic, size_t topic_len,
 		    const char *username, size_t username_len,
 		    const void *payload, size_t payload_len,
 		    uint8_t qos, uint8_t retain, long long received_ms);
+
+/*
+ * Returns a new message received from a source (no username) carrying the
+ * source's name and "host:port" (both NUL-terminated, borrowed), in one
+ * block like msg_new(); NULL on ENOMEM or a field too long.
+ */
+struct msg	*msg_new_source(const char *topic, size_t topic_len,
+		    const char *client_id, size_t client_id_len,
+		    const void *payload, size_t payload_len, uint8_t qos,
+		    uint8_t retain, long long received_ms, const char *source,
+		    const char *origin);
+
+/*
+ * True when m came from a source on the broker at host:port (host as
+ * written in a config, IPv6 without brackets): an upstream action calls it
+ * to never send a message back to the broker it was received from.
+ */
+bool		 msg_from_broker(const struct msg *m, const char *host,
+		    int port);
 
 /* Takes another reference; returns m. */
 struct msg	*msg_ref(struct msg *m);

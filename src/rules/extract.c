@@ -643,6 +643,11 @@ extract_ph(const struct rule_ph *ph, const struct rule_ctx *c,
 			rule_value_bytes(out, RULE_VTEXT, m->username,
 			    m->username_len, false);
 		return 0;
+	case PH_SOURCE:
+		if (m->source != NULL)
+			rule_value_bytes(out, RULE_VTEXT, m->source,
+			    m->source_len, false);
+		return 0;
 	case PH_QOS:
 		rule_value_int(out, m->qos);
 		return 0;

@@ -328,7 +328,7 @@ static bool
 builtin_name(const char *s, size_t n)
 {
 	static const char *const names[] = { "topic", "client_id", "username",
-	    "qos", "retain", "received_ms", "payload", "payload_raw", NULL };
+	    "source", "qos", "retain", "received_ms", "payload", "payload_raw", NULL };
 	size_t	i;
 
 	for (i = 0; names[i] != NULL; i++) {

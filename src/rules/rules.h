@@ -240,11 +240,20 @@ const struct rule_sqlite *rule_sqlite(const struct rule *r);
  * Declared type of column i of r's sqlite action for CREATE TABLE / ALTER
  * TABLE: the "types" entry if given, else inferred: "INTEGER" for {qos},
  * {retain}, {received_ms}; "TEXT" for captures, {topic}, {client_id},
- * {username} and any text template; "" (no type, so values keep their own
- * storage class) for payload placeholders. NULL when r has no sqlite action
- * or i is out of range.
+ * {username}, {source} and any text template; "" (no type, so values keep
+ * their own storage class) for payload placeholders. NULL when r has no
+ * sqlite action or i is out of range.
  */
 const char	*rule_column_decl_type(const struct rule *r, size_t i);
+
+/*
+ * Expands ${NAME} (environment) and $$ in a plain setting string, as rules
+ * do; also used for the secrets of config "sources". Returns 0 with a new
+ * string in *out and *secret set when an environment value went in,
+ * GW_ECONFIG (err->msg filled) or GW_ENOMEM.
+ */
+int		 tmpl_expand_env(const char *text, char **out, bool *secret,
+		    struct gw_error *err);
 
 /*
  * Evaluates every column template of r for message m into out[0..ncols)

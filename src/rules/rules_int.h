@@ -27,6 +27,7 @@ enum rule_ph_kind {
 	PH_TOPIC,
 	PH_CLIENT_ID,
 	PH_USERNAME,
+	PH_SOURCE,		/* {source}: NULL for a local publish */
 	PH_QOS,
 	PH_RETAIN,
 	PH_RECEIVED_MS,
@@ -142,8 +143,6 @@ int	tmpl_render(const struct rule_tmpl *t, const struct rule_ctx *c,
 	    int flags, struct rule_rendered *out);
 int	tmpl_render_buf(const struct rule_tmpl *t, const struct rule_ctx *c,
 	    int flags, struct buf *b);
-int	tmpl_expand_env(const char *text, char **out, bool *secret,
-	    struct gw_error *err);
 const char *tmpl_infer_type(const struct rule_tmpl *t);
 bool	tmpl_is_literal(const struct rule_tmpl *t);
 int	value_append_text(struct buf *b, const struct rule_value *v);

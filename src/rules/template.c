@@ -45,6 +45,7 @@ static const struct {
 	{ "topic", PH_TOPIC },
 	{ "client_id", PH_CLIENT_ID },
 	{ "username", PH_USERNAME },
+	{ "source", PH_SOURCE },
 	{ "qos", PH_QOS },
 	{ "retain", PH_RETAIN },
 	{ "received_ms", PH_RECEIVED_MS },

@@ -77,7 +77,9 @@ struct store_item {
 					 * SMSG_PUBREL: the outbound one */
 	struct msg	*msg;		/* owned ref: PUBLISH items */
 	char		*client_id;	/* owned (gw_malloc): QOS2_DEL, SESSION_*,
-					 * SMSG_ADD */
+					 * SMSG_ADD; PUBLISH with STORE_F_QOS2:
+					 * the key instead of msg's client id
+					 * (sources), else NULL */
 	char		*text;		/* owned: SESSION_SAVE subscriptions as
 					 * JSON [{"filter":F,"qos":Q},...] */
 	uint64_t	 key;		/* SMSG_*: session message id;

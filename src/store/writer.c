@@ -600,8 +600,13 @@ store_write(struct store *s, const struct store_item *it, uint64_t *rows)
 
 	if (it->flags & STORE_F_QOS2) {
 		st = s->st[ST_QOS2_INSERT];
-		bad = sqlite3_bind_text(st, 1, m->client_id, m->client_id_len,
-		    SQLITE_STATIC);
+		/* A source's packet ids are keyed by it->client_id. */
+		if (it->client_id != NULL)
+			bad = sqlite3_bind_text(st, 1, it->client_id, -1,
+			    SQLITE_STATIC);
+		else
+			bad = sqlite3_bind_text(st, 1, m->client_id,
+			    m->client_id_len, SQLITE_STATIC);
 		bad |= sqlite3_bind_int(st, 2, it->packet_id);
 		if (bad != SQLITE_OK || store_step(s, ST_QOS2_INSERT) != 0)
 			return GW_EIO;

@@ -1,8 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """
-Settings for features this version does not have (sources) are refused,
-by --check and at
-start, never silently ignored: a gateway configured to require passwords
+Settings for features this version does not have (TLS to a source
+broker) are refused, by --check and at start, never silently ignored: a gateway configured to require passwords
 must not run open.
 """
 
@@ -28,8 +27,10 @@ class TestUnsupportedSettings(unittest.TestCase):
 
     def test_each_unsupported_setting_is_an_error(self):
         cases = [
-            ({"sources": [{"url": "tcp://127.0.0.1:1", "topics": ["#"]}]},
-             "sources"),
+            ({"sources": [{"name": "s", "url": "ssl://127.0.0.1:1",
+                           "topics": ["#"]}]}, "sources[0].url"),
+            ({"sources": [{"name": "s", "url": "tcp://127.0.0.1:1",
+                           "topics": ["#"], "tls": {}}]}, "sources[0].tls"),
         ]
         for cfg, key in cases:
             for args in (["--check"], []):

@@ -134,6 +134,45 @@ test_msg_refcount(void)
 	CU_ASSERT_EQUAL(gw_mem_used(), base);
 }
 
+static void
+test_msg_source(void)
+{
+	size_t base = gw_mem_used();
+	struct msg *m;
+
+	m = msg_new("t", 1, "dev", 3, NULL, 0, "x", 1, 1, 0, 5);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	CU_ASSERT_PTR_NULL(m->source);
+	CU_ASSERT_FALSE(msg_from_broker(m, "127.0.0.1", 1883));
+	msg_unref(&m);
+
+	m = msg_new_source("a/b", 3, "gw", 2, "\x00p", 2, 2, 1, 77, "site",
+	    "[::1]:1884");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	CU_ASSERT_STRING_EQUAL(m->topic, "a/b");
+	CU_ASSERT_STRING_EQUAL(m->client_id, "gw");
+	CU_ASSERT_PTR_NULL(m->username);
+	CU_ASSERT_EQUAL(m->payload_len, 2);
+	CU_ASSERT(memcmp(m->payload, "\x00p", 2) == 0);
+	CU_ASSERT_EQUAL(m->qos, 2);
+	CU_ASSERT_EQUAL(m->retain, 1);
+	CU_ASSERT_EQUAL(m->received_ms, 77);
+	CU_ASSERT_STRING_EQUAL(m->source, "site");
+	CU_ASSERT_EQUAL(m->source_len, 4);
+	CU_ASSERT_STRING_EQUAL(m->origin, "[::1]:1884");
+	CU_ASSERT_TRUE(msg_from_broker(m, "::1", 1884));
+	CU_ASSERT_FALSE(msg_from_broker(m, "::1", 1883));
+	CU_ASSERT_FALSE(msg_from_broker(m, "127.0.0.1", 1884));
+	msg_unref(&m);
+	CU_ASSERT_EQUAL(gw_mem_used(), base);
+
+	gw_mem_fail_after(0);
+	CU_ASSERT_PTR_NULL(msg_new_source("t", 1, "c", 1, "x", 1, 0, 0, 0,
+	    "s", "h:1"));
+	gw_mem_fail_after(-1);
+	CU_ASSERT_EQUAL(gw_mem_used(), base);
+}
+
 int
 main(void)
 {
@@ -150,7 +189,8 @@ main(void)
 	    test_fault_injection) == NULL ||
 	    CU_add_test(s, "realloc accounting",
 	    test_realloc_accounting) == NULL ||
-	    CU_add_test(s, "msg refcount", test_msg_refcount) == NULL)
+	    CU_add_test(s, "msg refcount", test_msg_refcount) == NULL ||
+	    CU_add_test(s, "msg from a source", test_msg_source) == NULL)
 		return cutest_setup_failed();
 	return cutest_run();
 }

@@ -46,9 +46,10 @@ static const char rules_text[] =
     "\"c23\": \"{payload.neg}\","		/* 23 */
     "\"c24\": \"{payload.e}\","			/* 24 */
     "\"c25\": \"{payload.a-b}\","		/* 25 */
-    "\"c26\": \"{payload.arr[5]}\""		/* 26 */
+    "\"c26\": \"{payload.arr[5]}\","		/* 26 */
+    "\"c27\": \"{source}\""			/* 27 */
     "}}}]";
-#define NCOLS	27
+#define NCOLS	28
 
 static struct rule_set	*set;
 static struct rule_value vals[NCOLS];
@@ -166,6 +167,24 @@ test_int64_edges(void)
 	CU_ASSERT(vals[22].u.d == 9223372036854775808.0);
 	CU_ASSERT(is_int(21, 0));
 	CU_ASSERT_EQUAL(vals[9].type, RULE_VNULL);	/* no username */
+	CU_ASSERT_EQUAL(vals[27].type, RULE_VNULL);	/* local publish */
+	clear_all();
+	msg_unref(&m);
+}
+
+/* {source}: the source's name for a message from an external broker. */
+static void
+test_source(void)
+{
+	struct msg	*m;
+
+	m = msg_new_source("site/a/dev/b", 12, "gw", 2, "{}", 2, 1, 0, 5,
+	    "plant-2", "10.0.0.1:1883");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	eval(m);
+	CU_ASSERT(is_text(27, "plant-2"));
+	CU_ASSERT(is_text(8, "gw"));
+	CU_ASSERT_EQUAL(vals[9].type, RULE_VNULL);
 	clear_all();
 	msg_unref(&m);
 }
@@ -360,6 +379,7 @@ main(void)
 	if (suite == NULL ||
 	    CU_add_test(suite, "JSON values", test_json_values) == NULL ||
 	    CU_add_test(suite, "int64 edges", test_int64_edges) == NULL ||
+	    CU_add_test(suite, "{source}", test_source) == NULL ||
 	    CU_add_test(suite, "bare payloads", test_bare_payloads) == NULL ||
 	    CU_add_test(suite, "not JSON", test_not_json) == NULL ||
 	    CU_add_test(suite, "BLOB", test_blob) == NULL ||
