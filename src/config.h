@@ -80,6 +80,7 @@ struct gw_config {
 	 * rules_inline is set; neither means the built-in default rule.
 	 */
 	char		*rules_inline;
+	int		 unmatched_messages; /* "unmatched": 0 drop, 1 messages */
 	size_t		 nsources;	/* entries in "sources" */
 	char		*sources_json;	/* "sources" array as JSON text or NULL */
 
@@ -140,6 +141,27 @@ void	config_apply_cli(struct gw_config *cfg);
  * config-file syntax (used by --check -v). Borrows cfg.
  */
 void	config_dump(const struct gw_config *cfg, FILE *out);
+
+/*
+ * SIGHUP (config_reload.c): reads cur->config_path again into next, which
+ * this initialises (free it with config_free() whatever the result), with
+ * cur's command-line overrides applied as at start. Every problem goes to
+ * report. Returns 0, GW_ECONFIG or GW_ENOMEM. Borrows cur.
+ */
+int	config_reload_load(const struct gw_config *cur,
+	    struct gw_config *next, config_report_fn report, void *ctx);
+
+/* Called with the key of a changed setting that only a restart applies. */
+typedef void (*config_restart_fn)(const char *key, void *ctx);
+
+/*
+ * Moves the settings that may change while running (auth, log, limits but
+ * max_inflight and output_bytes, unmatched, rules) from next into cur and
+ * passes the key of every other changed setting to restart, keeping cur's
+ * value. Returns the number of live settings that changed.
+ */
+int	config_reload_apply(struct gw_config *cur, struct gw_config *next,
+	    config_restart_fn restart, void *ctx);
 
 /* Frees what cfg owns. */
 void	config_free(struct gw_config *cfg);

@@ -36,7 +36,7 @@
 #include "store/store.h"
 
 struct daemon {
-	const struct gw_config *cfg;
+	struct gw_config *cfg;		/* SIGHUP updates the live keys */
 	struct rule_set	*rules;		/* NULL: the built-in default rule */
 	struct ev_loop	*loop;
 	struct broker	*broker;
@@ -125,6 +125,9 @@ load_rules(const struct gw_config *cfg, rules_report_fn report, void *ctx,
 		rule_set_unref(out);
 		rc = GW_ECONFIG;
 	}
+	if (rc == 0)
+		rule_set_default_unmatched(*out, cfg->unmatched_messages ?
+		    RULES_UNMATCHED_MESSAGES : RULES_UNMATCHED_DROP);
 	return rc;
 }
 
@@ -154,50 +157,97 @@ check_rules_unsupported(const struct rule_set *set, rules_report_fn report,
 	return n;
 }
 
-/* SIGHUP, passwords and ACL: a broken file keeps the current ones. */
 static void
-reload_access(struct daemon *d)
+log_restart_key(const char *key, void *ctx)
 {
-	struct passwd_db *pw;
-	struct acl *acl;
+	const char *file = ctx;
 
-	if (d->cfg->password_file == NULL && d->cfg->acl_file == NULL)
-		return;
-	if (auth_load_files(d->cfg, &pw, &acl, log_load_error, NULL) != 0) {
-		log_error("SIGHUP: password file and ACL not reloaded, keeping "
-		    "the current ones");
-		return;
-	}
-	if (broker_set_access(d->broker, pw, acl) != 0) {
-		log_error("SIGHUP: out of memory reloading the password file "
-		    "and ACL, keeping the current ones");
-		return;
-	}
-	log_info("SIGHUP: reloaded%s%s%s%s", pw != NULL ? " " : "",
-	    pw != NULL ? d->cfg->password_file : "", acl != NULL ? " " : "",
-	    acl != NULL ? d->cfg->acl_file : "");
+	log_warn("SIGHUP: %s: %s changed: needs a restart, keeping the "
+	    "running value", file, key);
 }
 
 /*
- * SIGHUP: reload TLS certificates, passwords, ACL and the rules; a broken
- * file keeps the current ones.
+ * SIGHUP, step 1: the config file (when there is one), then the files it
+ * names: passwords, ACL and rules. Nothing is applied unless all of them
+ * load; each problem is logged as FILE: JSON.PATH: REASON. Returns 0 with
+ * the new configuration in next (or next->config_path NULL: no config
+ * file), the new access files and rules (*set NULL: the built-in rule).
+ */
+static int
+reload_load(struct daemon *d, struct gw_config *next, struct passwd_db **pw,
+    struct acl **acl, struct rule_set **set)
+{
+	const struct gw_config *cfg = d->cfg;
+
+	*pw = NULL;
+	*acl = NULL;
+	*set = NULL;
+	memset(next, 0, sizeof *next);
+	if (cfg->config_path != NULL) {
+		if (config_reload_load(cfg, next, log_load_error, NULL) != 0) {
+			log_error("SIGHUP: %s: not reloaded, keeping the "
+			    "running configuration", cfg->config_path);
+			return -1;
+		}
+		cfg = next;
+	}
+	if (auth_load_files(cfg, pw, acl, log_load_error, NULL) != 0) {
+		log_error("SIGHUP: password file or ACL broken: nothing "
+		    "reloaded, keeping the running configuration");
+		return -1;
+	}
+	if (load_rules(cfg, log_load_error, NULL, set) != 0) {
+		log_error("SIGHUP: rules broken: nothing reloaded, keeping "
+		    "the running configuration");
+		passwd_free(*pw);
+		acl_free(*acl);
+		*pw = NULL;
+		*acl = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * SIGHUP: reload the config file and what it names (TLS certificates,
+ * passwords, ACL, rules and their webhook routes, log level, limits). A
+ * key only a restart can change is logged and keeps its running value; a
+ * broken file keeps everything as it was.
  */
 static void
 reload(struct daemon *d)
 {
+	struct gw_config next;
+	struct passwd_db *pw;
+	struct acl *acl;
 	struct rule_set *set;
+	enum log_level lvl;
 
-	broker_reload_tls(d->broker);
-	reload_access(d);
-	if (d->cfg->rules_path == NULL && d->cfg->rules_inline == NULL) {
-		log_info("SIGHUP: no rules file configured, no rules to "
-		    "reload");
+	if (reload_load(d, &next, &pw, &acl, &set) != 0) {
+		config_free(&next);
 		return;
 	}
-	if (load_rules(d->cfg, log_load_error, NULL, &set) != 0 ||
-	    set == NULL) {
-		log_error("SIGHUP: rules not reloaded, keeping the current "
-		    "ones");
+	if (next.config_path != NULL) {
+		config_reload_apply(d->cfg, &next, log_restart_key,
+		    d->cfg->config_path);
+		if (log_level_parse(d->cfg->log_level, &lvl) == 0)
+			log_set_level(lvl);
+		log_use_syslog(d->cfg->log_syslog);
+		log_info("SIGHUP: %s reloaded", d->cfg->config_path);
+	}
+	config_free(&next);
+	broker_reload_tls(d->broker);
+	if (broker_set_access(d->broker, pw, acl) != 0)
+		log_error("SIGHUP: out of memory reloading the password file "
+		    "and ACL, keeping the current ones");
+	else if (pw != NULL || acl != NULL)
+		log_info("SIGHUP: reloaded%s%s%s%s", pw != NULL ? " " : "",
+		    pw != NULL ? d->cfg->password_file : "",
+		    acl != NULL ? " " : "", acl != NULL ? d->cfg->acl_file : "");
+	if (set == NULL && broker_rules(d->broker) == NULL)
+		return;		/* the built-in rule, as before */
+	if (set == NULL && (set = rules_default()) == NULL) {
+		log_error("SIGHUP: out of memory, rules not reloaded");
 		return;
 	}
 	if (broker_reload_rules(d->broker, set) != 0)
@@ -315,8 +365,12 @@ start(struct daemon *d, struct gw_config *cfg)
 		}
 		if (broker_set_rules(d->broker, d->rules) != 0)
 			return -1;
-		log_info("%zu rules loaded from %s", rule_set_count(d->rules),
-		    rule_set_origin(d->rules));
+		log_info("%zu rules loaded from %s; a publish no rule matches "
+		    "is %s", rule_set_count(d->rules),
+		    rule_set_origin(d->rules),
+		    rule_set_unmatched(d->rules) == RULES_UNMATCHED_MESSAGES ?
+		    "stored in messages (\"unmatched\": \"messages\")" :
+		    "dropped (\"unmatched\": \"drop\")");
 	}
 	if ((d->delivery = delivery_new(d->store, cfg)) == NULL ||
 	    delivery_apply_rules(d->delivery, d->rules) != 0) {

@@ -124,6 +124,9 @@ render_broker(struct buf *out, const struct broker_stats *st)
 		{ "mqlite_sessions_expired_total", "counter",
 		    "Persistent sessions dropped after limits.session_expiry",
 		    st->sessions_expired },
+		{ "mqlite_unmatched_total", "counter",
+		    "Publishes that no rule's topic pattern matched",
+		    st->unmatched },
 	};
 
 	return scalars(out, s, sizeof s / sizeof s[0]);

@@ -41,6 +41,7 @@ struct broker_stats {
 	uint64_t	retained;		/* retained topics now */
 	uint64_t	retained_bytes;		/* their payload bytes */
 	uint64_t	sessions_expired;	/* after session_expiry */
+	uint64_t	unmatched;		/* publishes no rule matched */
 };
 
 /* Logins and ACL decisions, for /metrics. */

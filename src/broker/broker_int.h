@@ -145,6 +145,7 @@ struct broker {
 	uint64_t		 input_bytes;	/* partial input, all clients */
 	size_t			 nin_blocked;	/* clients with in_blocked */
 	struct log_limit	 guard_log;	/* guard.c and limit refusals */
+	struct log_limit	 unmatched_log;	/* topics no rule matched */
 	struct ev_timer		 expire_timer;	/* expire.c sweep */
 	struct client_list	 turns;		/* parse more next iteration */
 	struct ev_timer		 turns_timer;	/* zero delay, for turns */

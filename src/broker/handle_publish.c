@@ -16,9 +16,30 @@
 #include "broker/retain.h"
 #include "clock.h"
 #include "err.h"
+#include "log.h"
 #include "mem.h"
 #include "rules/rules.h"
 #include "store/store.h"
+
+/*
+ * A publish no rule's topic pattern matched: counted, and stored in
+ * messages when the rules say "unmatched": "messages" (as the default rule
+ * would: not a '$' topic); else dropped, with its topic logged for the
+ * first few (rate-limited) so that a gap in the rules is never silent.
+ */
+static void
+unmatched(struct broker *b, const struct msg *m, struct store_item *it)
+{
+	b->stats.unmatched++;
+	if (rule_set_unmatched(b->rules) == RULES_UNMATCHED_MESSAGES) {
+		if (m->topic[0] != '$')
+			it->flags |= STORE_F_ROW;
+		return;
+	}
+	if (log_ratelimited(&b->unmatched_log, 5, 60000))
+		log_info("no rule matches topic %s: not stored (\"unmatched\": "
+		    "\"drop\"; see mqlite_unmatched_total)", m->topic);
+}
 
 /*
  * Matches m against the current rules; when some match, it gets a rule set
@@ -33,8 +54,10 @@ match_rules(struct broker *b, const struct msg *m, struct store_item *it)
 
 	n = rules_match(b->rules, m->topic, m->topic_len, b->rule_ids,
 	    rule_set_count(b->rules));
-	if (n == 0)
+	if (n == 0) {
+		unmatched(b, m, it);
 		return 0;
+	}
 	if (store_outbox_full(b->store)) {
 		for (i = 0; i < n; i++)
 			if (rule_webhook(rule_set_rule(b->rules,
