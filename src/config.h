@@ -151,17 +151,20 @@ void	config_dump(const struct gw_config *cfg, FILE *out);
 int	config_reload_load(const struct gw_config *cur,
 	    struct gw_config *next, config_report_fn report, void *ctx);
 
-/* Called with the key of a changed setting that only a restart applies. */
-typedef void (*config_restart_fn)(const char *key, void *ctx);
+/*
+ * Called with the key of each setting a reload changed: live (applied) or
+ * not (only a restart applies it; the running value is kept).
+ */
+typedef void (*config_change_fn)(const char *key, int live, void *ctx);
 
 /*
  * Moves the settings that may change while running (auth, log, limits but
- * max_inflight and output_bytes, unmatched, rules) from next into cur and
- * passes the key of every other changed setting to restart, keeping cur's
- * value. Returns the number of live settings that changed.
+ * max_inflight and output_bytes, unmatched, rules) from next into cur,
+ * keeps cur's value of every other one, and passes each changed key to
+ * change. Returns the number of live settings that changed.
  */
 int	config_reload_apply(struct gw_config *cur, struct gw_config *next,
-	    config_restart_fn restart, void *ctx);
+	    config_change_fn change, void *ctx);
 
 /* Frees what cfg owns. */
 void	config_free(struct gw_config *cfg);

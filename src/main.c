@@ -158,12 +158,15 @@ check_rules_unsupported(const struct rule_set *set, rules_report_fn report,
 }
 
 static void
-log_restart_key(const char *key, void *ctx)
+log_changed_key(const char *key, int live, void *ctx)
 {
 	const char *file = ctx;
 
-	log_warn("SIGHUP: %s: %s changed: needs a restart, keeping the "
-	    "running value", file, key);
+	if (live)
+		log_info("SIGHUP: %s: %s changed: applied", file, key);
+	else
+		log_warn("SIGHUP: %s: %s changed: needs a restart, keeping "
+		    "the running value", file, key);
 }
 
 /*
@@ -185,20 +188,20 @@ reload_load(struct daemon *d, struct gw_config *next, struct passwd_db **pw,
 	memset(next, 0, sizeof *next);
 	if (cfg->config_path != NULL) {
 		if (config_reload_load(cfg, next, log_load_error, NULL) != 0) {
-			log_error("SIGHUP: %s: not reloaded, keeping the "
-			    "running configuration", cfg->config_path);
+			log_error("SIGHUP: %s not reloaded, keeping the "
+			    "current configuration", cfg->config_path);
 			return -1;
 		}
 		cfg = next;
 	}
 	if (auth_load_files(cfg, pw, acl, log_load_error, NULL) != 0) {
-		log_error("SIGHUP: password file or ACL broken: nothing "
-		    "reloaded, keeping the running configuration");
+		log_error("SIGHUP: password file and ACL not reloaded: "
+		    "nothing reloaded, keeping the current configuration");
 		return -1;
 	}
 	if (load_rules(cfg, log_load_error, NULL, set) != 0) {
-		log_error("SIGHUP: rules broken: nothing reloaded, keeping "
-		    "the running configuration");
+		log_error("SIGHUP: rules not reloaded: nothing reloaded, "
+		    "keeping the current configuration");
 		passwd_free(*pw);
 		acl_free(*acl);
 		*pw = NULL;
@@ -228,7 +231,7 @@ reload(struct daemon *d)
 		return;
 	}
 	if (next.config_path != NULL) {
-		config_reload_apply(d->cfg, &next, log_restart_key,
+		config_reload_apply(d->cfg, &next, log_changed_key,
 		    d->cfg->config_path);
 		if (log_level_parse(d->cfg->log_level, &lvl) == 0)
 			log_set_level(lvl);
