@@ -149,7 +149,7 @@ config_reload_load(const struct gw_config *cur, struct gw_config *next,
 /* See config.h. */
 int
 config_reload_apply(struct gw_config *cur, struct gw_config *next,
-    config_restart_fn restart, void *ctx)
+    config_change_fn change, void *ctx)
 {
 	const struct config_option	*o;
 	char				*tmp, key[CONFIG_PATH_MAX];
@@ -163,15 +163,15 @@ config_reload_apply(struct gw_config *cur, struct gw_config *next,
 		if (is_live(o->key)) {
 			take(o, cur, next);
 			changed++;
-		} else
-			restart(o->key, ctx);
+		}
+		change(o->key, is_live(o->key), ctx);
 	}
 	if (listeners_differ(cur, next, key, sizeof key))
-		restart(key, ctx);
+		change(key, 0, ctx);
 	if (!same_str(cur->sources_json, next->sources_json))
-		restart("sources", ctx);
+		change("sources", 0, ctx);
 	if (cur->metrics_enabled != next->metrics_enabled)
-		restart("metrics", ctx);
+		change("metrics", 0, ctx);
 	if (!same_str(cur->rules_path, next->rules_path) ||
 	    !same_str(cur->rules_inline, next->rules_inline)) {
 		tmp = cur->rules_path;
@@ -180,6 +180,7 @@ config_reload_apply(struct gw_config *cur, struct gw_config *next,
 		tmp = cur->rules_inline;
 		cur->rules_inline = next->rules_inline;
 		next->rules_inline = tmp;
+		change("rules", 1, ctx);
 		changed++;
 	}
 	return changed;
