@@ -510,6 +510,8 @@ main(int argc, char **argv)
 		log_set_level(LOG_LVL_DEBUG);
 	if (cfg.log_syslog)
 		log_use_syslog(1);
+	else
+		log_detect_journal();
 
 	if ((d.sigfd = setup_signals()) == -1) {
 		log_error("cannot set up signal handling");

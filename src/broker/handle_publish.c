@@ -16,7 +16,6 @@
 #include "broker/retain.h"
 #include "clock.h"
 #include "err.h"
-#include "log.h"
 #include "mem.h"
 #include "rules/rules.h"
 #include "store/store.h"
@@ -36,9 +35,11 @@ unmatched(struct broker *b, const struct msg *m, struct store_item *it)
 			it->flags |= STORE_F_ROW;
 		return;
 	}
-	if (log_ratelimited(&b->unmatched_log, 5, 60000))
-		log_info("no rule matches topic %s: not stored (\"unmatched\": "
-		    "\"drop\"; see mqlite_unmatched_total)", m->topic);
+	log_limited(&b->unmatched_log, 5, BROKER_LOG_PERIOD_MS, LOG_LVL_INFO,
+	    "no rule matches topic %s: not stored (\"unmatched\": \"drop\"; "
+	    "see mqlite_unmatched_total)", m->topic);
+	if (b->unmatched_log.suppressed > 0)
+		broker_log_later(b);
 }
 
 /*

@@ -154,9 +154,16 @@ class UnmatchedCase(E2ETestCase):
         self.assertEqual(self.metric("mqlite_unmatched_total"), 20)
         log = br.log_text()
         self.assertIn("no rule matches topic b/0: not stored", log)
-        # Rate-limited: the first few only.
-        self.assertLessEqual(log.count("no rule matches topic"), 5)
+        # Rate-limited: the first five, then one summary line with the
+        # count when the 10 s window ends, with no further publish.
         self.assertNotIn("no rule matches topic b/19", log)
+        self.assertTrue(wait_until(
+            lambda: "(repeated 15 times)" in br.log_text(), timeout=25),
+            "no summary line")
+        log = br.log_text()
+        self.assertRegex(log, r"info: no rule matches topic b/5: not stored"
+                         r".* \.\.\. \(repeated 15 times\)")
+        self.assertEqual(log.count("no rule matches topic"), 6)
 
     def test_messages_in_rules_file(self):
         br = self.start_with({"unmatched": "messages", "rules": [RULE_A]})
