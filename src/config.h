@@ -52,6 +52,7 @@ struct gw_config {
 
 	uint64_t	 outbox_max_bytes;	/* default 256 MB */
 	int		 outbox_overflow;	/* enum config_overflow */
+	uint64_t	 outbox_dead_max_bytes;	/* default 16 MB */
 
 	bool		 allow_anonymous;	/* default: no password_file */
 	char		*password_file;	/* auth.password_file or NULL */

@@ -77,6 +77,8 @@ const struct config_option config_root_options[] = {
 	    NULL, "256MB", "outbox cap: url + headers + body"),
 	OPT("outbox.overflow", OPT_ENUM, outbox_overflow, 0, 1,
 	    overflow_choices, "drop_oldest", "what a full outbox does"),
+	OPT("outbox.dead_max_bytes", OPT_SIZE, outbox_dead_max_bytes, 0,
+	    INT64_MAX, NULL, "16MB", "outbox_dead cap, 0 = unbounded"),
 	OPT("auth.allow_anonymous", OPT_BOOL, allow_anonymous, 0, 0, NULL,
 	    "true", "accept clients without a username"),
 	OPT("auth.password_file", OPT_PATH, password_file, 0, 0, NULL, NULL,

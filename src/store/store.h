@@ -106,6 +106,7 @@ struct store_stats {
 	uint64_t	committed_seq;
 	uint64_t	wal_bytes;	/* WAL size after the last commit */
 	uint64_t	checkpoints;	/* completed WAL checkpoints */
+	uint64_t	dead_pruned;	/* outbox_dead rows over its bound */
 };
 
 /*

@@ -196,6 +196,7 @@ store_get_stats(struct store *s, struct store_stats *st)
 	st->checkpoints = atomic_load_explicit(&s->checkpoints,
 	    memory_order_relaxed) + (s->ckpt != NULL ?
 	    checkpointer_count(s->ckpt) : 0);
+	st->dead_pruned = forward_dead_pruned(s->fw);
 }
 
 /*
