@@ -32,6 +32,7 @@
 #include "net/ev.h"
 #include "net/tls.h"
 #include "passwd_cli.h"
+#include "routecheck.h"
 #include "rules/rules.h"
 #include "store/store.h"
 
@@ -481,6 +482,14 @@ main(int argc, char **argv)
 			fprintf(stderr, "mqlite: cannot load the rules\n");
 		passwd_free(d.pw);
 		acl_free(d.acl);
+		config_free(&cfg);
+		return 1;
+	}
+	if (cfg.check_only && routecheck_run(d.rules, report_error,
+	    &errors) > 0) {
+		passwd_free(d.pw);
+		acl_free(d.acl);
+		rule_set_unref(&d.rules);
 		config_free(&cfg);
 		return 1;
 	}
