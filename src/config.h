@@ -81,7 +81,7 @@ struct gw_config {
 	 * rules_inline is set; neither means the built-in default rule.
 	 */
 	char		*rules_inline;
-	int		 unmatched_messages; /* "unmatched": 0 drop, 1 messages */
+	int		 unmatched_messages; /* "unmatched": 1 = "messages" */
 	size_t		 nsources;	/* entries in "sources" */
 	char		*sources_json;	/* "sources" array as JSON text or NULL */
 

@@ -60,7 +60,8 @@ struct log_limit {
  * Returns 1 if a line may be logged now; else counts it. A window that
  * ended with lines held back is first summarised in one line.
  */
-int	log_ratelimited(struct log_limit *l, unsigned burst, long long period_ms);
+int	log_ratelimited(struct log_limit *l, unsigned burst,
+	    long long period_ms);
 
 /*
  * Logs a line that can repeat once per message through l: the first

@@ -237,6 +237,8 @@ reload(struct daemon *d)
 		if (log_level_parse(d->cfg->log_level, &lvl) == 0)
 			log_set_level(lvl);
 		log_use_syslog(d->cfg->log_syslog);
+		if (!d->cfg->log_syslog)
+			log_detect_journal();
 		log_info("SIGHUP: %s reloaded", d->cfg->config_path);
 	}
 	config_free(&next);
@@ -247,7 +249,8 @@ reload(struct daemon *d)
 	else if (pw != NULL || acl != NULL)
 		log_info("SIGHUP: reloaded%s%s%s%s", pw != NULL ? " " : "",
 		    pw != NULL ? d->cfg->password_file : "",
-		    acl != NULL ? " " : "", acl != NULL ? d->cfg->acl_file : "");
+		    acl != NULL ? " " : "",
+		    acl != NULL ? d->cfg->acl_file : "");
 	if (set == NULL && broker_rules(d->broker) == NULL)
 		return;		/* the built-in rule, as before */
 	if (set == NULL && (set = rules_default()) == NULL) {

@@ -122,7 +122,8 @@ routecheck_run(const struct rule_set *set, rules_report_fn report, void *ctx)
 			    "webhooks cannot be sent", false },
 			[LIB_CRYPTO] = { "libcrypto.so.3", "libssl3",
 			    "webhooks cannot be signed (hmac)", false },
-			[LIB_PAHO] = { "libpaho-mqtt3as.so.1", "libpaho-mqtt1.3",
+			[LIB_PAHO] = { "libpaho-mqtt3as.so.1",
+			    "libpaho-mqtt1.3",
 			    "messages cannot be forwarded upstream", false },
 		},
 	};
