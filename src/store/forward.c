@@ -210,9 +210,9 @@ forward_webhook(struct forward *f, const struct rule *r, const struct msg *m,
 	    &id)) != 0)
 		goto out;
 	if (h.invalid != NULL) {
-		if (log_ratelimited(&f->deadlog, 5, 60000))
-			log_warn("rule %s: webhook for %s dead-lettered: %s",
-			    rule_name(r), m->topic, h.invalid);
+		log_limited(&f->deadlog, 5, 60000, LOG_LVL_WARN,
+		    "rule %s: webhook for %s dead-lettered: %s",
+		    rule_name(r), m->topic, h.invalid);
 		if ((rc = outbox_dead_letter(f->ob, id, 0, h.invalid, NULL,
 		    false, now)) == 0)
 			rc = deadcap_added(f->dc, id);
