@@ -73,6 +73,7 @@ struct gw_config {
 
 	uint64_t	 outbox_max_bytes;	/* default 256 MB */
 	int		 outbox_overflow;	/* enum config_overflow */
+	uint64_t	 outbox_dead_max_bytes;	/* default 16 MB */
 
 	bool		 allow_anonymous;	/* default: no password_file */
 	char		*password_file;	/* auth.password_file or NULL */
@@ -101,6 +102,7 @@ struct gw_config {
 	 * rules_inline is set; neither means the built-in default rule.
 	 */
 	char		*rules_inline;
+	int		 unmatched_messages; /* "unmatched": 1 = "messages" */
 	size_t		 nsources;	/* entries in "sources" */
 	char		*sources_json;	/* "sources" array as JSON text or NULL */
 	struct config_source sources[CONFIG_MAX_SOURCES]; /* validated */
@@ -163,6 +165,30 @@ void	config_apply_cli(struct gw_config *cfg);
  * config-file syntax (used by --check -v). Borrows cfg.
  */
 void	config_dump(const struct gw_config *cfg, FILE *out);
+
+/*
+ * SIGHUP (config_reload.c): reads cur->config_path again into next, which
+ * this initialises (free it with config_free() whatever the result), with
+ * cur's command-line overrides applied as at start. Every problem goes to
+ * report. Returns 0, GW_ECONFIG or GW_ENOMEM. Borrows cur.
+ */
+int	config_reload_load(const struct gw_config *cur,
+	    struct gw_config *next, config_report_fn report, void *ctx);
+
+/*
+ * Called with the key of each setting a reload changed: live (applied) or
+ * not (only a restart applies it; the running value is kept).
+ */
+typedef void (*config_change_fn)(const char *key, int live, void *ctx);
+
+/*
+ * Moves the settings that may change while running (auth, log, limits but
+ * max_inflight and output_bytes, unmatched, rules) from next into cur,
+ * keeps cur's value of every other one, and passes each changed key to
+ * change. Returns the number of live settings that changed.
+ */
+int	config_reload_apply(struct gw_config *cur, struct gw_config *next,
+	    config_change_fn change, void *ctx);
 
 /* Frees what cfg owns. */
 void	config_free(struct gw_config *cfg);

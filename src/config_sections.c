@@ -30,6 +30,8 @@ static void	load_rules(struct load *, const cJSON *, const char *);
 static const char *const durability_choices[] = { "normal", "full", NULL };
 static const char *const overflow_choices[] = { "drop_oldest", "reject",
 	NULL };
+static const char *const unmatched_choices[] = { "drop", "messages",
+	NULL };
 static const char *const level_choices[] = { "error", "warn", "info",
 	"debug", NULL };
 
@@ -75,6 +77,8 @@ const struct config_option config_root_options[] = {
 	    NULL, "256MB", "outbox cap: url + headers + body"),
 	OPT("outbox.overflow", OPT_ENUM, outbox_overflow, 0, 1,
 	    overflow_choices, "drop_oldest", "what a full outbox does"),
+	OPT("outbox.dead_max_bytes", OPT_SIZE, outbox_dead_max_bytes, 0,
+	    INT64_MAX, NULL, "16MB", "outbox_dead cap, 0 = unbounded"),
 	OPT("auth.allow_anonymous", OPT_BOOL, allow_anonymous, 0, 0, NULL,
 	    "true", "accept clients without a username"),
 	OPT("auth.password_file", OPT_PATH, password_file, 0, 0, NULL, NULL,
@@ -113,6 +117,9 @@ const struct config_option config_root_options[] = {
 	    INT64_MAX, NULL, "7d", "drop persistent sessions unseen this long"),
 	SPECIAL("sources", load_sources, "subscriptions to external brokers"),
 	SPECIAL("rules", load_rules, "rules file name or inline rule array"),
+	OPT("unmatched", OPT_ENUM, unmatched_messages, 0, 1,
+	    unmatched_choices, "drop",
+	    "publishes no rule matches: drop or store in messages"),
 	OPT("metrics.bind", OPT_STRING, metrics_bind, 0, 0, NULL, "127.0.0.1",
 	    "metrics HTTP address"),
 	OPT("metrics.port", OPT_INT, metrics_port, 0, 65535, NULL, "9883",

@@ -19,6 +19,13 @@ int	log_level_parse(const char *s, enum log_level *out);
 /* Sends lines to syslog (ident "mqlite") instead of stderr. */
 void	log_use_syslog(int on);
 
+/*
+ * Checks whether stderr is the systemd journal (JOURNAL_STREAM holds its
+ * "device:inode"); if so, stderr lines get a "<N>" priority prefix and no
+ * timestamp from now on. Returns 1 when it is. Call once at start.
+ */
+int	log_detect_journal(void);
+
 void	log_msg(enum log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -38,15 +45,38 @@ size_t	log_escape(char *dst, size_t size, const char *src);
 
 /*
  * Rate limiter state for one kind of repeated message: allows at most
- * `burst` lines per `period_ms`, then counts suppressed ones.
+ * `burst` lines per `period_ms`, then counts suppressed ones. Zeroed to
+ * start. Not locked: one thread uses a given limiter.
  */
 struct log_limit {
 	long long	window_start_ms;
-	unsigned	count;
-	unsigned	suppressed;
+	unsigned	count;		/* lines logged in this window */
+	unsigned	suppressed;	/* lines held back in this window */
+	int		level;		/* first's level (log_limited) */
+	char		first[200];	/* first held back line, or "" */
 };
 
-/* Returns 1 if a line may be logged now (and reports earlier suppressions). */
-int	log_ratelimited(struct log_limit *l, unsigned burst, long long period_ms);
+/*
+ * Returns 1 if a line may be logged now; else counts it. A window that
+ * ended with lines held back is first summarised in one line.
+ */
+int	log_ratelimited(struct log_limit *l, unsigned burst,
+	    long long period_ms);
+
+/*
+ * Logs a line that can repeat once per message through l: the first
+ * `burst` of a window are written; of the rest the first is kept and the
+ * others counted, and "FIRST ... (repeated N times)" is logged when the
+ * window ends (at the next line of the kind, or log_limit_flush()).
+ */
+void	log_limited(struct log_limit *l, unsigned burst, long long period_ms,
+	    enum log_level lvl, const char *fmt, ...)
+	    __attribute__((format(printf, 5, 6)));
+
+/*
+ * Logs l's summary when its window has ended. Returns 1 while lines are
+ * held back in a window not yet over (call again later), else 0.
+ */
+int	log_limit_flush(struct log_limit *l, long long period_ms);
 
 #endif

@@ -33,13 +33,14 @@
 #include "net/ev.h"
 #include "net/tls.h"
 #include "passwd_cli.h"
+#include "routecheck.h"
 #include "rules/rules.h"
 #include "source/source.h"
 #include "store/store.h"
 #include "sys.h"
 
 struct daemon {
-	const struct gw_config *cfg;
+	struct gw_config *cfg;		/* SIGHUP updates the live keys */
 	struct rule_set	*rules;		/* NULL: the built-in default rule */
 	struct ev_loop	*loop;
 	struct broker	*broker;
@@ -105,6 +106,9 @@ load_rules(const struct gw_config *cfg, rules_report_fn report, void *ctx,
 		rule_set_unref(out);
 		rc = GW_ECONFIG;
 	}
+	if (rc == 0)
+		rule_set_default_unmatched(*out, cfg->unmatched_messages ?
+		    RULES_UNMATCHED_MESSAGES : RULES_UNMATCHED_DROP);
 	return rc;
 }
 
@@ -134,50 +138,103 @@ check_rules_unsupported(const struct rule_set *set, rules_report_fn report,
 	return n;
 }
 
-/* SIGHUP, passwords and ACL: a broken file keeps the current ones. */
 static void
-reload_access(struct daemon *d)
+log_changed_key(const char *key, int live, void *ctx)
 {
-	struct passwd_db *pw;
-	struct acl *acl;
+	const char *file = ctx;
 
-	if (d->cfg->password_file == NULL && d->cfg->acl_file == NULL)
-		return;
-	if (auth_load_files(d->cfg, &pw, &acl, log_load_error, NULL) != 0) {
-		log_error("SIGHUP: password file and ACL not reloaded, keeping "
-		    "the current ones");
-		return;
-	}
-	if (broker_set_access(d->broker, pw, acl) != 0) {
-		log_error("SIGHUP: out of memory reloading the password file "
-		    "and ACL, keeping the current ones");
-		return;
-	}
-	log_info("SIGHUP: reloaded%s%s%s%s", pw != NULL ? " " : "",
-	    pw != NULL ? d->cfg->password_file : "", acl != NULL ? " " : "",
-	    acl != NULL ? d->cfg->acl_file : "");
+	if (live)
+		log_info("SIGHUP: %s: %s changed: applied", file, key);
+	else
+		log_warn("SIGHUP: %s: %s changed: needs a restart, keeping "
+		    "the running value", file, key);
 }
 
 /*
- * SIGHUP: reload TLS certificates, passwords, ACL and the rules; a broken
- * file keeps the current ones.
+ * SIGHUP, step 1: the config file (when there is one), then the files it
+ * names: passwords, ACL and rules. Nothing is applied unless all of them
+ * load; each problem is logged as FILE: JSON.PATH: REASON. Returns 0 with
+ * the new configuration in next (or next->config_path NULL: no config
+ * file), the new access files and rules (*set NULL: the built-in rule).
+ */
+static int
+reload_load(struct daemon *d, struct gw_config *next, struct passwd_db **pw,
+    struct acl **acl, struct rule_set **set)
+{
+	const struct gw_config *cfg = d->cfg;
+
+	*pw = NULL;
+	*acl = NULL;
+	*set = NULL;
+	memset(next, 0, sizeof *next);
+	if (cfg->config_path != NULL) {
+		if (config_reload_load(cfg, next, log_load_error, NULL) != 0) {
+			log_error("SIGHUP: %s not reloaded, keeping the "
+			    "current configuration", cfg->config_path);
+			return -1;
+		}
+		cfg = next;
+	}
+	if (auth_load_files(cfg, pw, acl, log_load_error, NULL) != 0) {
+		log_error("SIGHUP: password file and ACL not reloaded: "
+		    "nothing reloaded, keeping the current configuration");
+		return -1;
+	}
+	if (load_rules(cfg, log_load_error, NULL, set) != 0) {
+		log_error("SIGHUP: rules not reloaded: nothing reloaded, "
+		    "keeping the current configuration");
+		passwd_free(*pw);
+		acl_free(*acl);
+		*pw = NULL;
+		*acl = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * SIGHUP: reload the config file and what it names (TLS certificates,
+ * passwords, ACL, rules and their webhook routes, log level, limits). A
+ * key only a restart can change is logged and keeps its running value; a
+ * broken file keeps everything as it was.
  */
 static void
 reload(struct daemon *d)
 {
+	struct gw_config next;
+	struct passwd_db *pw;
+	struct acl *acl;
 	struct rule_set *set;
+	enum log_level lvl;
 
-	broker_reload_tls(d->broker);
-	reload_access(d);
-	if (d->cfg->rules_path == NULL && d->cfg->rules_inline == NULL) {
-		log_info("SIGHUP: no rules file configured, no rules to "
-		    "reload");
+	if (reload_load(d, &next, &pw, &acl, &set) != 0) {
+		config_free(&next);
 		return;
 	}
-	if (load_rules(d->cfg, log_load_error, NULL, &set) != 0 ||
-	    set == NULL) {
-		log_error("SIGHUP: rules not reloaded, keeping the current "
-		    "ones");
+	if (next.config_path != NULL) {
+		config_reload_apply(d->cfg, &next, log_changed_key,
+		    d->cfg->config_path);
+		if (log_level_parse(d->cfg->log_level, &lvl) == 0)
+			log_set_level(lvl);
+		log_use_syslog(d->cfg->log_syslog);
+		if (!d->cfg->log_syslog)
+			log_detect_journal();
+		log_info("SIGHUP: %s reloaded", d->cfg->config_path);
+	}
+	config_free(&next);
+	broker_reload_tls(d->broker);
+	if (broker_set_access(d->broker, pw, acl) != 0)
+		log_error("SIGHUP: out of memory reloading the password file "
+		    "and ACL, keeping the current ones");
+	else if (pw != NULL || acl != NULL)
+		log_info("SIGHUP: reloaded%s%s%s%s", pw != NULL ? " " : "",
+		    pw != NULL ? d->cfg->password_file : "",
+		    acl != NULL ? " " : "",
+		    acl != NULL ? d->cfg->acl_file : "");
+	if (set == NULL && broker_rules(d->broker) == NULL)
+		return;		/* the built-in rule, as before */
+	if (set == NULL && (set = rules_default()) == NULL) {
+		log_error("SIGHUP: out of memory, rules not reloaded");
 		return;
 	}
 	if (broker_reload_rules(d->broker, set) != 0)
@@ -295,8 +352,12 @@ start(struct daemon *d, struct gw_config *cfg)
 		}
 		if (broker_set_rules(d->broker, d->rules) != 0)
 			return -1;
-		log_info("%zu rules loaded from %s", rule_set_count(d->rules),
-		    rule_set_origin(d->rules));
+		log_info("%zu rules loaded from %s; a publish no rule matches "
+		    "is %s", rule_set_count(d->rules),
+		    rule_set_origin(d->rules),
+		    rule_set_unmatched(d->rules) == RULES_UNMATCHED_MESSAGES ?
+		    "stored in messages (\"unmatched\": \"messages\")" :
+		    "dropped (\"unmatched\": \"drop\")");
 	}
 	if ((d->delivery = delivery_new(d->store, cfg)) == NULL ||
 	    delivery_apply_rules(d->delivery, d->rules) != 0) {
@@ -428,6 +489,14 @@ main(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
+	if (cfg.check_only && routecheck_run(d.rules, report_error,
+	    &errors) > 0) {
+		passwd_free(d.pw);
+		acl_free(d.acl);
+		rule_set_unref(&d.rules);
+		config_free(&cfg);
+		return 1;
+	}
 	if (cfg.check_only) {
 		if (d.pw != NULL)
 			printf("%s: %zu users OK\n", cfg.password_file,
@@ -454,6 +523,8 @@ main(int argc, char **argv)
 		log_set_level(LOG_LVL_DEBUG);
 	if (cfg.log_syslog)
 		log_use_syslog(1);
+	else
+		log_detect_journal();
 
 	if ((d.sigfd = setup_signals()) == -1) {
 		log_error("cannot set up signal handling");

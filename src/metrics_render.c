@@ -140,6 +140,9 @@ render_broker(struct buf *out, const struct broker_stats *st)
 		    "Bytes read from MQTT clients", st->bytes_in },
 		{ "mqlite_bytes_sent_total", "counter",
 		    "Bytes written to MQTT clients", st->bytes_out },
+		{ "mqlite_unmatched_total", "counter",
+		    "Publishes that no rule's topic pattern matched",
+		    st->unmatched },
 	};
 
 	return scalars(out, s, sizeof s / sizeof s[0]);
@@ -200,6 +203,9 @@ render_store(struct buf *out, const struct store_stats *st,
 		    st->failing },
 		{ "mqlite_store_queue_items", "gauge",
 		    "Items waiting for the store thread", st->queue_items },
+		{ "mqlite_outbox_dead_pruned_total", "counter",
+		    "Oldest dead letters deleted over outbox.dead_max_bytes",
+		    st->dead_pruned },
 		{ "mqlite_retention_deletes_total", "counter",
 		    "Retention DELETE statements run", rt->chunks },
 		{ "mqlite_retention_vacuum_pages_total", "counter",

@@ -872,6 +872,31 @@ broker_finish(struct broker *b)
 	acks_release_orphans(b, 0, true);
 }
 
+static void
+log_timer_cb(struct ev_loop *loop, void *arg)
+{
+	struct broker *b = arg;
+
+	(void)loop;
+	if (log_limit_flush(&b->drop_log, BROKER_LOG_PERIOD_MS) +
+	    log_limit_flush(&b->unmatched_log, BROKER_LOG_PERIOD_MS) > 0)
+		broker_log_later(b);
+}
+
+/*
+ * After a per-message line was held back: makes sure its "(repeated N
+ * times)" summary is logged when the window ends, even if no line of the
+ * kind follows. Loop thread.
+ */
+void
+broker_log_later(struct broker *b)
+{
+	if (b->log_timer.heap_index != 0)
+		return;
+	ev_timer_set(b->loop, &b->log_timer, ev_now(b->loop) +
+	    BROKER_LOG_PERIOD_MS + 10, log_timer_cb, b);
+}
+
 void
 broker_get_stats(const struct broker *b, struct broker_stats *st)
 {
@@ -913,6 +938,7 @@ broker_free(struct broker *b)
 		tls_ctx_free(b->lst[i].tls);
 	ev_timer_cancel(b->loop, &b->expire_timer);
 	ev_timer_cancel(b->loop, &b->turns_timer);
+	ev_timer_cancel(b->loop, &b->log_timer);
 	while (!LIST_EMPTY(&b->clients))
 		client_destroy(LIST_FIRST(&b->clients));
 	if (b->sessions != NULL) {

@@ -49,6 +49,7 @@ struct broker_stats {
 	uint64_t	packets_in;		/* MQTT packets received */
 	uint64_t	subscriptions;		/* subscriptions now */
 	uint64_t	sessions;		/* sessions kept now */
+	uint64_t	unmatched;		/* publishes no rule matched */
 };
 
 /* Logins and ACL decisions, for /metrics. */

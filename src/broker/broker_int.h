@@ -148,6 +148,8 @@ struct broker {
 	uint64_t		 input_bytes;	/* partial input, all clients */
 	size_t			 nin_blocked;	/* clients with in_blocked */
 	struct log_limit	 guard_log;	/* guard.c and limit refusals */
+	struct log_limit	 unmatched_log;	/* topics no rule matched */
+	struct ev_timer		 log_timer;	/* summaries of held lines */
 	struct ev_timer		 expire_timer;	/* expire.c sweep */
 	struct client_list	 turns;		/* parse more next iteration */
 	struct ev_timer		 turns_timer;	/* zero delay, for turns */
@@ -201,6 +203,11 @@ bool	guard_input_balance(struct broker *b);
 void	guard_stall_update(struct client *c, bool progress);
 void	guard_forget(struct client *c);
 bool	guard_retain_admit(struct broker *b, const struct msg *m);
+
+/* broker.c: per-message lines (log_limited) and their summaries. */
+#define BROKER_LOG_BURST	10
+#define BROKER_LOG_PERIOD_MS	10000
+void	broker_log_later(struct broker *b);
 
 /* expire.c: limits.session_expiry */
 void	expire_session_offline(struct broker *b, struct session *s,

@@ -26,6 +26,28 @@ static int	store_qos2_del(struct broker *, struct client *, const char *,
 		    uint16_t);
 
 /*
+ * A publish no rule's topic pattern matched: counted, and stored in
+ * messages when the rules say "unmatched": "messages" (as the default rule
+ * would: not a '$' topic); else dropped, with its topic logged for the
+ * first few (rate-limited) so that a gap in the rules is never silent.
+ */
+static void
+unmatched(struct broker *b, const struct msg *m, struct store_item *it)
+{
+	b->stats.unmatched++;
+	if (rule_set_unmatched(b->rules) == RULES_UNMATCHED_MESSAGES) {
+		if (m->topic[0] != '$')
+			it->flags |= STORE_F_ROW;
+		return;
+	}
+	log_limited(&b->unmatched_log, 5, BROKER_LOG_PERIOD_MS, LOG_LVL_INFO,
+	    "no rule matches topic %s: not stored (\"unmatched\": \"drop\"; "
+	    "see mqlite_unmatched_total)", m->topic);
+	if (b->unmatched_log.suppressed > 0)
+		broker_log_later(b);
+}
+
+/*
  * Matches m against the current rules; when some match, it gets a rule set
  * reference and their ids (inline, or a new array). 0, GW_ENOMEM, or
  * GW_EFULL when a matching rule forwards and the outbox is full under the
@@ -38,8 +60,10 @@ match_rules(struct broker *b, const struct msg *m, struct store_item *it)
 
 	n = rules_match(b->rules, m->topic, m->topic_len, b->rule_ids,
 	    rule_set_count(b->rules));
-	if (n == 0)
+	if (n == 0) {
+		unmatched(b, m, it);
 		return 0;
+	}
 	if (store_outbox_full(b->store)) {
 		for (i = 0; i < n; i++)
 			if (rule_webhook(rule_set_rule(b->rules,

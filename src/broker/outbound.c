@@ -68,9 +68,11 @@ static void
 log_drop(struct broker *b, struct session *s, const char *what,
     const struct msg *m)
 {
-	if (log_ratelimited(&b->drop_log, 10, 10000))
-		log_warn("client %s: dropping %s message on %s", s->client_id,
-		    what, m->topic);
+	log_limited(&b->drop_log, BROKER_LOG_BURST, BROKER_LOG_PERIOD_MS,
+	    LOG_LVL_WARN, "client %s: dropping %s message on %s",
+	    s->client_id, what, m->topic);
+	if (b->drop_log.suppressed > 0)
+		broker_log_later(b);
 }
 
 void

@@ -103,6 +103,7 @@ delivery_new(struct store *store, const struct gw_config *cfg)
 	}
 	memset(&o, 0, sizeof o);
 	o.max_bytes = cfg->outbox_max_bytes;
+	o.dead_max_bytes = cfg->outbox_dead_max_bytes;
 	o.overflow = cfg->outbox_overflow == CONFIG_OVERFLOW_REJECT ?
 	    FORWARD_REJECT : FORWARD_DROP_OLDEST;
 	o.results = dl->results;

@@ -59,13 +59,6 @@ static const struct {
 };
 #define NMESSAGES_COLS	(sizeof messages_cols / sizeof messages_cols[0])
 
-static const char default_rules[] =
-    "{\"rules\": [{\"name\": \"default\", \"topic\": \"#\", \"sqlite\": {"
-    "\"table\": \"messages\", \"columns\": {"
-    "\"received_ms\": \"{received_ms}\", \"topic\": \"{topic}\", "
-    "\"client_id\": \"{client_id}\", \"qos\": \"{qos}\", "
-    "\"retain\": \"{retain}\", \"payload\": \"{payload_raw}\"}}}]}";
-
 /* Reports one problem (path, printf reason) and counts it. */
 void
 load_err(struct loader *ld, const char *path, const char *fmt, ...)
@@ -769,8 +762,9 @@ rule_free(struct rule *r)
 	gw_free(r);
 }
 
-static void
-set_free(struct rule_set *set)
+/* Frees a set and every rule in it (load failures, last unref). */
+void
+load_set_free(struct rule_set *set)
 {
 	size_t	i;
 
@@ -785,7 +779,7 @@ set_free(struct rule_set *set)
 }
 
 /* Loads rules[i] at path into ld->set->rules[i]. */
-static void
+void
 load_rule(struct loader *ld, const cJSON *j, const char *path, size_t id)
 {
 	static const char *const keys[] = { "name", "description", "topic",
@@ -859,184 +853,4 @@ load_rule(struct loader *ld, const cJSON *j, const char *path, size_t id)
 		load_err(ld, path,
 		    "a rule needs at least one action: \"sqlite\", "
 		    "\"webhook\" or \"mqtt\"");
-}
-
-static void
-report_syntax(struct loader *ld, const char *text, size_t len,
-    const char *end)
-{
-	int	 line, col;
-
-	if (jsonfile_position(text, len, end, &line, &col) != 0)
-		load_err(ld, "", "JSON syntax error");
-	else
-		load_err(ld, "", "JSON syntax error at line %d, column %d",
-		    line, col);
-}
-
-static struct rule_set *
-load_text(struct loader *ld, const char *text, size_t len, int *rc)
-{
-	static const char *const keys[] = { "rules", NULL };
-	const cJSON	*arr = NULL, *it;
-	const char	*end = NULL;
-	cJSON		*root;
-	char		 p[PATH_LEN];
-	size_t		 n, i = 0;
-
-	root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-	if (root == NULL)
-		report_syntax(ld, text, len, end);
-	else if (cJSON_IsArray(root))
-		arr = root;
-	else if (!cJSON_IsObject(root))
-		load_err(ld, "", "expected {\"rules\": [...]} or an array of "
-		    "rules, got %s", jsonfile_type_name(root));
-	else if (load_keys(ld, root, "", keys)) {
-		if ((arr = load_item(root, "rules")) == NULL)
-			load_err(ld, "", "missing \"rules\"");
-		else if (!cJSON_IsArray(arr)) {
-			load_err(ld, "rules", "expected an array, got %s",
-			    jsonfile_type_name(arr));
-			arr = NULL;
-		}
-	}
-	n = arr != NULL ? (size_t)cJSON_GetArraySize(arr) : 0;
-	if (n > RULES_MAX_RULES) {
-		load_err(ld, "rules", "more than %d rules", RULES_MAX_RULES);
-		n = 0;
-		arr = NULL;
-	}
-	if (n > 0 && (ld->set->rules = gw_calloc(n,
-	    sizeof *ld->set->rules)) == NULL)
-		load_oom(ld, "rules");
-	else if (arr != NULL) {
-		cJSON_ArrayForEach(it, arr) {
-			load_pathf(p, "rules[%zu]", i);
-			load_rule(ld, it, p, i);
-			i++;
-			if (ld->oom)
-				break;
-		}
-	}
-	cJSON_Delete(root);
-	if (ld->nerrors == 0 && match_build(ld->set) != 0)
-		load_oom(ld, "");
-	if (ld->nerrors == 0)
-		return ld->set;
-	if (rc != NULL)
-		*rc = ld->oom ? GW_ENOMEM : GW_ECONFIG;
-	set_free(ld->set);
-	return NULL;
-}
-
-static bool
-loader_init(struct loader *ld, const char *origin, rules_report_fn report,
-    void *ctx)
-{
-	memset(ld, 0, sizeof *ld);
-	ld->file = origin;
-	ld->report = report;
-	ld->ctx = ctx;
-	if ((ld->set = gw_calloc(1, sizeof *ld->set)) == NULL ||
-	    (ld->set->origin = gw_strdup(origin)) == NULL) {
-		gw_free(ld->set);
-		load_oom(ld, "");
-		return false;
-	}
-	atomic_init(&ld->set->refs, 1);
-	return true;
-}
-
-/* See rules.h. */
-struct rule_set *
-rules_load_json(const char *text, size_t len, const char *origin,
-    const char *base_dir, rules_report_fn report, void *ctx, int *rc)
-{
-	struct loader	ld;
-
-	if (rc != NULL)
-		*rc = 0;
-	if (!loader_init(&ld, origin, report, ctx)) {
-		if (rc != NULL)
-			*rc = GW_ENOMEM;
-		return NULL;
-	}
-	ld.dir = base_dir;
-	return load_text(&ld, text, len, rc);
-}
-
-/* See rules.h. */
-struct rule_set *
-rules_load_file(const char *path, rules_report_fn report, void *ctx, int *rc)
-{
-	struct loader	 ld;
-	struct rule_set	*set = NULL;
-	const char	*slash;
-	char		*text, *dir = NULL, err[256];
-	size_t		 n;
-	int		 oom;
-
-	if (rc != NULL)
-		*rc = GW_ECONFIG;
-	if (!loader_init(&ld, path, report, ctx)) {
-		if (rc != NULL)
-			*rc = GW_ENOMEM;
-		return NULL;
-	}
-	text = jsonfile_read(path, RULES_MAX_FILE, &n, err, sizeof err, &oom);
-	if (text == NULL && oom)
-		load_oom(&ld, "");
-	else if (text == NULL)
-		load_err(&ld, "", "%s", err);
-	else if ((slash = strrchr(path, '/')) != NULL &&
-	    (dir = gw_strndup(path, (size_t)(slash - path))) == NULL)
-		load_oom(&ld, "");
-	else {
-		ld.dir = dir != NULL ? dir : NULL;
-		if (dir != NULL && dir[0] == '\0')
-			ld.dir = "/";
-		if (rc != NULL)
-			*rc = 0;
-		set = load_text(&ld, text, n, rc);
-		ld.set = NULL;
-	}
-	if (ld.set != NULL) {
-		if (rc != NULL)
-			*rc = ld.oom ? GW_ENOMEM : GW_ECONFIG;
-		set_free(ld.set);
-	}
-	gw_free(text);
-	gw_free(dir);
-	return set;
-}
-
-/* See rules.h. */
-struct rule_set *
-rules_default(void)
-{
-	return rules_load_json(default_rules, sizeof default_rules - 1,
-	    "<default>", NULL, NULL, NULL, NULL);
-}
-
-/* See rules.h. */
-struct rule_set *
-rule_set_ref(struct rule_set *set)
-{
-	atomic_fetch_add_explicit(&set->refs, 1, memory_order_relaxed);
-	return set;
-}
-
-/* See rules.h. */
-void
-rule_set_unref(struct rule_set **setp)
-{
-	struct rule_set	*set;
-
-	if (setp == NULL || (set = *setp) == NULL)
-		return;
-	*setp = NULL;
-	if (atomic_fetch_sub_explicit(&set->refs, 1,
-	    memory_order_acq_rel) == 1)
-		set_free(set);
 }

@@ -103,6 +103,26 @@ struct rule_set	*rules_load_json(const char *text, size_t len,
  */
 struct rule_set	*rules_default(void);
 
+/* What becomes of a publish no rule's topic pattern matched. */
+enum rules_unmatched {
+	RULES_UNMATCHED_UNSET = 0,	/* not given: the default, drop */
+	RULES_UNMATCHED_DROP,		/* "drop": counted and logged */
+	RULES_UNMATCHED_MESSAGES,	/* "messages": the default rule's row */
+};
+
+/* Parses "drop" or "messages"; returns the mode or -1. */
+int		 rules_unmatched_parse(const char *s);
+
+/* The set's "unmatched" mode (DROP when unset; NULL set: DROP). */
+enum rules_unmatched rule_set_unmatched(const struct rule_set *set);
+
+/*
+ * Sets the mode of a set whose file did not give "unmatched" (the config's
+ * key beside inline rules). Only before the set is shared.
+ */
+void		 rule_set_default_unmatched(struct rule_set *set,
+		    enum rules_unmatched mode);
+
 /* Takes another reference; returns set. Any thread. */
 struct rule_set	*rule_set_ref(struct rule_set *set);
 

@@ -121,6 +121,7 @@ struct rule_set {
 	struct rule		**rules;	/* file order */
 	size_t			 nrules;
 	struct subs		*trie;		/* filter -> rule */
+	enum rules_unmatched	 unmatched;	/* "unmatched", UNSET if absent */
 };
 
 /* The values one evaluation may read. */
@@ -196,6 +197,9 @@ void	load_bool(struct loader *ld, const cJSON *obj, const char *key,
 	    const char *path, bool *out);
 bool	load_duration(struct loader *ld, const cJSON *obj, const char *key,
 	    const char *path, bool required, uint64_t *out);
+void	load_rule(struct loader *ld, const cJSON *j, const char *path,
+	    size_t id);
+void	load_set_free(struct rule_set *set);
 struct rule_tmpl *load_tmpl(struct loader *ld, const cJSON *j,
 	    const char *path, const struct rule_caps *caps);
 void	load_resolve(struct loader *ld, struct rule_str *s, const char *path);

@@ -345,9 +345,9 @@ write_rejected(struct sink_sqlite *k, const struct rule *r,
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	rule_count(r, RULE_CREJECTED, 1);
-	if (log_ratelimited(&k->rejlog, 5, 60000))
-		log_warn("rule %s: row for %s rejected: %s", rule_name(r),
-		    m->topic, reason);
+	log_limited(&k->rejlog, 5, 60000, LOG_LVL_WARN,
+	    "rule %s: row for %s rejected: %s", rule_name(r), m->topic,
+	    reason);
 	return rc == SQLITE_DONE ? 0 : GW_EIO;
 }
 

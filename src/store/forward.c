@@ -19,6 +19,7 @@
 #include "mem.h"
 #include "queue.h"
 #include "rules/rules.h"
+#include "store/deadcap.h"
 #include "store/forward.h"
 #include "store/outbox.h"
 
@@ -26,6 +27,7 @@
 
 struct forward {
 	struct outbox		*ob;
+	struct deadcap		*dc;		/* outbox_dead bound */
 	struct forward_opts	 o;
 	struct outbox_result	*res;		/* taken, not yet committed */
 	size_t			 nres;
@@ -44,7 +46,9 @@ forward_new(struct sqlite3 *db)
 	if ((f = gw_calloc(1, sizeof *f)) == NULL)
 		return NULL;
 	if ((f->res = gw_calloc(FORWARD_MAX_RESULTS, sizeof *f->res)) == NULL ||
-	    (f->ob = outbox_open(db)) == NULL) {
+	    (f->ob = outbox_open(db)) == NULL ||
+	    (f->dc = deadcap_open(db)) == NULL) {
+		outbox_close(f->ob);
 		gw_free(f->res);
 		gw_free(f);
 		return NULL;
@@ -77,6 +81,7 @@ forward_free(struct forward *f)
 	outbox_results_free(f->res, f->nres);
 	gw_free(f->res);
 	outbox_close(f->ob);
+	deadcap_close(f->dc);
 	gw_free(f);
 }
 
@@ -98,12 +103,16 @@ forward_pending(const struct forward *f)
 int
 forward_apply_results(struct forward *f)
 {
+	size_t i;
 	int rc;
 
 	if (f->applied == f->nres)
 		return 0;
 	rc = outbox_apply_results(f->ob, f->res + f->applied,
 	    f->nres - f->applied, clock_wall_ms());
+	for (i = f->applied; rc == 0 && i < f->nres; i++)
+		if (f->res[i].verdict == OUTBOX_FAIL)
+			rc = deadcap_added(f->dc, f->res[i].id);
 	if (rc == 0)
 		f->applied = f->nres;
 	return rc;
@@ -201,11 +210,12 @@ forward_webhook(struct forward *f, const struct rule *r, const struct msg *m,
 	    &id)) != 0)
 		goto out;
 	if (h.invalid != NULL) {
-		if (log_ratelimited(&f->deadlog, 5, 60000))
-			log_warn("rule %s: webhook for %s dead-lettered: %s",
-			    rule_name(r), m->topic, h.invalid);
-		rc = outbox_dead_letter(f->ob, id, 0, h.invalid, NULL, false,
-		    now);
+		log_limited(&f->deadlog, 5, 60000, LOG_LVL_WARN,
+		    "rule %s: webhook for %s dead-lettered: %s",
+		    rule_name(r), m->topic, h.invalid);
+		if ((rc = outbox_dead_letter(f->ob, id, 0, h.invalid, NULL,
+		    false, now)) == 0)
+			rc = deadcap_added(f->dc, id);
 		goto out;
 	}
 	f->added++;
@@ -215,6 +225,12 @@ out:
 	gw_free(hdrs);
 	rule_http_free(&h);
 	return rc;
+}
+
+uint64_t
+forward_dead_pruned(const struct forward *f)
+{
+	return deadcap_pruned(f->dc);
 }
 
 bool
@@ -230,6 +246,8 @@ forward_finish(struct forward *f)
 	size_t n = 0;
 	int rc;
 
+	if ((rc = deadcap_enforce(f->dc, f->o.dead_max_bytes)) != 0)
+		return rc;
 	if (f->o.max_bytes == 0 || outbox_bytes(f->ob) <= f->o.max_bytes ||
 	    f->o.overflow != FORWARD_DROP_OLDEST)
 		return 0;
@@ -260,6 +278,7 @@ forward_committed(struct forward *f)
 {
 	forward_drop_end(f);
 	outbox_txn_committed(f->ob);
+	deadcap_committed(f->dc);
 	outbox_results_free(f->res, f->nres);
 	f->nres = 0;
 	f->applied = 0;
@@ -276,6 +295,7 @@ forward_rolled_back(struct forward *f)
 {
 	forward_drop_end(f);
 	outbox_txn_rolled_back(f->ob);
+	deadcap_rolled_back(f->dc);
 	f->applied = 0;		/* the retried batch applies them again */
 	f->added = 0;
 }

@@ -28,6 +28,7 @@ enum forward_overflow {
 
 struct forward_opts {
 	uint64_t	 max_bytes;	/* outbox cap, 0 = unbounded */
+	uint64_t	 dead_max_bytes; /* outbox_dead cap, 0 = unbounded */
 	enum forward_overflow overflow;
 	struct queue	*results;	/* of struct outbox_result, or NULL */
 	/* Wakes the delivery thread after a commit that added rows. */
@@ -60,6 +61,8 @@ void		 forward_free(struct forward *f);
  * yet: the batch must then have a transaction open, items or not.
  */
 bool		 forward_take_results(struct forward *f);
+/* Dead letters deleted for outbox.dead_max_bytes, committed. Any thread. */
+uint64_t	 forward_dead_pruned(const struct forward *f);
 /* True while delivery results wait in the queue (store thread). */
 bool		 forward_pending(const struct forward *f);
 /* Inside the transaction: applies the results taken and not yet applied

@@ -113,6 +113,7 @@ struct store_stats {
 					 * retried, 0: the last commit worked */
 	int64_t		last_commit_ms;	/* wall clock of the last commit */
 	uint64_t	queue_items;	/* items queued, not committed */
+	uint64_t	dead_pruned;	/* outbox_dead rows over its bound */
 };
 
 /*

@@ -200,6 +200,7 @@ store_get_stats(struct store *s, struct store_stats *st)
 	st->last_commit_ms = atomic_load_explicit(&s->last_commit_ms,
 	    memory_order_relaxed);
 	st->queue_items = queue_len(s->q);
+	st->dead_pruned = forward_dead_pruned(s->fw);
 }
 
 /* See store.h. */

@@ -751,6 +751,81 @@ cleanup_tmpdir(void)
 		fprintf(stderr, "cannot remove %s\n", tmpdir);
 }
 
+/* What config_reload_apply() reported. */
+struct changes {
+	char	live[512];
+	char	restart[512];
+};
+
+static void
+note_change(const char *key, int live, void *ctx)
+{
+	struct changes	*c = ctx;
+	char		*dst = live ? c->live : c->restart;
+	size_t		 n = strlen(dst);
+
+	snprintf(dst + n, sizeof c->live - n, "%s ", key);
+}
+
+/* SIGHUP: live keys move over, the others are reported and kept. */
+static void
+test_reload_apply(void)
+{
+	struct gw_config	cur, next;
+	struct changes		ch;
+	struct seen		s;
+
+	CU_ASSERT_EQUAL(load_text(&cur, &s, "{\"listeners\": [{\"port\": "
+	    "1000}], \"database\": {\"commit_max_ms\": 10}, \"limits\": "
+	    "{\"max_connections\": 5}, \"unmatched\": \"drop\"}"), 0);
+	cur.cli_port = -1;
+	write_file(cfgfile, "{\"listeners\": [{\"port\": 2000}], "
+	    "\"database\": {\"commit_max_ms\": 20}, \"limits\": "
+	    "{\"max_connections\": 7, \"max_inflight\": 40}, \"log\": "
+	    "{\"level\": \"debug\"}, \"auth\": {\"password_file\": \"pw\"}, "
+	    "\"unmatched\": \"messages\", \"rules\": [], "
+	    "\"metrics\": {}}");
+	memset(&s, 0, sizeof s);
+	CU_ASSERT_EQUAL_FATAL(config_reload_load(&cur, &next, collect, &s), 0);
+	memset(&ch, 0, sizeof ch);
+	CU_ASSERT_EQUAL(config_reload_apply(&cur, &next, note_change, &ch), 6);
+	CU_ASSERT_STRING_EQUAL(ch.live, "auth.allow_anonymous "
+	    "auth.password_file limits.max_connections unmatched log.level "
+	    "rules ");
+	CU_ASSERT_STRING_EQUAL(ch.restart, "database.commit_max_ms "
+	    "limits.max_inflight listeners[0].port metrics ");
+	CU_ASSERT_EQUAL(cur.max_connections, 7);
+	CU_ASSERT_EQUAL(cur.unmatched_messages, 1);
+	CU_ASSERT_STRING_EQUAL(cur.log_level, "debug");
+	CU_ASSERT_FALSE(cur.allow_anonymous);
+	CU_ASSERT(cur.password_file != NULL &&
+	    strstr(cur.password_file, "/pw") != NULL);
+	CU_ASSERT_STRING_EQUAL(cur.rules_inline, "[]");
+	CU_ASSERT_EQUAL(cur.commit_max_ms, 10);
+	CU_ASSERT_EQUAL(cur.max_inflight, 20);
+	CU_ASSERT_EQUAL(cur.listeners[0].port, 1000);
+	CU_ASSERT_FALSE(cur.metrics_enabled);
+	config_free(&next);
+
+	/* -p given at start: the port is not a change. */
+	cur.cli_port = 1000;
+	CU_ASSERT_EQUAL_FATAL(config_reload_load(&cur, &next, collect, &s), 0);
+	memset(&ch, 0, sizeof ch);
+	config_reload_apply(&cur, &next, note_change, &ch);
+	CU_ASSERT(strstr(ch.restart, "listeners") == NULL);
+	config_free(&next);
+
+	/* A broken file: an error with its path, nothing to apply. */
+	write_file(cfgfile, "{\"limits\": {\"max_connections\": \"x\"}}");
+	memset(&s, 0, sizeof s);
+	CU_ASSERT_EQUAL(config_reload_load(&cur, &next, collect, &s),
+	    GW_ECONFIG);
+	CU_ASSERT(seen_at(&s, "limits.max_connections") >= 0);
+	config_free(&next);
+	CU_ASSERT_EQUAL(cur.max_connections, 7);
+	config_free(&cur);
+}
+
 int
 main(void)
 {
@@ -789,7 +864,8 @@ main(void)
 	    CU_add_test(suite, "parse size", test_parse_size) == NULL ||
 	    CU_add_test(suite, "parse duration", test_parse_duration) == NULL ||
 	    CU_add_test(suite, "command line", test_cli) == NULL ||
-	    CU_add_test(suite, "dump", test_dump) == NULL) {
+	    CU_add_test(suite, "dump", test_dump) == NULL ||
+	    CU_add_test(suite, "reload apply", test_reload_apply) == NULL) {
 		return cutest_setup_failed();
 	}
 	status = cutest_run();
