@@ -33,6 +33,8 @@
 #define TURN_PACKETS		64	/* packets parsed per client and
 					 * loop iteration, then the others */
 #define STORE_RESERVE		4	/* free store slots needed per packet */
+#define TURN_RETAINED		64	/* retained messages sent that count as
+					 * one more packet of a turn */
 
 static void	accept_cb(struct ev_loop *, int, unsigned, void *);
 static void	client_io_cb(struct ev_loop *, int, unsigned, void *);
@@ -497,10 +499,16 @@ client_process_input(struct client *c)
 	unsigned n = 0;
 	int rc;
 
+	/*
+	 * A turn is TURN_PACKETS packets, fewer when SUBSCRIBEs sent many
+	 * retained messages: a client resubscribing to '#' over thousands of
+	 * retained topics yields after one or two packets.
+	 */
+	c->turn_work = 0;
 	while (c->state != CLIENT_CLOSING && buf_used(&c->conn.in) > 0) {
 		if (c->b->intake_stopped)
 			return;
-		if (++n > TURN_PACKETS) {
+		if (++n + c->turn_work / TURN_RETAINED > TURN_PACKETS) {
 			client_yield(c);
 			return;
 		}
