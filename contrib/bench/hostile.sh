@@ -69,7 +69,7 @@ measure() {
 		cat "$TMP/bench.out" >&2
 		FAILED=1
 	}
-	set -- $(sed -n 's/^PUBACK latency *p50 \([0-9]*\) us, p99 \([0-9]*\) us, max \([0-9]*\) us$/\1 \2 \3/p' \
+	set -- $(awk '/^PUBACK latency/ { print $4, $7, $10 }' \
 	    "$TMP/bench.out")
 	P50=${1:--} P99=${2:--} MAX=${3:--}
 	SECS=$(sed -n 's/^elapsed *\([0-9.]*\) s$/\1/p' "$TMP/bench.out")
