@@ -47,6 +47,8 @@ struct auth_req {
 	uint32_t		slot;
 	uint32_t		gen;
 	struct passwd_entry	e;
+	struct passwd_entry	pad;		/* checked too when padded */
+	bool			padded;		/* e is cheaper than the dummy */
 	char			*pw;		/* owned copy, wiped */
 	size_t			pwlen;
 };
@@ -222,6 +224,9 @@ worker_main(void *arg)
 		res.slot = r.slot;
 		res.gen = r.gen;
 		res.ok = passwd_verify(&r.e, r.pw, r.pwlen);
+		/* Known or not, every check costs what the dummy costs. */
+		if (r.padded)
+			(void)passwd_verify(&r.pad, r.pw, r.pwlen);
 		req_wipe(&r);
 		/* A full counter only means the loop is awake already. */
 		if (queue_push(a->res, &res) == 0 &&
@@ -326,6 +331,7 @@ auth_begin(struct auth *a, void *owner, const char *user, size_t ulen,
 	if (e == NULL)
 		e = passwd_dummy(a->db);
 	r.e = *e;
+	r.padded = passwd_pad(a->db, e, &r.pad);
 	r.slot = i;
 	r.gen = ++s->gen;
 	r.pwlen = pwlen;

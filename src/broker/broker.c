@@ -33,6 +33,8 @@
 #define TURN_PACKETS		64	/* packets parsed per client and
 					 * loop iteration, then the others */
 #define STORE_RESERVE		4	/* free store slots needed per packet */
+#define TURN_RETAINED		64	/* retained messages sent that count as
+					 * one more packet of a turn */
 
 static void	accept_cb(struct ev_loop *, int, unsigned, void *);
 static void	client_io_cb(struct ev_loop *, int, unsigned, void *);
@@ -516,10 +518,16 @@ client_process_input(struct client *c)
 	unsigned n = 0;
 	int rc;
 
+	/*
+	 * A turn is TURN_PACKETS packets, fewer when SUBSCRIBEs sent many
+	 * retained messages: a client resubscribing to '#' over thousands of
+	 * retained topics yields after one or two packets.
+	 */
+	c->turn_work = 0;
 	while (c->state != CLIENT_CLOSING && buf_used(&c->conn.in) > 0) {
 		if (c->b->intake_stopped)
 			return;
-		if (++n > TURN_PACKETS) {
+		if (++n + c->turn_work / TURN_RETAINED > TURN_PACKETS) {
 			client_yield(c);
 			return;
 		}
@@ -739,7 +747,12 @@ client_arm_keepalive(struct client *c)
 		    client_timer_cb, c);
 }
 
-/* Publishes the will of a connection that ended without DISCONNECT. */
+/*
+ * Publishes the will of a connection that ended without DISCONNECT. As in
+ * Mosquitto 2, a will topic is checked against the ACL in force when the
+ * will is due, not at CONNECT: a will the client may not write is dropped
+ * (logged, counted as a denied publish) and the connection was accepted.
+ */
 static void
 client_publish_will(struct client *c)
 {
@@ -748,7 +761,13 @@ client_publish_will(struct client *c)
 	c->will = NULL;
 	if (will == NULL)
 		return;
-	if (!c->clean_disconnect && !c->b->intake_stopped) {
+	if (!c->clean_disconnect && !c->b->intake_stopped &&
+	    !access_may_publish(c->b, c->username, will->client_id,
+	    will->topic, will->topic_len)) {
+		c->b->access_stats.publish_denied++;
+		client_log(LOG_LVL_WARN, c, "will on %s not published: not "
+		    "authorized by the ACL", will->topic);
+	} else if (!c->clean_disconnect && !c->b->intake_stopped) {
 		will->received_ms = clock_wall_ms();
 		client_log(LOG_LVL_INFO, c, "publishing will on %s",
 		    will->topic);

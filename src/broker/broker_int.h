@@ -92,6 +92,7 @@ struct client {
 	uint64_t	 win_last;	/* store share: window's last seq */
 	uint64_t	 win_items;	/* store items submitted in it */
 	bool		 in_turns;	/* on the turns list: input left */
+	unsigned	 turn_work;	/* retained messages sent in this turn */
 	LIST_ENTRY(client) turns_link;	/* clients with input to parse */
 	LIST_ENTRY(client) link;	/* all clients */
 	TAILQ_ENTRY(client) flush_link;	/* pending output or close */

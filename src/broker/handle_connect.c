@@ -149,14 +149,6 @@ connect_accept(struct client *c, const struct codec_connect *cc)
 		id = idbuf;
 		idlen = strlen(idbuf);
 	}
-	if (cc->will_flag && !access_may_publish(b, c->username, id,
-	    cc->will_topic.ptr, cc->will_topic.len)) {
-		b->access_stats.publish_denied++;
-		client_log(LOG_LVL_WARN, c, "will topic not writable by this "
-		    "client: not authorized");
-		return connack_refuse(c, CODEC_CONNACK_NOT_AUTHORIZED, NULL);
-	}
-
 	s = session_find(b->sessions, id, idlen);
 	if (s != NULL)
 		takeover(c, s);

@@ -217,22 +217,37 @@ struct retained_ctx {
 	struct broker	*b;
 	struct session	*s;
 	uint8_t		 qos;
+	bool		 full;		/* output over out_limit: QoS 0 drops */
 };
 
+/*
+ * One retained message for a new subscription. Each counts as work of the
+ * client's turn; once its output is past the limit, the remaining QoS 0
+ * ones are dropped at once (counted) instead of trying a write for each.
+ */
 static void
 retained_cb(struct msg *m, void *arg)
 {
 	struct retained_ctx *rc = arg;
+	struct client *c = rc->s->client;
+	uint8_t qos = rc->qos < m->qos ? rc->qos : m->qos;
 
-	outbound_deliver(rc->b, rc->s, m, rc->qos < m->qos ? rc->qos : m->qos,
-	    true);
+	if (c != NULL)
+		c->turn_work++;
+	if (qos == 0 && rc->full) {
+		rc->b->stats.dropped_qos0++;
+		return;
+	}
+	outbound_deliver(rc->b, rc->s, m, qos, true);
+	if (qos == 0 && c != NULL && buf_used(&c->conn.out) > rc->b->out_limit)
+		rc->full = true;
 }
 
 void
 outbound_send_retained(struct broker *b, struct session *s,
     const char *filter, size_t len, uint8_t qos)
 {
-	struct retained_ctx rc = { b, s, qos };
+	struct retained_ctx rc = { b, s, qos, false };
 
 	retain_match(b->retain, filter, len, retained_cb, &rc);
 	retain_match(b->sys_retain, filter, len, retained_cb, &rc);

@@ -297,11 +297,18 @@ passwd_parse(const char *buf, size_t len, const char *path,
 		passwd_free(db);
 		return NULL;
 	}
+	/* The dummy costs what the most expensive line costs. */
 	db->dummy.kind = 7;
 	db->dummy.iterations = PASSWD_ITERATIONS;
 	if (db->n > 0) {
-		db->dummy.kind = db->users[0].e.kind;
-		db->dummy.iterations = db->users[0].e.iterations;
+		db->dummy.kind = 6;
+		db->dummy.iterations = 0;
+	}
+	for (i = 0; i < db->n; i++) {
+		if (passwd_cost(&db->users[i].e) > passwd_cost(&db->dummy)) {
+			db->dummy.kind = 7;
+			db->dummy.iterations = db->users[i].e.iterations;
+		}
 	}
 	db->dummy.salt_len = PASSWD_SALT_LEN;
 	/* Random hash: no password is known to match it. */
@@ -347,6 +354,28 @@ const struct passwd_entry *
 passwd_dummy(const struct passwd_db *db)
 {
 	return &db->dummy;
+}
+
+uint64_t
+passwd_cost(const struct passwd_entry *e)
+{
+	/* One PBKDF2 round is two HMACs; one $6$ check is one digest. */
+	return e->kind == 7 ? (uint64_t)e->iterations * 4 : 1;
+}
+
+bool
+passwd_pad(const struct passwd_db *db, const struct passwd_entry *e,
+    struct passwd_entry *pad)
+{
+	const struct passwd_entry *d = &db->dummy;
+
+	if (passwd_cost(e) >= passwd_cost(d))
+		return false;
+	*pad = *d;
+	/* $6$ costs about a PBKDF2 round: pad with the whole dummy. */
+	if (e->kind == 7)
+		pad->iterations = d->iterations - e->iterations;
+	return true;
 }
 
 bool

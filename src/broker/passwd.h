@@ -63,11 +63,25 @@ const struct passwd_entry *passwd_find(const struct passwd_db *db,
 		    const char *user, size_t len);
 
 /*
- * An entry no password matches, costing what db's entries cost to check
- * (same kind and iterations as its first user): unknown users are hashed
- * against it so they take as long as a wrong password. Borrowed from db.
+ * An entry no password matches, costing what the most expensive line of db
+ * costs to check ($7$ with the most iterations; $6$ when every line is
+ * $6$; $7$ at PASSWD_ITERATIONS for an empty file): unknown users are
+ * hashed against it. Borrowed from db.
  */
 const struct passwd_entry *passwd_dummy(const struct passwd_db *db);
+
+/* Relative CPU cost of checking a password against e. */
+uint64_t	 passwd_cost(const struct passwd_entry *e);
+
+/*
+ * Whether a check against e (a line of db) must be followed by a check
+ * against *pad so that it costs what the dummy costs: in a file mixing
+ * $6$ and $7$ lines, or $7$ lines of different iteration counts, every
+ * known user then takes as long as an unknown one. Fills *pad (an entry
+ * nothing matches; the result of checking it is to be ignored) when true.
+ */
+bool		 passwd_pad(const struct passwd_db *db,
+		    const struct passwd_entry *e, struct passwd_entry *pad);
 
 /*
  * Parses the hash part of a line ("$7$..." / "$6$...", without "user:").

@@ -125,6 +125,7 @@ session_destroy(struct session_table *t, struct session *s)
 	for (i = 0; i < s->nsubs; i++)
 		gw_free(s->subs[i].filter);
 	gw_free(s->subs);
+	gw_free(s->subidx);
 	for (i = 0; i < s->ninflight; i++)
 		msg_unref(&s->inflight[i].m);
 	gw_free(s->inflight);
@@ -158,18 +159,95 @@ session_foreach(struct session_table *t, void (*fn)(struct session *, void *),
 	}
 }
 
+/*
+ * A session's filters are found through an open-addressing index beside the
+ * vector: slots hold (position in s->subs) + 1, 0 is empty, probing is
+ * linear from the filter's keyed hash and deletion shifts the following run
+ * back, so no tombstones build up. The table is at most half full, so a
+ * lookup costs a probe or two whatever the number of filters: a SUBSCRIBE
+ * flood at limits.max_subscriptions does not scan the whole list per filter.
+ */
+
+/* Slot holding s->subs[i] in the index. */
+static size_t
+sub_slot_of(const struct session *s, size_t i)
+{
+	size_t mask = s->subidx_cap - 1, j;
+
+	for (j = s->subs[i].hash & mask; s->subidx[j] != i + 1;
+	    j = (j + 1) & mask)
+		;
+	return j;
+}
+
+/* Records s->subs[i] in the index (which has a free slot). */
+static void
+sub_slot_put(struct session *s, size_t i)
+{
+	size_t mask = s->subidx_cap - 1, j;
+
+	for (j = s->subs[i].hash & mask; s->subidx[j] != 0;
+	    j = (j + 1) & mask)
+		;
+	s->subidx[j] = (uint32_t)(i + 1);
+}
+
+/* Empties slot j and moves back the entries probing past it. */
+static void
+sub_slot_del(struct session *s, size_t j)
+{
+	size_t mask = s->subidx_cap - 1, k, home;
+
+	s->subidx[j] = 0;
+	for (k = (j + 1) & mask; s->subidx[k] != 0; k = (k + 1) & mask) {
+		home = s->subs[s->subidx[k] - 1].hash & mask;
+		/* Entry at k may move to j unless its home lies in (j, k]. */
+		if (j <= k ? (home > j && home <= k) :
+		    (home > j || home <= k))
+			continue;
+		s->subidx[j] = s->subidx[k];
+		s->subidx[k] = 0;
+		j = k;
+	}
+}
+
+/* Makes room for one more filter in the index: 0 or GW_ENOMEM. */
+static int
+sub_index_reserve(struct session *s)
+{
+	uint32_t *old = s->subidx;
+	size_t cap, i;
+
+	if ((s->nsubs + 1) * 2 <= s->subidx_cap)
+		return 0;
+	cap = s->subidx_cap ? s->subidx_cap * 2 : 8;
+	if ((s->subidx = gw_calloc(cap, sizeof *s->subidx)) == NULL) {
+		s->subidx = old;
+		return GW_ENOMEM;
+	}
+	gw_free(old);
+	s->subidx_cap = cap;
+	for (i = 0; i < s->nsubs; i++)
+		sub_slot_put(s, i);
+	return 0;
+}
+
 /* Index of filter f (hash h) in s->subs, or s->nsubs when absent. */
 static size_t
 sub_index(const struct session *s, const char *f, size_t len, uint64_t h)
 {
-	size_t i;
+	const struct sub_entry *e;
+	size_t mask = s->subidx_cap - 1, j;
 
-	for (i = 0; i < s->nsubs; i++) {
-		if (s->subs[i].hash == h && s->subs[i].len == len &&
-		    memcmp(s->subs[i].filter, f, len) == 0)
-			break;
+	if (s->subidx_cap == 0)
+		return s->nsubs;
+	for (j = h & mask; s->subidx[j] != 0; j = (j + 1) & mask) {
+		e = &s->subs[s->subidx[j] - 1];
+		if (e->hash == h && e->len == len &&
+		    memcmp(e->filter, f, len) == 0)
+			return s->subidx[j] - 1;
 	}
-	return i;
+	return s->nsubs;
 }
 
 bool
@@ -189,6 +267,8 @@ session_sub_set(struct session *s, const char *f, size_t len, uint8_t qos)
 		s->subs[i].qos = qos;
 		return 0;
 	}
+	if (sub_index_reserve(s) != 0)
+		return GW_ENOMEM;
 	if (s->nsubs == s->capsubs) {
 		n = s->capsubs ? s->capsubs * 2 : 4;
 		if ((ns = gw_realloc(s->subs, n * sizeof *ns)) == NULL)
@@ -201,6 +281,7 @@ session_sub_set(struct session *s, const char *f, size_t len, uint8_t qos)
 	s->subs[s->nsubs].hash = h;
 	s->subs[s->nsubs].len = (uint16_t)len;
 	s->subs[s->nsubs].qos = qos;
+	sub_slot_put(s, s->nsubs);
 	s->nsubs++;
 	return 0;
 }
@@ -208,12 +289,17 @@ session_sub_set(struct session *s, const char *f, size_t len, uint8_t qos)
 int
 session_sub_remove(struct session *s, const char *f, size_t len)
 {
-	size_t i;
+	size_t i, last;
 
 	if ((i = sub_index(s, f, len, keyhash(f, len))) == s->nsubs)
 		return GW_ENOTFOUND;
+	sub_slot_del(s, sub_slot_of(s, i));
+	last = s->nsubs - 1;
+	if (i != last)
+		s->subidx[sub_slot_of(s, last)] = (uint32_t)(i + 1);
 	gw_free(s->subs[i].filter);
-	s->subs[i] = s->subs[--s->nsubs];
+	s->subs[i] = s->subs[last];
+	s->nsubs--;
 	return 0;
 }
 

@@ -50,6 +50,9 @@ struct session {
 
 	struct sub_entry *subs;		/* this session's filters */
 	size_t		  nsubs, capsubs;
+	uint32_t	 *subidx;	/* open-addressing index of subs
+					 * (position + 1, 0 empty) or NULL */
+	size_t		  subidx_cap;	/* slots, a power of 2, or 0 */
 
 	struct out_msg	 *inflight;	/* sent, awaiting ack, send order */
 	size_t		  ninflight, capinflight;

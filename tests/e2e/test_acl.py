@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Topic ACLs: publish allow/deny (acknowledged, not stored, not delivered),
 SUBSCRIBE 0x80, every delivery re-checked against the subscriber's read and
-deny rules, %c / %u patterns and client ids holding wildcards, $SYS closed
+deny rules, %c / %u patterns and client ids holding wildcards, a will
+topic not writable (accepted, will dropped, as in Mosquitto 2), $SYS closed
 to clients, SIGHUP reload under load re-checking subscriptions, and broken
 ACL files (fail closed at start, old ACL kept on reload)."""
 
@@ -13,8 +14,8 @@ import threading
 import time
 import unittest
 
-from mqlite_harness import (HOST, PUBLISH, Broker, E2ETestCase, mqlite_only,
-                            wait_until)
+from mqlite_harness import (HOST, MOSQUITTO, PUBLISH, Broker, E2ETestCase,
+                            mqlite_only, wait_until)
 
 ACL = {
     "users": {
@@ -189,6 +190,60 @@ class TestRealClients(AclCase):
         self.assertIn(b"not authorised", r.stderr.lower().replace(
             b"authorized", b"authorised"))
         self.assertEqual(br.count("topic like 'site/%'"), 2)
+
+
+class TestWillAcl(E2ETestCase):
+    """A will whose topic the client may not write, as Mosquitto 2 handles
+    it (this class runs against both; E2E_TARGET=mosquitto): the CONNECT is
+    accepted, the connection is usable, and the will is dropped when it is
+    due, while a writable will is published."""
+
+    auto_start = False
+
+    def start_with_acl(self):
+        br = Broker(self.workdir, name="will")
+        path = os.path.join(self.workdir, "acl")
+        if MOSQUITTO:
+            with open(path, "w") as f:
+                f.write("user u\ntopic write ok/#\n"
+                        "user w\ntopic read #\n")
+            with open(br.conf_path, "a") as f:
+                f.write("acl_file %s\n" % path)
+        else:
+            with open(path, "w") as f:
+                json.dump({"users": {
+                    "u": [{"topic": "ok/#", "access": "write"}],
+                    "w": [{"topic": "#", "access": "read"}]}}, f)
+            br.update_config(auth={"acl_file": path})
+        self.brokers.append(br)
+        self.broker = br
+        br.start()
+        return br
+
+    def test_will_topic_not_writable(self):
+        br = self.start_with_acl()
+        watch = self.client(client_id="watch", username="w")
+        watch.subscribe([("#", 1)])
+        # Accepted (CONNACK 0, not 5), and usable.
+        bad = self.client(client_id="bad-will", username="u",
+                          will=("forbidden/w", b"gone", 1, False))
+        bad.publish("ok/a", b"a", qos=1)
+        self.assertEqual(watch.recv_publish().topic, "ok/a")
+        bad.abort()
+        # The will is due now, and dropped.
+        self.assertIsNone(watch.quiet(1.5))
+        good = self.client(client_id="good-will", username="u",
+                           will=("ok/w", b"gone", 1, False))
+        good.abort()
+        p = watch.recv_publish()
+        self.assertEqual((p.topic, p.payload), ("ok/w", b"gone"))
+        self.assertIsNone(watch.quiet(0.5))
+        if not MOSQUITTO:
+            self.assertIn("will on forbidden/w not published",
+                          br.log_text())
+            self.assertEqual(br.count("topic='forbidden/w'"), 0)
+            self.assertEqual(br.count("topic='ok/w'"), 1)
+        watch.ping()
 
 
 class TestPersistentSessionAcl(AclCase):

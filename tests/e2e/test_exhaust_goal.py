@@ -11,7 +11,8 @@ client's publishes is acknowledged and stored, and its publish->PUBACK p99
 is measured and printed. The goal is a p99 of 50 ms on a quiet machine;
 the assertion (5 s) only has to hold for a sanitizer build on a loaded,
 shared 2-core runner, so it cannot flake there; the release figure is
-measured separately."""
+measured by 'make bench-hostile' (contrib/bench/hostile.sh, which runs the
+Hostile mix below from contrib/bench/hostile.py, in a process of its own)."""
 
 import os
 import select

@@ -11,7 +11,7 @@ import time
 import unittest
 
 from exhaust_util import ExhaustCase
-from mqlite_harness import mqlite_only, publish_pkt
+from mqlite_harness import mqlite_only, publish_pkt, wait_until
 
 
 @mqlite_only("limits.max_retained and limits.retained_bytes")
@@ -98,6 +98,61 @@ class TestRetainedBounds(ExhaustCase):
         p.publish("big/0", payload + b"y", qos=1, retain=True)
         self.assertEqual(self.metric("mqlite_retained"), 9)
         self.assertEqual(br.scalar("select count(*) from retained"), 9)
+        self.assert_serving()
+
+    def test_replacements_past_the_byte_bound(self):
+        """The exact rule: payload bytes are accounted exactly (a
+        replacement counts its new size instead of the old one); a
+        replacement or a clear is always kept, even when it takes the total
+        past retained_bytes; while the total is past it, no new topic is
+        kept, however small; once replacements or clears bring it back
+        under, new topics fit again. After a restart the table and memory
+        hold what fits in the bound."""
+        br = self.start(limits={"retained_bytes": 10000})
+        p = self.client(client_id="grow")
+        for i in range(9):
+            p.publish("g/%d" % i, b"a" * 1000, qos=1, retain=True)
+        self.assertEqual(self.metric("mqlite_retained_bytes"), 9000)
+        # A bigger replacement is kept and takes the total past the bound.
+        p.publish("g/0", b"b" * 3000, qos=1, retain=True)
+        self.assertEqual(self.metric("mqlite_retained_bytes"), 11000)
+        got = self.retained_for("g/0", 1)
+        self.assertEqual([g.payload for g in got], [b"b" * 3000])
+        # Past the bound: a new topic of one byte is not kept...
+        p.publish("g/new", b"x", qos=1, retain=True)
+        self.assertEqual(self.retained_for("g/new", 1), [])
+        self.assertEqual(self.metric("mqlite_retained_refused_total"), 1)
+        self.assertEqual(self.metric("mqlite_retained_bytes"), 11000)
+        br.wait_count(1, "topic='g/new'")
+        # ...nor one that would fit under the bound on its own count.
+        p.publish("g/new", b"", qos=1, retain=True)
+        self.assertEqual(self.metric("mqlite_retained"), 9)
+        # Shrinking replacements and a clear bring it under: new fits.
+        p.publish("g/0", b"c" * 500, qos=1, retain=True)
+        p.publish("g/1", b"", qos=1, retain=True)
+        self.assertEqual(self.metric("mqlite_retained_bytes"), 7500)
+        p.publish("g/new", b"n" * 2500, qos=1, retain=True)
+        self.assertEqual(self.metric("mqlite_retained_bytes"), 10000)
+        got = self.retained_for("g/new", 1)
+        self.assertEqual([g.payload for g in got], [b"n" * 2500])
+        p.publish("g/more", b"m", qos=1, retain=True)
+        self.assertEqual(self.metric("mqlite_retained_refused_total"), 2)
+        # Over again by a replacement, then a restart: memory and table
+        # keep what fits in the bound, and agree.
+        p.publish("g/2", b"d" * 1500, qos=1, retain=True)
+        self.assertEqual(self.metric("mqlite_retained_bytes"), 10500)
+        self.assertTrue(self.wait_rows(
+            lambda: br.scalar("select count(*) from retained"), 9))
+        br.stop()
+        br.start()
+        self.assertTrue(wait_until(
+            lambda: br.log_text().count("/metrics") >= 2, timeout=10))
+        kept = self.metric("mqlite_retained_bytes")
+        self.assertLessEqual(kept, 10000)
+        self.assertEqual(self.metric("mqlite_retained"),
+                         br.scalar("select count(*) from retained"))
+        self.assertEqual(kept, br.scalar(
+            "select coalesce(sum(length(payload)), 0) from retained"))
         self.assert_serving()
 
 

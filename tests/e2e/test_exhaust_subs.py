@@ -3,12 +3,15 @@
 (1,000 per session; beyond it the filter gets SUBACK 0x80 and the session
 keeps working), at most 200 topic levels in a filter, and repeated filters
 in one SUBSCRIBE: one subscription (the last QoS wins) and one retained
-walk, so a retained message is sent once, not once per repeat."""
+walk, so a retained message is sent once, not once per repeat. A client
+that resubscribes to '#' over thousands of retained topics without reading
+is paused and its retained QoS 0 copies dropped (counted), while another
+client's QoS 1 publishes are all acknowledged and stored."""
 
 import unittest
 
-from exhaust_util import ExhaustCase
-from mqlite_harness import mqlite_only
+from exhaust_util import ExhaustCase, send_until_blocked
+from mqlite_harness import mqlite_only, publish_pkt, subscribe_pkt
 
 FAIL = 0x80
 
@@ -64,6 +67,29 @@ class TestSubscriptionBounds(ExhaustCase):
         p.publish("r/two", b"live", qos=1)
         self.assertEqual(c.recv_publish().payload, b"live")
         self.assertIsNone(c.quiet(0.5), "delivered twice")
+
+
+    @mqlite_only("mqlite's output bound and its counters")
+    def test_resubscribe_flood_over_retained(self):
+        br = self.start()
+        p = self.client(client_id="fill")
+        p.send(b"".join(publish_pkt("ret/%d" % i, b"v" * 100, retain=True)
+                        for i in range(3000)), timeout=60)
+        p.ping(timeout=30)
+        self.assertEqual(self.metric("mqlite_retained"), 3000)
+        h = self.hostile("resub")
+        flood = b"".join(subscribe_pkt(i + 1, [("#", 0)]) for i in range(64))
+        sent, blocked = send_until_blocked(h.sock, flood, 64 << 20)
+        self.assertTrue(blocked, "the flooder was never paused")
+        good = self.client(client_id="good")
+        for i in range(50):
+            good.publish("good/t", b"g%d" % i, qos=1, timeout=20)
+        br.wait_count(50, "topic='good/t'")
+        self.assertGreaterEqual(self.metric("mqlite_qos0_dropped_total"),
+                                3000)
+        self.assertGreaterEqual(self.metric("mqlite_output_pauses_total"), 1)
+        self.assertLess(br.rss_kb(), 64 * 1024)
+        self.assert_serving()
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ OpenSSL 3.0 has no x509 -not_before).
   a TLS 1.1 handshake with a permissive control server, so the refusal is
   mqlite's), plain MQTT sent to the TLS port.
 - use_identity_as_username: the certificate's CN becomes {username}, the
-  username in CONNECT is ignored.
+  username in CONNECT is ignored; with a password file and an ACL, that
+  listener takes no password (as Mosquitto 2) and the CN user gets its ACL,
+  while the plain listener beside it still asks for passwords.
 - A TLS handshake that never completes counts inside
   limits.connect_timeout.
 - Pipelined QoS 1 publishes with max_inflight 1 and a small
@@ -154,7 +156,8 @@ class TestTLS(E2ETestCase):
     def cert(self, name):
         return os.path.join(self.certs, name)
 
-    def start_tls(self, tls=None, limits=None, rules=None, check=True):
+    def start_tls(self, tls=None, limits=None, rules=None, check=True,
+                  auth=None):
         """A broker with a plain listener (br.port) and a TLS one
         (br.tls_port); tls overrides the listener's tls keys."""
         br = Broker(self.workdir, name="broker%d" % len(self.brokers))
@@ -169,6 +172,8 @@ class TestTLS(E2ETestCase):
             cfg["limits"] = limits
         if rules:
             cfg["rules"] = rules
+        if auth:
+            cfg["auth"] = auth
         with open(br.conf_path, "w") as f:
             json.dump(cfg, f)
         self.brokers.append(br)
@@ -365,6 +370,50 @@ class TestTLS(E2ETestCase):
                    timeout=10)
         self.assertEqual(br.rows("select u, t from who order by t"),
                          [["dev-42", "id/1"], ["dev-42", "id/2"]])
+
+    def test_identity_with_password_file_and_acl(self):
+        """As Mosquitto 2's use_identity_as_username: on that listener the
+        certificate's CN is the user and the password file is not used (a
+        password, right or wrong, or another user name changes nothing);
+        the ACL applies to the CN user. The plain listener beside it still
+        asks for a password, also for the CN's name."""
+        pw = os.path.join(self.workdir, "passwd")
+        subprocess.run(["mosquitto_passwd", "-c", "-b", pw, "alice", "apw"],
+                       check=True, timeout=30)
+        acl = os.path.join(self.workdir, "acl.json")
+        with open(acl, "w") as f:
+            json.dump({"users": {
+                "dev-42": [{"topic": "dev/42/#", "access": "readwrite"}],
+                "alice": [{"topic": "alice/#", "access": "readwrite"}]}}, f)
+        br = self.start_tls({"use_identity_as_username": True},
+                            auth={"password_file": pw, "acl_file": acl})
+        c = TLSClient(br.tls_port, self.ctx())
+        self.clients.append(c)
+        c.connect("cn-dev", username="alice", password="wrong")
+        self.assertEqual(c.subscribe([("dev/42/#", 1), ("alice/#", 1)]),
+                         [1, 0x80])
+        c.publish("dev/42/t", b"mine", qos=1)
+        c.publish("alice/x", b"not mine", qos=1)
+        self.assertEqual(c.recv_publish().topic, "dev/42/t")
+        self.assertIsNone(c.quiet(0.5))
+        # No password at all: the same.
+        c2 = TLSClient(br.tls_port, self.ctx())
+        self.clients.append(c2)
+        c2.connect("cn-dev2")
+        c2.publish("dev/42/u", b"also", qos=1)
+        br.wait_count(2, "topic like 'dev/42/%'")
+        self.assertEqual(br.count("topic='alice/x'"), 0)
+        self.assertIn("publish to alice/x denied by the ACL", br.log_text())
+        # The plain listener: the password file applies.
+        self.client(br, client_id="p1", username="dev-42", expect_rc=5)
+        self.client(br, client_id="p2", username="alice", password="nope",
+                    expect_rc=5)
+        a = self.client(br, client_id="p3", username="alice",
+                        password="apw")
+        a.publish("alice/y", b"y", qos=1)
+        a.publish("dev/42/v", b"v", qos=1)
+        br.wait_count(1, "topic='alice/y'")
+        self.assertEqual(br.count("topic='dev/42/v'"), 0)
 
     def test_identity_needs_required_certificate(self):
         cfg = {"listeners": [{"port": 0, "tls": {

@@ -4,7 +4,8 @@
  * PBKDF2-SHA512 and $6$ SHA-512, fixed here as mosquitto 2.0 wrote them)
  * verify with the right password only; lines we write verify and have the
  * promised shape; bad files are refused naming the line; unknown users
- * are checked against a dummy that nothing matches.
+ * are checked against a dummy that nothing matches and that costs what
+ * the most expensive line costs; cheaper lines are padded to that cost.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,6 +217,59 @@ test_failure_delays(void)
 	auth_free(a);
 }
 
+/*
+ * Mixed files: the dummy costs what the most expensive line costs wherever
+ * that line is, and every cheaper line is padded up to that cost, so no
+ * user (known of either kind, or unknown) can be told apart by timing.
+ */
+static void
+test_mixed_costs(void)
+{
+	struct gw_error err;
+	struct passwd_db *db;
+	const struct passwd_entry *e, *d;
+	struct passwd_entry pad;
+	char text[2 * PASSWD_LINE_MAX], carol[PASSWD_LINE_MAX];
+
+	CU_ASSERT_EQUAL_FATAL(passwd_make_line("carol", "c", 1, 40, carol,
+	    sizeof carol), 0);
+	/* The $6$ line first: the dummy must not copy the first line. */
+	snprintf(text, sizeof text, "bob:%s\n%s\nalice:%s\n", bob6, carol,
+	    alice7);
+	memset(&err, 0, sizeof err);
+	db = passwd_parse(text, strlen(text), "mixed", &err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+	d = passwd_dummy(db);
+	CU_ASSERT_EQUAL(d->kind, 7);
+	CU_ASSERT_EQUAL(d->iterations, 101);
+	CU_ASSERT_FALSE(passwd_pad(db, d, &pad));
+	/* The most expensive line is not padded. */
+	CU_ASSERT_PTR_NOT_NULL_FATAL(e = passwd_find(db, "alice", 5));
+	CU_ASSERT_FALSE(passwd_pad(db, e, &pad));
+	/* A $6$ line is padded with a whole dummy check. */
+	CU_ASSERT_PTR_NOT_NULL_FATAL(e = passwd_find(db, "bob", 3));
+	CU_ASSERT_TRUE_FATAL(passwd_pad(db, e, &pad));
+	CU_ASSERT_EQUAL(pad.kind, 7);
+	CU_ASSERT_EQUAL(pad.iterations, 101);
+	CU_ASSERT_FALSE(passwd_verify(&pad, "pw6", 3));
+	CU_ASSERT_TRUE(passwd_cost(e) + passwd_cost(&pad) >= passwd_cost(d));
+	/* A cheaper $7$ line is padded with the difference. */
+	CU_ASSERT_PTR_NOT_NULL_FATAL(e = passwd_find(db, "carol", 5));
+	CU_ASSERT_TRUE_FATAL(passwd_pad(db, e, &pad));
+	CU_ASSERT_EQUAL(pad.iterations, 61);
+	CU_ASSERT_EQUAL(passwd_cost(e) + passwd_cost(&pad), passwd_cost(d));
+	CU_ASSERT_FALSE(passwd_verify(&pad, "c", 1));
+	passwd_free(db);
+
+	/* Only $6$ lines: the dummy is a $6$ check, nothing is padded. */
+	snprintf(text, sizeof text, "bob:%s\n", bob6);
+	db = passwd_parse(text, strlen(text), "six", &err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+	CU_ASSERT_EQUAL(passwd_dummy(db)->kind, 6);
+	CU_ASSERT_FALSE(passwd_pad(db, passwd_find(db, "bob", 3), &pad));
+	passwd_free(db);
+}
+
 int
 main(void)
 {
@@ -233,6 +287,7 @@ main(void)
 	    CU_add_test(s, "file and lookup", test_file_and_lookup) == NULL ||
 	    CU_add_test(s, "bad files", test_bad_files) == NULL ||
 	    CU_add_test(s, "make line", test_make_line) == NULL ||
+	    CU_add_test(s, "mixed costs", test_mixed_costs) == NULL ||
 	    CU_add_test(s, "failure delays", test_failure_delays) == NULL)
 		return cutest_setup_failed();
 	status = cutest_run();

@@ -4,7 +4,8 @@
  * pruning (memory back to baseline), count, a randomized comparison with
  * the reference matcher over thousands of filters and topics, a node with
  * 10,000 children, topics of 30,000 levels (no recursion) and every
- * allocation failure of subs_add leaving the trie unchanged.
+ * allocation failure of subs_add leaving the trie unchanged; and a
+ * session's own filter list with its hash index against a plain array.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <CUnit/Basic.h>
 
 #include "build_config.h"
+#include "broker/session.h"
 #include "broker/subs.h"
 #include "broker/topic.h"
 #include "cutest.h"
@@ -434,6 +436,70 @@ test_oom(void)
 	subs_free(s);
 }
 
+/*
+ * A session's own filter list and its hash index: random sets, replaces
+ * and removes over a pool of 3,000 filters, checked against a plain array
+ * after every step (membership of every pool filter every 500 steps), then
+ * everything removed leaves the list and its index empty.
+ */
+static void
+test_session_filters(void)
+{
+	struct session_table *t;
+	struct session *s;
+	static char pool[3000][24];
+	static int8_t ref[3000];	/* granted QoS, -1 when absent */
+	size_t i, k, n = 0, len;
+	unsigned seed = 7;
+	int rc;
+
+	t = session_table_new();
+	CU_ASSERT_FATAL(t != NULL);
+	s = session_create(t, "idx", 3, true);
+	CU_ASSERT_FATAL(s != NULL);
+	for (i = 0; i < 3000; i++) {
+		snprintf(pool[i], sizeof pool[i], "d/%zu/t", i * 7919 % 100003);
+		ref[i] = -1;
+	}
+	for (k = 0; k < 40000; k++) {
+		i = (size_t)rand_r(&seed) % 3000;
+		len = strlen(pool[i]);
+		if (rand_r(&seed) % 3 != 0) {
+			CU_ASSERT_EQUAL(session_sub_set(s, pool[i], len,
+			    (uint8_t)(k % 3)), 0);
+			if (ref[i] < 0)
+				n++;
+			ref[i] = (int8_t)(k % 3);
+		} else {
+			rc = session_sub_remove(s, pool[i], len);
+			CU_ASSERT_EQUAL(rc, ref[i] < 0 ? GW_ENOTFOUND : 0);
+			if (ref[i] >= 0)
+				n--;
+			ref[i] = -1;
+		}
+		CU_ASSERT_EQUAL_FATAL(s->nsubs, n);
+		if (k % 500 != 0)
+			continue;
+		for (i = 0; i < 3000; i++)
+			CU_ASSERT_EQUAL(session_sub_has(s, pool[i],
+			    strlen(pool[i])), ref[i] >= 0);
+		for (i = 0; i < s->nsubs; i++)
+			CU_ASSERT_TRUE(s->subs[i].qos < 3);
+	}
+	CU_ASSERT_TRUE(s->subidx_cap >= 2 * s->nsubs);
+	for (i = 0; i < 3000; i++) {
+		if (ref[i] >= 0)
+			CU_ASSERT_EQUAL(session_sub_remove(s, pool[i],
+			    strlen(pool[i])), 0);
+		CU_ASSERT_FALSE(session_sub_has(s, pool[i], strlen(pool[i])));
+	}
+	CU_ASSERT_EQUAL(s->nsubs, 0);
+	for (i = 0; i < s->subidx_cap; i++)
+		CU_ASSERT_EQUAL(s->subidx[i], 0);
+	session_destroy(t, s);
+	session_table_free(t);
+}
+
 int
 main(void)
 {
@@ -450,7 +516,9 @@ main(void)
 	    test_random_vs_reference) == NULL ||
 	    CU_add_test(s, "10k children", test_wide_node) == NULL ||
 	    CU_add_test(s, "30k levels", test_deep) == NULL ||
-	    CU_add_test(s, "allocation failures", test_oom) == NULL) {
+	    CU_add_test(s, "allocation failures", test_oom) == NULL ||
+	    CU_add_test(s, "session filter index",
+	    test_session_filters) == NULL) {
 		return cutest_setup_failed();
 	}
 	return cutest_run();
