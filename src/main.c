@@ -284,6 +284,7 @@ start(struct daemon *d, struct gw_config *cfg)
 	so.queue_bytes = cfg->store_queue_bytes;
 	so.max_bytes = cfg->db_max_bytes;
 	so.max_age_ms = cfg->db_retention_max_age_ms;
+	so.on_corrupt_refuse = cfg->db_on_corrupt_refuse;
 	memset(&err, 0, sizeof err);
 	if ((d->store = store_open(&so, &err)) == NULL) {
 		log_error("cannot open database %s: %s", cfg->db_path,

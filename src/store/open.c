@@ -15,6 +15,7 @@
 #include <sys/eventfd.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -38,6 +39,7 @@
 #include "sink/sqlite.h"
 #include "store/checkpoint.h"
 #include "store/forward.h"
+#include "store/heal.h"
 #include "store/retention.h"
 #include "store/schema.h"
 #include "store/store.h"
@@ -81,6 +83,7 @@ const char *const store_sql[ST__COUNT] = {
 
 static int	store_wal_hook(void *, sqlite3 *, const char *, int);
 static int	store_prepare_multi(struct store *);
+static bool	store_stop_signalled(void *);
 
 /* Runs a PRAGMA, copying its first result column (if any) into out. */
 int
@@ -137,11 +140,9 @@ store_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 struct store *
 store_open(const struct store_opts *opts, struct gw_error *err)
 {
-	struct retention_opts ro;
 	struct store *s;
 	size_t qcap;
-	char mode[32], size[32];
-	int rc, i, sys;
+	char why[256];
 
 	if (opts == NULL || opts->path == NULL || opts->path[0] == '\0') {
 		gw_error_set(err, "database.path", "no database path");
@@ -172,12 +173,55 @@ store_open(const struct store_opts *opts, struct gw_error *err)
 		goto fail;
 	}
 
+	s->durability = opts->durability;
+	s->max_bytes = opts->max_bytes;
+	s->max_age_ms = opts->max_age_ms;
+	s->refuse = opts->on_corrupt_refuse;
+
 	/*
 	 * Memory statistics cost a global mutex on every SQLite allocation;
 	 * nothing here reads them. Only effective before SQLite initialises
 	 * (the first store opened), harmless afterwards.
 	 */
 	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	if (heal_check(s->path, s->refuse, store_stop_signalled, NULL,
+	    err) != 0)
+		goto fail;
+	if (store_connect(s, err) != 0) {
+		/* Damage the check did not reach (a page it did not read). */
+		if (!s->damaged || s->refuse)
+			goto fail;
+		store_disconnect(s);
+		snprintf(why, sizeof why, "%s", err != NULL ? err->msg :
+		    "damaged");
+		log_error("store: %s is damaged: %s", s->path, why);
+		if (heal_quarantine(s->path, why, store_stop_signalled,
+		    NULL, err) != 0 || store_connect(s, err) != 0)
+			goto fail;
+	}
+	heal_mark(s->path);
+	return s;
+
+fail:
+	store_free(s);
+	return NULL;
+}
+
+/*
+ * Opens s->path (creating it), applies the migrations, sets the journal
+ * and synchronous modes and prepares everything that uses the connection.
+ * 0, or GW_EIO with err filled and s->damaged set when SQLite said the
+ * file is damaged; the caller then calls store_disconnect(). Store thread
+ * or main thread before it starts.
+ */
+int
+store_connect(struct store *s, struct gw_error *err)
+{
+	struct retention_opts ro;
+	char mode[32], size[32];
+	int rc, i, sys;
+
+	s->damaged = false;
 	rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
@@ -208,7 +252,7 @@ store_open(const struct store_opts *opts, struct gw_error *err)
 	if (strcmp(mode, "wal") != 0)
 		log_warn("store: %s: journal_mode is %s, not wal: readers "
 		    "will block the writer", s->path, mode);
-	if (store_pragma(s, opts->durability == STORE_DURABILITY_NORMAL ?
+	if (store_pragma(s, s->durability == STORE_DURABILITY_NORMAL ?
 	    "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL",
 	    NULL, 0, err) != 0 ||
 	    store_pragma(s, "PRAGMA wal_autocheckpoint = 0", NULL, 0,
@@ -238,18 +282,66 @@ store_open(const struct store_opts *opts, struct gw_error *err)
 		goto fail;
 	}
 	memset(&ro, 0, sizeof ro);
-	ro.max_bytes = opts->max_bytes;
-	ro.max_age_ms = opts->max_age_ms;
+	ro.max_bytes = s->max_bytes;
+	ro.max_age_ms = s->max_age_ms;
 	if ((s->ret = retention_new(s->db, s->path, &ro, err)) == NULL)
 		goto fail;
 	log_info("store: opened %s (journal %s, synchronous %s)", s->path,
-	    mode, opts->durability == STORE_DURABILITY_NORMAL ?
+	    mode, s->durability == STORE_DURABILITY_NORMAL ?
 	    "normal" : "full");
-	return s;
+	return 0;
 
 fail:
-	store_free(s);
-	return NULL;
+	if (s->db != NULL && heal_is_corrupt(sqlite3_extended_errcode(s->db)))
+		s->damaged = true;
+	return GW_EIO;
+}
+
+/*
+ * Closes the connection and everything prepared on it (statements, rule
+ * sinks, outbox, retention), without a checkpoint: the file may be
+ * damaged. The queue and counters stay. Accepts a closed store.
+ */
+void
+store_disconnect(struct store *s)
+{
+	size_t j;
+	int i;
+
+	for (j = 0; j < s->nsinks; j++)
+		sink_sqlite_free(s->sinks[j]);
+	s->nsinks = 0;
+	retention_free(s->ret);
+	s->ret = NULL;
+	forward_free(s->fw);
+	s->fw = NULL;
+	for (i = 0; i < ST__COUNT; i++) {
+		sqlite3_finalize(s->st[i]);
+		s->st[i] = NULL;
+	}
+	sqlite3_finalize(s->st_multi);
+	s->st_multi = NULL;
+	s->npend = 0;
+	if (s->db == NULL)
+		return;
+	sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+	if (sqlite3_close(s->db) != SQLITE_OK) {
+		log_warn("store: %s: statements left open at close: %s",
+		    s->path, sqlite3_errmsg(s->db));
+		sqlite3_close_v2(s->db);
+	}
+	s->db = NULL;
+}
+
+/* At start, a SIGTERM or SIGINT waiting stops a retry on a full disk. */
+static bool
+store_stop_signalled(void *ctx)
+{
+	sigset_t set;
+
+	(void)ctx;
+	return sigpending(&set) == 0 && (sigismember(&set, SIGTERM) == 1 ||
+	    sigismember(&set, SIGINT) == 1);
 }
 
 /* Prepares the STORE_ROWS_MULTI-row insert into messages. 0 or GW_EIO. */
@@ -273,21 +365,8 @@ void
 store_free(struct store *s)
 {
 	struct store_item it;
-	size_t j;
-	int i;
 
-	for (j = 0; j < s->nsinks; j++)
-		sink_sqlite_free(s->sinks[j]);
-	retention_free(s->ret);
-	forward_free(s->fw);
-	for (i = 0; i < ST__COUNT; i++)
-		sqlite3_finalize(s->st[i]);
-	sqlite3_finalize(s->st_multi);
-	if (s->db != NULL && sqlite3_close(s->db) != SQLITE_OK) {
-		log_warn("store: %s: statements left open at close: %s",
-		    s->path, sqlite3_errmsg(s->db));
-		sqlite3_close_v2(s->db);
-	}
+	store_disconnect(s);
 	if (s->q != NULL) {
 		/* Only reachable with a database that failed: drop refs. */
 		while (queue_pop(s->q, &it, 1, 0) == 1)

@@ -45,6 +45,7 @@ struct store_opts {
 						 * before a batch fails */
 	uint64_t	 max_bytes;		/* database.max_bytes, 0 = none */
 	uint64_t	 max_age_ms;		/* messages retention, 0 = keep */
+	bool		 on_corrupt_refuse;	/* damaged: refuse, not heal */
 };
 
 enum store_op {

@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "log.h"
+#include "store/forward.h"
 #include "store/store.h"
 
 struct checkpointer;
@@ -92,6 +93,13 @@ struct store {
 	atomic_uint_fast64_t	 queued_bytes;	/* message bytes not committed */
 	atomic_uint_fast64_t	 rules_seq;	/* last STORE_OP_RULES seen */
 	atomic_int		 rules_ok;	/* its outcome */
+	enum store_durability	 durability;	/* for store_connect() */
+	uint64_t		 max_bytes;	/* retention */
+	uint64_t		 max_age_ms;
+	bool			 refuse;	/* on_corrupt: refuse */
+	bool			 damaged;	/* SQLite said CORRUPT/NOTADB */
+	struct forward_opts	 fwo;		/* last store_set_forward() */
+	bool			 fwo_set;
 
 	atomic_uint_fast64_t	 committed_seq;
 	atomic_uint_fast64_t	 rows;
@@ -104,6 +112,8 @@ struct store {
 /* open.c */
 int	store_pragma(struct store *, const char *, char *, size_t,
 	    struct gw_error *);
+int	store_connect(struct store *, struct gw_error *);
+void	store_disconnect(struct store *);
 void	store_free(struct store *);
 
 /* writer.c */

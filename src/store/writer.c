@@ -664,6 +664,8 @@ store_nudge(struct store *s)
 void
 store_set_forward(struct store *s, const struct forward_opts *o)
 {
+	s->fwo = *o;
+	s->fwo_set = true;
 	forward_configure(s->fw, o);
 }
 
