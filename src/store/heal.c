@@ -72,8 +72,10 @@ static const char *const heal_suffixes[] = { "-wal", "-shm", "-journal",
 
 static int	heal_dir_writable(const char *, struct gw_error *);
 static bool	heal_unclean(const char *);
+static off_t	heal_wal_size(const char *);
 static int	heal_probe(const char *, bool, char *, size_t);
 static int	heal_read_all(sqlite3 *, const char *);
+static int	heal_truncated(const char *, off_t, char *, size_t);
 static int	heal_fresh(const char *, const char *, bool *);
 static void	heal_remove(const char *);
 static int	heal_salvage(sqlite3 *, const char *);
@@ -81,6 +83,9 @@ static int	heal_copy(sqlite3 *, const char *, long long *, char *,
 		    size_t);
 static int	heal_columns(sqlite3 *, const char *, char *, size_t, int *);
 static void	heal_sleep_ms(unsigned);
+static int	heal_sync(const char *);
+static int	heal_foreign_wal(const char *, sqlite3 *, char *, size_t);
+static int	heal_instance_id(sqlite3 *, char *, size_t);
 
 /* Whether an SQLite result code means the file is damaged. */
 bool
@@ -122,8 +127,110 @@ heal_unclean(const char *path)
 	snprintf(name, sizeof name, "%s%s", path, HEAL_MARK);
 	if (stat(name, &sb) == 0)
 		return true;
+	return heal_wal_size(path) > 0;
+}
+
+/* Bytes in path's WAL, 0 if none. */
+static off_t
+heal_wal_size(const char *path)
+{
+	char name[4096];
+	struct stat sb;
+
 	snprintf(name, sizeof name, "%s-wal", path);
-	return stat(name, &sb) == 0 && sb.st_size > 0;
+	return stat(name, &sb) == 0 ? sb.st_size : 0;
+}
+
+/*
+ * 1 when the file is shorter than its header says (the header's page
+ * count is trusted, as SQLite does, only when its version stamp matches).
+ */
+static int
+heal_truncated(const char *path, off_t size, char *why, size_t whylen)
+{
+	unsigned char h[100];
+	unsigned long long psz, pages;
+	ssize_t n;
+	int fd;
+
+	if (size < (off_t)sizeof h ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	n = pread(fd, h, sizeof h, 0);
+	close(fd);
+	if (n != (ssize_t)sizeof h || memcmp(h, "SQLite format 3", 16) != 0 ||
+	    memcmp(h + 24, h + 92, 4) != 0)
+		return 0;
+	psz = ((unsigned)h[16] << 8) | h[17];
+	if (psz == 1)
+		psz = 65536;
+	pages = ((unsigned long long)h[28] << 24) | ((unsigned)h[29] << 16) |
+	    ((unsigned)h[30] << 8) | h[31];
+	if ((unsigned long long)size >= pages * psz)
+		return 0;
+	snprintf(why, whylen, "truncated: %lld bytes, its header says %llu "
+	    "pages of %llu", (long long)size, pages, psz);
+	return 1;
+}
+
+/* The instance_id of db's main file into id ("" if none). */
+static int
+heal_instance_id(sqlite3 *db, char *id, size_t len)
+{
+	sqlite3_stmt *st;
+	const unsigned char *v;
+	int rc;
+
+	id[0] = '\0';
+	rc = sqlite3_prepare_v2(db, "SELECT value FROM mqlite_meta"
+	    " WHERE key = 'instance_id'", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		v = sqlite3_column_text(st, 0);
+		snprintf(id, len, "%s", v != NULL ? (const char *)v : "");
+		rc = SQLITE_OK;
+	} else if (rc == SQLITE_DONE)
+		rc = SQLITE_OK;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * 1 when the WAL beside path belongs to another database: the file alone
+ * (read as immutable, which ignores the WAL) has an instance_id that db
+ * (the file with its WAL) does not. mqlite never changes it.
+ */
+static int
+heal_foreign_wal(const char *path, sqlite3 *db, char *why, size_t whylen)
+{
+	char uri[8192], mine[128], seen[128];
+	sqlite3 *ro = NULL;
+	size_t i, n;
+
+	n = (size_t)snprintf(uri, sizeof uri, "file:");
+	for (i = 0; path[i] != '\0' && n + 4 < sizeof uri; i++) {
+		if (path[i] == '%' || path[i] == '?' || path[i] == '#')
+			n += (size_t)snprintf(uri + n, sizeof uri - n, "%%%02X",
+			    (unsigned char)path[i]);
+		else
+			uri[n++] = path[i];
+	}
+	snprintf(uri + n, sizeof uri - n, "?immutable=1");
+	mine[0] = '\0';
+	if (sqlite3_open_v2(uri, &ro, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI |
+	    SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK)
+		(void)heal_instance_id(ro, mine, sizeof mine);
+	sqlite3_close_v2(ro);
+	if (mine[0] == '\0')
+		return 0;
+	if (heal_instance_id(db, seen, sizeof seen) == SQLITE_OK &&
+	    strcmp(mine, seen) == 0)
+		return 0;
+	snprintf(why, whylen, "its WAL (%s-wal) belongs to another database "
+	    "(instance_id %s, not %s)", path, seen[0] != '\0' ? seen : "none",
+	    mine);
+	return 1;
 }
 
 /* Steps through every row of table; a missing table is fine. */
@@ -161,6 +268,8 @@ heal_probe(const char *path, bool quick, char *why, size_t whylen)
 
 	if (stat(path, &sb) == -1)
 		return errno == ENOENT ? 0 : -1;
+	if (heal_truncated(path, sb.st_size, why, whylen))
+		return 1;
 	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
@@ -175,6 +284,11 @@ heal_probe(const char *path, bool quick, char *why, size_t whylen)
 	rc = heal_read_all(db, "sqlite_schema");
 	for (i = 0; rc == SQLITE_OK && heal_tables[i] != NULL; i++)
 		rc = heal_read_all(db, heal_tables[i]);
+	if (rc == SQLITE_OK && heal_wal_size(path) > 0 &&
+	    heal_foreign_wal(path, db, why, whylen)) {
+		ret = 1;
+		goto out;
+	}
 	if (rc == SQLITE_OK && quick) {
 		log_warn("store: %s was not closed cleanly: checking it "
 		    "(PRAGMA quick_check)", path);
@@ -345,6 +459,12 @@ heal_fresh(const char *path, const char *old, bool *full)
 	}
 	if (sqlite3_close(db) != SQLITE_OK)
 		sqlite3_close_v2(db);
+	if (rc == SQLITE_OK && heal_sync(path) != 0) {
+		*full = errno == ENOSPC || errno == EDQUOT;
+		log_error("store: %s: fresh database: fsync: %s", path,
+		    strerror(errno));
+		return GW_EIO;
+	}
 	return rc == SQLITE_OK ? 0 : GW_EIO;
 }
 
@@ -363,6 +483,16 @@ heal_salvage(sqlite3 *db, const char *old)
 	int rc;
 
 	lost[0] = '\0';
+	/*
+	 * No journal and no syncing while copying: a read error must not roll
+	 * back rows already copied, and heal_fresh() syncs the file at the
+	 * end. writable_schema lets a damaged schema attach (a truncated
+	 * file's root pages past its end).
+	 */
+	if ((rc = sqlite3_exec(db, "PRAGMA journal_mode = OFF;"
+	    " PRAGMA synchronous = OFF; PRAGMA writable_schema = ON", NULL,
+	    NULL, NULL)) != SQLITE_OK)
+		return rc;
 	if (sqlite3_prepare_v2(db, "ATTACH ?1 AS old", -1, &st, NULL) !=
 	    SQLITE_OK)
 		return sqlite3_errcode(db);
@@ -372,11 +502,9 @@ heal_salvage(sqlite3 *db, const char *old)
 	if (rc != SQLITE_DONE) {
 		log_error("store: nothing could be salvaged from %s: %s", old,
 		    sqlite3_errmsg(db));
-		return SQLITE_OK;
+		return sqlite3_exec(db, "PRAGMA writable_schema = OFF", NULL,
+		    NULL, NULL);
 	}
-	if ((rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) !=
-	    SQLITE_OK)
-		goto detach;
 	for (i = 0; heal_tables[i] != NULL; i++) {
 		note[0] = '\0';
 		copied = 0;
@@ -391,15 +519,11 @@ heal_salvage(sqlite3 *db, const char *old)
 			    used, "%s%s", used > 0 ? ", " : "",
 			    heal_tables[i]);
 	}
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-	if (rc != SQLITE_OK && !sqlite3_get_autocommit(db))
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	if (rc == SQLITE_OK && lost[0] != '\0')
 		log_error("store: could not save every row of: %s", lost);
-detach:
 	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(db, "DETACH old", NULL, NULL, NULL);
+		rc = sqlite3_exec(db, "DETACH old; PRAGMA writable_schema = OFF",
+		    NULL, NULL, NULL);
 	else
 		(void)sqlite3_exec(db, "DETACH old", NULL, NULL, NULL);
 	return rc;
@@ -546,6 +670,19 @@ heal_unmark(const char *path)
 	snprintf(name, sizeof name, "%s%s", path, HEAL_MARK);
 	if (unlink(name) == -1 && errno != ENOENT)
 		log_warn("store: cannot remove %s: %s", name, strerror(errno));
+}
+
+/* fsync(2) of path; 0 or -1 with errno. */
+static int
+heal_sync(const char *path)
+{
+	int fd, rc;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
 }
 
 static void
