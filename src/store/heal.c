@@ -73,6 +73,7 @@ static const char *const heal_suffixes[] = { "-wal", "-shm", "-journal",
 static int	heal_dir_writable(const char *, struct gw_error *);
 static bool	heal_unclean(const char *);
 static off_t	heal_wal_size(const char *);
+static void	heal_stamp(char *, size_t);
 static int	heal_probe(const char *, bool, char *, size_t);
 static int	heal_read_all(sqlite3 *, const char *);
 static int	heal_truncated(const char *, off_t, char *, size_t);
@@ -253,8 +254,9 @@ heal_read_all(sqlite3 *db, const char *table)
 }
 
 /*
- * 1 when path is damaged (why says how), 0 when it looks healthy or does
- * not exist, -1 when it cannot be checked (store_open says why).
+ * 1 when path is damaged (why says how), 2 when its WAL belongs to another
+ * database, 0 when it looks healthy or does not exist, -1 when it cannot
+ * be checked (store_open says why).
  */
 static int
 heal_probe(const char *path, bool quick, char *why, size_t whylen)
@@ -286,7 +288,7 @@ heal_probe(const char *path, bool quick, char *why, size_t whylen)
 		rc = heal_read_all(db, heal_tables[i]);
 	if (rc == SQLITE_OK && heal_wal_size(path) > 0 &&
 	    heal_foreign_wal(path, db, why, whylen)) {
-		ret = 1;
+		ret = 2;
 		goto out;
 	}
 	if (rc == SQLITE_OK && quick) {
@@ -327,12 +329,28 @@ int
 heal_check(const char *path, bool refuse, heal_stop_fn stop, void *ctx,
     struct gw_error *err)
 {
-	char why[512];
+	char why[512], from[4096], to[4096 + 64], stamp[32];
+	int rc;
 
 	if (heal_dir_writable(path, err) != 0)
 		return GW_EIO;
 	why[0] = '\0';
-	if (heal_probe(path, heal_unclean(path), why, sizeof why) != 1)
+	rc = heal_probe(path, heal_unclean(path), why, sizeof why);
+	if (rc == 2 && !refuse) {
+		/* The file itself may be fine: set the stranger aside. */
+		heal_stamp(stamp, sizeof stamp);
+		snprintf(from, sizeof from, "%s-wal", path);
+		snprintf(to, sizeof to, "%s-wal.foreign-%s", path, stamp);
+		if (rename(from, to) == -1) {
+			gw_error_set(err, path, "%s and cannot be moved aside: "
+			    "%s", why, strerror(errno));
+			return GW_EIO;
+		}
+		log_error("store: %s: %s: moved it aside to %s, it is not "
+		    "used", path, why, to);
+		rc = heal_probe(path, true, why, sizeof why);
+	}
+	if (rc != 1 && rc != 2)
 		return 0;
 	log_error("store: %s is damaged: %s", path, why);
 	if (refuse) {
@@ -342,6 +360,18 @@ heal_check(const char *path, bool refuse, heal_stop_fn stop, void *ctx,
 		return GW_EIO;
 	}
 	return heal_quarantine(path, why, stop, ctx, err);
+}
+
+/* The UTC time now as 20261205T233546Z. */
+static void
+heal_stamp(char *buf, size_t len)
+{
+	struct tm tm;
+	time_t now;
+
+	now = time(NULL);
+	gmtime_r(&now, &tm);
+	strftime(buf, len, "%Y%m%dT%H%M%SZ", &tm);
 }
 
 /* Removes path and its companions (a half-made fresh file). */
@@ -371,16 +401,12 @@ heal_quarantine(const char *path, const char *why, heal_stop_fn stop,
 {
 	char old[4096], from[4096], to[4096 + 16], stamp[32];
 	struct stat sb;
-	struct tm tm;
-	time_t now;
 	unsigned delay = 0;
 	size_t i;
 	bool full;
 	int n;
 
-	now = time(NULL);
-	gmtime_r(&now, &tm);
-	strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+	heal_stamp(stamp, sizeof stamp);
 	snprintf(old, sizeof old, "%s.corrupt-%s", path, stamp);
 	for (n = 2; lstat(old, &sb) == 0 && n < 1000; n++)
 		snprintf(old, sizeof old, "%s.corrupt-%s-%d", path, stamp, n);
@@ -422,8 +448,9 @@ heal_quarantine(const char *path, const char *why, heal_stop_fn stop,
 	}
 	log_error("store: the telemetry rows (messages, rule tables, "
 	    "rejected) of the damaged database stay in %s; recover what is "
-	    "readable with: sqlite3 %s .recover | sqlite3 recovered.db", old,
-	    old);
+	    "readable with: sqlite3 %s .recover | sqlite3 recovered.db (or "
+	    ".dump instead of .recover where the sqlite3 shell lacks it)",
+	    old, old);
 	return 0;
 }
 
@@ -489,6 +516,7 @@ heal_salvage(sqlite3 *db, const char *old)
 	 * end. writable_schema lets a damaged schema attach (a truncated
 	 * file's root pages past its end).
 	 */
+	sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	if ((rc = sqlite3_exec(db, "PRAGMA journal_mode = OFF;"
 	    " PRAGMA synchronous = OFF; PRAGMA writable_schema = ON", NULL,
 	    NULL, NULL)) != SQLITE_OK)

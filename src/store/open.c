@@ -84,6 +84,7 @@ const char *const store_sql[ST__COUNT] = {
 static int	store_wal_hook(void *, sqlite3 *, const char *, int);
 static int	store_prepare_multi(struct store *);
 static bool	store_stop_signalled(void *);
+static bool	store_past_deadline(void *);
 
 /* Runs a PRAGMA, copying its first result column (if any) into out. */
 int
@@ -331,6 +332,68 @@ store_disconnect(struct store *s)
 		sqlite3_close_v2(s->db);
 	}
 	s->db = NULL;
+}
+
+/* While closing, past the shutdown deadline: a full-disk retry gives up. */
+static bool
+store_past_deadline(void *ctx)
+{
+	struct store *s = ctx;
+
+	long long dl = atomic_load(&s->deadline_ms);
+
+	return atomic_load(&s->closing) && dl != 0 && clock_mono_ms() >= dl;
+}
+
+/*
+ * The store thread found its database damaged (s->damaged) or has none
+ * (an earlier heal failed): closes it, moves it aside with what can be
+ * salvaged and opens a fresh one, where the batch still in memory is then
+ * retried. With on_corrupt "refuse" the damage is logged and the batch
+ * retried on the same file (acks stay held). 0 when a fresh database is
+ * open, GW_EIO otherwise. Store thread.
+ */
+int
+store_heal(struct store *s)
+{
+	struct gw_error err;
+	char why[256];
+
+	memset(&err, 0, sizeof err);
+	if (s->refuse && s->db != NULL) {
+		if (log_ratelimited(&s->errlim, 5, 60000))
+			log_error("store: %s is damaged (%s) and "
+			    "database.on_corrupt is \"refuse\": publishes "
+			    "stay unacknowledged", s->path,
+			    sqlite3_errmsg(s->db));
+		s->damaged = false;
+		return GW_EIO;
+	}
+	if (s->db != NULL) {
+		snprintf(why, sizeof why, "%s (%d) at run time",
+		    sqlite3_errmsg(s->db), sqlite3_extended_errcode(s->db));
+		log_error("store: %s is damaged: %s", s->path, why);
+		store_disconnect(s);
+		if (heal_quarantine(s->path, why, store_past_deadline, s,
+		    &err) != 0) {
+			log_error("store: %s: %s", s->path, err.msg);
+			return GW_EIO;
+		}
+		/* The checkpointer still has the old file open. */
+		s->healed = true;
+	}
+	s->damaged = false;
+	if (store_connect(s, &err) != 0) {
+		log_error("store: %s: %s", err.path, err.msg);
+		store_disconnect(s);
+		return GW_EIO;
+	}
+	if (s->fwo_set)
+		forward_configure(s->fw, &s->fwo);
+	heal_mark(s->path);
+	log_error("store: now writing to a fresh %s; what was waiting in "
+	    "memory is committed there", s->path);
+	return 0;
 }
 
 /* At start, a SIGTERM or SIGINT waiting stops a retry on a full disk. */

@@ -219,8 +219,11 @@ void		 store_get_retention_stats(struct store *s,
 
 /*
  * Commits everything queued, stops and joins the thread, closes the
- * database and frees s. Accepts NULL.
+ * database and frees s. With a shutdown timeout set, a batch still failing
+ * when it passes is dropped (never acknowledged) with everything queued
+ * after it, and the log says how many items. Accepts NULL.
  */
 void		 store_close(struct store *s);
+void		 store_set_shutdown_timeout(struct store *s, unsigned ms);
 
 #endif

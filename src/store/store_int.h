@@ -100,6 +100,12 @@ struct store {
 	bool			 damaged;	/* SQLite said CORRUPT/NOTADB */
 	struct forward_opts	 fwo;		/* last store_set_forward() */
 	bool			 fwo_set;
+	bool			 healed;	/* a fresh file replaced the one
+						 * the checkpointer has open */
+	atomic_llong		 deadline_ms;	/* mono; closing gives up after
+						 * it (0 = never) */
+	bool			 abandoned;	/* gave up at the deadline */
+	uint64_t		 dropped;	/* items not committed then */
 
 	atomic_uint_fast64_t	 committed_seq;
 	atomic_uint_fast64_t	 rows;
@@ -114,6 +120,7 @@ int	store_pragma(struct store *, const char *, char *, size_t,
 	    struct gw_error *);
 int	store_connect(struct store *, struct gw_error *);
 void	store_disconnect(struct store *);
+int	store_heal(struct store *);
 void	store_free(struct store *);
 
 /* writer.c */

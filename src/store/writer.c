@@ -60,6 +60,7 @@
 #include "sink/sqlite.h"
 #include "store/checkpoint.h"
 #include "store/forward.h"
+#include "store/heal.h"
 #include "store/retention.h"
 #include "store/schema.h"
 #include "store/store.h"
@@ -82,6 +83,7 @@ static int	store_write_rules_op(struct store *,
 		    const struct store_item *);
 static void	store_checkpoint(struct store *, bool);
 static void	store_sleep_ms(unsigned);
+static bool	store_give_up(struct store *, size_t);
 
 /* Borrowed writer connection; see store.h for the thread rule. */
 struct sqlite3 *
@@ -219,7 +221,47 @@ store_close(struct store *s)
 	checkpointer_stop(s->ckpt);
 	s->ckpt = NULL;
 	store_checkpoint(s, true);
+	if (s->abandoned)
+		log_error("store: %s: stopped after shutdown_timeout with %llu "
+		    "items not committed (their publishes were not "
+		    "acknowledged)", s->path, (unsigned long long)s->dropped);
+	else if (s->db != NULL)
+		heal_unmark(s->path);
 	store_free(s);
+}
+
+/*
+ * Bounds store_close(): ms from now (0: never) a closing store stops
+ * retrying a failing batch, drops what is left uncommitted and says so.
+ * Main thread, before store_close().
+ */
+void
+store_set_shutdown_timeout(struct store *s, unsigned ms)
+{
+	atomic_store(&s->deadline_ms, ms != 0 ? clock_mono_ms() + ms : 0);
+}
+
+/*
+ * Closing and past the deadline: drops batch[0..n) (never acknowledged:
+ * committed_seq stays) and from now on everything still queued. True when
+ * the batch was dropped.
+ */
+static bool
+store_give_up(struct store *s, size_t n)
+{
+	long long dl = atomic_load(&s->deadline_ms);
+
+	if (!s->abandoned && (!atomic_load(&s->closing) || dl == 0 ||
+	    clock_mono_ms() < dl))
+		return false;
+	if (!s->abandoned)
+		log_error("store: %s: shutdown_timeout passed while a batch "
+		    "kept failing: giving up on what is not committed",
+		    s->path);
+	s->abandoned = true;
+	s->dropped += n;
+	store_release(s, n);
+	return true;
 }
 
 static void *
@@ -239,16 +281,19 @@ store_run(struct store *s)
 	for (;;) {
 		/* Wakes for due retention work even when idle. */
 		n = queue_pop(s->q, s->batch, s->max_items,
-		    retention_timeout_ms(s->ret));
+		    s->ret != NULL ? retention_timeout_ms(s->ret) : 1000);
 		if (n > 0) {
 			store_batch(s, n);
 			store_checkpoint(s, false);
 		}
 		/* Delivery results beyond what one batch took. */
-		while (forward_pending(s->fw))
+		while (s->fw != NULL && forward_pending(s->fw) &&
+		    !s->abandoned)
 			store_batch(s, 0);
 		if (n == 0 && atomic_load(&s->closing))
 			break;
+		if (s->db == NULL)
+			continue;
 		/* Between batches: one short chunk of pruning at most. */
 		(void)retention_run(s->ret, s->nsinks > 0 ?
 		    sink_sqlite_set(s->sinks[s->nsinks - 1]) : NULL);
@@ -264,14 +309,31 @@ store_batch(struct store *s, size_t n)
 {
 	uint64_t rows = 0, seq, one = 1;
 	unsigned delay = 0, failures = 0;
+	long long left;
+
+	if (s->abandoned) {
+		s->dropped += n;
+		store_release(s, n);
+		return;
+	}
 
 	while (store_txn(s, &n, failures == 0, &rows) != 0) {
 		failures++;
 		atomic_fetch_add_explicit(&s->commit_failures, 1,
 		    memory_order_relaxed);
+		/* Damage is not transient: a fresh file, then retry now. */
+		if ((s->damaged || s->db == NULL) && store_heal(s) == 0)
+			continue;
+		if (store_give_up(s, n))
+			return;
 		delay = delay == 0 ? STORE_BACKOFF_MIN_MS : delay * 2;
 		if (delay > STORE_BACKOFF_MAX_MS)
 			delay = STORE_BACKOFF_MAX_MS;
+		left = atomic_load(&s->deadline_ms) - clock_mono_ms();
+		if (atomic_load(&s->closing) &&
+		    atomic_load(&s->deadline_ms) != 0 &&
+		    left < (long long)delay)
+			delay = left > 0 ? (unsigned)left : 0;
 		store_sleep_ms(delay);
 	}
 	if (failures > 0)
@@ -304,6 +366,8 @@ store_txn(struct store *s, size_t *np, bool fill, uint64_t *rowsp)
 	uint64_t rows = 0;
 	bool open = false;
 
+	if (s->db == NULL)
+		return GW_EIO;
 	/* Delivery results land in the same transactions as new items. */
 	if (forward_take_results(s->fw)) {
 		if (store_step(s, ST_BEGIN) != 0)
@@ -358,6 +422,8 @@ fail:
 		log_error("store: %s: batch of %zu items failed, rolled back "
 		    "and retried: %s (%d)", s->path, n, sqlite3_errmsg(s->db),
 		    sqlite3_extended_errcode(s->db));
+	if (heal_is_corrupt(sqlite3_extended_errcode(s->db)))
+		s->damaged = true;
 	if (!sqlite3_get_autocommit(s->db)) {
 		sqlite3_step(s->st[ST_ROLLBACK]);
 		sqlite3_reset(s->st[ST_ROLLBACK]);
@@ -793,9 +859,12 @@ store_checkpoint(struct store *s, bool final)
 	int mode, rc, log_frames = 0, done = 0;
 
 	now = clock_mono_ms();
+	if (s->db == NULL || (final && s->abandoned))
+		return;
 	if (!final && (bytes < STORE_CKPT_PASSIVE || now < s->ckpt_next_ms))
 		return;
-	if (!final && s->ckpt != NULL && bytes < STORE_CKPT_INLINE) {
+	if (!final && s->ckpt != NULL && !s->healed &&
+	    bytes < STORE_CKPT_INLINE) {
 		/*
 		 * Off the commit path. Under sustained ingest the writer keeps
 		 * appending while it copies, so the WAL cannot start over;

@@ -137,10 +137,10 @@ class TestDamagedAtStart(HealCase):
         br.start()
         old = self.assert_healed(br)
         self.assertIn("quick_check", br.log_text())
-        # What the old file still holds is readable with .recover.
-        # (sqlite3 3.40 may end .recover with "SQL logic error".)
-        rc, out, err = sqlite_cli(old, ".recover")
-        self.assertIn("INSERT INTO", out)
+        # What the old file still holds is readable with the shell. (.dump:
+        # Debian 12's sqlite3 has no sqlite_dbpage, which .recover needs.)
+        rc, out, err = sqlite_cli(old, ".dump")
+        self.assertGreater(out.count("INSERT INTO messages"), ROWS * 0.8)
         self.assertIn("fill/end", out)
 
     def test_random_pages_in_broker_tables(self):
@@ -190,17 +190,16 @@ class TestDamagedAtStart(HealCase):
         con.close()
         br.start()
         self.assert_serving(br)
-        # Nothing readable deleted: either the file was moved aside with
-        # the foreign WAL, or it is still here whole.
-        old = self.quarantined(br)
-        if old:
-            self.assertIn("DATABASE DAMAGED", br.log_text())
-            os.unlink(old[0] + "-wal")
-            rc, out, err = sqlite_cli(
-                old[0], "select count(*) from messages")
-            self.assertEqual((rc, out), (0, str(before)), err)
-        else:
-            self.assertGreaterEqual(br.count(), before)
+        # The stranger is set aside, the file itself was fine: kept, with
+        # every row, and the broker's tables as they were.
+        self.assertEqual(self.quarantined(br), [])
+        aside = glob.glob(br.db_path + "-wal.foreign-*")
+        self.assertEqual(len(aside), 1)
+        self.assertIn("belongs to another database", br.log_text())
+        self.assertEqual(br.count(), before + 1)
+        self.assertEqual(br.query(
+            "select payload from retained where topic='keep/retained'"),
+            "still-here")
 
     def test_refuse(self):
         br = self.start_broker(database={"on_corrupt": "refuse"})
