@@ -85,6 +85,7 @@ static int	store_wal_hook(void *, sqlite3 *, const char *, int);
 static int	store_prepare_multi(struct store *);
 static bool	store_stop_signalled(void *);
 static bool	store_past_deadline(void *);
+static int	store_busy(void *, int);
 
 /* Runs a PRAGMA, copying its first result column (if any) into out. */
 int
@@ -114,6 +115,22 @@ store_pragma(struct store *s, const char *sql, char *out, size_t outlen,
 		return GW_EIO;
 	}
 	return 0;
+}
+
+/*
+ * Waits for a lock up to busy_timeout (none while s->busy_off), 10 ms at
+ * a time, and not past the shutdown deadline. 1: try again.
+ */
+static int
+store_busy(void *arg, int n)
+{
+	struct store *s = arg;
+	struct timespec ts = { 0, 10 * 1000000L };
+
+	if (s->busy_off || n * 10 >= s->busy_ms || store_past_deadline(s))
+		return 0;
+	nanosleep(&ts, NULL);
+	return 1;
 }
 
 /* SQLite calls this after every commit with the WAL size in frames. */
@@ -239,7 +256,7 @@ store_connect(struct store *s, struct gw_error *err)
 		    "not writable");
 		goto fail;
 	}
-	sqlite3_busy_timeout(s->db, s->busy_ms);
+	sqlite3_busy_handler(s->db, store_busy, s);
 
 	/* Migrations first: auto_vacuum must precede page 1 (WAL writes it). */
 	if (schema_apply(s->db, err) != 0) {
@@ -364,14 +381,12 @@ store_heal(struct store *s)
 		if (log_ratelimited(&s->errlim, 5, 60000))
 			log_error("store: %s is damaged (%s) and "
 			    "database.on_corrupt is \"refuse\": publishes "
-			    "stay unacknowledged", s->path,
-			    sqlite3_errmsg(s->db));
+			    "stay unacknowledged", s->path, s->damage);
 		s->damaged = false;
 		return GW_EIO;
 	}
 	if (s->db != NULL) {
-		snprintf(why, sizeof why, "%s (%d) at run time",
-		    sqlite3_errmsg(s->db), sqlite3_extended_errcode(s->db));
+		snprintf(why, sizeof why, "%s at run time", s->damage);
 		log_error("store: %s is damaged: %s", s->path, why);
 		store_disconnect(s);
 		if (heal_quarantine(s->path, why, store_past_deadline, s,

@@ -98,6 +98,7 @@ struct store {
 	uint64_t		 max_age_ms;
 	bool			 refuse;	/* on_corrupt: refuse */
 	bool			 damaged;	/* SQLite said CORRUPT/NOTADB */
+	char			 damage[128];	/* what it said */
 	struct forward_opts	 fwo;		/* last store_set_forward() */
 	bool			 fwo_set;
 	bool			 healed;	/* a fresh file replaced the one
@@ -105,6 +106,7 @@ struct store {
 	atomic_llong		 deadline_ms;	/* mono; closing gives up after
 						 * it (0 = never) */
 	bool			 abandoned;	/* gave up at the deadline */
+	bool			 busy_off;	/* no waiting for locks */
 	uint64_t		 dropped;	/* items not committed then */
 
 	atomic_uint_fast64_t	 committed_seq;

@@ -422,8 +422,11 @@ fail:
 		log_error("store: %s: batch of %zu items failed, rolled back "
 		    "and retried: %s (%d)", s->path, n, sqlite3_errmsg(s->db),
 		    sqlite3_extended_errcode(s->db));
-	if (heal_is_corrupt(sqlite3_extended_errcode(s->db)))
+	if (heal_is_corrupt(sqlite3_extended_errcode(s->db))) {
 		s->damaged = true;
+		snprintf(s->damage, sizeof s->damage, "%s (%d)",
+		    sqlite3_errmsg(s->db), sqlite3_extended_errcode(s->db));
+	}
 	if (!sqlite3_get_autocommit(s->db)) {
 		sqlite3_step(s->st[ST_ROLLBACK]);
 		sqlite3_reset(s->st[ST_ROLLBACK]);
@@ -878,10 +881,10 @@ store_checkpoint(struct store *s, bool final)
 	mode = final || bytes >= STORE_CKPT_TRUNCATE ?
 	    SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE;
 	if (!final && mode == SQLITE_CHECKPOINT_TRUNCATE)
-		sqlite3_busy_timeout(s->db, 0);
+		s->busy_off = true;
 	rc = sqlite3_wal_checkpoint_v2(s->db, NULL, mode, &log_frames, &done);
 	if (!final && mode == SQLITE_CHECKPOINT_TRUNCATE)
-		sqlite3_busy_timeout(s->db, s->busy_ms);
+		s->busy_off = false;
 	if (rc == SQLITE_OK && (mode == SQLITE_CHECKPOINT_TRUNCATE ||
 	    done >= log_frames)) {
 		/* The next commit restarts the WAL; its hook tells the size. */

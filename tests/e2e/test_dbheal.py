@@ -9,16 +9,14 @@ database.on_corrupt "refuse", damage under a running gateway and the
 shutdown_timeout bound on SIGTERM."""
 
 import glob
-import json
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import time
 import unittest
 
-from mqlite_harness import Broker, E2ETestCase, wait_until
+from mqlite_harness import PUBACK, Broker, E2ETestCase, publish_pkt
 
 ROWS = 3000
 
@@ -275,6 +273,68 @@ class TestHealthyNeverMoved(HealCase):
         self.assertIn("cannot use folder %s" % folder, br.log_text())
         self.assertEqual(self.quarantined(br), [])
         self.assertGreaterEqual(br.count(), 11)
+
+
+class TestDamageAtRunTime(HealCase):
+
+    def test_pages_overwritten_under_running_gateway(self):
+        br = self.start_broker()
+        self.fill(br)
+        rc, _, err = sqlite_cli(br.db_path, "pragma wal_checkpoint(truncate)")
+        self.assertEqual(rc, 0, err)
+        ps = page_size(br.db_path)
+        pages = os.path.getsize(br.db_path) // ps
+        with open(br.db_path, "r+b") as f:
+            for pg in range(1, pages):
+                f.seek(pg * ps)
+                f.write(os.urandom(ps))
+        # Another connection commits, so the gateway's page cache goes.
+        rc, _, err = sqlite_cli(br.db_path, "pragma application_id = 7")
+        self.assertEqual(rc, 0, err)
+        c = self.client(br, client_id="after")
+        for i in range(5):
+            c.publish("after/damage", b"kept-%d" % i, qos=1, timeout=30)
+        self.assertTrue(br.running())
+        old = self.quarantined(br)
+        self.assertEqual(len(old), 1, "quarantined files: %r" % old)
+        log = br.log_text()
+        self.assertIn("at run time", log)
+        self.assertIn("now writing to a fresh", log)
+        self.assertEqual(br.count("topic='after/damage'"), 5)
+        self.assert_serving(br)
+        self.assertEqual(br.stop(), 0)
+        br.start()
+        self.assertEqual(br.count("topic='after/damage'"), 5)
+        self.assert_serving(br)
+
+
+class TestShutdownBound(HealCase):
+
+    def test_sigterm_with_stuck_store(self):
+        br = Broker(self.workdir)
+        self.brokers.append(br)
+        br.update_config(shutdown_timeout="3s")
+        br.start()
+        self.assert_serving(br)
+        # Another process holds the write lock: every commit fails (busy).
+        con = sqlite3.connect(br.db_path, isolation_level=None, timeout=30)
+        con.execute("begin immediate")
+        try:
+            c = self.client(br, client_id="stuck")
+            c.send(publish_pkt("stuck/t", b"never", qos=1, pid=1))
+            with self.assertRaises(Exception):
+                c.expect(PUBACK, timeout=1.5)
+            t0 = time.monotonic()
+            rc = br.stop(timeout=30)
+            took = time.monotonic() - t0
+        finally:
+            con.execute("rollback")
+            con.close()
+        self.assertEqual(rc, 0)
+        self.assertLess(took, 10, "SIGTERM took %.1f s" % took)
+        log = br.log_text()
+        self.assertIn("items not committed", log)
+        self.assertEqual(br.count("topic='stuck/t'"), 0)
 
 
 if __name__ == "__main__":
