@@ -112,9 +112,9 @@ heal_dir_writable(const char *path, struct gw_error *err)
 		snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
 	if (access(dir, W_OK | X_OK) == 0)
 		return 0;
-	gw_error_set(err, path, "cannot use folder %s: %s (mqlite must "
-	    "create its journal there and move a damaged database aside)",
-	    dir, strerror(errno));
+	gw_error_set(err, path, "cannot open database: cannot use folder "
+	    "%s: %s (mqlite must create its journal there and move a "
+	    "damaged database aside)", dir, strerror(errno));
 	return GW_EIO;
 }
 
