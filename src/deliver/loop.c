@@ -36,6 +36,7 @@
  * as the handle, so a reload never invalidates them.
  */
 #include <sys/random.h>
+#include <sys/stat.h>
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -82,6 +83,7 @@ static void	 deliver_finish(struct deliver *, CURL *, CURLcode);
 static bool	 deliver_token(struct deliver_route_st *, int64_t,
 		    int64_t *);
 static void	 deliver_gauges(struct deliver *);
+static void	 deliver_follow_db(struct deliver *);
 static void	 deliver_report_unrouted(struct deliver *);
 static void	 deliver_route_retire(struct deliver *,
 		    struct deliver_route_st *);
@@ -824,6 +826,29 @@ deliver_teardown(struct deliver *d)
 	d->reader = NULL;
 }
 
+/*
+ * A damaged database replaced by a fresh file (store/heal.c) has a new
+ * inode under the same name: read the outbox from there from now on. Row
+ * ids were carried over, so the routes' cursors stay valid.
+ */
+static void
+deliver_follow_db(struct deliver *d)
+{
+	struct outbox_reader *r;
+	struct stat sb;
+
+	if (stat(d->db_path, &sb) == -1 || sb.st_ino == d->db_ino)
+		return;
+	if ((r = outbox_reader_open(d->db_path)) == NULL)
+		return;
+	log_warn("deliver: %s was replaced by a fresh file: reading the "
+	    "outbox from it", d->db_path);
+	outbox_reader_close(d->reader);
+	d->reader = r;
+	d->instance_id = outbox_reader_instance_id(r);
+	d->db_ino = sb.st_ino;
+}
+
 static void *
 deliver_main(void *arg)
 {
@@ -831,6 +856,7 @@ deliver_main(void *arg)
 	long long stop_at = 0, mono;
 	int64_t now, wake, timeout;
 	bool stopping = false;
+	struct stat sb;
 	CURLMsg *msg;
 	int running, left;
 	size_t i;
@@ -845,6 +871,8 @@ deliver_main(void *arg)
 	d->instance_id = outbox_reader_instance_id(d->reader);
 	if (d->instance_id[0] == '\0')
 		log_warn("deliver: the database has no instance_id");
+	if (stat(d->db_path, &sb) == 0)
+		d->db_ino = sb.st_ino;
 
 	for (;;) {
 		curl_multi_perform(d->multi, &running);
@@ -872,6 +900,7 @@ deliver_main(void *arg)
 			for (i = 0; i < d->nroutes; i++)
 				d->routes[i]->more = true;
 		if (mono >= d->gauge_next) {
+			deliver_follow_db(d);
 			deliver_gauges(d);
 			d->gauge_next = mono + d->gauge_ms;
 		}

@@ -9,7 +9,8 @@
  * Checking. heal_check() runs before the store opens the file. It opens it
  * without checkpointing on close (a WAL that belongs to another database
  * must not be copied into this one before anyone looked), reads the schema
- * and every row of the small tables the broker loads at start, and, only
+ * and every row of the small tables the broker loads at start (not the
+ * outbox, which can be large; a commit finds damage there), and, only
  * when the last run did not end cleanly, PRAGMA quick_check. "Did not end
  * cleanly" is a marker file beside the database (<db>.running) that
  * heal_mark() creates once the store is open and heal_unmark() removes
@@ -285,7 +286,8 @@ heal_probe(const char *path, bool quick, char *why, size_t whylen)
 	sqlite3_busy_timeout(db, 5000);
 	rc = heal_read_all(db, "sqlite_schema");
 	for (i = 0; rc == SQLITE_OK && heal_tables[i] != NULL; i++)
-		rc = heal_read_all(db, heal_tables[i]);
+		if (strncmp(heal_tables[i], "outbox", 6) != 0)
+			rc = heal_read_all(db, heal_tables[i]);
 	if (rc == SQLITE_OK && heal_wal_size(path) > 0 &&
 	    heal_foreign_wal(path, db, why, whylen)) {
 		ret = 2;

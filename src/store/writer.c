@@ -21,7 +21,11 @@
  * capped exponential backoff (10 ms doubling to 5 s). committed_seq does not
  * move meanwhile, so the loop keeps the acks held and, its queue filling up,
  * pauses the publishers. The thread never exits on a database error; only
- * store_close() ends it, after everything queued has been committed.
+ * store_close() ends it, after everything queued has been committed, or,
+ * with a shutdown timeout, once a batch still fails past it (dropped,
+ * never acknowledged). Damage (SQLITE_CORRUPT, SQLITE_NOTADB) is not
+ * retried on the same file: store_heal() moves it aside and opens a fresh
+ * one (heal.c), and the batch is retried there at once.
  *
  * Statements are prepared once at open; values are bound SQLITE_STATIC
  * since the message outlives the step, and each statement is reset right
