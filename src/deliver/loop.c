@@ -828,14 +828,18 @@ deliver_teardown(struct deliver *d)
 
 /*
  * A damaged database replaced by a fresh file (store/heal.c) has a new
- * inode under the same name: read the outbox from there from now on. Row
- * ids were carried over, so the routes' cursors stay valid.
+ * inode under the same name: read the outbox from there from now on. The
+ * rows salvaged kept their ids but new ones may reuse ids past the damage,
+ * so each route forgets what it read ahead and reads from the start again
+ * (a request in flight then may be sent twice: at least once).
  */
 static void
 deliver_follow_db(struct deliver *d)
 {
+	struct deliver_route_st *rt;
 	struct outbox_reader *r;
 	struct stat sb;
+	size_t i, j;
 
 	if (stat(d->db_path, &sb) == -1 || sb.st_ino == d->db_ino)
 		return;
@@ -847,6 +851,16 @@ deliver_follow_db(struct deliver *d)
 	d->reader = r;
 	d->instance_id = outbox_reader_instance_id(r);
 	d->db_ino = sb.st_ino;
+	for (i = 0; i < d->nroutes; i++) {
+		rt = d->routes[i];
+		deliver_held_del(d, rt->buf, rt->nbuf);
+		for (j = 0; j < rt->nbuf; j++)
+			outbox_row_clear(&rt->buf[j]);
+		rt->nbuf = 0;
+		rt->bufbytes = 0;
+		rt->cursor = 0;
+		rt->more = true;
+	}
 }
 
 static void *

@@ -17,8 +17,9 @@ import tempfile
 import time
 import unittest
 
-from mqlite_harness import (PUBACK, Broker, E2ETestCase, publish_pkt,
+from mqlite_harness import (HOST, PUBACK, Broker, E2ETestCase, publish_pkt,
                             wait_until)
+from test_webhook import WebhookCase, seq_of
 
 ROWS = 3000
 
@@ -308,6 +309,43 @@ class TestDamageAtRunTime(HealCase):
         br.start()
         self.assertEqual(br.count("topic='after/damage'"), 5)
         self.assert_serving(br)
+
+
+def damage_all_pages(db):
+    """Checkpoints, overwrites every page but the first with random bytes,
+    then commits from another connection so the gateway's cache goes."""
+    rc, _, err = sqlite_cli(db, "pragma wal_checkpoint(truncate)")
+    assert rc == 0, err
+    ps = page_size(db)
+    pages = os.path.getsize(db) // ps
+    with open(db, "r+b") as f:
+        for pg in range(1, pages):
+            f.seek(pg * ps)
+            f.write(os.urandom(ps))
+    rc, _, err = sqlite_cli(db, "pragma application_id = 7")
+    assert rc == 0, err
+
+
+class TestDamageAtRunTimeWebhook(WebhookCase):
+
+    def test_forwarding_goes_on_from_the_fresh_file(self):
+        recv = self.receiver()
+        br = self.daemon([self.hook(
+            "r", "t/+", "http://%s:%d/hook" % (HOST, recv.port))])
+        c = self.client(client_id="wh")
+        self.publish_many(c, [("t/x", b'{"seq": %d}' % i) for i in range(3)])
+        recv.wait_requests(3)
+        self.wait_drained()
+        damage_all_pages(br.db_path)
+        self.publish_many(c, [("t/x", b'{"seq": %d}' % i)
+                              for i in range(3, 6)], timeout=30)
+        recv.wait_requests(6, timeout=30)
+        self.assertEqual(sorted({seq_of(r) for r in recv.requests()}),
+                         list(range(6)))
+        log = br.log_text()
+        self.assertIn("at run time", log)
+        self.assertIn("reading the outbox from it", log)
+        self.wait_drained()
 
 
 class TestShutdownBound(HealCase):
