@@ -209,7 +209,7 @@ store_open(const struct store_opts *opts, struct gw_error *err)
 		/* Damage the check did not reach (a page it did not read). */
 		if (!s->damaged || s->refuse)
 			goto fail;
-		store_disconnect(s);
+		store_disconnect(s, false);
 		snprintf(why, sizeof why, "%s", err != NULL ? err->msg :
 		    "damaged");
 		log_error("store: %s is damaged: %s", s->path, why);
@@ -304,6 +304,8 @@ store_connect(struct store *s, struct gw_error *err)
 	ro.max_age_ms = s->max_age_ms;
 	if ((s->ret = retention_new(s->db, s->path, &ro, err)) == NULL)
 		goto fail;
+	atomic_store(&s->fw_pub, s->fw);
+	atomic_store(&s->ret_pub, s->ret);
 	log_info("store: opened %s (journal %s, synchronous %s)", s->path,
 	    mode, s->durability == STORE_DURABILITY_NORMAL ?
 	    "normal" : "full");
@@ -318,10 +320,12 @@ fail:
 /*
  * Closes the connection and everything prepared on it (statements, rule
  * sinks, outbox, retention), without a checkpoint: the file may be
- * damaged. The queue and counters stay. Accepts a closed store.
+ * damaged. The queue and counters stay. retire: the thread is running and
+ * other threads may hold fw and ret; they are kept until store_free (the
+ * connection lingers until then). Accepts a closed store.
  */
 void
-store_disconnect(struct store *s)
+store_disconnect(struct store *s, bool retire)
 {
 	size_t j;
 	int i;
@@ -329,9 +333,26 @@ store_disconnect(struct store *s)
 	for (j = 0; j < s->nsinks; j++)
 		sink_sqlite_free(s->sinks[j]);
 	s->nsinks = 0;
-	retention_free(s->ret);
+	if (retire && s->nretired == STORE_MAX_RETIRED) {
+		/* Long replaced: no reader still holds these. */
+		forward_free(s->old_fw[0]);
+		retention_free(s->old_ret[0]);
+		memmove(s->old_fw, s->old_fw + 1,
+		    (STORE_MAX_RETIRED - 1) * sizeof s->old_fw[0]);
+		memmove(s->old_ret, s->old_ret + 1,
+		    (STORE_MAX_RETIRED - 1) * sizeof s->old_ret[0]);
+		s->nretired--;
+	}
+	if (retire && (s->fw != NULL || s->ret != NULL)) {
+		s->old_fw[s->nretired] = s->fw;
+		s->old_ret[s->nretired++] = s->ret;
+	} else {
+		atomic_store(&s->fw_pub, NULL);
+		atomic_store(&s->ret_pub, NULL);
+		retention_free(s->ret);
+		forward_free(s->fw);
+	}
 	s->ret = NULL;
-	forward_free(s->fw);
 	s->fw = NULL;
 	for (i = 0; i < ST__COUNT; i++) {
 		sqlite3_finalize(s->st[i]);
@@ -343,7 +364,9 @@ store_disconnect(struct store *s)
 	if (s->db == NULL)
 		return;
 	sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
-	if (sqlite3_close(s->db) != SQLITE_OK) {
+	if (retire)
+		sqlite3_close_v2(s->db);	/* closes once those are freed */
+	else if (sqlite3_close(s->db) != SQLITE_OK) {
 		log_warn("store: %s: statements left open at close: %s",
 		    s->path, sqlite3_errmsg(s->db));
 		sqlite3_close_v2(s->db);
@@ -388,7 +411,7 @@ store_heal(struct store *s)
 	if (s->db != NULL) {
 		snprintf(why, sizeof why, "%s at run time", s->damage);
 		log_error("store: %s is damaged: %s", s->path, why);
-		store_disconnect(s);
+		store_disconnect(s, true);
 		if (heal_quarantine(s->path, why, store_past_deadline, s,
 		    &err) != 0) {
 			log_error("store: %s: %s", s->path, err.msg);
@@ -400,7 +423,7 @@ store_heal(struct store *s)
 	s->damaged = false;
 	if (store_connect(s, &err) != 0) {
 		log_error("store: %s: %s", err.path, err.msg);
-		store_disconnect(s);
+		store_disconnect(s, true);
 		return GW_EIO;
 	}
 	if (s->fwo_set)
@@ -443,8 +466,13 @@ void
 store_free(struct store *s)
 {
 	struct store_item it;
+	size_t i;
 
-	store_disconnect(s);
+	store_disconnect(s, false);
+	for (i = 0; i < s->nretired; i++) {
+		forward_free(s->old_fw[i]);
+		retention_free(s->old_ret[i]);
+	}
 	if (s->q != NULL) {
 		/* Only reachable with a database that failed: drop refs. */
 		while (queue_pop(s->q, &it, 1, 0) == 1)

@@ -63,6 +63,7 @@ extern const char *const store_sql[ST__COUNT];
 
 #define STORE_MAX_SINKS		4	/* rule sets prepared at once */
 #define STORE_ROWS_MULTI	16	/* messages rows per INSERT statement */
+#define STORE_MAX_RETIRED	8	/* heals whose fw/ret are kept */
 
 struct store {
 	sqlite3			*db;		/* the writer connection */
@@ -107,6 +108,17 @@ struct store {
 						 * it (0 = never) */
 	bool			 abandoned;	/* gave up at the deadline */
 	bool			 busy_off;	/* no waiting for locks */
+	/*
+	 * What other threads read (store_outbox_full, retention stats): the
+	 * current fw and ret, published by the store thread. The ones a heal
+	 * replaced are kept (retired) until store_free, so a reader holding
+	 * an old pointer never sees it freed.
+	 */
+	_Atomic(struct forward *) fw_pub;
+	_Atomic(struct retention *) ret_pub;
+	struct forward		*old_fw[STORE_MAX_RETIRED];
+	struct retention	*old_ret[STORE_MAX_RETIRED];
+	size_t			 nretired;
 	uint64_t		 dropped;	/* items not committed then */
 
 	atomic_uint_fast64_t	 committed_seq;
@@ -121,7 +133,7 @@ struct store {
 int	store_pragma(struct store *, const char *, char *, size_t,
 	    struct gw_error *);
 int	store_connect(struct store *, struct gw_error *);
-void	store_disconnect(struct store *);
+void	store_disconnect(struct store *, bool);
 int	store_heal(struct store *);
 void	store_free(struct store *);
 

@@ -185,7 +185,12 @@ store_committed_seq(struct store *s)
 void
 store_get_retention_stats(struct store *s, struct retention_stats *st)
 {
-	retention_get_stats(s->ret, st);
+	struct retention *r = atomic_load(&s->ret_pub);
+
+	if (r != NULL)
+		retention_get_stats(r, st);
+	else
+		memset(st, 0, sizeof *st);
 }
 
 /* Snapshot of the counters. Any thread. */
@@ -745,7 +750,9 @@ store_set_forward(struct store *s, const struct forward_opts *o)
 bool
 store_outbox_full(struct store *s)
 {
-	return forward_full(s->fw);
+	struct forward *f = atomic_load(&s->fw_pub);
+
+	return f != NULL && forward_full(f);
 }
 
 int
