@@ -552,8 +552,8 @@ heal_salvage(sqlite3 *db, const char *old)
 	if (rc == SQLITE_OK && lost[0] != '\0')
 		log_error("store: could not save every row of: %s", lost);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(db, "DETACH old; PRAGMA writable_schema = OFF",
-		    NULL, NULL, NULL);
+		rc = sqlite3_exec(db, "DETACH old;"
+		    " PRAGMA writable_schema = OFF", NULL, NULL, NULL);
 	else
 		(void)sqlite3_exec(db, "DETACH old", NULL, NULL, NULL);
 	return rc;

@@ -9,7 +9,16 @@
  * store_open() runs on the main thread before the store thread exists, so
  * nothing here locks. Any failure frees what was built (store_free) and
  * reports the database path and SQLite's reason through gw_error; the
- * caller decides whether that ends the daemon.
+ * caller decides whether that ends the daemon. Before connecting it lets
+ * heal.c check the file (and move a damaged one aside); damage found while
+ * connecting is healed once more, then it gives up.
+ *
+ * store_connect() / store_disconnect() build and tear down everything tied
+ * to the connection, so that store_heal() can, on the store thread, swap a
+ * file damaged at run time for a fresh one while the queue, the batch in
+ * memory and the counters stay. The two objects other threads read (the
+ * outbox's fullness, the retention counters) are published through atomic
+ * pointers and the replaced ones kept until store_free().
  */
 
 #include <sys/eventfd.h>
@@ -292,7 +301,8 @@ store_connect(struct store *s, struct gw_error *err)
 		}
 	}
 	if (store_prepare_multi(s) != 0) {
-		gw_error_set(err, s->path, "prepare: %s", sqlite3_errmsg(s->db));
+		gw_error_set(err, s->path, "prepare: %s",
+		    sqlite3_errmsg(s->db));
 		goto fail;
 	}
 	if ((s->fw = forward_new(s->db)) == NULL) {
@@ -365,7 +375,7 @@ store_disconnect(struct store *s, bool retire)
 		return;
 	sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	if (retire)
-		sqlite3_close_v2(s->db);	/* closes once those are freed */
+		sqlite3_close_v2(s->db);	/* once those are freed */
 	else if (sqlite3_close(s->db) != SQLITE_OK) {
 		log_warn("store: %s: statements left open at close: %s",
 		    s->path, sqlite3_errmsg(s->db));
