@@ -70,6 +70,8 @@ struct gw_config {
 	unsigned	 store_queue_items;	/* default 8192 */
 	uint64_t	 store_queue_bytes;	/* default 16 MB */
 	uint64_t	 db_retention_max_age_ms; /* 0 = keep forever */
+	bool		 db_on_corrupt_refuse; /* "refuse" / "quarantine" */
+	unsigned	 shutdown_timeout_ms;	/* default 30000 */
 
 	uint64_t	 outbox_max_bytes;	/* default 256 MB */
 	int		 outbox_overflow;	/* enum config_overflow */

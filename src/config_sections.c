@@ -28,6 +28,8 @@ static void	load_sources(struct load *, const cJSON *, const char *);
 static void	load_rules(struct load *, const cJSON *, const char *);
 
 static const char *const durability_choices[] = { "normal", "full", NULL };
+static const char *const corrupt_choices[] = { "quarantine", "refuse",
+	NULL };
 static const char *const overflow_choices[] = { "drop_oldest", "reject",
 	NULL };
 static const char *const unmatched_choices[] = { "drop", "messages",
@@ -59,6 +61,9 @@ const struct config_option config_root_options[] = {
 	OPT("database.durability", OPT_ENUM, durability_full, 0, 1,
 	    durability_choices, "full",
 	    "full: fsync each commit; normal: may lose last commits on power loss"),
+	OPT("database.on_corrupt", OPT_ENUM, db_on_corrupt_refuse, 0, 1,
+	    corrupt_choices, "quarantine",
+	    "a damaged database: move it aside and start fresh, or refuse"),
 	OPT("database.max_bytes", OPT_SIZE, db_max_bytes, 0, INT64_MAX, NULL,
 	    "0", "database size cap, 0 = unbounded"),
 	OPT("database.retention.max_age", OPT_DURATION,
@@ -126,6 +131,8 @@ const struct config_option config_root_options[] = {
 	    "metrics HTTP port"),
 	OPT("sys_interval", OPT_DURATION, sys_interval_ms, 0, 86400000,
 	    NULL, "10s", "$SYS/broker topics published this often, 0 = off"),
+	OPT("shutdown_timeout", OPT_DURATION, shutdown_timeout_ms, 100,
+	    86400000, NULL, "30s", "SIGTERM ends the daemon within this"),
 	OPT("log.level", OPT_STRING, log_level, 0, 0, level_choices, "info",
 	    "error, warn, info or debug"),
 	OPT("log.syslog", OPT_BOOL, log_syslog, 0, 0, NULL, "false",

@@ -12,6 +12,8 @@
 
 #include <libgen.h>
 #include <signal.h>
+#include <stdint.h>
+#include <time.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -321,6 +323,7 @@ start(struct daemon *d, struct gw_config *cfg)
 	so.queue_bytes = cfg->store_queue_bytes;
 	so.max_bytes = cfg->db_max_bytes;
 	so.max_age_ms = cfg->db_retention_max_age_ms;
+	so.on_corrupt_refuse = cfg->db_on_corrupt_refuse;
 	memset(&err, 0, sizeof err);
 	if ((d->store = store_open(&so, &err)) == NULL) {
 		log_error("cannot open database %s: %s", cfg->db_path,
@@ -409,11 +412,49 @@ start(struct daemon *d, struct gw_config *cfg)
 	return 0;
 }
 
+/* Ends the process if stopping outlives shutdown_timeout (arg: ms). */
+static void *
+shutdown_watchdog(void *arg)
+{
+	unsigned ms = (unsigned)(uintptr_t)arg;
+	struct timespec ts;
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) == -1)
+		;
+	log_error("still stopping after shutdown_timeout (%u ms): exiting "
+	    "now; what was not committed was not acknowledged", ms);
+	_exit(1);
+	return NULL;
+}
+
+/*
+ * Bounds the rest of stop() by shutdown_timeout: the store gives up on a
+ * failing batch a second before it, the watchdog ends the process at it.
+ */
+static void
+bound_shutdown(struct daemon *d)
+{
+	unsigned ms = d->cfg->shutdown_timeout_ms;
+	pthread_t t;
+
+	if (ms == 0)
+		return;
+	if (pthread_create(&t, NULL, shutdown_watchdog,
+	    (void *)(uintptr_t)ms) == 0)
+		pthread_detach(t);
+	if (d->store != NULL)
+		store_set_shutdown_timeout(d->store, ms > 1500 ? ms - 1000 :
+		    ms / 2);
+}
+
 static void
 stop(struct daemon *d)
 {
 	struct store_stats st;
 
+	bound_shutdown(d);
 	sys_stop(d->sys);
 	d->sys = NULL;
 	metrics_stop(d->metrics);
@@ -421,7 +462,8 @@ stop(struct daemon *d)
 	sources_stop_intake(d->sources);
 	if (d->broker != NULL)
 		broker_stop_intake(d->broker);
-	delivery_stop(d->delivery, 2000);
+	delivery_stop(d->delivery, d->cfg->shutdown_timeout_ms > 4000 ?
+	    2000 : d->cfg->shutdown_timeout_ms / 4);
 	if (d->store != NULL) {
 		store_get_stats(d->store, &st);
 		store_close(d->store);

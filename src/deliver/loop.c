@@ -36,6 +36,7 @@
  * as the handle, so a reload never invalidates them.
  */
 #include <sys/random.h>
+#include <sys/stat.h>
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -82,6 +83,7 @@ static void	 deliver_finish(struct deliver *, CURL *, CURLcode);
 static bool	 deliver_token(struct deliver_route_st *, int64_t,
 		    int64_t *);
 static void	 deliver_gauges(struct deliver *);
+static void	 deliver_follow_db(struct deliver *);
 static void	 deliver_report_unrouted(struct deliver *);
 static void	 deliver_route_retire(struct deliver *,
 		    struct deliver_route_st *);
@@ -824,6 +826,43 @@ deliver_teardown(struct deliver *d)
 	d->reader = NULL;
 }
 
+/*
+ * A damaged database replaced by a fresh file (store/heal.c) has a new
+ * inode under the same name: read the outbox from there from now on. The
+ * rows salvaged kept their ids but new ones may reuse ids past the damage,
+ * so each route forgets what it read ahead and reads from the start again
+ * (a request in flight then may be sent twice: at least once).
+ */
+static void
+deliver_follow_db(struct deliver *d)
+{
+	struct deliver_route_st *rt;
+	struct outbox_reader *r;
+	struct stat sb;
+	size_t i, j;
+
+	if (stat(d->db_path, &sb) == -1 || sb.st_ino == d->db_ino)
+		return;
+	if ((r = outbox_reader_open(d->db_path)) == NULL)
+		return;
+	log_warn("deliver: %s was replaced by a fresh file: reading the "
+	    "outbox from it", d->db_path);
+	outbox_reader_close(d->reader);
+	d->reader = r;
+	d->instance_id = outbox_reader_instance_id(r);
+	d->db_ino = sb.st_ino;
+	for (i = 0; i < d->nroutes; i++) {
+		rt = d->routes[i];
+		deliver_held_del(d, rt->buf, rt->nbuf);
+		for (j = 0; j < rt->nbuf; j++)
+			outbox_row_clear(&rt->buf[j]);
+		rt->nbuf = 0;
+		rt->bufbytes = 0;
+		rt->cursor = 0;
+		rt->more = true;
+	}
+}
+
 static void *
 deliver_main(void *arg)
 {
@@ -831,6 +870,7 @@ deliver_main(void *arg)
 	long long stop_at = 0, mono;
 	int64_t now, wake, timeout;
 	bool stopping = false;
+	struct stat sb;
 	CURLMsg *msg;
 	int running, left;
 	size_t i;
@@ -845,6 +885,8 @@ deliver_main(void *arg)
 	d->instance_id = outbox_reader_instance_id(d->reader);
 	if (d->instance_id[0] == '\0')
 		log_warn("deliver: the database has no instance_id");
+	if (stat(d->db_path, &sb) == 0)
+		d->db_ino = sb.st_ino;
 
 	for (;;) {
 		curl_multi_perform(d->multi, &running);
@@ -872,6 +914,7 @@ deliver_main(void *arg)
 			for (i = 0; i < d->nroutes; i++)
 				d->routes[i]->more = true;
 		if (mono >= d->gauge_next) {
+			deliver_follow_db(d);
 			deliver_gauges(d);
 			d->gauge_next = mono + d->gauge_ms;
 		}

@@ -100,6 +100,7 @@ struct deliver {
 	/* Delivery thread only. */
 	struct outbox_reader	*reader;
 	const char		*instance_id;	/* borrowed from reader */
+	unsigned long long	 db_ino;	/* inode the reader opened */
 	struct backoff_rng	 rng;
 	struct deliver_route_st	**routes;
 	size_t			 nroutes;

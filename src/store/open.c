@@ -9,12 +9,22 @@
  * store_open() runs on the main thread before the store thread exists, so
  * nothing here locks. Any failure frees what was built (store_free) and
  * reports the database path and SQLite's reason through gw_error; the
- * caller decides whether that ends the daemon.
+ * caller decides whether that ends the daemon. Before connecting it lets
+ * heal.c check the file (and move a damaged one aside); damage found while
+ * connecting is healed once more, then it gives up.
+ *
+ * store_connect() / store_disconnect() build and tear down everything tied
+ * to the connection, so that store_heal() can, on the store thread, swap a
+ * file damaged at run time for a fresh one while the queue, the batch in
+ * memory and the counters stay. The two objects other threads read (the
+ * outbox's fullness, the retention counters) are published through atomic
+ * pointers and the replaced ones kept until store_free().
  */
 
 #include <sys/eventfd.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -38,6 +48,7 @@
 #include "sink/sqlite.h"
 #include "store/checkpoint.h"
 #include "store/forward.h"
+#include "store/heal.h"
 #include "store/retention.h"
 #include "store/schema.h"
 #include "store/store.h"
@@ -81,6 +92,9 @@ const char *const store_sql[ST__COUNT] = {
 
 static int	store_wal_hook(void *, sqlite3 *, const char *, int);
 static int	store_prepare_multi(struct store *);
+static bool	store_stop_signalled(void *);
+static bool	store_past_deadline(void *);
+static int	store_busy(void *, int);
 
 /* Runs a PRAGMA, copying its first result column (if any) into out. */
 int
@@ -112,6 +126,22 @@ store_pragma(struct store *s, const char *sql, char *out, size_t outlen,
 	return 0;
 }
 
+/*
+ * Waits for a lock up to busy_timeout (none while s->busy_off), 10 ms at
+ * a time, and not past the shutdown deadline. 1: try again.
+ */
+static int
+store_busy(void *arg, int n)
+{
+	struct store *s = arg;
+	struct timespec ts = { 0, 10 * 1000000L };
+
+	if (s->busy_off || n * 10 >= s->busy_ms || store_past_deadline(s))
+		return 0;
+	nanosleep(&ts, NULL);
+	return 1;
+}
+
 /* SQLite calls this after every commit with the WAL size in frames. */
 static int
 store_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
@@ -137,11 +167,9 @@ store_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 struct store *
 store_open(const struct store_opts *opts, struct gw_error *err)
 {
-	struct retention_opts ro;
 	struct store *s;
 	size_t qcap;
-	char mode[32], size[32];
-	int rc, i, sys;
+	char why[256];
 
 	if (opts == NULL || opts->path == NULL || opts->path[0] == '\0') {
 		gw_error_set(err, "database.path", "no database path");
@@ -172,12 +200,55 @@ store_open(const struct store_opts *opts, struct gw_error *err)
 		goto fail;
 	}
 
+	s->durability = opts->durability;
+	s->max_bytes = opts->max_bytes;
+	s->max_age_ms = opts->max_age_ms;
+	s->refuse = opts->on_corrupt_refuse;
+
 	/*
 	 * Memory statistics cost a global mutex on every SQLite allocation;
 	 * nothing here reads them. Only effective before SQLite initialises
 	 * (the first store opened), harmless afterwards.
 	 */
 	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	if (heal_check(s->path, s->refuse, store_stop_signalled, NULL,
+	    err) != 0)
+		goto fail;
+	if (store_connect(s, err) != 0) {
+		/* Damage the check did not reach (a page it did not read). */
+		if (!s->damaged || s->refuse)
+			goto fail;
+		store_disconnect(s, false);
+		snprintf(why, sizeof why, "%s", err != NULL ? err->msg :
+		    "damaged");
+		log_error("store: %s is damaged: %s", s->path, why);
+		if (heal_quarantine(s->path, why, store_stop_signalled,
+		    NULL, err) != 0 || store_connect(s, err) != 0)
+			goto fail;
+	}
+	heal_mark(s->path);
+	return s;
+
+fail:
+	store_free(s);
+	return NULL;
+}
+
+/*
+ * Opens s->path (creating it), applies the migrations, sets the journal
+ * and synchronous modes and prepares everything that uses the connection.
+ * 0, or GW_EIO with err filled and s->damaged set when SQLite said the
+ * file is damaged; the caller then calls store_disconnect(). Store thread
+ * or main thread before it starts.
+ */
+int
+store_connect(struct store *s, struct gw_error *err)
+{
+	struct retention_opts ro;
+	char mode[32], size[32];
+	int rc, i, sys;
+
+	s->damaged = false;
 	rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
@@ -194,7 +265,7 @@ store_open(const struct store_opts *opts, struct gw_error *err)
 		    "not writable");
 		goto fail;
 	}
-	sqlite3_busy_timeout(s->db, s->busy_ms);
+	sqlite3_busy_handler(s->db, store_busy, s);
 
 	/* Migrations first: auto_vacuum must precede page 1 (WAL writes it). */
 	if (schema_apply(s->db, err) != 0) {
@@ -208,7 +279,7 @@ store_open(const struct store_opts *opts, struct gw_error *err)
 	if (strcmp(mode, "wal") != 0)
 		log_warn("store: %s: journal_mode is %s, not wal: readers "
 		    "will block the writer", s->path, mode);
-	if (store_pragma(s, opts->durability == STORE_DURABILITY_NORMAL ?
+	if (store_pragma(s, s->durability == STORE_DURABILITY_NORMAL ?
 	    "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL",
 	    NULL, 0, err) != 0 ||
 	    store_pragma(s, "PRAGMA wal_autocheckpoint = 0", NULL, 0,
@@ -230,7 +301,8 @@ store_open(const struct store_opts *opts, struct gw_error *err)
 		}
 	}
 	if (store_prepare_multi(s) != 0) {
-		gw_error_set(err, s->path, "prepare: %s", sqlite3_errmsg(s->db));
+		gw_error_set(err, s->path, "prepare: %s",
+		    sqlite3_errmsg(s->db));
 		goto fail;
 	}
 	if ((s->fw = forward_new(s->db)) == NULL) {
@@ -238,18 +310,149 @@ store_open(const struct store_opts *opts, struct gw_error *err)
 		goto fail;
 	}
 	memset(&ro, 0, sizeof ro);
-	ro.max_bytes = opts->max_bytes;
-	ro.max_age_ms = opts->max_age_ms;
+	ro.max_bytes = s->max_bytes;
+	ro.max_age_ms = s->max_age_ms;
 	if ((s->ret = retention_new(s->db, s->path, &ro, err)) == NULL)
 		goto fail;
+	atomic_store(&s->fw_pub, s->fw);
+	atomic_store(&s->ret_pub, s->ret);
 	log_info("store: opened %s (journal %s, synchronous %s)", s->path,
-	    mode, opts->durability == STORE_DURABILITY_NORMAL ?
+	    mode, s->durability == STORE_DURABILITY_NORMAL ?
 	    "normal" : "full");
-	return s;
+	return 0;
 
 fail:
-	store_free(s);
-	return NULL;
+	if (s->db != NULL && heal_is_corrupt(sqlite3_extended_errcode(s->db)))
+		s->damaged = true;
+	return GW_EIO;
+}
+
+/*
+ * Closes the connection and everything prepared on it (statements, rule
+ * sinks, outbox, retention), without a checkpoint: the file may be
+ * damaged. The queue and counters stay. retire: the thread is running and
+ * other threads may hold fw and ret; they are kept until store_free (the
+ * connection lingers until then). Accepts a closed store.
+ */
+void
+store_disconnect(struct store *s, bool retire)
+{
+	size_t j;
+	int i;
+
+	for (j = 0; j < s->nsinks; j++)
+		sink_sqlite_free(s->sinks[j]);
+	s->nsinks = 0;
+	if (retire && s->nretired == STORE_MAX_RETIRED) {
+		/* Long replaced: no reader still holds these. */
+		forward_free(s->old_fw[0]);
+		retention_free(s->old_ret[0]);
+		memmove(s->old_fw, s->old_fw + 1,
+		    (STORE_MAX_RETIRED - 1) * sizeof s->old_fw[0]);
+		memmove(s->old_ret, s->old_ret + 1,
+		    (STORE_MAX_RETIRED - 1) * sizeof s->old_ret[0]);
+		s->nretired--;
+	}
+	if (retire && (s->fw != NULL || s->ret != NULL)) {
+		s->old_fw[s->nretired] = s->fw;
+		s->old_ret[s->nretired++] = s->ret;
+	} else {
+		atomic_store(&s->fw_pub, NULL);
+		atomic_store(&s->ret_pub, NULL);
+		retention_free(s->ret);
+		forward_free(s->fw);
+	}
+	s->ret = NULL;
+	s->fw = NULL;
+	for (i = 0; i < ST__COUNT; i++) {
+		sqlite3_finalize(s->st[i]);
+		s->st[i] = NULL;
+	}
+	sqlite3_finalize(s->st_multi);
+	s->st_multi = NULL;
+	s->npend = 0;
+	if (s->db == NULL)
+		return;
+	sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+	if (retire)
+		sqlite3_close_v2(s->db);	/* once those are freed */
+	else if (sqlite3_close(s->db) != SQLITE_OK) {
+		log_warn("store: %s: statements left open at close: %s",
+		    s->path, sqlite3_errmsg(s->db));
+		sqlite3_close_v2(s->db);
+	}
+	s->db = NULL;
+}
+
+/* While closing, past the shutdown deadline: a full-disk retry gives up. */
+static bool
+store_past_deadline(void *ctx)
+{
+	struct store *s = ctx;
+
+	long long dl = atomic_load(&s->deadline_ms);
+
+	return atomic_load(&s->closing) && dl != 0 && clock_mono_ms() >= dl;
+}
+
+/*
+ * The store thread found its database damaged (s->damaged) or has none
+ * (an earlier heal failed): closes it, moves it aside with what can be
+ * salvaged and opens a fresh one, where the batch still in memory is then
+ * retried. With on_corrupt "refuse" the damage is logged and the batch
+ * retried on the same file (acks stay held). 0 when a fresh database is
+ * open, GW_EIO otherwise. Store thread.
+ */
+int
+store_heal(struct store *s)
+{
+	struct gw_error err;
+	char why[256];
+
+	memset(&err, 0, sizeof err);
+	if (s->refuse && s->db != NULL) {
+		if (log_ratelimited(&s->errlim, 5, 60000))
+			log_error("store: %s is damaged (%s) and "
+			    "database.on_corrupt is \"refuse\": publishes "
+			    "stay unacknowledged", s->path, s->damage);
+		s->damaged = false;
+		return GW_EIO;
+	}
+	if (s->db != NULL) {
+		snprintf(why, sizeof why, "%s at run time", s->damage);
+		log_error("store: %s is damaged: %s", s->path, why);
+		store_disconnect(s, true);
+		if (heal_quarantine(s->path, why, store_past_deadline, s,
+		    &err) != 0) {
+			log_error("store: %s: %s", s->path, err.msg);
+			return GW_EIO;
+		}
+		/* The checkpointer still has the old file open. */
+		s->healed = true;
+	}
+	s->damaged = false;
+	if (store_connect(s, &err) != 0) {
+		log_error("store: %s: %s", err.path, err.msg);
+		store_disconnect(s, true);
+		return GW_EIO;
+	}
+	if (s->fwo_set)
+		forward_configure(s->fw, &s->fwo);
+	heal_mark(s->path);
+	log_error("store: now writing to a fresh %s; what was waiting in "
+	    "memory is committed there", s->path);
+	return 0;
+}
+
+/* At start, a SIGTERM or SIGINT waiting stops a retry on a full disk. */
+static bool
+store_stop_signalled(void *ctx)
+{
+	sigset_t set;
+
+	(void)ctx;
+	return sigpending(&set) == 0 && (sigismember(&set, SIGTERM) == 1 ||
+	    sigismember(&set, SIGINT) == 1);
 }
 
 /* Prepares the STORE_ROWS_MULTI-row insert into messages. 0 or GW_EIO. */
@@ -273,20 +476,12 @@ void
 store_free(struct store *s)
 {
 	struct store_item it;
-	size_t j;
-	int i;
+	size_t i;
 
-	for (j = 0; j < s->nsinks; j++)
-		sink_sqlite_free(s->sinks[j]);
-	retention_free(s->ret);
-	forward_free(s->fw);
-	for (i = 0; i < ST__COUNT; i++)
-		sqlite3_finalize(s->st[i]);
-	sqlite3_finalize(s->st_multi);
-	if (s->db != NULL && sqlite3_close(s->db) != SQLITE_OK) {
-		log_warn("store: %s: statements left open at close: %s",
-		    s->path, sqlite3_errmsg(s->db));
-		sqlite3_close_v2(s->db);
+	store_disconnect(s, false);
+	for (i = 0; i < s->nretired; i++) {
+		forward_free(s->old_fw[i]);
+		retention_free(s->old_ret[i]);
 	}
 	if (s->q != NULL) {
 		/* Only reachable with a database that failed: drop refs. */

@@ -46,6 +46,7 @@ struct store_opts {
 						 * before a batch fails */
 	uint64_t	 max_bytes;		/* database.max_bytes, 0 = none */
 	uint64_t	 max_age_ms;		/* messages retention, 0 = keep */
+	bool		 on_corrupt_refuse;	/* damaged: refuse, not heal */
 };
 
 enum store_op {
@@ -232,8 +233,11 @@ void		 store_get_retention_stats(struct store *s,
 
 /*
  * Commits everything queued, stops and joins the thread, closes the
- * database and frees s. Accepts NULL.
+ * database and frees s. With a shutdown timeout set, a batch still failing
+ * when it passes is dropped (never acknowledged) with everything queued
+ * after it, and the log says how many items. Accepts NULL.
  */
 void		 store_close(struct store *s);
+void		 store_set_shutdown_timeout(struct store *s, unsigned ms);
 
 #endif

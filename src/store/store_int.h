@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "metrics_hist.h"
+#include "store/forward.h"
 #include "store/store.h"
 
 struct checkpointer;
@@ -63,6 +64,7 @@ extern const char *const store_sql[ST__COUNT];
 
 #define STORE_MAX_SINKS		4	/* rule sets prepared at once */
 #define STORE_ROWS_MULTI	16	/* messages rows per INSERT statement */
+#define STORE_MAX_RETIRED	8	/* heals whose fw/ret are kept */
 
 struct store {
 	sqlite3			*db;		/* the writer connection */
@@ -93,6 +95,32 @@ struct store {
 	atomic_uint_fast64_t	 queued_bytes;	/* message bytes not committed */
 	atomic_uint_fast64_t	 rules_seq;	/* last STORE_OP_RULES seen */
 	atomic_int		 rules_ok;	/* its outcome */
+	enum store_durability	 durability;	/* for store_connect() */
+	uint64_t		 max_bytes;	/* retention */
+	uint64_t		 max_age_ms;
+	bool			 refuse;	/* on_corrupt: refuse */
+	bool			 damaged;	/* SQLite said CORRUPT/NOTADB */
+	char			 damage[128];	/* what it said */
+	struct forward_opts	 fwo;		/* last store_set_forward() */
+	bool			 fwo_set;
+	bool			 healed;	/* a fresh file replaced the one
+						 * the checkpointer has open */
+	atomic_llong		 deadline_ms;	/* mono; closing gives up after
+						 * it (0 = never) */
+	bool			 abandoned;	/* gave up at the deadline */
+	bool			 busy_off;	/* no waiting for locks */
+	/*
+	 * What other threads read (store_outbox_full, retention stats): the
+	 * current fw and ret, published by the store thread. The ones a heal
+	 * replaced are kept (retired) until store_free, so a reader holding
+	 * an old pointer never sees it freed.
+	 */
+	_Atomic(struct forward *) fw_pub;
+	_Atomic(struct retention *) ret_pub;
+	struct forward		*old_fw[STORE_MAX_RETIRED];
+	struct retention	*old_ret[STORE_MAX_RETIRED];
+	size_t			 nretired;
+	uint64_t		 dropped;	/* items not committed then */
 
 	atomic_uint_fast64_t	 committed_seq;
 	atomic_uint_fast64_t	 rows;
@@ -108,6 +136,9 @@ struct store {
 /* open.c */
 int	store_pragma(struct store *, const char *, char *, size_t,
 	    struct gw_error *);
+int	store_connect(struct store *, struct gw_error *);
+void	store_disconnect(struct store *, bool);
+int	store_heal(struct store *);
 void	store_free(struct store *);
 
 /* writer.c */

@@ -21,7 +21,11 @@
  * capped exponential backoff (10 ms doubling to 5 s). committed_seq does not
  * move meanwhile, so the loop keeps the acks held and, its queue filling up,
  * pauses the publishers. The thread never exits on a database error; only
- * store_close() ends it, after everything queued has been committed.
+ * store_close() ends it, after everything queued has been committed, or,
+ * with a shutdown timeout, once a batch still fails past it (dropped,
+ * never acknowledged). Damage (SQLITE_CORRUPT, SQLITE_NOTADB) is not
+ * retried on the same file: store_heal() moves it aside and opens a fresh
+ * one (heal.c), and the batch is retried there at once.
  *
  * Statements are prepared once at open; values are bound SQLITE_STATIC
  * since the message outlives the step, and each statement is reset right
@@ -60,6 +64,7 @@
 #include "sink/sqlite.h"
 #include "store/checkpoint.h"
 #include "store/forward.h"
+#include "store/heal.h"
 #include "store/retention.h"
 #include "store/schema.h"
 #include "store/store.h"
@@ -82,6 +87,7 @@ static int	store_write_rules_op(struct store *,
 		    const struct store_item *);
 static void	store_checkpoint(struct store *, bool);
 static void	store_sleep_ms(unsigned);
+static bool	store_give_up(struct store *, size_t);
 
 /* Borrowed writer connection; see store.h for the thread rule. */
 struct sqlite3 *
@@ -179,7 +185,12 @@ store_committed_seq(struct store *s)
 void
 store_get_retention_stats(struct store *s, struct retention_stats *st)
 {
-	retention_get_stats(s->ret, st);
+	struct retention *r = atomic_load(&s->ret_pub);
+
+	if (r != NULL)
+		retention_get_stats(r, st);
+	else
+		memset(st, 0, sizeof *st);
 }
 
 /* Snapshot of the counters. Any thread. */
@@ -231,7 +242,47 @@ store_close(struct store *s)
 	checkpointer_stop(s->ckpt);
 	s->ckpt = NULL;
 	store_checkpoint(s, true);
+	if (s->abandoned)
+		log_error("store: %s: stopped after shutdown_timeout with %llu "
+		    "items not committed (their publishes were not "
+		    "acknowledged)", s->path, (unsigned long long)s->dropped);
+	else if (s->db != NULL)
+		heal_unmark(s->path);
 	store_free(s);
+}
+
+/*
+ * Bounds store_close(): ms from now (0: never) a closing store stops
+ * retrying a failing batch, drops what is left uncommitted and says so.
+ * Main thread, before store_close().
+ */
+void
+store_set_shutdown_timeout(struct store *s, unsigned ms)
+{
+	atomic_store(&s->deadline_ms, ms != 0 ? clock_mono_ms() + ms : 0);
+}
+
+/*
+ * Closing and past the deadline: drops batch[0..n) (never acknowledged:
+ * committed_seq stays) and from now on everything still queued. True when
+ * the batch was dropped.
+ */
+static bool
+store_give_up(struct store *s, size_t n)
+{
+	long long dl = atomic_load(&s->deadline_ms);
+
+	if (!s->abandoned && (!atomic_load(&s->closing) || dl == 0 ||
+	    clock_mono_ms() < dl))
+		return false;
+	if (!s->abandoned)
+		log_error("store: %s: shutdown_timeout passed while a batch "
+		    "kept failing: giving up on what is not committed",
+		    s->path);
+	s->abandoned = true;
+	s->dropped += n;
+	store_release(s, n);
+	return true;
 }
 
 static void *
@@ -251,16 +302,19 @@ store_run(struct store *s)
 	for (;;) {
 		/* Wakes for due retention work even when idle. */
 		n = queue_pop(s->q, s->batch, s->max_items,
-		    retention_timeout_ms(s->ret));
+		    s->ret != NULL ? retention_timeout_ms(s->ret) : 1000);
 		if (n > 0) {
 			store_batch(s, n);
 			store_checkpoint(s, false);
 		}
 		/* Delivery results beyond what one batch took. */
-		while (forward_pending(s->fw))
+		while (s->fw != NULL && forward_pending(s->fw) &&
+		    !s->abandoned)
 			store_batch(s, 0);
 		if (n == 0 && atomic_load(&s->closing))
 			break;
+		if (s->db == NULL)
+			continue;
 		/* Between batches: one short chunk of pruning at most. */
 		(void)retention_run(s->ret, s->nsinks > 0 ?
 		    sink_sqlite_set(s->sinks[s->nsinks - 1]) : NULL);
@@ -276,7 +330,13 @@ store_batch(struct store *s, size_t n)
 {
 	uint64_t rows = 0, seq, one = 1;
 	unsigned delay = 0, failures = 0;
-	long long t0;
+	long long t0, left;
+
+	if (s->abandoned) {
+		s->dropped += n;
+		store_release(s, n);
+		return;
+	}
 
 	for (;;) {
 		t0 = clock_mono_us();
@@ -287,9 +347,19 @@ store_batch(struct store *s, size_t n)
 		    memory_order_relaxed);
 		atomic_fetch_add_explicit(&s->commit_failures, 1,
 		    memory_order_relaxed);
+		/* Damage is not transient: a fresh file, then retry now. */
+		if ((s->damaged || s->db == NULL) && store_heal(s) == 0)
+			continue;
+		if (store_give_up(s, n))
+			return;
 		delay = delay == 0 ? STORE_BACKOFF_MIN_MS : delay * 2;
 		if (delay > STORE_BACKOFF_MAX_MS)
 			delay = STORE_BACKOFF_MAX_MS;
+		left = atomic_load(&s->deadline_ms) - clock_mono_ms();
+		if (atomic_load(&s->closing) &&
+		    atomic_load(&s->deadline_ms) != 0 &&
+		    left < (long long)delay)
+			delay = left > 0 ? (unsigned)left : 0;
 		store_sleep_ms(delay);
 	}
 	metrics_hist_observe(&s->commit_hist, clock_mono_us() - t0);
@@ -327,6 +397,8 @@ store_txn(struct store *s, size_t *np, bool fill, uint64_t *rowsp)
 	uint64_t rows = 0;
 	bool open = false;
 
+	if (s->db == NULL)
+		return GW_EIO;
 	/* Delivery results land in the same transactions as new items. */
 	if (forward_take_results(s->fw)) {
 		if (store_step(s, ST_BEGIN) != 0)
@@ -381,6 +453,11 @@ fail:
 		log_error("store: %s: batch of %zu items failed, rolled back "
 		    "and retried: %s (%d)", s->path, n, sqlite3_errmsg(s->db),
 		    sqlite3_extended_errcode(s->db));
+	if (heal_is_corrupt(sqlite3_extended_errcode(s->db))) {
+		s->damaged = true;
+		snprintf(s->damage, sizeof s->damage, "%s (%d)",
+		    sqlite3_errmsg(s->db), sqlite3_extended_errcode(s->db));
+	}
 	if (!sqlite3_get_autocommit(s->db)) {
 		sqlite3_step(s->st[ST_ROLLBACK]);
 		sqlite3_reset(s->st[ST_ROLLBACK]);
@@ -692,13 +769,17 @@ store_nudge(struct store *s)
 void
 store_set_forward(struct store *s, const struct forward_opts *o)
 {
+	s->fwo = *o;
+	s->fwo_set = true;
 	forward_configure(s->fw, o);
 }
 
 bool
 store_outbox_full(struct store *s)
 {
-	return forward_full(s->fw);
+	struct forward *f = atomic_load(&s->fw_pub);
+
+	return f != NULL && forward_full(f);
 }
 
 int
@@ -819,9 +900,12 @@ store_checkpoint(struct store *s, bool final)
 	int mode, rc, log_frames = 0, done = 0;
 
 	now = clock_mono_ms();
+	if (s->db == NULL || (final && s->abandoned))
+		return;
 	if (!final && (bytes < STORE_CKPT_PASSIVE || now < s->ckpt_next_ms))
 		return;
-	if (!final && s->ckpt != NULL && bytes < STORE_CKPT_INLINE) {
+	if (!final && s->ckpt != NULL && !s->healed &&
+	    bytes < STORE_CKPT_INLINE) {
 		/*
 		 * Off the commit path. Under sustained ingest the writer keeps
 		 * appending while it copies, so the WAL cannot start over;
@@ -835,10 +919,10 @@ store_checkpoint(struct store *s, bool final)
 	mode = final || bytes >= STORE_CKPT_TRUNCATE ?
 	    SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE;
 	if (!final && mode == SQLITE_CHECKPOINT_TRUNCATE)
-		sqlite3_busy_timeout(s->db, 0);
+		s->busy_off = true;
 	rc = sqlite3_wal_checkpoint_v2(s->db, NULL, mode, &log_frames, &done);
 	if (!final && mode == SQLITE_CHECKPOINT_TRUNCATE)
-		sqlite3_busy_timeout(s->db, s->busy_ms);
+		s->busy_off = false;
 	if (rc == SQLITE_OK && (mode == SQLITE_CHECKPOINT_TRUNCATE ||
 	    done >= log_frames)) {
 		/* The next commit restarts the WAL; its hook tells the size. */

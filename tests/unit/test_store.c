@@ -259,7 +259,8 @@ test_open_fails(void)
 {
 	struct store_opts o;
 	struct gw_error err;
-	char p[128];
+	struct store *s;
+	char p[128], q[256];
 
 	memset(&o, 0, sizeof o);
 	memset(&err, 0, sizeof err);
@@ -280,9 +281,21 @@ test_open_fails(void)
 		    "...............................................", f);
 		fclose(f);
 	}
+	/* database.on_corrupt "refuse": left alone, a clear error. */
 	memset(&err, 0, sizeof err);
+	o.on_corrupt_refuse = true;
 	CU_ASSERT_PTR_NULL(store_open(&o, &err));
-	CU_ASSERT(err.msg[0] != '\0');
+	CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "refuse"));
+	CU_ASSERT_EQUAL(access(p, F_OK), 0);
+	/* "quarantine" (the default): moved aside, a fresh file opened. */
+	o.on_corrupt_refuse = false;
+	memset(&err, 0, sizeof err);
+	s = store_open(&o, &err);
+	CU_ASSERT_PTR_NOT_NULL(s);
+	store_close(s);
+	snprintf(q, sizeof q, "ls %s/garbage.db.corrupt-* >/dev/null 2>&1",
+	    tmpdir);
+	CU_ASSERT_EQUAL(system(q), 0);
 	memset(&o, 0, sizeof o);
 	CU_ASSERT_PTR_NULL(store_open(&o, &err));
 	store_close(NULL);
