@@ -387,9 +387,11 @@ bridge_flush(struct bridge *b)
 		i++;
 		b->npushed++;
 	}
-	memmove(b->unpushed, b->unpushed + i, (b->nunpushed - i) *
-	    sizeof *b->unpushed);
-	b->nunpushed -= i;
+	if (i > 0) {
+		memmove(b->unpushed, b->unpushed + i, (b->nunpushed - i) *
+		    sizeof *b->unpushed);
+		b->nunpushed -= i;
+	}
 	if (b->npushed > 0 && b->results_cb != NULL)
 		b->results_cb(b->results_ctx);
 	b->npushed = 0;

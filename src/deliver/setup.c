@@ -371,18 +371,22 @@ delivery_stop(struct delivery *dl, unsigned grace_ms)
 {
 	struct deliver *d;
 	struct bridge *br;
+	bool stopped = false;
 
 	if (dl == NULL)
 		return;
 	if ((br = br_get(dl)) != NULL) {
 		bridge_stop(br, grace_ms);
 		atomic_store(&dl->br, NULL);
+		stopped = true;
 	}
 	if ((d = dl_get(dl)) != NULL) {
 		deliver_stop(d, grace_ms);
 		atomic_store(&dl->d, NULL);
+		stopped = true;
 	}
-	store_nudge(dl->store);
+	if (stopped)
+		store_nudge(dl->store);
 }
 
 void
