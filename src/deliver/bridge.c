@@ -14,14 +14,20 @@
  *	DOWN        at next_connect: start a connection -> CONNECTING
  *	CONNECTING  CONNECTED -> UP (failures = 0); FAILED -> DOWN with
  *	            a backoff of failures + 1
- *	UP          LOST -> DOWN (backoff); otherwise fill the window:
- *	            rows waiting to be sent again first, then new rows read
- *	            above the cursor, in id order
+ *	UP          LOST -> DOWN (backoff), the client is destroyed and the
+ *	            window's unacknowledged rows wait to be sent again;
+ *	            otherwise fill the window: rows waiting to be sent
+ *	            again first, then new rows read above the cursor, in id
+ *	            order
  *
  * The window (struct bridge_fl, id order) holds at most max_in_flight
  * rows. An acknowledgement marks its row, which becomes an OK result for
  * the store at once; acknowledged rows leave the window from its head. A
- * failed send marks its row to be sent again once the route is UP. The
+ * failed send marks its row to be sent again once the route is UP. After
+ * a lost connection a NEW client connects (go-back-N from the first
+ * unacknowledged row): Paho's own resending of a session's messages on a
+ * reused client is not relied on, so what is resent, and in which order,
+ * is decided here. The
  * held-id set (read ahead and window) and the drop_oldest handshake are
  * those of the webhook delivery thread (loop.c).
  */
@@ -578,6 +584,31 @@ go_down(struct bridge *b, struct bridge_rt *rt, int64_t now)
 	set_state(rt, BRIDGE_DOWN);
 }
 
+/*
+ * After a lost connection: the client goes (a new one connects), and
+ * every unacknowledged row of the window is sent again, in order, once
+ * the route is up. Completions the old client reported and that were not
+ * read yet are forgotten: its tokens mean nothing to the new one.
+ */
+static void
+bridge_lost(struct bridge *b, struct bridge_rt *rt)
+{
+	size_t i;
+
+	bridge_link_close(b, rt);
+	rt->connected_once = false;
+	pthread_mutex_lock(&b->mu);
+	rt->tag->ndone = 0;
+	rt->tag->lostdone = 0;
+	pthread_mutex_unlock(&b->mu);
+	for (i = 0; i < rt->nfl; i++) {
+		if (!rt->fl[i].acked && rt->fl[i].sent) {
+			rt->fl[i].sent = false;
+			rt->fl[i].resend = true;
+		}
+	}
+}
+
 /* Applies what the callbacks recorded for rt. */
 static void
 bridge_events(struct bridge *b, struct bridge_rt *rt, int64_t now)
@@ -645,6 +676,8 @@ bridge_events(struct bridge *b, struct bridge_rt *rt, int64_t now)
 			log_warn("bridge: route %s: connection lost: %s",
 			    rt->conf.name, text);
 			go_down(b, rt, now);
+			bridge_lost(b, rt);
+			again = false;
 			break;
 		default:
 			break;

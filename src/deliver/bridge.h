@@ -24,13 +24,13 @@
  * in turn on each connection attempt). Rows go out in id order with up to
  * max_in_flight unacknowledged; a row leaves the outbox only when it is
  * acknowledged (PUBACK for QoS 1, PUBCOMP for QoS 2, written to the socket
- * for QoS 0). The session is persistent (clean session false), so Paho
- * resends what was in flight when a connection drops; a publish whose send
- * failed is sent again, in order, after the reconnection. The first
- * connection of a QoS 2 route starts clean: a previous process's packet
- * ids must not make the broker take new messages for resends (those rows
- * are still in the outbox and are sent again). Reconnection waits a
- * full-jitter exponential backoff (1 s doubling up to 60 s).
+ * for QoS 0). The upstream session is persistent (clean session false).
+ * When a connection drops, the rows not acknowledged yet are sent again,
+ * in order, by a new client after the reconnection. A QoS 2 route's new
+ * client starts clean: packet ids of an earlier client must not make the
+ * broker take new messages for resends (the unacknowledged rows are sent
+ * again anyway). Reconnection waits a full-jitter exponential backoff
+ * (1 s doubling up to 60 s).
  *
  * After a restart every row still in the outbox is sent again: duplicates
  * upstream are possible only for rows in flight when mqlite stopped.

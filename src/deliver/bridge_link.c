@@ -13,8 +13,9 @@
  * (the latest says where the connection stands); finished sends go to an
  * array sized for the route's window, so a callback never allocates.
  * Paho's automatic reconnection is off: the bridge thread decides when to
- * connect again (backoff with jitter), with the same client object, so the
- * session (clean session false) keeps what was in flight.
+ * connect again (backoff with jitter). A client whose connection was lost
+ * is destroyed and a new one connects; the bridge resends the rows that
+ * were not acknowledged.
  */
 #include <stdio.h>
 #include <string.h>
@@ -206,7 +207,7 @@ bridge_link_connect(struct bridge *b, struct bridge_rt *rt)
 	if ((rc = link_create(b, rt)) != 0)
 		return rc;
 	co.keepAliveInterval = (int)c->keepalive;
-	/* A QoS 2 route starts clean once: see bridge.h. */
+	/* A new client of a QoS 2 route starts clean: see bridge.h. */
 	co.cleansession = c->qos == 2 && !rt->connected_once ? 1 : 0;
 	co.maxInflight = (int)c->max_in_flight;
 	co.connectTimeout = BRIDGE_CONNECT_TIMEOUT;
