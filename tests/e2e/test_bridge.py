@@ -16,6 +16,7 @@ import subprocess
 import threading
 import time
 import unittest
+import urllib.request
 
 import paho.mqtt.client as mqtt
 
@@ -172,8 +173,11 @@ class BridgeCase(E2ETestCase):
         self.publish(br, n)
         self.assertEqual(self.outbox_rows(br), n)
         br.kill()
+        mport = free_port()
+        br.update_config(metrics={"bind": HOST, "port": mport})
         br.start()
         self.assertEqual(self.outbox_rows(br), n)
+        self.assertEqual(self.metric(mport, "mqlite_bridge_up"), 0)
         up.start()
         counter = Counter(up.port, "up/#", tls=tls)
         counter.connect()
@@ -188,7 +192,21 @@ class BridgeCase(E2ETestCase):
         self.assertTrue(wait_until(lambda: self.outbox_rows(br) == 0, 60),
                         "outbox not drained: %d" % self.outbox_rows(br))
         self.assertIn("bridge: route up/mqtt: connected to", br.log_text())
+        self.assertEqual(self.metric(mport, "mqlite_bridge_up"), 1)
+        self.assertEqual(self.metric(mport, "mqlite_bridge_acked_total"), n)
+        self.assertEqual(self.metric(mport, "mqlite_bridge_in_flight"), 0)
         return br
+
+    def metric(self, port, name, route="up/mqtt"):
+        """The value of name{route="..."} at /metrics, or None."""
+        url = "http://%s:%d/metrics" % (HOST, port)
+        with urllib.request.urlopen(url, timeout=10) as r:
+            text = r.read().decode()
+        key = '%s{route="%s"} ' % (name, route)
+        for line in text.splitlines():
+            if line.startswith(key):
+                return int(float(line[len(key):]))
+        return None
 
 
 class TestBridge(BridgeCase):
