@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Copyright (c) 2026 The mqlite authors */
 /*
- * Internals of the bridge shared by bridge.c (the thread, routes, rows)
- * and bridge_link.c (one route's Paho client: connect, send, callbacks).
+ * Internals of the bridge shared by bridge.c (the thread, routes, rows),
+ * bridge_state.c (route tables, counters, held ids, results) and
+ * bridge_link.c (one route's Paho client: connect, send, callbacks).
  * Nothing outside src/deliver/ includes this.
  */
 #ifndef GW_BRIDGE_INT_H
@@ -137,12 +138,21 @@ struct bridge {
 	long long		 gauge_next;
 };
 
-/* bridge.c */
+/* bridge_state.c: route tables, counters, held ids, results. */
 int	 bridge_routes_copy(const struct bridge_route *, size_t,
 	    struct bridge_route **);
 void	 bridge_routes_free(struct bridge_route *, size_t);
+int	 bridge_route_conf_copy(struct bridge_route *,
+	    const struct bridge_route *);
+void	 bridge_route_conf_free(struct bridge_route *);
+bool	 bridge_route_conf_eq(const struct bridge_route *,
+	    const struct bridge_route *);
+struct bridge_ctr *bridge_ctr_get(struct bridge *, const char *);
+void	 bridge_held_add(struct bridge *, const struct outbox_row *, size_t);
+void	 bridge_held_del(struct bridge *, int64_t);
 void	 bridge_push(struct bridge *, int64_t, enum outbox_verdict,
 	    const char *);
+void	 bridge_flush_results(struct bridge *);
 
 /* bridge_link.c: one route's client (bridge thread). */
 int	 bridge_link_connect(struct bridge *, struct bridge_rt *);
