@@ -582,6 +582,7 @@ bridge_main(void *arg)
 	return NULL;
 }
 
+/* See bridge.h. Any thread unless it says otherwise. */
 struct bridge *
 bridge_start(const struct bridge_opts *opts, struct gw_error *err)
 {
@@ -653,6 +654,7 @@ fail:
 	return NULL;
 }
 
+/* See bridge.h. Any thread unless it says otherwise. */
 void
 bridge_wake(struct bridge *b)
 {
@@ -662,6 +664,7 @@ bridge_wake(struct bridge *b)
 	pthread_mutex_unlock(&b->mu);
 }
 
+/* See bridge.h. Any thread unless it says otherwise. */
 int
 bridge_update_routes(struct bridge *b, const struct bridge_route *routes,
     size_t n)
@@ -686,6 +689,7 @@ bridge_update_routes(struct bridge *b, const struct bridge_route *routes,
 	return 0;
 }
 
+/* See bridge.h. Any thread unless it says otherwise. */
 void
 bridge_stop(struct bridge *b, uint32_t grace_ms)
 {

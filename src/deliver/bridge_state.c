@@ -21,6 +21,7 @@
 /* ------------------------------------------------------------------ */
 /* Small helpers.                                                       */
 
+/* See bridge.h. Any thread unless it says otherwise. */
 const char *
 bridge_state_name(enum bridge_state st)
 {
@@ -34,6 +35,7 @@ bridge_state_name(enum bridge_state st)
 	}
 }
 
+/* See bridge.h. Any thread unless it says otherwise. */
 int64_t
 bridge_reconnect_delay(uint64_t *rng_state, uint32_t failures)
 {
@@ -57,6 +59,7 @@ dup_or_null(const char *s, bool *bad)
 	return d;
 }
 
+/* See bridge_int.h. */
 void
 bridge_route_conf_free(struct bridge_route *r)
 {
@@ -78,6 +81,7 @@ bridge_route_conf_free(struct bridge_route *r)
 	memset(r, 0, sizeof *r);
 }
 
+/* See bridge_int.h. */
 int
 bridge_route_conf_copy(struct bridge_route *d, const struct bridge_route *s)
 {
@@ -169,6 +173,7 @@ bridge_routes_copy(const struct bridge_route *src, size_t n,
 	return 0;
 }
 
+/* See bridge_int.h. */
 void
 bridge_routes_free(struct bridge_route *t, size_t n)
 {
@@ -202,6 +207,7 @@ bridge_ctr_get(struct bridge *b, const char *name)
 /* ------------------------------------------------------------------ */
 /* The held-id set.                                                     */
 
+/* See bridge_int.h. */
 void
 bridge_held_add(struct bridge *b, const struct outbox_row *rows, size_t n)
 {
@@ -225,6 +231,7 @@ bridge_held_add(struct bridge *b, const struct outbox_row *rows, size_t n)
 	pthread_mutex_unlock(&b->mu);
 }
 
+/* See bridge_int.h. */
 void
 bridge_held_del(struct bridge *b, int64_t id)
 {
@@ -248,6 +255,7 @@ cmp_id(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* See bridge.h. Any thread unless it says otherwise. */
 int
 bridge_held_ids(struct bridge *b, int64_t **ids, size_t *n)
 {
@@ -268,12 +276,14 @@ bridge_held_ids(struct bridge *b, int64_t **ids, size_t *n)
 	return 0;
 }
 
+/* See bridge.h. Any thread unless it says otherwise. */
 void
 bridge_drop_mark(struct bridge *b)
 {
 	atomic_fetch_add(&b->drop_seq, 1);
 }
 
+/* See bridge.h. Any thread unless it says otherwise. */
 void
 bridge_count_dropped(struct bridge *b, const char *route, uint64_t n)
 {
@@ -286,6 +296,7 @@ bridge_count_dropped(struct bridge *b, const char *route, uint64_t n)
 	pthread_mutex_unlock(&b->mu);
 }
 
+/* See bridge.h. Any thread unless it says otherwise. */
 void
 bridge_stats(struct bridge *b, bridge_stats_cb cb, void *ctx)
 {
@@ -344,6 +355,7 @@ bridge_push(struct bridge *b, int64_t id, enum outbox_verdict v,
 	b->unpushed[b->nunpushed++] = r;
 }
 
+/* See bridge_int.h. */
 void
 bridge_flush_results(struct bridge *b)
 {
