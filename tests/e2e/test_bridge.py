@@ -24,6 +24,9 @@ from mqlite_harness import (HOST, E2ETestCase, daemon_path, free_port,
                             helper_path, wait_until)
 
 MOSQUITTO = "/usr/sbin/mosquitto"
+# LeakSanitizer: ignore the blocks libpaho itself leaks (see the file).
+LSAN_SUPP = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                         "lsan_paho.supp")
 
 
 def write_json(path, obj):
@@ -148,7 +151,8 @@ class BridgeCase(E2ETestCase):
         mq.update(extra or {})
         rules = write_json(os.path.join(self.workdir, "rules.json"), {
             "rules": [{"name": "up", "topic": "dev/#", "mqtt": mq}]})
-        br = self.start_broker(extra_args=["-r", rules])
+        br = self.start_broker(extra_args=["-r", rules], env={
+            "LSAN_OPTIONS": "suppressions=" + LSAN_SUPP})
         return br
 
     def publish(self, br, n, topic="dev/a"):
@@ -215,8 +219,7 @@ class TestBridge(BridgeCase):
         publish arrives, first copies in order; the duplicates (counted)
         are bounded by what can be in flight at the two failures: the
         window, plus at the kill the rows acknowledged upstream whose
-        delete the store had not committed yet (at most one batch of
-        results, 1024)."""
+        delete the store had not committed yet."""
         n, window = 5000, 64
         up = Upstream(self.workdir)
         self.addCleanup(up.stop)
@@ -231,9 +234,13 @@ class TestBridge(BridgeCase):
         counter = Counter(up.port, "up/#", got=counter.got)
         counter.connect()
         self.assertTrue(wait_until(lambda: counter.count() >= 1000, 60))
-        at_kill = counter.count()
         left_at_kill = self.outbox_rows(br)
         br.kill()
+        time.sleep(0.5)
+        at_kill = counter.count()
+        # Arrived upstream but not deleted yet (the store applies
+        # acknowledgements in batches): sent again after the restart.
+        undeleted = max(0, at_kill - (n - left_at_kill))
         br.start()
         self.assertTrue(wait_until(lambda: counter.count() >= at_kill +
                                    1500, 60))
@@ -248,14 +255,18 @@ class TestBridge(BridgeCase):
                         "outbox not drained: %d" % self.outbox_rows(br))
         self.assertTrue(wait_until(lambda: len(set(counter.got)) >= n, 30))
         missing, disorder, dups = counter.verdict(n)
-        print("bridge: killed at %d (outbox %d), upstream restarted at %d "
-              "of %d; %d duplicate(s) (window %d)" % (
-                  at_kill, left_at_kill, at_stop, n, dups, window))
+        print("bridge: killed at %d (outbox %d, %d arrived and not "
+              "deleted), upstream restarted at %d of %d; %d duplicate(s) "
+              "(window %d)" % (at_kill, left_at_kill, undeleted, at_stop, n,
+                               dups, window))
         self.assertEqual(missing, [])
         self.assertEqual(disorder, 0)
         self.assertLess(at_stop, n, "the drain was over before the "
                         "upstream restart: nothing was tested")
-        self.assertLessEqual(dups, 1024 + 3 * window)
+        # Resent after the kill: what arrived but was not deleted, plus the
+        # window; at the upstream restart: mqlite's window and the
+        # counter's own (Paho's default of 20).
+        self.assertLessEqual(dups, undeleted + 2 * window + 20)
         self.assertIn("connection lost", br.log_text())
 
     def test_outage_kill9_restart_every_publish_once_in_order(self):
