@@ -435,6 +435,131 @@ render_sources(struct buf *out, const struct sources *ss)
 	return 0;
 }
 
+struct bridge_copy {
+	struct bridge_route_stats *v;
+	size_t		 n;
+	size_t		 cap;
+	int		 rc;
+};
+
+/* Called under the bridge's lock: copy, never block. */
+static void
+bridge_cb(const struct bridge_route_stats *st, void *ctx)
+{
+	struct bridge_copy *bc = ctx;
+	struct bridge_route_stats *v;
+	size_t cap;
+
+	if (bc->rc != 0 || bc->n >= ROUTES_MAX)
+		return;
+	if (bc->n == bc->cap) {
+		cap = bc->cap == 0 ? 8 : bc->cap * 2;
+		if ((v = gw_realloc(bc->v, cap * sizeof *v)) == NULL) {
+			bc->rc = GW_ENOMEM;
+			return;
+		}
+		bc->v = v;
+		bc->cap = cap;
+	}
+	bc->v[bc->n] = *st;
+	if ((bc->v[bc->n].route = gw_strdup(st->route)) == NULL) {
+		bc->rc = GW_ENOMEM;
+		return;
+	}
+	bc->n++;
+}
+
+/* The value of bridge family f for st. */
+static double
+bridge_value(const struct bridge_route_stats *st, size_t f, long long now)
+{
+	switch (f) {
+	case 0:
+		return st->state == BRIDGE_UP;
+	case 1:
+		return (double)st->connects;
+	case 2:
+		return (double)st->sent;
+	case 3:
+		return (double)st->acked;
+	case 4:
+		return (double)st->retried;
+	case 5:
+		return (double)st->dead;
+	case 6:
+		return (double)st->dropped;
+	case 7:
+		return (double)st->depth;
+	case 8:
+		if (st->oldest_ms <= 0 || st->oldest_ms >= now)
+			return 0;
+		return (double)(now - st->oldest_ms) / 1000.0;
+	default:
+		return (double)st->in_flight;
+	}
+}
+
+/* Per mqtt route: connection state and counters. */
+static int
+render_bridge(struct buf *out, struct delivery *dl)
+{
+	static const struct scalar fam[] = {
+		{ "mqlite_bridge_up", "gauge",
+		    "1 while the route is connected upstream", 0 },
+		{ "mqlite_bridge_connects_total", "counter",
+		    "Successful connections upstream", 0 },
+		{ "mqlite_bridge_sent_total", "counter",
+		    "Publishes handed to the upstream connection", 0 },
+		{ "mqlite_bridge_acked_total", "counter",
+		    "Outbox rows acknowledged upstream and deleted", 0 },
+		{ "mqlite_bridge_retried_total", "counter",
+		    "Publishes sent again after a failed send", 0 },
+		{ "mqlite_bridge_dead_total", "counter",
+		    "Outbox rows dead-lettered", 0 },
+		{ "mqlite_bridge_dropped_total", "counter",
+		    "Outbox rows dropped by the outbox cap", 0 },
+		{ "mqlite_bridge_depth", "gauge",
+		    "Rows waiting in the outbox (refreshed every few "
+		    "seconds)", 0 },
+		{ "mqlite_bridge_oldest_age_seconds", "gauge",
+		    "Age of the oldest row waiting in the outbox (0: none)",
+		    0 },
+		{ "mqlite_bridge_in_flight", "gauge",
+		    "Publishes sent and not yet acknowledged", 0 },
+	};
+	struct bridge_copy bc;
+	long long now = clock_wall_ms();
+	size_t f, i;
+	int rc = 0;
+
+	memset(&bc, 0, sizeof bc);
+	delivery_bridge_stats(dl, bridge_cb, &bc);
+	if ((rc = bc.rc) != 0 || bc.n == 0)
+		goto out;
+	for (f = 0; f < sizeof fam / sizeof fam[0]; f++) {
+		if ((rc = metrics_family(out, fam[f].name, fam[f].type,
+		    fam[f].help)) != 0)
+			goto out;
+		for (i = 0; i < bc.n; i++) {
+			if (f == 8)
+				rc = metrics_sample_double(out, fam[f].name,
+				    "route", bc.v[i].route,
+				    bridge_value(&bc.v[i], f, now));
+			else
+				rc = metrics_sample_u64(out, fam[f].name,
+				    "route", bc.v[i].route,
+				    (uint64_t)bridge_value(&bc.v[i], f, now));
+			if (rc != 0)
+				goto out;
+		}
+	}
+out:
+	for (i = 0; i < bc.n; i++)
+		gw_free((char *)bc.v[i].route);
+	gw_free(bc.v);
+	return rc;
+}
+
 int
 metrics_render(struct buf *out, void *ctx)
 {
@@ -470,7 +595,9 @@ metrics_render(struct buf *out, void *ctx)
 	    (rc = render_rules(out, broker_rules(src->broker))) != 0 ||
 	    (rc = render_sources(out, src->sources)) != 0)
 		return rc;
-	return render_routes(out, src->delivery);
+	if ((rc = render_routes(out, src->delivery)) != 0)
+		return rc;
+	return render_bridge(out, src->delivery);
 }
 
 int

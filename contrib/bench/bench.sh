@@ -13,7 +13,9 @@
 #            compare.sh describes each row, BENCH_COMPARE chooses them);
 #   rules    ingest with 1,000 rules loaded next to ingest with one (4);
 #   webhook  webhook forwarding next to a hand-written libcurl loop, and
-#            the drain of a backlog after an outage (5).
+#            the drain of a backlog after an outage (5);
+#   bridge   the mqtt action draining a backlog into a local Mosquitto next
+#            to a plain Paho C MQTTAsync publisher with the same window (6).
 #
 # Every phase starts a fresh broker on a free 127.0.0.1 port picked here,
 # with a temporary config (and, for mqlite, a temporary database under
@@ -43,6 +45,15 @@
 #         from its first request to its last, and the wait before the first
 #         (the rule's retry backoff is capped at 1 s). The target is
 #         at least 2,000 requests/s.
+#   6. Bridge: a. tests/helpers/paho_pub (Paho C MQTTAsync, one connection,
+#         QoS 1, BENCH_BRIDGE_WINDOW unacknowledged) publishes BENCH_BRIDGE_N
+#         messages to a fresh Mosquitto: messages/s from start to exit.
+#      b. mqlite with one mqtt rule (QoS 1, max_in_flight the same window)
+#         whose upstream is down while BENCH_BRIDGE_N messages are
+#         published (all must be in the outbox); then Mosquitto starts on
+#         that port: rows/s from the first row seen acknowledged to the
+#         outbox seen empty (0.05 s polls). The target is a ratio b/a of
+#         at least 0.8.
 #
 # Environment: BENCH_QOS0_N (1000000), BENCH_QOS1_N (300000), BENCH_CONNS (8),
 # BENCH_PAYLOAD (64), BENCH_WINDOW (20), BENCH_TIMEOUT (120 s per load run),
@@ -51,9 +62,10 @@
 # BENCH_ROWS_N (100000 typed rows), BENCH_SLOW_US (5000 us added per
 # fsync), BENCH_SLOW_N (100000), BENCH_IDLE_CONNS (10000), MOSQUITTO
 # (/usr/sbin/mosquitto), MQLITE (BUILD_DIR/src/mqlite), BENCH_PARTS
-# ("compare,rules,webhook"), BENCH_RULES_N (100000), BENCH_RULES_OTHER
+# ("compare,rules,webhook,bridge"), BENCH_RULES_N (100000), BENCH_RULES_OTHER
 # (1000: rules loaded in the second configuration), BENCH_RULES_RUNS (3),
-# BENCH_HOOK_N (20000), BENCH_HOOK_RUNS (2), BENCH_DRAIN_N (20000).
+# BENCH_HOOK_N (20000), BENCH_HOOK_RUNS (2), BENCH_DRAIN_N (20000),
+# BENCH_BRIDGE_N (1000000), BENCH_BRIDGE_WINDOW (64).
 # BENCH_QUICK=1 divides the message counts and the idle connections by ten
 # and runs everything once, to try it out. The exit status is 0 when every
 # phase ran and nothing was lost, 1 otherwise (a refused row counts as a
@@ -70,6 +82,7 @@ FSYNCLAT=$BUILD/contrib/bench/fsynclat
 HERE=$(dirname "$0")
 HOOKRECV=$BUILD/contrib/bench/hookrecv
 CURLPOST=$BUILD/contrib/bench/curlpost
+PAHOPUB=$BUILD/tests/helpers/paho_pub
 MQLITE=${MQLITE:-$BUILD/src/mqlite}
 MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
 # q N: N, or N / 10 with BENCH_QUICK=1.
@@ -87,7 +100,7 @@ PAYLOAD=${BENCH_PAYLOAD:-64}
 WINDOW=${BENCH_WINDOW:-20}
 TIMEOUT=${BENCH_TIMEOUT:-120}
 DURABILITY=${BENCH_DURABILITY:-}
-PARTS=$(echo "${BENCH_PARTS:-compare,rules,webhook}" | tr ',' ' ')
+PARTS=$(echo "${BENCH_PARTS:-compare,rules,webhook,bridge}" | tr ',' ' ')
 COMPARE=$(echo "${BENCH_COMPARE:-qos1,qos1sub,qos0,rows,slow,idle}" |
     tr ',' ' ')
 ROWS_N=${BENCH_ROWS_N:-$(q 100000)}
@@ -100,6 +113,8 @@ RULES_RUNS=${BENCH_RULES_RUNS:-3}
 HOOK_N=${BENCH_HOOK_N:-$(q 20000)}
 HOOK_RUNS=${BENCH_HOOK_RUNS:-2}
 DRAIN_N=${BENCH_DRAIN_N:-$(q 20000)}
+BRIDGE_N=${BENCH_BRIDGE_N:-$(q 1000000)}
+BRIDGE_WINDOW=${BENCH_BRIDGE_WINDOW:-64}
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	RULES_RUNS=${BENCH_RULES_RUNS:-1}
 	HOOK_RUNS=${BENCH_HOOK_RUNS:-1}
@@ -724,8 +739,106 @@ bench_webhook() {
 	hook_drain
 }
 
+# bench_bridge: phase 6.
+bench_bridge() {
+	[ -x "$MQLITE" ] || { note "no daemon at $MQLITE"; FAILED=1; return; }
+	echo "== Paho C MQTTAsync loop: $BRIDGE_N QoS 1 publishes, window" \
+	    "$BRIDGE_WINDOW, into Mosquitto"
+	start_broker mosquitto bridge-ref || { FAILED=1; return; }
+	t0=$(now_ms)
+	if "$PAHOPUB" 127.0.0.1 "$BPORT" bench/ref "$BRIDGE_N" 1 m \
+	    "$BRIDGE_WINDOW" > "$TMP/pahopub.out" 2>&1; then
+		R_bridge_paho=$(per_s "$BRIDGE_N" $(($(now_ms) - t0)))
+		echo "   $R_bridge_paho messages/s"
+	else
+		note "paho_pub failed: $(tail -n 1 "$TMP/pahopub.out")"
+		FAILED=1
+	fi
+	stop_broker mosquitto
+	echo "== mqlite mqtt action: drain of $BRIDGE_N QoS 1 messages" \
+	    "published while the upstream Mosquitto was down"
+	up=$(pick_port)
+	cat > "$TMP/bridge-rules.json" <<-EOF
+	{ "rules": [ { "name": "up", "topic": "site/#",
+	  "mqtt": { "url": "tcp://127.0.0.1:$up", "topic": "bench/{topic}",
+	            "qos": 1, "max_in_flight": $BRIDGE_WINDOW } } ] }
+	EOF
+	MQ_RULES=$TMP/bridge-rules.json
+	if ! start_broker mqlite bridge; then
+		MQ_RULES=
+		FAILED=1
+		return
+	fi
+	MQ_RULES=
+	OUT=$TMP/bridge-load.json
+	if ! run_load bridge-load -q 1 -n "$BRIDGE_N" -t site/s1/dev \
+	    -x telemetry; then
+		note "bridge load failed: $(jget error "$OUT")"
+		FAILED=1
+		stop_broker mqlite
+		return
+	fi
+	left=$(db_q "$BDB" 'select count(*) from outbox')
+	R_bridge_backlog=$left
+	[ "$left" = "$BRIDGE_N" ] || note "bridge: $left rows in the outbox" \
+	    "after the load, expected $BRIDGE_N"
+	mkdir -p "$TMP/upstream"
+	printf 'listener %s 127.0.0.1\nallow_anonymous true\n%s\n' "$up" \
+	    "persistence false" > "$TMP/upstream/mosquitto.conf"
+	"$MOSQUITTO" -c "$TMP/upstream/mosquitto.conf" \
+	    > "$TMP/upstream/log" 2>&1 &
+	upid=$!
+	PIDS="$PIDS $upid"
+	wait_listen "$upid" "$up" upstream "$TMP/upstream/log" ||
+	    { FAILED=1; stop_broker mqlite; return; }
+	t_first= c_first= t_end= last=$left t_last=$(now_ms)
+	while :; do
+		c=$(db_q "$BDB" 'select count(*) from outbox')
+		t=$(now_ms)
+		if [ "$c" != "$last" ]; then
+			last=$c
+			t_last=$t
+		fi
+		if [ -z "$t_first" ] && [ "$c" != "$left" ]; then
+			t_first=$t
+			c_first=$c
+		fi
+		[ "$c" = 0 ] && { t_end=$t; break; }
+		[ $((t - t_last)) -gt 15000 ] && break
+		sleep 0.05
+	done
+	if [ -z "$t_end" ]; then
+		note "bridge: $last rows left in the outbox, no progress for 15 s"
+		FAILED=1
+	else
+		R_bridge_drain=$(per_s "$c_first" $((t_end - t_first)))
+		echo "   $R_bridge_drain rows/s"
+	fi
+	stop_broker mqlite
+	kill -TERM "$upid" 2>/dev/null
+	wait "$upid" 2>/dev/null
+}
+
+report_bridge() {
+	echo
+	printf '%-38s %12s %12s %12s\n' \
+	    "upstream MQTT, QoS 1, window $BRIDGE_WINDOW" "Paho loop" mqlite \
+	    "mqlite/Paho"
+	row "msgs/s into Mosquitto (a, b)" "$R_bridge_paho" "$R_bridge_drain"
+	row "drain backlog, rows" "-" "$R_bridge_backlog"
+	echo
+	echo "(a) paho_pub, window $BRIDGE_WINDOW, payloads of a few bytes;" \
+	    "(b) drain of the outbox after an outage, $PAYLOAD-byte payloads."
+	echo "Target, drain >= 0.8x the Paho loop:" \
+	    "$(verdict "$(ratio "$R_bridge_drain" "$R_bridge_paho")" 0.8)."
+}
+
 for part in $PARTS; do
 	case $part in
+	bridge)
+		[ -x "$PAHOPUB" ] ||
+		    die "no $PAHOPUB (make bench builds it)"
+		;;
 	compare)
 		for t in "$PIPELINE" "$FSYNCLAT" "$SLOWSYNC"; do
 			[ -x "$t" ] || [ -f "$t" ] ||
@@ -739,7 +852,7 @@ for part in $PARTS; do
 		;;
 	*)
 		die "unknown part '$part' in BENCH_PARTS" \
-		    "(compare, rules, webhook)"
+		    "(compare, rules, webhook, bridge)"
 		;;
 	esac
 done
@@ -756,6 +869,7 @@ for m in curl one one_reqs one_lag batch batch_reqs batch_lag backlog drain \
     wait; do
 	eval "R_hook_$m=-"
 done
+R_bridge_paho=- R_bridge_drain=- R_bridge_backlog=-
 
 echo "mqlite bench: $(nproc 2>/dev/null || echo ?) CPUs, $CONNS connections," \
     "payload $PAYLOAD bytes, loopback, parts: $PARTS; load average" \

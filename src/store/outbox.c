@@ -625,10 +625,13 @@ outbox_unseal(char **s, size_t *len)
 	size_t n;
 	int rc;
 
-	if (*s == NULL || strchr(*s, '$') == NULL)
+	if (*s == NULL)
 		return 0;
-	if ((rc = rules_unseal(*s, len != NULL ? *len : strlen(*s), &out,
-	    &n)) != 0)
+	n = len != NULL ? *len : strlen(*s);
+	/* memchr: a forwarded payload may hold NUL bytes. */
+	if (memchr(*s, '$', n) == NULL)
+		return 0;
+	if ((rc = rules_unseal(*s, n, &out, &n)) != 0)
 		return rc;
 	gw_free(*s);
 	*s = out;

@@ -591,11 +591,15 @@ test_mqtt_settings(void)
 	set = load(&s, MQ("\"url\": \"tcp://h:1883\""));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(set);
 	mq = rule_mqtt(rule_set_rule(set, 0));
-	CU_ASSERT_STRING_EQUAL(mq->url.s, "tcp://h:1883");
+	CU_ASSERT_STRING_EQUAL(mq->urls[0].s, "tcp://h:1883");
 	CU_ASSERT_EQUAL(mq->qos, 0);
 	CU_ASSERT_FALSE(mq->retain);
 	CU_ASSERT_PTR_NULL(mq->client_id.s);
 	CU_ASSERT_PTR_NOT_NULL(mq->topic);
+	CU_ASSERT_PTR_NULL(mq->payload);
+	CU_ASSERT_EQUAL(mq->nurls, 1);
+	CU_ASSERT_EQUAL(mq->keepalive, 60);
+	CU_ASSERT_EQUAL(mq->max_in_flight, 32);
 	rule_set_unref(&set);
 	expect_error(MQ("\"url\": \"http://h\""), "rules[0].mqtt.url",
 	    "tcp://");
@@ -606,7 +610,41 @@ test_mqtt_settings(void)
 	expect_error(MQ("\"topic\": \"a\""), "rules[0].mqtt",
 	    "missing \"url\"");
 	expect_error(MQ("\"url\": \"tcp://h\", \"keepalive\": 3"),
-	    "rules[0].mqtt.keepalive", "unknown key");
+	    "rules[0].mqtt.keepalive", "between 5 and 65535");
+	expect_error(MQ("\"url\": \"tcp://h\", \"max_in_flight\": 0"),
+	    "rules[0].mqtt.max_in_flight", "between 1 and 65535");
+	expect_error(MQ("\"url\": \"tcp://h\", \"urls\": [\"x\"]"),
+	    "rules[0].mqtt.urls[0]", "tcp://");
+	expect_error(MQ("\"url\": \"tcp://h\", \"urls\": []"),
+	    "rules[0].mqtt.urls", "an array of 1 to 16");
+	expect_error(MQ("\"url\": \"tcp://h\", \"tls\": {\"insecure\": "
+	    "true}"), "rules[0].mqtt.tls", "ssl://");
+	expect_error(MQ("\"url\": \"ssl://h\", \"tls\": {\"key\": \"k\"}"),
+	    "rules[0].mqtt.tls", "go together");
+	expect_error(MQ("\"url\": \"ssl://h\", \"tls\": {\"pem\": 1}"),
+	    "rules[0].mqtt.tls.pem", "unknown key");
+	expect_error(MQ("\"url\": \"tcp://h\", \"password\": \"p\""),
+	    "rules[0].mqtt.password", "username");
+	expect_error(MQ("\"url\": \"tcp://h\", \"client_id\": \"\""),
+	    "rules[0].mqtt.client_id", "non-empty");
+	expect_error(MQ("\"url\": \"tcp://h\", \"payload\": 5"),
+	    "rules[0].mqtt.payload", "template string");
+	expect_error(MQ("\"url\": \"tcp://h\", \"bogus\": 5"),
+	    "rules[0].mqtt.bogus", "unknown key");
+	set = load(&s, MQ("\"url\": \"mqtts://h:8883\", \"urls\": "
+	    "[\"ssl://b:8883\"], \"payload\": \"{payload.v}\", \"qos\": 2, "
+	    "\"tls\": {\"ca_file\": \"/ca.pem\"}, \"keepalive\": 30, "
+	    "\"max_in_flight\": 5, \"username\": \"u\", \"password\": "
+	    "\"p\""));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(set);
+	mq = rule_mqtt(rule_set_rule(set, 0));
+	CU_ASSERT_EQUAL(mq->nurls, 2);
+	CU_ASSERT_STRING_EQUAL(mq->urls[1].s, "ssl://b:8883");
+	CU_ASSERT_PTR_NOT_NULL(mq->payload);
+	CU_ASSERT_EQUAL(mq->keepalive, 30);
+	CU_ASSERT_EQUAL(mq->max_in_flight, 5);
+	CU_ASSERT_STRING_EQUAL(mq->tls_ca_file.s, "/ca.pem");
+	rule_set_unref(&set);
 #undef MQ
 }
 

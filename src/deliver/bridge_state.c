@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 The mqlite authors */
+/*
+ * The bridge's state that other threads touch, and small helpers of the
+ * bridge thread: route tables (deep copies, comparison), counters, the
+ * held-id set, results on their way to the store. DESIGN: the same split
+ * as the webhook delivery's state.c; everything shared is under b->mu or
+ * atomic, and nothing here blocks on I/O.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deliver/bridge_int.h"
+#include "err.h"
+#include "log.h"
+#include "mem.h"
+#include "queue.h"
+#include "store/outbox.h"
+
+/* ------------------------------------------------------------------ */
+/* Small helpers.                                                       */
+
+/* See bridge.h. Any thread unless it says otherwise. */
+const char *
+bridge_state_name(enum bridge_state st)
+{
+	switch (st) {
+	case BRIDGE_UP:
+		return "up";
+	case BRIDGE_CONNECTING:
+		return "connecting";
+	default:
+		return "down";
+	}
+}
+
+/* See bridge.h. Any thread unless it says otherwise. */
+int64_t
+bridge_reconnect_delay(uint64_t *rng_state, uint32_t failures)
+{
+	struct backoff_rng r = { *rng_state };
+	int64_t d;
+
+	d = backoff_delay_ms(&r, BRIDGE_BASE_MS, BRIDGE_CAP_MS, failures);
+	*rng_state = r.s;
+	return d;
+}
+
+static char *
+dup_or_null(const char *s, bool *bad)
+{
+	char *d;
+
+	if (s == NULL)
+		return NULL;
+	if ((d = gw_strdup(s)) == NULL)
+		*bad = true;
+	return d;
+}
+
+/* See bridge_int.h. */
+void
+bridge_route_conf_free(struct bridge_route *r)
+{
+	size_t i;
+
+	gw_free((char *)r->name);
+	for (i = 0; r->urls != NULL && i < r->nurls; i++)
+		gw_free((char *)r->urls[i]);
+	gw_free((char **)r->urls);
+	gw_free((char *)r->client_id);
+	gw_free((char *)r->username);
+	if (r->password != NULL) {
+		memset((char *)r->password, 0, strlen(r->password));
+		gw_free((char *)r->password);
+	}
+	gw_free((char *)r->ca_file);
+	gw_free((char *)r->cert);
+	gw_free((char *)r->key);
+	memset(r, 0, sizeof *r);
+}
+
+/* See bridge_int.h. */
+int
+bridge_route_conf_copy(struct bridge_route *d, const struct bridge_route *s)
+{
+	char **urls;
+	bool bad = false;
+	size_t i;
+
+	memset(d, 0, sizeof *d);
+	*d = *s;
+	d->urls = NULL;
+	d->name = dup_or_null(s->name, &bad);
+	d->client_id = dup_or_null(s->client_id, &bad);
+	d->username = dup_or_null(s->username, &bad);
+	d->password = dup_or_null(s->password, &bad);
+	d->ca_file = dup_or_null(s->ca_file, &bad);
+	d->cert = dup_or_null(s->cert, &bad);
+	d->key = dup_or_null(s->key, &bad);
+	if ((urls = gw_calloc(s->nurls, sizeof *urls)) == NULL)
+		bad = true;
+	else {
+		d->urls = (const char *const *)urls;
+		for (i = 0; i < s->nurls; i++)
+			urls[i] = dup_or_null(s->urls[i], &bad);
+	}
+	if (bad) {
+		bridge_route_conf_free(d);
+		return GW_ENOMEM;
+	}
+	return 0;
+}
+
+static bool
+str_eq(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) ||
+	    (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Whether two routes have the same settings. */
+bool
+bridge_route_conf_eq(const struct bridge_route *a, const struct bridge_route *b)
+{
+	size_t i;
+
+	if (!str_eq(a->name, b->name) || a->nurls != b->nurls ||
+	    !str_eq(a->client_id, b->client_id) ||
+	    !str_eq(a->username, b->username) ||
+	    !str_eq(a->password, b->password) ||
+	    !str_eq(a->ca_file, b->ca_file) || !str_eq(a->cert, b->cert) ||
+	    !str_eq(a->key, b->key) || a->insecure != b->insecure ||
+	    a->qos != b->qos || a->retain != b->retain ||
+	    a->keepalive != b->keepalive ||
+	    a->max_in_flight != b->max_in_flight)
+		return false;
+	for (i = 0; i < a->nurls; i++)
+		if (!str_eq(a->urls[i], b->urls[i]))
+			return false;
+	return true;
+}
+
+/* Deep copy of a route table; GW_ECONFIG on empty or duplicate names. */
+int
+bridge_routes_copy(const struct bridge_route *src, size_t n,
+    struct bridge_route **out)
+{
+	struct bridge_route *t;
+	size_t i, j;
+
+	*out = NULL;
+	for (i = 0; i < n; i++) {
+		if (src[i].name == NULL || src[i].name[0] == '\0' ||
+		    src[i].nurls == 0 || src[i].max_in_flight == 0)
+			return GW_ECONFIG;
+		for (j = 0; j < i; j++)
+			if (strcmp(src[i].name, src[j].name) == 0)
+				return GW_ECONFIG;
+	}
+	if (n == 0)
+		return 0;
+	if ((t = gw_calloc(n, sizeof *t)) == NULL)
+		return GW_ENOMEM;
+	for (i = 0; i < n; i++) {
+		if (bridge_route_conf_copy(&t[i], &src[i]) != 0) {
+			bridge_routes_free(t, i);
+			return GW_ENOMEM;
+		}
+	}
+	*out = t;
+	return 0;
+}
+
+/* See bridge_int.h. */
+void
+bridge_routes_free(struct bridge_route *t, size_t n)
+{
+	size_t i;
+
+	for (i = 0; t != NULL && i < n; i++)
+		bridge_route_conf_free(&t[i]);
+	gw_free(t);
+}
+
+/* The counters of name, created on first use. Under b->mu. */
+struct bridge_ctr *
+bridge_ctr_get(struct bridge *b, const char *name)
+{
+	struct bridge_ctr *c;
+
+	for (c = b->ctrs; c != NULL; c = c->next)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	if ((c = gw_calloc(1, sizeof *c)) == NULL)
+		return NULL;
+	if ((c->name = gw_strdup(name)) == NULL) {
+		gw_free(c);
+		return NULL;
+	}
+	c->next = b->ctrs;
+	b->ctrs = c;
+	return c;
+}
+
+/* ------------------------------------------------------------------ */
+/* The held-id set.                                                     */
+
+/* See bridge_int.h. */
+void
+bridge_held_add(struct bridge *b, const struct outbox_row *rows, size_t n)
+{
+	int64_t *v;
+	size_t cap, i;
+
+	pthread_mutex_lock(&b->mu);
+	if (b->nheld + n > b->capheld) {
+		cap = (b->nheld + n) * 2 + 64;
+		if ((v = gw_realloc(b->held, cap * sizeof *v)) == NULL) {
+			pthread_mutex_unlock(&b->mu);
+			log_error("bridge: out of memory: the outbox cap may "
+			    "drop rows being sent");
+			return;
+		}
+		b->held = v;
+		b->capheld = cap;
+	}
+	for (i = 0; i < n; i++)
+		b->held[b->nheld++] = rows[i].id;
+	pthread_mutex_unlock(&b->mu);
+}
+
+/* See bridge_int.h. */
+void
+bridge_held_del(struct bridge *b, int64_t id)
+{
+	size_t i;
+
+	pthread_mutex_lock(&b->mu);
+	for (i = 0; i < b->nheld; i++) {
+		if (b->held[i] == id) {
+			b->held[i] = b->held[--b->nheld];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&b->mu);
+}
+
+static int
+cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* See bridge.h. Any thread unless it says otherwise. */
+int
+bridge_held_ids(struct bridge *b, int64_t **ids, size_t *n)
+{
+	*ids = NULL;
+	*n = 0;
+	pthread_mutex_lock(&b->mu);
+	if (b->nheld > 0 && (*ids = gw_malloc(b->nheld * sizeof **ids)) ==
+	    NULL) {
+		pthread_mutex_unlock(&b->mu);
+		return GW_ENOMEM;
+	}
+	if (b->nheld > 0)
+		memcpy(*ids, b->held, b->nheld * sizeof **ids);
+	*n = b->nheld;
+	pthread_mutex_unlock(&b->mu);
+	if (*n > 1)
+		qsort(*ids, *n, sizeof **ids, cmp_id);
+	return 0;
+}
+
+/* See bridge.h. Any thread unless it says otherwise. */
+void
+bridge_drop_mark(struct bridge *b)
+{
+	atomic_fetch_add(&b->drop_seq, 1);
+}
+
+/* See bridge.h. Any thread unless it says otherwise. */
+void
+bridge_count_dropped(struct bridge *b, const char *route, uint64_t n)
+{
+	struct bridge_ctr *c;
+
+	pthread_mutex_lock(&b->mu);
+	for (c = b->ctrs; c != NULL; c = c->next)
+		if (strcmp(c->name, route) == 0)
+			atomic_fetch_add(&c->dropped, n);
+	pthread_mutex_unlock(&b->mu);
+}
+
+/* See bridge.h. Any thread unless it says otherwise. */
+void
+bridge_stats(struct bridge *b, bridge_stats_cb cb, void *ctx)
+{
+	struct bridge_route_stats st;
+	struct bridge_ctr *c;
+
+	pthread_mutex_lock(&b->mu);
+	for (c = b->ctrs; c != NULL; c = c->next) {
+		memset(&st, 0, sizeof st);
+		st.route = c->name;
+		st.state = (enum bridge_state)atomic_load(&c->state);
+		st.sent = atomic_load(&c->sent);
+		st.acked = atomic_load(&c->acked);
+		st.retried = atomic_load(&c->retried);
+		st.dead = atomic_load(&c->dead);
+		st.dropped = atomic_load(&c->dropped);
+		st.depth = atomic_load(&c->depth);
+		st.oldest_ms = atomic_load(&c->oldest_ms);
+		st.in_flight = atomic_load(&c->in_flight);
+		st.connects = atomic_load(&c->connects);
+		cb(&st, ctx);
+	}
+	pthread_mutex_unlock(&b->mu);
+}
+
+/* ------------------------------------------------------------------ */
+/* Results.                                                             */
+
+/* Queues one row's result for the store; never blocks. */
+void
+bridge_push(struct bridge *b, int64_t id, enum outbox_verdict v,
+    const char *error)
+{
+	struct outbox_result r, *nu;
+	size_t cap;
+
+	memset(&r, 0, sizeof r);
+	r.id = id;
+	r.verdict = (uint8_t)v;
+	if (error != NULL)
+		r.error = gw_strdup(error);
+	if (b->nunpushed == 0 && queue_push(b->results, &r) == 0) {
+		b->npushed++;
+		return;
+	}
+	if (b->nunpushed == b->capunpushed) {
+		cap = b->capunpushed == 0 ? 64 : b->capunpushed * 2;
+		if ((nu = gw_realloc(b->unpushed, cap * sizeof *nu)) == NULL) {
+			/* The row stays and is sent again after a restart. */
+			outbox_results_free(&r, 1);
+			return;
+		}
+		b->unpushed = nu;
+		b->capunpushed = cap;
+	}
+	b->unpushed[b->nunpushed++] = r;
+}
+
+/* See bridge_int.h. */
+void
+bridge_flush_results(struct bridge *b)
+{
+	size_t i = 0;
+
+	while (i < b->nunpushed && queue_push(b->results, &b->unpushed[i]) ==
+	    0) {
+		i++;
+		b->npushed++;
+	}
+	if (i > 0) {
+		memmove(b->unpushed, b->unpushed + i, (b->nunpushed - i) *
+		    sizeof *b->unpushed);
+		b->nunpushed -= i;
+	}
+	if (b->npushed > 0 && b->results_cb != NULL)
+		b->results_cb(b->results_ctx);
+	b->npushed = 0;
+}
