@@ -280,6 +280,8 @@ start(struct daemon *d, struct gw_config *cfg)
 	    STORE_DURABILITY_NORMAL;
 	so.commit_max_items = cfg->commit_max_items;
 	so.commit_max_ms = cfg->commit_max_ms;
+	so.qos0_commit_ms = cfg->qos0_commit_ms;
+	so.ack_window_ms = cfg->ack_window_ms;
 	so.queue_cap = cfg->store_queue_items;
 	so.queue_bytes = cfg->store_queue_bytes;
 	so.max_bytes = cfg->db_max_bytes;

@@ -155,6 +155,8 @@ store_open(const struct store_opts *opts, struct gw_error *err)
 	s->max_items = opts->commit_max_items != 0 ?
 	    opts->commit_max_items : STORE_DEF_ITEMS;
 	s->max_ms = opts->commit_max_ms;
+	s->qos0_ms = opts->qos0_commit_ms;
+	s->ack_window_ms = opts->ack_window_ms;
 	s->max_queued_bytes = opts->queue_bytes != 0 ? opts->queue_bytes :
 	    STORE_DEF_QUEUE_BYTES;
 	s->busy_ms = opts->busy_timeout_ms != 0 &&

@@ -38,6 +38,9 @@ struct store_opts {
 	enum store_durability durability;	/* synchronous FULL / NORMAL */
 	unsigned	 commit_max_items;	/* batch closes at this many */
 	unsigned	 commit_max_ms;		/* ... or this long after 1st */
+	unsigned	 qos0_commit_ms;	/* a batch of QoS 0 work only
+						 * waits this long for more */
+	unsigned	 ack_window_ms;		/* one holding acks this long */
 	size_t		 queue_cap;		/* max items waiting */
 	uint64_t	 queue_bytes;		/* max message bytes waiting
 						 * (0: 16 MB) */
@@ -194,6 +197,12 @@ int		 store_start(struct store *s);
  */
 int		 store_submit(struct store *s, struct store_item *it,
 		    uint64_t *seq);
+
+/*
+ * Whether no client waits for the commit of it (QoS 0 publish work): such
+ * a batch may wait qos0_commit_ms for company. Any thread.
+ */
+bool		 store_item_lazy(const struct store_item *it);
 
 /* Free slots in the queue now. */
 size_t		 store_queue_free(struct store *s);

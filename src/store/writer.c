@@ -37,6 +37,7 @@
 #include <sys/eventfd.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -67,6 +68,7 @@
 
 static void	*store_main(void *);
 static void	store_run(struct store *);
+static size_t	store_gather(struct store *, size_t);
 static void	store_batch(struct store *, size_t);
 static int	store_txn(struct store *, size_t *, bool, uint64_t *);
 static bool	store_item_writes(const struct store_item *);
@@ -241,6 +243,7 @@ store_run(struct store *s)
 		n = queue_pop(s->q, s->batch, s->max_items,
 		    retention_timeout_ms(s->ret));
 		if (n > 0) {
+			n = store_gather(s, n);
 			store_batch(s, n);
 			store_checkpoint(s, false);
 		}
@@ -253,6 +256,55 @@ store_run(struct store *s)
 		(void)retention_run(s->ret, s->nsinks > 0 ?
 		    sink_sqlite_set(s->sinks[s->nsinks - 1]) : NULL);
 	}
+}
+
+/*
+ * Whether nobody waits for the item's commit: the work of a QoS 0 publish
+ * (its row, its retained topic, its rules' rows and outbox rows). Any
+ * thread; the broker nudges the store when an ack waits behind one.
+ */
+bool
+store_item_lazy(const struct store_item *it)
+{
+	return it->op == STORE_OP_PUBLISH && it->msg != NULL &&
+	    it->msg->qos == 0;
+}
+
+/*
+ * The batching decision, all of it. batch[0..n) was just popped. A batch
+ * of lazy items only waits for company up to qos0_ms after its first
+ * item; once it holds anything else (an ack waits for it) it waits
+ * ack_window_ms more at most, not past that. Then store_txn() takes what
+ * is queued without waiting. Closing, or a full batch, ends the wait.
+ * Returns the new item count.
+ */
+static size_t
+store_gather(struct store *s, size_t n)
+{
+	long long now, deadline, left;
+	bool urgent = false;
+	size_t i = 0;
+
+	now = clock_mono_ms();
+	deadline = now + s->qos0_ms;
+	for (;;) {
+		for (; i < n && !urgent; i++) {
+			if (!store_item_lazy(&s->batch[i])) {
+				urgent = true;
+				if (now + s->ack_window_ms < deadline)
+					deadline = now + s->ack_window_ms;
+			}
+		}
+		i = n;
+		left = deadline - now;
+		if (left <= 0 || n >= s->max_items ||
+		    atomic_load(&s->closing))
+			break;
+		n += queue_pop(s->q, s->batch + n, s->max_items - n,
+		    left > INT_MAX ? INT_MAX : (int)left);
+		now = clock_mono_ms();
+	}
+	return n;
 }
 
 /*
