@@ -23,6 +23,7 @@
 #include "broker/auth.h"
 #include "broker/broker.h"
 #include "broker/passwd.h"
+#include "clock.h"
 #include "config.h"
 #include "deliver/setup.h"
 #include "log.h"
@@ -48,7 +49,10 @@ struct daemon {
 	struct acl	*acl;		/* takes them */
 	int		 sigfd;
 	int		 stop_signal;
+	struct ev_timer	 status;	/* the periodic status line */
 };
+
+#define STATUS_INTERVAL_MS	(5 * 60 * 1000)
 
 static int	check_rules_unsupported(const struct rule_set *,
 		    rules_report_fn, void *);
@@ -207,6 +211,17 @@ reload(struct daemon *d)
 	rule_set_unref(&set);
 }
 
+/* Every STATUS_INTERVAL_MS: the store's wear figures. */
+static void
+status_cb(struct ev_loop *loop, void *arg)
+{
+	struct daemon *d = arg;
+
+	store_log_status(d->store, "status");
+	(void)ev_timer_set(loop, &d->status, clock_mono_ms() +
+	    STATUS_INTERVAL_MS, status_cb, d);
+}
+
 static void
 signal_cb(struct ev_loop *loop, int fd, unsigned events, void *arg)
 {
@@ -350,6 +365,9 @@ start(struct daemon *d, struct gw_config *cfg)
 	}
 	if (ev_add_fd(d->loop, d->sigfd, EV_READ, signal_cb, d) != 0)
 		return -1;
+	if (ev_timer_set(d->loop, &d->status, clock_mono_ms() +
+	    STATUS_INTERVAL_MS, status_cb, d) != 0)
+		return -1;
 	log_info("mqlite %s ready, database %s", PACKAGE_VERSION, cfg->db_path);
 	return 0;
 }
@@ -357,19 +375,14 @@ start(struct daemon *d, struct gw_config *cfg)
 static void
 stop(struct daemon *d)
 {
-	struct store_stats st;
-
 	metrics_stop(d->metrics);
 	d->metrics = NULL;
 	if (d->broker != NULL)
 		broker_stop_intake(d->broker);
 	delivery_stop(d->delivery, 2000);
 	if (d->store != NULL) {
-		store_get_stats(d->store, &st);
-		store_close(d->store);
-		log_info("database closed: %llu rows written in %llu commits",
-		    (unsigned long long)st.rows,
-		    (unsigned long long)st.batches);
+		ev_timer_cancel(d->loop, &d->status);
+		store_close(d->store);	/* logs its last status line */
 	}
 	delivery_free(d->delivery);
 	if (d->broker != NULL) {

@@ -38,6 +38,7 @@
 #include "sink/sqlite.h"
 #include "store/checkpoint.h"
 #include "store/forward.h"
+#include "store/iostat.h"
 #include "store/retention.h"
 #include "store/schema.h"
 #include "store/store.h"
@@ -180,6 +181,9 @@ store_open(const struct store_opts *opts, struct gw_error *err)
 	 * (the first store opened), harmless afterwards.
 	 */
 	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	/* Counts flushes for the metrics; without it they read 0. */
+	if (iostat_init() != 0)
+		log_warn("store: cannot count flushes: no wrappable VFS");
 	rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {

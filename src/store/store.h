@@ -109,6 +109,8 @@ struct store_stats {
 	uint64_t	committed_seq;
 	uint64_t	wal_bytes;	/* WAL size after the last commit */
 	uint64_t	checkpoints;	/* completed WAL checkpoints */
+	uint64_t	write_bytes;	/* the process's, /proc/self/io */
+	uint64_t	fsyncs;		/* flushes of database files */
 };
 
 /*
@@ -197,6 +199,12 @@ int		 store_start(struct store *s);
  */
 int		 store_submit(struct store *s, struct store_item *it,
 		    uint64_t *seq);
+
+/*
+ * Logs "WHAT: N rows written in C commits; storage: B bytes written, F
+ * flushes; per row X bytes, Y flushes" (the process's totals). Any thread.
+ */
+void		 store_log_status(struct store *s, const char *what);
 
 /*
  * Whether no client waits for the commit of it (QoS 0 publish work): such

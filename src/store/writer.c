@@ -61,6 +61,7 @@
 #include "sink/sqlite.h"
 #include "store/checkpoint.h"
 #include "store/forward.h"
+#include "store/iostat.h"
 #include "store/retention.h"
 #include "store/schema.h"
 #include "store/store.h"
@@ -198,6 +199,29 @@ store_get_stats(struct store *s, struct store_stats *st)
 	st->checkpoints = atomic_load_explicit(&s->checkpoints,
 	    memory_order_relaxed) + (s->ckpt != NULL ?
 	    checkpointer_count(s->ckpt) : 0);
+	st->write_bytes = iostat_write_bytes();
+	st->fsyncs = iostat_fsyncs();
+}
+
+/*
+ * Logs the wear line: rows, commits, bytes written and flushes, and both
+ * per stored row since the start (what an SD card cares about). Any
+ * thread.
+ */
+void
+store_log_status(struct store *s, const char *what)
+{
+	struct store_stats st;
+	double rows;
+
+	store_get_stats(s, &st);
+	rows = st.rows > 0 ? (double)st.rows : 1.0;
+	log_info("%s: %llu rows written in %llu commits; storage: %llu bytes "
+	    "written, %llu flushes; per row %.0f bytes, %.3f flushes", what,
+	    (unsigned long long)st.rows, (unsigned long long)st.batches,
+	    (unsigned long long)st.write_bytes,
+	    (unsigned long long)st.fsyncs, (double)st.write_bytes / rows,
+	    (double)st.fsyncs / rows);
 }
 
 /*
@@ -221,6 +245,7 @@ store_close(struct store *s)
 	checkpointer_stop(s->ckpt);
 	s->ckpt = NULL;
 	store_checkpoint(s, true);
+	store_log_status(s, "database closed");
 	store_free(s);
 }
 
