@@ -223,7 +223,7 @@ def main():
         n = int(os.environ.get("FLASH_FLAT_N", "200000"))
         rows.append(("QoS 0 flat out", dict(extra),
                      lambda d: flat(d, mqbench, n)))
-    _, _, _, _, idle, idle_fsyncs, _ = run(binary, mqbench, "idle",
+    _, _, _, _, idle, idle_fsyncs, idle_commits = run(binary, mqbench, "idle",
                                            dict(extra), lambda d: 0)
     print("idle start+stop: %d bytes written, %d flushes" %
           (idle, idle_fsyncs))
@@ -241,7 +241,7 @@ def main():
         size = logical / max(1, nrows) + FIXED
         print("%-30s %8d %8.0f %10.0f %8.2f %8d %10.3f%s" % (
             name, nrows, size, per, per / size, commits,
-            fsyncs / max(1, nrows),
+            max(0, fsyncs - idle_fsyncs) / max(1, nrows),
             "" if nrows >= sent else "  LOST %d" % (sent - nrows)))
         sys.stdout.flush()
     return 1 if lost else 0
