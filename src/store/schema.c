@@ -9,15 +9,11 @@
  * a whole version. A database from a newer mqlite (user_version above every
  * file we carry) is refused rather than guessed at.
  *
- * A new database (user_version 0 and no tables) first gets 1 KB pages and
- * auto_vacuum=INCREMENTAL, which only take effect before the first table
+ * A new database (user_version 0 and no tables) first gets
+ * auto_vacuum=INCREMENTAL, which only takes effect before the first table
  * exists; if the file was already initialised (e.g. switched to WAL, which
- * writes page 1) they are made effective with a VACUUM of the empty file
- * (which cannot change the page size of a file already in WAL mode).
- * 1 KB pages: a QoS 1 ack costs one commit, whose WAL frames are the
- * table's and the index's tail pages; at 1 KB they write about half the
- * bytes 4 KB pages do (docs/BENCHMARKS.md, the wear rows), and telemetry
- * rows of a few hundred bytes still fit several to a page. Every database that lacks one gets a random 128-bit instance_id in
+ * writes page 1) the setting is made effective with a VACUUM of the empty
+ * file. Every database that lacks one gets a random 128-bit instance_id in
  * mqlite_meta (hex), used in webhook Idempotency-Keys.
  */
 #include <sys/random.h>
@@ -36,7 +32,6 @@
 #include "store/schema.h"
 
 #define SCHEMA_ID_BYTES	16
-#define SCHEMA_PAGE_SIZE	"1024"	/* bytes, new databases */
 
 static int	schema_int(sqlite3 *, const char *, long long *,
 		    struct gw_error *);
@@ -102,15 +97,13 @@ schema_version_of(const char *name)
 	return v;
 }
 
-/* Makes a new, empty database use 1 KB pages and incremental auto-vacuum. */
+/* Makes a new, empty database use incremental auto-vacuum. */
 static int
 schema_auto_vacuum(sqlite3 *db, struct gw_error *err)
 {
 	long long mode;
 
-	if (schema_exec(db, "PRAGMA page_size = " SCHEMA_PAGE_SIZE,
-	    "page_size", err) != 0 ||
-	    schema_exec(db, "PRAGMA auto_vacuum = INCREMENTAL",
+	if (schema_exec(db, "PRAGMA auto_vacuum = INCREMENTAL",
 	    "auto_vacuum", err) != 0)
 		return GW_EIO;
 	if (schema_int(db, "PRAGMA auto_vacuum", &mode, err) != 0)

@@ -7,9 +7,11 @@
  * through an eventfd, so the loop can release the PUBACK/PUBREC it held.
  *
  * A batch closes when the queue is empty, at commit_max_items, or
- * commit_max_ms after its first item. A failed COMMIT (disk full, I/O) is
- * rolled back and the whole batch retried with capped backoff; nothing is
- * dropped and committed_seq does not advance meanwhile.
+ * commit_max_ms after its first item; a batch of QoS 0 work only first
+ * waits up to qos0_commit_ms for more, one holding acks ack_window_ms. A
+ * failed COMMIT (disk full, I/O) is rolled back and the whole batch
+ * retried with capped backoff; nothing is dropped and committed_seq does
+ * not advance meanwhile.
  *
  * Items carry seq numbers assigned by store_submit() in submission order;
  * committed_seq only grows, and every item with seq <= committed_seq is

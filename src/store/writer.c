@@ -15,6 +15,13 @@
  * COMMIT, publish committed_seq (release) and bump the eventfd. At low load
  * an ack therefore costs exactly one commit and no timer.
  *
+ * Before that, store_gather() decides how long a batch waits for company,
+ * in one place: a batch of lazy items (QoS 0 publish work, which nobody
+ * waits for) up to qos0_ms after its first item, so at low rates many QoS 0
+ * messages share one commit and one flush (flash wears per write, not per
+ * byte); a batch holding anything else, at most ack_window_ms more
+ * (default 0: no wait). store_close() ends every wait.
+ *
  * Failure: any failed step (bind, insert, COMMIT: SQLITE_FULL, IOERR, BUSY
  * after busy_timeout...) rolls the whole transaction back and the SAME
  * batch, still held in the array with its references, is retried after a
