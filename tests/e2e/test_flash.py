@@ -11,8 +11,8 @@ import re
 import subprocess
 import time
 
-from mqlite_harness import (PUBACK, E2ETestCase, daemon_path, mqlite_only,
-                            publish_pkt)
+from mqlite_harness import (PUBACK, PUBCOMP, PUBREL, E2ETestCase, ack_pkt,
+                            daemon_path, mqlite_only, publish_pkt)
 from test_metrics import MetricsCase
 
 
@@ -53,6 +53,21 @@ class TestQos0Window(E2ETestCase):
         # power cut, and only they.
         self.assertEqual(br.count("topic like 'flash/late/%'"), 0)
         self.assertEqual(br.count(), 70)
+
+    def test_ack_behind_own_qos0_does_not_wait_for_the_window(self):
+        # A PUBCOMP for a packet id the broker does not hold writes nothing
+        # and is held until the client's last store item commits: here
+        # its own QoS 0 publish. The broker has the store commit at once
+        # instead of waiting out the 60 s window.
+        br = self.start(qos0_commit_ms="60s")
+        c = self.client(br, client_id="flash-own")
+        for i in range(3):
+            c.send(publish_pkt("flash/own/%d" % i, b"own-%d" % i, 0) +
+                   ack_pkt(PUBREL, 100 + i))
+            t0 = time.monotonic()
+            self.assertEqual(c.expect(PUBCOMP, timeout=20).pid, 100 + i)
+            self.assertLess(time.monotonic() - t0, 20)
+            self.assertEqual(br.count("topic like 'flash/own/%'"), i + 1)
 
     def test_window_commits_without_help(self):
         br = self.start(qos0_commit_ms="300ms")
