@@ -304,28 +304,36 @@ store_item_lazy(const struct store_item *it)
 
 /*
  * The batching decision, all of it. batch[0..n) was just popped. A batch
- * of lazy items only waits for company up to qos0_ms after its first
- * item; once it holds anything else (an ack waits for it) it waits
- * ack_window_ms more at most, not past that. Then store_txn() takes what
- * is queued without waiting. Closing, or a full batch, ends the wait.
+ * waits for company until the earlier of qos0_ms after its first lazy item
+ * and ack_window_ms after its first other one (an ack waits for that), so
+ * neither kind waits longer than its own setting. Then store_txn() takes
+ * what is queued without waiting. Closing, or a full batch, ends the wait.
  * Returns the new item count.
  */
 static size_t
 store_gather(struct store *s, size_t n)
 {
-	long long now, deadline, left;
-	bool urgent = false;
+	long long now, deadline = LLONG_MAX, left, d;
+	bool lazy = false, urgent = false;
 	size_t i = 0;
 
 	now = clock_mono_ms();
-	deadline = now + s->qos0_ms;
 	for (;;) {
-		for (; i < n && !urgent; i++) {
-			if (!store_item_lazy(&s->batch[i])) {
+		/* Each kind's first item starts its own clock. */
+		for (; i < n && !(lazy && urgent); i++) {
+			if (store_item_lazy(&s->batch[i])) {
+				if (lazy)
+					continue;
+				lazy = true;
+				d = now + s->qos0_ms;
+			} else {
+				if (urgent)
+					continue;
 				urgent = true;
-				if (now + s->ack_window_ms < deadline)
-					deadline = now + s->ack_window_ms;
+				d = now + s->ack_window_ms;
 			}
+			if (d < deadline)
+				deadline = d;
 		}
 		i = n;
 		left = deadline - now;
