@@ -67,6 +67,8 @@ struct gw_config {
 	uint64_t	 db_max_bytes;	/* 0 = unbounded */
 	unsigned	 commit_max_items;	/* default 1024 */
 	unsigned	 commit_max_ms;		/* default 10 */
+	unsigned	 qos0_commit_ms;	/* default 1000 */
+	unsigned	 ack_window_ms;		/* default 0 */
 	unsigned	 store_queue_items;	/* default 8192 */
 	uint64_t	 store_queue_bytes;	/* default 16 MB */
 	uint64_t	 db_retention_max_age_ms; /* 0 = keep forever */

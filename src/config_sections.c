@@ -73,6 +73,12 @@ const struct config_option config_root_options[] = {
 	    100000, NULL, "1024", "items per group commit at most"),
 	OPT("database.commit_max_ms", OPT_DURATION, commit_max_ms, 0, 10000,
 	    NULL, "10", "a batch commits this long after its first item"),
+	OPT("database.qos0_commit_ms", OPT_DURATION, qos0_commit_ms, 0,
+	    60000, NULL, "1000",
+	    "a batch of QoS 0 work only waits this long for company"),
+	OPT("database.ack_window_ms", OPT_DURATION, ack_window_ms, 0, 1000,
+	    NULL, "0", "QoS 1/2 acks wait this long for work to share "
+	    "their commit"),
 	OPT("database.queue_items", OPT_UINT, store_queue_items, 16, 10000000,
 	    NULL, "8192", "store queue bound (items)"),
 	OPT("database.queue_bytes", OPT_SIZE, store_queue_bytes, 64 * KIB,

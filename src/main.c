@@ -56,7 +56,10 @@ struct daemon {
 	struct acl	*acl;		/* takes them */
 	int		 sigfd;
 	int		 stop_signal;
+	struct ev_timer	 status;	/* the periodic status line */
 };
+
+#define STATUS_INTERVAL_MS	(5 * 60 * 1000)
 
 static void
 report_error(const char *file, const struct gw_error *e, void *ctx)
@@ -213,6 +216,17 @@ reload(struct daemon *d)
 	rule_set_unref(&set);
 }
 
+/* Every STATUS_INTERVAL_MS: the store's wear figures. */
+static void
+status_cb(struct ev_loop *loop, void *arg)
+{
+	struct daemon *d = arg;
+
+	store_log_status(d->store, "status");
+	(void)ev_timer_set(loop, &d->status, clock_mono_ms() +
+	    STATUS_INTERVAL_MS, status_cb, d);
+}
+
 static void
 signal_cb(struct ev_loop *loop, int fd, unsigned events, void *arg)
 {
@@ -286,6 +300,8 @@ start(struct daemon *d, struct gw_config *cfg)
 	    STORE_DURABILITY_NORMAL;
 	so.commit_max_items = cfg->commit_max_items;
 	so.commit_max_ms = cfg->commit_max_ms;
+	so.qos0_commit_ms = cfg->qos0_commit_ms;
+	so.ack_window_ms = cfg->ack_window_ms;
 	so.queue_cap = cfg->store_queue_items;
 	so.queue_bytes = cfg->store_queue_bytes;
 	so.max_bytes = cfg->db_max_bytes;
@@ -375,6 +391,9 @@ start(struct daemon *d, struct gw_config *cfg)
 	sources_start(d->sources);
 	if (ev_add_fd(d->loop, d->sigfd, EV_READ, signal_cb, d) != 0)
 		return -1;
+	if (ev_timer_set(d->loop, &d->status, clock_mono_ms() +
+	    STATUS_INTERVAL_MS, status_cb, d) != 0)
+		return -1;
 	log_info("mqlite %s ready, database %s", PACKAGE_VERSION, cfg->db_path);
 	return 0;
 }
@@ -419,8 +438,6 @@ bound_shutdown(struct daemon *d)
 static void
 stop(struct daemon *d)
 {
-	struct store_stats st;
-
 	bound_shutdown(d);
 	sys_stop(d->sys);
 	d->sys = NULL;
@@ -432,11 +449,8 @@ stop(struct daemon *d)
 	delivery_stop(d->delivery, d->cfg->shutdown_timeout_ms > 4000 ?
 	    2000 : d->cfg->shutdown_timeout_ms / 4);
 	if (d->store != NULL) {
-		store_get_stats(d->store, &st);
-		store_close(d->store);
-		log_info("database closed: %llu rows written in %llu commits",
-		    (unsigned long long)st.rows,
-		    (unsigned long long)st.batches);
+		ev_timer_cancel(d->loop, &d->status);
+		store_close(d->store);	/* logs its last status line */
 	}
 	delivery_free(d->delivery);
 	sources_finish(d->sources);

@@ -7,7 +7,7 @@
 # contrib/bench/hookrecv, the plain libcurl client contrib/bench/curlpost,
 # the hand-written MQTT-to-SQLite pipeline contrib/bench/pipeline and the
 # fsync-delay shim contrib/bench/slowsync.so ('make bench' builds them and
-# runs this). Three parts, chosen with BENCH_PARTS:
+# runs this). Four parts, chosen with BENCH_PARTS:
 #
 #   compare  mqlite next to Mosquitto, like for like (contrib/bench/
 #            compare.sh describes each row, BENCH_COMPARE chooses them);
@@ -16,6 +16,10 @@
 #            the drain of a backlog after an outage (5);
 #   bridge   the mqtt action draining a backlog into a local Mosquitto next
 #            to a plain Paho C MQTTAsync publisher with the same window (6).
+#   flash    bytes and flushes written per stored message at 10, 100 and
+#            1,000 msgs/s and flat out, QoS 0 and 1, against the row's
+#            logical size (contrib/bench/flashbench.py; FLASH_SECONDS per
+#            paced row, 20; FLASH_FLAT_N flat-out messages, 200000).
 #
 # Every phase starts a fresh broker on a free 127.0.0.1 port picked here,
 # with a temporary config (and, for mqlite, a temporary database under
@@ -62,7 +66,7 @@
 # BENCH_ROWS_N (100000 typed rows), BENCH_SLOW_US (5000 us added per
 # fsync), BENCH_SLOW_N (100000), BENCH_IDLE_CONNS (10000), MOSQUITTO
 # (/usr/sbin/mosquitto), MQLITE (BUILD_DIR/src/mqlite), BENCH_PARTS
-# ("compare,rules,webhook,bridge"), BENCH_RULES_N (100000), BENCH_RULES_OTHER
+# ("compare,rules,webhook,bridge,flash"), BENCH_RULES_N (100000), BENCH_RULES_OTHER
 # (1000: rules loaded in the second configuration), BENCH_RULES_RUNS (3),
 # BENCH_HOOK_N (20000), BENCH_HOOK_RUNS (2), BENCH_DRAIN_N (20000),
 # BENCH_BRIDGE_N (1000000), BENCH_BRIDGE_WINDOW (64).
@@ -100,7 +104,7 @@ PAYLOAD=${BENCH_PAYLOAD:-64}
 WINDOW=${BENCH_WINDOW:-20}
 TIMEOUT=${BENCH_TIMEOUT:-120}
 DURABILITY=${BENCH_DURABILITY:-}
-PARTS=$(echo "${BENCH_PARTS:-compare,rules,webhook,bridge}" | tr ',' ' ')
+PARTS=$(echo "${BENCH_PARTS:-compare,rules,webhook,bridge,flash}" | tr ',' ' ')
 COMPARE=$(echo "${BENCH_COMPARE:-qos1,qos1sub,qos0,rows,slow,idle}" |
     tr ',' ' ')
 ROWS_N=${BENCH_ROWS_N:-$(q 100000)}
@@ -846,13 +850,17 @@ for part in $PARTS; do
 		done
 		;;
 	rules) ;;
+	flash)
+		command -v python3 > /dev/null ||
+		    die "the flash part needs python3"
+		;;
 	webhook)
 		[ -x "$HOOKRECV" ] && [ -x "$CURLPOST" ] ||
 		    die "no $HOOKRECV or $CURLPOST (make bench builds them)"
 		;;
 	*)
 		die "unknown part '$part' in BENCH_PARTS" \
-		    "(compare, rules, webhook, bridge)"
+		    "(compare, rules, webhook, bridge, flash)"
 		;;
 	esac
 done
@@ -886,6 +894,27 @@ echo "database filesystem: $(df -T "$TMP" | awk 'NR == 2 {
     print $2 " on " $1 }') ($TMP); write+fdatasync of 4 KB:" \
     "$("$FSYNCLAT" "$TMP" 100 2>&1 || echo unknown)"
 . "$HERE/compare.sh"
+
+# Wear: bytes and flushes per stored message (flashbench.py says how).
+bench_flash() {
+	echo "== wear: bytes and flushes per stored message," \
+	    "${FLASH_SECONDS:-20} s per paced row"
+	FLASH_FLAT_N=${FLASH_FLAT_N:-$(q 200000)} python3 \
+	    "$HERE/flashbench.py" "$MQLITE" "$MQBENCH" > "$TMP/flash.txt" \
+	    2>&1 || {
+		FAILED=1
+		note "flash: a row lost messages or the run failed" \
+		    "($(tail -n 1 "$TMP/flash.txt"))"
+	}
+}
+
+report_flash() {
+	echo
+	echo "wear: bytes written (the daemon's whole-life ru_oublock, an" \
+	    "idle start+stop subtracted) per stored message"
+	cat "$TMP/flash.txt"
+}
+
 for part in $PARTS; do
 	bench_$part
 done

@@ -58,6 +58,8 @@ ack_track(struct client *c)
 	/* Usually the data is committed already only for no-op publishes. */
 	if (c->last_seq <= store_committed_seq(c->b->store))
 		broker_release_acks(c->b);
+	else if (c->b->lazy_seq >= c->last_seq)
+		store_nudge(c->b->store);	/* it may wait behind QoS 0 */
 }
 
 int

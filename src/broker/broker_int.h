@@ -135,6 +135,7 @@ struct broker {
 	struct rule_set		*pending_rules;	/* reload awaiting the store */
 	uint64_t		 pending_seq;
 	uint64_t		 last_seq;	/* newest store seq submitted */
+	uint64_t		 lazy_seq;	/* newest QoS 0 one (lazy) */
 	uint64_t		 smsg_seq;	/* last session message key */
 	struct held_ack		*orphans;	/* QoS 2 fan-outs of closed */
 	size_t			 norphans, caporphans; /* connections */

@@ -29,10 +29,14 @@ int
 broker_submit(struct broker *b, struct store_item *it)
 {
 	uint64_t seq;
+	bool lazy = store_item_lazy(it);	/* the store owns it after */
 	int rc;
 
-	if ((rc = store_submit(b->store, it, &seq)) == 0)
+	if ((rc = store_submit(b->store, it, &seq)) == 0) {
 		b->last_seq = seq;
+		if (lazy)
+			b->lazy_seq = seq;
+	}
 	return rc;
 }
 

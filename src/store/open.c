@@ -49,6 +49,7 @@
 #include "store/checkpoint.h"
 #include "store/forward.h"
 #include "store/heal.h"
+#include "store/iostat.h"
 #include "store/retention.h"
 #include "store/schema.h"
 #include "store/store.h"
@@ -183,6 +184,8 @@ store_open(const struct store_opts *opts, struct gw_error *err)
 	s->max_items = opts->commit_max_items != 0 ?
 	    opts->commit_max_items : STORE_DEF_ITEMS;
 	s->max_ms = opts->commit_max_ms;
+	s->qos0_ms = opts->qos0_commit_ms;
+	s->ack_window_ms = opts->ack_window_ms;
 	s->max_queued_bytes = opts->queue_bytes != 0 ? opts->queue_bytes :
 	    STORE_DEF_QUEUE_BYTES;
 	s->busy_ms = opts->busy_timeout_ms != 0 &&
@@ -211,6 +214,9 @@ store_open(const struct store_opts *opts, struct gw_error *err)
 	 * (the first store opened), harmless afterwards.
 	 */
 	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	/* Counts flushes for the metrics; without it they read 0. */
+	if (iostat_init() != 0)
+		log_warn("store: cannot count flushes: no wrappable VFS");
 	if (heal_check(s->path, s->refuse, store_stop_signalled, NULL,
 	    err) != 0)
 		goto fail;

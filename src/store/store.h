@@ -7,9 +7,11 @@
  * through an eventfd, so the loop can release the PUBACK/PUBREC it held.
  *
  * A batch closes when the queue is empty, at commit_max_items, or
- * commit_max_ms after its first item. A failed COMMIT (disk full, I/O) is
- * rolled back and the whole batch retried with capped backoff; nothing is
- * dropped and committed_seq does not advance meanwhile.
+ * commit_max_ms after its first item; a batch of QoS 0 work only first
+ * waits up to qos0_commit_ms for more, one holding acks ack_window_ms. A
+ * failed COMMIT (disk full, I/O) is rolled back and the whole batch
+ * retried with capped backoff; nothing is dropped and committed_seq does
+ * not advance meanwhile.
  *
  * Items carry seq numbers assigned by store_submit() in submission order;
  * committed_seq only grows, and every item with seq <= committed_seq is
@@ -39,6 +41,9 @@ struct store_opts {
 	enum store_durability durability;	/* synchronous FULL / NORMAL */
 	unsigned	 commit_max_items;	/* batch closes at this many */
 	unsigned	 commit_max_ms;		/* ... or this long after 1st */
+	unsigned	 qos0_commit_ms;	/* a batch of QoS 0 work only
+						 * waits this long for more */
+	unsigned	 ack_window_ms;		/* one holding acks this long */
 	size_t		 queue_cap;		/* max items waiting */
 	uint64_t	 queue_bytes;		/* max message bytes waiting
 						 * (0: 16 MB) */
@@ -115,6 +120,8 @@ struct store_stats {
 	int64_t		last_commit_ms;	/* wall clock of the last commit */
 	uint64_t	queue_items;	/* items queued, not committed */
 	uint64_t	dead_pruned;	/* outbox_dead rows over its bound */
+	uint64_t	write_bytes;	/* the process's, /proc/self/io */
+	uint64_t	fsyncs;		/* flushes of database files */
 };
 
 /*
@@ -203,6 +210,18 @@ int		 store_start(struct store *s);
  */
 int		 store_submit(struct store *s, struct store_item *it,
 		    uint64_t *seq);
+
+/*
+ * Logs "WHAT: N rows written in C commits; storage: B bytes written, F
+ * flushes; per row X bytes, Y flushes" (the process's totals). Any thread.
+ */
+void		 store_log_status(struct store *s, const char *what);
+
+/*
+ * Whether no client waits for the commit of it (QoS 0 publish work): such
+ * a batch may wait qos0_commit_ms for company. Any thread.
+ */
+bool		 store_item_lazy(const struct store_item *it);
 
 /* Free slots in the queue now. */
 size_t		 store_queue_free(struct store *s);

@@ -72,6 +72,8 @@ struct store {
 	struct queue		*q;		/* of struct store_item */
 	unsigned		 max_items;	/* commit_max_items */
 	unsigned		 max_ms;	/* commit_max_ms */
+	unsigned		 qos0_ms;	/* qos0_commit_ms */
+	unsigned		 ack_window_ms;	/* ack_window_ms */
 	int			 efd;		/* eventfd, commit notices */
 	int			 busy_ms;	/* busy_timeout */
 	pthread_t		 thread;

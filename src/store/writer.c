@@ -15,6 +15,13 @@
  * COMMIT, publish committed_seq (release) and bump the eventfd. At low load
  * an ack therefore costs exactly one commit and no timer.
  *
+ * Before that, store_gather() decides how long a batch waits for company,
+ * in one place: a batch of lazy items (QoS 0 publish work, which nobody
+ * waits for) up to qos0_ms after its first item, so at low rates many QoS 0
+ * messages share one commit and one flush (flash wears per write, not per
+ * byte); a batch holding anything else, at most ack_window_ms more
+ * (default 0: no wait). store_close() ends every wait.
+ *
  * Failure: any failed step (bind, insert, COMMIT: SQLITE_FULL, IOERR, BUSY
  * after busy_timeout...) rolls the whole transaction back and the SAME
  * batch, still held in the array with its references, is retried after a
@@ -41,6 +48,7 @@
 #include <sys/eventfd.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -65,6 +73,7 @@
 #include "store/checkpoint.h"
 #include "store/forward.h"
 #include "store/heal.h"
+#include "store/iostat.h"
 #include "store/retention.h"
 #include "store/schema.h"
 #include "store/store.h"
@@ -72,6 +81,7 @@
 
 static void	*store_main(void *);
 static void	store_run(struct store *);
+static size_t	store_gather(struct store *, size_t);
 static void	store_batch(struct store *, size_t);
 static int	store_txn(struct store *, size_t *, bool, uint64_t *);
 static bool	store_item_writes(const struct store_item *);
@@ -212,6 +222,8 @@ store_get_stats(struct store *s, struct store_stats *st)
 	    memory_order_relaxed);
 	st->queue_items = queue_len(s->q);
 	st->dead_pruned = forward_dead_pruned(s->fw);
+	st->write_bytes = iostat_write_bytes();
+	st->fsyncs = iostat_fsyncs();
 }
 
 /* See store.h. */
@@ -219,6 +231,27 @@ const struct metrics_hist *
 store_commit_hist(const struct store *s)
 {
 	return &s->commit_hist;
+}
+
+/*
+ * Logs the wear line: rows, commits, bytes written and flushes, and both
+ * per stored row since the start (what an SD card cares about). Any
+ * thread.
+ */
+void
+store_log_status(struct store *s, const char *what)
+{
+	struct store_stats st;
+	double rows;
+
+	store_get_stats(s, &st);
+	rows = st.rows > 0 ? (double)st.rows : 1.0;
+	log_info("%s: %llu rows written in %llu commits; storage: %llu bytes "
+	    "written, %llu flushes; per row %.0f bytes, %.3f flushes", what,
+	    (unsigned long long)st.rows, (unsigned long long)st.batches,
+	    (unsigned long long)st.write_bytes,
+	    (unsigned long long)st.fsyncs, (double)st.write_bytes / rows,
+	    (double)st.fsyncs / rows);
 }
 
 /*
@@ -242,6 +275,7 @@ store_close(struct store *s)
 	checkpointer_stop(s->ckpt);
 	s->ckpt = NULL;
 	store_checkpoint(s, true);
+	store_log_status(s, "database closed");
 	if (s->abandoned)
 		log_error("store: %s: stopped after shutdown_timeout with %llu "
 		    "items not committed (their publishes were not "
@@ -304,6 +338,7 @@ store_run(struct store *s)
 		n = queue_pop(s->q, s->batch, s->max_items,
 		    s->ret != NULL ? retention_timeout_ms(s->ret) : 1000);
 		if (n > 0) {
+			n = store_gather(s, n);
 			store_batch(s, n);
 			store_checkpoint(s, false);
 		}
@@ -319,6 +354,63 @@ store_run(struct store *s)
 		(void)retention_run(s->ret, s->nsinks > 0 ?
 		    sink_sqlite_set(s->sinks[s->nsinks - 1]) : NULL);
 	}
+}
+
+/*
+ * Whether nobody waits for the item's commit: the work of a QoS 0 publish
+ * (its row, its retained topic, its rules' rows and outbox rows). Any
+ * thread; the broker nudges the store when an ack waits behind one.
+ */
+bool
+store_item_lazy(const struct store_item *it)
+{
+	return it->op == STORE_OP_PUBLISH && it->msg != NULL &&
+	    it->msg->qos == 0;
+}
+
+/*
+ * The batching decision, all of it. batch[0..n) was just popped. A batch
+ * waits for company until the earlier of qos0_ms after its first lazy item
+ * and ack_window_ms after its first other one (an ack waits for that), so
+ * neither kind waits longer than its own setting. Then store_txn() takes
+ * what is queued without waiting. Closing, or a full batch, ends the wait.
+ * Returns the new item count.
+ */
+static size_t
+store_gather(struct store *s, size_t n)
+{
+	long long now, deadline = LLONG_MAX, left, d;
+	bool lazy = false, urgent = false;
+	size_t i = 0;
+
+	now = clock_mono_ms();
+	for (;;) {
+		/* Each kind's first item starts its own clock. */
+		for (; i < n && !(lazy && urgent); i++) {
+			if (store_item_lazy(&s->batch[i])) {
+				if (lazy)
+					continue;
+				lazy = true;
+				d = now + s->qos0_ms;
+			} else {
+				if (urgent)
+					continue;
+				urgent = true;
+				d = now + s->ack_window_ms;
+			}
+			if (d < deadline)
+				deadline = d;
+		}
+		i = n;
+		left = deadline - now;
+		if (left <= 0 || n >= s->max_items ||
+		    atomic_load(&s->closing))
+			break;
+		n += queue_pop(s->q, s->batch + n, s->max_items - n,
+		    left > INT_MAX ? INT_MAX : (int)left);
+		now = clock_mono_ms();
+	}
+	return n;
 }
 
 /*

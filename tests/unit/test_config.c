@@ -119,6 +119,8 @@ test_defaults(void)
 	CU_ASSERT_EQUAL(cfg.db_retention_max_age_ms, 0);
 	CU_ASSERT_EQUAL(cfg.commit_max_items, 1024);
 	CU_ASSERT_EQUAL(cfg.commit_max_ms, 10);
+	CU_ASSERT_EQUAL(cfg.qos0_commit_ms, 1000);
+	CU_ASSERT_EQUAL(cfg.ack_window_ms, 0);
 	CU_ASSERT_EQUAL(cfg.store_queue_items, 8192);
 	CU_ASSERT_EQUAL(cfg.outbox_max_bytes, 256ULL * 1024 * 1024);
 	CU_ASSERT_EQUAL(cfg.outbox_overflow, CONFIG_OVERFLOW_DROP_OLDEST);

@@ -1,0 +1,264 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+# Copyright (c) 2024 The mqlite authors.
+#
+# flashbench.py MQLITE [MQBENCH]: bytes and flushes mqlite writes to storage
+# per stored message, the figure that wears out an SD card.
+#
+# DESIGN
+#
+# Each row starts a fresh daemon (a new database in a temporary directory,
+# a free 127.0.0.1 port), runs a load, stops it with SIGTERM and reads the
+# daemon's whole-life rusage from wait4(): ru_oublock counts the 512-byte
+# blocks the process made the kernel write (WAL, database, checkpoints and
+# the final one included). A daemon started and stopped idle is measured
+# the same way first and subtracted. Flushes are the daemon's own
+# mqlite_storage_fsyncs_total, scraped just before the stop.
+#
+# Paced rows: DEVICES raw-socket clients publish in turn so that the total
+# is RATE msgs/s, for SECONDS; QoS 1 devices wait for each PUBACK before
+# their next publish (a device sending once every DEVICES/RATE s never has
+# two in flight at these rates). The flat-out rows run mqbench (-n
+# messages, 8 connections, QoS 1 with 20 in flight each). The logical size of a row is what the table
+# keeps: topic + payload + client id + 18 bytes of fixed fields (id,
+# received_ms, qos, retain).
+#
+# Output: one line per row, then nothing else; exit 1 when a row lost
+# messages (rows in the table fewer than sent).
+
+import json
+import os
+import select
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+FIXED = 18
+PAYLOAD = b'{"temp":21.5,"hum":40,"seq":%06d,"status":"ok"}'
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def varint(n):
+    out = bytearray()
+    while True:
+        d = n % 128
+        n //= 128
+        out.append(d | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def mstr(s):
+    return len(s).to_bytes(2, "big") + s
+
+
+def packet(first, body):
+    return bytes([first]) + varint(len(body)) + body
+
+
+def connect_pkt(cid):
+    return packet(0x10, mstr(b"MQTT") + bytes([4, 2, 0, 0]) + mstr(cid))
+
+
+def publish_pkt(topic, payload, qos, pid):
+    body = mstr(topic) + (pid.to_bytes(2, "big") if qos else b"") + payload
+    return packet(0x30 | (qos << 1), body)
+
+
+class Daemon:
+    def __init__(self, binary, workdir, database):
+        self.port = free_port()
+        self.mport = free_port()
+        self.db = os.path.join(workdir, "flash.db")
+        cfg = {"listeners": [{"port": self.port, "bind": "127.0.0.1"}],
+               "database": dict({"path": self.db}, **database),
+               "metrics": {"port": self.mport, "bind": "127.0.0.1"}}
+        self.conf = os.path.join(workdir, "flash.json")
+        with open(self.conf, "w") as f:
+            json.dump(cfg, f)
+        self.log = open(os.path.join(workdir, "flash.log"), "w")
+        self.proc = subprocess.Popen([binary, "-c", self.conf],
+                                     stdout=self.log, stderr=self.log)
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", self.port),
+                                         0.5).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("mqlite did not start")
+
+    def metric(self, name):
+        url = "http://127.0.0.1:%d/metrics" % self.mport
+        with urllib.request.urlopen(url, timeout=10) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return int(float(line.split()[1]))
+        return 0
+
+    def stop(self):
+        """SIGTERM; returns the bytes the daemon wrote in its life."""
+        self.proc.send_signal(signal.SIGTERM)
+        _, status, ru = os.wait4(self.proc.pid, 0)
+        self.proc.returncode = status
+        self.log.close()
+        return ru.ru_oublock * 512
+
+    def rows(self):
+        c = sqlite3.connect(self.db)
+        try:
+            return c.execute("SELECT count(*), coalesce(sum(length(topic) "
+                             "+ length(CAST(payload AS BLOB)) + "
+                             "length(client_id)), 0) FROM messages").fetchone()
+        finally:
+            c.close()
+
+
+def paced(d, qos, rate, seconds, devices):
+    socks = []
+    for i in range(devices):
+        s = socket.create_connection(("127.0.0.1", d.port), 10)
+        s.sendall(connect_pkt(b"dev%02d" % i))
+        if s.recv(4)[:1] != b"\x20":
+            raise RuntimeError("no CONNACK")
+        s.setblocking(False)
+        socks.append(s)
+    total = int(rate * seconds)
+    start = time.monotonic()
+    waiting = {}
+    for k in range(total):
+        due = start + k / rate
+        s = socks[k % devices]
+        while True:
+            now = time.monotonic()
+            wait = due - now
+            if wait <= 0 and s not in waiting:
+                break
+            r, _, _ = select.select(list(waiting), [], [],
+                                    max(0.0, min(wait, 1.0)) if wait > 0
+                                    else 1.0)
+            for x in r:
+                if len(x.recv(4)) == 0:
+                    raise RuntimeError("closed")
+                del waiting[x]
+            if time.monotonic() - due > 30:
+                raise RuntimeError("no PUBACK in 30 s")
+        topic = b"site/s1/dev/%02d/telemetry" % (k % devices)
+        pid = k % 65535 + 1
+        s.setblocking(True)
+        s.sendall(publish_pkt(topic, PAYLOAD % k, qos, pid))
+        s.setblocking(False)
+        if qos:
+            waiting[s] = pid
+    deadline = time.monotonic() + 30
+    while waiting and time.monotonic() < deadline:
+        r, _, _ = select.select(list(waiting), [], [], 1.0)
+        for x in r:
+            x.recv(4)
+            del waiting[x]
+    for s in socks:
+        s.setblocking(True)
+        s.sendall(b"\xe0\x00")
+        s.close()
+    return total
+
+
+def flat(d, mqbench, n, qos):
+    subprocess.run([mqbench, "-h", "127.0.0.1", "-p", str(d.port),
+                    "-n", str(n), "-q", str(qos), "-c", "8", "-s", "64",
+                    "-w", "20", "-T", "300"], check=True,
+                   stdout=subprocess.DEVNULL)
+    # QoS 0 rows: wait until they are all committed.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if d.metric("mqlite_store_rows_total") >= n:
+            break
+        time.sleep(0.2)
+    return n
+
+
+def run(binary, mqbench, name, database, load):
+    with tempfile.TemporaryDirectory(prefix="flashbench.") as wd:
+        d = Daemon(binary, wd, database)
+        try:
+            sent = load(d)
+            time.sleep(0.2)
+            fsyncs = d.metric("mqlite_storage_fsyncs_total")
+            commits = d.metric("mqlite_store_commits_total")
+        finally:
+            written = d.stop()
+        rows, logical = d.rows()
+    return name, sent, rows, logical, written, fsyncs, commits
+
+
+def main():
+    binary = sys.argv[1]
+    mqbench = sys.argv[2] if len(sys.argv) > 2 else None
+    seconds = float(os.environ.get("FLASH_SECONDS", "20"))
+    devices = int(os.environ.get("FLASH_DEVICES", "10"))
+    only = os.environ.get("FLASH_ROWS", "")
+    extra = json.loads(os.environ.get("FLASH_DATABASE", "{}"))
+    rows = []
+    for qos in (0, 1):
+        for rate in (10, 100, 1000):
+            rows.append(("QoS %d %d/s" % (qos, rate), dict(extra),
+                         lambda d, q=qos, r=rate:
+                         paced(d, q, r, seconds, devices)))
+        if qos == 1:
+            rows.append(("QoS 1 100/s ack_window_ms 20",
+                         dict(extra, ack_window_ms=20),
+                         lambda d: paced(d, 1, 100, seconds, devices)))
+    if mqbench:
+        n = int(os.environ.get("FLASH_FLAT_N", "200000"))
+        for qos in (0, 1):
+            rows.append(("QoS %d flat out" % qos, dict(extra),
+                         lambda d, q=qos: flat(d, mqbench, n, q)))
+    _, _, _, _, idle, idle_fsyncs, idle_commits = run(binary, mqbench, "idle",
+                                           dict(extra), lambda d: 0)
+    print("idle start+stop: %d bytes written, %d flushes" %
+          (idle, idle_fsyncs))
+    print("%-30s %8s %8s %10s %8s %8s %10s" % ("row", "msgs", "row B",
+          "B/msg", "x row", "commits", "flush/msg"))
+    lost = False
+    got = {}
+    for name, database, load in rows:
+        if only and not [x for x in only.split(",") if x in name]:
+            continue
+        _, sent, nrows, logical, written, fsyncs, commits = run(
+            binary, mqbench, name, database, load)
+        if nrows < sent:
+            lost = True
+        per = max(0, written - idle) / max(1, nrows)
+        size = logical / max(1, nrows) + FIXED
+        got[name] = (per, per / size)
+        print("%-30s %8d %8.0f %10.0f %8.2f %8d %10.3f%s" % (
+            name, nrows, size, per, per / size, commits,
+            max(0, fsyncs - idle_fsyncs) / max(1, nrows),
+            "" if nrows >= sent else "  LOST %d" % (sent - nrows)))
+        sys.stdout.flush()
+    for name, limit, i, what in (
+            ("QoS 0 100/s", 600, 0, "bytes/msg"),
+            ("QoS 1 100/s ack_window_ms 20", 700, 0, "bytes/msg"),
+            ("QoS 0 flat out", 3, 1, "x row"),
+            ("QoS 1 flat out", 3, 1, "x row")):
+        if name in got:
+            v = got[name][i]
+            print("Target, %s <= %g %s: %s (%.2f)" % (
+                name, limit, what, "met" if v <= limit else "NOT met", v))
+    return 1 if lost else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
