@@ -31,6 +31,7 @@
 #include "metrics_render.h"
 #include "net/ev.h"
 #include "net/tls.h"
+#include "notify.h"
 #include "passwd_cli.h"
 #include "rules/rules.h"
 #include "store/store.h"
@@ -46,6 +47,7 @@ struct daemon {
 	struct metrics_sources msrc;	/* what the endpoint reads */
 	struct passwd_db *pw;		/* loaded at start, until the broker */
 	struct acl	*acl;		/* takes them */
+	struct notify	*notify;	/* NULL: not under systemd */
 	int		 sigfd;
 	int		 stop_signal;
 };
@@ -216,7 +218,9 @@ signal_cb(struct ev_loop *loop, int fd, unsigned events, void *arg)
 	(void)events;
 	while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
 		if (si.ssi_signo == SIGHUP) {
+			notify_reloading(d->notify);
 			reload(d);
+			notify_ready(d->notify, "ready");
 			continue;
 		}
 		log_info("%s from pid %u received: shutting down",
@@ -468,9 +472,13 @@ main(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
+	d.notify = notify_new(d.loop);
+	notify_ready(d.notify, "ready");
 	rc = ev_run(d.loop);
 	if (rc != 0)
 		log_error("event loop failed: %s", gw_strerror(rc));
+	notify_stopping(d.notify);
+	notify_free(d.notify);
 	stop(&d);
 	if (d.rules != NULL)
 		rule_set_unref(&d.rules);
