@@ -141,7 +141,7 @@ store_open(const struct store_opts *opts, struct gw_error *err)
 	struct store *s;
 	size_t qcap;
 	char mode[32], size[32];
-	int rc, i, sys;
+	int rc, i, sys, persist;
 
 	if (opts == NULL || opts->path == NULL || opts->path[0] == '\0') {
 		gw_error_set(err, "database.path", "no database path");
@@ -208,6 +208,14 @@ store_open(const struct store_opts *opts, struct gw_error *err)
 	if (strcmp(mode, "wal") != 0)
 		log_warn("store: %s: journal_mode is %s, not wal: readers "
 		    "will block the writer", s->path, mode);
+	/*
+	 * Keep -wal and -shm at close: a reader that may not create files in
+	 * the folder (a member of the database's group) can open a WAL
+	 * database read-only only while both exist.
+	 */
+	persist = 1;
+	(void)sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL,
+	    &persist);
 	if (store_pragma(s, opts->durability == STORE_DURABILITY_NORMAL ?
 	    "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL",
 	    NULL, 0, err) != 0 ||
