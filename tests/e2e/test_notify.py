@@ -104,8 +104,10 @@ class TestNotify(E2ETestCase):
         m.wait_for("READY=1")
         # Half of 200 ms: several pings in a few seconds, however loaded
         # the machine is; only "at least three" is asserted.
-        wait_until(lambda: (m.drain(), m.count("WATCHDOG=1") >= 3)[1],
-                   timeout=20)
+        self.assertTrue(
+            wait_until(lambda: (m.drain(), m.count("WATCHDOG=1") >= 3)[1],
+                       timeout=20),
+            "fewer than 3 WATCHDOG=1 in 20 s: %r" % m.messages)
         self.assertEqual(br.stop(), 0)
         m.wait_for("STOPPING=1", timeout=2)
         n = m.count("WATCHDOG=1")
