@@ -233,7 +233,7 @@ main_phase()
 	say "apt-get install ./$(basename "$deb") into a fresh bookworm"
 	cp "$deb" "$updeb" "$root/tmp/"
 	apt_in_root update
-	apt_in_root install "/tmp/$(basename "$deb")" sqlite3 systemd procps
+	apt_in_root install "/tmp/$(basename "$deb")" sqlite3 systemd
 	inroot "$root" getent passwd mqlite >/dev/null || fail "no user mqlite"
 	inroot "$root" getent group mqlite >/dev/null || fail "no group mqlite"
 	m=$(inroot "$root" stat -c '%a %U %G' /var/lib/mqlite)
@@ -247,6 +247,11 @@ main_phase()
 	    /usr/share/man/man1/mqlite-passwd.1.gz \
 	    /etc/mqlite/site.json.example; do
 		[ -e "$root$p" ] || fail "$p not installed"
+	done
+	# dlopen'ed on first use, so invisible to shlibs: Depends brings them.
+	for so in libcurl.so.4 libssl.so.3 libcrypto.so.3; do
+		inroot "$root" ldconfig -p | grep -q "$so " ||
+		    fail "$so not installed by the package's Depends"
 	done
 	inroot "$root" /usr/sbin/mqlite --check -c /etc/mqlite/mqlite.json \
 	    >/dev/null || fail "the shipped config does not pass --check"
