@@ -34,6 +34,7 @@
 #include "metrics_render.h"
 #include "net/ev.h"
 #include "net/tls.h"
+#include "notify.h"
 #include "passwd_cli.h"
 #include "routecheck.h"
 #include "rules/rules.h"
@@ -54,6 +55,7 @@ struct daemon {
 	struct sys	*sys;		/* NULL: no $SYS topics */
 	struct passwd_db *pw;		/* loaded at start, until the broker */
 	struct acl	*acl;		/* takes them */
+	struct notify	*notify;	/* NULL: not under systemd */
 	int		 sigfd;
 	int		 stop_signal;
 	struct ev_timer	 status;	/* the periodic status line */
@@ -236,7 +238,9 @@ signal_cb(struct ev_loop *loop, int fd, unsigned events, void *arg)
 	(void)events;
 	while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
 		if (si.ssi_signo == SIGHUP) {
+			notify_reloading(d->notify);
 			reload(d);
+			notify_ready(d->notify, "ready");
 			continue;
 		}
 		log_info("%s from pid %u received: shutting down",
@@ -563,9 +567,13 @@ main(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
+	d.notify = notify_new(d.loop);
+	notify_ready(d.notify, "ready");
 	rc = ev_run(d.loop);
 	if (rc != 0)
 		log_error("event loop failed: %s", gw_strerror(rc));
+	notify_stopping(d.notify);
+	notify_free(d.notify);
 	stop(&d);
 	if (d.rules != NULL)
 		rule_set_unref(&d.rules);

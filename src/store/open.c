@@ -252,7 +252,7 @@ store_connect(struct store *s, struct gw_error *err)
 {
 	struct retention_opts ro;
 	char mode[32], size[32];
-	int rc, i, sys;
+	int rc, i, sys, persist;
 
 	s->damaged = false;
 	rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE |
@@ -285,6 +285,14 @@ store_connect(struct store *s, struct gw_error *err)
 	if (strcmp(mode, "wal") != 0)
 		log_warn("store: %s: journal_mode is %s, not wal: readers "
 		    "will block the writer", s->path, mode);
+	/*
+	 * Keep -wal and -shm at close: a reader that may not create files in
+	 * the folder (a member of the database's group) can open a WAL
+	 * database read-only only while both exist.
+	 */
+	persist = 1;
+	(void)sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL,
+	    &persist);
 	if (store_pragma(s, s->durability == STORE_DURABILITY_NORMAL ?
 	    "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL",
 	    NULL, 0, err) != 0 ||
