@@ -7,7 +7,9 @@
  * Plain text is sealed here by doubling its '$' so every row reads alike.
  */
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -36,6 +38,7 @@ struct forward {
 	atomic_bool		 full;		/* reject policy: no room */
 	bool			 dropping;	/* drop_mark()ed, not ended */
 	struct log_limit	 deadlog;
+	struct log_limit	 looplog;	/* loop refusals */
 };
 
 struct forward *
@@ -233,6 +236,52 @@ forward_dead_pruned(const struct forward *f)
 	return deadcap_pruned(f->dc);
 }
 
+/*
+ * True when m came from a source broker that one of mq's urls names
+ * (same host and port): forwarding it there would loop. A url without a
+ * port means 1883, or 8883 for ssl:// and mqtts://.
+ */
+static bool
+mqtt_loops_back(const struct rule_mqtt *mq, const struct msg *m)
+{
+	char host[256];
+	const char *u, *a, *end, *colon;
+	size_t i, n;
+	int port;
+
+	if (m->origin == NULL || mq == NULL)
+		return false;
+	for (i = 0; i < mq->nurls; i++) {
+		if ((u = mq->urls[i].s) == NULL || (a = strstr(u, "://")) ==
+		    NULL)
+			continue;
+		a += 3;
+		end = a + strcspn(a, "/");
+		port = strncmp(u, "ssl:", 4) == 0 || strncmp(u, "mqtts:", 6) ==
+		    0 ? 8883 : 1883;
+		if (*a == '[') {
+			a++;
+			if ((colon = memchr(a, ']', (size_t)(end - a))) == NULL)
+				continue;
+			n = (size_t)(colon - a);
+			if (colon + 1 < end && colon[1] == ':')
+				port = atoi(colon + 2);
+		} else {
+			colon = memchr(a, ':', (size_t)(end - a));
+			n = (size_t)((colon != NULL ? colon : end) - a);
+			if (colon != NULL)
+				port = atoi(colon + 1);
+		}
+		if (n == 0 || n >= sizeof host)
+			continue;
+		memcpy(host, a, n);
+		host[n] = '\0';
+		if (msg_from_broker(m, host, port))
+			return true;
+	}
+	return false;
+}
+
 /* See forward.h. */
 int
 forward_mqtt(struct forward *f, const struct rule *r, const struct msg *m,
@@ -245,6 +294,14 @@ forward_mqtt(struct forward *f, const struct rule *r, const struct msg *m,
 	int64_t id, now = clock_wall_ms();
 	int rc, bad;
 
+	if (mqtt_loops_back(rule_mqtt(r), m)) {
+		/* Never back to the broker it came from (no loops). */
+		if (log_ratelimited(&f->looplog, 1, 60000))
+			log_info("rule %s: not forwarding %s back to %s, the "
+			    "broker it came from", rule_name(r), m->topic,
+			    m->origin);
+		return 0;
+	}
 	bad = rule_render_mqtt(r, m, pc, &topic, &payload);
 	if (bad != 0 && bad != GW_EMALFORMED) {
 		rc = bad == GW_ENOTFOUND ? 0 : bad;

@@ -360,3 +360,57 @@ class TestSources(E2ETestCase):
 if __name__ == "__main__":
     import unittest
     unittest.main()
+
+
+@mqlite_only("mqlite sources and the mqtt action")
+class TestSourceLoop(E2ETestCase):
+    """A two-way setup with one site broker: mqlite subscribes to dev/# on
+    it and forwards every publish (local or from the source) with an mqtt
+    action to the same broker under up/. A message that came from the site
+    must not go back there; a local publish must."""
+    auto_start = False
+    needs_db = True
+
+    def test_source_message_never_bridged_back(self):
+        site = SiteMosquitto(self.workdir)
+        self.addCleanup(site.stop)
+        watcher = Client(site.port)
+        watcher.connect("watcher")
+        watcher.subscribe([("up/#", 1)])
+        br = Broker(self.workdir, name="gw")
+        self.brokers.append(br)
+        url = "tcp://%s:%d" % (HOST, site.port)
+        br.update_config(
+            sources=[{"name": "site", "url": url,
+                      "topics": [{"topic": "dev/#", "qos": 1}],
+                      "reconnect": {"min": "100ms", "max": "500ms"}}],
+            rules=[{"name": "store", "topic": "#", "sqlite": {
+                        "table": "messages", "columns": {
+                            "received_ms": "{received_ms}",
+                            "topic": "{topic}", "client_id": "{client_id}",
+                            "qos": "{qos}", "retain": "{retain}",
+                            "payload": "{payload_raw}"}}},
+                   {"name": "up", "topic": "#",
+                    "mqtt": {"url": url, "topic": "up/{topic}", "qos": 1,
+                             "client_id": "gw-up"}}])
+        br.start()
+        self.assertTrue(wait_until(lambda: "subscribed" in br.log_text(),
+                                   timeout=20), br.log_text()[-2000:])
+        dev = Client(site.port)
+        dev.connect("device")
+        dev.publish("dev/a", b"from-site", qos=1)
+        dev.disconnect()
+        self.assertEqual(br.wait_count(1, "payload = 'from-site'"), 1)
+        local = Client(br.port)
+        local.connect("local")
+        local.publish("dev/b", b"from-local", qos=1)
+        local.disconnect()
+        # The local publish goes up; the site's must not come back.
+        p = watcher.recv_publish(timeout=20)
+        self.assertEqual((p.topic, p.payload), ("up/dev/b", b"from-local"))
+        extra = watcher.quiet(timeout=2.0)
+        self.assertIsNone(extra, "a message went back to its source: %r"
+                          % (extra,))
+        self.assertTrue(wait_until(
+            lambda: "not forwarding dev/a back to" in br.log_text(),
+            timeout=5), br.log_text()[-2000:])
