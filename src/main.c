@@ -50,9 +50,6 @@ struct daemon {
 	int		 stop_signal;
 };
 
-static int	check_rules_unsupported(const struct rule_set *,
-		    rules_report_fn, void *);
-
 static void
 report_error(const char *file, const struct gw_error *e, void *ctx)
 {
@@ -121,37 +118,7 @@ load_rules(const struct gw_config *cfg, rules_report_fn report, void *ctx,
 		    NULL, report, ctx, &rc);
 		gw_free(dir);
 	}
-	if (rc == 0 && check_rules_unsupported(*out, report, ctx) > 0) {
-		rule_set_unref(out);
-		rc = GW_ECONFIG;
-	}
 	return rc;
-}
-
-/*
- * The rules format accepts "mqtt" (upstream bridge) actions that this
- * version cannot carry out; a rule using one is refused rather than
- * silently forwarding nothing. Returns the number reported.
- */
-static int
-check_rules_unsupported(const struct rule_set *set, rules_report_fn report,
-    void *ctx)
-{
-	struct gw_error e;
-	size_t i;
-	int n = 0;
-
-	for (i = 0; set != NULL && i < rule_set_count(set); i++) {
-		if (rule_mqtt(rule_set_rule(set, i)) == NULL)
-			continue;
-		memset(&e, 0, sizeof e);
-		snprintf(e.path, sizeof e.path, "rules[%zu].mqtt", i);
-		snprintf(e.msg, sizeof e.msg, "forwarding to an upstream MQTT "
-		    "broker is not supported by this version of mqlite");
-		report(rule_set_origin(set), &e, ctx);
-		n++;
-	}
-	return n;
 }
 
 /* SIGHUP, passwords and ACL: a broken file keeps the current ones. */
@@ -203,7 +170,7 @@ reload(struct daemon *d)
 	if (broker_reload_rules(d->broker, set) != 0)
 		log_error("SIGHUP: store busy, rules not reloaded");
 	else if (delivery_apply_rules(d->delivery, set) != 0)
-		log_error("SIGHUP: webhook routes not updated");
+		log_error("SIGHUP: webhook and bridge routes not updated");
 	rule_set_unref(&set);
 }
 
@@ -320,7 +287,7 @@ start(struct daemon *d, struct gw_config *cfg)
 	}
 	if ((d->delivery = delivery_new(d->store, cfg)) == NULL ||
 	    delivery_apply_rules(d->delivery, d->rules) != 0) {
-		log_error("cannot set up webhook delivery");
+		log_error("cannot set up webhook and bridge delivery");
 		return -1;
 	}
 	for (i = 0; i < cfg->nlisteners; i++) {

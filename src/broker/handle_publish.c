@@ -38,7 +38,8 @@ match_rules(struct broker *b, const struct msg *m, struct store_item *it)
 	if (store_outbox_full(b->store)) {
 		for (i = 0; i < n; i++)
 			if (rule_webhook(rule_set_rule(b->rules,
-			    b->rule_ids[i])) != NULL)
+			    b->rule_ids[i])) != NULL || rule_mqtt(
+			    rule_set_rule(b->rules, b->rule_ids[i])) != NULL)
 				return GW_EFULL;
 	}
 	if (n <= STORE_RULE_INLINE)

@@ -12,6 +12,7 @@
 #include <curl/curl.h>
 
 #include "config.h"
+#include "deliver/bridge.h"
 #include "deliver/loop.h"
 #include "deliver/setup.h"
 #include "log.h"
@@ -30,7 +31,16 @@ struct delivery {
 	const struct gw_config	*cfg;
 	struct queue		*results;
 	_Atomic(struct deliver *) d;
+	_Atomic(struct bridge *) br;	/* mqtt routes, set once */
 };
+
+static struct bridge *
+br_get(void *ctx)
+{
+	struct delivery *dl = ctx;
+
+	return atomic_load_explicit(&dl->br, memory_order_acquire);
+}
 
 static struct deliver *
 dl_get(void *ctx)
@@ -44,36 +54,75 @@ static void
 cb_wake(void *ctx)
 {
 	struct deliver *d = dl_get(ctx);
+	struct bridge *br = br_get(ctx);
 
 	if (d != NULL)
 		deliver_wake(d);
+	if (br != NULL)
+		bridge_wake(br);
 }
 
 static int
 cb_held_ids(void *ctx, int64_t **ids, size_t *n)
 {
 	struct deliver *d = dl_get(ctx);
+	struct bridge *br = br_get(ctx);
+	int64_t *a = NULL, *b = NULL, *m;
+	size_t na = 0, nb = 0, i = 0, j = 0, k = 0;
+	int rc;
 
 	*ids = NULL;
 	*n = 0;
-	return d != NULL ? deliver_held_ids(d, ids, n) : 0;
+	if (d != NULL && (rc = deliver_held_ids(d, &a, &na)) != 0)
+		return rc;
+	if (br != NULL && (rc = bridge_held_ids(br, &b, &nb)) != 0) {
+		gw_free(a);
+		return rc;
+	}
+	if (nb == 0 || na == 0) {
+		*ids = na > 0 ? a : b;
+		*n = na + nb;
+		gw_free(na > 0 ? b : a);
+		return 0;
+	}
+	/* Both sorted: merge. */
+	if ((m = gw_malloc((na + nb) * sizeof *m)) == NULL) {
+		gw_free(a);
+		gw_free(b);
+		return GW_ENOMEM;
+	}
+	while (i < na || j < nb)
+		m[k++] = j == nb || (i < na && a[i] < b[j]) ? a[i++] : b[j++];
+	gw_free(a);
+	gw_free(b);
+	*ids = m;
+	*n = k;
+	return 0;
 }
 
 static void
 cb_drop_mark(void *ctx)
 {
 	struct deliver *d = dl_get(ctx);
+	struct bridge *br = br_get(ctx);
 
 	if (d != NULL)
 		deliver_drop_mark(d);
+	if (br != NULL)
+		bridge_drop_mark(br);
 }
 
 static void
 cb_dropped(void *ctx, const char *route, uint64_t n)
 {
 	struct deliver *d = dl_get(ctx);
+	struct bridge *br = br_get(ctx);
+	size_t len = strlen(route);
 
-	if (d != NULL)
+	if (len > 5 && strcmp(route + len - 5, "/mqtt") == 0) {
+		if (br != NULL)
+			bridge_count_dropped(br, route, n);
+	} else if (d != NULL)
 		deliver_count_dropped(d, route, n);
 }
 
@@ -149,6 +198,97 @@ route_from_rule(struct deliver_route *r, char *name,
 	r->rate_limit_per_s = w->rate_limit_per_s;
 }
 
+/* Fills route r (name in name[]) from rule rr's mqtt action. */
+static void
+bridge_route_from_rule(struct bridge_route *r, char *name,
+    const char **urls, const struct rule *rr)
+{
+	const struct rule_mqtt *m = rule_mqtt(rr);
+	size_t i;
+
+	memset(r, 0, sizeof *r);
+	snprintf(name, DELIVERY_NAME_MAX, "%s/mqtt", rule_name(rr));
+	r->name = name;
+	for (i = 0; i < m->nurls; i++)
+		urls[i] = m->urls[i].s;
+	r->urls = urls;
+	r->nurls = m->nurls;
+	r->client_id = m->client_id.s;
+	r->username = m->username.s;
+	r->password = m->password.s;
+	r->ca_file = m->tls_ca_file.s;
+	r->cert = m->tls_cert.s;
+	r->key = m->tls_key.s;
+	r->insecure = m->tls_insecure;
+	r->qos = m->qos;
+	r->retain = m->retain;
+	r->keepalive = m->keepalive;
+	r->max_in_flight = m->max_in_flight;
+}
+
+/* The bridge's half of delivery_apply_rules(). */
+static int
+delivery_apply_bridge(struct delivery *dl, const struct rule_set *set)
+{
+	struct bridge_route *routes = NULL;
+	struct bridge_opts o;
+	struct gw_error err;
+	struct bridge *br;
+	const struct rule_mqtt *m;
+	char (*names)[DELIVERY_NAME_MAX] = NULL;
+	const char **urls = NULL;
+	size_t i, n = 0, nu = 0, count = set != NULL ? rule_set_count(set) : 0;
+	int rc = 0;
+
+	for (i = 0; i < count; i++) {
+		if ((m = rule_mqtt(rule_set_rule(set, i))) != NULL) {
+			n++;
+			nu += m->nurls;
+		}
+	}
+	br = br_get(dl);
+	if (n == 0 && br == NULL)
+		return 0;
+	if (n > 0 && ((routes = gw_calloc(n, sizeof *routes)) == NULL ||
+	    (names = gw_calloc(n, sizeof *names)) == NULL ||
+	    (urls = gw_calloc(nu, sizeof *urls)) == NULL)) {
+		rc = GW_ENOMEM;
+		goto out;
+	}
+	for (i = 0, n = 0, nu = 0; i < count; i++) {
+		if ((m = rule_mqtt(rule_set_rule(set, i))) == NULL)
+			continue;
+		bridge_route_from_rule(&routes[n], names[n], urls + nu,
+		    rule_set_rule(set, i));
+		nu += m->nurls;
+		n++;
+	}
+	if (br != NULL) {
+		rc = bridge_update_routes(br, routes, n);
+		goto out;
+	}
+	memset(&o, 0, sizeof o);
+	memset(&err, 0, sizeof err);
+	o.db_path = dl->cfg->db_path;
+	o.routes = routes;
+	o.nroutes = n;
+	o.results = dl->results;
+	o.results_cb = cb_results;
+	o.results_ctx = dl;
+	if ((br = bridge_start(&o, &err)) == NULL) {
+		log_error("cannot start the bridge: %s", err.msg);
+		rc = GW_EIO;
+	} else {
+		atomic_store_explicit(&dl->br, br, memory_order_release);
+		log_info("bridge started: %zu mqtt routes", n);
+	}
+out:
+	gw_free(routes);
+	gw_free(names);
+	gw_free(urls);
+	return rc;
+}
+
 int
 delivery_apply_rules(struct delivery *dl, const struct rule_set *set)
 {
@@ -203,6 +343,8 @@ delivery_apply_rules(struct delivery *dl, const struct rule_set *set)
 out:
 	gw_free(routes);
 	gw_free(names);
+	if (rc == 0)
+		rc = delivery_apply_bridge(dl, set);
 	return rc;
 }
 
@@ -216,15 +358,35 @@ delivery_stats(struct delivery *dl, deliver_stats_cb cb, void *ctx)
 }
 
 void
+delivery_bridge_stats(struct delivery *dl, bridge_stats_cb cb, void *ctx)
+{
+	struct bridge *br;
+
+	if (dl != NULL && (br = br_get(dl)) != NULL)
+		bridge_stats(br, cb, ctx);
+}
+
+void
 delivery_stop(struct delivery *dl, unsigned grace_ms)
 {
 	struct deliver *d;
+	struct bridge *br;
+	bool stopped = false;
 
-	if (dl == NULL || (d = dl_get(dl)) == NULL)
+	if (dl == NULL)
 		return;
-	deliver_stop(d, grace_ms);
-	atomic_store(&dl->d, NULL);
-	store_nudge(dl->store);
+	if ((br = br_get(dl)) != NULL) {
+		bridge_stop(br, grace_ms);
+		atomic_store(&dl->br, NULL);
+		stopped = true;
+	}
+	if ((d = dl_get(dl)) != NULL) {
+		deliver_stop(d, grace_ms);
+		atomic_store(&dl->d, NULL);
+		stopped = true;
+	}
+	if (stopped)
+		store_nudge(dl->store);
 }
 
 void

@@ -3,12 +3,14 @@
  * Wiring of store-and-forward for the daemon: the results queue between
  * the delivery thread and the store thread, the store's forwarding
  * callbacks, and the delivery thread's routes built from the rule set's
- * webhook actions (one route per rule, "<rule name>/webhook"). The thread
- * starts only when some rule forwards. Main (loop) thread.
+ * webhook actions (one route per rule, "<rule name>/webhook") and the
+ * bridge's routes from its mqtt actions ("<rule name>/mqtt"). Each thread
+ * starts only when some rule needs it. Main (loop) thread.
  */
 #ifndef GW_DELIVER_SETUP_H
 #define GW_DELIVER_SETUP_H
 
+#include "deliver/bridge.h"
 #include "deliver/loop.h"
 
 struct gw_config;
@@ -37,9 +39,14 @@ int		 delivery_apply_rules(struct delivery *dl,
 void		 delivery_stats(struct delivery *dl, deliver_stats_cb cb,
 		    void *ctx);
 
+/* Calls cb for each mqtt route's counters; nothing without the bridge. */
+void		 delivery_bridge_stats(struct delivery *dl,
+		    bridge_stats_cb cb, void *ctx);
+
 /*
- * Stops the delivery thread (requests in flight get grace_ms to finish)
- * and has the store apply the last results. Before store_close().
+ * Stops the bridge and the delivery thread (what is in flight gets
+ * grace_ms to finish) and has the store apply the last results. Before
+ * store_close().
  */
 void		 delivery_stop(struct delivery *dl, unsigned grace_ms);
 

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The webhook and mqtt actions: loading and checking their settings (the
- * delivery thread reads them from struct rule_webhook / rule_mqtt) and
- * rendering one request or upstream topic per matched publish on the store
- * thread.
+ * The webhook action: loading and checking its settings (the delivery
+ * thread reads them from struct rule_webhook) and rendering one request
+ * per matched publish on the store thread (the mqtt action is in
+ * action_mqtt.c).
  *
  * A webhook body is the default envelope, a string template, or a JSON
  * value whose string leaves are templates; it is built as a cJSON tree and
@@ -22,7 +22,6 @@
 
 #include <cjson/cJSON.h>
 
-#include "broker/topic.h"
 #include "mqtt/utf8.h"
 #include "rules/rules_int.h"
 
@@ -352,76 +351,6 @@ action_webhook_free(struct rule_webhook *w)
 	gw_free(w);
 }
 
-/* ---- The mqtt action. ---- */
-
-/* Loads and checks mqtt object j at path into a new r->mqtt. */
-void
-action_mqtt_load(struct loader *ld, struct rule *r, const cJSON *j,
-    const char *path)
-{
-	static const char *const keys[] = { "url", "topic", "qos", "retain",
-	    "client_id", "username", "password", NULL };
-	static const char *const schemes[] = { "tcp://", "ssl://", "mqtt://",
-	    "mqtts://", "ws://", "wss://", NULL };
-	struct rule_mqtt	*mq;
-	const cJSON		*it;
-	char			 p[PATH_LEN];
-	unsigned		 qos = 0;
-	size_t			 i;
-
-	if (!load_keys(ld, j, path, keys))
-		return;
-	if ((mq = r->mqtt = gw_calloc(1, sizeof *mq)) == NULL) {
-		load_oom(ld, path);
-		return;
-	}
-	load_path(p, path, "url");
-	if (load_str(ld, j, "url", path, true, &mq->url)) {
-		for (i = 0; schemes[i] != NULL; i++) {
-			if (strncmp(mq->url.s, schemes[i],
-			    strlen(schemes[i])) == 0)
-				break;
-		}
-		if (schemes[i] == NULL || mq->url.s[strlen(schemes[i])] == '\0')
-			load_err(ld, p, "expected tcp://, ssl://, mqtt://, "
-			    "mqtts://, ws:// or wss:// and a host");
-	}
-	load_path(p, path, "topic");
-	if ((it = load_item(j, "topic")) == NULL) {
-		if (tmpl_compile("{topic}", NULL, false, &mq->topic, NULL) != 0)
-			load_oom(ld, p);
-	} else if ((mq->topic = load_tmpl(ld, it, p, &r->caps)) != NULL) {
-		for (i = 0; i < mq->topic->nsegs; i++) {
-			if (mq->topic->segs[i].kind != SEG_PH &&
-			    strpbrk(mq->topic->segs[i].text, "+#") != NULL)
-				load_err(ld, p, "a topic to publish to cannot "
-				    "hold '+' or '#'");
-		}
-		if (mq->topic->nsegs == 0)
-			load_err(ld, p, "must not be empty");
-	}
-	load_uint(ld, j, "qos", path, 0, 2, &qos);
-	mq->qos = (uint8_t)qos;
-	load_bool(ld, j, "retain", path, &mq->retain);
-	load_str(ld, j, "client_id", path, false, &mq->client_id);
-	load_str(ld, j, "username", path, false, &mq->username);
-	load_str(ld, j, "password", path, false, &mq->password);
-}
-
-/* Frees an mqtt action; accepts NULL. */
-void
-action_mqtt_free(struct rule_mqtt *mq)
-{
-	if (mq == NULL)
-		return;
-	rstr_free(&mq->url);
-	tmpl_free(mq->topic);
-	rstr_free(&mq->client_id);
-	rstr_free(&mq->username);
-	rstr_free(&mq->password);
-	gw_free(mq);
-}
-
 /* ---- Webhook requests. ---- */
 
 /* A new string with every '$' doubled (seal) or a plain copy. */
@@ -700,23 +629,4 @@ rule_http_free(struct rule_http *out)
 	gw_free(out->headers);
 	gw_free(out->body.text);
 	memset(out, 0, sizeof *out);
-}
-
-/* See rules.h. Store thread. */
-int
-rule_render_mqtt_topic(const struct rule *r, const struct msg *m,
-    struct rule_payload *pc, struct rule_rendered *topic)
-{
-	struct rule_ctx	c = { r, m, pc };
-	int		rc;
-
-	memset(topic, 0, sizeof *topic);
-	if (r->mqtt == NULL)
-		return GW_ENOTFOUND;
-	if ((rc = tmpl_render(r->mqtt->topic, &c, 0, topic)) != 0)
-		return rc;
-	if (!topic_name_valid(topic->text, topic->len) ||
-	    !utf8_valid(topic->text, topic->len, false))
-		return GW_EMALFORMED;
-	return 0;
 }

@@ -367,14 +367,23 @@ void		 rule_http_free(struct rule_http *out);
 /* ---- The mqtt (bridge) action. ---- */
 
 struct rule_mqtt {
-	struct rule_str		 url;	/* tcp://, ssl://, mqtt://, mqtts://,
-					 * ws://, wss:// */
+	struct rule_str		*urls;	/* "url" then "urls": tcp://,
+					 * ssl://, mqtt://, mqtts://, ws://,
+					 * wss://, tried in turn */
+	size_t			 nurls;	/* >= 1 */
 	struct rule_tmpl	*topic;	/* default "{topic}" */
+	struct rule_tmpl	*payload;	/* NULL: the raw payload */
 	uint8_t			 qos;	/* default 0 */
 	bool			 retain;	/* default false */
 	struct rule_str		 client_id;	/* NULL = generated */
 	struct rule_str		 username;
 	struct rule_str		 password;
+	struct rule_str		 tls_ca_file;	/* NULL: system store */
+	struct rule_str		 tls_cert;	/* client certificate */
+	struct rule_str		 tls_key;	/* its key */
+	bool			 tls_insecure;	/* no peer verification */
+	unsigned		 keepalive;	/* seconds, default 60 */
+	unsigned		 max_in_flight;	/* default 32 */
 };
 
 /* The rule's mqtt action, or NULL. Borrowed from the set. */
@@ -382,13 +391,23 @@ const struct rule_mqtt *rule_mqtt(const struct rule *r);
 
 /*
  * Renders the upstream topic of r's mqtt action for m into *topic (free
- * the text with gw_free). The payload is forwarded unchanged (m->payload).
- * Returns 0, GW_EMALFORMED when the rendered topic is not a valid topic
- * name (empty, '+' or '#', too long: the sink dead-letters it),
- * GW_ENOTFOUND (no mqtt action) or GW_ENOMEM.
+ * the text with gw_free). Returns 0,
+ * GW_EMALFORMED when the rendered topic is not a valid topic name (empty,
+ * '+' or '#', not UTF-8: the caller dead-letters it), GW_ENOTFOUND (no mqtt
+ * action) or GW_ENOMEM.
  */
 int		 rule_render_mqtt_topic(const struct rule *r,
 		    const struct msg *m, struct rule_payload *pc,
 		    struct rule_rendered *topic);
+
+/*
+ * Renders the topic and the payload of r's mqtt action: the payload
+ * template (sealed like a webhook body when it holds a secret), else a
+ * copy of m's raw bytes. Fills both (free the texts with gw_free, also on
+ * failure); returns as rule_render_mqtt_topic().
+ */
+int		 rule_render_mqtt(const struct rule *r, const struct msg *m,
+		    struct rule_payload *pc, struct rule_rendered *topic,
+		    struct rule_rendered *payload);
 
 #endif

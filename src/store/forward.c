@@ -217,6 +217,50 @@ out:
 	return rc;
 }
 
+int
+forward_mqtt(struct forward *f, const struct rule *r, const struct msg *m,
+    struct rule_payload *pc)
+{
+	struct rule_rendered topic, payload;
+	char route[160], *topic_own = NULL, *body_own = NULL;
+	const char *t, *body;
+	size_t t_len, body_len;
+	int64_t id, now = clock_wall_ms();
+	int rc, bad;
+
+	bad = rule_render_mqtt(r, m, pc, &topic, &payload);
+	if (bad != 0 && bad != GW_EMALFORMED) {
+		rc = bad == GW_ENOTFOUND ? 0 : bad;
+		goto out;
+	}
+	snprintf(route, sizeof route, "%s/mqtt", rule_name(r));
+	t = stored_form(&topic, &topic_own, &t_len);
+	body = stored_form(&payload, &body_own, &body_len);
+	if (t == NULL || body == NULL) {
+		rc = GW_ENOMEM;
+		goto out;
+	}
+	if ((rc = outbox_enqueue(f->ob, route, t, NULL, body, body_len, now,
+	    &id)) != 0)
+		goto out;
+	if (bad == GW_EMALFORMED) {
+		if (log_ratelimited(&f->deadlog, 5, 60000))
+			log_warn("rule %s: mqtt for %s dead-lettered: the "
+			    "upstream topic is not a valid topic name",
+			    rule_name(r), m->topic);
+		rc = outbox_dead_letter(f->ob, id, 0, "not a valid topic name",
+		    NULL, false, now);
+		goto out;
+	}
+	f->added++;
+out:
+	gw_free(topic_own);
+	gw_free(body_own);
+	gw_free(topic.text);
+	gw_free(payload.text);
+	return rc;
+}
+
 bool
 forward_full(const struct forward *f)
 {

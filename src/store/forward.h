@@ -74,6 +74,15 @@ int		 forward_apply_results(struct forward *f);
 int		 forward_webhook(struct forward *f, const struct rule *r,
 		    const struct msg *m, struct rule_payload *pc);
 
+/*
+ * Inside the transaction: renders r's mqtt action for m into an outbox row
+ * of route "<rule>/mqtt" (url: the upstream topic, body: the payload). A
+ * topic that is not a valid topic name goes straight to the dead letters.
+ * 0, or GW_EIO / GW_ENOMEM (the batch is retried).
+ */
+int		 forward_mqtt(struct forward *f, const struct rule *r,
+		    const struct msg *m, struct rule_payload *pc);
+
 /* Whether the reject policy must hold new webhook publishes (any thread:
  * an atomic snapshot). */
 bool		 forward_full(const struct forward *f);

@@ -722,8 +722,8 @@ store_reject(struct store *s, const struct msg *m, const char *rule,
 
 /*
  * Runs the rules that matched a publish: each rule's filter once, then
- * its actions (the table row, the webhook). The payload is parsed at most
- * once for all of them. Adds the rows written to *rows.
+ * its actions (the table row, the webhook, the bridge). The payload is
+ * parsed at most once for all of them. Adds the rows written to *rows.
  */
 static int
 store_write_rules(struct store *s, const struct store_item *it,
@@ -760,6 +760,8 @@ store_write_rules(struct store *s, const struct store_item *it,
 		}
 		if (rc == 0 && rule_webhook(r) != NULL)
 			rc = forward_webhook(s->fw, r, it->msg, &pc);
+		if (rc == 0 && rule_mqtt(r) != NULL)
+			rc = forward_mqtt(s->fw, r, it->msg, &pc);
 	}
 	rule_payload_clear(&pc);
 	return rc;

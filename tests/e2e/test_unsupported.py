@@ -52,25 +52,6 @@ class TestUnsupportedSettings(unittest.TestCase):
         self.assertIn("listeners[0].tls.cert: ", err)
         self.assertIn("cannot open", err)
 
-    def test_mqtt_bridge_action_is_refused(self):
-        d = tempfile.mkdtemp(prefix="mqlite-unsup-")
-        rules = os.path.join(d, "rules.json")
-        with open(rules, "w") as f:
-            json.dump({"rules": [
-                {"name": "keep", "topic": "#",
-                 "sqlite": {"table": "t", "columns": {"v": "{payload}"}}},
-                {"name": "up", "topic": "site/#",
-                 "mqtt": {"url": "tcp://127.0.0.1:1", "topic": "x/{topic}"}},
-            ]}, f)
-        for args in (["--check"], []):
-            r = subprocess.run([daemon_path(), "-r", rules] + args,
-                               capture_output=True, timeout=30, cwd=d)
-            err = r.stderr.decode()
-            self.assertEqual(r.returncode, 1, (args, err))
-            self.assertIn("rules.json: rules[1].mqtt: ", err, args)
-            self.assertFalse(os.path.exists(
-                os.path.join(d, "telemetry.db")), args)
-
 
 if __name__ == "__main__":
     unittest.main()

@@ -591,7 +591,7 @@ test_mqtt_settings(void)
 	set = load(&s, MQ("\"url\": \"tcp://h:1883\""));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(set);
 	mq = rule_mqtt(rule_set_rule(set, 0));
-	CU_ASSERT_STRING_EQUAL(mq->url.s, "tcp://h:1883");
+	CU_ASSERT_STRING_EQUAL(mq->urls[0].s, "tcp://h:1883");
 	CU_ASSERT_EQUAL(mq->qos, 0);
 	CU_ASSERT_FALSE(mq->retain);
 	CU_ASSERT_PTR_NULL(mq->client_id.s);

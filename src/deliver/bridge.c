@@ -1,0 +1,1032 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Copyright (c) 2026 The mqlite authors */
+/*
+ * The bridge thread; see bridge.h for the contract.
+ *
+ * DESIGN
+ *
+ * One thread for every mqtt route, sleeping on a condition variable
+ * (monotonic clock) until a Paho callback, bridge_wake(), a reload or its
+ * next deadline (a reconnect, the gauge refresh). Each time it wakes it
+ * reads what the callbacks recorded in the routes' tags, then pumps every
+ * route:
+ *
+ *	DOWN        at next_connect: start a connection -> CONNECTING
+ *	CONNECTING  CONNECTED -> UP (failures = 0); FAILED -> DOWN with
+ *	            a backoff of failures + 1
+ *	UP          LOST -> DOWN (backoff); otherwise fill the window:
+ *	            rows waiting to be sent again first, then new rows read
+ *	            above the cursor, in id order
+ *
+ * The window (struct bridge_fl, id order) holds at most max_in_flight
+ * rows. An acknowledgement marks its row, which becomes an OK result for
+ * the store at once; acknowledged rows leave the window from its head. A
+ * failed send marks its row to be sent again once the route is UP. The
+ * held-id set (read ahead and window) and the drop_oldest handshake are
+ * those of the webhook delivery thread (loop.c).
+ */
+#include <sys/random.h>
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clock.h"
+#include "deliver/bridge_int.h"
+#include "err.h"
+#include "log.h"
+#include "mem.h"
+#include "queue.h"
+#include "store/outbox.h"
+
+#define BRIDGE_PREFETCH		64	/* rows read ahead per route */
+#define BRIDGE_GAUGE_MS		5000
+#define BRIDGE_IDLE_MS		1000	/* longest sleep */
+#define BRIDGE_SOON_MS		20	/* results queue full, busy window */
+
+static void	*bridge_main(void *);
+static void	 bridge_take_routes(struct bridge *);
+static void	 bridge_pump(struct bridge *, struct bridge_rt *, int64_t,
+		    int64_t *);
+static void	 bridge_rt_free(struct bridge *, struct bridge_rt *);
+
+/* ------------------------------------------------------------------ */
+/* Small helpers.                                                       */
+
+const char *
+bridge_state_name(enum bridge_state st)
+{
+	switch (st) {
+	case BRIDGE_UP:
+		return "up";
+	case BRIDGE_CONNECTING:
+		return "connecting";
+	default:
+		return "down";
+	}
+}
+
+int64_t
+bridge_reconnect_delay(uint64_t *rng_state, uint32_t failures)
+{
+	struct backoff_rng r = { *rng_state };
+	int64_t d;
+
+	d = backoff_delay_ms(&r, BRIDGE_BASE_MS, BRIDGE_CAP_MS, failures);
+	*rng_state = r.s;
+	return d;
+}
+
+static char *
+dup_or_null(const char *s, bool *bad)
+{
+	char *d;
+
+	if (s == NULL)
+		return NULL;
+	if ((d = gw_strdup(s)) == NULL)
+		*bad = true;
+	return d;
+}
+
+static void
+route_conf_free(struct bridge_route *r)
+{
+	size_t i;
+
+	gw_free((char *)r->name);
+	for (i = 0; r->urls != NULL && i < r->nurls; i++)
+		gw_free((char *)r->urls[i]);
+	gw_free((char **)r->urls);
+	gw_free((char *)r->client_id);
+	gw_free((char *)r->username);
+	if (r->password != NULL) {
+		memset((char *)r->password, 0, strlen(r->password));
+		gw_free((char *)r->password);
+	}
+	gw_free((char *)r->ca_file);
+	gw_free((char *)r->cert);
+	gw_free((char *)r->key);
+	memset(r, 0, sizeof *r);
+}
+
+static int
+route_conf_copy(struct bridge_route *d, const struct bridge_route *s)
+{
+	char **urls;
+	bool bad = false;
+	size_t i;
+
+	memset(d, 0, sizeof *d);
+	*d = *s;
+	d->urls = NULL;
+	d->name = dup_or_null(s->name, &bad);
+	d->client_id = dup_or_null(s->client_id, &bad);
+	d->username = dup_or_null(s->username, &bad);
+	d->password = dup_or_null(s->password, &bad);
+	d->ca_file = dup_or_null(s->ca_file, &bad);
+	d->cert = dup_or_null(s->cert, &bad);
+	d->key = dup_or_null(s->key, &bad);
+	if ((urls = gw_calloc(s->nurls, sizeof *urls)) == NULL)
+		bad = true;
+	else {
+		d->urls = (const char *const *)urls;
+		for (i = 0; i < s->nurls; i++)
+			urls[i] = dup_or_null(s->urls[i], &bad);
+	}
+	if (bad) {
+		route_conf_free(d);
+		return GW_ENOMEM;
+	}
+	return 0;
+}
+
+static bool
+str_eq(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) ||
+	    (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Whether two routes have the same settings. */
+static bool
+route_conf_eq(const struct bridge_route *a, const struct bridge_route *b)
+{
+	size_t i;
+
+	if (!str_eq(a->name, b->name) || a->nurls != b->nurls ||
+	    !str_eq(a->client_id, b->client_id) ||
+	    !str_eq(a->username, b->username) ||
+	    !str_eq(a->password, b->password) ||
+	    !str_eq(a->ca_file, b->ca_file) || !str_eq(a->cert, b->cert) ||
+	    !str_eq(a->key, b->key) || a->insecure != b->insecure ||
+	    a->qos != b->qos || a->retain != b->retain ||
+	    a->keepalive != b->keepalive ||
+	    a->max_in_flight != b->max_in_flight)
+		return false;
+	for (i = 0; i < a->nurls; i++)
+		if (!str_eq(a->urls[i], b->urls[i]))
+			return false;
+	return true;
+}
+
+/* Deep copy of a route table; GW_ECONFIG on empty or duplicate names. */
+int
+bridge_routes_copy(const struct bridge_route *src, size_t n,
+    struct bridge_route **out)
+{
+	struct bridge_route *t;
+	size_t i, j;
+
+	*out = NULL;
+	for (i = 0; i < n; i++) {
+		if (src[i].name == NULL || src[i].name[0] == '\0' ||
+		    src[i].nurls == 0 || src[i].max_in_flight == 0)
+			return GW_ECONFIG;
+		for (j = 0; j < i; j++)
+			if (strcmp(src[i].name, src[j].name) == 0)
+				return GW_ECONFIG;
+	}
+	if (n == 0)
+		return 0;
+	if ((t = gw_calloc(n, sizeof *t)) == NULL)
+		return GW_ENOMEM;
+	for (i = 0; i < n; i++) {
+		if (route_conf_copy(&t[i], &src[i]) != 0) {
+			bridge_routes_free(t, i);
+			return GW_ENOMEM;
+		}
+	}
+	*out = t;
+	return 0;
+}
+
+void
+bridge_routes_free(struct bridge_route *t, size_t n)
+{
+	size_t i;
+
+	for (i = 0; t != NULL && i < n; i++)
+		route_conf_free(&t[i]);
+	gw_free(t);
+}
+
+/* The counters of name, created on first use. Under b->mu. */
+static struct bridge_ctr *
+ctr_get(struct bridge *b, const char *name)
+{
+	struct bridge_ctr *c;
+
+	for (c = b->ctrs; c != NULL; c = c->next)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	if ((c = gw_calloc(1, sizeof *c)) == NULL)
+		return NULL;
+	if ((c->name = gw_strdup(name)) == NULL) {
+		gw_free(c);
+		return NULL;
+	}
+	c->next = b->ctrs;
+	b->ctrs = c;
+	return c;
+}
+
+/* ------------------------------------------------------------------ */
+/* The held-id set.                                                     */
+
+static void
+held_add(struct bridge *b, const struct outbox_row *rows, size_t n)
+{
+	int64_t *v;
+	size_t cap, i;
+
+	pthread_mutex_lock(&b->mu);
+	if (b->nheld + n > b->capheld) {
+		cap = (b->nheld + n) * 2 + 64;
+		if ((v = gw_realloc(b->held, cap * sizeof *v)) == NULL) {
+			pthread_mutex_unlock(&b->mu);
+			log_error("bridge: out of memory: the outbox cap may "
+			    "drop rows being sent");
+			return;
+		}
+		b->held = v;
+		b->capheld = cap;
+	}
+	for (i = 0; i < n; i++)
+		b->held[b->nheld++] = rows[i].id;
+	pthread_mutex_unlock(&b->mu);
+}
+
+static void
+held_del(struct bridge *b, int64_t id)
+{
+	size_t i;
+
+	pthread_mutex_lock(&b->mu);
+	for (i = 0; i < b->nheld; i++) {
+		if (b->held[i] == id) {
+			b->held[i] = b->held[--b->nheld];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&b->mu);
+}
+
+static int
+cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int
+bridge_held_ids(struct bridge *b, int64_t **ids, size_t *n)
+{
+	*ids = NULL;
+	*n = 0;
+	pthread_mutex_lock(&b->mu);
+	if (b->nheld > 0 && (*ids = gw_malloc(b->nheld * sizeof **ids)) ==
+	    NULL) {
+		pthread_mutex_unlock(&b->mu);
+		return GW_ENOMEM;
+	}
+	if (b->nheld > 0)
+		memcpy(*ids, b->held, b->nheld * sizeof **ids);
+	*n = b->nheld;
+	pthread_mutex_unlock(&b->mu);
+	if (*n > 1)
+		qsort(*ids, *n, sizeof **ids, cmp_id);
+	return 0;
+}
+
+void
+bridge_drop_mark(struct bridge *b)
+{
+	atomic_fetch_add(&b->drop_seq, 1);
+}
+
+void
+bridge_count_dropped(struct bridge *b, const char *route, uint64_t n)
+{
+	struct bridge_ctr *c;
+
+	pthread_mutex_lock(&b->mu);
+	for (c = b->ctrs; c != NULL; c = c->next)
+		if (strcmp(c->name, route) == 0)
+			atomic_fetch_add(&c->dropped, n);
+	pthread_mutex_unlock(&b->mu);
+}
+
+void
+bridge_stats(struct bridge *b, bridge_stats_cb cb, void *ctx)
+{
+	struct bridge_route_stats st;
+	struct bridge_ctr *c;
+
+	pthread_mutex_lock(&b->mu);
+	for (c = b->ctrs; c != NULL; c = c->next) {
+		memset(&st, 0, sizeof st);
+		st.route = c->name;
+		st.state = (enum bridge_state)atomic_load(&c->state);
+		st.sent = atomic_load(&c->sent);
+		st.acked = atomic_load(&c->acked);
+		st.retried = atomic_load(&c->retried);
+		st.dead = atomic_load(&c->dead);
+		st.dropped = atomic_load(&c->dropped);
+		st.depth = atomic_load(&c->depth);
+		st.oldest_ms = atomic_load(&c->oldest_ms);
+		st.in_flight = atomic_load(&c->in_flight);
+		st.connects = atomic_load(&c->connects);
+		cb(&st, ctx);
+	}
+	pthread_mutex_unlock(&b->mu);
+}
+
+/* ------------------------------------------------------------------ */
+/* Results.                                                             */
+
+/* Queues one row's result for the store; never blocks. */
+void
+bridge_push(struct bridge *b, int64_t id, enum outbox_verdict v,
+    const char *error)
+{
+	struct outbox_result r, *nu;
+	size_t cap;
+
+	memset(&r, 0, sizeof r);
+	r.id = id;
+	r.verdict = (uint8_t)v;
+	if (error != NULL)
+		r.error = gw_strdup(error);
+	if (b->nunpushed == 0 && queue_push(b->results, &r) == 0) {
+		b->npushed++;
+		return;
+	}
+	if (b->nunpushed == b->capunpushed) {
+		cap = b->capunpushed == 0 ? 64 : b->capunpushed * 2;
+		if ((nu = gw_realloc(b->unpushed, cap * sizeof *nu)) == NULL) {
+			/* The row stays and is sent again after a restart. */
+			outbox_results_free(&r, 1);
+			return;
+		}
+		b->unpushed = nu;
+		b->capunpushed = cap;
+	}
+	b->unpushed[b->nunpushed++] = r;
+}
+
+static void
+bridge_flush(struct bridge *b)
+{
+	size_t i = 0;
+
+	while (i < b->nunpushed && queue_push(b->results, &b->unpushed[i]) ==
+	    0) {
+		i++;
+		b->npushed++;
+	}
+	if (i > 0) {
+		memmove(b->unpushed, b->unpushed + i, (b->nunpushed - i) *
+		    sizeof *b->unpushed);
+		b->nunpushed -= i;
+	}
+	if (b->npushed > 0 && b->results_cb != NULL)
+		b->results_cb(b->results_ctx);
+	b->npushed = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Routes on the thread.                                                */
+
+static struct bridge_rt *
+bridge_rt_new(struct bridge *b, const struct bridge_route *conf)
+{
+	struct bridge_tag *t;
+	struct bridge_rt *rt;
+	size_t i;
+
+	if ((rt = gw_calloc(1, sizeof *rt)) == NULL)
+		return NULL;
+	if (route_conf_copy(&rt->conf, conf) != 0)
+		goto fail;
+	if ((rt->urls = gw_calloc(conf->nurls + 1, sizeof *rt->urls)) == NULL)
+		goto fail;
+	for (i = 0; i < conf->nurls; i++)
+		if ((rt->urls[i] = bridge_link_url(conf->urls[i])) == NULL)
+			goto fail;
+	rt->bufcap = BRIDGE_PREFETCH;
+	if ((rt->buf = gw_calloc(rt->bufcap, sizeof *rt->buf)) == NULL ||
+	    (rt->fl = gw_calloc(conf->max_in_flight, sizeof *rt->fl)) == NULL)
+		goto fail;
+	if ((t = gw_calloc(1, sizeof *t)) == NULL)
+		goto fail;
+	t->b = b;
+	t->capdone = (size_t)conf->max_in_flight * 2 + 16;
+	if ((t->done = gw_calloc(t->capdone, sizeof *t->done)) == NULL) {
+		gw_free(t);
+		goto fail;
+	}
+	pthread_mutex_lock(&b->mu);
+	t->next = b->tags;
+	b->tags = t;
+	rt->ctr = ctr_get(b, conf->name);
+	pthread_mutex_unlock(&b->mu);
+	rt->tag = t;
+	if (rt->ctr == NULL)
+		goto fail;
+	rt->more = true;
+	rt->state = BRIDGE_DOWN;
+	rt->next_connect = 0;
+	return rt;
+fail:
+	bridge_rt_free(b, rt);
+	return NULL;
+}
+
+/* Closes the client and frees rt; unacknowledged rows stay stored. */
+static void
+bridge_rt_free(struct bridge *b, struct bridge_rt *rt)
+{
+	size_t i;
+
+	if (rt == NULL)
+		return;
+	bridge_link_close(b, rt);
+	if (rt->tag != NULL) {
+		/* No more callbacks for it: forget what they said. */
+		pthread_mutex_lock(&b->mu);
+		rt->tag->ndone = 0;
+		rt->tag->ev = BRIDGE_EV_NONE;
+		pthread_mutex_unlock(&b->mu);
+	}
+	for (i = 0; i < rt->nbuf; i++) {
+		held_del(b, rt->buf[i].id);
+		outbox_row_clear(&rt->buf[i]);
+	}
+	for (i = 0; i < rt->nfl; i++) {
+		held_del(b, rt->fl[i].row.id);
+		outbox_row_clear(&rt->fl[i].row);
+	}
+	if (rt->ctr != NULL) {
+		atomic_store(&rt->ctr->in_flight, 0);
+		atomic_store(&rt->ctr->state, BRIDGE_DOWN);
+	}
+	for (i = 0; rt->urls != NULL && i < rt->conf.nurls; i++)
+		gw_free(rt->urls[i]);
+	gw_free(rt->urls);
+	gw_free(rt->buf);
+	gw_free(rt->fl);
+	route_conf_free(&rt->conf);
+	gw_free(rt);
+}
+
+/* Takes a posted route table: keeps unchanged routes, replaces others. */
+static void
+bridge_take_routes(struct bridge *b)
+{
+	struct bridge_rt **next, *rt;
+	struct bridge_route *t;
+	size_t n, i, j, cnt = 0;
+
+	pthread_mutex_lock(&b->mu);
+	if (!b->have_pending) {
+		pthread_mutex_unlock(&b->mu);
+		return;
+	}
+	t = b->pending;
+	n = b->npending;
+	b->pending = NULL;
+	b->npending = 0;
+	b->have_pending = false;
+	pthread_mutex_unlock(&b->mu);
+
+	if ((next = gw_calloc(n + 1, sizeof *next)) == NULL) {
+		log_error("bridge: out of memory: routes not reloaded");
+		bridge_routes_free(t, n);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		rt = NULL;
+		for (j = 0; j < b->nroutes; j++) {
+			if (b->routes[j] != NULL &&
+			    route_conf_eq(&b->routes[j]->conf, &t[i])) {
+				rt = b->routes[j];
+				b->routes[j] = NULL;
+				break;
+			}
+		}
+		if (rt == NULL && (rt = bridge_rt_new(b, &t[i])) == NULL) {
+			log_error("bridge: out of memory: route %s not "
+			    "started", t[i].name);
+			continue;
+		}
+		next[cnt++] = rt;
+	}
+	for (j = 0; j < b->nroutes; j++) {
+		if (b->routes[j] == NULL)
+			continue;
+		log_info("bridge: route %s removed or changed; its "
+		    "unacknowledged rows stay in the outbox",
+		    b->routes[j]->conf.name);
+		bridge_rt_free(b, b->routes[j]);
+	}
+	gw_free(b->routes);
+	b->routes = next;
+	b->nroutes = cnt;
+	bridge_routes_free(t, n);
+}
+
+/* Refreshes depth and oldest-row gauges. */
+static void
+bridge_gauges(struct bridge *b)
+{
+	struct bridge_rt *rt;
+	uint64_t rows;
+	int64_t oldest;
+	size_t i;
+
+	for (i = 0; i < b->nroutes; i++) {
+		rt = b->routes[i];
+		if (outbox_route_depth(b->reader, rt->conf.name, &rows,
+		    &oldest) != 0)
+			continue;
+		atomic_store(&rt->ctr->depth, rows);
+		atomic_store(&rt->ctr->oldest_ms, oldest);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Events and the pump.                                                 */
+
+static void
+set_state(struct bridge_rt *rt, enum bridge_state st)
+{
+	rt->state = st;
+	atomic_store(&rt->ctr->state, (int)st);
+}
+
+/* Schedules the next connection attempt after a failure. */
+static void
+go_down(struct bridge *b, struct bridge_rt *rt, int64_t now)
+{
+	int64_t d = bridge_reconnect_delay(&b->rng, rt->failures);
+
+	rt->failures++;
+	rt->next_connect = now + d;
+	set_state(rt, BRIDGE_DOWN);
+}
+
+/* Applies what the callbacks recorded for rt. */
+static void
+bridge_events(struct bridge *b, struct bridge_rt *rt, int64_t now)
+{
+	struct bridge_tag *t = rt->tag;
+	struct bridge_done done[256];
+	enum bridge_conn_ev ev;
+	char text[128];
+	size_t nd, i, k, lost;
+	bool again = true;
+
+	while (again) {
+		pthread_mutex_lock(&b->mu);
+		ev = t->ev;
+		t->ev = BRIDGE_EV_NONE;
+		memcpy(text, t->ev_text, sizeof text);
+		nd = t->ndone < 256 ? t->ndone : 256;
+		memcpy(done, t->done, nd * sizeof *done);
+		memmove(t->done, t->done + nd, (t->ndone - nd) *
+		    sizeof *t->done);
+		t->ndone -= nd;
+		again = t->ndone > 0;
+		lost = t->lostdone;
+		t->lostdone = 0;
+		pthread_mutex_unlock(&b->mu);
+
+		if (lost > 0)
+			log_error("bridge: route %s: %zu completion(s) did not "
+			    "fit; those rows are sent again after a restart",
+			    rt->conf.name, lost);
+		for (i = 0; i < nd; i++) {
+			for (k = 0; k < rt->nfl; k++)
+				if (rt->fl[k].sent && !rt->fl[k].acked &&
+				    rt->fl[k].token == done[i].token)
+					break;
+			if (k == rt->nfl)
+				continue;
+			if (done[i].ok) {
+				rt->fl[k].acked = true;
+				atomic_fetch_add(&rt->ctr->acked, 1);
+				bridge_push(b, rt->fl[k].row.id, OUTBOX_OK,
+				    NULL);
+			} else {
+				rt->fl[k].sent = false;
+				rt->fl[k].resend = true;
+			}
+		}
+		switch (ev) {
+		case BRIDGE_EV_CONNECTED:
+			log_info("bridge: route %s: connected to %s",
+			    rt->conf.name, text);
+			rt->failures = 0;
+			rt->connected_once = true;
+			atomic_fetch_add(&rt->ctr->connects, 1);
+			set_state(rt, BRIDGE_UP);
+			break;
+		case BRIDGE_EV_FAILED:
+			if (rt->failures == 0)
+				log_warn("bridge: route %s: cannot connect: "
+				    "%s; retrying with backoff", rt->conf.name,
+				    text);
+			go_down(b, rt, now);
+			break;
+		case BRIDGE_EV_LOST:
+			log_warn("bridge: route %s: connection lost: %s",
+			    rt->conf.name, text);
+			go_down(b, rt, now);
+			break;
+		default:
+			break;
+		}
+	}
+	/* Acknowledged rows leave the window from its head. */
+	for (k = 0; k < rt->nfl && rt->fl[k].acked; k++) {
+		held_del(b, rt->fl[k].row.id);
+		outbox_row_clear(&rt->fl[k].row);
+	}
+	if (k > 0) {
+		memmove(rt->fl, rt->fl + k, (rt->nfl - k) * sizeof *rt->fl);
+		rt->nfl -= k;
+		memset(rt->fl + rt->nfl, 0, k * sizeof *rt->fl);
+	}
+	k = 0;
+	for (i = 0; i < rt->nfl; i++)
+		k += !rt->fl[i].acked;
+	atomic_store(&rt->ctr->in_flight, (uint32_t)k);
+}
+
+/* Reads rows above the cursor. 0, GW_ERETRY (a drop pass overlapped). */
+static int
+bridge_claim(struct bridge *b, struct bridge_rt *rt, int64_t now_wall)
+{
+	size_t want = rt->bufcap - rt->nbuf, got, i;
+	uint64_t seq;
+	int rc;
+
+	if (want == 0)
+		return 0;
+	seq = atomic_load(&b->drop_seq);
+	rc = outbox_claim_due(b->reader, rt->conf.name, rt->cursor, now_wall,
+	    want, rt->buf + rt->nbuf, &got, NULL);
+	if (rc != 0)
+		return rc;
+	if (got > 0)
+		held_add(b, rt->buf + rt->nbuf, got);
+	if (got > 0 && ((seq & 1) != 0 || atomic_load(&b->drop_seq) != seq)) {
+		for (i = 0; i < got; i++) {
+			held_del(b, rt->buf[rt->nbuf + i].id);
+			outbox_row_clear(&rt->buf[rt->nbuf + i]);
+		}
+		return GW_ERETRY;
+	}
+	for (i = 0; i < got; i++)
+		rt->cursor = rt->buf[rt->nbuf++].id;
+	if (rt->nbuf < rt->bufcap)
+		rt->more = false;
+	return 0;
+}
+
+/* Sends window entry f; false when the route must stop for now. */
+static bool
+bridge_send(struct bridge *b, struct bridge_rt *rt, struct bridge_fl *f)
+{
+	int rc = bridge_link_send(b, rt, f);
+
+	if (rc == 0) {
+		f->sent = true;
+		atomic_fetch_add(&rt->ctr->sent, 1);
+		if (f->resend)
+			atomic_fetch_add(&rt->ctr->retried, 1);
+		f->resend = true;
+		return true;
+	}
+	if (rc == GW_EMALFORMED) {
+		/* Can never go: dead letter, and it leaves the window. */
+		if (log_ratelimited(&rt->loglim, 5, 60000))
+			log_warn("bridge: route %s: row %lld cannot be sent "
+			    "(topic or secret): dead letter", rt->conf.name,
+			    (long long)f->row.id);
+		atomic_fetch_add(&rt->ctr->dead, 1);
+		bridge_push(b, f->row.id, OUTBOX_FAIL,
+		    "cannot be published upstream");
+		f->acked = true;
+		return true;
+	}
+	return false;
+}
+
+/* Moves the route forward; lowers *wake (mono ms) to its next deadline. */
+static void
+bridge_pump(struct bridge *b, struct bridge_rt *rt, int64_t now,
+    int64_t *wake)
+{
+	struct bridge_fl *f;
+	size_t i;
+	int rc;
+
+	if (rt->state == BRIDGE_DOWN) {
+		if (now < rt->next_connect) {
+			if (rt->next_connect < *wake)
+				*wake = rt->next_connect;
+			return;
+		}
+		if (bridge_link_connect(b, rt) != 0) {
+			go_down(b, rt, now);
+			if (rt->next_connect < *wake)
+				*wake = rt->next_connect;
+			return;
+		}
+		set_state(rt, BRIDGE_CONNECTING);
+		return;
+	}
+	if (rt->state != BRIDGE_UP)
+		return;
+	/* What failed goes again first, in order. */
+	for (i = 0; i < rt->nfl; i++) {
+		f = &rt->fl[i];
+		if (!f->sent && !f->acked && !bridge_send(b, rt, f)) {
+			*wake = now + BRIDGE_SOON_MS < *wake ?
+			    now + BRIDGE_SOON_MS : *wake;
+			return;
+		}
+	}
+	while (rt->nfl < rt->conf.max_in_flight) {
+		if (rt->nbuf == 0 && rt->more) {
+			rc = bridge_claim(b, rt, clock_wall_ms());
+			if (rc != 0) {
+				if (now + BRIDGE_SOON_MS < *wake)
+					*wake = now + BRIDGE_SOON_MS;
+				return;
+			}
+		}
+		if (rt->nbuf == 0)
+			return;
+		f = &rt->fl[rt->nfl++];
+		memset(f, 0, sizeof *f);
+		f->row = rt->buf[0];
+		memmove(rt->buf, rt->buf + 1, (rt->nbuf - 1) * sizeof *rt->buf);
+		rt->nbuf--;
+		memset(&rt->buf[rt->nbuf], 0, sizeof *rt->buf);
+		if (!bridge_send(b, rt, f)) {
+			if (now + BRIDGE_SOON_MS < *wake)
+				*wake = now + BRIDGE_SOON_MS;
+			return;
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* The thread and the public calls.                                    */
+
+static void
+bridge_wait(struct bridge *b, int64_t ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&b->mu);
+	while (!b->woken && !b->stop && !b->have_pending) {
+		/* A callback may have recorded something meanwhile. */
+		struct bridge_tag *t;
+		bool any = false;
+
+		for (t = b->tags; t != NULL && !any; t = t->next)
+			any = t->ev != BRIDGE_EV_NONE || t->ndone > 0;
+		if (any || pthread_cond_timedwait(&b->cond, &b->mu, &ts) != 0)
+			break;
+	}
+	pthread_mutex_unlock(&b->mu);
+}
+
+static bool
+bridge_busy(struct bridge *b)
+{
+	size_t i, k;
+
+	for (i = 0; i < b->nroutes; i++)
+		for (k = 0; k < b->routes[i]->nfl; k++)
+			if (b->routes[i]->state == BRIDGE_UP &&
+			    !b->routes[i]->fl[k].acked)
+				return true;
+	return false;
+}
+
+static void *
+bridge_main(void *arg)
+{
+	struct bridge *b = arg;
+	int64_t now, wake, stop_at = 0;
+	bool stopping = false, woken, stop;
+	size_t i;
+
+	b->reader = outbox_reader_open(b->db_path);
+	pthread_mutex_lock(&b->mu);
+	b->start_rc = b->reader != NULL ? 0 : GW_EIO;
+	pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&b->mu);
+	if (b->reader == NULL)
+		return NULL;
+	b->instance_id = outbox_reader_instance_id(b->reader);
+	for (;;) {
+		pthread_mutex_lock(&b->mu);
+		woken = b->woken;
+		b->woken = false;
+		stop = b->stop;
+		pthread_mutex_unlock(&b->mu);
+		now = clock_mono_ms();
+		if (stop && !stopping) {
+			stopping = true;
+			stop_at = now + b->grace_ms;
+		}
+		if (!stopping)
+			bridge_take_routes(b);
+		for (i = 0; i < b->nroutes; i++) {
+			if (woken)
+				b->routes[i]->more = true;
+			bridge_events(b, b->routes[i], now);
+		}
+		if (stopping && (!bridge_busy(b) || now >= stop_at)) {
+			bridge_flush(b);
+			break;
+		}
+		if (!stopping && now >= b->gauge_next) {
+			bridge_gauges(b);
+			b->gauge_next = now + BRIDGE_GAUGE_MS;
+		}
+		wake = now + BRIDGE_IDLE_MS;
+		for (i = 0; i < b->nroutes && !stopping; i++)
+			bridge_pump(b, b->routes[i], now, &wake);
+		bridge_flush(b);
+		if (b->nunpushed > 0 && now + BRIDGE_SOON_MS < wake)
+			wake = now + BRIDGE_SOON_MS;
+		if (stopping && now + 20 < wake)
+			wake = now + 20;
+		if (wake > now)
+			bridge_wait(b, wake - now);
+	}
+	for (i = 0; i < b->nroutes; i++)
+		bridge_rt_free(b, b->routes[i]);
+	gw_free(b->routes);
+	b->routes = NULL;
+	b->nroutes = 0;
+	if (b->nunpushed > 0)
+		log_warn("bridge: %zu result(s) not handed to the store; those "
+		    "rows will be sent again", b->nunpushed);
+	outbox_results_free(b->unpushed, b->nunpushed);
+	gw_free(b->unpushed);
+	outbox_reader_close(b->reader);
+	return NULL;
+}
+
+struct bridge *
+bridge_start(const struct bridge_opts *opts, struct gw_error *err)
+{
+	pthread_condattr_t ca;
+	struct bridge *b;
+	uint64_t seed = opts->seed;
+	int rc;
+
+	if (opts->db_path == NULL || opts->results == NULL) {
+		gw_error_set(err, "bridge", "no database or results queue");
+		return NULL;
+	}
+	if ((b = gw_calloc(1, sizeof *b)) == NULL) {
+		gw_error_set(err, "bridge", "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&b->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&b->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	b->results = opts->results;
+	b->results_cb = opts->results_cb;
+	b->results_ctx = opts->results_ctx;
+	if (seed == 0 && getrandom(&seed, sizeof seed, 0) != sizeof seed)
+		seed = (uint64_t)clock_wall_ms() ^ (uint64_t)(uintptr_t)b;
+	b->rng = seed;
+	if ((b->api = mqtt_shim_api()) == NULL) {
+		gw_error_set(err, "bridge", "cannot load Eclipse Paho C "
+		    "(libpaho-mqtt3as.so.1)");
+		goto fail;
+	}
+	if ((b->db_path = gw_strdup(opts->db_path)) == NULL) {
+		gw_error_set(err, "bridge", "out of memory");
+		goto fail;
+	}
+	if ((rc = bridge_routes_copy(opts->routes, opts->nroutes,
+	    &b->pending)) != 0) {
+		gw_error_set(err, "bridge", "%s", rc == GW_ECONFIG ?
+		    "route names must be unique and not empty" :
+		    "out of memory");
+		goto fail;
+	}
+	b->npending = opts->nroutes;
+	b->have_pending = true;
+	b->start_rc = 1;
+	if (pthread_create(&b->thread, NULL, bridge_main, b) != 0) {
+		gw_error_set(err, "bridge", "cannot start the thread");
+		goto fail;
+	}
+	pthread_mutex_lock(&b->mu);
+	while (b->start_rc == 1)
+		pthread_cond_wait(&b->cond, &b->mu);
+	rc = b->start_rc;
+	pthread_mutex_unlock(&b->mu);
+	if (rc != 0) {
+		pthread_join(b->thread, NULL);
+		gw_error_set(err, "bridge", "cannot open %s for reading",
+		    opts->db_path);
+		goto fail;
+	}
+	return b;
+fail:
+	bridge_routes_free(b->pending, b->npending);
+	gw_free(b->db_path);
+	pthread_cond_destroy(&b->cond);
+	pthread_mutex_destroy(&b->mu);
+	gw_free(b);
+	return NULL;
+}
+
+void
+bridge_wake(struct bridge *b)
+{
+	pthread_mutex_lock(&b->mu);
+	b->woken = true;
+	pthread_cond_signal(&b->cond);
+	pthread_mutex_unlock(&b->mu);
+}
+
+int
+bridge_update_routes(struct bridge *b, const struct bridge_route *routes,
+    size_t n)
+{
+	struct bridge_route *t, *old = NULL;
+	size_t nold = 0;
+	int rc;
+
+	if ((rc = bridge_routes_copy(routes, n, &t)) != 0)
+		return rc;
+	pthread_mutex_lock(&b->mu);
+	if (b->have_pending) {
+		old = b->pending;
+		nold = b->npending;
+	}
+	b->pending = t;
+	b->npending = n;
+	b->have_pending = true;
+	pthread_cond_signal(&b->cond);
+	pthread_mutex_unlock(&b->mu);
+	bridge_routes_free(old, nold);
+	return 0;
+}
+
+void
+bridge_stop(struct bridge *b, uint32_t grace_ms)
+{
+	struct bridge_ctr *c, *cn;
+	struct bridge_tag *t, *tn;
+
+	if (b == NULL)
+		return;
+	pthread_mutex_lock(&b->mu);
+	b->grace_ms = grace_ms;
+	b->stop = true;
+	pthread_cond_signal(&b->cond);
+	pthread_mutex_unlock(&b->mu);
+	pthread_join(b->thread, NULL);
+	bridge_routes_free(b->pending, b->have_pending ? b->npending : 0);
+	for (t = b->tags; t != NULL; t = tn) {
+		tn = t->next;
+		gw_free(t->done);
+		gw_free(t);
+	}
+	for (c = b->ctrs; c != NULL; c = cn) {
+		cn = c->next;
+		gw_free(c->name);
+		gw_free(c);
+	}
+	gw_free(b->held);
+	gw_free(b->db_path);
+	pthread_cond_destroy(&b->cond);
+	pthread_mutex_destroy(&b->mu);
+	gw_free(b);
+}
