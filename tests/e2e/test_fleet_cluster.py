@@ -97,7 +97,8 @@ class FleetClusterTest(unittest.TestCase):
         b.update_config(rules=[{
             "name": "uplink",
             "topic": "dev/#",
-            "mqtt": {"urls": urls, "topic": "fleet/gw%d" % (i + 1),
+            "mqtt": {"url": urls[0], "urls": urls[1:],
+                     "topic": "fleet/gw%d" % (i + 1),
                      "qos": 1, "client_id": "gw%d" % (i + 1),
                      "max_in_flight": 16, "keepalive": 5}}])
         return b
@@ -176,26 +177,29 @@ class FleetClusterTest(unittest.TestCase):
             return all(set(acked[i]) <= set(counter.arrivals("gw%d"
                                                              % (i + 1)))
                        for i in range(3))
-        ok = wait_until(all_arrived, timeout=DELIVERY_WAIT, interval=0.5)
+        wait_until(all_arrived, timeout=DELIVERY_WAIT, interval=0.5)
+        report = []
         for i in range(3):
             got = counter.arrivals("gw%d" % (i + 1))
             missing = sorted(set(acked[i]) - set(got))
-            self.assertTrue(ok and not missing,
-                            "gateway %d: %d acknowledged publishes never "
-                            "arrived (first %s); log:\n%s"
-                            % (i + 1, len(missing), missing[:10],
-                               gws[i].log_text()[-3000:]))
             first = []
             seen = set()
             for s in got:
                 if s not in seen:
                     seen.add(s)
                     first.append(s)
+            report.append((i, got, missing, first))
+            print("gw%d: %d acknowledged, %d arrived, %d duplicates, "
+                  "%d missing" % (i + 1, len(acked[i]), len(got),
+                                  len(got) - len(first), len(missing)))
+        for i, got, missing, first in report:
+            self.assertEqual(missing, [],
+                             "gateway %d: %d acknowledged publishes never "
+                             "arrived (first %s); log:\n%s"
+                             % (i + 1, len(missing), missing[:10],
+                                gws[i].log_text()[-4000:]))
             self.assertEqual(first, sorted(first),
                              "gateway %d: arrivals out of order" % (i + 1))
-            dups = len(got) - len(first)
-            print("gw%d: %d acknowledged, %d arrived, %d duplicates"
-                  % (i + 1, len(acked[i]), len(got), dups))
         for g in gws:
             self.assertIsNone(g.sanitizer_report(), g.name)
 
