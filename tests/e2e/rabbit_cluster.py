@@ -7,7 +7,10 @@ child process with its own folder (config, data, logs, Erlang cookie), its
 own ports picked free on 127.0.0.1, and a private epmd on a free port, so a
 test never touches a system RabbitMQ or another test's cluster. Node 1
 starts first; the others then join it at boot through the classic_config
-peer discovery. Nodes can be killed with SIGKILL and restarted; stop()
+peer discovery. A node is up when it answers an MQTT CONNECT, and the
+cluster is formed when a message published on each node reaches a
+subscriber on node 1 (no Erlang CLI: it is slow to start on a busy
+machine). Nodes can be killed with SIGKILL and restarted; stop()
 kills every process the cluster started, epmd included.
 
 Every wait is bounded: a node that is not up in time fails the test with
@@ -20,7 +23,7 @@ import signal
 import subprocess
 import time
 
-from mqlite_harness import HOST, free_port, wait_until
+from mqlite_harness import Client, Closed, HOST, free_port, wait_until
 
 RABBIT_BIN = "/usr/lib/rabbitmq/bin"
 START_TIMEOUT = 150.0
@@ -99,12 +102,6 @@ class RabbitCluster:
         env.pop("NOTIFY_SOCKET", None)
         return env
 
-    def _ctl(self, i, *args, timeout=60):
-        return subprocess.run(
-            [os.path.join(RABBIT_BIN, "rabbitmqctl"), "-n", self.names[i]]
-            + list(args), env=self._env(i), stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, timeout=timeout, text=True)
-
     def _start_epmd(self):
         env = dict(os.environ, ERL_EPMD_ADDRESS=HOST)
         self.epmd = subprocess.Popen(
@@ -121,27 +118,54 @@ class RabbitCluster:
         log.close()
 
     def wait_node(self, i, timeout=START_TIMEOUT):
-        """Waits until node i accepts MQTT connections."""
+        """Waits until node i answers an MQTT CONNECT with CONNACK 0."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.procs[i].poll() is not None:
                 break
-            r = self._ctl(i, "await_startup", "--timeout", "10",
-                          timeout=40)
-            if r.returncode == 0 and self._mqtt_open(i):
+            if self.mqtt_ready(i):
                 return
             time.sleep(1)
         raise AssertionError("rabbit node %d did not start:\n%s"
                              % (i + 1, self.log_tail(i)))
 
-    def _mqtt_open(self, i):
-        import socket
+    def mqtt_ready(self, i):
         try:
-            s = socket.create_connection((HOST, self.mqtt_ports[i]), 2)
-            s.close()
-            return True
+            c = Client(self.mqtt_ports[i], timeout=5)
         except OSError:
             return False
+        try:
+            c.connect("probe-ready-%d" % i)
+            c.disconnect()
+            return True
+        except (Closed, OSError, AssertionError):
+            return False
+        finally:
+            c.abort()
+
+    def routes_across(self):
+        """True when a message published on every other node reaches a
+        subscriber on node 1: the nodes form one cluster."""
+        sub = None
+        try:
+            sub = Client(self.mqtt_ports[0], timeout=5)
+            sub.connect("probe-sub")
+            sub.subscribe([("probe/#", 1)])
+            for i in range(1, self.n):
+                c = Client(self.mqtt_ports[i], timeout=5)
+                c.connect("probe-pub-%d" % i)
+                c.publish("probe/%d" % i, b"x", qos=1)
+                c.disconnect()
+                c.abort()
+            got = set()
+            for _ in range(self.n - 1):
+                got.add(sub.recv_publish(timeout=5).topic)
+            return len(got) == self.n - 1
+        except (Closed, OSError, AssertionError):
+            return False
+        finally:
+            if sub is not None:
+                sub.abort()
 
     def start(self):
         """Starts every node; node 1 first, the others join it."""
@@ -153,11 +177,9 @@ class RabbitCluster:
             self.start_node(i)
         for i in range(1, self.n):
             self.wait_node(i)
-        ok = wait_until(lambda: self.running_nodes() == self.n,
-                        timeout=60, interval=1)
-        if not ok:
-            raise AssertionError("cluster did not form: %s"
-                                 % self._ctl(0, "cluster_status").stdout)
+        if not wait_until(self.routes_across, timeout=60, interval=1):
+            raise AssertionError("the nodes did not form one cluster:\n%s"
+                                 % self.log_tail(1))
 
     def _epmd_up(self):
         import socket
@@ -166,17 +188,6 @@ class RabbitCluster:
             return True
         except OSError:
             return False
-
-    def running_nodes(self):
-        r = self._ctl(0, "cluster_status", "--formatter", "json")
-        if r.returncode != 0:
-            return 0
-        import json
-        try:
-            text = r.stdout[r.stdout.index("{"):]
-            return len(json.loads(text).get("running_nodes", []))
-        except (ValueError, KeyError):
-            return 0
 
     # -- faults and teardown -------------------------------------------
 
