@@ -4,7 +4,7 @@
 # End-to-end suite runner, called by 'make check' (TESTS) with top_srcdir and
 # top_builddir in the environment. Runs every tests/e2e/test_*.py with
 # /usr/bin/python3 -m unittest (verbose) and every tests/e2e/test_*.sh, each
-# under 'timeout 300', and ends with one line 'e2e: N passed, M failed'.
+# under 'timeout 300' (or the file's own "# e2e-timeout: N" line), and ends with one line 'e2e: N passed, M failed'.
 # Exit status 0 only when nothing failed and something passed. These count
 # as failures: a selection that matches no file, a module that runs no test
 # or exits badly, and a skipped test, except, against Mosquitto, one marked
@@ -86,9 +86,12 @@ for t in "$e2edir"/test_*.py "$e2edir"/test_*.sh; do
 	files=$((files + 1))
 	echo "=== e2e: $name"
 	start=$(date +%s)
+	# A file may ask for a longer limit: "# e2e-timeout: SECONDS".
+	limit=$(sed -n '1,5s/^# e2e-timeout: \([0-9][0-9]*\)$/\1/p' "$t")
+	: "${limit:=300}"
 	case "$name" in
 	*.py)
-		(cd "$e2edir" && PYTHONDONTWRITEBYTECODE=1 timeout -k 10 300 \
+		(cd "$e2edir" && PYTHONDONTWRITEBYTECODE=1 timeout -k 10 "$limit" \
 		    "$PY" -m unittest -v "${name%.py}") >"$out" 2>&1
 		rc=$?
 		cat "$out"
@@ -150,7 +153,7 @@ for t in "$e2edir"/test_*.py "$e2edir"/test_*.sh; do
 		fi
 		;;
 	*.sh)
-		(cd "$e2edir" && timeout -k 10 300 sh "$t") 2>&1
+		(cd "$e2edir" && timeout -k 10 "$limit" sh "$t") 2>&1
 		rc=$?
 		if [ "$rc" -eq 0 ]; then
 			passed=$((passed + 1))
