@@ -5,10 +5,11 @@
 # hostile.sh BUILD_DIR: the publish->PUBACK latency of one well-behaved
 # QoS 1 client while 100 hostile clients attack mqlite ('make
 # bench-hostile' builds what it needs and runs this). The hostile mix is
-# the one of tests/e2e/test_exhaust_goal.py, run by contrib/bench/
-# hostile.py in a process of its own; the good client is contrib/bench/
-# mqbench with one connection and one PUBLISH in flight (-c 1 -w 1), so the
-# latency histogram is measured in C, outside any interpreter.
+# start_hostile() of tests/e2e/exhaust_util.py (the one test_exhaust_goal.py
+# runs), run by contrib/bench/hostile.py in a process of its own; the good
+# client is contrib/bench/mqbench with one connection and one PUBLISH in
+# flight (-c 1 -w 1), so the latency histogram is measured in C, outside any
+# interpreter.
 #
 # Each of BENCH_HOSTILE_RUNS rounds starts a fresh daemon (default limits,
 # a temporary database) and measures the good client twice, alternately:

@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Helpers of the exhaustion tests (test_exhaust_*.py): a broker started
 with the default limits (the config names only the listener, the database
-and, for mqlite, the metrics port), a reader of its /metrics counters, and
-hostile senders that never read their socket. Every loop is bounded."""
+and, for mqlite, the metrics port), a reader of its /metrics counters,
+hostile senders that never read their socket, and the mix of 100 hostile
+clients that test_exhaust_goal.py and contrib/bench/hostile.py both run.
+Every loop is bounded."""
 
 import re
 import select
@@ -11,8 +13,10 @@ import struct
 import time
 import urllib.request
 
-from mqlite_harness import (HOST, MOSQUITTO, Broker, Client, E2ETestCase,
-                            PUBLISH, free_port, varint, wait_until)
+from mqlite_harness import (HOST, MOSQUITTO, PINGREQ_PKT, PUBLISH, PUBREL,
+                            Broker, Client, E2ETestCase, ack_pkt,
+                            connect_pkt, free_port, publish_pkt,
+                            subscribe_pkt, varint, wait_until)
 
 SAMPLE = re.compile(r"^(mqlite_[a-z0-9_]+) (\S+)$")
 
@@ -123,3 +127,113 @@ def is_closed(sock, timeout=5.0):
         except OSError:
             return True
     return False
+
+
+# The hostile mix: (kind, clients). With the five sessions left behind by
+# start_hostile(), 100 hostile clients in all.
+HOSTILE_MIX = [("ping", 10), ("pubrel", 10), ("subscribe", 10),
+               ("partial", 20), ("retain", 10), ("header", 35)]
+ONE_SHOT = ("partial", "header", "none")
+
+
+class Hostile:
+    """One raw connection that sends what next_chunk() gives and never
+    reads (tiny receive buffer)."""
+
+    def __init__(self, port, cid, kind, n, keepalive=60, clean=True):
+        self.kind = kind
+        self.n = n
+        self.i = 0
+        self.pending = b""
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.connect((HOST, port))
+        self.sock.sendall(connect_pkt(cid, clean=clean, keepalive=keepalive))
+        self.sock.setblocking(False)
+        self.dead = False
+        n_chunks = 1 if kind in ONE_SHOT else 40
+        self.chunks = [self.make_chunk(j) for j in range(n_chunks)]
+
+    def make_chunk(self, i):
+        k, n = self.kind, self.n
+        if k == "ping":
+            return PINGREQ_PKT * 8192
+        if k == "pubrel":
+            return b"".join(ack_pkt(PUBREL, (i * 512 + j) % 65535 + 1)
+                            for j in range(512))
+        if k == "subscribe":
+            return b"".join(subscribe_pkt((i * 64 + j) % 65535 + 1,
+                                          [("h/%d/%d/%d" % (n, i, j), 1)])
+                            for j in range(64))
+        if k == "partial":
+            return partial_publish("p/%d" % n, 1000000, 990000)
+        if k == "header":
+            return b"\x30"
+        if k == "retain":
+            return b"".join(publish_pkt("r/%d/%d/%d" % (n, i, j),
+                                        b"R" * 2048, retain=True)
+                            for j in range(32))
+        return b""
+
+    def next_chunk(self):
+        """Chunks are made before the attack starts, so the test's own CPU
+        goes to sending, not to building packets (the good client's thread
+        shares the interpreter). One-shot kinds send their chunk once."""
+        if self.kind in ONE_SHOT:
+            if self.i:
+                return b""
+            self.i = 1
+            return self.chunks[0]
+        c = self.chunks[self.i % len(self.chunks)]
+        self.i += 1
+        return c
+
+    def pump(self):
+        if self.dead:
+            return
+        if not self.pending:
+            self.pending = self.next_chunk()
+            if not self.pending:
+                return
+        try:
+            sent = self.sock.send(self.pending)
+            self.pending = self.pending[sent:]
+        except BlockingIOError:
+            pass
+        except OSError:
+            self.dead = True
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def start_hostile(port, mix=HOSTILE_MIX):
+    """Connects the Hostile clients of mix to port and returns them; five
+    more leave persistent sessions subscribed to '#' behind and close."""
+    hostile = []
+    for kind, count in mix:
+        for n in range(count):
+            hostile.append(Hostile(port, "%s-%d" % (kind, n), kind, n,
+                                   keepalive=0 if kind in
+                                   ("partial", "header") else 60))
+    for n in range(5):
+        h = Hostile(port, "left-%d" % n, "none", n, clean=False)
+        h.sock.setblocking(True)
+        h.sock.sendall(subscribe_pkt(1, [("#", 1)]))
+        h.close()
+    return hostile
+
+
+def pump_hostile(hostile, wait=0.05):
+    """One round of the attack: waits at most wait seconds for a writable
+    socket, then lets every live client send what it can."""
+    socks = [h.sock for h in hostile if not h.dead]
+    if socks:
+        select.select([], socks, [], wait)
+    else:
+        time.sleep(wait)
+    for h in hostile:
+        h.pump()

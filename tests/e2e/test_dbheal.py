@@ -13,13 +13,13 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import tempfile
 import time
 import unittest
 
 from mqlite_harness import (HOST, PUBACK, Broker, E2ETestCase, publish_pkt,
                             wait_until)
 from test_webhook import WebhookCase, seq_of
+from tmpfs_util import TmpfsMixin
 
 ROWS = 3000
 
@@ -377,28 +377,10 @@ class TestShutdownBound(HealCase):
         self.assertEqual(br.count("topic='stuck/t'"), 0)
 
 
-class TestDiskFullAtStart(HealCase):
+class TestDiskFullAtStart(TmpfsMixin, HealCase):
     """The damaged file is moved aside, but the disk has no room for a
     fresh one: the daemon waits and retries instead of exiting."""
-
-    def setUp(self):
-        super().setUp()
-        self.mnt = tempfile.mkdtemp(prefix="mqlite-tmpfs-")
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m",
-                            "tmpfs", self.mnt], capture_output=True)
-        if r.returncode != 0:
-            os.rmdir(self.mnt)
-            self.mnt = None
-            self.fail("cannot mount a tmpfs (needs root): %s"
-                      % r.stderr.decode().strip())
-
-    def tearDown(self):
-        try:
-            super().tearDown()
-        finally:
-            if self.mnt:
-                subprocess.run(["umount", "-l", self.mnt])
-                os.rmdir(self.mnt)
+    tmpfs_size = "2m"
 
     def test_retries_until_there_is_room(self):
         db = os.path.join(self.mnt, "t.db")
@@ -407,13 +389,7 @@ class TestDiskFullAtStart(HealCase):
         self.brokers.append(br)
         with open(db, "wb") as f:
             f.write(b"no database here " * 4000)
-        filler = os.path.join(self.mnt, "filler")
-        st = os.statvfs(self.mnt)
-        with open(filler, "wb") as f:
-            try:
-                f.write(b"\0" * (st.f_bavail * st.f_frsize))
-            except OSError:
-                pass
+        filler = self.fill_tmpfs()
         br.start(wait=False)
         self.assertTrue(wait_until(lambda: "retrying in" in br.log_text(),
                                    timeout=20), br.log_text())

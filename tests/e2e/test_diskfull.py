@@ -8,46 +8,17 @@ Nothing acknowledged is lost and nothing unacknowledged is acknowledged.
 """
 
 import os
-import subprocess
-import tempfile
 import unittest
 
 from mqlite_harness import (E2ETestCase, Broker, PUBACK, publish_pkt,
                             mqlite_only)
+from tmpfs_util import TmpfsMixin
 
 
 @mqlite_only("database on a filled tmpfs")
-class TestDiskFull(E2ETestCase):
+class TestDiskFull(TmpfsMixin, E2ETestCase):
     auto_start = False
     needs_db = True
-
-    def setUp(self):
-        super().setUp()
-        self.mnt = tempfile.mkdtemp(prefix="mqlite-tmpfs-")
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m",
-                            "tmpfs", self.mnt], capture_output=True)
-        if r.returncode != 0:
-            os.rmdir(self.mnt)
-            self.mnt = None
-            self.fail("cannot mount a tmpfs for the disk-full test (it "
-                      "needs root): %s" % r.stderr.decode().strip())
-
-    def tearDown(self):
-        try:
-            super().tearDown()
-        finally:
-            if self.mnt:
-                subprocess.run(["umount", "-l", self.mnt])
-                os.rmdir(self.mnt)
-
-    def fill(self, leave):
-        """Writes a filler file leaving about leave bytes free."""
-        st = os.statvfs(self.mnt)
-        free = st.f_bavail * st.f_frsize
-        path = os.path.join(self.mnt, "filler")
-        with open(path, "wb") as f:
-            f.write(b"\0" * max(0, free - leave))
-        return path
 
     def test_full_disk_holds_acks_and_recovers(self):
         db = os.path.join(self.mnt, "t.db")
@@ -55,7 +26,7 @@ class TestDiskFull(E2ETestCase):
         br.db_path = db
         self.brokers.append(br)
         br.start()
-        filler = self.fill(192 * 1024)
+        filler = self.fill_tmpfs(192 * 1024)
 
         pub = self.client(br, client_id="diskfull-pub")
         payload = b"x" * 2000

@@ -16,8 +16,6 @@ process_* families agree with /proc. Every wait is bounded."""
 import json
 import os
 import re
-import subprocess
-import tempfile
 import time
 import unittest
 import urllib.error
@@ -25,6 +23,7 @@ import urllib.request
 
 from mqlite_harness import (HOST, PUBACK, Broker, E2ETestCase, free_port,
                             mqlite_only, publish_pkt, wait_until)
+from tmpfs_util import TmpfsMixin
 
 # Topic -> pattern of its value; Mosquitto 2's names and mqlite's own.
 SYS_TOPICS = {
@@ -288,27 +287,8 @@ class TestSysAcl(SysCase):
         self.wait_sys(ops, "$SYS/broker/clients/connected", "3")
 
 
-class TestHealthz(SysCase):
+class TestHealthz(TmpfsMixin, SysCase):
     needs_db = True
-
-    def setUp(self):
-        super().setUp()
-        self.mnt = tempfile.mkdtemp(prefix="mqlite-tmpfs-")
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m",
-                            "tmpfs", self.mnt], capture_output=True)
-        if r.returncode != 0:
-            os.rmdir(self.mnt)
-            self.mnt = None
-            self.fail("cannot mount a tmpfs for /healthz (needs root): %s"
-                      % r.stderr.decode().strip())
-
-    def tearDown(self):
-        try:
-            super().tearDown()
-        finally:
-            if self.mnt:
-                subprocess.run(["umount", "-l", self.mnt])
-                os.rmdir(self.mnt)
 
     def test_healthz_follows_the_store(self):
         db = os.path.join(self.mnt, "t.db")
@@ -316,10 +296,7 @@ class TestHealthz(SysCase):
         br.db_path = db
         self.assertEqual(self.get("/healthz"), (200, "ok\n"))
 
-        st = os.statvfs(self.mnt)
-        filler = os.path.join(self.mnt, "filler")
-        with open(filler, "wb") as f:
-            f.write(b"\0" * max(0, st.f_bavail * st.f_frsize - 64 * 1024))
+        filler = self.fill_tmpfs(64 * 1024)
         pub = self.client(client_id="health-pub")
         stuck = None
         for i in range(500):

@@ -200,21 +200,7 @@ enqueue(struct world *w, const char *route, int n)
 static void
 world_apply(struct world *w, int wait_ms)
 {
-	struct outbox_result res[64];
-	size_t n, i;
-
-	if ((n = queue_pop(w->q, res, 64, wait_ms)) == 0)
-		return;
-	for (i = 0; i < n; i++)
-		w->oks += res[i].verdict == OUTBOX_OK;
-	CU_ASSERT_EQUAL(sqlite3_exec(w->db, "BEGIN IMMEDIATE", NULL, NULL,
-	    NULL), SQLITE_OK);
-	CU_ASSERT_EQUAL(outbox_apply_results(w->ob, res, n,
-	    clock_wall_ms()), 0);
-	CU_ASSERT_EQUAL(sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL),
-	    SQLITE_OK);
-	outbox_txn_committed(w->ob);
-	outbox_results_free(res, n);
+	testdb_apply_results(w->db, w->ob, w->q, wait_ms, &w->oks);
 }
 
 static void

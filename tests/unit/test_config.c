@@ -18,33 +18,11 @@
 #include "config.h"
 #include "cutest.h"
 #include "mem.h"
+#include "seen.h"
 #include "units.h"
-
-#define MAX_SEEN	16
-
-/* What the report callback saw. */
-struct seen {
-	int		n;
-	char		path[MAX_SEEN][128];
-	char		msg[MAX_SEEN][256];
-	char		file[256];
-};
 
 static char	tmpdir[64];
 static char	cfgfile[128];
-
-static void
-collect(const char *file, const struct gw_error *e, void *ctx)
-{
-	struct seen	*s = ctx;
-
-	snprintf(s->file, sizeof s->file, "%s", file);
-	if (s->n < MAX_SEEN) {
-		snprintf(s->path[s->n], sizeof s->path[0], "%s", e->path);
-		snprintf(s->msg[s->n], sizeof s->msg[0], "%s", e->msg);
-	}
-	s->n++;
-}
 
 /* Returns the index of the first error at path, or -1. */
 static int
@@ -52,7 +30,7 @@ seen_at(const struct seen *s, const char *path)
 {
 	int	i;
 
-	for (i = 0; i < s->n && i < MAX_SEEN; i++) {
+	for (i = 0; i < s->n && i < SEEN_MAX; i++) {
 		if (strcmp(s->path[i], path) == 0)
 			return i;
 	}
@@ -76,7 +54,7 @@ load_text(struct gw_config *cfg, struct seen *s, const char *text)
 	memset(s, 0, sizeof *s);
 	CU_ASSERT_FATAL(config_init(cfg) == 0);
 	write_file(cfgfile, text);
-	return config_load_file(cfg, cfgfile, collect, s);
+	return config_load_file(cfg, cfgfile, seen_collect, s);
 }
 
 /* Loads text expecting exactly one error at path whose reason has needle. */
@@ -254,7 +232,8 @@ test_relative_paths(void)
 	CU_ASSERT_FATAL(config_init(&cfg) == 0);
 	write_file("plain.json", "{\"database\": {\"path\": \"x.db\"}, "
 	    "\"rules\": \"r.json\"}");
-	CU_ASSERT_EQUAL(config_load_file(&cfg, "plain.json", collect, &s), 0);
+	CU_ASSERT_EQUAL(config_load_file(&cfg, "plain.json", seen_collect,
+	    &s), 0);
 	CU_ASSERT_STRING_EQUAL(cfg.db_path, "x.db");
 	CU_ASSERT_STRING_EQUAL(cfg.rules_path, "r.json");
 	config_free(&cfg);
@@ -268,7 +247,7 @@ test_relative_paths(void)
 	    "\"auth\": {\"acl_file\": \"acl.json\"}}");
 	memset(&s, 0, sizeof s);
 	CU_ASSERT_FATAL(config_init(&cfg) == 0);
-	CU_ASSERT_EQUAL(config_load_file(&cfg, rel, collect, &s), 0);
+	CU_ASSERT_EQUAL(config_load_file(&cfg, rel, seen_collect, &s), 0);
 	snprintf(want, sizeof want, "%s/sub/../d.db", tmpdir);
 	CU_ASSERT_STRING_EQUAL(cfg.db_path, want);
 	snprintf(want, sizeof want, "%s/sub/acl.json", tmpdir);
@@ -486,7 +465,8 @@ test_missing_file(void)
 	memset(&s, 0, sizeof s);
 	CU_ASSERT_FATAL(config_init(&cfg) == 0);
 	snprintf(path, sizeof path, "%s/nope.json", tmpdir);
-	CU_ASSERT_EQUAL(config_load_file(&cfg, path, collect, &s), GW_ECONFIG);
+	CU_ASSERT_EQUAL(config_load_file(&cfg, path, seen_collect, &s),
+	    GW_ECONFIG);
 	CU_ASSERT_EQUAL(s.n, 1);
 	CU_ASSERT_STRING_EQUAL(s.path[0], "");
 	CU_ASSERT_PTR_NOT_NULL(strstr(s.msg[0], "cannot open"));
@@ -661,8 +641,8 @@ test_cli(void)
 	CU_ASSERT_TRUE(cfg.check_only);
 	CU_ASSERT_EQUAL(cfg.verbose, 2);
 	memset(&s, 0, sizeof s);
-	CU_ASSERT_EQUAL(config_load_file(&cfg, cfg.config_path, collect, &s),
-	    0);
+	CU_ASSERT_EQUAL(config_load_file(&cfg, cfg.config_path, seen_collect,
+	    &s), 0);
 	snprintf(want, sizeof want, "%s/f.db", tmpdir);
 	CU_ASSERT_STRING_EQUAL(cfg.db_path, want);
 	CU_ASSERT_PTR_NOT_NULL(cfg.rules_inline);
@@ -788,7 +768,8 @@ test_reload_apply(void)
 	    "\"unmatched\": \"messages\", \"rules\": [], "
 	    "\"metrics\": {}}");
 	memset(&s, 0, sizeof s);
-	CU_ASSERT_EQUAL_FATAL(config_reload_load(&cur, &next, collect, &s), 0);
+	CU_ASSERT_EQUAL_FATAL(config_reload_load(&cur, &next, seen_collect,
+	    &s), 0);
 	memset(&ch, 0, sizeof ch);
 	CU_ASSERT_EQUAL(config_reload_apply(&cur, &next, note_change, &ch), 6);
 	CU_ASSERT_STRING_EQUAL(ch.live, "auth.allow_anonymous "
@@ -811,7 +792,8 @@ test_reload_apply(void)
 
 	/* -p given at start: the port is not a change. */
 	cur.cli_port = 1000;
-	CU_ASSERT_EQUAL_FATAL(config_reload_load(&cur, &next, collect, &s), 0);
+	CU_ASSERT_EQUAL_FATAL(config_reload_load(&cur, &next, seen_collect,
+	    &s), 0);
 	memset(&ch, 0, sizeof ch);
 	config_reload_apply(&cur, &next, note_change, &ch);
 	CU_ASSERT(strstr(ch.restart, "listeners") == NULL);
@@ -820,7 +802,7 @@ test_reload_apply(void)
 	/* A broken file: an error with its path, nothing to apply. */
 	write_file(cfgfile, "{\"limits\": {\"max_connections\": \"x\"}}");
 	memset(&s, 0, sizeof s);
-	CU_ASSERT_EQUAL(config_reload_load(&cur, &next, collect, &s),
+	CU_ASSERT_EQUAL(config_reload_load(&cur, &next, seen_collect, &s),
 	    GW_ECONFIG);
 	CU_ASSERT(seen_at(&s, "limits.max_connections") >= 0);
 	config_free(&next);

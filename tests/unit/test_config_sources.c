@@ -14,30 +14,10 @@
 
 #include "config.h"
 #include "cutest.h"
-
-#define MAX_SEEN	16
-
-struct seen {
-	int		n;
-	char		path[MAX_SEEN][128];
-	char		msg[MAX_SEEN][256];
-};
+#include "seen.h"
 
 static char	tmpdir[64];
 static char	cfgfile[128];
-
-static void
-collect(const char *file, const struct gw_error *e, void *ctx)
-{
-	struct seen	*s = ctx;
-
-	(void)file;
-	if (s->n < MAX_SEEN) {
-		snprintf(s->path[s->n], sizeof s->path[0], "%s", e->path);
-		snprintf(s->msg[s->n], sizeof s->msg[0], "%s", e->msg);
-	}
-	s->n++;
-}
 
 /* Loads {"sources": [sources]} over the defaults. */
 static int
@@ -51,7 +31,7 @@ load_sources(struct gw_config *cfg, struct seen *s, const char *sources)
 	CU_ASSERT_FATAL(f != NULL);
 	fprintf(f, "{\"sources\": [%s]}\n", sources);
 	fclose(f);
-	return config_load_file(cfg, cfgfile, collect, s);
+	return config_load_file(cfg, cfgfile, seen_collect, s);
 }
 
 /* Expects exactly one error, at path, whose message contains needle. */

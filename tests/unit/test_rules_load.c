@@ -18,28 +18,7 @@
 #include "cutest.h"
 #include "mem.h"
 #include "rules/rules.h"
-
-#define MAX_SEEN	32
-
-struct seen {
-	int	n;
-	char	path[MAX_SEEN][128];
-	char	msg[MAX_SEEN][256];
-	char	file[256];
-};
-
-static void
-collect(const char *file, const struct gw_error *e, void *ctx)
-{
-	struct seen	*s = ctx;
-
-	snprintf(s->file, sizeof s->file, "%s", file);
-	if (s->n < MAX_SEEN) {
-		snprintf(s->path[s->n], sizeof s->path[0], "%s", e->path);
-		snprintf(s->msg[s->n], sizeof s->msg[0], "%s", e->msg);
-	}
-	s->n++;
-}
+#include "seen.h"
 
 /* Index of the first error at path whose message contains needle, or -1. */
 static int
@@ -47,7 +26,7 @@ seen_at(const struct seen *s, const char *path, const char *needle)
 {
 	int	i;
 
-	for (i = 0; i < s->n && i < MAX_SEEN; i++) {
+	for (i = 0; i < s->n && i < SEEN_MAX; i++) {
 		if (strcmp(s->path[i], path) == 0 &&
 		    strstr(s->msg[i], needle) != NULL)
 			return i;
@@ -60,7 +39,7 @@ dump(const struct seen *s)
 {
 	int	i;
 
-	for (i = 0; i < s->n && i < MAX_SEEN; i++)
+	for (i = 0; i < s->n && i < SEEN_MAX; i++)
 		fprintf(stderr, "  [%s] %s\n", s->path[i], s->msg[i]);
 }
 
@@ -69,8 +48,8 @@ static struct rule_set *
 load(struct seen *s, const char *text)
 {
 	memset(s, 0, sizeof *s);
-	return rules_load_json(text, strlen(text), "rules.json", NULL, collect,
-	    s, NULL);
+	return rules_load_json(text, strlen(text), "rules.json", NULL,
+	    seen_collect, s, NULL);
 }
 
 /* Expects text to fail with an error at path containing needle. */
@@ -130,7 +109,8 @@ test_examples_load(void)
 	setenv("HOOK_TOKEN", "t0ken", 1);
 	for (i = 0; i < sizeof shipped / sizeof shipped[0]; i++) {
 		memset(&s, 0, sizeof s);
-		set = rules_load_file(src_path(shipped[i]), collect, &s, &rc);
+		set = rules_load_file(src_path(shipped[i]), seen_collect, &s,
+		    &rc);
 		if (set == NULL) {
 			fprintf(stderr, "\n%s:\n", src_path(shipped[i]));
 			dump(&s);
@@ -656,7 +636,7 @@ test_missing_file(void)
 	int		 rc;
 
 	memset(&s, 0, sizeof s);
-	set = rules_load_file("/nonexistent/rules.json", collect, &s, &rc);
+	set = rules_load_file("/nonexistent/rules.json", seen_collect, &s, &rc);
 	CU_ASSERT_PTR_NULL(set);
 	CU_ASSERT_EQUAL(rc, GW_ECONFIG);
 	CU_ASSERT_EQUAL(s.n, 1);

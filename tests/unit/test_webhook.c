@@ -317,21 +317,7 @@ world_start(struct world *w, const struct deliver_route *routes, size_t n)
 static size_t
 world_apply(struct world *w, int wait_ms)
 {
-	struct outbox_result res[64];
-	size_t n;
-
-	n = queue_pop(w->q, res, 64, wait_ms);
-	if (n == 0)
-		return 0;
-	CU_ASSERT_EQUAL(sqlite3_exec(w->db, "BEGIN IMMEDIATE", NULL, NULL,
-	    NULL), SQLITE_OK);
-	CU_ASSERT_EQUAL(outbox_apply_results(w->ob, res, n,
-	    clock_wall_ms()), 0);
-	CU_ASSERT_EQUAL(sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL),
-	    SQLITE_OK);
-	outbox_txn_committed(w->ob);
-	outbox_results_free(res, n);
-	return n;
+	return testdb_apply_results(w->db, w->ob, w->q, wait_ms, NULL);
 }
 
 /* Enqueues n rows in one transaction; returns the first id. */

@@ -7,6 +7,11 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <CUnit/Basic.h>
+
+#include "clock.h"
+#include "queue.h"
+#include "store/outbox.h"
 #include "testdb.h"
 
 int
@@ -70,4 +75,27 @@ testdb_text(sqlite3 *db, const char *sql, char *out, size_t outlen)
 	}
 	sqlite3_finalize(st);
 	return ok;
+}
+
+size_t
+testdb_apply_results(sqlite3 *db, struct outbox *ob, struct queue *q,
+    int wait_ms, uint64_t *oks)
+{
+	struct outbox_result	res[64];
+	size_t			n, i;
+
+	if ((n = queue_pop(q, res, 64, wait_ms)) == 0)
+		return 0;
+	if (oks != NULL) {
+		for (i = 0; i < n; i++)
+			*oks += res[i].verdict == OUTBOX_OK;
+	}
+	CU_ASSERT_EQUAL(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL,
+	    NULL), SQLITE_OK);
+	CU_ASSERT_EQUAL(outbox_apply_results(ob, res, n, clock_wall_ms()), 0);
+	CU_ASSERT_EQUAL(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL),
+	    SQLITE_OK);
+	outbox_txn_committed(ob);
+	outbox_results_free(res, n);
+	return n;
 }

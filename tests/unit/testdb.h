@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Helpers the unit tests that use real SQLite files share: a private
- * temporary directory and one-value queries.
+ * temporary directory, one-value queries, and the store thread's side of
+ * the outbox (applying the delivery results in one transaction).
  */
 #ifndef GW_TESTDB_H
 #define GW_TESTDB_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <sqlite3.h>
 
@@ -23,5 +25,17 @@ long long	 testdb_int(sqlite3 *db, const char *sql);
 /* First column of the first row as text into out; false when none. */
 bool		 testdb_text(sqlite3 *db, const char *sql, char *out,
 		    size_t outlen);
+
+struct outbox;
+struct queue;
+
+/*
+ * Pops up to 64 delivery results from q (waiting at most wait_ms) and
+ * applies them to ob in one transaction on db, as the store thread does.
+ * Returns how many it applied and adds the OK verdicts among them to *oks
+ * when oks is not NULL. A failed step is a CUnit assertion failure.
+ */
+size_t		 testdb_apply_results(sqlite3 *db, struct outbox *ob,
+		    struct queue *q, int wait_ms, uint64_t *oks);
 
 #endif
