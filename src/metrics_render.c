@@ -3,11 +3,13 @@
  * Renders the daemon's metrics (see metrics_render.h). Every family is
  * written as # HELP, # TYPE and its samples together, as the text format
  * requires, so per-rule counters walk the rule set once per family and the
- * webhook routes are first copied out of the delivery thread's table (one
- * locked pass) and then written family by family. Counter names end in
- * _total; everything is prefixed mqlite_. Reads only atomics and
- * snapshots: nothing here waits for the store or the delivery thread.
+ * webhook and mqtt routes are first copied out of their thread's table (one
+ * locked pass, copies_push()) and then written family by family
+ * (render_copies()). Counter names end in _total; everything is prefixed
+ * mqlite_. Reads only atomics and snapshots: nothing here waits for the
+ * store or the delivery thread.
  */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,17 +41,28 @@ struct scalar {
 	uint64_t	 v;
 };
 
-struct route_copy {
-	char		*name;
-	struct deliver_route_stats st;
+struct family {
+	const char	*name;
+	const char	*type;
+	const char	*help;
 };
 
-struct routes {
-	struct route_copy *v;
+/*
+ * Per-route stats copied out of a thread's table under its lock: n records
+ * of size bytes, each with its route name (a const char * at name_off)
+ * replaced by a copy of its own.
+ */
+struct copies {
+	unsigned char	*v;
+	size_t		 size;
+	size_t		 name_off;
 	size_t		 n;
 	size_t		 cap;
 	int		 rc;
 };
+
+/* The value of family f for the record st, at wall time now. */
+typedef double (*value_fn)(const void *st, size_t f, long long now);
 
 static int
 one(struct buf *out, const struct scalar *s)
@@ -286,40 +299,119 @@ render_rules(struct buf *out, const struct rule_set *set)
 	return 0;
 }
 
-/* Called under the delivery thread's lock: copy, never block. */
+static void
+copies_init(struct copies *c, size_t size, size_t name_off)
+{
+	memset(c, 0, sizeof *c);
+	c->size = size;
+	c->name_off = name_off;
+}
+
+/* Appends a copy of st; called under a thread's lock: copy, never block. */
+static void
+copies_push(struct copies *c, const void *st)
+{
+	unsigned char *v, *rec;
+	const char *route;
+	char *name;
+	size_t cap;
+
+	if (c->rc != 0 || c->n >= ROUTES_MAX)
+		return;
+	if (c->n == c->cap) {
+		cap = c->cap == 0 ? 8 : c->cap * 2;
+		if ((v = gw_realloc(c->v, cap * c->size)) == NULL) {
+			c->rc = GW_ENOMEM;
+			return;
+		}
+		c->v = v;
+		c->cap = cap;
+	}
+	rec = c->v + c->n * c->size;
+	memcpy(rec, st, c->size);
+	memcpy(&route, rec + c->name_off, sizeof route);
+	if ((name = gw_strdup(route != NULL ? route : "")) == NULL) {
+		c->rc = GW_ENOMEM;
+		return;
+	}
+	memcpy(rec + c->name_off, &name, sizeof name);
+	c->n++;
+}
+
+/* The route name of copied record i (owned by the copies). */
+static char *
+copies_name(const struct copies *c, size_t i)
+{
+	char *name;
+
+	memcpy(&name, c->v + i * c->size + c->name_off, sizeof name);
+	return name;
+}
+
+/*
+ * Writes the nfam families, one sample per copied record labelled with its
+ * route (family age_f as seconds with a fraction, the others as integers),
+ * then frees the copies.
+ */
+static int
+render_copies(struct buf *out, struct copies *c, const struct family *fam,
+    size_t nfam, size_t age_f, value_fn value)
+{
+	long long now = clock_wall_ms();
+	const void *rec;
+	size_t f, i;
+	int rc;
+
+	if ((rc = c->rc) != 0 || c->n == 0)
+		goto out;
+	for (f = 0; f < nfam; f++) {
+		if ((rc = metrics_family(out, fam[f].name, fam[f].type,
+		    fam[f].help)) != 0)
+			goto out;
+		for (i = 0; i < c->n; i++) {
+			rec = c->v + i * c->size;
+			if (f == age_f)
+				rc = metrics_sample_double(out, fam[f].name,
+				    "route", copies_name(c, i),
+				    value(rec, f, now));
+			else
+				rc = metrics_sample_u64(out, fam[f].name,
+				    "route", copies_name(c, i),
+				    (uint64_t)value(rec, f, now));
+			if (rc != 0)
+				goto out;
+		}
+	}
+out:
+	for (i = 0; i < c->n; i++)
+		gw_free(copies_name(c, i));
+	gw_free(c->v);
+	c->v = NULL;
+	c->n = c->cap = 0;
+	return rc;
+}
+
+/* Seconds since oldest_ms (0: none or in the future). */
+static double
+age_seconds(int64_t oldest_ms, long long now)
+{
+	if (oldest_ms <= 0 || oldest_ms >= now)
+		return 0;
+	return (double)(now - oldest_ms) / 1000.0;
+}
+
 static void
 route_cb(const struct deliver_route_stats *st, void *ctx)
 {
-	struct routes *rs = ctx;
-	struct route_copy *v;
-	size_t cap;
-
-	if (rs->rc != 0 || rs->n >= ROUTES_MAX)
-		return;
-	if (rs->n == rs->cap) {
-		cap = rs->cap == 0 ? 8 : rs->cap * 2;
-		if ((v = gw_realloc(rs->v, cap * sizeof *v)) == NULL) {
-			rs->rc = GW_ENOMEM;
-			return;
-		}
-		rs->v = v;
-		rs->cap = cap;
-	}
-	v = &rs->v[rs->n];
-	v->st = *st;
-	if ((v->name = gw_strdup(st->route != NULL ? st->route : "")) ==
-	    NULL) {
-		rs->rc = GW_ENOMEM;
-		return;
-	}
-	v->st.route = v->name;
-	rs->n++;
+	copies_push(ctx, st);
 }
 
-/* The value of family f for route r. */
+/* The value of webhook family f for the route stats rec. */
 static double
-route_value(const struct deliver_route_stats *st, size_t f, long long now)
+route_value(const void *rec, size_t f, long long now)
 {
+	const struct deliver_route_stats *st = rec;
+
 	switch (f) {
 	case 0:
 		return (double)st->delivered;
@@ -332,22 +424,17 @@ route_value(const struct deliver_route_stats *st, size_t f, long long now)
 	case 4:
 		return (double)st->depth;
 	case 5:
-		if (st->oldest_ms <= 0 || st->oldest_ms >= now)
-			return 0;
-		return (double)(now - st->oldest_ms) / 1000.0;
+		return age_seconds(st->oldest_ms, now);
 	default:
 		return (double)st->in_flight;
 	}
 }
 
+/* Per webhook route: outbox counters. */
 static int
 render_routes(struct buf *out, struct delivery *dl)
 {
-	static const struct {
-		const char	*name;
-		const char	*type;
-		const char	*help;
-	} fam[] = {
+	static const struct family fam[] = {
 		{ "mqlite_webhook_delivered_total", "counter",
 		    "Outbox rows delivered (2xx)" },
 		{ "mqlite_webhook_retried_total", "counter",
@@ -364,50 +451,21 @@ render_routes(struct buf *out, struct delivery *dl)
 		{ "mqlite_webhook_in_flight", "gauge",
 		    "Requests in flight now" },
 	};
-	struct routes rs;
-	long long now = clock_wall_ms();
-	size_t f, i;
-	int rc = 0;
+	struct copies c;
 
-	memset(&rs, 0, sizeof rs);
+	copies_init(&c, sizeof (struct deliver_route_stats),
+	    offsetof(struct deliver_route_stats, route));
 	if (dl != NULL)
-		delivery_stats(dl, route_cb, &rs);
-	if ((rc = rs.rc) != 0 || rs.n == 0)
-		goto out;
-	for (f = 0; f < sizeof fam / sizeof fam[0]; f++) {
-		if ((rc = metrics_family(out, fam[f].name, fam[f].type,
-		    fam[f].help)) != 0)
-			goto out;
-		for (i = 0; i < rs.n; i++) {
-			if (f == 5)
-				rc = metrics_sample_double(out, fam[f].name,
-				    "route", rs.v[i].name,
-				    route_value(&rs.v[i].st, f, now));
-			else
-				rc = metrics_sample_u64(out, fam[f].name,
-				    "route", rs.v[i].name,
-				    (uint64_t)route_value(&rs.v[i].st, f,
-				    now));
-			if (rc != 0)
-				goto out;
-		}
-	}
-out:
-	for (i = 0; i < rs.n; i++)
-		gw_free(rs.v[i].name);
-	gw_free(rs.v);
-	return rc;
+		delivery_stats(dl, route_cb, &c);
+	return render_copies(out, &c, fam, sizeof fam / sizeof fam[0], 5,
+	    route_value);
 }
 
 /* Per source: connected, received, duplicates, connects, reconnects. */
 static int
 render_sources(struct buf *out, const struct sources *ss)
 {
-	static const struct {
-		const char	*name;
-		const char	*type;
-		const char	*help;
-	} fam[] = {
+	static const struct family fam[] = {
 		{ "mqlite_source_connected", "gauge",
 		    "1 while connected to the source broker" },
 		{ "mqlite_source_received_total", "counter",
@@ -441,44 +499,18 @@ render_sources(struct buf *out, const struct sources *ss)
 	return 0;
 }
 
-struct bridge_copy {
-	struct bridge_route_stats *v;
-	size_t		 n;
-	size_t		 cap;
-	int		 rc;
-};
-
-/* Called under the bridge's lock: copy, never block. */
 static void
 bridge_cb(const struct bridge_route_stats *st, void *ctx)
 {
-	struct bridge_copy *bc = ctx;
-	struct bridge_route_stats *v;
-	size_t cap;
-
-	if (bc->rc != 0 || bc->n >= ROUTES_MAX)
-		return;
-	if (bc->n == bc->cap) {
-		cap = bc->cap == 0 ? 8 : bc->cap * 2;
-		if ((v = gw_realloc(bc->v, cap * sizeof *v)) == NULL) {
-			bc->rc = GW_ENOMEM;
-			return;
-		}
-		bc->v = v;
-		bc->cap = cap;
-	}
-	bc->v[bc->n] = *st;
-	if ((bc->v[bc->n].route = gw_strdup(st->route)) == NULL) {
-		bc->rc = GW_ENOMEM;
-		return;
-	}
-	bc->n++;
+	copies_push(ctx, st);
 }
 
-/* The value of bridge family f for st. */
+/* The value of bridge family f for the route stats rec. */
 static double
-bridge_value(const struct bridge_route_stats *st, size_t f, long long now)
+bridge_value(const void *rec, size_t f, long long now)
 {
+	const struct bridge_route_stats *st = rec;
+
 	switch (f) {
 	case 0:
 		return st->state == BRIDGE_UP;
@@ -497,9 +529,7 @@ bridge_value(const struct bridge_route_stats *st, size_t f, long long now)
 	case 7:
 		return (double)st->depth;
 	case 8:
-		if (st->oldest_ms <= 0 || st->oldest_ms >= now)
-			return 0;
-		return (double)(now - st->oldest_ms) / 1000.0;
+		return age_seconds(st->oldest_ms, now);
 	default:
 		return (double)st->in_flight;
 	}
@@ -509,61 +539,36 @@ bridge_value(const struct bridge_route_stats *st, size_t f, long long now)
 static int
 render_bridge(struct buf *out, struct delivery *dl)
 {
-	static const struct scalar fam[] = {
+	static const struct family fam[] = {
 		{ "mqlite_bridge_up", "gauge",
-		    "1 while the route is connected upstream", 0 },
+		    "1 while the route is connected upstream" },
 		{ "mqlite_bridge_connects_total", "counter",
-		    "Successful connections upstream", 0 },
+		    "Successful connections upstream" },
 		{ "mqlite_bridge_sent_total", "counter",
-		    "Publishes handed to the upstream connection", 0 },
+		    "Publishes handed to the upstream connection" },
 		{ "mqlite_bridge_acked_total", "counter",
-		    "Outbox rows acknowledged upstream and deleted", 0 },
+		    "Outbox rows acknowledged upstream and deleted" },
 		{ "mqlite_bridge_retried_total", "counter",
-		    "Publishes sent again after a failed send", 0 },
+		    "Publishes sent again after a failed send" },
 		{ "mqlite_bridge_dead_total", "counter",
-		    "Outbox rows dead-lettered", 0 },
+		    "Outbox rows dead-lettered" },
 		{ "mqlite_bridge_dropped_total", "counter",
-		    "Outbox rows dropped by the outbox cap", 0 },
+		    "Outbox rows dropped by the outbox cap" },
 		{ "mqlite_bridge_depth", "gauge",
 		    "Rows waiting in the outbox (refreshed every few "
-		    "seconds)", 0 },
+		    "seconds)" },
 		{ "mqlite_bridge_oldest_age_seconds", "gauge",
-		    "Age of the oldest row waiting in the outbox (0: none)",
-		    0 },
+		    "Age of the oldest row waiting in the outbox (0: none)" },
 		{ "mqlite_bridge_in_flight", "gauge",
-		    "Publishes sent and not yet acknowledged", 0 },
+		    "Publishes sent and not yet acknowledged" },
 	};
-	struct bridge_copy bc;
-	long long now = clock_wall_ms();
-	size_t f, i;
-	int rc = 0;
+	struct copies c;
 
-	memset(&bc, 0, sizeof bc);
-	delivery_bridge_stats(dl, bridge_cb, &bc);
-	if ((rc = bc.rc) != 0 || bc.n == 0)
-		goto out;
-	for (f = 0; f < sizeof fam / sizeof fam[0]; f++) {
-		if ((rc = metrics_family(out, fam[f].name, fam[f].type,
-		    fam[f].help)) != 0)
-			goto out;
-		for (i = 0; i < bc.n; i++) {
-			if (f == 8)
-				rc = metrics_sample_double(out, fam[f].name,
-				    "route", bc.v[i].route,
-				    bridge_value(&bc.v[i], f, now));
-			else
-				rc = metrics_sample_u64(out, fam[f].name,
-				    "route", bc.v[i].route,
-				    (uint64_t)bridge_value(&bc.v[i], f, now));
-			if (rc != 0)
-				goto out;
-		}
-	}
-out:
-	for (i = 0; i < bc.n; i++)
-		gw_free((char *)bc.v[i].route);
-	gw_free(bc.v);
-	return rc;
+	copies_init(&c, sizeof (struct bridge_route_stats),
+	    offsetof(struct bridge_route_stats, route));
+	delivery_bridge_stats(dl, bridge_cb, &c);
+	return render_copies(out, &c, fam, sizeof fam / sizeof fam[0], 8,
+	    bridge_value);
 }
 
 int
