@@ -495,10 +495,16 @@ class TestBatching(WebhookCase):
                     self.assertEqual(set(e), ENVELOPE_KEYS)
                     self.assertEqual(e["topic"], "b" + path)
                 seqs += [e["payload"]["seq"] for e in items]
-                m = re.match(r"^%s-([0-9]+)-([0-9]+)$" % re.escape(inst),
-                             key_of(r))
+                # <instance>-<first>-<last>, or <instance>-<id> for a
+                # batch that happened to hold one row.
+                m = re.match(r"^%s-([0-9]+)(?:-([0-9]+))?$"
+                             % re.escape(inst), key_of(r))
                 self.assertTrue(m, "batch key %r" % key_of(r))
-                lo, hi = int(m.group(1)), int(m.group(2))
+                lo = int(m.group(1))
+                hi = int(m.group(2)) if m.group(2) else lo
+                self.assertEqual(m.group(2) is None, len(items) == 1,
+                                 "batch key %r for %d rows"
+                                 % (key_of(r), len(items)))
                 self.assertLessEqual(lo, hi)
                 self.assertGreater(lo, last_id)
                 last_id = hi
