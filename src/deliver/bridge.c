@@ -50,6 +50,7 @@
 #define BRIDGE_GAUGE_MS		5000
 #define BRIDGE_IDLE_MS		1000	/* longest sleep */
 #define BRIDGE_SOON_MS		20	/* results queue full, busy window */
+#define BRIDGE_ACK_MIN_MS	10000	/* shortest acknowledgement timeout */
 
 static void	*bridge_main(void *);
 static void	 bridge_take_routes(struct bridge *);
@@ -392,6 +393,7 @@ bridge_send(struct bridge *b, struct bridge_rt *rt, struct bridge_fl *f)
 
 	if (rc == 0) {
 		f->sent = true;
+		f->sent_ms = clock_mono_ms();
 		atomic_fetch_add(&rt->ctr->sent, 1);
 		if (f->resend)
 			atomic_fetch_add(&rt->ctr->retried, 1);
@@ -409,6 +411,29 @@ bridge_send(struct bridge *b, struct bridge_rt *rt, struct bridge_fl *f)
 		    "cannot be published upstream");
 		f->acked = true;
 		return true;
+	}
+	return false;
+}
+
+/* How long a sent row may wait for its acknowledgement: 2 keepalives. */
+static int64_t
+bridge_ack_timeout(const struct bridge_rt *rt)
+{
+	int64_t ms = (int64_t)rt->conf.keepalive * 2000;
+
+	return ms > BRIDGE_ACK_MIN_MS ? ms : BRIDGE_ACK_MIN_MS;
+}
+
+/* True when the oldest unacknowledged row sent has waited too long. */
+static bool
+bridge_ack_overdue(const struct bridge_rt *rt, int64_t now)
+{
+	size_t i;
+
+	for (i = 0; i < rt->nfl; i++) {
+		if (rt->fl[i].acked || !rt->fl[i].sent)
+			continue;
+		return now - rt->fl[i].sent_ms > bridge_ack_timeout(rt);
 	}
 	return false;
 }
@@ -439,6 +464,21 @@ bridge_pump(struct bridge *b, struct bridge_rt *rt, int64_t now,
 	}
 	if (rt->state != BRIDGE_UP)
 		return;
+	if (bridge_ack_overdue(rt, now)) {
+		/*
+		 * A connection that stays up but acknowledges nothing (a
+		 * broker that stopped serving it) is treated as lost: a new
+		 * one sends the window again.
+		 */
+		log_warn("bridge: route %s: no acknowledgement for %lld s: "
+		    "reconnecting", rt->conf.name,
+		    (long long)(bridge_ack_timeout(rt) / 1000));
+		go_down(b, rt, now);
+		bridge_lost(b, rt);
+		if (rt->next_connect < *wake)
+			*wake = rt->next_connect;
+		return;
+	}
 	/* What failed goes again first, in order. */
 	for (i = 0; i < rt->nfl; i++) {
 		f = &rt->fl[i];
@@ -556,6 +596,9 @@ bridge_main(void *arg)
 		if (!stopping && now >= b->gauge_next) {
 			bridge_gauges(b);
 			b->gauge_next = now + BRIDGE_GAUGE_MS;
+			/* A safety net: look for rows even without a wake. */
+			for (i = 0; i < b->nroutes; i++)
+				b->routes[i]->more = true;
 		}
 		wake = now + BRIDGE_IDLE_MS;
 		for (i = 0; i < b->nroutes && !stopping; i++)

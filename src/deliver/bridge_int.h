@@ -76,6 +76,7 @@ struct bridge_fl {
 	bool			 sent;		/* Paho has it */
 	bool			 acked;
 	bool			 resend;	/* sent once before */
+	int64_t			 sent_ms;	/* mono ms of the last send */
 };
 
 /* A route's settings (deep copy) and state, owned by the thread. */

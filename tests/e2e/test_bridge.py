@@ -314,3 +314,97 @@ class TestBridge(BridgeCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SilentUpstream:
+    """An upstream that accepts the connection and answers PINGREQ but
+    acknowledges no PUBLISH on its first connection (a broker that stopped
+    serving it); from the second connection on it acknowledges."""
+
+    def __init__(self):
+        import socket
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind((HOST, 0))
+        self.lsock.listen(4)
+        self.lsock.settimeout(1.0)
+        self.port = self.lsock.getsockname()[1]
+        self.connections = 0
+        self.acked = []         # payloads acknowledged, in order
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        import socket
+        while not self.stop.is_set():
+            try:
+                s, _ = self.lsock.accept()
+            except (socket.timeout, OSError):
+                continue
+            self.connections += 1
+            threading.Thread(target=self._serve,
+                             args=(s, self.connections > 1),
+                             daemon=True).start()
+
+    @staticmethod
+    def _read(s, n):
+        b = b""
+        while len(b) < n:
+            c = s.recv(n - len(b))
+            if not c:
+                raise EOFError
+            b += c
+        return b
+
+    def _serve(self, s, ack):
+        s.settimeout(60)
+        try:
+            while not self.stop.is_set():
+                first = self._read(s, 1)[0]
+                mult, length = 1, 0
+                while True:
+                    d = self._read(s, 1)[0]
+                    length += (d & 127) * mult
+                    mult *= 128
+                    if d < 128:
+                        break
+                body = self._read(s, length)
+                kind = first >> 4
+                if kind == 1:           # CONNECT -> CONNACK accepted
+                    s.sendall(b"\x20\x02\x00\x00")
+                elif kind == 12:        # PINGREQ -> PINGRESP
+                    s.sendall(b"\xd0\x00")
+                elif kind == 3 and ack:  # PUBLISH QoS 1 -> PUBACK
+                    n = (body[0] << 8) | body[1]
+                    pid = body[2 + n:4 + n]
+                    self.acked.append(body[4 + n:])
+                    s.sendall(b"\x40\x02" + pid)
+        except (EOFError, OSError):
+            pass
+        finally:
+            s.close()
+
+    def close(self):
+        self.stop.set()
+        self.lsock.close()
+        self.thread.join(timeout=5)
+
+
+class TestBridgeSilentUpstream(BridgeCase):
+    def test_no_acknowledgement_reconnects_and_resends(self):
+        up = SilentUpstream()
+        self.addCleanup(up.close)
+        br = self.mqlite(up.port, extra={"keepalive": 5,
+                                         "max_in_flight": 4})
+        self.publish(br, 3, topic="dev/silent")
+        # Nothing is acknowledged on the first connection; after the
+        # acknowledgement timeout (10 s at least) a new connection sends
+        # the window again and the rows leave the outbox.
+        ok = wait_until(lambda: self.outbox_rows(br) == 0, timeout=40,
+                        interval=0.5)
+        self.assertTrue(ok, "rows still in the outbox; log:\n%s"
+                        % br.log_text()[-3000:])
+        self.assertGreaterEqual(up.connections, 2)
+        self.assertEqual(len(up.acked), 3, up.acked)
+        self.assertIn("no acknowledgement for", br.log_text())

@@ -1,5 +1,4 @@
 # SPDX-License-Identifier: Apache-2.0
-# e2e-timeout: 900
 """
 Scale-out: three mqlite gateways bridge QoS 1 into a three-node RabbitMQ
 cluster (Debian's rabbitmq-server with its MQTT plugin, every node on
