@@ -31,6 +31,9 @@ struct iostat_file {
 static sqlite3_vfs		 iostat_vfs;
 static sqlite3_vfs		*iostat_real;
 static atomic_uint_fast64_t	 iostat_syncs;
+static uint64_t		 iostat_base;	/* write_bytes at iostat_init() */
+
+static uint64_t	proc_write_bytes(void);
 static pthread_once_t		 iostat_once = PTHREAD_ONCE_INIT;
 static int			 iostat_rc = SQLITE_OK;
 
@@ -290,6 +293,7 @@ iostat_register(void)
 	iostat_vfs.xGetLastError = v_lasterr;
 	iostat_vfs.xCurrentTimeInt64 = v_time64;
 	iostat_rc = sqlite3_vfs_register(&iostat_vfs, 1);
+	iostat_base = proc_write_bytes();
 }
 
 /* Installs the counting VFS as the default, once. 0 or -1. Any thread. */
@@ -307,12 +311,9 @@ iostat_fsyncs(void)
 	return atomic_load_explicit(&iostat_syncs, memory_order_relaxed);
 }
 
-/*
- * write_bytes of /proc/self/io: bytes the process caused to be written to
- * storage so far; 0 when the kernel does not tell. Any thread.
- */
-uint64_t
-iostat_write_bytes(void)
+/* write_bytes of /proc/self/io as the kernel reports it; 0 if it does not. */
+static uint64_t
+proc_write_bytes(void)
 {
 	unsigned long long v = 0;
 	char line[128];
@@ -325,4 +326,18 @@ iostat_write_bytes(void)
 			break;
 	fclose(f);
 	return v;
+}
+
+/*
+ * Bytes the process caused to be written to storage since iostat_init()
+ * (the kernel's count also holds what a program that exec'ed the daemon
+ * wrote, a build for example, so the start is subtracted); 0 when the
+ * kernel does not tell. Any thread.
+ */
+uint64_t
+iostat_write_bytes(void)
+{
+	uint64_t v = proc_write_bytes();
+
+	return v > iostat_base ? v - iostat_base : 0;
 }
