@@ -13,6 +13,7 @@ broker; the log is printed when a test fails.
 
 import json
 import os
+import queue
 import shutil
 import signal
 import socket
@@ -20,6 +21,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -75,6 +77,45 @@ def _die_with_parent():
         ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))
     except (OSError, AttributeError):
         pass
+
+
+_spawn_q = None
+_spawn_lock = threading.Lock()
+
+
+def _spawner():
+    while True:
+        args, kw, box, done = _spawn_q.get()
+        try:
+            box.append(subprocess.Popen(*args, **kw))
+        except BaseException as e:
+            box.append(e)
+        done.set()
+
+
+def popen_with_parent(*args, **kw):
+    """subprocess.Popen with _die_with_parent. The kernel sends the
+    parent-death signal when the THREAD that forked the child ends, not the
+    process: a daemon started from a short-lived thread (a publisher thread
+    that restarts its broker) would be killed the moment that thread
+    returns. So a call from any thread but the main one forks on one
+    spawner thread that lives as long as the test process."""
+    global _spawn_q
+    kw["preexec_fn"] = _die_with_parent
+    if threading.current_thread() is threading.main_thread():
+        return subprocess.Popen(*args, **kw)
+    with _spawn_lock:
+        if _spawn_q is None:
+            _spawn_q = queue.Queue()
+            threading.Thread(target=_spawner, name="harness-spawner",
+                             daemon=True).start()
+    box, done = [], threading.Event()
+    _spawn_q.put((args, kw, box, done))
+    if not done.wait(60):
+        raise RuntimeError("the spawner thread did not start %r" % (args,))
+    if isinstance(box[0], BaseException):
+        raise box[0]
+    return box[0]
 
 
 def wait_until(pred, timeout=10.0, interval=0.02):
@@ -174,10 +215,10 @@ class Broker:
         log.write(b"=== e2e: start #%d: %s\n" %
                   (self.starts, " ".join(self.command()).encode()))
         log.flush()
-        self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
-                                     stdout=log, stderr=log, env=env,
-                                     cwd=self.workdir,
-                                     preexec_fn=_die_with_parent)
+        self.proc = popen_with_parent(self.command(),
+                                      stdin=subprocess.DEVNULL,
+                                      stdout=log, stderr=log, env=env,
+                                      cwd=self.workdir)
         log.close()
         if wait:
             self.wait_ready()
