@@ -130,7 +130,11 @@ class RabbitCluster:
                              % (i + 1, self.log_tail(i)))
 
     def mqtt_ready(self, i):
+        import socket
         try:
+            # A bare probe first: a refused Client() would leave its socket
+            # to the garbage collector (a ResourceWarning per second).
+            socket.create_connection((HOST, self.mqtt_ports[i]), 1).close()
             c = Client(self.mqtt_ports[i], timeout=5)
         except OSError:
             return False
