@@ -11,7 +11,8 @@ peer discovery. A node is up when it answers an MQTT CONNECT, and the
 cluster is formed when a message published on each node reaches a
 subscriber on node 1 (no Erlang CLI: it is slow to start on a busy
 machine). Nodes can be killed with SIGKILL and restarted; stop()
-kills every process the cluster started, epmd included.
+kills every process the cluster started, epmd included, and any helper a
+node left behind (found by the private epmd port in its environment).
 
 Every wait is bounded: a node that is not up in time fails the test with
 the tail of its log.
@@ -217,6 +218,39 @@ class RabbitCluster:
                 pass
             self.epmd.wait(timeout=10)
             self.epmd = None
+        # A node killed while it started may have spawned helpers that left
+        # its session: `epmd -daemon` (which erl runs at every start, and
+        # which stays if it finds the private port free once ours is gone),
+        # erl_child_setup. They carry the private epmd port in their
+        # environment: kill every such process, until none is left.
+        for _ in range(10):
+            strays = self._strays()
+            if not strays:
+                break
+            for pid in strays:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.2)
+
+    def _strays(self):
+        """Pids of live processes with this cluster's ERL_EPMD_PORT."""
+        mark = b"ERL_EPMD_PORT=%d" % self.epmd_port
+        pids = []
+        for d in os.listdir("/proc"):
+            if not d.isdigit() or int(d) == os.getpid():
+                continue
+            try:
+                with open("/proc/%s/environ" % d, "rb") as f:
+                    env = f.read().split(b"\0")
+                with open("/proc/%s/stat" % d, "rb") as f:
+                    zombie = f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+            except OSError:
+                continue
+            if mark in env and not zombie:
+                pids.append(int(d))
+        return pids
 
     def log_tail(self, i, lines=40):
         out = []
