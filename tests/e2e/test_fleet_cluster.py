@@ -91,7 +91,7 @@ class FleetClusterTest(unittest.TestCase):
         try:
             cls.cluster.start()
         except BaseException:
-            cls.cluster.stop()
+            cls.tearDownClass()
             raise
 
     @classmethod
