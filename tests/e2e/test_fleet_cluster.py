@@ -10,7 +10,7 @@ and gateway 2 (kill -9), restarts gateway 2 and checks that every publish
 each gateway acknowledged arrived at least once, and that per gateway the
 first arrivals are in publish order.
 
-Every wait is bounded (the whole file in about 3 minutes on a loaded
+Every wait is bounded (the whole file in 2 to 3 minutes on a loaded
 2-core machine, 600 s at most). The RabbitMQ nodes run in sessions of
 their own, out of reach of the runner's signals: the cluster is stopped by
 tearDownClass, and by a SIGTERM or SIGINT handler when the runner's
