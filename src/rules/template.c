@@ -361,8 +361,9 @@ tmpl_compile(const char *text, const struct rule_caps *caps, bool allow_env,
 				goto fail;
 			}
 			if (rc == GW_EUNSUPPORTED) {
-				rc = gw_error_set(err, NULL, "%.*s is only "
-				    "known in an action with \"foreach\"",
+				rc = gw_error_set(err, NULL, "%.*s needs "
+				    "\"foreach\" on the action (in a where: "
+				    "on every action of the rule)",
 				    (int)(q - p + 1), p);
 				goto fail;
 			}
