@@ -712,7 +712,7 @@ extract_array(struct rule_payload *pc, const struct rule_ph *ph,
 	if ((rc = payload_parse(pc)) != 0)
 		return rc;
 	if ((d = pc->doc) == NULL) {
-		*what = "a payload that is not JSON";
+		*what = "the payload is not JSON";
 		return pc->m->payload_len == 0 ? 0 : GW_EMALFORMED;
 	}
 	if ((i = jfind(d, 0, ph)) < 0 || d->n[i].type == J_NULL)

@@ -93,6 +93,7 @@ foreach_load(struct loader *ld, struct rule *r, int action, const cJSON *j,
 	const cJSON		*it;
 	char			 p[PATH_LEN];
 	size_t			 i;
+	unsigned		 max = RULES_MAX_ITEMS_DEFAULT;
 	uint8_t			 kind;
 
 	if (!cJSON_IsObject(j))
@@ -114,6 +115,7 @@ foreach_load(struct loader *ld, struct rule *r, int action, const cJSON *j,
 	}
 	t = load_tmpl(ld, it, p, &r->caps);
 	r->caps.items = true;	/* also after a bad foreach: one error */
+	load_uint(ld, j, "max_items", path, 1, RULES_MAX_ITEMS_LIMIT, &max);
 	if (t == NULL)
 		return;
 	kind = t->nsegs == 1 && t->segs[0].kind == SEG_PH ?
@@ -130,9 +132,7 @@ foreach_load(struct loader *ld, struct rule *r, int action, const cJSON *j,
 		return;
 	}
 	fe->path = t;
-	fe->max_items = RULES_MAX_ITEMS_DEFAULT;
-	load_uint(ld, j, "max_items", path, 1, RULES_MAX_ITEMS_LIMIT,
-	    &fe->max_items);
+	fe->max_items = max;
 	r->foreach[action] = fe;
 }
 
@@ -176,7 +176,7 @@ rule_items_begin(const struct rule *r, enum rule_action a,
 	rc = extract_array(pc, &fe->path->segs[0].ph, &first, &count,
 	    &what);
 	if (rc == GW_EMALFORMED)
-		snprintf(why, whylen, "foreach %s: found %s, not an array",
+		snprintf(why, whylen, "foreach %s: not an array (%s)",
 		    fe->path->text, what);
 	if (rc < 0)
 		return rc;

@@ -170,14 +170,14 @@ test_outcomes(void)
 	CU_ASSERT_EQUAL(rule_counter(r, RULE_CITEMS_MISSING), 3);
 	CU_ASSERT_EQUAL(begin(r, "{\"readings\": {\"v\": 1}}", why,
 	    sizeof why), GW_EMALFORMED);
-	CU_ASSERT_STRING_EQUAL(why, "foreach {payload.readings}: found an "
-	    "object, not an array");
+	CU_ASSERT_STRING_EQUAL(why, "foreach {payload.readings}: not an "
+	    "array (an object)");
 	CU_ASSERT_EQUAL(begin(r, "{\"readings\": 5}", why, sizeof why),
 	    GW_EMALFORMED);
-	CU_ASSERT_PTR_NOT_NULL(strstr(why, "found a number"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "(a number)"));
 	CU_ASSERT_EQUAL(begin(r, "not json", why, sizeof why),
 	    GW_EMALFORMED);
-	CU_ASSERT_PTR_NOT_NULL(strstr(why, "not JSON"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "(the payload is not JSON)"));
 	CU_ASSERT_EQUAL(rule_counter(r, RULE_CITEMS_OVER), 0);
 	CU_ASSERT_EQUAL(begin(r, "{\"readings\": [1, 2, 3, 4]}", why,
 	    sizeof why), GW_ETOOBIG);
