@@ -389,6 +389,78 @@ test_errors(void)
 	    "rules[0].webhook.foreach", "hides the element");
 }
 
+/* One publish through a foreach webhook and mqtt action; 0 or an error. */
+static int
+forward_pass(const struct rule_set *set)
+{
+	const struct rule	*r = rule_set_rule(set, 0);
+	struct rule_payload	 pc;
+	struct rule_items	 it;
+	struct rule_http	 h;
+	struct rule_rendered	 topic, payload;
+	struct msg		*m;
+	char			 why[64];
+	int			 rc = 0, n;
+
+	if ((m = pub("s/a", "{\"r\": [{\"k\": \"x\\u00e9\"}, 2, [3]]}")) ==
+	    NULL)
+		return GW_ENOMEM;
+	rule_payload_init(&pc, m);
+	n = rule_items_begin(r, RULE_AWEBHOOK, &pc, &it, why, sizeof why);
+	if (n < 0)
+		rc = n;
+	while (rc == 0 && rule_items_next(&it, &pc)) {
+		memset(&topic, 0, sizeof topic);
+		memset(&payload, 0, sizeof payload);
+		if ((rc = rule_item_filter(r, m, &pc)) != 1)
+			break;
+		rc = rule_render_webhook(r, m, &pc, &h);
+		rule_http_free(&h);
+		if (rc == 0 || rc == GW_EMALFORMED)
+			rc = rule_render_mqtt(r, m, &pc, &topic, &payload);
+		gw_free(topic.text);
+		gw_free(payload.text);
+	}
+	rule_items_end(&it, &pc);
+	rule_payload_clear(&pc);
+	msg_unref(&m);
+	return rc;
+}
+
+static void
+test_oom(void)
+{
+	const char	*text = "[{\"name\": \"r\", \"topic\": \"s/{site}\", "
+	    "\"where\": {\"value\": \"{item_index}\", \"op\": \">=\", "
+	    "\"to\": 0}, \"webhook\": {\"url\": \"http://h/{item.k}\", "
+	    "\"foreach\": \"{payload.r}\"}, \"mqtt\": {\"url\": "
+	    "\"tcp://h:1\", \"topic\": \"u/{item_index}\", \"foreach\": "
+	    "\"{payload.r}\"}}]";
+	struct rule_set	*set = NULL;
+	size_t		 before = gw_mem_used();
+	long		 n;
+	int		 rc = GW_ENOMEM;
+
+	/* Every allocation failure is a clean error, never a crash or leak. */
+	for (n = 0; n < 2000 && set == NULL; n++) {
+		gw_mem_fail_after(n);
+		set = rules_load_json(text, strlen(text), "t", NULL, NULL, NULL,
+		    NULL);
+		gw_mem_fail_after(-1);
+	}
+	CU_ASSERT_PTR_NOT_NULL_FATAL(set);
+	for (n = 0; n < 2000 && rc != 0; n++) {
+		gw_mem_fail_after(n);
+		rc = forward_pass(set);
+		gw_mem_fail_after(-1);
+		CU_ASSERT(rc == 0 || rc == GW_ENOMEM);
+	}
+	CU_ASSERT_EQUAL(rc, 0);
+	CU_ASSERT(n > 3);	/* some allocations did fail */
+	rule_set_unref(&set);
+	CU_ASSERT_EQUAL(gw_mem_used(), before);
+}
+
 static void
 test_memory(void)
 {
@@ -418,6 +490,7 @@ main(void)
 	    CU_add_test(suite, "webhook and mqtt defaults",
 	    test_forward_defaults) == NULL ||
 	    CU_add_test(suite, "load errors", test_errors) == NULL ||
+	    CU_add_test(suite, "allocation failures", test_oom) == NULL ||
 	    CU_add_test(suite, "memory", test_memory) == NULL) {
 		return cutest_setup_failed();
 	}
