@@ -26,6 +26,9 @@
  *                                          RULE_CREJECTED, 1)
  *                                        rule_render_webhook / _mqtt
  *                                        -> outbox
+ *                                        (an action with a foreach: the
+ *                                        same, once per element, between
+ *                                        rule_items_begin and _end)
  *                                      rule_payload_clear(&pc);
  *                                      rule_set_unref(&set); msg_unref(&m);
  *
