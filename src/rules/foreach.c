@@ -49,7 +49,7 @@ foreach_all(const cJSON *j)
 
 /* True when t reads {item...} or {item_index}. */
 bool
-tmpl_uses_item(const struct rule_tmpl *t)
+foreach_tmpl_item(const struct rule_tmpl *t)
 {
 	size_t	i;
 
@@ -64,16 +64,16 @@ tmpl_uses_item(const struct rule_tmpl *t)
 
 /* True when a template of where tree w reads the element. */
 bool
-where_uses_item(const struct rule_where *w)
+foreach_where_item(const struct rule_where *w)
 {
 	size_t	i;
 
 	if (w == NULL)
 		return false;
-	if (tmpl_uses_item(w->value))
+	if (foreach_tmpl_item(w->value))
 		return true;
 	for (i = 0; i < w->nkids; i++) {
-		if (where_uses_item(w->kids[i]))
+		if (foreach_where_item(w->kids[i]))
 			return true;
 	}
 	return false;

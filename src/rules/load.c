@@ -837,7 +837,7 @@ load_rule(struct loader *ld, const cJSON *j, const char *path, size_t id)
 		if (where_compile(it, &r->caps, p, 0, &r->where, where_report,
 		    ld) == GW_ENOMEM)
 			load_oom(ld, p);
-		r->where_items = where_uses_item(r->where);
+		r->where_items = foreach_where_item(r->where);
 		r->caps.items = false;
 	}
 	if ((it = load_item(j, "sqlite")) != NULL) {

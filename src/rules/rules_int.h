@@ -235,8 +235,8 @@ void	foreach_load(struct loader *ld, struct rule *r, int action,
 	    const cJSON *j, const char *path);
 void	foreach_free(struct rule *r);
 bool	foreach_all(const cJSON *j);
-bool	tmpl_uses_item(const struct rule_tmpl *t);
-bool	where_uses_item(const struct rule_where *w);
+bool	foreach_tmpl_item(const struct rule_tmpl *t);
+bool	foreach_where_item(const struct rule_where *w);
 int	foreach_envelope(cJSON *o, struct rule_payload *pc);
 int	foreach_render_item(struct rule_payload *pc,
 	    struct rule_rendered *out);
