@@ -278,6 +278,15 @@ render_rules(struct buf *out, const struct rule_set *set)
 		{ "mqlite_rule_rejected_total",
 		    "Rows the rule sent to the rejected table",
 		    RULE_CREJECTED },
+		{ "mqlite_rule_items_filtered_total",
+		    "Foreach elements dropped by the rule's where",
+		    RULE_CITEMS_FILTERED },
+		{ "mqlite_rule_foreach_missing_total",
+		    "Publishes whose foreach array was missing or null",
+		    RULE_CITEMS_MISSING },
+		{ "mqlite_rule_items_over_max_total",
+		    "Publishes whose foreach array exceeded max_items",
+		    RULE_CITEMS_OVER },
 	};
 	const struct rule *r;
 	size_t f, i, n = set != NULL ? rule_set_count(set) : 0;

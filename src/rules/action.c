@@ -183,7 +183,8 @@ action_webhook_load(struct loader *ld, struct rule *r, const cJSON *j,
 {
 	static const char *const keys[] = { "url", "method", "headers", "body",
 	    "timeout_ms", "ordered", "max_in_flight", "batch", "retry",
-	    "rate_limit_per_s", "tls", "hmac", NULL };
+	    "rate_limit_per_s", "tls", "hmac", "foreach", "max_items",
+	    NULL };
 	static const char *const bkeys[] = { "max_messages", "max_delay_ms",
 	    "format", NULL };
 	static const char *const rkeys[] = { "base_ms", "cap_ms",
@@ -524,6 +525,8 @@ envelope(const struct rule_ctx *c)
 		goto fail;
 	cJSON_AddItemToObject(o, "payload", p);
 	p = NULL;
+	if (foreach_envelope(o, c->pc) != 0)
+		goto fail;
 	snprintf(s, sizeof s, "%lld", m->received_ms);
 	if (cJSON_AddRawToObject(o, "received_ms", s) == NULL ||
 	    cJSON_AddStringToObject(o, "client_id", m->client_id) == NULL)

@@ -147,7 +147,8 @@ action_mqtt_load(struct loader *ld, struct rule *r, const cJSON *j,
 {
 	static const char *const keys[] = { "url", "urls", "topic",
 	    "payload", "qos", "retain", "client_id", "username", "password",
-	    "tls", "keepalive", "max_in_flight", NULL };
+	    "tls", "keepalive", "max_in_flight", "foreach", "max_items",
+	    NULL };
 	struct rule_mqtt	*mq;
 	const cJSON		*it;
 	char			 p[PATH_LEN];
@@ -273,6 +274,8 @@ rule_render_mqtt(const struct rule *r, const struct msg *m,
 			return GW_ENOMEM;
 		return rc;
 	}
+	if (pc->item >= 0)	/* foreach: the element's JSON */
+		return foreach_render_item(pc, payload) != 0 ? GW_ENOMEM : rc;
 	if ((payload->text = gw_malloc(m->payload_len + 1)) == NULL)
 		return GW_ENOMEM;
 	if (m->payload_len > 0)

@@ -310,6 +310,8 @@ rule_payload_init(struct rule_payload *pc, const struct msg *m)
 	pc->m = m;
 	pc->doc = NULL;
 	pc->state = 0;
+	pc->item = -1;
+	pc->item_index = 0;
 }
 
 /* See rules.h. */
@@ -324,6 +326,8 @@ rule_payload_clear(struct rule_payload *pc)
 	}
 	pc->doc = NULL;
 	pc->state = 0;
+	pc->item = -1;
+	pc->item_index = 0;
 }
 
 static int
@@ -433,12 +437,12 @@ jkey_eq(const struct jdoc *d, const struct jnode *n, const char *key,
 	return eq;
 }
 
-/* Follows ph's path from the root; returns the node index or -1. */
+/* Follows ph's path from node i; returns the node index or -1. */
 static int
-jfind(const struct jdoc *d, const struct rule_ph *ph)
+jfind(const struct jdoc *d, uint32_t i, const struct rule_ph *ph)
 {
 	const struct rule_step	*st;
-	uint32_t		 i = 0, c, k;
+	uint32_t		 c, k;
 	size_t			 s;
 
 	for (s = 0; s < ph->nsteps; s++) {
@@ -660,6 +664,16 @@ extract_ph(const struct rule_ph *ph, const struct rule_ctx *c,
 	case PH_PAYLOAD_RAW:
 		payload_raw(m, out);
 		return 0;
+	case PH_ITEM_INDEX:
+		if (c->pc->item >= 0)
+			rule_value_int(out, c->pc->item_index);
+		return 0;
+	case PH_ITEM:
+		d = c->pc->doc;
+		if (c->pc->item < 0 || d == NULL || (i = jfind(d,
+		    (uint32_t)c->pc->item, ph)) < 0)
+			return 0;
+		return jnode_value(d, &d->n[i], out);
 	default:
 		break;
 	}
@@ -674,9 +688,65 @@ extract_ph(const struct rule_ph *ph, const struct rule_ctx *c,
 		}
 		return jnode_value(d, &d->n[0], out);
 	}
-	if (d == NULL || (i = jfind(d, ph)) < 0)
+	if (d == NULL || (i = jfind(d, 0, ph)) < 0)
 		return 0;
 	return jnode_value(d, &d->n[i], out);
+}
+
+/*
+ * Finds the array that ph ({payload} or a payload path) names: returns 1
+ * with its first element's node in *first and its length in *count, 0
+ * when it is missing or null (or the payload is empty), GW_EMALFORMED
+ * with *what naming what was found instead, GW_ENOMEM.
+ */
+int
+extract_array(struct rule_payload *pc, const struct rule_ph *ph,
+    uint32_t *first, uint32_t *count, const char **what)
+{
+	static const char *const names[] = { "null", "a boolean",
+	    "a boolean", "a number", "a string", "an object", "an array" };
+	const struct jdoc	*d;
+	int			 rc, i;
+
+	*first = *count = 0;
+	if ((rc = payload_parse(pc)) != 0)
+		return rc;
+	if ((d = pc->doc) == NULL) {
+		*what = "the payload is not JSON";
+		return pc->m->payload_len == 0 ? 0 : GW_EMALFORMED;
+	}
+	if ((i = jfind(d, 0, ph)) < 0 || d->n[i].type == J_NULL)
+		return 0;
+	if (d->n[i].type != J_ARR) {
+		*what = names[d->n[i].type];
+		return GW_EMALFORMED;
+	}
+	*first = (uint32_t)i + 1;
+	*count = d->n[i].count;
+	return 1;
+}
+
+/* The node after element node's subtree: the next element. */
+uint32_t
+extract_next(const struct rule_payload *pc, uint32_t node)
+{
+	const struct jdoc	*d = pc->doc;
+
+	return d->n[node].next;
+}
+
+/*
+ * Appends the compact JSON text of pc's current item to b (nothing when
+ * there is none). 0 or GW_ENOMEM.
+ */
+int
+extract_item_json(struct rule_payload *pc, struct buf *b)
+{
+	const struct jdoc	*d = pc->doc;
+
+	if (pc->item < 0 || d == NULL)
+		return 0;
+	return jcompact(d, &d->n[pc->item], b);
 }
 
 /*

@@ -609,7 +609,7 @@ load_sqlite(struct loader *ld, struct rule *r, const cJSON *j,
     const char *path)
 {
 	static const char *const keys[] = { "table", "columns", "types",
-	    "indexes", "retention", NULL };
+	    "indexes", "retention", "foreach", "max_items", NULL };
 	static const char *const rkeys[] = { "max_age", "time_column", NULL };
 	struct rule_sqlite	*sq;
 	struct rule_column	*c;
@@ -759,6 +759,7 @@ rule_free(struct rule *r)
 	sqlite_free(r->sqlite);
 	action_webhook_free(r->webhook);
 	action_mqtt_free(r->mqtt);
+	foreach_free(r);
 	gw_free(r);
 }
 
@@ -832,21 +833,30 @@ load_rule(struct loader *ld, const cJSON *j, const char *path, size_t id)
 		return;
 	if ((it = load_item(j, "where")) != NULL) {
 		load_path(p, path, "where");
+		r->caps.items = foreach_all(j);	/* {item...} per element */
 		if (where_compile(it, &r->caps, p, 0, &r->where, where_report,
 		    ld) == GW_ENOMEM)
 			load_oom(ld, p);
+		r->where_items = foreach_where_item(r->where);
+		r->caps.items = false;
 	}
 	if ((it = load_item(j, "sqlite")) != NULL) {
 		load_path(p, path, "sqlite");
+		foreach_load(ld, r, RULE_ASQLITE, it, p);
 		load_sqlite(ld, r, it, p);
+		r->caps.items = false;
 	}
 	if ((it = load_item(j, "webhook")) != NULL) {
 		load_path(p, path, "webhook");
+		foreach_load(ld, r, RULE_AWEBHOOK, it, p);
 		action_webhook_load(ld, r, it, p);
+		r->caps.items = false;
 	}
 	if ((it = load_item(j, "mqtt")) != NULL) {
 		load_path(p, path, "mqtt");
+		foreach_load(ld, r, RULE_AMQTT, it, p);
 		action_mqtt_load(ld, r, it, p);
+		r->caps.items = false;
 	}
 	if (load_item(j, "sqlite") == NULL && load_item(j, "webhook") == NULL &&
 	    load_item(j, "mqtt") == NULL)

@@ -26,6 +26,9 @@
  *                                          RULE_CREJECTED, 1)
  *                                        rule_render_webhook / _mqtt
  *                                        -> outbox
+ *                                        (an action with a foreach: the
+ *                                        same, once per element, between
+ *                                        rule_items_begin and _end)
  *                                      rule_payload_clear(&pc);
  *                                      rule_set_unref(&set); msg_unref(&m);
  *
@@ -178,6 +181,9 @@ enum rule_counter {
 	RULE_CFILTERED,		/* of those, dropped by where */
 	RULE_CWRITTEN,		/* rows inserted (the sqlite sink counts) */
 	RULE_CREJECTED,		/* rows that went to `rejected` (sink) */
+	RULE_CITEMS_FILTERED,	/* foreach elements dropped by where */
+	RULE_CITEMS_MISSING,	/* foreach array missing or null */
+	RULE_CITEMS_OVER,	/* foreach array over max_items */
 	RULE_NCOUNTERS
 };
 
@@ -201,6 +207,8 @@ struct rule_payload {
 	const struct msg	*m;	/* borrowed message */
 	void			*doc;	/* parsed document, or NULL */
 	int			 state;	/* 0 unparsed, 1 JSON, -1 not JSON */
+	int64_t			 item;	/* foreach element's node, -1 none */
+	uint32_t		 item_index;	/* its position, from 0 */
 };
 
 /* Prepares pc for message m (borrowed; must outlive pc's use). */
@@ -214,7 +222,8 @@ void		 rule_payload_clear(struct rule_payload *pc);
  * m->topic). Counts RULE_CMATCHED, and RULE_CFILTERED when it fails.
  * Returns 1 when the rule fires (no filter, or the filter passes), 0 when
  * filtered out, GW_ENOMEM. Call once per (rule, publish), before the
- * actions.
+ * actions. A where that tests {item...} is left to rule_item_filter():
+ * the publish passes here.
  */
 int		 rule_filter(const struct rule *r, const struct msg *m,
 		    struct rule_payload *pc);
@@ -225,6 +234,73 @@ int		 rule_filter(const struct rule *r, const struct msg *m,
 int		 rule_tmpl_eval(const struct rule_tmpl *t, const struct rule *r,
 		    const struct msg *m, struct rule_payload *pc,
 		    struct rule_value *out);
+
+/* ---- One row per array element (foreach.c). ---- */
+
+#define RULES_MAX_ITEMS_DEFAULT	1000	/* foreach max_items */
+#define RULES_MAX_ITEMS_LIMIT	100000	/* highest max_items accepted */
+
+/* The actions of a rule, in the order they run. */
+enum rule_action {
+	RULE_ASQLITE = 0,
+	RULE_AWEBHOOK,
+	RULE_AMQTT,
+	RULE_NACTIONS
+};
+
+/*
+ * Iterates the elements of one action's "foreach" array for one publish:
+ *
+ *	n = rule_items_begin(r, a, &pc, &it, why, sizeof why);
+ *	while (n >= 0 && rule_items_next(&it, &pc))
+ *		if (rule_item_filter(r, m, &pc) == 1)
+ *			run the action (templates see {item...})
+ *	rule_items_end(&it, &pc);
+ *
+ * Fields are private.
+ */
+struct rule_items {
+	uint32_t	 node;		/* next element's node */
+	uint32_t	 left;		/* elements not yet visited */
+	uint32_t	 index;		/* next element's position */
+};
+
+/* True when action a of r has a "foreach". */
+bool		 rule_has_foreach(const struct rule *r, enum rule_action a);
+
+/*
+ * Finds the foreach array of action a of r in pc's payload and prepares it
+ * for rule_items_next(). Returns the element count (0 for an empty array),
+ * or, with nothing to iterate: GW_ENOTFOUND when the array is missing or
+ * null (counted in RULE_CITEMS_MISSING), GW_EMALFORMED when it is not an
+ * array (an object, a scalar, a payload that is not JSON), GW_ETOOBIG when
+ * it holds more than max_items elements (counted in RULE_CITEMS_OVER);
+ * these two write the reason into why (whylen bytes). GW_ENOMEM.
+ */
+int		 rule_items_begin(const struct rule *r, enum rule_action a,
+		    struct rule_payload *pc, struct rule_items *it,
+		    char *why, size_t whylen);
+
+/*
+ * Makes the next element pc's current item ({item...}, {item_index});
+ * returns true, or false (and no current item) after the last one.
+ */
+bool		 rule_items_next(struct rule_items *it,
+		    struct rule_payload *pc);
+
+/* Leaves the iteration: pc has no current item any more. */
+void		 rule_items_end(struct rule_items *it, struct rule_payload *pc);
+
+/*
+ * Evaluates r's where for pc's current item when it tests {item...}
+ * (rule_filter() let such a publish through). Returns 1 to keep the
+ * element, 0 to skip it (counted in RULE_CITEMS_FILTERED), GW_ENOMEM.
+ */
+int		 rule_item_filter(const struct rule *r, const struct msg *m,
+		    struct rule_payload *pc);
+
+/* The current item's position, or -1 outside a foreach. */
+int64_t		 rule_payload_item_index(const struct rule_payload *pc);
 
 /* ---- The sqlite action. ---- */
 

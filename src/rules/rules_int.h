@@ -34,6 +34,8 @@ enum rule_ph_kind {
 	PH_PAYLOAD,		/* {payload} */
 	PH_PAYLOAD_RAW,		/* {payload_raw} */
 	PH_PAYLOAD_PATH,	/* {payload.a[0]...} */
+	PH_ITEM,		/* {item}, {item.a[0]...}: foreach element */
+	PH_ITEM_INDEX,		/* {item_index} */
 };
 
 /* One step of a payload path. */
@@ -76,6 +78,7 @@ struct rule_caps {
 	char		**names;	/* capture names */
 	uint32_t	*levels;	/* their topic level numbers */
 	size_t		 n;
+	bool		 items;		/* {item...} allowed (load time) */
 };
 
 /* A where tree node. */
@@ -112,6 +115,8 @@ struct rule {
 	struct rule_sqlite	*sqlite;	/* actions, NULL if absent */
 	struct rule_webhook	*webhook;
 	struct rule_mqtt	*mqtt;
+	struct rule_foreach	*foreach[RULE_NACTIONS]; /* or NULL */
+	bool			 where_items;	/* where tests {item...} */
 	atomic_uint_fast64_t	 counters[RULE_NCOUNTERS];
 };
 
@@ -154,7 +159,17 @@ int	tmpl_append_encoded(struct buf *b, const char *p, size_t len,
 	    int flags);
 int	value_append_base64(struct buf *b, const void *p, size_t len);
 
+/* One action's "foreach": the array and the bound on its elements. */
+struct rule_foreach {
+	struct rule_tmpl	*path;	/* one {payload...} placeholder */
+	unsigned		 max_items;	/* default 1000 */
+};
+
 /* extract.c */
+int	extract_array(struct rule_payload *pc, const struct rule_ph *ph,
+	    uint32_t *first, uint32_t *count, const char **what);
+uint32_t extract_next(const struct rule_payload *pc, uint32_t node);
+int	extract_item_json(struct rule_payload *pc, struct buf *b);
 int	extract_ph(const struct rule_ph *ph, const struct rule_ctx *c,
 	    struct rule_value *out);
 int	extract_payload_json(struct rule_payload *pc, struct buf *b,
@@ -214,5 +229,16 @@ void	action_mqtt_free(struct rule_mqtt *mq);
 
 /* match.c */
 int	match_build(struct rule_set *set);
+
+/* foreach.c */
+void	foreach_load(struct loader *ld, struct rule *r, int action,
+	    const cJSON *j, const char *path);
+void	foreach_free(struct rule *r);
+bool	foreach_all(const cJSON *j);
+bool	foreach_tmpl_item(const struct rule_tmpl *t);
+bool	foreach_where_item(const struct rule_where *w);
+int	foreach_envelope(cJSON *o, struct rule_payload *pc);
+int	foreach_render_item(struct rule_payload *pc,
+	    struct rule_rendered *out);
 
 #endif

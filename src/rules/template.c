@@ -33,6 +33,8 @@
 
 static int	ph_parse(const char *, size_t, const struct rule_caps *,
 		    struct rule_ph *);
+static int	ph_parse_item(const char *, size_t, size_t,
+		    const struct rule_caps *, struct rule_ph *);
 static int	seg_add(struct rule_tmpl *, size_t *, uint8_t, const char *,
 		    size_t);
 static int	append_real(struct buf *, double);
@@ -166,7 +168,40 @@ path_parse(const char *s, size_t len, struct rule_ph *ph)
 	return 0;
 }
 
-/* Parses the text between '{' and '}'. 0, GW_ENOTFOUND or GW_ENOMEM. */
+/*
+ * {item}, {item.a[0]...} and {item_index}, the current foreach element,
+ * unless a capture of that name takes them. Returns 0, GW_EUNSUPPORTED
+ * when the action has no foreach, GW_ENOTFOUND when s is something else.
+ */
+static int
+ph_parse_item(const char *s, size_t n, size_t len,
+    const struct rule_caps *caps, struct rule_ph *ph)
+{
+	size_t	i;
+	int	rc;
+
+	if (!(n == 4 && memcmp(s, "item", 4) == 0) && !(n == len &&
+	    n == 10 && memcmp(s, "item_index", 10) == 0))
+		return GW_ENOTFOUND;
+	for (i = 0; n == len && caps != NULL && i < caps->n; i++) {
+		if (strlen(caps->names[i]) == n &&
+		    memcmp(caps->names[i], s, n) == 0)
+			return GW_ENOTFOUND;
+	}
+	if (caps == NULL || !caps->items)
+		return GW_EUNSUPPORTED;
+	ph->kind = n == 4 ? PH_ITEM : PH_ITEM_INDEX;
+	if (n < len && (rc = path_parse(s + n, len - n, ph)) != 0) {
+		ph_free(ph);
+		return rc == GW_ENOMEM ? rc : GW_ENOTFOUND;
+	}
+	return 0;
+}
+
+/*
+ * Parses the text between '{' and '}'. 0, GW_ENOTFOUND, GW_EUNSUPPORTED
+ * ({item...} outside a foreach) or GW_ENOMEM.
+ */
 static int
 ph_parse(const char *s, size_t len, const struct rule_caps *caps,
     struct rule_ph *ph)
@@ -180,6 +215,8 @@ ph_parse(const char *s, size_t len, const struct rule_caps *caps,
 		;
 	if (!is_ident(s, n))
 		return GW_ENOTFOUND;
+	if ((rc = ph_parse_item(s, n, len, caps, ph)) != GW_ENOTFOUND)
+		return rc;
 	if (n < len) {
 		/* Only payload takes a path. */
 		if (n != 7 || memcmp(s, "payload", 7) != 0)
@@ -323,6 +360,13 @@ tmpl_compile(const char *text, const struct rule_caps *caps, bool allow_env,
 				    "placeholder %.*s", (int)(q - p + 1), p);
 				goto fail;
 			}
+			if (rc == GW_EUNSUPPORTED) {
+				rc = gw_error_set(err, NULL, "%.*s needs "
+				    "\"foreach\" on the action (in a where: "
+				    "on every action of the rule)",
+				    (int)(q - p + 1), p);
+				goto fail;
+			}
 			if (rc != 0)
 				goto fail;
 			p = q + 1;
@@ -452,10 +496,12 @@ tmpl_infer_type(const struct rule_tmpl *t)
 	case PH_QOS:
 	case PH_RETAIN:
 	case PH_RECEIVED_MS:
+	case PH_ITEM_INDEX:
 		return "INTEGER";
 	case PH_PAYLOAD:
 	case PH_PAYLOAD_RAW:
 	case PH_PAYLOAD_PATH:
+	case PH_ITEM:
 		return "";
 	default:
 		return "TEXT";

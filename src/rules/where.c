@@ -384,11 +384,26 @@ rule_filter(const struct rule *r, const struct msg *m,
 	int		rc;
 
 	rule_count(r, RULE_CMATCHED, 1);
-	if (r->where == NULL)
+	if (r->where == NULL || r->where_items)
 		return 1;
 	if ((rc = where_eval(r->where, &c)) < 0)
 		return rc;
 	if (rc == 0)
 		rule_count(r, RULE_CFILTERED, 1);
+	return rc;
+}
+
+/* See rules.h. Store thread. */
+int
+rule_item_filter(const struct rule *r, const struct msg *m,
+    struct rule_payload *pc)
+{
+	struct rule_ctx	c = { r, m, pc };
+	int		rc;
+
+	if (r->where == NULL || !r->where_items)
+		return 1;
+	if ((rc = where_eval(r->where, &c)) == 0)
+		rule_count(r, RULE_CITEMS_FILTERED, 1);
 	return rc;
 }

@@ -375,7 +375,11 @@ sink_sqlite_write(struct sink_sqlite *k, size_t rule_id, const struct msg *m,
 		rc = bad;
 	else
 		rc = SQLITE_NOMEM;
-	if (rc != SQLITE_DONE)
+	if (rc != SQLITE_DONE && rule_payload_item_index(pc) >= 0)
+		snprintf(reason, sizeof reason, "item %lld: %s",
+		    (long long)rule_payload_item_index(pc),
+		    sqlite3_errmsg(k->db));
+	else if (rc != SQLITE_DONE)
 		snprintf(reason, sizeof reason, "%s", sqlite3_errmsg(k->db));
 	sqlite3_reset(st);
 	for (i = 0; i < q->ncols; i++)

@@ -145,5 +145,7 @@ void	store_free(struct store *);
 
 /* writer.c */
 void	store_item_free(struct store_item *);
+int	store_reject(struct store *, const struct msg *, const char *,
+	    const char *);
 
 #endif /* STORE_INT_H */

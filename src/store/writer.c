@@ -70,6 +70,7 @@
 #include "queue.h"
 #include "rules/rules.h"
 #include "sink/sqlite.h"
+#include "store/actions.h"
 #include "store/checkpoint.h"
 #include "store/forward.h"
 #include "store/heal.h"
@@ -829,8 +830,11 @@ store_write_rules_op(struct store *s, const struct store_item *it)
 	return 0;
 }
 
-/* Keeps m in `rejected` when its rule set cannot be used. 0 or GW_EIO. */
-static int
+/*
+ * Keeps m in `rejected` with reason (the rule set cannot be used, a
+ * foreach array cannot be iterated). 0 or GW_EIO.
+ */
+int
 store_reject(struct store *s, const struct msg *m, const char *rule,
     const char *reason)
 {
@@ -853,8 +857,9 @@ store_reject(struct store *s, const struct msg *m, const char *rule,
 
 /*
  * Runs the rules that matched a publish: each rule's filter once, then
- * its actions (the table row, the webhook, the bridge). The payload is
- * parsed at most once for all of them. Adds the rows written to *rows.
+ * its actions (actions.c: the table row, the webhook, the bridge, once or
+ * per foreach element). The payload is parsed at most once for all of
+ * them. Adds the rows written to *rows.
  */
 static int
 store_write_rules(struct store *s, const struct store_item *it,
@@ -879,20 +884,7 @@ store_write_rules(struct store *s, const struct store_item *it,
 		}
 		if (f == 0)
 			continue;
-		if (rule_sqlite(r) != NULL) {
-			if (k == NULL)
-				rc = store_reject(s, it->msg, rule_name(r),
-				    err.msg);
-			else if ((rc = sink_sqlite_write(k, ids[i], it->msg,
-			    &pc)) > 0) {
-				(*rows)++;
-				rc = 0;
-			}
-		}
-		if (rc == 0 && rule_webhook(r) != NULL)
-			rc = forward_webhook(s->fw, r, it->msg, &pc);
-		if (rc == 0 && rule_mqtt(r) != NULL)
-			rc = forward_mqtt(s->fw, r, it->msg, &pc);
+		rc = actions_run(s, k, r, ids[i], it->msg, &pc, err.msg, rows);
 	}
 	rule_payload_clear(&pc);
 	return rc;

@@ -96,6 +96,7 @@ static const char *const shipped[] = {
 	"rules/examples/per-metric-topics.json",
 	"rules/examples/filtered-alarms.json",
 	"rules/examples/webhook.json",
+	"rules/examples/batched-readings.json",
 };
 
 static void
