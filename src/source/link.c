@@ -57,6 +57,11 @@
 #define LINK_CONNECT_TIMEOUT_MS	10000
 #define LINK_RETRY_MS		100	/* store full and no commit seen */
 
+/* Failures that say less than what an attempt may have said before. */
+#define LINK_WRITE_FAILED	"write failed"
+#define LINK_CLOSED		"closed by the broker"
+#define LINK_SOCKET_ERROR	"socket error"
+
 static void	link_io_cb(struct ev_loop *, int, unsigned, void *);
 static void	link_timer_cb(struct ev_loop *, void *);
 static void	link_retry_cb(struct ev_loop *, void *);
@@ -106,7 +111,8 @@ link_flush(struct source_link *l)
 		rc = conn_flush(&l->conn);
 	}
 	if (rc == GW_EIO) {
-		link_drop(l, "write failed");
+		link_drop(l, conn_failure(&l->conn) != NULL ?
+		    conn_failure(&l->conn) : LINK_WRITE_FAILED);
 		return;
 	}
 	if (l->state == LINK_DONE)
@@ -219,9 +225,31 @@ link_connect(struct source_link *l)
 	    LINK_CONNECT_TIMEOUT_MS, link_timer_cb, l);
 }
 
-void
-link_drop(struct source_link *l, const char *why)
+/*
+ * Whether a failed attempt says something new: the first since the link
+ * was up, or a reason other than the last one logged. A bare "closed" or
+ * "write failed" after a precise reason (a TLS alert read on one attempt,
+ * the socket already closed on the next) is not news.
+ */
+static bool
+link_new_failure(const struct source_link *l, const char *why)
 {
+	if (l->last_fail[0] == '\0')
+		return true;
+	if (strcmp(why, LINK_WRITE_FAILED) == 0 ||
+	    strcmp(why, LINK_CLOSED) == 0 ||
+	    strcmp(why, LINK_SOCKET_ERROR) == 0)
+		return false;
+	return strcmp(why, l->last_fail) != 0;
+}
+
+void
+link_drop(struct source_link *l, const char *reason)
+{
+	char why[sizeof l->last_fail];
+
+	/* reason may live in the TLS session closed below. */
+	snprintf(why, sizeof why, "%s", reason);
 	ev_timer_cancel(l->ss->loop, &l->timer);
 	ev_timer_cancel(l->ss->loop, &l->retry);
 	if (l->conn.fd != -1) {
@@ -237,12 +265,11 @@ link_drop(struct source_link *l, const char *why)
 		link_log(LOG_LVL_INFO, l, "disconnected: %s", why);
 	else if (l->stats.connected)
 		link_log(LOG_LVL_WARN, l, "disconnected: %s", why);
-	else if (strcmp(why, l->last_fail) != 0)
+	else if (link_new_failure(l, why)) {
 		link_log(LOG_LVL_WARN, l, "connection failed: %s", why);
-	else
-		link_log(LOG_LVL_DEBUG, l, "connection failed again: %s", why);
-	if (!l->stats.connected)
 		snprintf(l->last_fail, sizeof l->last_fail, "%s", why);
+	} else
+		link_log(LOG_LVL_DEBUG, l, "connection failed again: %s", why);
 	l->stats.connected = false;
 	if (l->state == LINK_DONE || l->intake_stopped) {
 		l->state = LINK_DONE;
@@ -614,7 +641,7 @@ link_read(struct source_link *l)
 			return;
 		}
 		if (rc == 0) {
-			link_drop(l, "closed by the broker");
+			link_drop(l, LINK_CLOSED);
 			return;
 		}
 		if (rc < 0 && rc != GW_ETOOBIG) {
@@ -658,7 +685,7 @@ link_io_cb(struct ev_loop *loop, int fd, unsigned events, void *arg)
 		return;
 	}
 	if ((events & EV_ERROR) && !(events & EV_READ)) {
-		link_drop(l, "socket error");
+		link_drop(l, LINK_SOCKET_ERROR);
 		return;
 	}
 	/* TLS: a read may wait for writability and a write for input. */

@@ -65,7 +65,7 @@ struct source_link {
 	size_t		 ack_head, ack_len, ack_cap;
 	struct source_stats stats;
 	struct log_limit err_log;
-	char		 last_fail[160];	/* last failure logged */
+	char		 last_fail[200];	/* last failure logged */
 };
 
 struct sources {
