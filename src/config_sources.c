@@ -15,7 +15,7 @@
  * object with host and port, turns TLS on; port 8883 by default then).
  * Every problem is reported and the walk carries on, so one --check run
  * lists them all. The TLS files themselves are opened and checked by
- * src/net/tls_client.c (tls_check_sources), which needs libssl.
+ * src/net/tls_client.c (tls_check_config), which needs libssl.
  */
 #include <stdio.h>
 #include <stdlib.h>

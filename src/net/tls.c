@@ -237,56 +237,75 @@ fail:
 	return NULL;
 }
 
-/* A context with t's settings from l, without an SSL_CTX yet. */
-static struct tls_ctx *
-ctx_alloc(const struct config_listener *l, size_t index)
+/* See tls_int.h. */
+struct tls_ctx *
+tls_ctx_alloc(bool client, size_t index, const char *cert, const char *key,
+    const char *ca)
 {
 	struct tls_ctx *t;
 
 	if ((t = gw_calloc(1, sizeof *t)) == NULL)
 		return NULL;
+	t->client = client;
+	t->section = client ? "sources" : "listeners";
 	t->index = index;
-	t->section = "listeners";
-	t->require_cert = l->tls_require_client_cert;
-	t->use_identity = l->tls_use_identity;
-	if ((t->cert = gw_strdup(l->tls_cert != NULL ? l->tls_cert : "")) ==
-	    NULL ||
-	    (t->key = gw_strdup(l->tls_key != NULL ? l->tls_key : "")) ==
-	    NULL ||
-	    (l->tls_ca != NULL && (t->ca = gw_strdup(l->tls_ca)) == NULL)) {
+	if ((cert != NULL && (t->cert = gw_strdup(cert)) == NULL) ||
+	    (key != NULL && (t->key = gw_strdup(key)) == NULL) ||
+	    (ca != NULL && (t->ca = gw_strdup(ca)) == NULL)) {
 		tls_ctx_free(t);
 		return NULL;
 	}
 	return t;
 }
 
-/* See tls.h. */
-int
-tls_check_listeners(const struct gw_config *cfg, tls_report_fn report,
-    void *arg)
+/* A context with t's settings from l, without an SSL_CTX yet. */
+static struct tls_ctx *
+ctx_alloc(const struct config_listener *l, size_t index)
+{
+	struct tls_ctx *t;
+
+	/* A listener always has both files (--check says so if not). */
+	t = tls_ctx_alloc(false, index, l->tls_cert != NULL ? l->tls_cert :
+	    "", l->tls_key != NULL ? l->tls_key : "", l->tls_ca);
+	if (t != NULL) {
+		t->require_cert = l->tls_require_client_cert;
+		t->use_identity = l->tls_use_identity;
+	}
+	return t;
+}
+
+/* Builds and frees t; 1 after reporting why it failed, else 0. */
+static int
+check_ctx(const struct gw_config *cfg, struct tls_ctx *t,
+    const char *section, tls_report_fn report, void *arg)
 {
 	struct gw_error err;
-	struct tls_ctx *t;
-	SSL_CTX *ctx;
+
+	memset(&err, 0, sizeof err);
+	if ((t = tls_ctx_finish(t, section, &err)) == NULL) {
+		report(cfg->config_path, &err, arg);
+		return 1;
+	}
+	tls_ctx_free(t);
+	return 0;
+}
+
+/* See tls.h. */
+int
+tls_check_config(const struct gw_config *cfg, tls_report_fn report,
+    void *arg)
+{
 	size_t i;
 	int n = 0;
 
-	for (i = 0; i < cfg->nlisteners; i++) {
-		if (!cfg->listeners[i].tls)
-			continue;
-		memset(&err, 0, sizeof err);
-		if ((t = ctx_alloc(&cfg->listeners[i], i)) == NULL) {
-			gw_error_set(&err, "listeners", "out of memory");
-			ctx = NULL;
-		} else
-			ctx = tls_ctx_build(t, &err);
-		if (ctx == NULL) {
-			report(cfg->config_path, &err, arg);
-			n++;
-		}
-		SSL_CTX_free(ctx);
-		tls_ctx_free(t);
-	}
+	for (i = 0; i < cfg->nlisteners; i++)
+		if (cfg->listeners[i].tls)
+			n += check_ctx(cfg, ctx_alloc(&cfg->listeners[i], i),
+			    "listeners", report, arg);
+	for (i = 0; i < cfg->nsources; i++)
+		if (cfg->sources[i].tls)
+			n += check_ctx(cfg, tls_client_alloc(&cfg->sources[i],
+			    i), "sources", report, arg);
 	return n;
 }
 
@@ -295,10 +314,15 @@ struct tls_ctx *
 tls_ctx_new(const struct config_listener *l, size_t index,
     struct gw_error *err)
 {
-	struct tls_ctx *t;
+	return tls_ctx_finish(ctx_alloc(l, index), "listeners", err);
+}
 
-	if ((t = ctx_alloc(l, index)) == NULL) {
-		gw_error_set(err, "listeners", "out of memory");
+/* See tls_int.h. */
+struct tls_ctx *
+tls_ctx_finish(struct tls_ctx *t, const char *section, struct gw_error *err)
+{
+	if (t == NULL) {
+		gw_error_set(err, section, "out of memory");
 		return NULL;
 	}
 	if ((t->ssl_ctx = tls_ctx_build(t, err)) == NULL) {

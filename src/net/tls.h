@@ -29,13 +29,13 @@ typedef void (*tls_report_fn)(const char *file, const struct gw_error *e,
 
 /*
  * Opens and validates the certificate, key and CA files of every TLS
- * listener of cfg the way the daemon would load them (readable, PEM,
- * key matching the certificate, certificate not expired), reporting each
- * problem as file cfg->config_path, path "listeners[N].tls.KEY". Returns
- * the number of problems reported. Loads libssl only if cfg has a TLS
- * listener.
+ * listener and every TLS source of cfg the way the daemon would load them
+ * (readable, PEM, key matching the certificate, certificate not expired),
+ * reporting each problem as file cfg->config_path, path
+ * "listeners[N].tls.KEY" or "sources[N].tls.KEY". Returns the number of
+ * problems reported. Loads libssl only if cfg has something TLS.
  */
-int	tls_check_listeners(const struct gw_config *cfg, tls_report_fn report,
+int	tls_check_config(const struct gw_config *cfg, tls_report_fn report,
 	    void *arg);
 
 /*
@@ -127,15 +127,6 @@ struct config_source;
  */
 struct tls_ctx	*tls_client_ctx_new(const struct config_source *s,
 		    size_t index, struct gw_error *err);
-
-/*
- * Opens and validates the files of every TLS source of cfg as
- * tls_client_ctx_new() would, reporting each problem as file
- * cfg->config_path, path "sources[N].tls.KEY". Returns the number of
- * problems. Loads libssl only if cfg has a TLS source.
- */
-int	tls_check_sources(const struct gw_config *cfg, tls_report_fn report,
-	    void *arg);
 
 /* tls_shim.c: loads libssl once. 0, or -1 after logging why. */
 int	tls_shim_load(void);

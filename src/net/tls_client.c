@@ -29,30 +29,19 @@
 
 #include "config.h"
 #include "log.h"
-#include "mem.h"
 #include "net/tls.h"
 #include "net/tls_int.h"
 
-/* A context with source s's settings, without an SSL_CTX yet. */
-static struct tls_ctx *
-client_alloc(const struct config_source *s, size_t index)
+/* See tls_int.h. */
+struct tls_ctx *
+tls_client_alloc(const struct config_source *s, size_t index)
 {
 	struct tls_ctx *t;
 
-	if ((t = gw_calloc(1, sizeof *t)) == NULL)
-		return NULL;
-	t->client = true;
-	t->section = "sources";
-	t->index = index;
-	t->insecure = s->tls_insecure;
-	if ((s->tls_ca_file != NULL &&
-	    (t->ca = gw_strdup(s->tls_ca_file)) == NULL) ||
-	    (s->tls_cert != NULL &&
-	    (t->cert = gw_strdup(s->tls_cert)) == NULL) ||
-	    (s->tls_key != NULL && (t->key = gw_strdup(s->tls_key)) == NULL)) {
-		tls_ctx_free(t);
-		return NULL;
-	}
+	t = tls_ctx_alloc(true, index, s->tls_cert, s->tls_key,
+	    s->tls_ca_file);
+	if (t != NULL)
+		t->insecure = s->tls_insecure;
 	return t;
 }
 
@@ -60,17 +49,7 @@ client_alloc(const struct config_source *s, size_t index)
 static struct tls_ctx *
 client_new(const struct config_source *s, size_t index, struct gw_error *err)
 {
-	struct tls_ctx *t;
-
-	if ((t = client_alloc(s, index)) == NULL) {
-		gw_error_set(err, "sources", "out of memory");
-		return NULL;
-	}
-	if ((t->ssl_ctx = tls_ctx_build(t, err)) == NULL) {
-		tls_ctx_free(t);
-		return NULL;
-	}
-	return t;
+	return tls_ctx_finish(tls_client_alloc(s, index), "sources", err);
 }
 
 /* See tls.h. */
@@ -84,27 +63,4 @@ tls_client_ctx_new(const struct config_source *s, size_t index,
 		log_warn("source %s: tls.insecure: the broker's certificate "
 		    "and host name are not verified", s->name);
 	return t;
-}
-
-/* See tls.h. */
-int
-tls_check_sources(const struct gw_config *cfg, tls_report_fn report,
-    void *arg)
-{
-	struct gw_error err;
-	struct tls_ctx *t;
-	size_t i;
-	int n = 0;
-
-	for (i = 0; i < cfg->nsources; i++) {
-		if (!cfg->sources[i].tls)
-			continue;
-		memset(&err, 0, sizeof err);
-		if ((t = client_new(&cfg->sources[i], i, &err)) == NULL) {
-			report(cfg->config_path, &err, arg);
-			n++;
-		}
-		tls_ctx_free(t);
-	}
-	return n;
 }

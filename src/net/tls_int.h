@@ -28,6 +28,14 @@ struct tls_ctx {
 };
 
 /*
+ * Returns a new context without an SSL_CTX: a client's (a source's) or
+ * a listener's, number index in its config section, with copies of the
+ * file names (each may be NULL). NULL on ENOMEM.
+ */
+struct tls_ctx	*tls_ctx_alloc(bool client, size_t index, const char *cert,
+		    const char *key, const char *ca);
+
+/*
  * Builds an SSL_CTX from t's files and settings (libssl loaded first).
  * Returns it, or NULL with err naming the file and SECTION[N].tls.KEY at
  * fault.
@@ -35,9 +43,14 @@ struct tls_ctx {
 SSL_CTX		*tls_ctx_build(const struct tls_ctx *t, struct gw_error *err);
 
 /*
- * The earliest queued OpenSSL error as text (clears the queue); buf holds
- * the text when OpenSSL has none.
+ * Builds the SSL_CTX of t (takes ownership of t; NULL means allocating
+ * it failed). Returns t, or NULL with err filled and t freed.
  */
-const char	*tls_ssl_reason(char *buf, size_t len);
+struct tls_ctx	*tls_ctx_finish(struct tls_ctx *t, const char *section,
+		    struct gw_error *err);
+
+/* tls_client.c: a context with source s's settings, no SSL_CTX yet. */
+struct config_source;
+struct tls_ctx	*tls_client_alloc(const struct config_source *s, size_t index);
 
 #endif

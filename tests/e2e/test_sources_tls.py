@@ -179,10 +179,10 @@ class TestSourcesTLS(SourceCase):
             ["mqlite-good", "mqlite-insecure"])
 
     def test_check_reports_tls_files(self):
-        bad = os.path.join(self.workdir, "bad.pem")
-        with open(bad, "w") as f:
-            f.write("-----BEGIN CERTIFICATE-----\nnope\n")
         make_expired(self.certs, "expired", "expired-client")
+        bad = self.cert("bad.pem")
+        with open(bad, "w") as f:
+            f.write("-----BEGIN CERTIFICATE-----\nnot base64\n")
         cases = [
             ({"ca_file": bad}, "ca_file", "not a usable PEM CA bundle"),
             ({"ca_file": self.cert("nothere.pem")}, "ca_file",

@@ -25,6 +25,18 @@ load_sources(struct gw_config *cfg, struct seen *s, const char *sources)
 	return cfgtest_load(cfg, s, text);
 }
 
+/* Loads sources expecting no error at all. */
+static void
+load_ok(struct gw_config *cfg, const char *sources)
+{
+	struct seen	s;
+
+	CU_ASSERT_EQUAL(load_sources(cfg, &s, sources), 0);
+	CU_ASSERT_EQUAL(s.n, 0);
+	if (s.n > 0)
+		fprintf(stderr, "\n  %s: %s\n", s.path[0], s.msg[0]);
+}
+
 /* Expects exactly one error, at path, whose message contains needle. */
 static void
 expect_one(const char *sources, const char *path, const char *needle)
@@ -41,21 +53,17 @@ static void
 test_full_entry(void)
 {
 	struct gw_config	cfg;
-	struct seen		s;
 	const struct config_source *a, *b;
 
 	setenv("SRC_TEST_PASS", "s3cret", 1);
-	CU_ASSERT_EQUAL(load_sources(&cfg, &s,
+	load_ok(&cfg,
 	    "{\"name\": \"site\", \"url\": \"tcp://192.0.2.1:1884\", "
 	    "\"client_id\": \"gw-7\", \"username\": \"gw\", "
 	    "\"password\": \"${SRC_TEST_PASS}\", \"qos\": 2, "
 	    "\"keepalive\": \"30s\", \"reconnect\": {\"min\": \"200ms\", "
 	    "\"max\": \"2m\"}, \"topics\": [\"site/#\", "
 	    "{\"topic\": \"alarm/+\", \"qos\": 0}]},"
-	    "{\"name\": \"plant-2\", \"host\": \"::1\", " OK_TOPICS "}"), 0);
-	CU_ASSERT_EQUAL(s.n, 0);
-	if (s.n > 0)
-		fprintf(stderr, "\n  %s: %s\n", s.path[0], s.msg[0]);
+	    "{\"name\": \"plant-2\", \"host\": \"::1\", " OK_TOPICS "}");
 	CU_ASSERT_EQUAL_FATAL(cfg.nsources, 2);
 	a = &cfg.sources[0];
 	CU_ASSERT_STRING_EQUAL(a->name, "site");
@@ -109,20 +117,16 @@ static void
 test_tls(void)
 {
 	struct gw_config	cfg;
-	struct seen		s;
 	const struct config_source *a, *b, *c, *d;
 
-	CU_ASSERT_EQUAL(load_sources(&cfg, &s, "{\"name\": \"a\", "
+	load_ok(&cfg, "{\"name\": \"a\", "
 	    "\"url\": \"mqtts://broker.lan\", " OK_TOPICS "}, "
 	    "{\"name\": \"b\", \"url\": \"ssl://[::1]:9883\", \"tls\": "
 	    "{\"ca_file\": \"ca.pem\", \"cert\": \"/etc/c.pem\", "
 	    "\"key\": \"c.key\", \"insecure\": true}, " OK_TOPICS "}, "
 	    "{\"name\": \"c\", \"host\": \"h\", \"tls\": {}, " OK_TOPICS
 	    "}, {\"name\": \"d\", \"host\": \"h\", \"port\": 18883, "
-	    "\"tls\": {}, " OK_TOPICS "}"), 0);
-	CU_ASSERT_EQUAL(s.n, 0);
-	if (s.n > 0)
-		fprintf(stderr, "\n  %s: %s\n", s.path[0], s.msg[0]);
+	    "\"tls\": {}, " OK_TOPICS "}");
 	CU_ASSERT_EQUAL_FATAL(cfg.nsources, 4);
 	a = &cfg.sources[0];
 	CU_ASSERT(a->tls);
@@ -150,8 +154,8 @@ test_tls(void)
 	CU_ASSERT_EQUAL(d->port, 18883);
 	/* Plain sources stay plain. */
 	config_free(&cfg);
-	CU_ASSERT_EQUAL(load_sources(&cfg, &s, "{\"name\": \"a\", "
-	    "\"url\": \"tcp://h\", " OK_TOPICS "}"), 0);
+	load_ok(&cfg, "{\"name\": \"a\", \"url\": \"tcp://h\", " OK_TOPICS
+	    "}");
 	CU_ASSERT_FALSE(cfg.sources[0].tls);
 	CU_ASSERT_EQUAL(cfg.sources[0].port, 1883);
 	config_free(&cfg);
