@@ -40,7 +40,8 @@ struct tls_ctx	*tls_ctx_alloc(bool client, size_t index, const char *cert,
  * Returns it, or NULL with err naming the file and SECTION[N].tls.KEY at
  * fault.
  */
-SSL_CTX		*tls_ctx_build(const struct tls_ctx *t, struct gw_error *err);
+SSL_CTX		*tls_ctx_build(const struct tls_ctx *t,
+		    struct gw_error *err);
 
 /*
  * Builds the SSL_CTX of t (takes ownership of t; NULL means allocating

@@ -35,6 +35,13 @@ seen_at(const struct seen *s, const char *path)
 	return -1;
 }
 
+/* One error at path whose reason has needle (cfgtest.h). */
+static void
+expect_one(const char *text, const char *path, const char *needle)
+{
+	cfgtest_expect_one(text, path, needle);
+}
+
 static void
 test_defaults(void)
 {
@@ -212,94 +219,94 @@ test_relative_paths(void)
 static void
 test_unknown_keys(void)
 {
-	cfgtest_expect_one("{\"limits\": {\"max_inflght\": 5}}",
+	expect_one("{\"limits\": {\"max_inflght\": 5}}",
 	    "limits.max_inflght", "unknown key");
-	cfgtest_expect_one("{\"limitz\": {}}", "limitz", "unknown key");
-	cfgtest_expect_one("{\"database\": {\"retention\": {\"max_rows\": 5}}}",
+	expect_one("{\"limitz\": {}}", "limitz", "unknown key");
+	expect_one("{\"database\": {\"retention\": {\"max_rows\": 5}}}",
 	    "database.retention.max_rows", "unknown key");
-	cfgtest_expect_one("{\"listeners\": [{\"port\": 1}, {\"port\": 2, "
+	expect_one("{\"listeners\": [{\"port\": 1}, {\"port\": 2, "
 	    "\"adress\": \"x\"}]}", "listeners[1].adress", "unknown key");
-	cfgtest_expect_one("{\"database.path\": \"x\"}", "database.path",
+	expect_one("{\"database.path\": \"x\"}", "database.path",
 	    "unknown key");
-	cfgtest_expect_one("{\"log\": {\"level\": \"info\", \"level\": \"warn\"}}",
+	expect_one("{\"log\": {\"level\": \"info\", \"level\": \"warn\"}}",
 	    "log.level", "duplicate key");
 }
 
 static void
 test_wrong_types(void)
 {
-	cfgtest_expect_one("{\"limits\": {\"max_inflight\": \"ten\"}}",
+	expect_one("{\"limits\": {\"max_inflight\": \"ten\"}}",
 	    "limits.max_inflight", "expected an integer, got a string");
-	cfgtest_expect_one("{\"limits\": {\"max_inflight\": 2.5}}",
+	expect_one("{\"limits\": {\"max_inflight\": 2.5}}",
 	    "limits.max_inflight", "expected an integer");
-	cfgtest_expect_one("{\"database\": {\"path\": 5}}", "database.path",
+	expect_one("{\"database\": {\"path\": 5}}", "database.path",
 	    "expected a string, got a number");
-	cfgtest_expect_one("{\"log\": {\"syslog\": \"yes\"}}", "log.syslog",
+	expect_one("{\"log\": {\"syslog\": \"yes\"}}", "log.syslog",
 	    "expected true or false");
-	cfgtest_expect_one("{\"database\": 1}", "database",
+	expect_one("{\"database\": 1}", "database",
 	    "expected an object, got a number");
-	cfgtest_expect_one("{\"listeners\": {\"port\": 1}}", "listeners",
+	expect_one("{\"listeners\": {\"port\": 1}}", "listeners",
 	    "expected an array");
-	cfgtest_expect_one("{\"listeners\": [5]}", "listeners[0]",
+	expect_one("{\"listeners\": [5]}", "listeners[0]",
 	    "expected a listener object");
-	cfgtest_expect_one("{\"sources\": {}}", "sources", "expected an array");
-	cfgtest_expect_one("{\"sources\": [{}, 3]}", "sources[1]",
+	expect_one("{\"sources\": {}}", "sources", "expected an array");
+	expect_one("{\"sources\": [{}, 3]}", "sources[1]",
 	    "expected an object");
-	cfgtest_expect_one("{\"rules\": 7}", "rules",
+	expect_one("{\"rules\": 7}", "rules",
 	    "expected a rules file name or an array");
-	cfgtest_expect_one("{\"database\": {\"max_bytes\": true}}",
+	expect_one("{\"database\": {\"max_bytes\": true}}",
 	    "database.max_bytes", "expected a size");
-	cfgtest_expect_one("{\"database\": {\"path\": \"\"}}", "database.path",
+	expect_one("{\"database\": {\"path\": \"\"}}", "database.path",
 	    "empty");
-	cfgtest_expect_one("[1, 2]", "", "expected a JSON object at the top level");
+	expect_one("[1, 2]", "", "expected a JSON object at the top level");
 }
 
 static void
 test_out_of_range(void)
 {
-	cfgtest_expect_one("{\"limits\": {\"max_inflight\": 0}}",
+	expect_one("{\"limits\": {\"max_inflight\": 0}}",
 	    "limits.max_inflight", "must be between 1 and 65535");
-	cfgtest_expect_one("{\"limits\": {\"max_inflight\": 70000}}",
+	expect_one("{\"limits\": {\"max_inflight\": 70000}}",
 	    "limits.max_inflight", "out of range");
-	cfgtest_expect_one("{\"database\": {\"commit_max_items\": 100001}}",
+	expect_one("{\"database\": {\"commit_max_items\": 100001}}",
 	    "database.commit_max_items", "must be between 1 and 100000");
-	cfgtest_expect_one("{\"database\": {\"commit_max_ms\": \"11s\"}}",
+	expect_one("{\"database\": {\"commit_max_ms\": \"11s\"}}",
 	    "database.commit_max_ms", "out of range");
-	cfgtest_expect_one("{\"database\": {\"queue_items\": 15}}",
+	expect_one("{\"database\": {\"queue_items\": 15}}",
 	    "database.queue_items", "between 16 and 10000000");
-	cfgtest_expect_one("{\"listeners\": [{\"port\": 65536}]}",
+	expect_one("{\"listeners\": [{\"port\": 65536}]}",
 	    "listeners[0].port", "between 0 and 65535");
-	cfgtest_expect_one("{\"listeners\": [{\"port\": -1}]}",
+	expect_one("{\"listeners\": [{\"port\": -1}]}",
 	    "listeners[0].port", "out of range");
-	cfgtest_expect_one("{\"limits\": {\"max_packet_bytes\": \"1GB\"}}",
+	expect_one("{\"limits\": {\"max_packet_bytes\": \"1GB\"}}",
 	    "limits.max_packet_bytes", "256MB");
-	cfgtest_expect_one("{\"limits\": {\"max_queued\": 1e30}}",
+	expect_one("{\"limits\": {\"max_queued\": 1e30}}",
 	    "limits.max_queued", "out of range");
-	cfgtest_expect_one("{\"listeners\": []}", "listeners", "1 to 16");
-	cfgtest_expect_one("{\"metrics\": {\"port\": 99999}}", "metrics.port",
+	expect_one("{\"listeners\": []}", "listeners", "1 to 16");
+	expect_one("{\"metrics\": {\"port\": 99999}}", "metrics.port",
 	    "out of range");
 }
 
 static void
 test_bad_sizes_durations_enums(void)
 {
-	cfgtest_expect_one("{\"database\": {\"max_bytes\": \"12XB\"}}",
+	expect_one("{\"database\": {\"max_bytes\": \"12XB\"}}",
 	    "database.max_bytes", "bad size \"12XB\"");
-	cfgtest_expect_one("{\"database\": {\"max_bytes\": \"-5MB\"}}",
+	expect_one("{\"database\": {\"max_bytes\": \"-5MB\"}}",
 	    "database.max_bytes", "bad size");
-	cfgtest_expect_one("{\"database\": {\"max_bytes\": -1}}",
+	expect_one("{\"database\": {\"max_bytes\": -1}}",
 	    "database.max_bytes", "bad size");
-	cfgtest_expect_one("{\"database\": {\"max_bytes\": "
+	expect_one("{\"database\": {\"max_bytes\": "
 	    "\"99999999999999999999\"}}", "database.max_bytes", "too large");
-	cfgtest_expect_one("{\"limits\": {\"connect_timeout\": \"10y\"}}",
+	expect_one("{\"limits\": {\"connect_timeout\": \"10y\"}}",
 	    "limits.connect_timeout", "bad duration \"10y\"");
-	cfgtest_expect_one("{\"limits\": {\"connect_timeout\": \"1.5s\"}}",
+	expect_one("{\"limits\": {\"connect_timeout\": \"1.5s\"}}",
 	    "limits.connect_timeout", "bad duration");
-	cfgtest_expect_one("{\"database\": {\"durability\": \"sometimes\"}}",
+	expect_one("{\"database\": {\"durability\": \"sometimes\"}}",
 	    "database.durability", "expected one of \"normal\", \"full\"");
-	cfgtest_expect_one("{\"outbox\": {\"overflow\": \"drop\"}}",
+	expect_one("{\"outbox\": {\"overflow\": \"drop\"}}",
 	    "outbox.overflow", "\"drop_oldest\", \"reject\"");
-	cfgtest_expect_one("{\"log\": {\"level\": \"loud\"}}", "log.level",
+	expect_one("{\"log\": {\"level\": \"loud\"}}", "log.level",
 	    "\"debug\"");
 }
 
@@ -342,21 +349,21 @@ test_tls_listener(void)
 	CU_ASSERT_STRING_EQUAL(cfg.listeners[1].bind, "0.0.0.0");
 	config_free(&cfg);
 
-	cfgtest_expect_one("{\"listeners\": [{\"port\": 8883, \"tls\": {\"key\": "
+	expect_one("{\"listeners\": [{\"port\": 8883, \"tls\": {\"key\": "
 	    "\"s.key\"}}]}", "listeners[0].tls.cert", "required");
-	cfgtest_expect_one("{\"listeners\": [{\"port\": 8883, \"tls\": {\"cert\": "
+	expect_one("{\"listeners\": [{\"port\": 8883, \"tls\": {\"cert\": "
 	    "\"s.crt\"}}]}", "listeners[0].tls.key", "required");
-	cfgtest_expect_one("{\"listeners\": [{\"port\": 8883, \"tls\": {\"cert\": "
+	expect_one("{\"listeners\": [{\"port\": 8883, \"tls\": {\"cert\": "
 	    "\"s.crt\", \"key\": \"s.key\", \"require_client_cert\": "
 	    "true}}]}", "listeners[0].tls.ca", "require_client_cert");
-	cfgtest_expect_one("{\"listeners\": [{\"port\": 8883, \"tls\": {\"cert\": "
+	expect_one("{\"listeners\": [{\"port\": 8883, \"tls\": {\"cert\": "
 	    "\"s.crt\", \"key\": \"s.key\", \"use_identity_as_username\": "
 	    "true}}]}", "listeners[0].tls.use_identity_as_username",
 	    "require_client_cert");
-	cfgtest_expect_one("{\"listeners\": [{\"port\": 8883, \"tls\": {\"cert\": "
+	expect_one("{\"listeners\": [{\"port\": 8883, \"tls\": {\"cert\": "
 	    "\"s.crt\", \"key\": \"s.key\", \"ciphers\": \"x\"}}]}",
 	    "listeners[0].tls.ciphers", "unknown");
-	cfgtest_expect_one("{\"listeners\": [{\"port\": 1883}, {\"bind\": \"::\"}]}",
+	expect_one("{\"listeners\": [{\"port\": 1883}, {\"bind\": \"::\"}]}",
 	    "listeners[1].port", "required");
 }
 
@@ -435,8 +442,8 @@ test_rules_and_auth(void)
 	struct gw_config	cfg;
 	struct seen		s;
 
-	CU_ASSERT_EQUAL(cfgtest_load(&cfg, &s, "{\"rules\": [ {\"name\": \"a\", "
-	    "\"topic\": \"#\"} ]}"), 0);
+	CU_ASSERT_EQUAL(cfgtest_load(&cfg, &s, "{\"rules\": [ "
+	    "{\"name\": \"a\", \"topic\": \"#\"} ]}"), 0);
 	CU_ASSERT_PTR_NULL(cfg.rules_path);
 	CU_ASSERT_STRING_EQUAL(cfg.rules_inline,
 	    "[{\"name\":\"a\",\"topic\":\"#\"}]");
@@ -446,7 +453,7 @@ test_rules_and_auth(void)
 	CU_ASSERT_STRING_EQUAL(cfg.rules_inline, "[]");
 	config_free(&cfg);
 
-	cfgtest_expect_one("{\"rules\": [1]}", "rules[0]", "expected an object");
+	expect_one("{\"rules\": [1]}", "rules[0]", "expected an object");
 
 	/* No explicit allow_anonymous: off once a password file is set. */
 	CU_ASSERT_EQUAL(cfgtest_load(&cfg, &s, "{\"auth\": {\"password_file\": "
@@ -744,7 +751,8 @@ test_reload_apply(void)
 	config_free(&next);
 
 	/* A broken file: an error with its path, nothing to apply. */
-	cfgtest_write(cfgtest_file, "{\"limits\": {\"max_connections\": \"x\"}}");
+	cfgtest_write(cfgtest_file,
+	    "{\"limits\": {\"max_connections\": \"x\"}}");
 	memset(&s, 0, sizeof s);
 	CU_ASSERT_EQUAL(config_reload_load(&cur, &next, seen_collect, &s),
 	    GW_ECONFIG);
