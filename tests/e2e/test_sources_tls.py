@@ -14,18 +14,23 @@ the openssl command line tool, as in test_tls.py).
   tls.insecure connects anyway and the start warns about it.
 - --check (and the start) open every file of a source's "tls" and report
   FILE: sources[N].tls.KEY: REASON.
+- A broker that packs many packets into one TLS record (played by this
+  test with python's ssl module) and a read buffer smaller than a record:
+  the bytes OpenSSL holds decrypted are read without waiting for the
+  socket.
 
 Every wait is bounded; every process started here is stopped.
 """
 
 import json
 import os
+import ssl
 import subprocess
 import urllib.request
 
 from mqlite_harness import (Broker, HOST, daemon_path, free_port,
-                            mqlite_only, wait_until)
-from test_sources import SiteMosquitto, SourceCase
+                            mqlite_only, publish_pkt, wait_until)
+from test_sources import ScriptedSite, SiteMosquitto, SourceCase
 from test_tls import CA_CNF, make_ca, make_expired, make_leaf, openssl
 
 EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
@@ -53,6 +58,22 @@ def make_server(d, name, san, expired=False):
             "-out", name + ".pem", "-notext", "-extfile", ext,
             "-startdate", "20200101000000Z", "-enddate", "20200102000000Z",
             cwd=d)
+
+
+class TLSScriptedSite(ScriptedSite):
+    """The scripted site broker of test_sources.py behind TLS (python's
+    ssl module, server side)."""
+
+    def __init__(self, cert, key):
+        super().__init__()
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+
+    def accept(self, timeout=15.0):
+        c = super().accept(timeout)
+        c.sock.settimeout(timeout)
+        c.sock = self.ctx.wrap_socket(c.sock, server_side=True)
+        return c
 
 
 @mqlite_only("mqlite sources")
@@ -92,6 +113,31 @@ class TestSourcesTLS(SourceCase):
         self.assertIn("source site (127.0.0.1:%d): connected as "
                       "mqlite-site" % site.tls_port, br.log_text())
         self.assertNotIn("connection failed", br.log_text())
+
+    def test_decrypted_bytes_held_by_tls_are_read(self):
+        """A broker that packs many packets into one TLS record (this test
+        plays it), and a read buffer smaller than the record (a small
+        limits.max_packet_bytes): OpenSSL keeps the rest of the record,
+        which epoll does not report. Every message must still be stored
+        although nothing more comes on the socket."""
+        n = 30
+        site = TLSScriptedSite(self.cert("server.pem"),
+                               self.cert("server.key"))
+        self.scripted.append(site)
+        br = self.mqlite(site.port, [{"topic": "big/#", "qos": 0}],
+                         scheme="mqtts", tls=self.client_tls(),
+                         start=False)
+        br.update_config(limits={"max_packet_bytes": "1KB"})
+        br.start()
+        c, _, _ = site.session(present=False)
+        burst = b"".join(publish_pkt("big/a", b"%04d" % i + b"x" * 500)
+                         for i in range(n))
+        self.assertLess(len(burst), 16384)     # one record
+        c.send(burst)
+        self.assertEqual(br.wait_count(n, timeout=15), n)
+        self.assertEqual(br.scalar("select count(distinct substr(payload, "
+                                   "1, 4)) from messages"), n)
+        c.close()
 
     def test_refusals_logged_once_and_insecure(self):
         good = self.site("good")
