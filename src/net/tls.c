@@ -26,6 +26,12 @@
  * chains to the listener's CA; use_identity_as_username makes its common
  * name the MQTT username.
  *
+ * Outgoing connections (sources, contexts from tls_client.c) share the
+ * policy, the file checks and the session code: tls_session_connect()
+ * sets the host to verify (an address or a DNS name, sent as SNI when it
+ * is a name) and tls_handshake() drives the client handshake before the
+ * first MQTT byte, so a verification failure is reported as such.
+ *
  * Reload: a listener's SSL_CTX is rebuilt from its files and swapped in
  * only when every file loaded and matched; open connections hold their
  * own reference to the old SSL_CTX (OpenSSL counts them), so nothing open
