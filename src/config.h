@@ -38,7 +38,7 @@ struct config_source {
 	char		*name;		/* required, unique */
 	char		*url;		/* "tcp://host:port" as given, or NULL */
 	char		*host;		/* from url or "host" */
-	int		 port;		/* default 1883 */
+	int		 port;		/* default 1883, 8883 with TLS */
 	char		*client_id;	/* default "mqlite-<name>" */
 	char		*username;	/* ${ENV} expanded, or NULL */
 	char		*password;	/* ${ENV} expanded, or NULL */
@@ -46,6 +46,11 @@ struct config_source {
 	unsigned	 keepalive_ms;	/* default 60 s */
 	unsigned	 reconnect_min_ms; /* first retry delay, default 1 s */
 	unsigned	 reconnect_max_ms; /* backoff cap, default 60 s */
+	bool		 tls;		/* mqtts:// or ssl:// url, or "tls" */
+	char		*tls_ca_file;	/* tls.ca_file, NULL: system CAs */
+	char		*tls_cert;	/* tls.cert: client certificate */
+	char		*tls_key;	/* tls.key: its private key */
+	bool		 tls_insecure;	/* tls.insecure: no verification */
 	size_t		 ntopics;
 	char		*topics[CONFIG_SOURCE_MAX_TOPICS]; /* filters */
 	uint8_t		 topic_qos[CONFIG_SOURCE_MAX_TOPICS];

@@ -281,22 +281,37 @@ check_objects(struct load *ld, const cJSON *it, const char *path)
 	return bad ? -1 : 0;
 }
 
+/*
+ * An array of objects at path (sources, inline rules): returns its new
+ * compact JSON text, or NULL after reporting what is wrong ("expected
+ * WANT, got ..." when it is no array).
+ */
+static char *
+object_array_text(struct load *ld, const cJSON *it, const char *path,
+    const char *want)
+{
+	char	*s;
+
+	if (!cJSON_IsArray(it)) {
+		cfgload_error(ld, path, "expected %s, got %s", want,
+		    jsonfile_type_name(it));
+		return NULL;
+	}
+	if (check_objects(ld, it, path) != 0)
+		return NULL;
+	if ((s = json_text(it)) == NULL)
+		cfgload_oom(ld, path);
+	return s;
+}
+
 static void
 load_sources(struct load *ld, const cJSON *it, const char *path)
 {
 	char	*s;
 
-	if (!cJSON_IsArray(it)) {
-		cfgload_error(ld, path, "expected an array of source objects, "
-		    "got %s", jsonfile_type_name(it));
+	if ((s = object_array_text(ld, it, path,
+	    "an array of source objects")) == NULL)
 		return;
-	}
-	if (check_objects(ld, it, path) != 0)
-		return;
-	if ((s = json_text(it)) == NULL) {
-		cfgload_oom(ld, path);
-		return;
-	}
 	cfgload_store_str(&ld->cfg->sources_json, s);
 	config_sources_load(ld, it, path);
 }
@@ -321,17 +336,9 @@ load_rules(struct load *ld, const cJSON *it, const char *path)
 		cfgload_store_str(&cfg->rules_inline, NULL);
 		return;
 	}
-	if (!cJSON_IsArray(it)) {
-		cfgload_error(ld, path, "expected a rules file name or an array "
-		    "of rules, got %s", jsonfile_type_name(it));
+	if ((s = object_array_text(ld, it, path,
+	    "a rules file name or an array of rules")) == NULL)
 		return;
-	}
-	if (check_objects(ld, it, path) != 0)
-		return;
-	if ((s = json_text(it)) == NULL) {
-		cfgload_oom(ld, path);
-		return;
-	}
 	cfgload_store_str(&cfg->rules_inline, s);
 	cfgload_store_str(&cfg->rules_path, NULL);
 }

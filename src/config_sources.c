@@ -10,9 +10,12 @@
  * any other setting. What a table row cannot check is done here after the
  * walk: a required, unique name; exactly one of "url" and "host"; the URL
  * scheme and port; each topic filter's syntax; ${NAME} references in the
- * credentials (expanded now, so --check reports an unset variable). Every
- * problem is reported and the walk carries on, so one --check run lists
- * them all.
+ * credentials (expanded now, so --check reports an unset variable); TLS
+ * settings that agree with the url (an mqtts:// or ssl:// url, or a "tls"
+ * object with host and port, turns TLS on; port 8883 by default then).
+ * Every problem is reported and the walk carries on, so one --check run
+ * lists them all. The TLS files themselves are opened and checked by
+ * src/net/tls_client.c (tls_check_config), which needs libssl.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +33,6 @@
 #define SOURCE_NAME_MAX		64
 
 static void	ignore_key(struct load *, const cJSON *, const char *);
-static void	refuse_tls(struct load *, const cJSON *, const char *);
 
 #define SOPT(k, t, f, lo, hi, def, doc) \
 	{ k, t, offsetof(struct config_source, f), \
@@ -39,9 +41,11 @@ static void	refuse_tls(struct load *, const cJSON *, const char *);
 
 static const struct config_option source_options[] = {
 	SOPT("name", OPT_STRING, name, 0, 0, NULL, "unique name (required)"),
-	SOPT("url", OPT_STRING, url, 0, 0, NULL, "tcp://host:port"),
+	SOPT("url", OPT_STRING, url, 0, 0, NULL,
+	    "tcp://host:port or mqtts://host:port"),
 	SOPT("host", OPT_STRING, host, 0, 0, NULL, "broker host (or url)"),
-	SOPT("port", OPT_INT, port, 1, 65535, "1883", "broker port"),
+	SOPT("port", OPT_INT, port, 1, 65535, "1883",
+	    "broker port, 8883 with TLS"),
 	SOPT("client_id", OPT_STRING, client_id, 0, 0, NULL,
 	    "client id, default mqlite-NAME"),
 	SOPT("username", OPT_STRING, username, 0, 0, NULL, "${ENV} allowed"),
@@ -55,8 +59,13 @@ static const struct config_option source_options[] = {
 	    "60s", "reconnect delay cap"),
 	{ "topics", OPT_SPECIAL, 0, 0, 0, 0, NULL, NULL, ignore_key,
 	    "filters: \"a/#\" or {\"topic\", \"qos\"}" },
-	{ "tls", OPT_SPECIAL, 0, 0, 0, 0, NULL, NULL, refuse_tls,
-	    "not supported yet" },
+	SOPT("tls.ca_file", OPT_PATH, tls_ca_file, 0, 0, NULL,
+	    "CA bundle (PEM), default the system's"),
+	SOPT("tls.cert", OPT_PATH, tls_cert, 0, 0, NULL,
+	    "client certificate (PEM)"),
+	SOPT("tls.key", OPT_PATH, tls_key, 0, 0, NULL, "its private key (PEM)"),
+	SOPT("tls.insecure", OPT_BOOL, tls_insecure, 0, 0, "false",
+	    "skip certificate and host name checks"),
 };
 static const size_t nsource_options = sizeof source_options /
     sizeof source_options[0];
@@ -68,14 +77,6 @@ ignore_key(struct load *ld, const cJSON *it, const char *path)
 	(void)ld;
 	(void)it;
 	(void)path;
-}
-
-static void
-refuse_tls(struct load *ld, const cJSON *it, const char *path)
-{
-	(void)it;
-	cfgload_error(ld, path, "TLS to a source broker is not supported by "
-	    "this version of mqlite");
 }
 
 void
@@ -104,12 +105,12 @@ parse_url(struct load *ld, struct config_source *s, const char *path)
 		h = u + 7;
 	else if (strncmp(u, "ssl://", 6) == 0 ||
 	    strncmp(u, "mqtts://", 8) == 0) {
-		cfgload_error(ld, path, "TLS to a source broker is not "
-		    "supported by this version of mqlite");
-		return;
+		h = strstr(u, "://") + 3;
+		s->tls = true;
+		port = 8883;
 	} else {
-		cfgload_error(ld, path, "expected tcp://HOST:PORT or "
-		    "mqtt://HOST:PORT, got \"%s\"", u);
+		cfgload_error(ld, path, "expected tcp://HOST:PORT, "
+		    "mqtt://HOST:PORT or mqtts://HOST:PORT, got \"%s\"", u);
 		return;
 	}
 	if (*h == '[') {
@@ -144,7 +145,8 @@ parse_url(struct load *ld, struct config_source *s, const char *path)
 	s->port = (int)port;
 	return;
 bad:
-	cfgload_error(ld, path, "expected tcp://HOST:PORT, got \"%s\"", u);
+	cfgload_error(ld, path, "expected tcp://HOST:PORT or "
+	    "mqtts://HOST:PORT, got \"%s\"", u);
 }
 
 /* Reads "topics": a non-empty array of filters or {topic, qos} objects. */
@@ -271,6 +273,35 @@ check_name(struct load *ld, struct config_source *s, size_t idx,
 	}
 }
 
+/*
+ * A "tls" object: it turns TLS on with "host" (with "url" the scheme
+ * must say mqtts:// or ssl://); cert and key go together.
+ */
+static void
+check_tls(struct load *ld, struct config_source *s, const cJSON *el,
+    const char *shown)
+{
+	const cJSON	*t = cJSON_GetObjectItemCaseSensitive(el, "tls");
+	char		 path[CONFIG_PATH_MAX];
+
+	if (!cJSON_IsObject(t))
+		return;		/* absent, or reported already */
+	cfgload_join_path(path, sizeof path, shown, "tls");
+	if (s->url != NULL && !s->tls && s->host != NULL)
+		cfgload_error(ld, path, "TLS settings need an mqtts:// or "
+		    "ssl:// url");
+	if (s->host != NULL && s->url == NULL) {
+		s->tls = true;
+		if (cJSON_GetObjectItemCaseSensitive(el, "port") == NULL)
+			s->port = 8883;
+	}
+	if ((s->tls_cert == NULL) != (s->tls_key == NULL)) {
+		cfgload_join_path(path, sizeof path, shown, s->tls_cert ==
+		    NULL ? "tls.cert" : "tls.key");
+		cfgload_error(ld, path, "tls.cert and tls.key go together");
+	}
+}
+
 /* Validates entry el into s (defaults applied already). */
 static void
 load_one(struct load *ld, struct config_source *s, size_t idx,
@@ -302,6 +333,7 @@ load_one(struct load *ld, struct config_source *s, size_t idx,
 		cfgload_join_path(path, sizeof path, shown, "host");
 		cfgload_error(ld, path, "expected a host name or address");
 	}
+	check_tls(ld, s, el, shown);
 	if (s->client_id == NULL && s->name != NULL) {
 		n = strlen(s->name) + sizeof "mqlite-";
 		if ((id = gw_malloc(n)) == NULL) {

@@ -495,7 +495,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	config_apply_cli(&cfg);
-	if (tls_check_listeners(&cfg, report_error, &errors) > 0) {
+	if (tls_check_config(&cfg, report_error, &errors) > 0) {
 		config_free(&cfg);
 		return 1;
 	}

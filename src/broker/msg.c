@@ -11,21 +11,42 @@
 #include "broker/msg.h"
 #include "mem.h"
 
-struct msg *
-msg_new(const char *topic, size_t topic_len, const char *client_id,
+/* Appends len bytes of s and a NUL at *p; returns where they start. */
+static char *
+put_str(uint8_t **p, const char *s, size_t len)
+{
+	char *at = (char *)*p;
+
+	if (len != 0)
+		memcpy(at, s, len);
+	at[len] = '\0';
+	*p += len + 1;
+	return at;
+}
+
+/*
+ * The one allocator behind msg_new() and msg_new_source(): username,
+ * source and origin may be NULL (source and origin go together).
+ */
+static struct msg *
+msg_alloc(const char *topic, size_t topic_len, const char *client_id,
     size_t client_id_len, const char *username, size_t username_len,
     const void *payload, size_t payload_len, uint8_t qos, uint8_t retain,
-    long long received_ms)
+    long long received_ms, const char *source, const char *origin)
 {
 	struct msg *m;
 	uint8_t *p;
-	size_t total;
+	size_t slen, olen, total;
 
+	slen = source != NULL ? strlen(source) : 0;
+	olen = origin != NULL ? strlen(origin) : 0;
 	if (topic_len > UINT16_MAX || client_id_len > UINT16_MAX ||
-	    username_len > UINT16_MAX || payload_len > UINT32_MAX)
+	    username_len > UINT16_MAX || payload_len > UINT32_MAX ||
+	    slen > UINT16_MAX || olen > UINT16_MAX)
 		return NULL;
 	total = sizeof *m + payload_len + topic_len + 1 + client_id_len + 1 +
-	    (username != NULL ? username_len + 1 : 0);
+	    (username != NULL ? username_len + 1 : 0) +
+	    (source != NULL ? slen + 1 + olen + 1 : 0);
 	if ((m = gw_malloc(total)) == NULL)
 		return NULL;
 	atomic_init(&m->refs, 1);
@@ -41,26 +62,25 @@ msg_new(const char *topic, size_t topic_len, const char *client_id,
 	if (payload_len != 0)
 		memcpy(p, payload, payload_len);
 	p += payload_len;
-	m->topic = (char *)p;
-	memcpy(p, topic, topic_len);
-	p[topic_len] = '\0';
-	p += topic_len + 1;
-	m->client_id = (char *)p;
-	if (client_id_len != 0)
-		memcpy(p, client_id, client_id_len);
-	p[client_id_len] = '\0';
-	p += client_id_len + 1;
-	if (username != NULL) {
-		m->username = (char *)p;
-		if (username_len != 0)
-			memcpy(p, username, username_len);
-		p[username_len] = '\0';
-	} else
-		m->username = NULL;
-	m->source_len = 0;
-	m->source = NULL;
-	m->origin = NULL;
+	m->topic = put_str(&p, topic, topic_len);
+	m->client_id = put_str(&p, client_id, client_id_len);
+	m->username = username != NULL ? put_str(&p, username, username_len) :
+	    NULL;
+	m->source_len = (uint16_t)slen;
+	m->source = source != NULL ? put_str(&p, source, slen) : NULL;
+	m->origin = source != NULL ? put_str(&p, origin, olen) : NULL;
 	return m;
+}
+
+struct msg *
+msg_new(const char *topic, size_t topic_len, const char *client_id,
+    size_t client_id_len, const char *username, size_t username_len,
+    const void *payload, size_t payload_len, uint8_t qos, uint8_t retain,
+    long long received_ms)
+{
+	return msg_alloc(topic, topic_len, client_id, client_id_len, username,
+	    username_len, payload, payload_len, qos, retain, received_ms, NULL,
+	    NULL);
 }
 
 struct msg *
@@ -69,47 +89,8 @@ msg_new_source(const char *topic, size_t topic_len, const char *client_id,
     uint8_t qos, uint8_t retain, long long received_ms, const char *source,
     const char *origin)
 {
-	struct msg *m;
-	size_t slen = strlen(source), olen = strlen(origin), total;
-	char *p;
-
-	if (topic_len > UINT16_MAX || client_id_len > UINT16_MAX ||
-	    payload_len > UINT32_MAX || slen > UINT16_MAX ||
-	    olen > UINT16_MAX)
-		return NULL;
-	total = sizeof *m + payload_len + topic_len + 1 + client_id_len + 1 +
-	    slen + 1 + olen + 1;
-	if ((m = gw_malloc(total)) == NULL)
-		return NULL;
-	atomic_init(&m->refs, 1);
-	m->qos = qos;
-	m->retain = retain;
-	m->topic_len = (uint16_t)topic_len;
-	m->client_id_len = (uint16_t)client_id_len;
-	m->username_len = 0;
-	m->payload_len = (uint32_t)payload_len;
-	m->received_ms = received_ms;
-	m->payload = (uint8_t *)(m + 1);
-	if (payload_len != 0)
-		memcpy(m->payload, payload, payload_len);
-	p = (char *)m->payload + payload_len;
-	m->topic = p;
-	memcpy(p, topic, topic_len);
-	p[topic_len] = '\0';
-	p += topic_len + 1;
-	m->client_id = p;
-	if (client_id_len != 0)
-		memcpy(p, client_id, client_id_len);
-	p[client_id_len] = '\0';
-	p += client_id_len + 1;
-	m->username = NULL;
-	m->source = p;
-	m->source_len = (uint16_t)slen;
-	memcpy(p, source, slen + 1);
-	p += slen + 1;
-	m->origin = p;
-	memcpy(p, origin, olen + 1);
-	return m;
+	return msg_alloc(topic, topic_len, client_id, client_id_len, NULL, 0,
+	    payload, payload_len, qos, retain, received_ms, source, origin);
 }
 
 bool

@@ -26,11 +26,20 @@
  * chains to the listener's CA; use_identity_as_username makes its common
  * name the MQTT username.
  *
+ * Outgoing connections (sources, contexts from tls_client.c) share the
+ * policy, the file checks and the session code: tls_session_connect()
+ * sets the host to verify (an address or a DNS name, sent as SNI when it
+ * is a name) and tls_handshake() drives the client handshake before the
+ * first MQTT byte, so a verification failure is reported as such.
+ *
  * Reload: a listener's SSL_CTX is rebuilt from its files and swapped in
  * only when every file loaded and matched; open connections hold their
  * own reference to the old SSL_CTX (OpenSSL counts them), so nothing open
  * is disturbed. libssl itself is loaded by tls_shim.c on first use.
  */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -39,29 +48,22 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "config.h"
 #include "log.h"
 #include "mem.h"
 #include "net/tls.h"
+#include "net/tls_int.h"
 
 /* Forward-secret AEAD suites for TLS 1.2 (TLS 1.3 keeps its defaults). */
 #define TLS12_CIPHERS	"ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL"
 #define SID_CONTEXT	"mqlite"
 #define SESSION_CACHE	1024	/* TLS sessions kept for resumption */
 
-struct tls_ctx {
-	SSL_CTX		*ssl_ctx;	/* current settings, NULL never */
-	char		*cert;		/* certificate chain (PEM) */
-	char		*key;		/* private key (PEM) */
-	char		*ca;		/* CA bundle or NULL */
-	bool		 require_cert;	/* client certificate required */
-	bool		 use_identity;	/* CN becomes the username */
-	size_t		 index;		/* listeners[index] in the config */
-};
-
 struct tls_session {
 	SSL		*ssl;
+	bool		 client;	/* we connected (a source) */
 	bool		 handshake_done;
 	bool		 failed;	/* fatal error: no close_notify */
 	bool		 read_wants_write;
@@ -73,11 +75,12 @@ struct tls_session {
 	char		 failure[192];	/* why failed, "" if not */
 };
 
-static SSL_CTX	*ctx_build(const struct tls_ctx *, struct gw_error *);
+static void	 handshake_done(struct tls_session *);
+static int	 io_result(struct tls_session *, int, bool);
 
-/* The earliest queued OpenSSL error as text (clears the queue). */
-static const char *
-ssl_reason(char *buf, size_t len)
+/* See tls_int.h. */
+const char *
+tls_ssl_reason(char *buf, size_t len)
 {
 	unsigned long e, first = 0;
 	const char *r;
@@ -94,59 +97,124 @@ ssl_reason(char *buf, size_t len)
 	return buf;
 }
 
-/* Fills err for listeners[index].tls.KEY. Returns GW_ECONFIG. */
+/* Fills err for SECTION[index].tls.KEY. Returns GW_ECONFIG. */
 static int
-file_error(struct gw_error *err, size_t index, const char *key,
+file_error(struct gw_error *err, const struct tls_ctx *t, const char *key,
     const char *file, const char *fmt, const char *reason)
 {
 	char path[64], what[160];
 
-	snprintf(path, sizeof path, "listeners[%zu].tls.%s", index, key);
+	snprintf(path, sizeof path, "%s[%zu].tls.%s", t->section, t->index,
+	    key);
 	snprintf(what, sizeof what, fmt, reason);
 	return gw_error_set(err, path, "%s: %s", file, what);
 }
 
 /* The file can be opened for reading; else err says why. */
 static int
-check_readable(const char *file, size_t index, const char *key,
+check_readable(const struct tls_ctx *t, const char *file, const char *key,
     struct gw_error *err)
 {
 	FILE *f;
 
+	if (file == NULL)
+		return 0;
 	if ((f = fopen(file, "r")) == NULL)
-		return file_error(err, index, key, file, "cannot open: %s",
+		return file_error(err, t, key, file, "cannot open: %s",
 		    strerror(errno));
 	fclose(f);
 	return 0;
 }
 
-/*
- * Builds an SSL_CTX from t's files. Returns it, or NULL with err naming
- * the file and key at fault.
- */
-static SSL_CTX *
-ctx_build(const struct tls_ctx *t, struct gw_error *err)
+/* Loads t's certificate chain and key into ctx; else err says why. */
+static int
+use_keypair(SSL_CTX *ctx, const struct tls_ctx *t, struct gw_error *err)
 {
-	STACK_OF(X509_NAME) *names;
-	SSL_CTX *ctx;
 	X509 *x;
 	const char *reason;
 	char rb[64];
+
+	if (SSL_CTX_use_certificate_chain_file(ctx, t->cert) != 1)
+		return file_error(err, t, "cert", t->cert,
+		    "not a usable PEM certificate (%s)", tls_ssl_reason(rb,
+		    sizeof rb));
+	x = SSL_CTX_get0_certificate(ctx);
+	if (x != NULL && X509_cmp_current_time(X509_get0_notAfter(x)) < 0)
+		return file_error(err, t, "cert", t->cert, "%s",
+		    "the certificate has expired");
+	if (SSL_CTX_use_PrivateKey_file(ctx, t->key, SSL_FILETYPE_PEM) != 1) {
+		/* OpenSSL compares the key with the certificate here. */
+		reason = tls_ssl_reason(rb, sizeof rb);
+		return file_error(err, t, "key", t->key, strstr(reason,
+		    "mismatch") != NULL ? "the key does not match the "
+		    "certificate (%s)" : "not a usable PEM private key (%s)",
+		    reason);
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		ERR_clear_error();
+		return file_error(err, t, "key", t->key, "%s",
+		    "the key does not match the certificate");
+	}
+	return 0;
+}
+
+/*
+ * Whom the peer must prove to be: a listener asks for client certificates
+ * signed by its CA (required or not); a client verifies the server's
+ * chain against ca_file or the system's store, unless insecure.
+ */
+static int
+set_verify(SSL_CTX *ctx, const struct tls_ctx *t, struct gw_error *err)
+{
+	STACK_OF(X509_NAME) *names = NULL;
+	const char *cakey = t->client ? "ca_file" : "ca";
+	char rb[64];
 	int mode;
 
+	mode = SSL_VERIFY_NONE;
+	if (t->ca != NULL) {
+		if (SSL_CTX_load_verify_locations(ctx, t->ca, NULL) != 1 ||
+		    (!t->client &&
+		    (names = SSL_load_client_CA_file(t->ca)) == NULL))
+			return file_error(err, t, cakey, t->ca,
+			    "not a usable PEM CA bundle (%s)", tls_ssl_reason(rb,
+			    sizeof rb));
+		if (!t->client)
+			SSL_CTX_set_client_CA_list(ctx, names);
+	} else if (t->client && !t->insecure &&
+	    SSL_CTX_set_default_verify_paths(ctx) != 1)
+		return gw_error_set(err, t->section, "cannot load the "
+		    "system's CA certificates: %s", tls_ssl_reason(rb,
+		    sizeof rb));
+	if (t->client && !t->insecure)
+		mode = SSL_VERIFY_PEER;
+	if (t->require_cert)
+		mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+	SSL_CTX_set_verify(ctx, mode, NULL);
+	return 0;
+}
+
+/* See tls_int.h. */
+SSL_CTX *
+tls_ctx_build(const struct tls_ctx *t, struct gw_error *err)
+{
+	SSL_CTX *ctx;
+	char rb[64];
+
 	if (tls_shim_load() != 0) {
-		gw_error_set(err, "listeners", "TLS needs OpenSSL 3 "
+		gw_error_set(err, t->section, "TLS needs OpenSSL 3 "
 		    "(libssl.so.3), which cannot be loaded");
 		return NULL;
 	}
-	if (check_readable(t->cert, t->index, "cert", err) != 0 ||
-	    check_readable(t->key, t->index, "key", err) != 0 ||
-	    (t->ca != NULL && check_readable(t->ca, t->index, "ca", err) != 0))
+	if (check_readable(t, t->cert, "cert", err) != 0 ||
+	    check_readable(t, t->key, "key", err) != 0 ||
+	    check_readable(t, t->ca, t->client ? "ca_file" : "ca", err) != 0)
 		return NULL;
 	ERR_clear_error();
-	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
-		gw_error_set(err, "listeners", "cannot create a TLS context: "
-		    "%s", ssl_reason(rb, sizeof rb));
+	if ((ctx = SSL_CTX_new(t->client ? TLS_client_method() :
+	    TLS_server_method())) == NULL) {
+		gw_error_set(err, t->section, "cannot create a TLS context: "
+		    "%s", tls_ssl_reason(rb, sizeof rb));
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
@@ -155,60 +223,45 @@ ctx_build(const struct tls_ctx *t, struct gw_error *err)
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 	if (SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1) {
-		gw_error_set(err, "listeners", "no usable TLS 1.2 cipher: %s",
-		    ssl_reason(rb, sizeof rb));
+		gw_error_set(err, t->section, "no usable TLS 1.2 cipher: %s",
+		    tls_ssl_reason(rb, sizeof rb));
 		goto fail;
 	}
-	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)SID_CONTEXT,
-	    sizeof SID_CONTEXT - 1);
-	/* Resumption is welcome; its memory is bounded. */
-	SSL_CTX_sess_set_cache_size(ctx, SESSION_CACHE);
-	if (SSL_CTX_use_certificate_chain_file(ctx, t->cert) != 1) {
-		file_error(err, t->index, "cert", t->cert,
-		    "not a usable PEM certificate (%s)", ssl_reason(rb,
-		    sizeof rb));
+	if (!t->client) {
+		SSL_CTX_set_session_id_context(ctx,
+		    (const unsigned char *)SID_CONTEXT, sizeof SID_CONTEXT - 1);
+		/* Resumption is welcome; its memory is bounded. */
+		SSL_CTX_sess_set_cache_size(ctx, SESSION_CACHE);
+	}
+	if ((t->cert != NULL && use_keypair(ctx, t, err) != 0) ||
+	    set_verify(ctx, t, err) != 0)
 		goto fail;
-	}
-	x = SSL_CTX_get0_certificate(ctx);
-	if (x != NULL && X509_cmp_current_time(X509_get0_notAfter(x)) < 0) {
-		file_error(err, t->index, "cert", t->cert, "%s",
-		    "the certificate has expired");
-		goto fail;
-	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, t->key, SSL_FILETYPE_PEM) != 1) {
-		/* OpenSSL compares the key with the certificate here. */
-		reason = ssl_reason(rb, sizeof rb);
-		file_error(err, t->index, "key", t->key, strstr(reason,
-		    "mismatch") != NULL ? "the key does not match the "
-		    "certificate (%s)" : "not a usable PEM private key (%s)",
-		    reason);
-		goto fail;
-	}
-	if (SSL_CTX_check_private_key(ctx) != 1) {
-		ERR_clear_error();
-		file_error(err, t->index, "key", t->key, "%s",
-		    "the key does not match the certificate");
-		goto fail;
-	}
-	mode = SSL_VERIFY_NONE;
-	if (t->ca != NULL) {
-		if (SSL_CTX_load_verify_locations(ctx, t->ca, NULL) != 1 ||
-		    (names = SSL_load_client_CA_file(t->ca)) == NULL) {
-			file_error(err, t->index, "ca", t->ca,
-			    "not a usable PEM CA bundle (%s)", ssl_reason(rb,
-			    sizeof rb));
-			goto fail;
-		}
-		SSL_CTX_set_client_CA_list(ctx, names);
-	}
-	if (t->require_cert)
-		mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-	SSL_CTX_set_verify(ctx, mode, NULL);
 	return ctx;
 
 fail:
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+/* See tls_int.h. */
+struct tls_ctx *
+tls_ctx_alloc(bool client, size_t index, const char *cert, const char *key,
+    const char *ca)
+{
+	struct tls_ctx *t;
+
+	if ((t = gw_calloc(1, sizeof *t)) == NULL)
+		return NULL;
+	t->client = client;
+	t->section = client ? "sources" : "listeners";
+	t->index = index;
+	if ((cert != NULL && (t->cert = gw_strdup(cert)) == NULL) ||
+	    (key != NULL && (t->key = gw_strdup(key)) == NULL) ||
+	    (ca != NULL && (t->ca = gw_strdup(ca)) == NULL)) {
+		tls_ctx_free(t);
+		return NULL;
+	}
+	return t;
 }
 
 /* A context with t's settings from l, without an SSL_CTX yet. */
@@ -217,49 +270,48 @@ ctx_alloc(const struct config_listener *l, size_t index)
 {
 	struct tls_ctx *t;
 
-	if ((t = gw_calloc(1, sizeof *t)) == NULL)
-		return NULL;
-	t->index = index;
-	t->require_cert = l->tls_require_client_cert;
-	t->use_identity = l->tls_use_identity;
-	if ((t->cert = gw_strdup(l->tls_cert != NULL ? l->tls_cert : "")) ==
-	    NULL ||
-	    (t->key = gw_strdup(l->tls_key != NULL ? l->tls_key : "")) ==
-	    NULL ||
-	    (l->tls_ca != NULL && (t->ca = gw_strdup(l->tls_ca)) == NULL)) {
-		tls_ctx_free(t);
-		return NULL;
+	/* A listener always has both files (--check says so if not). */
+	t = tls_ctx_alloc(false, index, l->tls_cert != NULL ? l->tls_cert :
+	    "", l->tls_key != NULL ? l->tls_key : "", l->tls_ca);
+	if (t != NULL) {
+		t->require_cert = l->tls_require_client_cert;
+		t->use_identity = l->tls_use_identity;
 	}
 	return t;
 }
 
-/* See tls.h. */
-int
-tls_check_listeners(const struct gw_config *cfg, tls_report_fn report,
-    void *arg)
+/* Builds and frees t; 1 after reporting why it failed, else 0. */
+static int
+check_ctx(const struct gw_config *cfg, struct tls_ctx *t,
+    const char *section, tls_report_fn report, void *arg)
 {
 	struct gw_error err;
-	struct tls_ctx *t;
-	SSL_CTX *ctx;
+
+	memset(&err, 0, sizeof err);
+	if ((t = tls_ctx_finish(t, section, &err)) == NULL) {
+		report(cfg->config_path, &err, arg);
+		return 1;
+	}
+	tls_ctx_free(t);
+	return 0;
+}
+
+/* See tls.h. */
+int
+tls_check_config(const struct gw_config *cfg, tls_report_fn report,
+    void *arg)
+{
 	size_t i;
 	int n = 0;
 
-	for (i = 0; i < cfg->nlisteners; i++) {
-		if (!cfg->listeners[i].tls)
-			continue;
-		memset(&err, 0, sizeof err);
-		if ((t = ctx_alloc(&cfg->listeners[i], i)) == NULL) {
-			gw_error_set(&err, "listeners", "out of memory");
-			ctx = NULL;
-		} else
-			ctx = ctx_build(t, &err);
-		if (ctx == NULL) {
-			report(cfg->config_path, &err, arg);
-			n++;
-		}
-		SSL_CTX_free(ctx);
-		tls_ctx_free(t);
-	}
+	for (i = 0; i < cfg->nlisteners; i++)
+		if (cfg->listeners[i].tls)
+			n += check_ctx(cfg, ctx_alloc(&cfg->listeners[i], i),
+			    "listeners", report, arg);
+	for (i = 0; i < cfg->nsources; i++)
+		if (cfg->sources[i].tls)
+			n += check_ctx(cfg, tls_client_alloc(&cfg->sources[i],
+			    i), "sources", report, arg);
 	return n;
 }
 
@@ -268,13 +320,18 @@ struct tls_ctx *
 tls_ctx_new(const struct config_listener *l, size_t index,
     struct gw_error *err)
 {
-	struct tls_ctx *t;
+	return tls_ctx_finish(ctx_alloc(l, index), "listeners", err);
+}
 
-	if ((t = ctx_alloc(l, index)) == NULL) {
-		gw_error_set(err, "listeners", "out of memory");
+/* See tls_int.h. */
+struct tls_ctx *
+tls_ctx_finish(struct tls_ctx *t, const char *section, struct gw_error *err)
+{
+	if (t == NULL) {
+		gw_error_set(err, section, "out of memory");
 		return NULL;
 	}
-	if ((t->ssl_ctx = ctx_build(t, err)) == NULL) {
+	if ((t->ssl_ctx = tls_ctx_build(t, err)) == NULL) {
 		tls_ctx_free(t);
 		return NULL;
 	}
@@ -287,7 +344,7 @@ tls_ctx_reload(struct tls_ctx *t, struct gw_error *err)
 {
 	SSL_CTX *ctx;
 
-	if ((ctx = ctx_build(t, err)) == NULL)
+	if ((ctx = tls_ctx_build(t, err)) == NULL)
 		return GW_ECONFIG;
 	SSL_CTX_free(t->ssl_ctx);
 	t->ssl_ctx = ctx;
@@ -330,6 +387,72 @@ tls_session_new(struct tls_ctx *t, int fd)
 }
 
 /* See tls.h. */
+struct tls_session *
+tls_session_connect(struct tls_ctx *t, int fd, const char *host)
+{
+	struct tls_session *s;
+	X509_VERIFY_PARAM *vp;
+	unsigned char addr[16];
+	bool ip;
+
+	if ((s = gw_calloc(1, sizeof *s)) == NULL)
+		return NULL;
+	s->fd = fd;
+	s->client = true;
+	ip = inet_pton(AF_INET, host, addr) == 1 ||
+	    inet_pton(AF_INET6, host, addr) == 1;
+	ERR_clear_error();
+	if ((s->ssl = SSL_new(t->ssl_ctx)) == NULL ||
+	    SSL_set_fd(s->ssl, fd) != 1)
+		goto fail;
+	/* SNI carries names only, never an address (RFC 6066). */
+	if (!ip && SSL_set_tlsext_host_name(s->ssl, host) != 1)
+		goto fail;
+	if (!t->insecure) {
+		vp = SSL_get0_param(s->ssl);
+		X509_VERIFY_PARAM_set_hostflags(vp,
+		    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if ((ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, host) :
+		    X509_VERIFY_PARAM_set1_host(vp, host, 0)) != 1)
+			goto fail;
+	}
+	SSL_set_connect_state(s->ssl);
+	return s;
+
+fail:
+	ERR_clear_error();
+	tls_session_free(s);
+	return NULL;
+}
+
+/* See tls.h. */
+int
+tls_handshake(struct tls_session *s)
+{
+	int r;
+
+	if (s->failed)
+		return GW_EIO;
+	if (s->handshake_done)
+		return 0;
+	s->read_wants_write = false;
+	ERR_clear_error();
+	errno = 0;
+	if ((r = SSL_do_handshake(s->ssl)) == 1) {
+		handshake_done(s);
+		return 0;
+	}
+	if ((r = io_result(s, r, true)) != 0)
+		return r;
+	/* End of stream in the middle of the handshake. */
+	if (s->failure[0] == '\0')
+		snprintf(s->failure, sizeof s->failure, "TLS handshake failed: "
+		    "the peer closed the connection");
+	s->failed = true;
+	return GW_EIO;
+}
+
+/* See tls.h. */
 void
 tls_session_free(struct tls_session *s)
 {
@@ -356,7 +479,7 @@ handshake_done(struct tls_session *s)
 	int n;
 
 	s->handshake_done = true;
-	if ((x = SSL_get1_peer_certificate(s->ssl)) != NULL) {
+	if (!s->client && (x = SSL_get1_peer_certificate(s->ssl)) != NULL) {
 		n = X509_NAME_get_text_by_NID(X509_get_subject_name(x),
 		    NID_commonName, cn, sizeof cn);
 		/* No CN, or one with a NUL inside: no identity. */
@@ -377,7 +500,7 @@ static int
 session_fail(struct tls_session *s, const char *what)
 {
 	char rb[64];
-	const char *reason = ssl_reason(rb, sizeof rb);
+	const char *reason = tls_ssl_reason(rb, sizeof rb);
 	long v;
 
 	s->failed = true;

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * TLS listeners (OpenSSL 3, libssl loaded on first use by tls_shim.c).
- * A struct tls_ctx belongs to one listener: its certificate, key and CA
- * files and the SSL_CTX built from them. A struct tls_session belongs to
- * one accepted connection; conn.c reads and writes through it instead of
- * read(2)/send(2) when a connection has one, so the broker sees the same
- * byte streams on plain and TLS listeners.
+ * TLS listeners and TLS connections to source brokers (OpenSSL 3, libssl
+ * loaded on first use by tls_shim.c). A struct tls_ctx belongs to one
+ * listener or one source: its certificate, key and CA files and the
+ * SSL_CTX built from them. A struct tls_session belongs to one accepted
+ * or outgoing connection; conn.c reads and writes through it instead of
+ * read(2)/send(2) when a connection has one, so the broker and the
+ * sources see the same byte streams with and without TLS.
  */
 #ifndef GW_TLS_H
 #define GW_TLS_H
@@ -28,13 +29,13 @@ typedef void (*tls_report_fn)(const char *file, const struct gw_error *e,
 
 /*
  * Opens and validates the certificate, key and CA files of every TLS
- * listener of cfg the way the daemon would load them (readable, PEM,
- * key matching the certificate, certificate not expired), reporting each
- * problem as file cfg->config_path, path "listeners[N].tls.KEY". Returns
- * the number of problems reported. Loads libssl only if cfg has a TLS
- * listener.
+ * listener and every TLS source of cfg the way the daemon would load them
+ * (readable, PEM, key matching the certificate, certificate not expired),
+ * reporting each problem as file cfg->config_path, path
+ * "listeners[N].tls.KEY" or "sources[N].tls.KEY". Returns the number of
+ * problems reported. Loads libssl only if cfg has something TLS.
  */
-int	tls_check_listeners(const struct gw_config *cfg, tls_report_fn report,
+int	tls_check_config(const struct gw_config *cfg, tls_report_fn report,
 	    void *arg);
 
 /*
@@ -96,6 +97,36 @@ bool	tls_uses_identity(const struct tls_session *s);
 
 /* The verified client certificate's CN, or NULL if there is none. */
 const char *tls_identity(const struct tls_session *s);
+
+/*
+ * Starts the client side of a TLS connection to host (a name or an
+ * address, borrowed) on the connected socket fd (borrowed), with t from
+ * tls_client_ctx_new(). Unless t is insecure, the server's certificate
+ * must chain to t's CA and name host. Run tls_handshake() until it
+ * returns 0 before reading or writing. NULL on failure.
+ */
+struct tls_session *tls_session_connect(struct tls_ctx *t, int fd,
+		    const char *host);
+
+/*
+ * Advances the handshake of s. Returns 0 once done, GW_ERETRY when it
+ * waits for the socket (readable, or writable if tls_read_wants_write),
+ * GW_EIO on failure (tls_failure() says why: a certificate that does not
+ * verify, a host name that does not match, an alert from the peer).
+ */
+int	tls_handshake(struct tls_session *s);
+
+/* tls_client.c */
+struct config_source;
+
+/*
+ * Returns a new client context for source number index (borrows s for
+ * the call; the paths are copied): its CA file or the system's CA store,
+ * its client certificate and key. NULL with err filled (err->path names
+ * "sources[N].tls.KEY" at fault). Loads libssl.
+ */
+struct tls_ctx	*tls_client_ctx_new(const struct config_source *s,
+		    size_t index, struct gw_error *err);
 
 /* tls_shim.c: loads libssl once. 0, or -1 after logging why. */
 int	tls_shim_load(void);

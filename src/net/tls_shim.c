@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * OpenSSL's libssl (and through it libcrypto), loaded when the first TLS
- * listener is set up. Like src/deliver/curl_shim.c and crypto_shim.c: the
- * daemon does not link libssl, so a gateway without TLS listeners never
- * maps it and keeps its small idle footprint. This file defines the
- * OpenSSL functions tls.c calls and forwards each to the real one,
+ * listener or TLS source is set up. Like src/deliver/curl_shim.c and
+ * crypto_shim.c: the daemon does not link libssl, so a gateway without
+ * TLS listeners or sources never maps it and keeps its small idle
+ * footprint. This file defines the OpenSSL functions tls.c and
+ * tls_client.c call and forwards each to the real one,
  * resolved with dlopen("libssl.so.3") by tls_shim_load(). tls.c calls
  * tls_shim_load() before anything else and gives up on TLS when it fails,
  * so the forwarders below only guard against misuse: without the library
@@ -32,6 +33,18 @@
  */
 #define SHIM_FUNCS(F, V)						\
 	F(const SSL_METHOD *, TLS_server_method, (void), (), NULL)	\
+	F(const SSL_METHOD *, TLS_client_method, (void), (), NULL)	\
+	F(int, SSL_CTX_set_default_verify_paths, (SSL_CTX *x), (x), 0)	\
+	F(long, SSL_ctrl, (SSL *s, int cmd, long l, void *p),		\
+	    (s, cmd, l, p), 0)						\
+	V(SSL_set_connect_state, (SSL *s), (s))				\
+	F(X509_VERIFY_PARAM *, SSL_get0_param, (SSL *s), (s), NULL)	\
+	V(X509_VERIFY_PARAM_set_hostflags, (X509_VERIFY_PARAM *p,	\
+	    unsigned int f), (p, f))					\
+	F(int, X509_VERIFY_PARAM_set1_host, (X509_VERIFY_PARAM *p,	\
+	    const char *n, size_t l), (p, n, l), 0)			\
+	F(int, X509_VERIFY_PARAM_set1_ip_asc, (X509_VERIFY_PARAM *p,	\
+	    const char *a), (p, a), 0)					\
 	F(SSL_CTX *, SSL_CTX_new, (const SSL_METHOD *m), (m), NULL)	\
 	V(SSL_CTX_free, (SSL_CTX *x), (x))				\
 	F(long, SSL_CTX_ctrl, (SSL_CTX *x, int cmd, long l, void *p),	\
@@ -110,7 +123,7 @@ static void
 api_load(void)
 {
 	api_ok = dlshim_load(SSL_SONAME, syms, sizeof syms / sizeof syms[0],
-	    "TLS listeners cannot start") == 0;
+	    "TLS listeners and TLS sources cannot start") == 0;
 }
 
 /* See tls.h. */

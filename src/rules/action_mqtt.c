@@ -16,6 +16,7 @@
  * body template (sealed when it holds a secret); without one the payload
  * is forwarded byte for byte.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -89,6 +90,46 @@ mqtt_load_tls(struct loader *ld, struct rule_mqtt *mq, const cJSON *sub,
 	if (!tls)
 		load_err(ld, p, "TLS settings need an ssl://, mqtts:// or "
 		    "wss:// url");
+}
+
+/*
+ * The host and port url names ("scheme://host[:port][/...]", "[v6]"),
+ * into h (a new host string, NULL when there is none); a url without a
+ * port means 1883, or 8883 for ssl:// and mqtts://. GW_ENOMEM or 0.
+ */
+static int
+mqtt_url_host(const char *url, struct rule_mqtt_host *h)
+{
+	const char	*a, *end, *colon;
+	size_t		 n;
+
+	h->host = NULL;
+	h->port = strncmp(url, "ssl:", 4) == 0 ||
+	    strncmp(url, "mqtts:", 6) == 0 ? 8883 : 1883;
+	if ((a = strstr(url, "://")) == NULL)
+		return 0;
+	a += 3;
+	end = a + strcspn(a, "/");
+	if (*a == '[') {
+		a++;
+		if ((colon = memchr(a, ']', (size_t)(end - a))) == NULL)
+			return 0;
+		n = (size_t)(colon - a);
+		if (colon + 1 < end && colon[1] == ':')
+			h->port = atoi(colon + 2);
+	} else {
+		colon = memchr(a, ':', (size_t)(end - a));
+		n = (size_t)((colon != NULL ? colon : end) - a);
+		if (colon != NULL)
+			h->port = atoi(colon + 1);
+	}
+	if (n == 0 || n > 255)
+		return 0;
+	if ((h->host = gw_malloc(n + 1)) == NULL)
+		return GW_ENOMEM;
+	memcpy(h->host, a, n);
+	h->host[n] = '\0';
+	return 0;
 }
 
 /* Loads "url" and "urls" into mq->urls. */
@@ -166,6 +207,18 @@ action_mqtt_load(struct loader *ld, struct rule *r, const cJSON *j,
 	mqtt_load_urls(ld, mq, j, path);
 	if (mq->urls == NULL)
 		return;
+	/* Parsed once here: the store compares them with every message. */
+	if ((mq->hosts = gw_calloc(mq->nurls, sizeof *mq->hosts)) == NULL) {
+		load_oom(ld, path);
+		return;
+	}
+	for (i = 0; i < mq->nurls; i++) {
+		if (mq->urls[i].s != NULL &&
+		    mqtt_url_host(mq->urls[i].s, &mq->hosts[i]) != 0) {
+			load_oom(ld, path);
+			return;
+		}
+	}
 	load_path(p, path, "topic");
 	if ((it = load_item(j, "topic")) == NULL) {
 		if (tmpl_compile("{topic}", NULL, false, &mq->topic, NULL) != 0)
@@ -223,9 +276,13 @@ action_mqtt_free(struct rule_mqtt *mq)
 
 	if (mq == NULL)
 		return;
-	for (i = 0; mq->urls != NULL && i < mq->nurls; i++)
+	for (i = 0; mq->urls != NULL && i < mq->nurls; i++) {
 		mqtt_str_free(&mq->urls[i]);
+		if (mq->hosts != NULL)
+			gw_free(mq->hosts[i].host);
+	}
 	gw_free(mq->urls);
+	gw_free(mq->hosts);
 	tmpl_free(mq->topic);
 	tmpl_free(mq->payload);
 	mqtt_str_free(&mq->client_id);

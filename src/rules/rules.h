@@ -471,11 +471,20 @@ void		 rule_http_free(struct rule_http *out);
 
 /* ---- The mqtt (bridge) action. ---- */
 
+/* Where one url of an mqtt action points, parsed once at load. */
+struct rule_mqtt_host {
+	char			*host;	/* IPv6 without brackets; NULL if
+					 * the url names none */
+	int			 port;	/* 1883, 8883 for ssl:// and mqtts://
+					 * when the url gives none */
+};
+
 struct rule_mqtt {
 	struct rule_str		*urls;	/* "url" then "urls": tcp://,
 					 * ssl://, mqtt://, mqtts://, ws://,
 					 * wss://, tried in turn */
 	size_t			 nurls;	/* >= 1 */
+	struct rule_mqtt_host	*hosts;	/* nurls: each url's broker */
 	struct rule_tmpl	*topic;	/* default "{topic}" */
 	struct rule_tmpl	*payload;	/* NULL: the raw payload */
 	uint8_t			 qos;	/* default 0 */

@@ -1,16 +1,24 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * One source's connection, an MQTT 3.1.1 client on the event loop built
- * from mqlite's own codec: non-blocking TCP connect, CONNECT with clean
- * session 0, SUBSCRIBE to the configured filters, then PUBLISH in,
+ * from mqlite's own codec: non-blocking TCP connect, the TLS handshake
+ * for an mqtts:// source, CONNECT with clean session 0, SUBSCRIBE to the
+ * configured filters, then PUBLISH in,
  * PUBACK / PUBREC / PUBCOMP out once committed (see source.c), PINGREQ at
  * the keepalive interval.
  *
  * DESIGN
  *
- *	IDLE --timer--> CONNECTING --writable--> CONNACK --accepted--> UP
- *	  ^                  |                      |                  |
- *	  '------ link_drop(): close, backoff with jitter <------------'
+ *	IDLE --timer--> CONNECTING --writable--> [TLS] --> CONNACK --> UP
+ *	  ^                  |                      |          |         |
+ *	  '------ link_drop(): close, backoff with jitter <---------------'
+ *
+ * TLS (net/tls.h) sits under the byte streams: after the handshake,
+ * conn_read() and conn_flush() decrypt and encrypt, and the MQTT side is
+ * the same. OpenSSL may hold decrypted bytes that epoll does not report,
+ * so the link keeps reading while conn_pending() says there are some,
+ * also when it resumes after a full store; a read may wait for the socket
+ * to be writable and a write for it to be readable.
  *
  * Every failure (refused connection, bad CONNACK, malformed packet,
  * keepalive without PINGRESP, socket error) goes through link_drop(),
@@ -20,8 +28,11 @@
  * halved and jittered, so a fleet of gateways does not reconnect in
  * step. When the store queue is full the link stops reading and tries
  * again after the next commit: backpressure reaches the source broker,
- * nothing is dropped. One timer carries the connect timeout, the
- * reconnect delay and the keepalive deadline, depending on the state.
+ * nothing is dropped. One timer carries the connect timeout (handshake
+ * included), the reconnect delay and the keepalive deadline, depending on
+ * the state. A failure is logged when it differs from the last one, so a
+ * broker that stays away or keeps refusing our certificate leaves one
+ * line, not one per attempt.
  */
 #include <sys/socket.h>
 
@@ -38,15 +49,24 @@
 #include "config.h"
 #include "mem.h"
 #include "mqtt/codec.h"
+#include "net/tls.h"
 #include "source/source_int.h"
 
 #define LINK_READ_CHUNK		(64 * 1024)
+#define LINK_READ_ROUNDS	64	/* TLS records read per wakeup */
 #define LINK_CONNECT_TIMEOUT_MS	10000
 #define LINK_RETRY_MS		100	/* store full and no commit seen */
+
+/* Failures that say less than what an attempt may have said before. */
+#define LINK_WRITE_FAILED	"write failed"
+#define LINK_CLOSED		"closed by the broker"
+#define LINK_SOCKET_ERROR	"socket error"
 
 static void	link_io_cb(struct ev_loop *, int, unsigned, void *);
 static void	link_timer_cb(struct ev_loop *, void *);
 static void	link_retry_cb(struct ev_loop *, void *);
+static void	link_read(struct source_link *);
+static void	link_send_connect(struct source_link *);
 static int	link_packet(struct source_link *, const struct codec_header *,
 		    const uint8_t *);
 
@@ -91,13 +111,15 @@ link_flush(struct source_link *l)
 		rc = conn_flush(&l->conn);
 	}
 	if (rc == GW_EIO) {
-		link_drop(l, "write failed");
+		link_drop(l, conn_failure(&l->conn) != NULL ?
+		    conn_failure(&l->conn) : LINK_WRITE_FAILED);
 		return;
 	}
 	if (l->state == LINK_DONE)
 		return;
-	link_events(l, (l->blocked ? 0 : EV_READ) |
-	    (rc == GW_ERETRY ? EV_WRITE : 0));
+	link_events(l, (l->blocked ? 0 : conn_read_wants_write(&l->conn) ?
+	    EV_WRITE : EV_READ) | (rc != GW_ERETRY ? 0 :
+	    conn_write_wants_read(&l->conn) ? EV_READ : EV_WRITE));
 }
 
 /* Opens a non-blocking socket connecting to the source. */
@@ -203,9 +225,31 @@ link_connect(struct source_link *l)
 	    LINK_CONNECT_TIMEOUT_MS, link_timer_cb, l);
 }
 
-void
-link_drop(struct source_link *l, const char *why)
+/*
+ * Whether a failed attempt says something new: the first since the link
+ * was up, or a reason other than the last one logged. A bare "closed" or
+ * "write failed" after a precise reason (a TLS alert read on one attempt,
+ * the socket already closed on the next) is not news.
+ */
+static bool
+link_new_failure(const struct source_link *l, const char *why)
 {
+	if (l->last_fail[0] == '\0')
+		return true;
+	if (strcmp(why, LINK_WRITE_FAILED) == 0 ||
+	    strcmp(why, LINK_CLOSED) == 0 ||
+	    strcmp(why, LINK_SOCKET_ERROR) == 0)
+		return false;
+	return strcmp(why, l->last_fail) != 0;
+}
+
+void
+link_drop(struct source_link *l, const char *reason)
+{
+	char why[sizeof l->last_fail];
+
+	/* reason may live in the TLS session closed below. */
+	snprintf(why, sizeof why, "%s", reason);
 	ev_timer_cancel(l->ss->loop, &l->timer);
 	ev_timer_cancel(l->ss->loop, &l->retry);
 	if (l->conn.fd != -1) {
@@ -221,8 +265,11 @@ link_drop(struct source_link *l, const char *why)
 		link_log(LOG_LVL_INFO, l, "disconnected: %s", why);
 	else if (l->stats.connected)
 		link_log(LOG_LVL_WARN, l, "disconnected: %s", why);
-	else if (log_ratelimited(&l->err_log, 3, 60000))
+	else if (link_new_failure(l, why)) {
 		link_log(LOG_LVL_WARN, l, "connection failed: %s", why);
+		snprintf(l->last_fail, sizeof l->last_fail, "%s", why);
+	} else
+		link_log(LOG_LVL_DEBUG, l, "connection failed again: %s", why);
 	l->stats.connected = false;
 	if (l->state == LINK_DONE || l->intake_stopped) {
 		l->state = LINK_DONE;
@@ -232,12 +279,32 @@ link_drop(struct source_link *l, const char *why)
 	link_schedule(l);
 }
 
-/* The TCP connection is up: send CONNECT. */
+/* Advances the TLS handshake; CONNECT follows once it is done. */
 static void
-link_send_connect(struct source_link *l)
+link_handshake(struct source_link *l)
 {
-	const struct config_source *s = l->cfg;
-	struct codec_connect c;
+	const char *why;
+	int rc;
+
+	rc = tls_handshake(l->conn.tls);
+	if (rc == GW_ERETRY) {
+		link_events(l, conn_read_wants_write(&l->conn) ? EV_WRITE :
+		    EV_READ);
+		return;
+	}
+	if (rc != 0) {
+		why = conn_failure(&l->conn);
+		link_drop(l, why != NULL ? why : "TLS handshake failed");
+		return;
+	}
+	link_log(LOG_LVL_DEBUG, l, "TLS handshake done");
+	link_send_connect(l);
+}
+
+/* The TCP connection is up: start TLS, or send CONNECT. */
+static void
+link_connected(struct source_link *l)
+{
 	socklen_t len = sizeof(int);
 	int err = 0;
 
@@ -247,6 +314,26 @@ link_send_connect(struct source_link *l)
 		link_drop(l, strerror(err != 0 ? err : errno));
 		return;
 	}
+	if (l->tls == NULL) {
+		link_send_connect(l);
+		return;
+	}
+	if ((l->conn.tls = tls_session_connect(l->tls, l->conn.fd,
+	    l->cfg->host)) == NULL) {
+		link_drop(l, "cannot start TLS (out of memory)");
+		return;
+	}
+	l->state = LINK_TLS;
+	link_handshake(l);
+}
+
+/* Sends CONNECT (after the TLS handshake, if any). */
+static void
+link_send_connect(struct source_link *l)
+{
+	const struct config_source *s = l->cfg;
+	struct codec_connect c;
+
 	memset(&c, 0, sizeof c);
 	c.protocol_level = 4;
 	c.clean_session = false;
@@ -322,6 +409,7 @@ link_connack(struct source_link *l, const uint8_t *body, size_t len)
 	}
 	l->state = LINK_UP;
 	l->attempt = 0;
+	l->last_fail[0] = '\0';
 	l->stats.connected = true;
 	l->stats.connects++;
 	link_log(LOG_LVL_INFO, l, "connected as %s (session %s)",
@@ -535,27 +623,49 @@ link_process_input(struct source_link *l)
 	link_flush(l);
 }
 
-/* Reads what the socket has and parses it. */
+/*
+ * Reads what the socket has and parses it, and goes on while TLS holds
+ * decrypted bytes (bounded; the retry timer carries on after that).
+ */
 static void
 link_read(struct source_link *l)
 {
 	size_t limit = l->ss->cfg->max_packet_bytes + 8;
+	unsigned rounds;
 	int rc;
 
-	rc = conn_read(&l->conn, LINK_READ_CHUNK, limit);
-	if (rc == GW_ERETRY)
-		return;
-	if (rc == 0) {
-		link_drop(l, "closed by the broker");
-		return;
+	for (rounds = 0; rounds < LINK_READ_ROUNDS; rounds++) {
+		rc = conn_read(&l->conn, LINK_READ_CHUNK, limit);
+		if (rc == GW_ERETRY) {
+			link_flush(l);	/* read interest may have changed */
+			return;
+		}
+		if (rc == 0) {
+			link_drop(l, LINK_CLOSED);
+			return;
+		}
+		if (rc < 0 && rc != GW_ETOOBIG) {
+			link_drop(l, conn_failure(&l->conn) != NULL ?
+			    conn_failure(&l->conn) : gw_strerror(rc));
+			return;
+		}
+		l->last_rx_ms = clock_mono_ms();
+		link_process_input(l);
+		if (l->conn.fd == -1 || l->blocked ||
+		    conn_pending(&l->conn) == 0)
+			return;
 	}
-	if (rc < 0 && rc != GW_ETOOBIG) {
-		link_drop(l, conn_failure(&l->conn) != NULL ?
-		    conn_failure(&l->conn) : gw_strerror(rc));
-		return;
-	}
-	l->last_rx_ms = clock_mono_ms();
+	ev_timer_set(l->ss->loop, &l->retry, ev_now(l->ss->loop),
+	    link_retry_cb, l);
+}
+
+void
+link_resume(struct source_link *l)
+{
 	link_process_input(l);
+	if (l->conn.fd != -1 && !l->blocked && !l->intake_stopped &&
+	    conn_pending(&l->conn) > 0)
+		link_read(l);
 }
 
 static void
@@ -567,13 +677,22 @@ link_io_cb(struct ev_loop *loop, int fd, unsigned events, void *arg)
 	(void)fd;
 	if (l->state == LINK_CONNECTING) {
 		if (events & (EV_WRITE | EV_ERROR))
-			link_send_connect(l);
+			link_connected(l);
+		return;
+	}
+	if (l->state == LINK_TLS) {
+		link_handshake(l);
 		return;
 	}
 	if ((events & EV_ERROR) && !(events & EV_READ)) {
-		link_drop(l, "socket error");
+		link_drop(l, LINK_SOCKET_ERROR);
 		return;
 	}
+	/* TLS: a read may wait for writability and a write for input. */
+	if ((events & EV_WRITE) && conn_read_wants_write(&l->conn))
+		events |= EV_READ;
+	if ((events & EV_READ) && conn_write_wants_read(&l->conn))
+		events |= EV_WRITE;
 	if (events & EV_WRITE)
 		link_flush(l);
 	if (l->conn.fd != -1 && (events & (EV_READ | EV_ERROR)) &&
@@ -592,8 +711,10 @@ link_timer_cb(struct ev_loop *loop, void *arg)
 		link_connect(l);
 		break;
 	case LINK_CONNECTING:
+	case LINK_TLS:
 	case LINK_CONNACK:
-		link_drop(l, "timed out connecting");
+		link_drop(l, l->state == LINK_TLS ? "timed out in the TLS "
+		    "handshake" : "timed out connecting");
 		break;
 	case LINK_UP:
 		if (l->ping_out) {
@@ -620,6 +741,6 @@ link_retry_cb(struct ev_loop *loop, void *arg)
 	struct source_link *l = arg;
 
 	(void)loop;
-	if (l->blocked && l->conn.fd != -1 && !l->intake_stopped)
-		link_process_input(l);
+	if (l->conn.fd != -1 && !l->intake_stopped && l->state == LINK_UP)
+		link_resume(l);
 }

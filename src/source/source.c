@@ -40,6 +40,7 @@
 #include "config.h"
 #include "mem.h"
 #include "mqtt/codec.h"
+#include "net/tls.h"
 #include "source/source_int.h"
 #include "store/store.h"
 
@@ -99,6 +100,7 @@ sources_new(struct ev_loop *loop, struct broker *b, struct store *store,
 {
 	struct sources *ss;
 	struct source_link *l;
+	struct gw_error err;
 	struct timespec ts;
 	size_t i;
 	bool v6;
@@ -127,6 +129,16 @@ sources_new(struct ev_loop *loop, struct broker *b, struct store *store,
 		    v6 ? "[" : "", l->cfg->host, v6 ? "]" : "",
 		    l->cfg->port);
 	}
+	for (i = 0; i < ss->n; i++) {
+		l = &ss->links[i];
+		memset(&err, 0, sizeof err);
+		if (l->cfg->tls && (l->tls = tls_client_ctx_new(l->cfg, i,
+		    &err)) == NULL) {
+			log_error("%s: %s", err.path, err.msg);
+			sources_free(ss);
+			return NULL;
+		}
+	}
 	if (ss->n > 0 && store_load_qos2(store, load_qos2_cb, ss) != 0) {
 		sources_free(ss);
 		return NULL;
@@ -154,7 +166,7 @@ commit_hook(void *arg)
 			continue;
 		link_release_acks(l, committed, false);
 		if (l->blocked && !l->intake_stopped)
-			link_process_input(l);
+			link_resume(l);
 	}
 }
 
@@ -239,6 +251,7 @@ sources_free(struct sources *ss)
 		}
 		gw_free(ss->links[i].qos2);
 		gw_free(ss->links[i].acks);
+		tls_ctx_free(ss->links[i].tls);
 	}
 	gw_free(ss);
 }

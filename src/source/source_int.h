@@ -17,10 +17,12 @@
 #include "source/source.h"
 
 struct config_source;
+struct tls_ctx;
 
 enum link_state {
 	LINK_IDLE = 0,		/* waiting to reconnect */
 	LINK_CONNECTING,	/* TCP connect in progress */
+	LINK_TLS,		/* TLS handshake in progress */
 	LINK_CONNACK,		/* CONNECT sent, waiting for CONNACK */
 	LINK_UP,		/* CONNACK accepted */
 	LINK_DONE,		/* shut down */
@@ -43,6 +45,7 @@ struct source_link {
 	char		 origin[300];		/* "host:port" */
 	uint8_t		 state;			/* enum link_state */
 	struct conn	 conn;			/* fd -1 when not connected */
+	struct tls_ctx	*tls;			/* owned; NULL: plain TCP */
 	unsigned	 ev_mask;		/* epoll interest */
 	struct ev_timer	 timer;			/* reconnect, connect and
 						 * keepalive deadlines */
@@ -62,6 +65,7 @@ struct source_link {
 	size_t		 ack_head, ack_len, ack_cap;
 	struct source_stats stats;
 	struct log_limit err_log;
+	char		 last_fail[200];	/* last failure logged */
 };
 
 struct sources {
@@ -84,6 +88,11 @@ void	link_release_acks(struct source_link *l, uint64_t committed,
 	    bool force);
 /* Parses what l has buffered (also after the store had room again). */
 void	link_process_input(struct source_link *l);
+/*
+ * After the store had room again: parses what l has buffered, then reads
+ * what TLS holds decrypted (epoll does not see those bytes).
+ */
+void	link_resume(struct source_link *l);
 /* Writes l's output; arms EV_WRITE while some is left. */
 void	link_flush(struct source_link *l);
 

@@ -238,45 +238,19 @@ forward_dead_pruned(const struct forward *f)
 
 /*
  * True when m came from a source broker that one of mq's urls names
- * (same host and port): forwarding it there would loop. A url without a
- * port means 1883, or 8883 for ssl:// and mqtts://.
+ * (same host and port, parsed at rule load): forwarding it there would
+ * loop.
  */
 static bool
 mqtt_loops_back(const struct rule_mqtt *mq, const struct msg *m)
 {
-	char host[256];
-	const char *u, *a, *end, *colon;
-	size_t i, n;
-	int port;
+	size_t i;
 
 	if (m->origin == NULL || mq == NULL)
 		return false;
 	for (i = 0; i < mq->nurls; i++) {
-		if ((u = mq->urls[i].s) == NULL || (a = strstr(u, "://")) ==
-		    NULL)
-			continue;
-		a += 3;
-		end = a + strcspn(a, "/");
-		port = strncmp(u, "ssl:", 4) == 0 || strncmp(u, "mqtts:", 6) ==
-		    0 ? 8883 : 1883;
-		if (*a == '[') {
-			a++;
-			if ((colon = memchr(a, ']', (size_t)(end - a))) == NULL)
-				continue;
-			n = (size_t)(colon - a);
-			if (colon + 1 < end && colon[1] == ':')
-				port = atoi(colon + 2);
-		} else {
-			colon = memchr(a, ':', (size_t)(end - a));
-			n = (size_t)((colon != NULL ? colon : end) - a);
-			if (colon != NULL)
-				port = atoi(colon + 1);
-		}
-		if (n == 0 || n >= sizeof host)
-			continue;
-		memcpy(host, a, n);
-		host[n] = '\0';
-		if (msg_from_broker(m, host, port))
+		if (mq->hosts[i].host != NULL &&
+		    msg_from_broker(m, mq->hosts[i].host, mq->hosts[i].port))
 			return true;
 	}
 	return false;

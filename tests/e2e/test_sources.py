@@ -34,16 +34,27 @@ from mqlite_harness import (CONNACK, CONNECT, PUBACK, PUBCOMP, PUBLISH,
 
 class SiteMosquitto:
     """The site broker: a real Mosquitto on a free loopback port, with no
-    limit on the messages it queues for an offline persistent session."""
+    limit on the messages it queues for an offline persistent session.
+    With tls (a dict of PEM files: ca, cert, key, and require_cert), a
+    second listener on tls_port speaks TLS; the devices keep the plain
+    one."""
 
-    def __init__(self, workdir, port=None):
+    def __init__(self, workdir, port=None, tls=None, tls_port=None):
         self.port = port or free_port()
+        self.tls_port = tls_port or (free_port() if tls else None)
         self.conf = os.path.join(workdir, "site.conf")
         self.log = os.path.join(workdir, "site.log")
         with open(self.conf, "w") as f:
-            f.write("listener %d %s\nallow_anonymous true\n"
+            f.write("per_listener_settings false\nallow_anonymous true\n"
+                    "user root\n"
                     "persistence false\nmax_queued_messages 0\n"
-                    "log_dest stderr\n" % (self.port, HOST))
+                    "log_dest stderr\nlistener %d %s\n" % (self.port, HOST))
+            if tls:
+                f.write("listener %d %s\ncafile %s\ncertfile %s\n"
+                        "keyfile %s\nrequire_certificate %s\n" % (
+                            self.tls_port, HOST, tls["ca"], tls["cert"],
+                            tls["key"], "true" if tls.get("require_cert")
+                            else "false"))
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 ["/usr/sbin/mosquitto", "-c", self.conf],
@@ -57,7 +68,10 @@ class SiteMosquitto:
         if self.proc.poll() is not None:
             raise RuntimeError("site mosquitto exited")
         try:
-            socket.create_connection((HOST, self.port), timeout=1).close()
+            for port in (self.port, self.tls_port):
+                if port:
+                    socket.create_connection((HOST, port),
+                                             timeout=1).close()
             return True
         except OSError:
             return False
@@ -113,8 +127,9 @@ class ScriptedSite:
         self.lsock.close()
 
 
-@mqlite_only("mqlite sources")
-class TestSources(E2ETestCase):
+class SourceCase(E2ETestCase):
+    """What the source tests share: mqlite with one source, the log and
+    metrics, the kill -9 run. No test of its own."""
     auto_start = False
     needs_db = True
 
@@ -132,10 +147,12 @@ class TestSources(E2ETestCase):
             for s in self.scripted:
                 s.close()
 
-    def mqlite(self, port, topics, rules=None, metrics=False, **src):
+    def mqlite(self, port, topics, rules=None, metrics=False, scheme="tcp",
+               start=True, **src):
         br = Broker(self.workdir, name="gw")
         self.brokers.append(br)
-        source = {"name": "site", "url": "tcp://%s:%d" % (HOST, port),
+        source = {"name": "site",
+                  "url": "%s://%s:%d" % (scheme, HOST, port),
                   "topics": topics,
                   "reconnect": {"min": "100ms", "max": "500ms"}}
         source.update(src)
@@ -146,7 +163,8 @@ class TestSources(E2ETestCase):
             self.metrics_port = free_port()
             extra["metrics"] = {"bind": HOST, "port": self.metrics_port}
         br.update_config(**extra)
-        br.start()
+        if start:
+            br.start()
         return br
 
     def wait_log(self, br, text, timeout=15.0):
@@ -158,6 +176,74 @@ class TestSources(E2ETestCase):
         url = "http://%s:%d/metrics" % (HOST, self.metrics_port)
         with urllib.request.urlopen(url, timeout=10) as r:
             return r.read().decode()
+
+    def kill9_midstream(self, site, n=2000, port=None, **src):
+        """Devices publish n QoS 1 and n QoS 2 messages to the site's
+        plain listener; mqlite subscribes through port (the site's by
+        default), is killed with SIGKILL mid-stream and restarted: every
+        QoS 2 message is stored exactly once, every QoS 1 at least once."""
+        br = self.mqlite(port or site.port, [{"topic": "q1/#", "qos": 1},
+                                             {"topic": "q2/#", "qos": 2}],
+                         **src)
+        self.wait_log(br, "subscribed")
+        pubs = []
+        for qos in (1, 2):
+            lines = "".join("%d\n" % i for i in range(n)).encode()
+            p = subprocess.Popen(["mosquitto_pub", "-h", HOST, "-p",
+                                  str(site.port), "-i", "device-q%d" % qos,
+                                  "-t", "q%d/seq" % qos, "-q", str(qos),
+                                  "-l"], stdin=subprocess.PIPE,
+                                 stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE)
+            p.stdin.write(lines)
+            p.stdin.close()
+            pubs.append(p)
+        # Mid-stream: some rows are in, the devices are still publishing.
+        got = br.wait_count(n // 10, timeout=60)
+        self.assertGreaterEqual(got, n // 10)
+        br.kill()
+        killed_at = br.count()
+        time.sleep(0.3)
+        br.start()
+        for p in pubs:
+            try:
+                rc = p.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+                rc = "timeout"
+            self.assertEqual(rc, 0, p.stderr.read())
+            p.stderr.close()
+        self.wait_log(br, "connected as mqlite-site (session resumed)")
+
+        def complete():
+            return br.scalar("select count(distinct payload) from messages "
+                             "where topic='q1/seq'") >= n and \
+                br.scalar("select count(distinct payload) from messages "
+                          "where topic='q2/seq'") >= n
+        self.assertTrue(wait_until(complete, timeout=120, interval=0.2),
+                        "missing rows after the restart")
+        want = set(str(i) for i in range(n))
+        q2 = [r[0] for r in br.rows("select payload from messages "
+                                    "where topic='q2/seq'")]
+        self.assertEqual(len(q2), n, "QoS 2 stored more than once")
+        self.assertEqual(set(q2), want)
+        q1 = [r[0] for r in br.rows("select payload from messages "
+                                    "where topic='q1/seq'")]
+        self.assertEqual(set(q1), want)
+        self.assertGreaterEqual(len(q1), n)
+        # Every PUBREL arrived: no packet id left recorded.
+        self.assertTrue(wait_until(lambda: br.scalar(
+            "select count(*) from qos2_inflight") == 0, timeout=20),
+            "QoS 2 records left in qos2_inflight")
+        self.assertGreater(killed_at, 0)
+        self.assertEqual(br.rows("select distinct client_id from messages"),
+                         [["mqlite-site"]])
+        return br
+
+
+@mqlite_only("mqlite sources")
+class TestSources(SourceCase):
 
     # -- against a real Mosquitto -------------------------------------------
 
@@ -226,65 +312,9 @@ class TestSources(E2ETestCase):
             "src='site' and v=9") == 1, timeout=15))
 
     def test_kill9_midstream_exactly_once_qos2_at_least_once_qos1(self):
-        n = 2000
         site = SiteMosquitto(self.workdir)
         self.sites.append(site)
-        br = self.mqlite(site.port, [{"topic": "q1/#", "qos": 1},
-                                     {"topic": "q2/#", "qos": 2}])
-        self.wait_log(br, "subscribed")
-        pubs = []
-        for qos in (1, 2):
-            lines = "".join("%d\n" % i for i in range(n)).encode()
-            p = subprocess.Popen(["mosquitto_pub", "-h", HOST, "-p",
-                                  str(site.port), "-i", "device-q%d" % qos,
-                                  "-t", "q%d/seq" % qos, "-q", str(qos),
-                                  "-l"], stdin=subprocess.PIPE,
-                                 stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.PIPE)
-            p.stdin.write(lines)
-            p.stdin.close()
-            pubs.append(p)
-        # Mid-stream: some rows are in, the devices are still publishing.
-        got = br.wait_count(n // 10, timeout=60)
-        self.assertGreaterEqual(got, n // 10)
-        br.kill()
-        killed_at = br.count()
-        time.sleep(0.3)
-        br.start()
-        for p in pubs:
-            try:
-                rc = p.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-                rc = "timeout"
-            self.assertEqual(rc, 0, p.stderr.read())
-            p.stderr.close()
-        self.wait_log(br, "connected as mqlite-site (session resumed)")
-
-        def complete():
-            return br.scalar("select count(distinct payload) from messages "
-                             "where topic='q1/seq'") >= n and \
-                br.scalar("select count(distinct payload) from messages "
-                          "where topic='q2/seq'") >= n
-        self.assertTrue(wait_until(complete, timeout=120, interval=0.2),
-                        "missing rows after the restart")
-        want = set(str(i) for i in range(n))
-        q2 = [r[0] for r in br.rows("select payload from messages "
-                                    "where topic='q2/seq'")]
-        self.assertEqual(len(q2), n, "QoS 2 stored more than once")
-        self.assertEqual(set(q2), want)
-        q1 = [r[0] for r in br.rows("select payload from messages "
-                                    "where topic='q1/seq'")]
-        self.assertEqual(set(q1), want)
-        self.assertGreaterEqual(len(q1), n)
-        # Every PUBREL arrived: no packet id left recorded.
-        self.assertTrue(wait_until(lambda: br.scalar(
-            "select count(*) from qos2_inflight") == 0, timeout=20),
-            "QoS 2 records left in qos2_inflight")
-        self.assertGreater(killed_at, 0)
-        self.assertEqual(br.rows("select distinct client_id from messages"),
-                         [["mqlite-site"]])
+        self.kill9_midstream(site)
 
     # -- against a scripted broker ------------------------------------------
 

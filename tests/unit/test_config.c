@@ -16,13 +16,11 @@
 #include <CUnit/Basic.h>
 
 #include "config.h"
+#include "cfgtest.h"
 #include "cutest.h"
 #include "mem.h"
 #include "seen.h"
 #include "units.h"
-
-static char	tmpdir[64];
-static char	cfgfile[128];
 
 /* Returns the index of the first error at path, or -1. */
 static int
@@ -37,48 +35,11 @@ seen_at(const struct seen *s, const char *path)
 	return -1;
 }
 
-static void
-write_file(const char *path, const char *text)
-{
-	FILE	*f = fopen(path, "w");
-
-	CU_ASSERT_FATAL(f != NULL);
-	fputs(text, f);
-	fclose(f);
-}
-
-/* Writes text to the temp config file, loads it over defaults. */
-static int
-load_text(struct gw_config *cfg, struct seen *s, const char *text)
-{
-	memset(s, 0, sizeof *s);
-	CU_ASSERT_FATAL(config_init(cfg) == 0);
-	write_file(cfgfile, text);
-	return config_load_file(cfg, cfgfile, seen_collect, s);
-}
-
-/* Loads text expecting exactly one error at path whose reason has needle. */
+/* One error at path whose reason has needle (cfgtest.h). */
 static void
 expect_one(const char *text, const char *path, const char *needle)
 {
-	struct gw_config	cfg;
-	struct seen		s;
-	int			rc, i;
-
-	rc = load_text(&cfg, &s, text);
-	CU_ASSERT_EQUAL(rc, GW_ECONFIG);
-	CU_ASSERT_EQUAL(s.n, 1);
-	i = seen_at(&s, path);
-	CU_ASSERT(i >= 0);
-	if (i >= 0 && strstr(s.msg[i], needle) == NULL) {
-		fprintf(stderr, "\n  %s: %s (wanted \"%s\")\n", s.path[i],
-		    s.msg[i], needle);
-		CU_FAIL("message lacks expected text");
-	}
-	if (i < 0 && s.n > 0)
-		fprintf(stderr, "\n  got %s: %s\n", s.path[0], s.msg[0]);
-	CU_ASSERT_STRING_EQUAL(s.file, cfgfile);
-	config_free(&cfg);
+	cfgtest_expect_one(text, path, needle);
 }
 
 static void
@@ -160,17 +121,17 @@ test_full_file(void)
 	struct seen		s;
 	char			want[256];
 
-	CU_ASSERT_EQUAL(load_text(&cfg, &s, full_config), 0);
+	CU_ASSERT_EQUAL(cfgtest_load(&cfg, &s, full_config), 0);
 	CU_ASSERT_EQUAL(s.n, 0);
 	if (s.n > 0)
 		fprintf(stderr, "\n  %s: %s\n", s.path[0], s.msg[0]);
-	CU_ASSERT_STRING_EQUAL(cfg.config_path, cfgfile);
+	CU_ASSERT_STRING_EQUAL(cfg.config_path, cfgtest_file);
 	CU_ASSERT_EQUAL(cfg.nlisteners, 2);
 	CU_ASSERT_EQUAL(cfg.listeners[0].port, 1884);
 	CU_ASSERT_STRING_EQUAL(cfg.listeners[0].bind, "127.0.0.1");
 	CU_ASSERT_EQUAL(cfg.listeners[1].port, 0);
 	CU_ASSERT_STRING_EQUAL(cfg.listeners[1].bind, "0.0.0.0");
-	snprintf(want, sizeof want, "%s/data/t.db", tmpdir);
+	snprintf(want, sizeof want, "%s/data/t.db", cfgtest_dir);
 	CU_ASSERT_STRING_EQUAL(cfg.db_path, want);
 	CU_ASSERT_FALSE(cfg.durability_full);
 	CU_ASSERT_EQUAL(cfg.db_max_bytes, 2ULL << 30);
@@ -181,7 +142,7 @@ test_full_file(void)
 	CU_ASSERT_EQUAL(cfg.outbox_max_bytes, 64ULL << 20);
 	CU_ASSERT_EQUAL(cfg.outbox_overflow, CONFIG_OVERFLOW_REJECT);
 	CU_ASSERT_TRUE(cfg.allow_anonymous);
-	snprintf(want, sizeof want, "%s/passwd", tmpdir);
+	snprintf(want, sizeof want, "%s/passwd", cfgtest_dir);
 	CU_ASSERT_STRING_EQUAL(cfg.password_file, want);
 	CU_ASSERT_STRING_EQUAL(cfg.acl_file, "/etc/mqlite/acl.json");
 	CU_ASSERT_EQUAL(cfg.max_connections, 500);
@@ -191,7 +152,7 @@ test_full_file(void)
 	CU_ASSERT_EQUAL(cfg.connect_timeout_ms, 5000);
 	CU_ASSERT_EQUAL(cfg.nsources, 2);
 	CU_ASSERT_PTR_NOT_NULL(cfg.sources_json);
-	snprintf(want, sizeof want, "%s/rules/site.json", tmpdir);
+	snprintf(want, sizeof want, "%s/rules/site.json", cfgtest_dir);
 	CU_ASSERT_STRING_EQUAL(cfg.rules_path, want);
 	CU_ASSERT_PTR_NULL(cfg.rules_inline);
 	CU_ASSERT_TRUE(cfg.metrics_enabled);
@@ -208,7 +169,7 @@ test_empty_object_keeps_defaults(void)
 	struct gw_config	cfg;
 	struct seen		s;
 
-	CU_ASSERT_EQUAL(load_text(&cfg, &s, "{}"), 0);
+	CU_ASSERT_EQUAL(cfgtest_load(&cfg, &s, "{}"), 0);
 	CU_ASSERT_EQUAL(s.n, 0);
 	CU_ASSERT_EQUAL(cfg.nlisteners, 1);
 	CU_ASSERT_EQUAL(cfg.listeners[0].port, 1883);
@@ -227,10 +188,10 @@ test_relative_paths(void)
 
 	/* A file named without a folder: paths stay relative to cwd. */
 	CU_ASSERT_FATAL(getcwd(cwd, sizeof cwd) != NULL);
-	CU_ASSERT_FATAL(chdir(tmpdir) == 0);
+	CU_ASSERT_FATAL(chdir(cfgtest_dir) == 0);
 	memset(&s, 0, sizeof s);
 	CU_ASSERT_FATAL(config_init(&cfg) == 0);
-	write_file("plain.json", "{\"database\": {\"path\": \"x.db\"}, "
+	cfgtest_write("plain.json", "{\"database\": {\"path\": \"x.db\"}, "
 	    "\"rules\": \"r.json\"}");
 	CU_ASSERT_EQUAL(config_load_file(&cfg, "plain.json", seen_collect,
 	    &s), 0);
@@ -240,17 +201,17 @@ test_relative_paths(void)
 	CU_ASSERT_FATAL(chdir(cwd) == 0);
 
 	/* A file in a folder: relative paths join that folder. */
-	snprintf(rel, sizeof rel, "%s/sub", tmpdir);
+	snprintf(rel, sizeof rel, "%s/sub", cfgtest_dir);
 	mkdir(rel, 0700);
-	snprintf(rel, sizeof rel, "%s/sub/c.json", tmpdir);
-	write_file(rel, "{\"database\": {\"path\": \"../d.db\"}, "
+	snprintf(rel, sizeof rel, "%s/sub/c.json", cfgtest_dir);
+	cfgtest_write(rel, "{\"database\": {\"path\": \"../d.db\"}, "
 	    "\"auth\": {\"acl_file\": \"acl.json\"}}");
 	memset(&s, 0, sizeof s);
 	CU_ASSERT_FATAL(config_init(&cfg) == 0);
 	CU_ASSERT_EQUAL(config_load_file(&cfg, rel, seen_collect, &s), 0);
-	snprintf(want, sizeof want, "%s/sub/../d.db", tmpdir);
+	snprintf(want, sizeof want, "%s/sub/../d.db", cfgtest_dir);
 	CU_ASSERT_STRING_EQUAL(cfg.db_path, want);
-	snprintf(want, sizeof want, "%s/sub/acl.json", tmpdir);
+	snprintf(want, sizeof want, "%s/sub/acl.json", cfgtest_dir);
 	CU_ASSERT_STRING_EQUAL(cfg.acl_file, want);
 	config_free(&cfg);
 }
@@ -356,14 +317,14 @@ test_tls_listener(void)
 	struct seen		 s;
 	char			 want[512];
 
-	CU_ASSERT_EQUAL(load_text(&cfg, &s, "{\"listeners\": [{\"port\": "
+	CU_ASSERT_EQUAL(cfgtest_load(&cfg, &s, "{\"listeners\": [{\"port\": "
 	    "8883, \"tls\": {\"cert\": \"s.crt\", \"key\": \"s.key\", "
 	    "\"ca\": \"ca.crt\", \"require_client_cert\": true, "
 	    "\"use_identity_as_username\": true}}, {\"port\": 1000}]}"), 0);
 	CU_ASSERT_EQUAL(s.n, 0);
 	CU_ASSERT_TRUE(cfg.listeners[0].tls);
 	CU_ASSERT_FALSE(cfg.listeners[1].tls);
-	snprintf(want, sizeof want, "%s/s.key", tmpdir);
+	snprintf(want, sizeof want, "%s/s.key", cfgtest_dir);
 	CU_ASSERT_STRING_EQUAL(cfg.listeners[0].tls_key, want);
 	CU_ASSERT_TRUE(cfg.listeners[0].tls_require_client_cert);
 	CU_ASSERT_TRUE(cfg.listeners[0].tls_use_identity);
@@ -376,7 +337,7 @@ test_tls_listener(void)
 	config_free(&cfg);
 
 	/* Only TLS listeners: -p adds a plain one. */
-	CU_ASSERT_EQUAL(load_text(&cfg, &s, "{\"listeners\": [{\"port\": "
+	CU_ASSERT_EQUAL(cfgtest_load(&cfg, &s, "{\"listeners\": [{\"port\": "
 	    "8883, \"tls\": {\"cert\": \"s.crt\", \"key\": \"s.key\"}}]}"),
 	    0);
 	cfg.cli_port = 1999;
@@ -412,7 +373,7 @@ test_syntax_error_line(void)
 	struct gw_config	cfg;
 	struct seen		s;
 
-	CU_ASSERT_EQUAL(load_text(&cfg, &s,
+	CU_ASSERT_EQUAL(cfgtest_load(&cfg, &s,
 	    "{\n  \"log\": {\n    \"level\": \"info\"\n    \"syslog\": true\n"
 	    "  }\n}\n"), GW_ECONFIG);
 	CU_ASSERT_EQUAL(s.n, 1);
@@ -421,12 +382,12 @@ test_syntax_error_line(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(s.msg[0], "line 4"));
 	config_free(&cfg);
 
-	CU_ASSERT_EQUAL(load_text(&cfg, &s, "{\"a\": 1} x"), GW_ECONFIG);
+	CU_ASSERT_EQUAL(cfgtest_load(&cfg, &s, "{\"a\": 1} x"), GW_ECONFIG);
 	CU_ASSERT_EQUAL(s.n, 1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(s.msg[0], "line 1"));
 	config_free(&cfg);
 
-	CU_ASSERT_EQUAL(load_text(&cfg, &s, ""), GW_ECONFIG);
+	CU_ASSERT_EQUAL(cfgtest_load(&cfg, &s, ""), GW_ECONFIG);
 	CU_ASSERT_EQUAL(s.n, 1);
 	config_free(&cfg);
 }
@@ -437,7 +398,7 @@ test_all_errors_reported(void)
 	struct gw_config	cfg;
 	struct seen		s;
 
-	CU_ASSERT_EQUAL(load_text(&cfg, &s,
+	CU_ASSERT_EQUAL(cfgtest_load(&cfg, &s,
 	    "{ \"limits\": { \"max_inflght\": 1, \"max_queued\": -3 },\n"
 	    "  \"database\": { \"durability\": \"fast\", \"max_bytes\": "
 	    "\"1TB\" },\n"
@@ -464,7 +425,7 @@ test_missing_file(void)
 
 	memset(&s, 0, sizeof s);
 	CU_ASSERT_FATAL(config_init(&cfg) == 0);
-	snprintf(path, sizeof path, "%s/nope.json", tmpdir);
+	snprintf(path, sizeof path, "%s/nope.json", cfgtest_dir);
 	CU_ASSERT_EQUAL(config_load_file(&cfg, path, seen_collect, &s),
 	    GW_ECONFIG);
 	CU_ASSERT_EQUAL(s.n, 1);
@@ -481,31 +442,31 @@ test_rules_and_auth(void)
 	struct gw_config	cfg;
 	struct seen		s;
 
-	CU_ASSERT_EQUAL(load_text(&cfg, &s, "{\"rules\": [ {\"name\": \"a\", "
-	    "\"topic\": \"#\"} ]}"), 0);
+	CU_ASSERT_EQUAL(cfgtest_load(&cfg, &s, "{\"rules\": [ "
+	    "{\"name\": \"a\", \"topic\": \"#\"} ]}"), 0);
 	CU_ASSERT_PTR_NULL(cfg.rules_path);
 	CU_ASSERT_STRING_EQUAL(cfg.rules_inline,
 	    "[{\"name\":\"a\",\"topic\":\"#\"}]");
 	config_free(&cfg);
 
-	CU_ASSERT_EQUAL(load_text(&cfg, &s, "{\"rules\": []}"), 0);
+	CU_ASSERT_EQUAL(cfgtest_load(&cfg, &s, "{\"rules\": []}"), 0);
 	CU_ASSERT_STRING_EQUAL(cfg.rules_inline, "[]");
 	config_free(&cfg);
 
 	expect_one("{\"rules\": [1]}", "rules[0]", "expected an object");
 
 	/* No explicit allow_anonymous: off once a password file is set. */
-	CU_ASSERT_EQUAL(load_text(&cfg, &s, "{\"auth\": {\"password_file\": "
+	CU_ASSERT_EQUAL(cfgtest_load(&cfg, &s, "{\"auth\": {\"password_file\": "
 	    "\"/p\"}}"), 0);
 	CU_ASSERT_FALSE(cfg.allow_anonymous);
 	config_free(&cfg);
-	CU_ASSERT_EQUAL(load_text(&cfg, &s, "{\"auth\": {\"password_file\": "
+	CU_ASSERT_EQUAL(cfgtest_load(&cfg, &s, "{\"auth\": {\"password_file\": "
 	    "\"/p\", \"allow_anonymous\": true}}"), 0);
 	CU_ASSERT_TRUE(cfg.allow_anonymous);
 	config_free(&cfg);
 
 	/* Metrics section present: on, with defaults filled in. */
-	CU_ASSERT_EQUAL(load_text(&cfg, &s, "{\"metrics\": {}}"), 0);
+	CU_ASSERT_EQUAL(cfgtest_load(&cfg, &s, "{\"metrics\": {}}"), 0);
 	CU_ASSERT_TRUE(cfg.metrics_enabled);
 	CU_ASSERT_STRING_EQUAL(cfg.metrics_bind, "127.0.0.1");
 	CU_ASSERT_EQUAL(cfg.metrics_port, 9883);
@@ -629,21 +590,21 @@ test_cli(void)
 	config_free(&cfg);
 
 	/* -p/-d/-r override what the file says. */
-	write_file(cfgfile, "{\"listeners\": [{\"port\": 1000}, "
+	cfgtest_write(cfgtest_file, "{\"listeners\": [{\"port\": 1000}, "
 	    "{\"port\": 2000}], \"database\": {\"path\": \"f.db\"}, "
 	    "\"rules\": [{\"name\": \"x\"}]}");
 	CU_ASSERT_FATAL(config_init(&cfg) == 0);
-	CU_ASSERT_EQUAL(run_args(&cfg, "-c", cfgfile, "-p", "1999", "-d",
+	CU_ASSERT_EQUAL(run_args(&cfg, "-c", cfgtest_file, "-p", "1999", "-d",
 	    "cli.db", "--rules", "cli-rules.json", "--check", "-v", "-v",
 	    NULL), 0);
-	CU_ASSERT_STRING_EQUAL(cfg.config_path, cfgfile);
+	CU_ASSERT_STRING_EQUAL(cfg.config_path, cfgtest_file);
 	CU_ASSERT_EQUAL(cfg.cli_port, 1999);
 	CU_ASSERT_TRUE(cfg.check_only);
 	CU_ASSERT_EQUAL(cfg.verbose, 2);
 	memset(&s, 0, sizeof s);
 	CU_ASSERT_EQUAL(config_load_file(&cfg, cfg.config_path, seen_collect,
 	    &s), 0);
-	snprintf(want, sizeof want, "%s/f.db", tmpdir);
+	snprintf(want, sizeof want, "%s/f.db", cfgtest_dir);
 	CU_ASSERT_STRING_EQUAL(cfg.db_path, want);
 	CU_ASSERT_PTR_NOT_NULL(cfg.rules_inline);
 	config_apply_cli(&cfg);
@@ -697,7 +658,7 @@ test_dump(void)
 	char			 buf[8192];
 	size_t			 n;
 
-	CU_ASSERT_EQUAL(load_text(&cfg, &s, full_config), 0);
+	CU_ASSERT_EQUAL(cfgtest_load(&cfg, &s, full_config), 0);
 	f = tmpfile();
 	CU_ASSERT_FATAL(f != NULL);
 	config_dump(&cfg, f);
@@ -721,16 +682,6 @@ test_dump(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "log.syslog = true\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "rules = \""));
 	config_free(&cfg);
-}
-
-static void
-cleanup_tmpdir(void)
-{
-	char	cmd[128];
-
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", tmpdir);
 }
 
 /* What config_reload_apply() reported. */
@@ -757,11 +708,11 @@ test_reload_apply(void)
 	struct changes		ch;
 	struct seen		s;
 
-	CU_ASSERT_EQUAL(load_text(&cur, &s, "{\"listeners\": [{\"port\": "
+	CU_ASSERT_EQUAL(cfgtest_load(&cur, &s, "{\"listeners\": [{\"port\": "
 	    "1000}], \"database\": {\"commit_max_ms\": 10}, \"limits\": "
 	    "{\"max_connections\": 5}, \"unmatched\": \"drop\"}"), 0);
 	cur.cli_port = -1;
-	write_file(cfgfile, "{\"listeners\": [{\"port\": 2000}], "
+	cfgtest_write(cfgtest_file, "{\"listeners\": [{\"port\": 2000}], "
 	    "\"database\": {\"commit_max_ms\": 20}, \"limits\": "
 	    "{\"max_connections\": 7, \"max_inflight\": 40}, \"log\": "
 	    "{\"level\": \"debug\"}, \"auth\": {\"password_file\": \"pw\"}, "
@@ -800,7 +751,8 @@ test_reload_apply(void)
 	config_free(&next);
 
 	/* A broken file: an error with its path, nothing to apply. */
-	write_file(cfgfile, "{\"limits\": {\"max_connections\": \"x\"}}");
+	cfgtest_write(cfgtest_file,
+	    "{\"limits\": {\"max_connections\": \"x\"}}");
 	memset(&s, 0, sizeof s);
 	CU_ASSERT_EQUAL(config_reload_load(&cur, &next, seen_collect, &s),
 	    GW_ECONFIG);
@@ -813,46 +765,27 @@ test_reload_apply(void)
 int
 main(void)
 {
-	CU_pSuite	suite;
-	int		status;
+	static const struct cfgtest_case cases[] = {
+		{ "defaults", test_defaults },
+		{ "full file", test_full_file },
+		{ "empty object", test_empty_object_keeps_defaults },
+		{ "relative paths", test_relative_paths },
+		{ "unknown keys", test_unknown_keys },
+		{ "wrong types", test_wrong_types },
+		{ "out of range", test_out_of_range },
+		{ "bad size/duration/enum", test_bad_sizes_durations_enums },
+		{ "tls listener", test_tls_listener },
+		{ "syntax error line", test_syntax_error_line },
+		{ "all errors reported", test_all_errors_reported },
+		{ "missing file", test_missing_file },
+		{ "rules, auth, metrics", test_rules_and_auth },
+		{ "parse size", test_parse_size },
+		{ "parse duration", test_parse_duration },
+		{ "command line", test_cli },
+		{ "dump", test_dump },
+		{ "reload apply", test_reload_apply },
+	};
 
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/test_config.XXXXXX");
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
-		return 1;
-	}
-	snprintf(cfgfile, sizeof cfgfile, "%s/mqlite.json", tmpdir);
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return cutest_setup_failed();
-	suite = CU_add_suite("config", NULL, NULL);
-	if (suite == NULL ||
-	    CU_add_test(suite, "defaults", test_defaults) == NULL ||
-	    CU_add_test(suite, "full file", test_full_file) == NULL ||
-	    CU_add_test(suite, "empty object", test_empty_object_keeps_defaults)
-	    == NULL ||
-	    CU_add_test(suite, "relative paths", test_relative_paths) == NULL ||
-	    CU_add_test(suite, "unknown keys", test_unknown_keys) == NULL ||
-	    CU_add_test(suite, "wrong types", test_wrong_types) == NULL ||
-	    CU_add_test(suite, "out of range", test_out_of_range) == NULL ||
-	    CU_add_test(suite, "bad size/duration/enum",
-	    test_bad_sizes_durations_enums) == NULL ||
-	    CU_add_test(suite, "tls listener", test_tls_listener) == NULL ||
-	    CU_add_test(suite, "syntax error line", test_syntax_error_line)
-	    == NULL ||
-	    CU_add_test(suite, "all errors reported", test_all_errors_reported)
-	    == NULL ||
-	    CU_add_test(suite, "missing file", test_missing_file) == NULL ||
-	    CU_add_test(suite, "rules, auth, metrics", test_rules_and_auth)
-	    == NULL ||
-	    CU_add_test(suite, "parse size", test_parse_size) == NULL ||
-	    CU_add_test(suite, "parse duration", test_parse_duration) == NULL ||
-	    CU_add_test(suite, "command line", test_cli) == NULL ||
-	    CU_add_test(suite, "dump", test_dump) == NULL ||
-	    CU_add_test(suite, "reload apply", test_reload_apply) == NULL) {
-		return cutest_setup_failed();
-	}
-	status = cutest_run();
-	cleanup_tmpdir();
-	return status;
+	return cfgtest_main("test_config", cases, sizeof cases /
+	    sizeof cases[0]);
 }

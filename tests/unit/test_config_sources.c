@@ -8,54 +8,43 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <CUnit/Basic.h>
 
+#include "cfgtest.h"
 #include "config.h"
-#include "cutest.h"
 #include "seen.h"
-
-static char	tmpdir[64];
-static char	cfgfile[128];
 
 /* Loads {"sources": [sources]} over the defaults. */
 static int
 load_sources(struct gw_config *cfg, struct seen *s, const char *sources)
 {
-	FILE	*f;
+	char	text[8192];
 
-	memset(s, 0, sizeof *s);
-	CU_ASSERT_FATAL(config_init(cfg) == 0);
-	f = fopen(cfgfile, "w");
-	CU_ASSERT_FATAL(f != NULL);
-	fprintf(f, "{\"sources\": [%s]}\n", sources);
-	fclose(f);
-	return config_load_file(cfg, cfgfile, seen_collect, s);
+	snprintf(text, sizeof text, "{\"sources\": [%s]}\n", sources);
+	return cfgtest_load(cfg, s, text);
+}
+
+/* Loads sources expecting no error at all. */
+static void
+load_ok(struct gw_config *cfg, const char *sources)
+{
+	struct seen	s;
+
+	CU_ASSERT_EQUAL(load_sources(cfg, &s, sources), 0);
+	CU_ASSERT_EQUAL(s.n, 0);
+	if (s.n > 0)
+		fprintf(stderr, "\n  %s: %s\n", s.path[0], s.msg[0]);
 }
 
 /* Expects exactly one error, at path, whose message contains needle. */
 static void
 expect_one(const char *sources, const char *path, const char *needle)
 {
-	struct gw_config	cfg;
-	struct seen		s;
-	int			rc;
+	char	text[8192];
 
-	rc = load_sources(&cfg, &s, sources);
-	CU_ASSERT_EQUAL(rc, GW_ECONFIG);
-	CU_ASSERT_EQUAL(s.n, 1);
-	if (s.n >= 1) {
-		CU_ASSERT_STRING_EQUAL(s.path[0], path);
-		CU_ASSERT_PTR_NOT_NULL(strstr(s.msg[0], needle));
-		if (strcmp(s.path[0], path) != 0 ||
-		    strstr(s.msg[0], needle) == NULL)
-			fprintf(stderr, "\n  got %s: %s (wanted %s: %s)\n",
-			    s.path[0], s.msg[0], path, needle);
-	}
-	if (s.n > 1)
-		fprintf(stderr, "\n  also %s: %s\n", s.path[1], s.msg[1]);
-	config_free(&cfg);
+	snprintf(text, sizeof text, "{\"sources\": [%s]}\n", sources);
+	cfgtest_expect_one(text, path, needle);
 }
 
 #define OK_TOPICS	"\"topics\": [\"a/#\"]"
@@ -64,21 +53,17 @@ static void
 test_full_entry(void)
 {
 	struct gw_config	cfg;
-	struct seen		s;
 	const struct config_source *a, *b;
 
 	setenv("SRC_TEST_PASS", "s3cret", 1);
-	CU_ASSERT_EQUAL(load_sources(&cfg, &s,
+	load_ok(&cfg,
 	    "{\"name\": \"site\", \"url\": \"tcp://192.0.2.1:1884\", "
 	    "\"client_id\": \"gw-7\", \"username\": \"gw\", "
 	    "\"password\": \"${SRC_TEST_PASS}\", \"qos\": 2, "
 	    "\"keepalive\": \"30s\", \"reconnect\": {\"min\": \"200ms\", "
 	    "\"max\": \"2m\"}, \"topics\": [\"site/#\", "
 	    "{\"topic\": \"alarm/+\", \"qos\": 0}]},"
-	    "{\"name\": \"plant-2\", \"host\": \"::1\", " OK_TOPICS "}"), 0);
-	CU_ASSERT_EQUAL(s.n, 0);
-	if (s.n > 0)
-		fprintf(stderr, "\n  %s: %s\n", s.path[0], s.msg[0]);
+	    "{\"name\": \"plant-2\", \"host\": \"::1\", " OK_TOPICS "}");
 	CU_ASSERT_EQUAL_FATAL(cfg.nsources, 2);
 	a = &cfg.sources[0];
 	CU_ASSERT_STRING_EQUAL(a->name, "site");
@@ -129,6 +114,54 @@ test_urls(void)
 }
 
 static void
+test_tls(void)
+{
+	struct gw_config	cfg;
+	const struct config_source *a, *b, *c, *d;
+
+	load_ok(&cfg, "{\"name\": \"a\", "
+	    "\"url\": \"mqtts://broker.lan\", " OK_TOPICS "}, "
+	    "{\"name\": \"b\", \"url\": \"ssl://[::1]:9883\", \"tls\": "
+	    "{\"ca_file\": \"ca.pem\", \"cert\": \"/etc/c.pem\", "
+	    "\"key\": \"c.key\", \"insecure\": true}, " OK_TOPICS "}, "
+	    "{\"name\": \"c\", \"host\": \"h\", \"tls\": {}, " OK_TOPICS
+	    "}, {\"name\": \"d\", \"host\": \"h\", \"port\": 18883, "
+	    "\"tls\": {}, " OK_TOPICS "}");
+	CU_ASSERT_EQUAL_FATAL(cfg.nsources, 4);
+	a = &cfg.sources[0];
+	CU_ASSERT(a->tls);
+	CU_ASSERT_STRING_EQUAL(a->host, "broker.lan");
+	CU_ASSERT_EQUAL(a->port, 8883);
+	CU_ASSERT_PTR_NULL(a->tls_ca_file);
+	CU_ASSERT_PTR_NULL(a->tls_cert);
+	CU_ASSERT_FALSE(a->tls_insecure);
+	b = &cfg.sources[1];
+	CU_ASSERT(b->tls);
+	CU_ASSERT_STRING_EQUAL(b->host, "::1");
+	CU_ASSERT_EQUAL(b->port, 9883);
+	/* Relative paths resolve against the config file's folder. */
+	CU_ASSERT_PTR_NOT_NULL(b->tls_ca_file != NULL ?
+	    strstr(b->tls_ca_file, cfgtest_dir) : NULL);
+	CU_ASSERT_STRING_EQUAL(b->tls_cert, "/etc/c.pem");
+	CU_ASSERT_PTR_NOT_NULL(b->tls_key != NULL ?
+	    strstr(b->tls_key, "/c.key") : NULL);
+	CU_ASSERT(b->tls_insecure);
+	c = &cfg.sources[2];
+	CU_ASSERT(c->tls);
+	CU_ASSERT_EQUAL(c->port, 8883);
+	d = &cfg.sources[3];
+	CU_ASSERT(d->tls);
+	CU_ASSERT_EQUAL(d->port, 18883);
+	/* Plain sources stay plain. */
+	config_free(&cfg);
+	load_ok(&cfg, "{\"name\": \"a\", \"url\": \"tcp://h\", " OK_TOPICS
+	    "}");
+	CU_ASSERT_FALSE(cfg.sources[0].tls);
+	CU_ASSERT_EQUAL(cfg.sources[0].port, 1883);
+	config_free(&cfg);
+}
+
+static void
 test_bad_settings(void)
 {
 	expect_one("{\"url\": \"tcp://h:1\", " OK_TOPICS "}",
@@ -156,10 +189,25 @@ test_bad_settings(void)
 	    "}", "sources[0].url", "expected tcp://HOST:PORT");
 	expect_one("{\"name\": \"a\", \"url\": \"tcp://h/x\", " OK_TOPICS
 	    "}", "sources[0].url", "expected tcp://HOST:PORT");
-	expect_one("{\"name\": \"a\", \"url\": \"ssl://h:8883\", " OK_TOPICS
-	    "}", "sources[0].url", "TLS to a source broker is not supported");
 	expect_one("{\"name\": \"a\", \"url\": \"tcp://h:1\", \"tls\": {}, "
-	    OK_TOPICS "}", "sources[0].tls", "not supported");
+	    OK_TOPICS "}", "sources[0].tls", "need an mqtts:// or ssl:// url");
+	expect_one("{\"name\": \"a\", \"url\": \"mqtt://h:1\", \"tls\": "
+	    "{\"insecure\": true}, " OK_TOPICS "}", "sources[0].tls",
+	    "need an mqtts:// or ssl:// url");
+	expect_one("{\"name\": \"a\", \"url\": \"mqtts://h\", \"tls\": 1, "
+	    OK_TOPICS "}", "sources[0].tls", "expected an object");
+	expect_one("{\"name\": \"a\", \"url\": \"mqtts://h\", \"tls\": "
+	    "{\"ca\": \"x\"}, " OK_TOPICS "}", "sources[0].tls.ca",
+	    "unknown key");
+	expect_one("{\"name\": \"a\", \"url\": \"mqtts://h\", \"tls\": "
+	    "{\"cert\": \"c.pem\"}, " OK_TOPICS "}", "sources[0].tls.key",
+	    "go together");
+	expect_one("{\"name\": \"a\", \"url\": \"mqtts://h\", \"tls\": "
+	    "{\"key\": \"c.key\"}, " OK_TOPICS "}", "sources[0].tls.cert",
+	    "go together");
+	expect_one("{\"name\": \"a\", \"url\": \"mqtts://h\", \"tls\": "
+	    "{\"insecure\": \"yes\"}, " OK_TOPICS "}",
+	    "sources[0].tls.insecure", "expected true or false");
 	expect_one("{\"name\": \"a\", \"url\": \"tcp://h:1\", \"host\": "
 	    "\"h\", " OK_TOPICS "}", "sources[0].host", "not both");
 	expect_one("{\"name\": \"a\", \"url\": \"tcp://h:1\", \"port\": 2, "
@@ -251,29 +299,16 @@ test_too_many(void)
 int
 main(void)
 {
-	CU_pSuite	suite;
-	int		status;
+	static const struct cfgtest_case cases[] = {
+		{ "full entry", test_full_entry },
+		{ "urls", test_urls },
+		{ "tls", test_tls },
+		{ "bad settings", test_bad_settings },
+		{ "every error", test_every_error_reported },
+		{ "too many", test_too_many },
+	};
 
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/test_cfgsrc.XXXXXX");
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
-		return 1;
-	}
-	snprintf(cfgfile, sizeof cfgfile, "%s/mqlite.json", tmpdir);
 	unsetenv("SRC_TEST_UNSET_VAR");
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return cutest_setup_failed();
-	suite = CU_add_suite("config sources", NULL, NULL);
-	if (suite == NULL ||
-	    CU_add_test(suite, "full entry", test_full_entry) == NULL ||
-	    CU_add_test(suite, "urls", test_urls) == NULL ||
-	    CU_add_test(suite, "bad settings", test_bad_settings) == NULL ||
-	    CU_add_test(suite, "every error", test_every_error_reported) ==
-	    NULL ||
-	    CU_add_test(suite, "too many", test_too_many) == NULL)
-		return cutest_setup_failed();
-	status = cutest_run();
-	unlink(cfgfile);
-	rmdir(tmpdir);
-	return status;
+	return cfgtest_main("test_cfgsrc", cases, sizeof cases /
+	    sizeof cases[0]);
 }
