@@ -623,6 +623,10 @@ config_load_file(struct gw_config *cfg, const char *path,
 		cfg->allow_anonymous = cfg->password_file == NULL;
 	if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "metrics")))
 		cfg->metrics_enabled = true;
+	/* SQLite pages are a power of 2 (the range was checked above). */
+	if ((cfg->db_page_size & (cfg->db_page_size - 1)) != 0)
+		cfgload_error(&ld, "database.page_size", "must be a power of "
+		    "2, got %llu", (unsigned long long)cfg->db_page_size);
 
 out:
 	cJSON_Delete(root);

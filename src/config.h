@@ -74,6 +74,7 @@ struct gw_config {
 	unsigned	 commit_max_ms;		/* default 10 */
 	unsigned	 qos0_commit_ms;	/* default 1000 */
 	unsigned	 ack_window_ms;		/* default 0 */
+	uint64_t	 db_page_size;		/* new databases; 4096 */
 	unsigned	 store_queue_items;	/* default 8192 */
 	uint64_t	 store_queue_bytes;	/* default 16 MB */
 	uint64_t	 db_retention_max_age_ms; /* 0 = keep forever */

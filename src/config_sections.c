@@ -79,6 +79,8 @@ const struct config_option config_root_options[] = {
 	OPT("database.ack_window_ms", OPT_DURATION, ack_window_ms, 0, 1000,
 	    NULL, "0", "QoS 1/2 acks wait this long for work to share "
 	    "their commit"),
+	OPT("database.page_size", OPT_SIZE, db_page_size, 512, 65536, NULL,
+	    "4KB", "page size of a new database: 512 to 65536, a power of 2"),
 	OPT("database.queue_items", OPT_UINT, store_queue_items, 16, 10000000,
 	    NULL, "8192", "store queue bound (items)"),
 	OPT("database.queue_bytes", OPT_SIZE, store_queue_bytes, 64 * KIB,

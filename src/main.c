@@ -306,6 +306,7 @@ start(struct daemon *d, struct gw_config *cfg)
 	so.commit_max_ms = cfg->commit_max_ms;
 	so.qos0_commit_ms = cfg->qos0_commit_ms;
 	so.ack_window_ms = cfg->ack_window_ms;
+	so.page_size = (unsigned)cfg->db_page_size;
 	so.queue_cap = cfg->store_queue_items;
 	so.queue_bytes = cfg->store_queue_bytes;
 	so.max_bytes = cfg->db_max_bytes;

@@ -23,12 +23,21 @@
 # keeps: topic + payload + client id + 18 bytes of fixed fields (id,
 # received_ms, qos, retain).
 #
+# Block device: where the bench may attach a loop device and mount (root,
+# losetup, mkfs.ext4; FLASH_BLOCKDEV=0 turns it off), each row's database
+# lives on a fresh 512 MB ext4 image of its own, and the sectors its loop
+# device wrote (/sys/block/loopN/stat) from the mount to the unmount are
+# the "dev B/msg" column: the filesystem's journal and metadata included,
+# an idle row subtracted. Otherwise the column reads "-" and the first
+# line says why.
+#
 # Output: one line per row, then nothing else; exit 1 when a row lost
 # messages (rows in the table fewer than sent).
 
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import sqlite3
@@ -77,11 +86,73 @@ def publish_pkt(topic, payload, qos, pid):
     return packet(0x30 | (qos << 1), body)
 
 
+class BlockDev:
+    """A fresh ext4 image on a loop device, mounted at dir/mnt."""
+
+    def __init__(self, workdir):
+        self.img = os.path.join(workdir, "fs.img")
+        self.mnt = os.path.join(workdir, "mnt")
+        self.dev = None
+        self.mounted = False
+        with open(self.img, "wb") as f:
+            f.truncate(512 << 20)
+        self.dev = self._run(["losetup", "-f", "--show", self.img]).strip()
+        # Nothing left for the kernel to initialise after the mount.
+        self._run(["mkfs.ext4", "-q", "-F", "-E",
+                   "lazy_itable_init=0,lazy_journal_init=0", self.dev])
+        os.mkdir(self.mnt)
+        self._run(["mount", self.dev, self.mnt])
+        self.mounted = True
+        self.start = self.sectors()
+
+    @staticmethod
+    def _run(cmd):
+        return subprocess.run(cmd, check=True, capture_output=True,
+                              text=True, timeout=60).stdout
+
+    def sectors(self):
+        name = os.path.basename(self.dev)
+        with open("/sys/block/%s/stat" % name) as f:
+            return int(f.read().split()[6])
+
+    def close(self):
+        """Unmounts and detaches; returns the bytes written since mount."""
+        written = None
+        if self.mounted:
+            self._run(["umount", self.mnt])
+            self.mounted = False
+            written = (self.sectors() - self.start) * 512
+        if self.dev:
+            self._run(["losetup", "-d", self.dev])
+            self.dev = None
+        return written
+
+
+def blockdev_probe():
+    """None when loop-mounted images work here, else the reason."""
+    if os.environ.get("FLASH_BLOCKDEV", "1") == "0":
+        return "FLASH_BLOCKDEV=0"
+    for tool in ("losetup", "mkfs.ext4", "mount"):
+        if shutil.which(tool) is None:
+            return "no %s" % tool
+    with tempfile.TemporaryDirectory(prefix="flashbench.") as wd:
+        b = None
+        try:
+            b = BlockDev(wd)
+        except (OSError, subprocess.SubprocessError) as e:
+            err = getattr(e, "stderr", None) or str(e)
+            return "cannot mount a loop device: %s" % err.strip()
+        finally:
+            if b is not None:
+                b.close()
+    return None
+
+
 class Daemon:
-    def __init__(self, binary, workdir, database):
+    def __init__(self, binary, workdir, database, dbdir=None):
         self.port = free_port()
         self.mport = free_port()
-        self.db = os.path.join(workdir, "flash.db")
+        self.db = os.path.join(dbdir or workdir, "flash.db")
         cfg = {"listeners": [{"port": self.port, "bind": "127.0.0.1"}],
                "database": dict({"path": self.db}, **database),
                "metrics": {"port": self.mport, "bind": "127.0.0.1"}}
@@ -189,27 +260,36 @@ def flat(d, mqbench, n, qos):
     return n
 
 
-def run(binary, mqbench, name, database, load):
+def run(binary, mqbench, name, database, load, blockdev):
     with tempfile.TemporaryDirectory(prefix="flashbench.") as wd:
-        d = Daemon(binary, wd, database)
+        b = BlockDev(wd) if blockdev else None
+        dev = None
         try:
-            sent = load(d)
-            time.sleep(0.2)
-            fsyncs = d.metric("mqlite_storage_fsyncs_total")
-            commits = d.metric("mqlite_store_commits_total")
+            d = Daemon(binary, wd, database, b.mnt if b else None)
+            try:
+                sent = load(d)
+                time.sleep(0.2)
+                fsyncs = d.metric("mqlite_storage_fsyncs_total")
+                commits = d.metric("mqlite_store_commits_total")
+            finally:
+                written = d.stop()
+            rows, logical = d.rows()
         finally:
-            written = d.stop()
-        rows, logical = d.rows()
-    return name, sent, rows, logical, written, fsyncs, commits
+            if b is not None:
+                dev = b.close()
+    return name, sent, rows, logical, written, fsyncs, commits, dev
 
 
 def main():
+    # Killed: unmount and detach on the way out (the finally clauses).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     binary = sys.argv[1]
     mqbench = sys.argv[2] if len(sys.argv) > 2 else None
     seconds = float(os.environ.get("FLASH_SECONDS", "20"))
     devices = int(os.environ.get("FLASH_DEVICES", "10"))
     only = os.environ.get("FLASH_ROWS", "")
     extra = json.loads(os.environ.get("FLASH_DATABASE", "{}"))
+    small = dict(extra, page_size=1024)
     rows = []
     for qos in (0, 1):
         for rate in (10, 100, 1000):
@@ -220,32 +300,47 @@ def main():
             rows.append(("QoS 1 100/s ack_window_ms 20",
                          dict(extra, ack_window_ms=20),
                          lambda d: paced(d, 1, 100, seconds, devices)))
+            rows.append(("QoS 1 100/s page_size 1024", dict(small),
+                         lambda d: paced(d, 1, 100, seconds, devices)))
+            rows.append(("QoS 1 100/s ack 20 page 1024",
+                         dict(small, ack_window_ms=20),
+                         lambda d: paced(d, 1, 100, seconds, devices)))
     if mqbench:
         n = int(os.environ.get("FLASH_FLAT_N", "200000"))
         for qos in (0, 1):
             rows.append(("QoS %d flat out" % qos, dict(extra),
                          lambda d, q=qos: flat(d, mqbench, n, q)))
-    _, _, _, _, idle, idle_fsyncs, idle_commits = run(binary, mqbench, "idle",
-                                           dict(extra), lambda d: 0)
-    print("idle start+stop: %d bytes written, %d flushes" %
-          (idle, idle_fsyncs))
-    print("%-30s %8s %8s %10s %8s %8s %10s" % ("row", "msgs", "row B",
-          "B/msg", "x row", "commits", "flush/msg"))
+        rows.append(("QoS 1 flat out page_size 1024", dict(small),
+                     lambda d: flat(d, mqbench, n, 1)))
+    why = blockdev_probe()
+    blockdev = why is None
+    print("block device: %s" % ("a fresh loop-mounted ext4 image per row"
+                                if blockdev else "not measured (%s)" % why))
+    idle_run = run(binary, mqbench, "idle", dict(extra), lambda d: 0,
+                   blockdev)
+    idle, idle_fsyncs, idle_dev = idle_run[4], idle_run[5], idle_run[7]
+    print("idle start+stop: %d bytes written, %d flushes%s" %
+          (idle, idle_fsyncs, ", block device %d bytes" % idle_dev
+           if blockdev else ""))
+    print("%-30s %8s %8s %10s %8s %8s %10s %10s" % ("row", "msgs", "row B",
+          "B/msg", "x row", "commits", "flush/msg", "dev B/msg"))
     lost = False
     got = {}
     for name, database, load in rows:
         if only and not [x for x in only.split(",") if x in name]:
             continue
-        _, sent, nrows, logical, written, fsyncs, commits = run(
-            binary, mqbench, name, database, load)
+        _, sent, nrows, logical, written, fsyncs, commits, dev = run(
+            binary, mqbench, name, database, load, blockdev)
         if nrows < sent:
             lost = True
         per = max(0, written - idle) / max(1, nrows)
         size = logical / max(1, nrows) + FIXED
         got[name] = (per, per / size)
-        print("%-30s %8d %8.0f %10.0f %8.2f %8d %10.3f%s" % (
+        print("%-30s %8d %8.0f %10.0f %8.2f %8d %10.3f %10s%s" % (
             name, nrows, size, per, per / size, commits,
             max(0, fsyncs - idle_fsyncs) / max(1, nrows),
+            "%.0f" % (max(0, dev - idle_dev) / max(1, nrows))
+            if dev is not None else "-",
             "" if nrows >= sent else "  LOST %d" % (sent - nrows)))
         sys.stdout.flush()
     for name, limit, i, what in (

@@ -13,19 +13,47 @@
  * through it. Bytes come from the kernel: write_bytes of /proc/self/io is
  * what the process made the kernel write to storage, checkpoints, journal
  * and log files included, read when asked.
+ *
+ * The same wrapper joins the writes SQLite makes to a WAL file. SQLite
+ * writes each frame as two calls, its 24-byte header and then its page,
+ * so a commit of many small pages costs two system calls a page. Here a
+ * frame header is held back and written in one call with the page that
+ * follows it, and the frames of a transaction are gathered (up to
+ * WALBUF_CAP bytes, contiguous) until the page of its commit frame, the
+ * one whose header carries a database size: that write returns only once
+ * everything up to it is in the file, before SQLite syncs the WAL or
+ * tells other connections about the commit. Nothing another connection
+ * can read is ever held: frames before the commit frame are not part of
+ * any snapshot yet. Any other call on the file (read, sync, size,
+ * truncate, lock, close, a write elsewhere or of another shape) writes
+ * what is held first, so SQLite sees the file it would have seen; a
+ * failure is returned by that call. The bytes the kernel writes and the
+ * flushes do not change; the system calls do.
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sqlite3.h>
 
 #include "store/iostat.h"
 
+#define WALBUF_CAP	(64 * 1024)	/* bytes of WAL frames held at most */
+#define WAL_HDR		32		/* the WAL file's own header */
+#define WAL_FRAME_HDR	24
+
 struct iostat_file {
 	sqlite3_file	 base;		/* our methods */
 	sqlite3_file	*real;		/* follows this struct */
+	bool		 wal;		/* a WAL file: writes are joined */
+	bool		 hdr_held;	/* buf ends with a frame header */
+	bool		 commit;	/* ... of a commit frame */
+	int		 len;		/* bytes held in buf */
+	sqlite3_int64	 off;		/* file offset of buf[0] */
+	unsigned char	*buf;		/* WALBUF_CAP, on first use */
 };
 
 static sqlite3_vfs		 iostat_vfs;
@@ -38,34 +66,108 @@ static pthread_once_t		 iostat_once = PTHREAD_ONCE_INIT;
 static int			 iostat_rc = SQLITE_OK;
 
 #define REAL(f)	(((struct iostat_file *)(f))->real)
+#define FLUSH(f)	(((struct iostat_file *)(f))->len == 0 ? SQLITE_OK : \
+			    wal_flush((struct iostat_file *)(f)))
+
+/* Writes what is held; it is dropped either way. SQLite's result code. */
+static int
+wal_flush(struct iostat_file *p)
+{
+	int n = p->len;
+
+	p->len = 0;
+	p->hdr_held = p->commit = false;
+	return p->real->pMethods->xWrite(p->real, p->buf, n, p->off);
+}
+
+/*
+ * A write to a WAL file: held when it is a frame header or the page of a
+ * frame that is not a commit frame and fits; everything held is written
+ * when the page of a commit frame arrives or anything else does.
+ */
+static int
+wal_write(struct iostat_file *p, const unsigned char *d, int n,
+    sqlite3_int64 off)
+{
+	bool hdr, page;
+	int rc;
+
+	hdr = n == WAL_FRAME_HDR && off >= WAL_HDR && !p->hdr_held;
+	page = p->hdr_held && off == p->off + p->len;
+	if (p->buf == NULL && (hdr || page))
+		p->buf = malloc(WALBUF_CAP);
+	if (p->buf == NULL || (!hdr && !page) ||
+	    (p->len > 0 && off != p->off + p->len) ||
+	    p->len + n > WALBUF_CAP) {
+		/* Not the shape we join: the file as SQLite wrote it. */
+		if (p->len > 0 && (rc = wal_flush(p)) != SQLITE_OK)
+			return rc;
+		if (!hdr || p->buf == NULL)
+			return p->real->pMethods->xWrite(p->real, d, n, off);
+	}
+	if (p->len == 0)
+		p->off = off;
+	memcpy(p->buf + p->len, d, (size_t)n);
+	p->len += n;
+	if (hdr) {
+		p->hdr_held = true;
+		p->commit = (d[4] | d[5] | d[6] | d[7]) != 0;
+		return SQLITE_OK;
+	}
+	p->hdr_held = false;
+	if (p->commit || p->len > WALBUF_CAP - WAL_FRAME_HDR)
+		return wal_flush(p);
+	return SQLITE_OK;
+}
 
 static int
 f_close(sqlite3_file *f)
 {
-	return REAL(f)->pMethods->xClose(REAL(f));
+	struct iostat_file *p = (struct iostat_file *)f;
+	int rc, frc;
+
+	frc = FLUSH(f);
+	rc = REAL(f)->pMethods->xClose(REAL(f));
+	free(p->buf);
+	p->buf = NULL;
+	return frc != SQLITE_OK ? frc : rc;
 }
 
 static int
 f_read(sqlite3_file *f, void *p, int n, sqlite3_int64 off)
 {
+	int rc;
+
+	if ((rc = FLUSH(f)) != SQLITE_OK)
+		return rc;
 	return REAL(f)->pMethods->xRead(REAL(f), p, n, off);
 }
 
 static int
 f_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
 {
+	if (((struct iostat_file *)f)->wal)
+		return wal_write((struct iostat_file *)f, p, n, off);
 	return REAL(f)->pMethods->xWrite(REAL(f), p, n, off);
 }
 
 static int
 f_truncate(sqlite3_file *f, sqlite3_int64 size)
 {
+	int rc;
+
+	if ((rc = FLUSH(f)) != SQLITE_OK)
+		return rc;
 	return REAL(f)->pMethods->xTruncate(REAL(f), size);
 }
 
 static int
 f_sync(sqlite3_file *f, int flags)
 {
+	int rc;
+
+	if ((rc = FLUSH(f)) != SQLITE_OK)
+		return rc;
 	atomic_fetch_add_explicit(&iostat_syncs, 1, memory_order_relaxed);
 	return REAL(f)->pMethods->xSync(REAL(f), flags);
 }
@@ -73,18 +175,30 @@ f_sync(sqlite3_file *f, int flags)
 static int
 f_size(sqlite3_file *f, sqlite3_int64 *size)
 {
+	int rc;
+
+	if ((rc = FLUSH(f)) != SQLITE_OK)
+		return rc;
 	return REAL(f)->pMethods->xFileSize(REAL(f), size);
 }
 
 static int
 f_lock(sqlite3_file *f, int l)
 {
+	int rc;
+
+	if ((rc = FLUSH(f)) != SQLITE_OK)
+		return rc;
 	return REAL(f)->pMethods->xLock(REAL(f), l);
 }
 
 static int
 f_unlock(sqlite3_file *f, int l)
 {
+	int rc;
+
+	if ((rc = FLUSH(f)) != SQLITE_OK)
+		return rc;
 	return REAL(f)->pMethods->xUnlock(REAL(f), l);
 }
 
@@ -97,6 +211,10 @@ f_reserved(sqlite3_file *f, int *out)
 static int
 f_control(sqlite3_file *f, int op, void *arg)
 {
+	int rc;
+
+	if ((rc = FLUSH(f)) != SQLITE_OK)
+		return rc;
 	return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
 }
 
@@ -172,8 +290,9 @@ v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags,
 	int rc;
 
 	(void)vfs;
+	memset(p, 0, sizeof *p);
 	p->real = (sqlite3_file *)(p + 1);
-	p->base.pMethods = NULL;
+	p->wal = (flags & SQLITE_OPEN_WAL) != 0;
 	rc = iostat_real->xOpen(iostat_real, name, p->real, flags, out);
 	/* SQLite calls xClose only when pMethods is set. */
 	if (p->real->pMethods != NULL)

@@ -186,6 +186,13 @@ store_open(const struct store_opts *opts, struct gw_error *err)
 	s->max_ms = opts->commit_max_ms;
 	s->qos0_ms = opts->qos0_commit_ms;
 	s->ack_window_ms = opts->ack_window_ms;
+	s->new_page_size = opts->page_size != 0 ? opts->page_size : 4096;
+	if (s->new_page_size < 512 || s->new_page_size > 65536 ||
+	    (s->new_page_size & (s->new_page_size - 1)) != 0) {
+		gw_error_set(err, "database.page_size", "%u is not a power "
+		    "of 2 from 512 to 65536", s->new_page_size);
+		goto fail;
+	}
 	s->max_queued_bytes = opts->queue_bytes != 0 ? opts->queue_bytes :
 	    STORE_DEF_QUEUE_BYTES;
 	s->busy_ms = opts->busy_timeout_ms != 0 &&
@@ -273,6 +280,14 @@ store_connect(struct store *s, struct gw_error *err)
 	}
 	sqlite3_busy_handler(s->db, store_busy, s);
 
+	/*
+	 * Takes effect when the first table of a new file is created (or by
+	 * the VACUUM schema.c runs on an empty file not in WAL mode yet); an
+	 * existing database keeps its page size.
+	 */
+	snprintf(size, sizeof size, "PRAGMA page_size = %u", s->new_page_size);
+	if (store_pragma(s, size, NULL, 0, err) != 0)
+		goto fail;
 	/* Migrations first: auto_vacuum must precede page 1 (WAL writes it). */
 	if (schema_apply(s->db, err) != 0) {
 		if (err != NULL)
@@ -303,6 +318,10 @@ store_connect(struct store *s, struct gw_error *err)
 	s->page_size = strtoll(size, NULL, 10);
 	if (s->page_size <= 0)
 		s->page_size = 4096;
+	if (s->page_size != s->new_page_size)
+		log_info("store: %s keeps its page size of %lld bytes "
+		    "(database.page_size %u applies to new databases)",
+		    s->path, s->page_size, s->new_page_size);
 	/* After wal_autocheckpoint, which installs its own hook. */
 	sqlite3_wal_hook(s->db, store_wal_hook, s);
 

@@ -44,6 +44,7 @@ struct store_opts {
 	unsigned	 qos0_commit_ms;	/* a batch of QoS 0 work only
 						 * waits this long for more */
 	unsigned	 ack_window_ms;		/* one holding acks this long */
+	unsigned	 page_size;		/* of a new database, 0: 4096 */
 	size_t		 queue_cap;		/* max items waiting */
 	uint64_t	 queue_bytes;		/* max message bytes waiting
 						 * (0: 16 MB) */

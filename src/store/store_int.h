@@ -74,6 +74,7 @@ struct store {
 	unsigned		 max_ms;	/* commit_max_ms */
 	unsigned		 qos0_ms;	/* qos0_commit_ms */
 	unsigned		 ack_window_ms;	/* ack_window_ms */
+	unsigned		 new_page_size;	/* page_size, new files */
 	int			 efd;		/* eventfd, commit notices */
 	int			 busy_ms;	/* busy_timeout */
 	pthread_t		 thread;

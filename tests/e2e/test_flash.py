@@ -97,7 +97,10 @@ class TestQos0Window(E2ETestCase):
     def test_bad_values_refused(self):
         for key, value in (("qos0_commit_ms", "2min"),
                            ("ack_window_ms", "2s"),
-                           ("ack_window_ms", -1)):
+                           ("ack_window_ms", -1),
+                           ("page_size", 1000),
+                           ("page_size", "128KB"),
+                           ("page_size", 256)):
             path = os.path.join(self.workdir, "bad.json")
             with open(path, "w") as f:
                 json.dump({"database": {key: value}}, f)
@@ -105,6 +108,19 @@ class TestQos0Window(E2ETestCase):
                                capture_output=True, timeout=30)
             self.assertEqual(r.returncode, 1, (key, value))
             self.assertIn(b"database." + key.encode(), r.stderr)
+
+    def test_page_size_of_a_new_database(self):
+        br = self.start(page_size="1KB")
+        self.assertEqual(br.scalar("pragma page_size"), 1024)
+        c1 = self.client(br, client_id="flash-page")
+        for i in range(30):
+            c1.send(publish_pkt("flash/page/%d" % i, b"p-%d" % i, 1,
+                                pid=i + 1))
+            self.assertEqual(c1.expect(PUBACK, timeout=20).pid, i + 1)
+        # Acknowledged means committed: readable before the stop.
+        self.assertEqual(br.count("topic like 'flash/page/%'"), 30)
+        br.stop()
+        self.assertEqual(br.scalar("pragma integrity_check"), "ok")
 
 
 class TestStorageCounters(MetricsCase):
