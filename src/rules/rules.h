@@ -178,6 +178,9 @@ enum rule_counter {
 	RULE_CFILTERED,		/* of those, dropped by where */
 	RULE_CWRITTEN,		/* rows inserted (the sqlite sink counts) */
 	RULE_CREJECTED,		/* rows that went to `rejected` (sink) */
+	RULE_CXFORM_NULL,	/* transforms that gave NULL on bad input */
+	RULE_CTIME_INVALID,	/* |time values it could not read */
+	RULE_CTIME_SKEW,	/* publishes beyond max_time_skew */
 	RULE_NCOUNTERS
 };
 
