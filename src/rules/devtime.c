@@ -341,7 +341,7 @@ directive(char c, const char *s, size_t len, size_t *i, struct dt *t)
 		neg = *i < len && s[*i] == '-';
 		if (neg || (*i < len && s[*i] == '+'))
 			(*i)++;
-		if (!digits(s, len, i, 1, 5, &v))
+		if (!digits(s, len, i, 1, 4, &v))
 			return 0;
 		t->year = neg ? -v : v;
 		return 1;

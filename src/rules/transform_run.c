@@ -444,8 +444,10 @@ run(const struct transform_step *xf, size_t n, const struct rule_ctx *c,
 			rc = step_bytes(st, c, v, quiet);
 			break;
 		}
-		if (rc != 0)
+		if (rc != 0) {
+			rule_value_clear(v);
 			return rc;
+		}
 	}
 	return 0;
 }
