@@ -103,8 +103,15 @@ ph_mask(const struct rule_ph *ph)
 		return XFM_RAW;
 	case PH_PAYLOAD_PATH:
 		return XFM_NUM | XFM_TEXT;
-	default:
+	case PH_CAPTURE:
+	case PH_TOPIC:
+	case PH_CLIENT_ID:
+	case PH_USERNAME:
+	case PH_SOURCE:
 		return XFM_TEXT;
+	default:
+		/* A kind not listed here may be anything: check at run time. */
+		return XFM_ALL;
 	}
 }
 
