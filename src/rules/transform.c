@@ -52,13 +52,15 @@ static const struct xf_def defs[] = {
 	{ "add", XF_ADD, A_NUM, XFM_NUM, 0, 0, false },
 	{ "round", XF_ROUND, A_DIGITS, XFM_NUM, 0, 0, false },
 	{ "int", XF_INT, A_NONE, XFM_NUM | XFM_TEXT | XFM_RAW, 0, 0, false },
-	{ "float", XF_FLOAT, A_NONE, XFM_NUM | XFM_TEXT | XFM_RAW, 0, 0, false },
+	{ "float", XF_FLOAT, A_NONE, XFM_NUM | XFM_TEXT | XFM_RAW, 0, 0,
+	    false },
 	{ "str", XF_STR, A_NONE, XFM_ALL, 0, 0, false },
 	{ "lower", XF_LOWER, A_NONE, XFM_TEXT, 0, 0, false },
 	{ "upper", XF_UPPER, A_NONE, XFM_TEXT, 0, 0, false },
 	{ "hex", XF_HEX, A_NONE, XFM_TEXT | XFM_BLOB | XFM_RAW, 0, 0, false },
 	{ "unhex", XF_UNHEX, A_NONE, XFM_TEXT | XFM_RAW, 0, 0, false },
-	{ "base64", XF_BASE64, A_NONE, XFM_TEXT | XFM_BLOB | XFM_RAW, 0, 0, false },
+	{ "base64", XF_BASE64, A_NONE, XFM_TEXT | XFM_BLOB | XFM_RAW, 0, 0,
+	    false },
 	{ "unbase64", XF_UNBASE64, A_NONE, XFM_TEXT | XFM_RAW, 0, 0, false },
 	{ "json", XF_JSON, A_PATH, XFM_TEXT | XFM_RAW, 0, 0, false },
 	{ "default", XF_DEFAULT, A_VALUE, XFM_ALL, 0, 0, false },
@@ -123,7 +125,8 @@ mask_words(uint8_t m, char *buf, size_t len)
 		uint8_t		 bit;
 		const char	*word;
 	} w[] = {
-		{ XFM_INT, "INTEGER" }, { XFM_REAL, "REAL" }, { XFM_TEXT, "TEXT" },
+		{ XFM_INT, "INTEGER" }, { XFM_REAL, "REAL" },
+		{ XFM_TEXT, "TEXT" },
 		{ XFM_BLOB, "BLOB" }, { XFM_RAW, "the raw payload bytes" },
 	};
 	size_t	i, n = 0, k = 0;
@@ -316,7 +319,8 @@ parse_arg(struct transform_step *st, const char *a, size_t len,
 		return 0;
 	case A_DIGITS:
 	case A_OFF:
-		if (transform_number_text(a, len, &v) != 0 || v.type != RULE_VINTEGER ||
+		if (transform_number_text(a, len, &v) != 0 ||
+		    v.type != RULE_VINTEGER ||
 		    v.u.i < 0 || v.u.i > (d->arg == A_DIGITS ? 15 :
 		    MAX_OFFSET))
 			return gw_error_set(err, NULL, "|%s:%.*s: expected %s",
