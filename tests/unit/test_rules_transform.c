@@ -728,6 +728,54 @@ test_decl_types(void)
 	}
 }
 
+/* Webhook bodies, urls and where filters run transforms too. */
+static void
+test_webhook_and_where(void)
+{
+	static const char	 p[] = "{\"ts\": \"2023-11-14T22:13:20Z\", "
+	    "\"x\": 21, \"n\": \"A b\", \"cfg\": \"{\\\"k\\\": [1]}\"}";
+	static const char	 rules[] = "[{\"name\": \"w\", \"topic\": "
+	    "\"t/{dev}\", \"max_time_skew\": \"1d\", "
+	    "\"where\": {\"value\": \"{payload.x|mul:2}\", \"op\": \"=\", "
+	    "\"to\": 42}, \"webhook\": {\"url\": "
+	    "\"http://h/{payload.n|lower}\", \"body\": {\"t\": "
+	    "\"{payload.ts|time}\", \"v\": \"{payload.x|mul:0.5}\", "
+	    "\"k\": \"{payload.cfg|json}\", \"s\": \"{payload.cfg|json|str}\", "
+	    "\"skew\": \"{time_skew_ms}\", "
+	    "\"m\": \"{dev|upper}-{payload.x|hex}\"}}}]";
+	struct rule_set		*set;
+	struct rule_payload	 pc;
+	struct rule_http	 h;
+	struct msg		*m;
+	const struct rule	*r;
+	size_t			 before = gw_mem_used();
+
+	set = rules_load_json(rules, strlen(rules), "t", NULL, report, NULL,
+	    NULL);
+	if (set == NULL)
+		fprintf(stderr, "\n%s\n", last_err);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(set);
+	r = rule_set_rule(set, 0);
+	m = msg_new("t/d1", 4, "c", 1, NULL, 0, p, strlen(p), 0, 0,
+	    1700000000000LL + 86400001LL);
+	rule_payload_init(&pc, m);
+	CU_ASSERT_EQUAL(rule_filter(r, m, &pc), 1);
+	CU_ASSERT_EQUAL(rule_counter(r, RULE_CTIME_SKEW), 1);
+	memset(&h, 0, sizeof h);
+	CU_ASSERT_EQUAL(rule_render_webhook(r, m, &pc, &h), 0);
+	CU_ASSERT_STRING_EQUAL(h.url.text, "http://h/a%20b");
+	CU_ASSERT_STRING_EQUAL(h.body.text, "{\"t\":1700000000000,\"v\":10.5,"
+	    "\"k\":{\"k\":[1]},\"s\":\"{\\\"k\\\":[1]}\",\"skew\":-86400001,"
+	    "\"m\":\"D1-\"}");
+	/* {payload.x|hex} of an INTEGER is NULL (nothing) and counted. */
+	CU_ASSERT_EQUAL(rule_counter(r, RULE_CXFORM_NULL), 1);
+	rule_http_free(&h);
+	rule_payload_clear(&pc);
+	msg_unref(&m);
+	rule_set_unref(&set);
+	CU_ASSERT_EQUAL(gw_mem_used(), before);
+}
+
 /* Every allocation failure while loading and evaluating is clean. */
 static void
 test_out_of_memory(void)
@@ -795,6 +843,8 @@ main(void)
 	    CU_add_test(suite, "skew", test_skew) == NULL ||
 	    CU_add_test(suite, "load errors", test_load_errors) == NULL ||
 	    CU_add_test(suite, "declared types", test_decl_types) == NULL ||
+	    CU_add_test(suite, "webhook and where", test_webhook_and_where) ==
+	    NULL ||
 	    CU_add_test(suite, "out of memory", test_out_of_memory) == NULL)
 		return cutest_setup_failed();
 	return cutest_run();
