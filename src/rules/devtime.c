@@ -145,7 +145,8 @@ dt_finish(struct dt *t, int64_t *ms)
 	if (t->has_epoch) {
 		if (t->epoch > INT64_MAX / 1000 || t->epoch < INT64_MIN / 1000)
 			return GW_EMALFORMED;
-		*ms = (t->epoch - t->off) * 1000 + t->msec;
+		/* Unix seconds are UTC whatever %z says. */
+		*ms = t->epoch * 1000 + t->msec;
 		return 0;
 	}
 	if (t->year < -99999 || t->year > 99999)
