@@ -149,6 +149,35 @@ class TestTransforms(RulesCase):
         self.assertEqual(self.metric("mqlite_rule_device_time_invalid_total",
                                      "skew"), 1)
 
+    def test_clock_before_build_date_warns(self):
+        """A box whose clock reads 2001 (libfaketime) is warned about at
+        start, and stamps received_ms in 2001; a right clock is not."""
+        lib = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+        self.assertTrue(os.path.exists(lib), "install faketime")
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        br = self.new_broker(name="rtc", env={
+            "LD_PRELOAD": lib, "FAKETIME": "@2001-01-01 00:00:00",
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+            "ASAN_OPTIONS": (asan + ":" if asan else "") +
+            "verify_asan_link_order=0"})
+        br.extra_args = ["-r", self.rules_file([
+            {"name": "r", "topic": "#", "sqlite": {"table": "r", "columns": {
+                "recv": "{received_ms}"}}}], "rtc-rules.json")]
+        br.start()
+        warning = "the system clock is before this build's date"
+        self.assertTrue(wait_until(lambda: warning in br.log_text(),
+                                   timeout=10), br.log_text())
+        c = self.client(br, client_id="rtc")
+        c.publish("a", b"1", qos=1)
+        recv = int(br.query("select recv from r"))
+        self.assertTrue(978307200000 <= recv < 978307200000 + 3600000,
+                        recv)
+        ok = self.start_rules([{"name": "r", "topic": "#", "sqlite": {
+            "table": "r", "columns": {"recv": "{received_ms}"}}}],
+            name="ok")
+        self.client(ok, client_id="ok").publish("a", b"1", qos=1)
+        self.assertNotIn(warning, ok.log_text())
+
     def test_packed_binary_payloads(self):
         br = self.start_rules([
             {"name": "modbus", "topic": "mb/{meter}", "sqlite": {
