@@ -37,6 +37,7 @@
 #include "notify.h"
 #include "passwd_cli.h"
 #include "routecheck.h"
+#include "rules/devtime.h"
 #include "rules/rules.h"
 #include "source/source.h"
 #include "store/store.h"
@@ -400,6 +401,10 @@ start(struct daemon *d, struct gw_config *cfg)
 	    STATUS_INTERVAL_MS, status_cb, d) != 0)
 		return -1;
 	log_info("mqlite %s ready, database %s", PACKAGE_VERSION, cfg->db_path);
+	if (devtime_clock_behind(clock_wall_ms(), devtime_build_ms()))
+		log_warn("the system clock is before this build's date: "
+		    "received_ms will be wrong until the clock is set (no "
+		    "battery-backed clock and no NTP yet?)");
 	return 0;
 }
 

@@ -287,6 +287,15 @@ render_rules(struct buf *out, const struct rule_set *set)
 		{ "mqlite_rule_items_over_max_total",
 		    "Publishes whose foreach array exceeded max_items",
 		    RULE_CITEMS_OVER },
+		{ "mqlite_rule_transform_null_total",
+		    "Transforms that gave NULL: wrong type or unreadable "
+		    "input", RULE_CXFORM_NULL },
+		{ "mqlite_rule_device_time_invalid_total",
+		    "Device times (|time) that could not be read",
+		    RULE_CTIME_INVALID },
+		{ "mqlite_rule_time_skew_total",
+		    "Publishes whose device time was beyond max_time_skew",
+		    RULE_CTIME_SKEW },
 	};
 	const struct rule *r;
 	size_t f, i, n = set != NULL ? rule_set_count(set) : 0;

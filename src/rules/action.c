@@ -451,7 +451,7 @@ body_node(const struct rule_body *body, const cJSON *n, size_t *leaf,
 	if (cJSON_IsString(n)) {
 		t = body->leaves[(*leaf)++];
 		if (t->nsegs == 1 && t->segs[0].kind == SEG_PH) {
-			if (extract_ph(&t->segs[0].ph, c, &v) != 0)
+			if (transform_ph_eval(&t->segs[0].ph, c, &v) != 0)
 				return NULL;
 			o = json_value(&v, seal);
 			rule_value_clear(&v);

@@ -674,6 +674,8 @@ extract_ph(const struct rule_ph *ph, const struct rule_ctx *c,
 		    (uint32_t)c->pc->item, ph)) < 0)
 			return 0;
 		return jnode_value(d, &d->n[i], out);
+	case PH_TIME_SKEW:		/* transform.c */
+		return 0;
 	default:
 		break;
 	}
@@ -766,4 +768,44 @@ extract_payload_json(struct rule_payload *pc, struct buf *b, int *is_json)
 		return 0;
 	*is_json = 1;
 	return jcompact(d, &d->n[0], b);
+}
+
+/*
+ * Parses s[0..len) as JSON (the |json transform) and evaluates the path
+ * steps[0..nsteps) in it (none: the whole value) into out, typed as a
+ * payload path is. *is_json is false (out NULL) when s is not JSON; a
+ * missing path is NULL. Strings may borrow from s. 0 or GW_ENOMEM.
+ */
+int
+extract_json_text(const char *s, size_t len, const struct rule_step *steps,
+    size_t nsteps, struct rule_value *out, bool *is_json)
+{
+	struct jdoc	d;
+	struct rule_ph	ph;
+	int		i, rc = 0;
+
+	rule_value_clear(out);
+	*is_json = false;
+	if (len == 0 || len > UINT32_MAX || !utf8_valid(s, len, true))
+		return 0;
+	memset(&d, 0, sizeof d);
+	d.s = s;
+	d.len = len;
+	jws(&d);
+	if (jvalue(&d, 0) >= 0) {
+		jws(&d);
+		if (d.pos != d.len)
+			d.err = 1;
+	}
+	if (d.err == 0) {
+		*is_json = true;
+		memset(&ph, 0, sizeof ph);
+		ph.steps = (struct rule_step *)steps;
+		ph.nsteps = nsteps;
+		if ((i = jfind(&d, &ph)) >= 0)
+			rc = jnode_value(&d, &d.n[i], out);
+	} else if (d.err == GW_ENOMEM)
+		rc = GW_ENOMEM;
+	gw_free(d.n);
+	return rc;
 }

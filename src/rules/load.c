@@ -321,7 +321,8 @@ static bool
 builtin_name(const char *s, size_t n)
 {
 	static const char *const names[] = { "topic", "client_id", "username",
-	    "source", "qos", "retain", "received_ms", "payload", "payload_raw", NULL };
+	    "source", "qos", "retain", "received_ms", "payload", "payload_raw",
+	    "time_skew_ms", NULL };
 	size_t	i;
 
 	for (i = 0; names[i] != NULL; i++) {
@@ -784,7 +785,7 @@ void
 load_rule(struct loader *ld, const cJSON *j, const char *path, size_t id)
 {
 	static const char *const keys[] = { "name", "description", "topic",
-	    "where", "sqlite", "webhook", "mqtt", NULL };
+	    "where", "sqlite", "webhook", "mqtt", "max_time_skew", NULL };
 	struct rule		*r;
 	struct rule_str		 s = { NULL, false };
 	const cJSON		*it;
@@ -863,4 +864,8 @@ load_rule(struct loader *ld, const cJSON *j, const char *path, size_t id)
 		load_err(ld, path,
 		    "a rule needs at least one action: \"sqlite\", "
 		    "\"webhook\" or \"mqtt\"");
+	r->has_max_skew = load_duration(ld, j, "max_time_skew", path, false,
+	    &r->max_time_skew_ms);
+	if (!ld->oom)
+		transform_rule_time(ld, r, path);
 }

@@ -184,6 +184,9 @@ enum rule_counter {
 	RULE_CITEMS_FILTERED,	/* foreach elements dropped by where */
 	RULE_CITEMS_MISSING,	/* foreach array missing or null */
 	RULE_CITEMS_OVER,	/* foreach array over max_items */
+	RULE_CXFORM_NULL,	/* transforms that gave NULL on bad input */
+	RULE_CTIME_INVALID,	/* |time values it could not read */
+	RULE_CTIME_SKEW,	/* publishes beyond max_time_skew */
 	RULE_NCOUNTERS
 };
 
@@ -219,7 +222,9 @@ void		 rule_payload_clear(struct rule_payload *pc);
 
 /*
  * Evaluates r's where filter for message m (r's pattern must match
- * m->topic). Counts RULE_CMATCHED, and RULE_CFILTERED when it fails.
+ * m->topic). Counts RULE_CMATCHED, and RULE_CFILTERED when it fails;
+ * when the rule fires and has max_time_skew, RULE_CTIME_SKEW when its
+ * device time is beyond it.
  * Returns 1 when the rule fires (no filter, or the filter passes), 0 when
  * filtered out, GW_ENOMEM. Call once per (rule, publish), before the
  * actions. A where that tests {item...} is left to rule_item_filter():
@@ -337,7 +342,9 @@ const struct rule_sqlite *rule_sqlite(const struct rule *r);
  * TABLE: the "types" entry if given, else inferred: "INTEGER" for {qos},
  * {retain}, {received_ms}; "TEXT" for captures, {topic}, {client_id},
  * {username}, {source} and any text template; "" (no type, so values keep
- * their own storage class) for payload placeholders. NULL when r has no
+ * their own storage class) for payload placeholders; for a placeholder
+ * with transforms the type its last one always gives (INTEGER for |time
+ * and {time_skew_ms}), else "". NULL when r has no
  * sqlite action or i is out of range.
  */
 const char	*rule_column_decl_type(const struct rule *r, size_t i);

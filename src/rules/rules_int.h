@@ -19,6 +19,7 @@
 #include "jsonfile.h"
 #include "rules/rules.h"
 
+struct loader;
 struct subs;
 
 /* What a placeholder names. */
@@ -36,6 +37,7 @@ enum rule_ph_kind {
 	PH_PAYLOAD_PATH,	/* {payload.a[0]...} */
 	PH_ITEM,		/* {item}, {item.a[0]...}: foreach element */
 	PH_ITEM_INDEX,		/* {item_index} */
+	PH_TIME_SKEW,		/* {time_skew_ms} (transform.c) */
 };
 
 /* One step of a payload path. */
@@ -45,11 +47,15 @@ struct rule_step {
 	uint32_t	 index;		/* array index when key is NULL */
 };
 
+struct transform_step;
+
 struct rule_ph {
 	uint8_t		 kind;		/* enum rule_ph_kind */
 	uint32_t	 level;		/* PH_CAPTURE: topic level number */
 	struct rule_step *steps;	/* PH_PAYLOAD_PATH */
 	size_t		 nsteps;
+	struct transform_step *xf;	/* |transforms, in order (owned) */
+	size_t		 nxf;
 };
 
 enum rule_seg_kind {
@@ -117,6 +123,11 @@ struct rule {
 	struct rule_mqtt	*mqtt;
 	struct rule_foreach	*foreach[RULE_NACTIONS]; /* or NULL */
 	bool			 where_items;	/* where tests {item...} */
+	const struct rule_ph	*time_ph;	/* device time: the first
+						 * |time placeholder, or NULL */
+	size_t			 time_nxf;	/* its steps up to |time */
+	uint64_t		 max_time_skew_ms; /* "max_time_skew" */
+	bool			 has_max_skew;	/* max_time_skew given */
 	atomic_uint_fast64_t	 counters[RULE_NCOUNTERS];
 };
 
@@ -174,6 +185,23 @@ int	extract_ph(const struct rule_ph *ph, const struct rule_ctx *c,
 	    struct rule_value *out);
 int	extract_payload_json(struct rule_payload *pc, struct buf *b,
 	    int *is_json);
+
+/* transform.c */
+size_t	transform_split(const char *s, size_t len);
+int	transform_compile(const char *s, size_t len, struct rule_ph *ph,
+	    struct gw_error *err);
+void	transform_free(struct rule_ph *ph);
+int	transform_ph_eval(const struct rule_ph *ph, const struct rule_ctx *c,
+	    struct rule_value *out);
+const char *transform_decl(const struct rule_ph *ph);
+void	transform_rule_time(struct loader *ld, struct rule *r,
+	    const char *path);
+int	transform_count_skew(const struct rule_ctx *c);
+
+/* extract.c, for |json */
+int	extract_json_text(const char *s, size_t len,
+	    const struct rule_step *steps, size_t nsteps,
+	    struct rule_value *out, bool *is_json);
 
 /* where.c */
 int	where_compile(const cJSON *j, const struct rule_caps *caps,

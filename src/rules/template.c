@@ -53,6 +53,7 @@ static const struct {
 	{ "received_ms", PH_RECEIVED_MS },
 	{ "payload", PH_PAYLOAD },
 	{ "payload_raw", PH_PAYLOAD_RAW },
+	{ "time_skew_ms", PH_TIME_SKEW },
 };
 #define NBUILTINS	(sizeof builtins / sizeof builtins[0])
 
@@ -81,6 +82,7 @@ ph_free(struct rule_ph *ph)
 	gw_free(ph->steps);
 	ph->steps = NULL;
 	ph->nsteps = 0;
+	transform_free(ph);
 }
 
 static int
@@ -353,8 +355,9 @@ tmpl_compile(const char *text, const struct rule_caps *caps, bool allow_env,
 			if (seg_add(t, &cap, SEG_PH, NULL, 0) != 0)
 				goto fail;
 			sg = &t->segs[t->nsegs - 1];
-			rc = ph_parse(p + 1, (size_t)(q - p - 1), caps,
-			    &sg->ph);
+			/* {name|transform|...}: transform.c. */
+			rc = ph_parse(p + 1, transform_split(p + 1,
+			    (size_t)(q - p - 1)), caps, &sg->ph);
 			if (rc == GW_ENOTFOUND) {
 				rc = gw_error_set(err, NULL, "unknown "
 				    "placeholder %.*s", (int)(q - p + 1), p);
@@ -367,7 +370,8 @@ tmpl_compile(const char *text, const struct rule_caps *caps, bool allow_env,
 				    (int)(q - p + 1), p);
 				goto fail;
 			}
-			if (rc != 0)
+			if (rc != 0 || (rc = transform_compile(p + 1,
+			    (size_t)(q - p - 1), &sg->ph, err)) != 0)
 				goto fail;
 			p = q + 1;
 		} else if (p[0] == '}') {
@@ -490,8 +494,12 @@ buf_take_string(struct buf *b, char **out, size_t *len)
 const char *
 tmpl_infer_type(const struct rule_tmpl *t)
 {
+	const char	*d;
+
 	if (t->nsegs != 1 || t->segs[0].kind != SEG_PH)
 		return "TEXT";
+	if ((d = transform_decl(&t->segs[0].ph)) != NULL)
+		return d;
 	switch (t->segs[0].ph.kind) {
 	case PH_QOS:
 	case PH_RETAIN:
@@ -655,7 +663,7 @@ tmpl_render_buf(const struct rule_tmpl *t, const struct rule_ctx *c,
 		} else if (sg->kind == SEG_ENV)
 			rc = buf_append(b, sg->text, sg->len);
 		else {
-			if ((rc = extract_ph(&sg->ph, c, &v)) != 0)
+			if ((rc = transform_ph_eval(&sg->ph, c, &v)) != 0)
 				break;
 			if (flags & (TMPL_URL | TMPL_SEAL)) {
 				tb.off = tb.len = 0;
@@ -708,7 +716,7 @@ tmpl_eval(const struct rule_tmpl *t, const struct rule_ctx *c,
 
 	rule_value_clear(out);
 	if (t->nsegs == 1 && t->segs[0].kind == SEG_PH)
-		return extract_ph(&t->segs[0].ph, c, out);
+		return transform_ph_eval(&t->segs[0].ph, c, out);
 	if (t->nsegs == 0) {
 		rule_value_bytes(out, RULE_VTEXT, "", 0, false);
 		return 0;

@@ -384,13 +384,16 @@ rule_filter(const struct rule *r, const struct msg *m,
 	int		rc;
 
 	rule_count(r, RULE_CMATCHED, 1);
-	if (r->where == NULL || r->where_items)
-		return 1;
-	if ((rc = where_eval(r->where, &c)) < 0)
+	if (r->where != NULL && !r->where_items &&
+	    (rc = where_eval(r->where, &c)) <= 0) {
+		if (rc == 0)
+			rule_count(r, RULE_CFILTERED, 1);
 		return rc;
-	if (rc == 0)
-		rule_count(r, RULE_CFILTERED, 1);
-	return rc;
+	}
+	/* max_time_skew counts publishes that fire. */
+	if ((rc = transform_count_skew(&c)) != 0)
+		return rc;
+	return 1;
 }
 
 /* See rules.h. Store thread. */
