@@ -802,7 +802,7 @@ extract_json_text(const char *s, size_t len, const struct rule_step *steps,
 		memset(&ph, 0, sizeof ph);
 		ph.steps = (struct rule_step *)steps;
 		ph.nsteps = nsteps;
-		if ((i = jfind(&d, &ph)) >= 0)
+		if ((i = jfind(&d, 0, &ph)) >= 0)
 			rc = jnode_value(&d, &d.n[i], out);
 	} else if (d.err == GW_ENOMEM)
 		rc = GW_ENOMEM;
