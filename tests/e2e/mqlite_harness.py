@@ -224,7 +224,7 @@ class Broker:
             self.wait_ready()
         return self
 
-    def wait_ready(self, tries=100, interval=0.05):
+    def wait_ready(self, tries=400, interval=0.05):
         """Retries a TCP connect until the listener accepts (bounded)."""
         for _ in range(tries):
             if self.proc.poll() is not None:

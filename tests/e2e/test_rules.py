@@ -953,7 +953,8 @@ class TestScale(RulesCase):
         t0 = time.monotonic()
         br = self.start_rules(rules)
         started = time.monotonic() - t0
-        self.assertLess(started, 10.0, "start with 1,000 rules took %.1f s"
+        # A generous bound: sanitizer builds on a loaded CI machine.
+        self.assertLess(started, 30.0, "start with 1,000 rules took %.1f s"
                         % started)
         self.assertIn("%d rules loaded" % n, br.log_text())
         self.assertEqual(len(self.tables() - GATEWAY_TABLES), 10)
@@ -963,7 +964,7 @@ class TestScale(RulesCase):
             c.publish("dev/%d/temp" % i, b"%d.5" % i, qos=1)
         c.publish("dev/517/a/b", b"1", qos=1)   # two levels: no match
         c.publish("dev/517", b"1", qos=1)       # one level short
-        self.assertLess(time.monotonic() - t0, 10.0)
+        self.assertLess(time.monotonic() - t0, 30.0)
         got = {}
         for k in range(10):
             for r in br.rows("select rule, metric, v, typeof(v) from t%d"
