@@ -25,6 +25,7 @@ struct forward;
 struct msg;
 struct queue;
 struct retention;
+struct rollup;
 struct sink_sqlite;
 struct store_item;
 
@@ -90,6 +91,7 @@ struct store {
 	const struct msg	*pend[STORE_ROWS_MULTI]; /* rows not inserted */
 	size_t			 npend;
 	struct retention	*ret;		/* age/size retention */
+	struct rollup		*roll;		/* rollup windows */
 	atomic_bool		 closing;	/* store_close() began */
 	struct sink_sqlite	*sinks[STORE_MAX_SINKS]; /* newest last */
 	size_t			 nsinks;
