@@ -276,6 +276,10 @@ store_run(struct store *s)
 {
 	size_t n;
 
+	/* The rules prepared at start may have rollup windows due now. */
+	if (s->db != NULL && s->nsinks > 0)
+		(void)rollup_run(s->roll,
+		    sink_sqlite_set(s->sinks[s->nsinks - 1]));
 	for (;;) {
 		/* Wakes for due retention and rollup work even when idle. */
 		n = queue_pop(s->q, s->batch, s->max_items, store_idle_ms(s));
