@@ -21,8 +21,9 @@
  *
  * Progress. mqlite_rollup_state holds, per rollup table, last_end_ms: the
  * end of the last window written. A turn opens BEGIN IMMEDIATE, and for a
- * few windows at most (ROLLUP_TURN_WINDOWS, over all rollups in turn) runs
- * next, ins and the state upsert, then COMMITs: rows and progress land
+ * few windows at most (ROLLUP_TURN_WINDOWS, over all rollups in turn, and
+ * no new one once the turn has taken ROLLUP_TURN_MS) runs next, ins and
+ * the state upsert, then COMMITs: rows and progress land
  * together or not at all, so after kill -9 the next start resumes right
  * after the last window committed. The cursor starts at last_end_ms
  * (rounded up to the window grid when "every" changed), or at the oldest
@@ -61,6 +62,7 @@
 #include "store/rollup.h"
 
 #define ROLLUP_TURN_WINDOWS	8	/* windows per transaction */
+#define ROLLUP_TURN_MS		20	/* no further window after this */
 #define ROLLUP_RETRY_MS		1000
 #define ROLLUP_IDLE_MAX_MS	60000
 #define ROLLUP_NONE		LLONG_MIN	/* no state, no cursor */
@@ -631,8 +633,8 @@ rollup_skip(struct rollup *ru, struct roll_target *t, long long ws,
 {
 	long long	 we = ws + (long long)t->ro->every_ms;
 
-	log_error("rollup %s: window %lld..%lld given up: %s", t->ro->table,
-	    ws, we, why);
+	log_limited(&ru->errlim, 3, 60000, LOG_LVL_ERROR, "rollup %s: window "
+	    "%lld..%lld given up: %s", t->ro->table, ws, we, why);
 	atomic_fetch_add(&ru->skipped, 1);
 	if (rollup_step(ru->begin) != SQLITE_OK)
 		return;
@@ -653,6 +655,7 @@ rollup_turn(struct rollup *ru)
 {
 	struct roll_target	*t = NULL;
 	long long		 now = clock_wall_ms(), ws = 0;
+	long long		 t0 = clock_mono_ms();
 	size_t			 i, done = 0, idle = 0;
 	bool			 open = false;
 	int			 rc = SQLITE_OK, got = 0;
@@ -679,7 +682,9 @@ rollup_turn(struct rollup *ru)
 		}
 		if ((rc = rollup_window(ru, t, ws)) != SQLITE_OK)
 			break;
-		done++;
+		if (++done < ROLLUP_TURN_WINDOWS &&
+		    clock_mono_ms() - t0 >= ROLLUP_TURN_MS)
+			done = ROLLUP_TURN_WINDOWS;	/* big windows: enough */
 	}
 	if (rc == SQLITE_OK && (!open || (rc = rollup_step(ru->commit)) ==
 	    SQLITE_OK)) {
