@@ -11,11 +11,12 @@ agrees with the loader."""
 import json
 import os
 import random
+import signal
 import subprocess
 import time
 import unittest
 
-from mqlite_harness import E2ETestCase, daemon_path, wait_until
+from mqlite_harness import Broker, E2ETestCase, daemon_path, wait_until
 
 SRCDIR = os.environ.get("top_srcdir") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..")
@@ -58,6 +59,9 @@ class RollupCase(E2ETestCase):
         return self.start_broker(extra_args=["-r", path])
 
     def state(self, br, table):
+        if br.query("select count(*) from sqlite_master where name = "
+                    "'mqlite_rollup_state'") == "0":
+            return None     # created with the first rollup
         v = br.query("select last_end_ms from mqlite_rollup_state "
                      "where rollup = '%s'" % table)
         return int(v) if v else None
@@ -288,6 +292,36 @@ class TestDowntime(RollupCase):
         self.assert_exact(br, "r_1s", 1000, upto)
         self.assertEqual(br.scalar("select sum(n) from r_1s"),
                          br.scalar("select count(*) from readings"))
+
+
+class TestReload(RollupCase):
+
+    def test_rollup_added_by_sighup(self):
+        """A rollup added to the rules and reloaded with SIGHUP gets its
+        table at once and rolls up the rows already stored."""
+        path = self.write_rules(rules())
+        br = Broker(self.workdir)
+        self.brokers.append(br)
+        br.update_config(rules=path)
+        br.start()
+        c = self.client(br)
+        now = int(time.time() * 1000)
+        w0 = (now // 60000) * 60000 - 5 * 60000
+        for i in range(4):
+            c.publish("site/s/dev/d", ('{"ts": %d, "temp": %d}'
+                      % (w0 + i * 20000, i)).encode(), qos=1)
+        self.write_rules(rules([{"table": "hup_1m", "every": "1m",
+                                 "columns": {"n": "count(*)",
+                                             "s": "sum(temp)"}}]))
+        br.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(wait_until(
+            lambda: (self.state(br, "hup_1m") or 0) >= w0 + 120000,
+            timeout=20), "the reloaded rollup did not run")
+        self.assertEqual(br.rows("select window_start - %d, n, s from "
+                                 "hup_1m order by 1" % w0),
+                         [["0", "3", "3"], ["60000", "1", "3"]])
+        c.publish("site/s/dev/d", b'{"ts": 1, "temp": 1}', qos=1)
+        self.assertEqual(br.scalar("select count(*) from readings"), 5)
 
 
 class TestLoad(RollupCase):
