@@ -272,7 +272,7 @@ struct rule_rollup {
 					 * rule table, unique */
 	uint64_t		 every_ms;
 	uint64_t		 grace_ms;	/* wait after a window closes */
-	uint64_t		 max_age_ms;	/* retention.max_age, 0 = keep */
+	uint64_t		 max_age_ms;	/* retention.max_age, 0: keep */
 	const char		*time_column;	/* raw column (into cols) */
 	const struct rule_column **group_by;	/* raw columns (into cols) */
 	size_t			 ngroup;

@@ -684,7 +684,7 @@ rollup_turn(struct rollup *ru)
 			break;
 		if (++done < ROLLUP_TURN_WINDOWS &&
 		    clock_mono_ms() - t0 >= ROLLUP_TURN_MS)
-			done = ROLLUP_TURN_WINDOWS;	/* big windows: enough */
+			done = ROLLUP_TURN_WINDOWS;	/* big windows */
 	}
 	if (rc == SQLITE_OK && (!open || (rc = rollup_step(ru->commit)) ==
 	    SQLITE_OK)) {
