@@ -361,17 +361,21 @@ rollup_load_one(struct loader *ld, struct rule *r, struct rule_rollup *ro,
 		load_err(ld, p, "expected a duration up to 7d");
 
 	load_path(p, path, "time_column");
+	col = NULL;
 	if ((it = load_item(j, "time_column")) != NULL) {
 		if (!cJSON_IsString(it) || (col = rollup_find_col(sq,
 		    it->valuestring)) == NULL)
 			load_err(ld, p, "not a column of this rule");
-		else
-			ro->time_column = col->name;
 	} else if (sq->time_column != NULL)
-		ro->time_column = sq->time_column;
+		col = rollup_find_col(sq, sq->time_column);
 	else
 		load_err(ld, path, "missing \"time_column\" (the table's "
 		    "retention names none)");
+	if (col != NULL && strcmp(col->decl, "TEXT") == 0)
+		load_err(ld, p, "%s is a TEXT column; the time column holds "
+		    "Unix milliseconds (INTEGER, REAL or no type)", col->name);
+	else if (col != NULL)
+		ro->time_column = col->name;
 
 	if ((it = load_item(j, "group_by")) != NULL) {
 		load_path(p, path, "group_by");

@@ -425,6 +425,11 @@ rollup_target_load(struct rollup *ru, struct roll_target *t)
 		if (end % every != 0)
 			end += every - ((end % every) + every) % every;
 		t->cursor = end;
+		if (clock_wall_ms() - end > 2 * every +
+		    (long long)t->ro->grace_ms)
+			log_info("rollup %s: catching up from window %lld, "
+			    "%lld windows at most", t->ro->table, end,
+			    (clock_wall_ms() - end) / every);
 	}
 	sqlite3_finalize(st);
 	t->pending = t->cursor;

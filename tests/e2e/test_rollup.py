@@ -365,6 +365,8 @@ class TestLoad(RollupCase):
                 "\"readings\"; a rollup needs a table of its own",
                 p + "[1].every: expected a duration from 1s to 366d",
                 p + "[2].grace: expected a duration up to 7d",
+                p + "[2].time_column: site is a TEXT column; the time "
+                "column holds Unix milliseconds (INTEGER, REAL or no type)",
                 p + "[2].columns: expected a non-empty object of column "
                 "name: \"fn(column)\"",
                 p + "[2].retention.max: unknown key",
