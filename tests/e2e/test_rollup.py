@@ -183,6 +183,28 @@ class TestValues(RollupCase):
             "order by 1" % w0),
             [[str(m), "s", "1"] for m in range(0, 60, 10)])
 
+    def test_sum_overflow_gives_one_window_up(self):
+        """An aggregate SQLite refuses (integer overflow in sum) gives that
+        window up, logged; the windows after it are computed."""
+        br = self.start_rules(rules())
+        c = self.client(br)
+        now = int(time.time() * 1000)
+        w0 = (now // 60000) * 60000 - 5 * 60000
+        for off, temp in ((0, 9223372036854775807), (1000, 1), (60000, 5),
+                          (61000, 6)):
+            c.publish("site/s/dev/d", ('{"ts": %d, "temp": %d}'
+                      % (w0 + off, temp)).encode(), qos=1)
+        br.stop()
+        self.start_rules(rules([{"table": "ov_1m", "every": "1m",
+                                 "columns": {"s": "sum(temp)"}}]), br)
+        self.assertTrue(wait_until(
+            lambda: (self.state(br, "ov_1m") or 0) >= w0 + 120000,
+            timeout=20), "the window after the bad one was not computed")
+        self.assertEqual(br.rows("select window_start - %d, s from ov_1m"
+                                 % w0), [["60000", "11"]])
+        self.assertRegex(br.log_text(), r"rollup ov_1m: window %d\.\.%d "
+                         r"given up: integer overflow" % (w0, w0 + 60000))
+
 
 class TestLive(RollupCase):
 
