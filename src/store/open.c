@@ -329,7 +329,7 @@ store_connect(struct store *s, struct gw_error *err)
 	ro.max_age_ms = s->max_age_ms;
 	if ((s->ret = retention_new(s->db, s->path, &ro, err)) == NULL)
 		goto fail;
-	if ((s->roll = rollup_new(s->db)) == NULL) {
+	if ((s->roll = rollup_new(s->db, &s->roll_count)) == NULL) {
 		gw_error_set(err, s->path, "cannot prepare rollups");
 		goto fail;
 	}

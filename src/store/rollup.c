@@ -96,11 +96,7 @@ struct rollup {
 	sqlite3_stmt		*put;		/* ?1 rollup ?2 raw ?3 end */
 	long long		 retry_ms;	/* mono; no turn before */
 	struct log_limit	 errlim;
-
-	atomic_uint_fast64_t	 windows;
-	atomic_uint_fast64_t	 rows;
-	atomic_uint_fast64_t	 errors;
-	atomic_uint_fast64_t	 skipped;
+	struct rollup_counters	*c;		/* borrowed from the store */
 };
 
 /* ---- SQL text, from checked identifiers only. ---- */
@@ -507,13 +503,14 @@ rollup_build(struct rollup *ru, const struct rule_set *set)
 
 /* A new rollup state on db; see rollup.h. */
 struct rollup *
-rollup_new(struct sqlite3 *db)
+rollup_new(struct sqlite3 *db, struct rollup_counters *c)
 {
 	struct rollup	*ru;
 
 	if ((ru = gw_calloc(1, sizeof *ru)) == NULL)
 		return NULL;
 	ru->db = db;
+	ru->c = c;
 	if (sqlite3_prepare_v3(db, "BEGIN IMMEDIATE", -1,
 	    SQLITE_PREPARE_PERSISTENT, &ru->begin, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(db, "COMMIT", -1, SQLITE_PREPARE_PERSISTENT,
@@ -624,8 +621,8 @@ rollup_window(struct rollup *ru, struct roll_target *t, long long ws)
 		return rc;
 	t->pending = we;
 	if (n > 0) {
-		atomic_fetch_add(&ru->windows, 1);
-		atomic_fetch_add(&ru->rows, (uint64_t)n);
+		atomic_fetch_add(&ru->c->windows, 1);
+		atomic_fetch_add(&ru->c->rows, (uint64_t)n);
 	}
 	log_debug("rollup %s: window %lld: %d rows", t->ro->table, ws, n);
 	return SQLITE_OK;
@@ -640,7 +637,7 @@ rollup_skip(struct rollup *ru, struct roll_target *t, long long ws,
 
 	log_limited(&ru->errlim, 3, 60000, LOG_LVL_ERROR, "rollup %s: window "
 	    "%lld..%lld given up: %s", t->ro->table, ws, we, why);
-	atomic_fetch_add(&ru->skipped, 1);
+	atomic_fetch_add(&ru->c->skipped, 1);
 	if (rollup_step(ru->begin) != SQLITE_OK)
 		return;
 	sqlite3_bind_text(ru->put, 1, t->ro->table, -1, SQLITE_STATIC);
@@ -703,11 +700,11 @@ rollup_turn(struct rollup *ru)
 		(void)rollup_step(ru->rollback);
 	for (i = 0; i < ru->nt; i++)
 		ru->t[i].pending = ru->t[i].cursor;
-	atomic_fetch_add(&ru->errors, 1);
 	if (t != NULL && !rollup_transient(rc) && got == 1) {
 		rollup_skip(ru, t, ws, why);
 		return GW_EIO;
 	}
+	atomic_fetch_add(&ru->c->errors, 1);
 	ru->retry_ms = clock_mono_ms() + ROLLUP_RETRY_MS;
 	log_limited(&ru->errlim, 3, 60000, LOG_LVL_ERROR, "rollup: %s "
 	    "(retried in %d ms)", why, ROLLUP_RETRY_MS);
@@ -769,19 +766,6 @@ rollup_timeout_ms(struct rollup *ru)
 			best = d;
 	}
 	return (int)best;
-}
-
-/* Counter snapshot; any thread. */
-void
-rollup_get_stats(struct rollup *ru, struct rollup_stats *st)
-{
-	memset(st, 0, sizeof *st);
-	if (ru == NULL)
-		return;
-	st->windows = atomic_load(&ru->windows);
-	st->rows = atomic_load(&ru->rows);
-	st->errors = atomic_load(&ru->errors);
-	st->skipped = atomic_load(&ru->skipped);
 }
 
 /* Finalizes, drops the set, frees. NULL ok. Store thread. */

@@ -14,6 +14,7 @@
 #ifndef GW_ROLLUP_H
 #define GW_ROLLUP_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -22,11 +23,15 @@ struct rollup;
 struct rule_set;
 struct sqlite3;
 
-struct rollup_stats {
-	uint64_t	windows;	/* windows computed (rows written) */
-	uint64_t	rows;		/* rollup rows written */
-	uint64_t	errors;		/* failed turns (retried later) */
-	uint64_t	skipped;	/* windows given up (SQL error) */
+/*
+ * Counters, owned by the store (they outlive a rollup state replaced after
+ * a heal) and read by any thread.
+ */
+struct rollup_counters {
+	atomic_uint_fast64_t	windows;	/* windows written (with rows) */
+	atomic_uint_fast64_t	rows;		/* rollup rows written */
+	atomic_uint_fast64_t	errors;		/* failed turns (retried) */
+	atomic_uint_fast64_t	skipped;	/* windows given up */
 };
 
 /*
@@ -38,8 +43,11 @@ struct rollup_stats {
 int		 rollup_prepare(struct sqlite3 *db, const struct rule_set *set,
 		    struct gw_error *err);
 
-/* New rollup state on db (borrowed writer connection). NULL: no memory. */
-struct rollup	*rollup_new(struct sqlite3 *db);
+/*
+ * New rollup state on db (borrowed writer connection), counting into c
+ * (borrowed, must outlive it). NULL: no memory.
+ */
+struct rollup	*rollup_new(struct sqlite3 *db, struct rollup_counters *c);
 
 /*
  * Computes what is due now, a few windows at most (one transaction), for
@@ -56,9 +64,6 @@ int		 rollup_run(struct rollup *ru, const struct rule_set *set);
  * 60 s: the wall clock may jump). Store thread.
  */
 int		 rollup_timeout_ms(struct rollup *ru);
-
-/* Counter snapshot. Any thread; NULL gives zeros. */
-void		 rollup_get_stats(struct rollup *ru, struct rollup_stats *st);
 
 /* Finalizes the statements, drops the set reference, frees. NULL ok. */
 void		 rollup_free(struct rollup *ru);

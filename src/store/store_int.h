@@ -18,6 +18,7 @@
 #include "log.h"
 #include "metrics_hist.h"
 #include "store/forward.h"
+#include "store/rollup.h"
 #include "store/store.h"
 
 struct checkpointer;
@@ -92,6 +93,7 @@ struct store {
 	size_t			 npend;
 	struct retention	*ret;		/* age/size retention */
 	struct rollup		*roll;		/* rollup windows */
+	struct rollup_counters	 roll_count;	/* its counters */
 	atomic_bool		 closing;	/* store_close() began */
 	struct sink_sqlite	*sinks[STORE_MAX_SINKS]; /* newest last */
 	size_t			 nsinks;

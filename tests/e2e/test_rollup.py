@@ -15,8 +15,10 @@ import signal
 import subprocess
 import time
 import unittest
+import urllib.request
 
-from mqlite_harness import Broker, E2ETestCase, daemon_path, wait_until
+from mqlite_harness import (Broker, E2ETestCase, daemon_path, free_port,
+                            wait_until)
 
 SRCDIR = os.environ.get("top_srcdir") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..")
@@ -187,6 +189,8 @@ class TestValues(RollupCase):
         """An aggregate SQLite refuses (integer overflow in sum) gives that
         window up, logged; the windows after it are computed."""
         br = self.start_rules(rules())
+        mport = free_port()
+        br.update_config(metrics={"bind": "127.0.0.1", "port": mport})
         c = self.client(br)
         now = int(time.time() * 1000)
         w0 = (now // 60000) * 60000 - 5 * 60000
@@ -204,6 +208,13 @@ class TestValues(RollupCase):
                                  % w0), [["60000", "11"]])
         self.assertRegex(br.log_text(), r"rollup ov_1m: window %d\.\.%d "
                          r"given up: integer overflow" % (w0, w0 + 60000))
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport,
+                                    timeout=5) as r:
+            text = r.read().decode()
+        for name, v in (("mqlite_rollup_windows_total", 1),
+                        ("mqlite_rollup_rows_total", 1),
+                        ("mqlite_rollup_windows_given_up_total", 1)):
+            self.assertIn("\n%s %d\n" % (name, v), text)
 
 
 class TestLive(RollupCase):
