@@ -66,6 +66,7 @@
 #define ROLLUP_RETRY_MS		1000
 #define ROLLUP_IDLE_MAX_MS	60000
 #define ROLLUP_NONE		LLONG_MIN	/* no state, no cursor */
+#define ROLLUP_MIN_TIME		(-(1LL << 62))	/* rows before: no window */
 
 static const char *const rollup_state_sql =
     "CREATE TABLE IF NOT EXISTS mqlite_rollup_state ("
@@ -577,7 +578,7 @@ rollup_next(struct roll_target *t, long long now, long long *ws)
 	if (t->pending != ROLLUP_NONE && t->pending >= closed)
 		return 0;
 	sqlite3_bind_int64(t->next, 1, t->pending == ROLLUP_NONE ?
-	    LLONG_MIN : t->pending);
+	    ROLLUP_MIN_TIME : t->pending);
 	sqlite3_bind_int64(t->next, 2, closed);
 	rc = sqlite3_step(t->next);
 	if (rc != SQLITE_ROW) {

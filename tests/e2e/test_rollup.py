@@ -198,6 +198,11 @@ class TestValues(RollupCase):
                           (61000, 6)):
             c.publish("site/s/dev/d", ('{"ts": %d, "temp": %d}'
                       % (w0 + off, temp)).encode(), qos=1)
+        # Times in no window: far out of range, REAL, text, missing.
+        for ts in ("-9223372036854775808", "-1e300", "1e300", '"abc"',
+                   "null", "-4611686018427387905"):
+            c.publish("site/s/dev/d", ('{"ts": %s, "temp": 1}' % ts)
+                      .encode(), qos=1)
         br.stop()
         self.start_rules(rules([{"table": "ov_1m", "every": "1m",
                                  "columns": {"s": "sum(temp)"}}]), br)
