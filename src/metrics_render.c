@@ -246,6 +246,15 @@ render_store(struct buf *out, const struct store_stats *st,
 		    "Pruning stops at this many bytes in use", rt->low_bytes },
 		{ "mqlite_database_max_bytes", "gauge",
 		    "database.max_bytes (0: unbounded)", max_bytes },
+		{ "mqlite_rollup_windows_total", "counter",
+		    "Rollup windows written", st->rollup_windows },
+		{ "mqlite_rollup_rows_total", "counter",
+		    "Rollup rows written", st->rollup_rows },
+		{ "mqlite_rollup_errors_total", "counter",
+		    "Failed rollup transactions (retried)", st->rollup_errors },
+		{ "mqlite_rollup_windows_given_up_total", "counter",
+		    "Rollup windows whose aggregate SQLite refused",
+		    st->rollup_skipped },
 	};
 	static const char pruned[] = "mqlite_retention_pruned_rows_total";
 	int rc;

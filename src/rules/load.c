@@ -41,7 +41,8 @@
 
 static const char *const reserved[] = {
 	"outbox", "outbox_dead", "rejected", "retained", "sessions",
-	"session_msgs", "qos2_inflight", "mqlite_meta", NULL
+	"session_msgs", "qos2_inflight", "mqlite_meta", "mqlite_rollup_state",
+	NULL
 };
 
 /* The default table's columns (schema/001_init.sql) and their types. */
@@ -175,6 +176,26 @@ static bool
 is_ident(const char *s)
 {
 	return is_ident_n(s, strlen(s));
+}
+
+/* A table or column name the loader accepts? (rollup_load.c) */
+bool
+load_is_ident(const char *s)
+{
+	return is_ident(s);
+}
+
+/* A gateway table name (reserved[], sqlite_*)? Ignores case. */
+bool
+load_is_reserved(const char *s)
+{
+	size_t	i;
+
+	for (i = 0; reserved[i] != NULL; i++) {
+		if (strcasecmp(s, reserved[i]) == 0)
+			return true;
+	}
+	return strncasecmp(s, "sqlite_", 7) == 0;
 }
 
 /*
@@ -610,7 +631,7 @@ load_sqlite(struct loader *ld, struct rule *r, const cJSON *j,
     const char *path)
 {
 	static const char *const keys[] = { "table", "columns", "types",
-	    "indexes", "retention", "foreach", "max_items", NULL };
+	    "indexes", "retention", "foreach", "max_items", "rollups", NULL };
 	static const char *const rkeys[] = { "max_age", "time_column", NULL };
 	struct rule_sqlite	*sq;
 	struct rule_column	*c;
@@ -717,6 +738,7 @@ load_sqlite(struct loader *ld, struct rule *r, const cJSON *j,
 		}
 	}
 	check_cross(ld, r, path);
+	rollup_load(ld, r, load_item(j, "rollups"), path);
 }
 
 /* ---- Rules and sets. ---- */
@@ -739,6 +761,7 @@ sqlite_free(struct rule_sqlite *sq)
 		gw_free(sq->idx[i].cols);
 	}
 	gw_free(sq->idx);
+	rollup_load_free(sq);
 	gw_free(sq);
 }
 

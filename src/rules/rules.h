@@ -323,6 +323,48 @@ struct rule_index {
 	size_t			 ncols;
 };
 
+/* A rollup's aggregate functions (rules/README.md, "rollups"). */
+enum rule_agg {
+	RULE_AGG_AVG,
+	RULE_AGG_MIN,
+	RULE_AGG_MAX,
+	RULE_AGG_SUM,
+	RULE_AGG_COUNT,		/* count(*) when src is NULL */
+	RULE_AGG_FIRST,		/* value of the earliest row by time */
+	RULE_AGG_LAST,		/* value of the latest row by time */
+};
+
+/* One column of a rollup table: name = agg(src). */
+struct rule_rollup_col {
+	char			*name;	/* identifier, unique in the rollup */
+	enum rule_agg		 agg;
+	const char		*src;	/* raw column (points into the
+					 * action's cols), NULL: count(*) */
+	const char		*decl;	/* declared type, "" = none */
+};
+
+/*
+ * A rollup of a rule table: every every_ms, the closed window
+ * [t, t + every_ms) of the raw table (by time_column) aggregated into
+ * table, one row per group_by value combination (store/rollup.h).
+ */
+struct rule_rollup {
+	char			*table;	/* identifier, not reserved, not a
+					 * rule table, unique */
+	uint64_t		 every_ms;
+	uint64_t		 grace_ms;	/* wait after a window closes */
+	uint64_t		 max_age_ms;	/* retention.max_age, 0: keep */
+	const char		*time_column;	/* raw column (into cols) */
+	const struct rule_column **group_by;	/* raw columns (into cols) */
+	size_t			 ngroup;
+	struct rule_rollup_col	*cols;
+	size_t			 ncols;	/* >= 1 */
+};
+
+/* The window start column of every rollup table (Unix ms, INTEGER). */
+#define RULES_ROLLUP_WINDOW	"window_start"
+#define RULES_MAX_ROLLUPS	16	/* per sqlite action */
+
 struct rule_sqlite {
 	char			*table;	/* identifier, not reserved */
 	struct rule_column	*cols;	/* file order */
@@ -332,6 +374,8 @@ struct rule_sqlite {
 	uint64_t		 max_age_ms; /* retention.max_age, 0 = keep */
 	const char		*time_column; /* retention.time_column or NULL
 					       * (points into cols) */
+	struct rule_rollup	*rollups;	/* "rollups" */
+	size_t			 nrollups;
 };
 
 /* The rule's sqlite action, or NULL. Borrowed from the set. */

@@ -246,6 +246,13 @@ void	load_set_free(struct rule_set *set);
 struct rule_tmpl *load_tmpl(struct loader *ld, const cJSON *j,
 	    const char *path, const struct rule_caps *caps);
 void	load_resolve(struct loader *ld, struct rule_str *s, const char *path);
+bool	load_is_ident(const char *s);
+bool	load_is_reserved(const char *s);
+
+/* rollup_load.c */
+void	rollup_load(struct loader *ld, struct rule *r, const cJSON *j,
+	    const char *path);
+void	rollup_load_free(struct rule_sqlite *sq);
 
 /* action.c */
 void	action_webhook_load(struct loader *ld, struct rule *r, const cJSON *j,

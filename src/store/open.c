@@ -51,6 +51,7 @@
 #include "store/heal.h"
 #include "store/iostat.h"
 #include "store/retention.h"
+#include "store/rollup.h"
 #include "store/schema.h"
 #include "store/store.h"
 #include "store/store_int.h"
@@ -347,6 +348,10 @@ store_connect(struct store *s, struct gw_error *err)
 	ro.max_age_ms = s->max_age_ms;
 	if ((s->ret = retention_new(s->db, s->path, &ro, err)) == NULL)
 		goto fail;
+	if ((s->roll = rollup_new(s->db, &s->roll_count)) == NULL) {
+		gw_error_set(err, s->path, "cannot prepare rollups");
+		goto fail;
+	}
 	atomic_store(&s->fw_pub, s->fw);
 	atomic_store(&s->ret_pub, s->ret);
 	log_info("store: opened %s (journal %s, synchronous %s)", s->path,
@@ -397,6 +402,8 @@ store_disconnect(struct store *s, bool retire)
 	}
 	s->ret = NULL;
 	s->fw = NULL;
+	rollup_free(s->roll);
+	s->roll = NULL;
 	for (i = 0; i < ST__COUNT; i++) {
 		sqlite3_finalize(s->st[i]);
 		s->st[i] = NULL;

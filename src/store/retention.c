@@ -136,7 +136,7 @@ struct retention {
 /* Tables retention never touches, whatever a rule says. */
 static const char *const ret_protected[] = {
 	"outbox", "outbox_dead", "retained", "sessions", "session_msgs",
-	"qos2_inflight", "mqlite_meta", NULL
+	"qos2_inflight", "mqlite_meta", "mqlite_rollup_state", NULL
 };
 
 static bool	ret_ident_ok(const char *);
@@ -360,7 +360,7 @@ ret_build(struct retention *r, const struct rule_set *set)
 {
 	const struct rule_sqlite *sq;
 	const struct rule *rule;
-	size_t i, n;
+	size_t i, k, n;
 
 	ret_targets_free(r);
 	if (ret_add(r, "messages", "received_ms", r->max_age_ms) != 0 ||
@@ -374,6 +374,10 @@ ret_build(struct retention *r, const struct rule_set *set)
 		if (ret_add(r, sq->table, sq->time_column,
 		    sq->max_age_ms) != 0)
 			return GW_ENOMEM;
+		for (k = 0; k < sq->nrollups; k++)
+			if (ret_add(r, sq->rollups[k].table,
+			    RULES_ROLLUP_WINDOW, sq->rollups[k].max_age_ms) != 0)
+				return GW_ENOMEM;
 	}
 	for (i = 0; i < r->nt; ) {
 		if (ret_prepare(r, &r->t[i]) != 0) {

@@ -65,6 +65,10 @@ store_get_stats(struct store *s, struct store_stats *st)
 	st->dead_pruned = forward_dead_pruned(s->fw);
 	st->write_bytes = iostat_write_bytes();
 	st->fsyncs = iostat_fsyncs();
+	st->rollup_windows = atomic_load(&s->roll_count.windows);
+	st->rollup_rows = atomic_load(&s->roll_count.rows);
+	st->rollup_errors = atomic_load(&s->roll_count.errors);
+	st->rollup_skipped = atomic_load(&s->roll_count.skipped);
 }
 
 /* See store.h. */

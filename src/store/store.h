@@ -123,6 +123,10 @@ struct store_stats {
 	uint64_t	dead_pruned;	/* outbox_dead rows over its bound */
 	uint64_t	write_bytes;	/* the process's, /proc/self/io */
 	uint64_t	fsyncs;		/* flushes of database files */
+	uint64_t	rollup_windows;	/* rollup windows written */
+	uint64_t	rollup_rows;	/* rollup rows written */
+	uint64_t	rollup_errors;	/* failed rollup turns (retried) */
+	uint64_t	rollup_skipped;	/* rollup windows given up */
 };
 
 /*

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "metrics_hist.h"
 #include "store/forward.h"
+#include "store/rollup.h"
 #include "store/store.h"
 
 struct checkpointer;
@@ -25,6 +26,7 @@ struct forward;
 struct msg;
 struct queue;
 struct retention;
+struct rollup;
 struct sink_sqlite;
 struct store_item;
 
@@ -91,6 +93,8 @@ struct store {
 	const struct msg	*pend[STORE_ROWS_MULTI]; /* rows not inserted */
 	size_t			 npend;
 	struct retention	*ret;		/* age/size retention */
+	struct rollup		*roll;		/* rollup windows */
+	struct rollup_counters	 roll_count;	/* its counters */
 	atomic_bool		 closing;	/* store_close() began */
 	struct sink_sqlite	*sinks[STORE_MAX_SINKS]; /* newest last */
 	size_t			 nsinks;

@@ -76,12 +76,14 @@
 #include "store/heal.h"
 #include "store/iostat.h"
 #include "store/retention.h"
+#include "store/rollup.h"
 #include "store/schema.h"
 #include "store/store.h"
 #include "store/store_int.h"
 
 static void	*store_main(void *);
 static void	store_run(struct store *);
+static int	store_idle_ms(struct store *);
 static size_t	store_gather(struct store *, size_t);
 static void	store_batch(struct store *, size_t);
 static int	store_txn(struct store *, size_t *, bool, uint64_t *);
@@ -258,16 +260,30 @@ store_main(void *arg)
 	return NULL;
 }
 
+/* How long the idle store may sleep: retention's and rollups' due work. */
+static int
+store_idle_ms(struct store *s)
+{
+	int	a, b;
+
+	a = s->ret != NULL ? retention_timeout_ms(s->ret) : 1000;
+	b = rollup_timeout_ms(s->roll);
+	return a < 0 || (b >= 0 && b < a) ? b : a;
+}
+
 /* The batch loop; returns once the queue is closed and drained. */
 static void
 store_run(struct store *s)
 {
 	size_t n;
 
+	/* The rules prepared at start may have rollup windows due now. */
+	if (s->db != NULL && s->nsinks > 0)
+		(void)rollup_run(s->roll,
+		    sink_sqlite_set(s->sinks[s->nsinks - 1]));
 	for (;;) {
-		/* Wakes for due retention work even when idle. */
-		n = queue_pop(s->q, s->batch, s->max_items,
-		    s->ret != NULL ? retention_timeout_ms(s->ret) : 1000);
+		/* Wakes for due retention and rollup work even when idle. */
+		n = queue_pop(s->q, s->batch, s->max_items, store_idle_ms(s));
 		if (n > 0) {
 			n = store_gather(s, n);
 			store_batch(s, n);
@@ -283,6 +299,8 @@ store_run(struct store *s)
 			continue;
 		/* Between batches: one short chunk of pruning at most. */
 		(void)retention_run(s->ret, s->nsinks > 0 ?
+		    sink_sqlite_set(s->sinks[s->nsinks - 1]) : NULL);
+		(void)rollup_run(s->roll, s->nsinks > 0 ?
 		    sink_sqlite_set(s->sinks[s->nsinks - 1]) : NULL);
 	}
 }
@@ -761,6 +779,10 @@ store_sink(struct store *s, struct rule_set *set, struct gw_error *err)
 			return s->sinks[i - 1];
 	if ((k = sink_sqlite_prepare(s->db, set, err)) == NULL)
 		return NULL;
+	if (rollup_prepare(s->db, set, err) != 0) {
+		sink_sqlite_free(k);
+		return NULL;
+	}
 	if (s->nsinks == STORE_MAX_SINKS) {
 		sink_sqlite_free(s->sinks[0]);
 		memmove(s->sinks, s->sinks + 1,

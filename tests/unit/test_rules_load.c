@@ -97,6 +97,7 @@ static const char *const shipped[] = {
 	"rules/examples/filtered-alarms.json",
 	"rules/examples/webhook.json",
 	"rules/examples/batched-readings.json",
+	"rules/examples/rollups.json",
 };
 
 static void
@@ -645,6 +646,82 @@ test_missing_file(void)
 	CU_ASSERT(seen_at(&s, "", "cannot open") >= 0);
 }
 
+/* Rollups: parsed fields, defaults, the time index added; no leak on OOM. */
+static void
+test_rollups(void)
+{
+	struct rule_set			*set;
+	struct seen			 s;
+	const struct rule_sqlite	*sq;
+	const struct rule_rollup	*ro;
+	size_t				 before = gw_mem_used();
+	long				 n;
+	int				 rc;
+
+	set = load(&s, R0("{\"name\": \"r\", \"topic\": \"a/{d}\", "
+	    "\"sqlite\": {\"table\": \"t\", \"columns\": {\"ts\": "
+	    "\"{received_ms}\", \"d\": \"{d}\", \"v\": \"{payload}\", "
+	    "\"x\": \"{payload.x}\"}, \"types\": {\"x\": \"REAL\"}, "
+	    "\"indexes\": [[\"d\", \"ts\"]], "
+	    "\"retention\": {\"max_age\": \"7d\", \"time_column\": \"ts\"}, "
+	    "\"rollups\": [{\"table\": \"t_1h\", \"every\": \"1h\", "
+	    "\"group_by\": [\"D\"], \"columns\": {\"a\": \"AVG( v )\", "
+	    "\"n\": \"count(*)\", \"l\": \"last (x)\", \"c\": "
+	    "\"count(v)\"}, \"retention\": {\"max_age\": \"730d\"}}, "
+	    "{\"table\": \"t_1s\", \"every\": 1000, \"grace\": 0, "
+	    "\"time_column\": \"ts\", \"columns\": {\"f\": \"first(d)\"}}]}}"));
+	if (set == NULL)
+		dump(&s);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(set);
+	sq = rule_sqlite(rule_set_rule(set, 0));
+	CU_ASSERT_EQUAL_FATAL(sq->nrollups, 2);
+	ro = &sq->rollups[0];
+	CU_ASSERT_STRING_EQUAL(ro->table, "t_1h");
+	CU_ASSERT_EQUAL(ro->every_ms, 3600000);
+	CU_ASSERT_EQUAL(ro->grace_ms, 60000);	/* every / 2, capped */
+	CU_ASSERT_EQUAL(ro->max_age_ms, 730ULL * 86400000);
+	CU_ASSERT_STRING_EQUAL(ro->time_column, "ts");	/* retention's */
+	CU_ASSERT_EQUAL_FATAL(ro->ngroup, 1);
+	CU_ASSERT_STRING_EQUAL(ro->group_by[0]->name, "d");
+	CU_ASSERT_EQUAL_FATAL(ro->ncols, 4);
+	CU_ASSERT_EQUAL(ro->cols[0].agg, RULE_AGG_AVG);
+	CU_ASSERT_STRING_EQUAL(ro->cols[0].src, "v");
+	CU_ASSERT_STRING_EQUAL(ro->cols[0].decl, "REAL");
+	CU_ASSERT_EQUAL(ro->cols[1].agg, RULE_AGG_COUNT);
+	CU_ASSERT_PTR_NULL(ro->cols[1].src);
+	CU_ASSERT_STRING_EQUAL(ro->cols[1].decl, "INTEGER");
+	CU_ASSERT_EQUAL(ro->cols[2].agg, RULE_AGG_LAST);
+	CU_ASSERT_STRING_EQUAL(ro->cols[2].decl, "REAL");
+	CU_ASSERT_STRING_EQUAL(ro->cols[3].decl, "INTEGER");
+	ro = &sq->rollups[1];
+	CU_ASSERT_EQUAL(ro->every_ms, 1000);
+	CU_ASSERT_EQUAL(ro->grace_ms, 0);
+	CU_ASSERT_EQUAL(ro->ngroup, 0);
+	CU_ASSERT_EQUAL(ro->max_age_ms, 0);
+	CU_ASSERT_STRING_EQUAL(ro->cols[0].decl, "TEXT");
+	/* (d, ts) does not start with ts: the time index is added, once. */
+	CU_ASSERT_EQUAL_FATAL(sq->nidx, 2);
+	CU_ASSERT_STRING_EQUAL(sq->idx[1].name, "t_ts_idx");
+	CU_ASSERT_STRING_EQUAL(sq->idx[1].cols[0], "ts");
+	rule_set_unref(&set);
+	CU_ASSERT_EQUAL(gw_mem_used(), before);
+
+	for (n = 0; n < 100000; n++) {
+		gw_mem_fail_after(n);
+		set = rules_load_file(src_path(
+		    "rules/examples/rollups.json"), NULL, NULL, &rc);
+		gw_mem_fail_after(-1);
+		if (set != NULL) {
+			rule_set_unref(&set);
+			break;
+		}
+		CU_ASSERT_EQUAL_FATAL(rc, GW_ENOMEM);
+		CU_ASSERT_EQUAL_FATAL(gw_mem_used(), before);
+	}
+	CU_ASSERT(n > 10);
+	CU_ASSERT_EQUAL(gw_mem_used(), before);
+}
+
 /* Every allocation failure is reported (or survived) and leaks nothing. */
 static void
 test_out_of_memory(void)
@@ -699,6 +776,7 @@ main(void)
 	    CU_add_test(suite, "webhook settings",
 	    test_webhook_settings) == NULL ||
 	    CU_add_test(suite, "mqtt settings", test_mqtt_settings) == NULL ||
+	    CU_add_test(suite, "rollups", test_rollups) == NULL ||
 	    CU_add_test(suite, "missing file", test_missing_file) == NULL ||
 	    CU_add_test(suite, "out of memory", test_out_of_memory) == NULL) {
 		return cutest_setup_failed();
