@@ -22,7 +22,10 @@
  *
  * The window (struct bridge_fl, id order) holds at most max_in_flight
  * rows. An acknowledgement marks its row, which becomes an OK result for
- * the store at once; acknowledged rows leave the window from its head. A
+ * the store at once; the row keeps its slot until the store reports the
+ * delete committed (bridge_results_committed(), the ids then reach the
+ * thread through b->gone), and such rows leave the window from its head:
+ * a crash can only resend what the window holds. A
  * failed send marks its row to be sent again once the route is UP. After
  * a lost connection a NEW client connects (go-back-N from the first
  * unacknowledged row): Paho's own resending of a session's messages on a
@@ -304,8 +307,8 @@ bridge_events(struct bridge *b, struct bridge_rt *rt, int64_t now)
 			if (done[i].ok) {
 				rt->fl[k].acked = true;
 				atomic_fetch_add(&rt->ctr->acked, 1);
-				bridge_push(b, rt->fl[k].row.id, OUTBOX_OK,
-				    NULL);
+				rt->fl[k].deleted = !bridge_push(b,
+				    rt->fl[k].row.id, OUTBOX_OK, NULL);
 			} else {
 				rt->fl[k].sent = false;
 				rt->fl[k].resend = true;
@@ -338,8 +341,8 @@ bridge_events(struct bridge *b, struct bridge_rt *rt, int64_t now)
 			break;
 		}
 	}
-	/* Acknowledged rows leave the window from its head. */
-	for (k = 0; k < rt->nfl && rt->fl[k].acked; k++) {
+	/* Rows whose delete is committed leave the window from its head. */
+	for (k = 0; k < rt->nfl && rt->fl[k].deleted; k++) {
 		bridge_held_del(b, rt->fl[k].row.id);
 		outbox_row_clear(&rt->fl[k].row);
 	}
@@ -352,6 +355,27 @@ bridge_events(struct bridge *b, struct bridge_rt *rt, int64_t now)
 	for (i = 0; i < rt->nfl; i++)
 		k += !rt->fl[i].acked;
 	atomic_store(&rt->ctr->in_flight, (uint32_t)k);
+}
+
+static int
+id_cmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Marks the window's rows among the n sorted ids of b->seen deleted. */
+static void
+bridge_gone(struct bridge *b, struct bridge_rt *rt, size_t n)
+{
+	size_t k;
+
+	for (k = 0; k < rt->nfl; k++)
+		if (rt->fl[k].acked && !rt->fl[k].deleted &&
+		    bsearch(&rt->fl[k].row.id, b->seen, n, sizeof *b->seen,
+		    id_cmp) != NULL)
+			rt->fl[k].deleted = true;
 }
 
 /* Reads rows above the cursor. 0, GW_ERETRY (a drop pass overlapped). */
@@ -407,7 +431,7 @@ bridge_send(struct bridge *b, struct bridge_rt *rt, struct bridge_fl *f)
 			    "(topic or secret): dead letter", rt->conf.name,
 			    (long long)f->row.id);
 		atomic_fetch_add(&rt->ctr->dead, 1);
-		bridge_push(b, f->row.id, OUTBOX_FAIL,
+		f->deleted = !bridge_push(b, f->row.id, OUTBOX_FAIL,
 		    "cannot be published upstream");
 		f->acked = true;
 		return true;
@@ -532,8 +556,9 @@ bridge_wait(struct bridge *b, int64_t ms)
 	while (!b->woken && !b->stop && !b->have_pending) {
 		/* A callback may have recorded something meanwhile. */
 		struct bridge_tag *t;
-		bool any = false;
+		bool any;
 
+		any = b->ngone > 0;
 		for (t = b->tags; t != NULL && !any; t = t->next)
 			any = t->ev != BRIDGE_EV_NONE || t->ndone > 0;
 		if (any || pthread_cond_timedwait(&b->cond, &b->mu, &ts) != 0)
@@ -561,7 +586,7 @@ bridge_main(void *arg)
 	struct bridge *b = arg;
 	int64_t now, wake, stop_at = 0;
 	bool stopping = false, woken, stop;
-	size_t i;
+	size_t i, ngone;
 
 	b->reader = outbox_reader_open(b->db_path);
 	pthread_mutex_lock(&b->mu);
@@ -584,7 +609,10 @@ bridge_main(void *arg)
 		}
 		if (!stopping)
 			bridge_take_routes(b);
+		ngone = bridge_take_gone(b);
 		for (i = 0; i < b->nroutes; i++) {
+			if (ngone > 0)
+				bridge_gone(b, b->routes[i], ngone);
 			if (woken)
 				b->routes[i]->more = true;
 			bridge_events(b, b->routes[i], now);
@@ -759,6 +787,9 @@ bridge_stop(struct bridge *b, uint32_t grace_ms)
 		gw_free(c);
 	}
 	gw_free(b->held);
+	gw_free(b->await);
+	gw_free(b->gone);
+	gw_free(b->seen);
 	gw_free(b->db_path);
 	pthread_cond_destroy(&b->cond);
 	pthread_mutex_destroy(&b->mu);

@@ -74,7 +74,8 @@ struct bridge_fl {
 	struct outbox_row	 row;
 	MQTTAsync_token		 token;
 	bool			 sent;		/* Paho has it */
-	bool			 acked;
+	bool			 acked;		/* result pushed */
+	bool			 deleted;	/* ... and committed */
 	bool			 resend;	/* sent once before */
 	int64_t			 sent_ms;	/* mono ms of the last send */
 };
@@ -124,6 +125,11 @@ struct bridge {
 	size_t			 capheld;
 	struct bridge_tag	*tags;
 	struct bridge_ctr	*ctrs;
+	int64_t			*await;		/* pushed, not committed */
+	size_t			 nawait;
+	size_t			 capawait;
+	int64_t			*gone;		/* committed, not seen yet */
+	size_t			 ngone;		/* capacity: capawait */
 	_Atomic uint64_t	 drop_seq;
 
 	/* Bridge thread only. */
@@ -132,6 +138,8 @@ struct bridge {
 	uint64_t		 rng;
 	struct bridge_rt	**routes;
 	size_t			 nroutes;
+	int64_t			*seen;		/* gone ids taken */
+	size_t			 capseen;
 	struct outbox_result	*unpushed;
 	size_t			 nunpushed;
 	size_t			 capunpushed;
@@ -151,8 +159,9 @@ bool	 bridge_route_conf_eq(const struct bridge_route *,
 struct bridge_ctr *bridge_ctr_get(struct bridge *, const char *);
 void	 bridge_held_add(struct bridge *, const struct outbox_row *, size_t);
 void	 bridge_held_del(struct bridge *, int64_t);
-void	 bridge_push(struct bridge *, int64_t, enum outbox_verdict,
+bool	 bridge_push(struct bridge *, int64_t, enum outbox_verdict,
 	    const char *);
+size_t	 bridge_take_gone(struct bridge *);
 void	 bridge_flush_results(struct bridge *);
 
 /* bridge_link.c: one route's client (bridge thread). */

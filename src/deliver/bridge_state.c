@@ -325,8 +325,48 @@ bridge_stats(struct bridge *b, bridge_stats_cb cb, void *ctx)
 /* ------------------------------------------------------------------ */
 /* Results.                                                             */
 
-/* Queues one row's result for the store; never blocks. */
-void
+/*
+ * Notes that id's result is on its way to the store: its window slot stays
+ * taken until bridge_results_committed() reports the delete committed.
+ * false when there is no room to remember it (the slot is freed at once).
+ */
+static bool
+bridge_await(struct bridge *b, int64_t id)
+{
+	int64_t *p;
+	size_t cap;
+	bool ok = true;
+
+	pthread_mutex_lock(&b->mu);
+	if (b->nawait + b->ngone >= b->capawait) {
+		/* gone and seen hold up to capawait ids as well. */
+		cap = b->capawait == 0 ? 64 : b->capawait * 2;
+		if ((p = gw_realloc(b->await, cap * sizeof *p)) != NULL)
+			b->await = p;
+		if (p != NULL && (p = gw_realloc(b->gone, cap *
+		    sizeof *p)) != NULL)
+			b->gone = p;
+		if (p != NULL && (p = gw_realloc(b->seen, cap *
+		    sizeof *p)) != NULL)
+			b->seen = p;
+		if (p != NULL)
+			b->capawait = cap;
+		else
+			ok = false;
+	}
+	if (ok)
+		b->await[b->nawait++] = id;
+	pthread_mutex_unlock(&b->mu);
+	return ok;
+}
+
+/*
+ * Queues one row's result for the store; never blocks. true when the
+ * row's slot must wait for the commit of its result, false when the
+ * result was lost to a lack of memory (the row stays in the outbox and is
+ * sent again after a restart) or cannot be tracked.
+ */
+bool
 bridge_push(struct bridge *b, int64_t id, enum outbox_verdict v,
     const char *error)
 {
@@ -340,19 +380,62 @@ bridge_push(struct bridge *b, int64_t id, enum outbox_verdict v,
 		r.error = gw_strdup(error);
 	if (b->nunpushed == 0 && queue_push(b->results, &r) == 0) {
 		b->npushed++;
-		return;
+		return bridge_await(b, id);
 	}
 	if (b->nunpushed == b->capunpushed) {
 		cap = b->capunpushed == 0 ? 64 : b->capunpushed * 2;
 		if ((nu = gw_realloc(b->unpushed, cap * sizeof *nu)) == NULL) {
-			/* The row stays and is sent again after a restart. */
 			outbox_results_free(&r, 1);
-			return;
+			return false;
 		}
 		b->unpushed = nu;
 		b->capunpushed = cap;
 	}
 	b->unpushed[b->nunpushed++] = r;
+	return bridge_await(b, id);
+}
+
+/* See bridge.h. Store thread. */
+void
+bridge_results_committed(struct bridge *b, const struct outbox_result *res,
+    size_t n)
+{
+	size_t i, j, moved = 0;
+
+	pthread_mutex_lock(&b->mu);
+	for (i = 0; i < n && b->nawait > 0; i++) {
+		for (j = 0; j < b->nawait; j++) {
+			if (b->await[j] == res[i].id) {
+				b->gone[b->ngone++] = res[i].id;
+				b->await[j] = b->await[--b->nawait];
+				moved++;
+				break;
+			}
+		}
+	}
+	if (moved > 0)
+		pthread_cond_signal(&b->cond);
+	pthread_mutex_unlock(&b->mu);
+}
+
+/*
+ * Takes the ids whose delete was committed since the last call into
+ * b->seen, sorted; returns how many. Bridge thread.
+ */
+size_t
+bridge_take_gone(struct bridge *b)
+{
+	size_t n;
+
+	pthread_mutex_lock(&b->mu);
+	n = b->ngone;
+	if (n > 0)
+		memcpy(b->seen, b->gone, n * sizeof *b->seen);
+	b->ngone = 0;
+	pthread_mutex_unlock(&b->mu);
+	if (n > 1)
+		qsort(b->seen, n, sizeof *b->seen, cmp_id);
+	return n;
 }
 
 /* See bridge_int.h. */

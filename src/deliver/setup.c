@@ -126,6 +126,16 @@ cb_dropped(void *ctx, const char *route, uint64_t n)
 		deliver_count_dropped(d, route, n);
 }
 
+/* Store thread: results were committed; the bridge frees their slots. */
+static void
+cb_committed(void *ctx, const struct outbox_result *res, size_t n)
+{
+	struct bridge *br = br_get(ctx);
+
+	if (br != NULL)
+		bridge_results_committed(br, res, n);
+}
+
 /* Delivery thread: results are waiting; make the store run a batch. */
 static void
 cb_results(void *ctx)
@@ -160,6 +170,7 @@ delivery_new(struct store *store, const struct gw_config *cfg)
 	o.held_ids = cb_held_ids;
 	o.drop_mark = cb_drop_mark;
 	o.dropped = cb_dropped;
+	o.committed = cb_committed;
 	o.ctx = dl;
 	store_set_forward(store, &o);
 	return dl;
