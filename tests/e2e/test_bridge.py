@@ -20,8 +20,8 @@ import urllib.request
 
 import paho.mqtt.client as mqtt
 
-from mqlite_harness import (HOST, E2ETestCase, daemon_path, free_port,
-                            helper_path, wait_until)
+from mqlite_harness import (HOST, Broker, E2ETestCase, daemon_path,
+                            free_port, helper_path, wait_until)
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 # LeakSanitizer: ignore the blocks libpaho itself leaks (see the file).
@@ -142,7 +142,8 @@ class BridgeCase(E2ETestCase):
     needs_db = True
     auto_start = False
 
-    def mqlite(self, upstream_port, extra=None, scheme="tcp", tls=None):
+    def mqlite(self, upstream_port, extra=None, scheme="tcp", tls=None,
+               metrics_port=None):
         mq = {"url": "%s://%s:%d" % (scheme, HOST, upstream_port),
               "topic": "up/{topic}", "qos": 1, "max_in_flight": 64,
               "client_id": "mqlite-bridge-test"}
@@ -151,13 +152,16 @@ class BridgeCase(E2ETestCase):
         mq.update(extra or {})
         rules = write_json(os.path.join(self.workdir, "rules.json"), {
             "rules": [{"name": "up", "topic": "dev/#", "mqtt": mq}]})
-        br = self.start_broker(extra_args=["-r", rules], env={
-            "LSAN_OPTIONS": "suppressions=" + LSAN_SUPP})
-        return br
+        br = Broker(self.workdir, name="broker", extra_args=["-r", rules],
+                    env={"LSAN_OPTIONS": "suppressions=" + LSAN_SUPP})
+        self.brokers.append(br)
+        if metrics_port is not None:
+            br.update_config(metrics={"bind": HOST, "port": metrics_port})
+        return br.start()
 
-    def publish(self, br, n, topic="dev/a"):
+    def publish(self, br, n, topic="dev/a", prefix="msg"):
         r = subprocess.run([helper_path("paho_pub"), HOST, str(br.port),
-                            topic, str(n), "1", "msg", "100"],
+                            topic, str(n), "1", prefix, "100"],
                            capture_output=True, timeout=240)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
