@@ -57,6 +57,8 @@
 
 static void	*bridge_main(void *);
 static void	 bridge_take_routes(struct bridge *);
+static void	 bridge_route_gone(struct bridge *, struct bridge_rt *,
+		    struct bridge_rt **, size_t);
 static void	 bridge_pump(struct bridge *, struct bridge_rt *, int64_t,
 		    int64_t *);
 static void	 bridge_rt_free(struct bridge *, struct bridge_rt *);
@@ -146,6 +148,29 @@ bridge_rt_free(struct bridge *b, struct bridge_rt *rt)
 	gw_free(rt);
 }
 
+/* Logs what becomes of the rows of old, a route the new table drops. */
+static void
+bridge_route_gone(struct bridge *b, struct bridge_rt *old,
+    struct bridge_rt **next, size_t n)
+{
+	uint64_t rows = 0;
+	int64_t oldest;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(next[i]->conf.name, old->conf.name) == 0) {
+			log_info("bridge: route %s changed: reconnecting; its "
+			    "unacknowledged rows are sent again",
+			    old->conf.name);
+			return;
+		}
+	}
+	(void)outbox_route_depth(b->reader, old->conf.name, &rows, &oldest);
+	log_warn("bridge: route %s removed: its %llu row(s) stay in the "
+	    "outbox until an mqtt action of that rule comes back",
+	    old->conf.name, (unsigned long long)rows);
+}
+
 /* Takes a posted route table: keeps unchanged routes, replaces others. */
 static void
 bridge_take_routes(struct bridge *b)
@@ -191,9 +216,7 @@ bridge_take_routes(struct bridge *b)
 	for (j = 0; j < b->nroutes; j++) {
 		if (b->routes[j] == NULL)
 			continue;
-		log_info("bridge: route %s removed or changed; its "
-		    "unacknowledged rows stay in the outbox",
-		    b->routes[j]->conf.name);
+		bridge_route_gone(b, b->routes[j], next, cnt);
 		bridge_rt_free(b, b->routes[j]);
 	}
 	gw_free(b->routes);
@@ -202,22 +225,24 @@ bridge_take_routes(struct bridge *b)
 	bridge_routes_free(t, n);
 }
 
-/* Refreshes depth and oldest-row gauges. */
+/*
+ * Refreshes depth and oldest-row gauges of every route ever configured,
+ * so the rows of a route a reload removed stay visible. The counters are
+ * only ever added by this thread.
+ */
 static void
 bridge_gauges(struct bridge *b)
 {
-	struct bridge_rt *rt;
+	struct bridge_ctr *c;
 	uint64_t rows;
 	int64_t oldest;
-	size_t i;
 
-	for (i = 0; i < b->nroutes; i++) {
-		rt = b->routes[i];
-		if (outbox_route_depth(b->reader, rt->conf.name, &rows,
+	for (c = b->ctrs; c != NULL; c = c->next) {
+		if (outbox_route_depth(b->reader, c->name, &rows,
 		    &oldest) != 0)
 			continue;
-		atomic_store(&rt->ctr->depth, rows);
-		atomic_store(&rt->ctr->oldest_ms, oldest);
+		atomic_store(&c->depth, rows);
+		atomic_store(&c->oldest_ms, oldest);
 	}
 }
 
