@@ -97,8 +97,8 @@ bridge_rt_new(struct bridge *b, const struct bridge_route *conf)
 	pthread_mutex_lock(&b->mu);
 	t->next = b->tags;
 	b->tags = t;
-	rt->ctr = bridge_ctr_get(b, conf->name);
 	pthread_mutex_unlock(&b->mu);
+	rt->ctr = results_ctr_get(&b->ctrs, conf->name, true);
 	rt->tag = t;
 	if (rt->ctr == NULL)
 		goto fail;
@@ -127,12 +127,11 @@ bridge_rt_free(struct bridge *b, struct bridge_rt *rt)
 		rt->tag->ev = BRIDGE_EV_NONE;
 		pthread_mutex_unlock(&b->mu);
 	}
-	for (i = 0; i < rt->nbuf; i++) {
-		bridge_held_del(b, rt->buf[i].id);
+	results_held_del(&b->held, rt->buf, rt->nbuf);
+	for (i = 0; i < rt->nbuf; i++)
 		outbox_row_clear(&rt->buf[i]);
-	}
 	for (i = 0; i < rt->nfl; i++) {
-		bridge_held_del(b, rt->fl[i].row.id);
+		results_held_del(&b->held, &rt->fl[i].row, 1);
 		outbox_row_clear(&rt->fl[i].row);
 	}
 	if (rt->ctr != NULL) {
@@ -233,11 +232,11 @@ bridge_take_routes(struct bridge *b)
 static void
 bridge_gauges(struct bridge *b)
 {
-	struct bridge_ctr *c;
+	struct results_ctr *c;
 	uint64_t rows;
 	int64_t oldest;
 
-	for (c = b->ctrs; c != NULL; c = c->next) {
+	for (c = b->ctrs.head; c != NULL; c = c->next) {
 		if (outbox_route_depth(b->reader, c->name, &rows,
 		    &oldest) != 0)
 			continue;
@@ -331,7 +330,7 @@ bridge_events(struct bridge *b, struct bridge_rt *rt, int64_t now)
 				continue;
 			if (done[i].ok) {
 				rt->fl[k].acked = true;
-				atomic_fetch_add(&rt->ctr->acked, 1);
+				atomic_fetch_add(&rt->ctr->delivered, 1);
 				rt->fl[k].deleted = !bridge_push(b,
 				    rt->fl[k].row.id, OUTBOX_OK, NULL);
 			} else {
@@ -368,7 +367,7 @@ bridge_events(struct bridge *b, struct bridge_rt *rt, int64_t now)
 	}
 	/* Rows whose delete is committed leave the window from its head. */
 	for (k = 0; k < rt->nfl && rt->fl[k].deleted; k++) {
-		bridge_held_del(b, rt->fl[k].row.id);
+		results_held_del(&b->held, &rt->fl[k].row, 1);
 		outbox_row_clear(&rt->fl[k].row);
 	}
 	if (k > 0) {
@@ -419,12 +418,11 @@ bridge_claim(struct bridge *b, struct bridge_rt *rt, int64_t now_wall)
 	if (rc != 0)
 		return rc;
 	if (got > 0)
-		bridge_held_add(b, rt->buf + rt->nbuf, got);
+		results_held_add(&b->held, rt->buf + rt->nbuf, got);
 	if (got > 0 && ((seq & 1) != 0 || atomic_load(&b->drop_seq) != seq)) {
-		for (i = 0; i < got; i++) {
-			bridge_held_del(b, rt->buf[rt->nbuf + i].id);
+		results_held_del(&b->held, rt->buf + rt->nbuf, got);
+		for (i = 0; i < got; i++)
 			outbox_row_clear(&rt->buf[rt->nbuf + i]);
-		}
 		return GW_ERETRY;
 	}
 	for (i = 0; i < got; i++)
@@ -643,7 +641,7 @@ bridge_main(void *arg)
 			bridge_events(b, b->routes[i], now);
 		}
 		if (stopping && (!bridge_busy(b) || now >= stop_at)) {
-			bridge_flush_results(b);
+			results_flush(&b->res);
 			break;
 		}
 		if (!stopping && now >= b->gauge_next) {
@@ -656,8 +654,8 @@ bridge_main(void *arg)
 		wake = now + BRIDGE_IDLE_MS;
 		for (i = 0; i < b->nroutes && !stopping; i++)
 			bridge_pump(b, b->routes[i], now, &wake);
-		bridge_flush_results(b);
-		if (b->nunpushed > 0 && now + BRIDGE_SOON_MS < wake)
+		results_flush(&b->res);
+		if (results_waiting(&b->res) > 0 && now + BRIDGE_SOON_MS < wake)
 			wake = now + BRIDGE_SOON_MS;
 		if (stopping && now + 20 < wake)
 			wake = now + 20;
@@ -669,11 +667,7 @@ bridge_main(void *arg)
 	gw_free(b->routes);
 	b->routes = NULL;
 	b->nroutes = 0;
-	if (b->nunpushed > 0)
-		log_warn("bridge: %zu result(s) not handed to the store; those "
-		    "rows will be sent again", b->nunpushed);
-	outbox_results_free(b->unpushed, b->nunpushed);
-	gw_free(b->unpushed);
+	results_discard(&b->res, "bridge");
 	outbox_reader_close(b->reader);
 	return NULL;
 }
@@ -700,9 +694,10 @@ bridge_start(const struct bridge_opts *opts, struct gw_error *err)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&b->cond, &ca);
 	pthread_condattr_destroy(&ca);
-	b->results = opts->results;
-	b->results_cb = opts->results_cb;
-	b->results_ctx = opts->results_ctx;
+	results_init(&b->res, opts->results, opts->results_cb,
+	    opts->results_ctx);
+	results_held_init(&b->held);
+	results_ctrs_init(&b->ctrs);
 	if (seed == 0 && getrandom(&seed, sizeof seed, 0) != sizeof seed)
 		seed = (uint64_t)clock_wall_ms() ^ (uint64_t)(uintptr_t)b;
 	b->rng = seed;
@@ -744,6 +739,8 @@ bridge_start(const struct bridge_opts *opts, struct gw_error *err)
 fail:
 	bridge_routes_free(b->pending, b->npending);
 	gw_free(b->db_path);
+	results_ctrs_destroy(&b->ctrs);
+	results_held_destroy(&b->held);
 	pthread_cond_destroy(&b->cond);
 	pthread_mutex_destroy(&b->mu);
 	gw_free(b);
@@ -789,7 +786,6 @@ bridge_update_routes(struct bridge *b, const struct bridge_route *routes,
 void
 bridge_stop(struct bridge *b, uint32_t grace_ms)
 {
-	struct bridge_ctr *c, *cn;
 	struct bridge_tag *t, *tn;
 
 	if (b == NULL)
@@ -806,12 +802,8 @@ bridge_stop(struct bridge *b, uint32_t grace_ms)
 		gw_free(t->done);
 		gw_free(t);
 	}
-	for (c = b->ctrs; c != NULL; c = cn) {
-		cn = c->next;
-		gw_free(c->name);
-		gw_free(c);
-	}
-	gw_free(b->held);
+	results_ctrs_destroy(&b->ctrs);
+	results_held_destroy(&b->held);
 	gw_free(b->await);
 	gw_free(b->gone);
 	gw_free(b->seen);

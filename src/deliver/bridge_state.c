@@ -3,9 +3,11 @@
 /*
  * The bridge's state that other threads touch, and small helpers of the
  * bridge thread: route tables (deep copies, comparison), counters, the
- * held-id set, results on their way to the store. DESIGN: the same split
- * as the webhook delivery's state.c; everything shared is under b->mu or
- * atomic, and nothing here blocks on I/O.
+ * held-id set, results on their way to the store and the window slots
+ * that wait for the store to commit them. DESIGN: the results queue, the
+ * held-id set and the counter list are those of results.c, shared with
+ * the webhook delivery; the rest is under b->mu or atomic, and nothing
+ * here blocks on I/O.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -184,68 +186,8 @@ bridge_routes_free(struct bridge_route *t, size_t n)
 	gw_free(t);
 }
 
-/* The counters of name, created on first use. Under b->mu. */
-struct bridge_ctr *
-bridge_ctr_get(struct bridge *b, const char *name)
-{
-	struct bridge_ctr *c;
-
-	for (c = b->ctrs; c != NULL; c = c->next)
-		if (strcmp(c->name, name) == 0)
-			return c;
-	if ((c = gw_calloc(1, sizeof *c)) == NULL)
-		return NULL;
-	if ((c->name = gw_strdup(name)) == NULL) {
-		gw_free(c);
-		return NULL;
-	}
-	c->next = b->ctrs;
-	b->ctrs = c;
-	return c;
-}
-
 /* ------------------------------------------------------------------ */
-/* The held-id set.                                                     */
-
-/* See bridge_int.h. */
-void
-bridge_held_add(struct bridge *b, const struct outbox_row *rows, size_t n)
-{
-	int64_t *v;
-	size_t cap, i;
-
-	pthread_mutex_lock(&b->mu);
-	if (b->nheld + n > b->capheld) {
-		cap = (b->nheld + n) * 2 + 64;
-		if ((v = gw_realloc(b->held, cap * sizeof *v)) == NULL) {
-			pthread_mutex_unlock(&b->mu);
-			log_error("bridge: out of memory: the outbox cap may "
-			    "drop rows being sent");
-			return;
-		}
-		b->held = v;
-		b->capheld = cap;
-	}
-	for (i = 0; i < n; i++)
-		b->held[b->nheld++] = rows[i].id;
-	pthread_mutex_unlock(&b->mu);
-}
-
-/* See bridge_int.h. */
-void
-bridge_held_del(struct bridge *b, int64_t id)
-{
-	size_t i;
-
-	pthread_mutex_lock(&b->mu);
-	for (i = 0; i < b->nheld; i++) {
-		if (b->held[i] == id) {
-			b->held[i] = b->held[--b->nheld];
-			break;
-		}
-	}
-	pthread_mutex_unlock(&b->mu);
-}
+/* Held ids, counters.                                                  */
 
 static int
 cmp_id(const void *a, const void *b)
@@ -259,21 +201,7 @@ cmp_id(const void *a, const void *b)
 int
 bridge_held_ids(struct bridge *b, int64_t **ids, size_t *n)
 {
-	*ids = NULL;
-	*n = 0;
-	pthread_mutex_lock(&b->mu);
-	if (b->nheld > 0 && (*ids = gw_malloc(b->nheld * sizeof **ids)) ==
-	    NULL) {
-		pthread_mutex_unlock(&b->mu);
-		return GW_ENOMEM;
-	}
-	if (b->nheld > 0)
-		memcpy(*ids, b->held, b->nheld * sizeof **ids);
-	*n = b->nheld;
-	pthread_mutex_unlock(&b->mu);
-	if (*n > 1)
-		qsort(*ids, *n, sizeof **ids, cmp_id);
-	return 0;
+	return results_held_ids(&b->held, ids, n);
 }
 
 /* See bridge.h. Any thread unless it says otherwise. */
@@ -287,39 +215,45 @@ bridge_drop_mark(struct bridge *b)
 void
 bridge_count_dropped(struct bridge *b, const char *route, uint64_t n)
 {
-	struct bridge_ctr *c;
+	struct results_ctr *c;
 
-	pthread_mutex_lock(&b->mu);
-	for (c = b->ctrs; c != NULL; c = c->next)
-		if (strcmp(c->name, route) == 0)
-			atomic_fetch_add(&c->dropped, n);
-	pthread_mutex_unlock(&b->mu);
+	if ((c = results_ctr_get(&b->ctrs, route, false)) != NULL)
+		atomic_fetch_add(&c->dropped, n);
+}
+
+struct bridge_stats_arg {
+	bridge_stats_cb	 cb;
+	void		*ctx;
+};
+
+static void
+bridge_stats_one(const struct results_ctr *c, void *arg)
+{
+	struct bridge_stats_arg *a = arg;
+	struct bridge_route_stats st;
+
+	memset(&st, 0, sizeof st);
+	st.route = c->name;
+	st.state = (enum bridge_state)atomic_load(&c->state);
+	st.sent = atomic_load(&c->sent);
+	st.acked = atomic_load(&c->delivered);
+	st.retried = atomic_load(&c->retried);
+	st.dead = atomic_load(&c->dead);
+	st.dropped = atomic_load(&c->dropped);
+	st.depth = atomic_load(&c->depth);
+	st.oldest_ms = atomic_load(&c->oldest_ms);
+	st.in_flight = atomic_load(&c->in_flight);
+	st.connects = atomic_load(&c->connects);
+	a->cb(&st, a->ctx);
 }
 
 /* See bridge.h. Any thread unless it says otherwise. */
 void
 bridge_stats(struct bridge *b, bridge_stats_cb cb, void *ctx)
 {
-	struct bridge_route_stats st;
-	struct bridge_ctr *c;
+	struct bridge_stats_arg a = { cb, ctx };
 
-	pthread_mutex_lock(&b->mu);
-	for (c = b->ctrs; c != NULL; c = c->next) {
-		memset(&st, 0, sizeof st);
-		st.route = c->name;
-		st.state = (enum bridge_state)atomic_load(&c->state);
-		st.sent = atomic_load(&c->sent);
-		st.acked = atomic_load(&c->acked);
-		st.retried = atomic_load(&c->retried);
-		st.dead = atomic_load(&c->dead);
-		st.dropped = atomic_load(&c->dropped);
-		st.depth = atomic_load(&c->depth);
-		st.oldest_ms = atomic_load(&c->oldest_ms);
-		st.in_flight = atomic_load(&c->in_flight);
-		st.connects = atomic_load(&c->connects);
-		cb(&st, ctx);
-	}
-	pthread_mutex_unlock(&b->mu);
+	results_ctrs_each(&b->ctrs, bridge_stats_one, &a);
 }
 
 /* ------------------------------------------------------------------ */
@@ -370,29 +304,14 @@ bool
 bridge_push(struct bridge *b, int64_t id, enum outbox_verdict v,
     const char *error)
 {
-	struct outbox_result r, *nu;
-	size_t cap;
+	struct outbox_result r;
 
 	memset(&r, 0, sizeof r);
 	r.id = id;
 	r.verdict = (uint8_t)v;
 	if (error != NULL)
 		r.error = gw_strdup(error);
-	if (b->nunpushed == 0 && queue_push(b->results, &r) == 0) {
-		b->npushed++;
-		return bridge_await(b, id);
-	}
-	if (b->nunpushed == b->capunpushed) {
-		cap = b->capunpushed == 0 ? 64 : b->capunpushed * 2;
-		if ((nu = gw_realloc(b->unpushed, cap * sizeof *nu)) == NULL) {
-			outbox_results_free(&r, 1);
-			return false;
-		}
-		b->unpushed = nu;
-		b->capunpushed = cap;
-	}
-	b->unpushed[b->nunpushed++] = r;
-	return bridge_await(b, id);
+	return results_push(&b->res, &r) && bridge_await(b, id);
 }
 
 /* See bridge.h. Store thread. */
@@ -436,25 +355,4 @@ bridge_take_gone(struct bridge *b)
 	if (n > 1)
 		qsort(b->seen, n, sizeof *b->seen, cmp_id);
 	return n;
-}
-
-/* See bridge_int.h. */
-void
-bridge_flush_results(struct bridge *b)
-{
-	size_t i = 0;
-
-	while (i < b->nunpushed && queue_push(b->results, &b->unpushed[i]) ==
-	    0) {
-		i++;
-		b->npushed++;
-	}
-	if (i > 0) {
-		memmove(b->unpushed, b->unpushed + i, (b->nunpushed - i) *
-		    sizeof *b->unpushed);
-		b->nunpushed -= i;
-	}
-	if (b->npushed > 0 && b->results_cb != NULL)
-		b->results_cb(b->results_ctx);
-	b->npushed = 0;
 }
