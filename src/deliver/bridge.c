@@ -412,14 +412,14 @@ bridge_claim(struct bridge *b, struct bridge_rt *rt, int64_t now_wall)
 
 	if (want == 0)
 		return 0;
-	seq = atomic_load(&b->drop_seq);
+	seq = results_held_seq(&b->held);
 	rc = outbox_claim_due(b->reader, rt->conf.name, rt->cursor, now_wall,
 	    want, rt->buf + rt->nbuf, &got, NULL);
 	if (rc != 0)
 		return rc;
 	if (got > 0)
 		results_held_add(&b->held, rt->buf + rt->nbuf, got);
-	if (got > 0 && ((seq & 1) != 0 || atomic_load(&b->drop_seq) != seq)) {
+	if (got > 0 && results_held_raced(&b->held, seq)) {
 		results_held_del(&b->held, rt->buf + rt->nbuf, got);
 		for (i = 0; i < got; i++)
 			outbox_row_clear(&rt->buf[rt->nbuf + i]);

@@ -108,7 +108,6 @@ struct bridge {
 	size_t			 capawait;
 	int64_t			*gone;		/* committed, not seen yet */
 	size_t			 ngone;		/* capacity: capawait */
-	_Atomic uint64_t	 drop_seq;
 	struct results_held	 held;		/* own lock */
 	struct results_ctrs	 ctrs;		/* own lock; added here only */
 

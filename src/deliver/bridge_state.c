@@ -208,17 +208,14 @@ bridge_held_ids(struct bridge *b, int64_t **ids, size_t *n)
 void
 bridge_drop_mark(struct bridge *b)
 {
-	atomic_fetch_add(&b->drop_seq, 1);
+	results_held_drop_mark(&b->held);
 }
 
 /* See bridge.h. Any thread unless it says otherwise. */
 void
 bridge_count_dropped(struct bridge *b, const char *route, uint64_t n)
 {
-	struct results_ctr *c;
-
-	if ((c = results_ctr_get(&b->ctrs, route, false)) != NULL)
-		atomic_fetch_add(&c->dropped, n);
+	results_ctr_dropped(&b->ctrs, route, n, false);
 }
 
 struct bridge_stats_arg {

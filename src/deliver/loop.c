@@ -449,7 +449,7 @@ deliver_token(struct deliver_route_st *r, int64_t now_wall, int64_t *wake)
 static bool
 deliver_claim_raced(struct deliver *d, uint64_t seq)
 {
-	return (seq & 1) != 0 || atomic_load(&d->drop_seq) != seq;
+	return results_held_raced(&d->held, seq);
 }
 
 /*
@@ -470,7 +470,7 @@ deliver_claim(struct deliver *d, struct deliver_route_st *r, int64_t now)
 	want = r->bufcap - r->nbuf;
 	if (want == 0 || r->bufbytes >= DELIVER_PREFETCH_BYTES)
 		return 0;
-	seq = atomic_load(&d->drop_seq);
+	seq = results_held_seq(&d->held);
 	rc = outbox_claim_due(d->reader, r->conf.name, r->cursor, now, want,
 	    r->buf + r->nbuf, &got, &blocked);
 	if (rc != 0)

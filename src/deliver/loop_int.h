@@ -70,7 +70,6 @@ struct deliver {
 	_Atomic bool		 woken;
 	_Atomic bool		 stop;
 	_Atomic uint32_t	 grace_ms;
-	_Atomic uint64_t	 drop_seq;	/* odd during a drop pass */
 	pthread_mutex_t		 mu;		/* guards the fields below */
 	pthread_cond_t		 cond;		/* start handshake */
 	int			 start_rc;	/* 1: pending, then 0/err */

@@ -170,6 +170,27 @@ results_held_del(struct results_held *h, const struct outbox_row *rows,
 	pthread_mutex_unlock(&h->mu);
 }
 
+/* See results.h. */
+void
+results_held_drop_mark(struct results_held *h)
+{
+	atomic_fetch_add(&h->drop_seq, 1);
+}
+
+/* See results.h. */
+uint64_t
+results_held_seq(struct results_held *h)
+{
+	return atomic_load(&h->drop_seq);
+}
+
+/* See results.h. */
+bool
+results_held_raced(struct results_held *h, uint64_t seq)
+{
+	return (seq & 1) != 0 || atomic_load(&h->drop_seq) != seq;
+}
+
 static int
 results_cmp_id(const void *a, const void *b)
 {
@@ -245,6 +266,17 @@ results_ctr_get(struct results_ctrs *l, const char *name, bool create)
 	}
 	pthread_mutex_unlock(&l->mu);
 	return c;
+}
+
+/* See results.h. */
+void
+results_ctr_dropped(struct results_ctrs *l, const char *name, uint64_t n,
+    bool create)
+{
+	struct results_ctr *c;
+
+	if ((c = results_ctr_get(l, name, create)) != NULL)
+		atomic_fetch_add(&c->dropped, n);
 }
 
 /* See results.h. */

@@ -34,6 +34,7 @@ struct results {
 /* Outbox ids a thread holds (read ahead or in flight), own lock. */
 struct results_held {
 	pthread_mutex_t		 mu;
+	_Atomic uint64_t	 drop_seq;	/* odd during a drop pass */
 	int64_t			*ids;		/* unsorted */
 	size_t			 n;
 	size_t			 cap;
@@ -91,6 +92,19 @@ void	 results_held_add(struct results_held *h,
 	    const struct outbox_row *rows, size_t n);
 void	 results_held_del(struct results_held *h,
 	    const struct outbox_row *rows, size_t n);
+
+/* The store's drop_oldest pass starts or ends (deliver_drop_mark()). */
+void	 results_held_drop_mark(struct results_held *h);
+/* Before reading rows: the drop pass sequence number. */
+uint64_t results_held_seq(struct results_held *h);
+/*
+ * After reading rows (added to the set already): whether a drop pass ran
+ * or began since seq, so they may be gone and must be read again.
+ */
+bool	 results_held_raced(struct results_held *h, uint64_t seq);
+/* Adds n to name's dropped counter (created first when create). */
+void	 results_ctr_dropped(struct results_ctrs *l, const char *name,
+	    uint64_t n, bool create);
 
 /* A sorted copy of the held ids (gw_free it). 0 or GW_ENOMEM. */
 int	 results_held_ids(struct results_held *h, int64_t **ids, size_t *n);

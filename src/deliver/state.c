@@ -144,17 +144,14 @@ deliver_held_ids(struct deliver *d, int64_t **ids, size_t *n)
 void
 deliver_drop_mark(struct deliver *d)
 {
-	atomic_fetch_add(&d->drop_seq, 1);
+	results_held_drop_mark(&d->held);
 }
 
 /* Drops counted by the store's cap. Any thread. */
 void
 deliver_count_dropped(struct deliver *d, const char *route, uint64_t n)
 {
-	struct results_ctr *c;
-
-	if ((c = results_ctr_get(&d->ctrs, route, true)) != NULL)
-		atomic_fetch_add(&c->dropped, n);
+	results_ctr_dropped(&d->ctrs, route, n, true);
 }
 
 struct deliver_stats_arg {
