@@ -410,9 +410,9 @@ delivery_stop(struct delivery *dl, unsigned grace_ms)
 
 	if (dl == NULL)
 		return;
-	if ((br = br_get(dl)) != NULL) {
+	/* The store thread's callbacks stop seeing it first. */
+	if ((br = atomic_exchange(&dl->br, NULL)) != NULL) {
 		bridge_stop(br, grace_ms);
-		atomic_store(&dl->br, NULL);
 		stopped = true;
 	}
 	if ((d = dl_get(dl)) != NULL) {
