@@ -29,6 +29,44 @@ LSAN_SUPP = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                          "lsan_paho.supp")
 
 
+def read_exact(s, n):
+    """n bytes from socket s; EOFError when it closes first."""
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c:
+            raise EOFError
+        b += c
+    return b
+
+
+def read_packet(s):
+    """One MQTT packet from socket s: (first byte, raw length bytes,
+    body)."""
+    first = read_exact(s, 1)
+    mult, length, raw = 1, 0, b""
+    while True:
+        d = read_exact(s, 1)
+        raw += d
+        length += (d[0] & 127) * mult
+        mult *= 128
+        if d[0] < 128:
+            break
+    return first, raw, read_exact(s, length)
+
+
+def listen_loopback(timeout):
+    """A listening socket on a free loopback port (accept() times out
+    after timeout seconds, so accept loops can check a stop flag)."""
+    import socket
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((HOST, 0))
+    ls.listen(4)
+    ls.settimeout(timeout)
+    return ls
+
+
 def write_json(path, obj):
     with open(path, "w") as f:
         json.dump(obj, f, indent=1)
@@ -165,6 +203,16 @@ class BridgeCase(E2ETestCase):
                            capture_output=True, timeout=240)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
+    def counter_session(self, up, topic="up/#"):
+        """Starts up, gives the counter its persistent session there and
+        stops up again (an outage); returns the list its copies fill."""
+        up.start()
+        counter = Counter(up.port, topic)
+        counter.connect()
+        counter.close()
+        up.stop()
+        return counter.got
+
     def outbox_rows(self, br):
         return br.scalar("SELECT count(*) FROM outbox")
 
@@ -227,15 +275,11 @@ class TestBridge(BridgeCase):
         n, window = 5000, 64
         up = Upstream(self.workdir)
         self.addCleanup(up.stop)
-        up.start()
-        counter = Counter(up.port, "up/#")
-        counter.connect()
-        counter.close()
-        up.stop()
+        got = self.counter_session(up)
         br = self.mqlite(up.port)
         self.publish(br, n)
         up.start()
-        counter = Counter(up.port, "up/#", got=counter.got)
+        counter = Counter(up.port, "up/#", got=got)
         counter.connect()
         self.assertTrue(wait_until(lambda: counter.count() >= 1000, 60))
         left_at_kill = self.outbox_rows(br)
@@ -326,12 +370,7 @@ class SilentUpstream:
     serving it); from the second connection on it acknowledges."""
 
     def __init__(self):
-        import socket
-        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind((HOST, 0))
-        self.lsock.listen(4)
-        self.lsock.settimeout(1.0)
+        self.lsock = listen_loopback(1.0)
         self.port = self.lsock.getsockname()[1]
         self.connections = 0
         self.acked = []         # payloads acknowledged, in order
@@ -351,30 +390,12 @@ class SilentUpstream:
                              args=(s, self.connections > 1),
                              daemon=True).start()
 
-    @staticmethod
-    def _read(s, n):
-        b = b""
-        while len(b) < n:
-            c = s.recv(n - len(b))
-            if not c:
-                raise EOFError
-            b += c
-        return b
-
     def _serve(self, s, ack):
         s.settimeout(60)
         try:
             while not self.stop.is_set():
-                first = self._read(s, 1)[0]
-                mult, length = 1, 0
-                while True:
-                    d = self._read(s, 1)[0]
-                    length += (d & 127) * mult
-                    mult *= 128
-                    if d < 128:
-                        break
-                body = self._read(s, length)
-                kind = first >> 4
+                first, _, body = read_packet(s)
+                kind = first[0] >> 4
                 if kind == 1:           # CONNECT -> CONNACK accepted
                     s.sendall(b"\x20\x02\x00\x00")
                 elif kind == 12:        # PINGREQ -> PINGRESP

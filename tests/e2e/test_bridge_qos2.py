@@ -14,7 +14,8 @@ import time
 import unittest
 
 from mqlite_harness import HOST, free_port, wait_until
-from test_bridge import BridgeCase, Counter, Upstream
+from test_bridge import (BridgeCase, Counter, Upstream, listen_loopback,
+                         read_packet)
 
 WINDOW = 16
 PUBREC, PUBCOMP = 5, 7
@@ -27,11 +28,7 @@ class Proxy:
 
     def __init__(self, upstream_port):
         self.upstream_port = upstream_port
-        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind((HOST, 0))
-        self.lsock.listen(4)
-        self.lsock.settimeout(0.5)
+        self.lsock = listen_loopback(0.5)
         self.port = self.lsock.getsockname()[1]
         self.lock = threading.Lock()
         self.hold = False
@@ -81,30 +78,12 @@ class Proxy:
             pass
         self._close(c, u)
 
-    @staticmethod
-    def _read(s, n):
-        b = b""
-        while len(b) < n:
-            d = s.recv(n - len(b))
-            if not d:
-                raise EOFError
-            b += d
-        return b
-
     def _down(self, u, c):
         """Broker to client: whole packets, PUBCOMP held when asked."""
         try:
             while True:
-                head = self._read(u, 1)
-                mult, length, raw = 1, 0, b""
-                while True:
-                    d = self._read(u, 1)
-                    raw += d
-                    length += (d[0] & 127) * mult
-                    mult *= 128
-                    if d[0] < 128:
-                        break
-                pkt = head + raw + self._read(u, length)
+                head, raw, body = read_packet(u)
+                pkt = head + raw + body
                 kind = head[0] >> 4
                 with self.lock:
                     self.seen[kind] = self.seen.get(kind, 0) + 1

@@ -33,17 +33,12 @@ class TestBridgeWindow(BridgeCase):
         n = 3000
         up = Upstream(self.workdir)
         self.addCleanup(up.stop)
-        # The counter's session exists before the outage.
-        up.start()
-        counter = Counter(up.port, "up/#")
-        counter.connect()
-        counter.close()
-        up.stop()
+        got = self.counter_session(up)
         br = self.mqlite(up.port, extra={"max_in_flight": WINDOW})
         self.publish(br, n)
         self.assertEqual(self.outbox_rows(br), n)
         up.start()
-        counter = Counter(up.port, "up/#", got=counter.got)
+        counter = Counter(up.port, "up/#", got=got)
         counter.connect()
         self.addCleanup(counter.close)
         self.assertTrue(wait_until(lambda: counter.count() >= n // 4, 60),
