@@ -55,16 +55,40 @@ def read_packet(s):
     return first, raw, read_exact(s, length)
 
 
-def listen_loopback(timeout):
-    """A listening socket on a free loopback port (accept() times out
-    after timeout seconds, so accept loops can check a stop flag)."""
-    import socket
-    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind((HOST, 0))
-    ls.listen(4)
-    ls.settimeout(timeout)
-    return ls
+class LoopbackServer:
+    """Listens on a free loopback port (self.port) and hands each
+    accepted socket to self.accepted(sock) on its thread until close()."""
+
+    def __init__(self):
+        import socket
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind((HOST, 0))
+        self.lsock.listen(4)
+        self.lsock.settimeout(0.5)
+        self.port = self.lsock.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self):
+        self.thread.start()
+
+    def _run(self):
+        import socket
+        while not self.stop.is_set():
+            try:
+                s, _ = self.lsock.accept()
+            except (socket.timeout, OSError):
+                continue
+            self.accepted(s)
+
+    def accepted(self, sock):
+        sock.close()
+
+    def close(self):
+        self.stop.set()
+        self.lsock.close()
+        self.thread.join(timeout=5)
 
 
 def write_json(path, obj):
@@ -160,20 +184,28 @@ class Counter:
             return len(self.got)
 
     def verdict(self, n, prefix="msg-"):
-        """(missing, out_of_order, duplicates) of payloads prefix0..n-1."""
+        """(missing, out_of_order, duplicates) of payloads prefix0..n-1;
+        missing as numbers."""
+        missing, disorder, dups = self.verdict_of(
+            ["%s%d" % (prefix, i) for i in range(n)])
+        return [int(p[len(prefix):]) for p in missing], disorder, dups
+
+    def verdict_of(self, order):
+        """(missing, out_of_order, duplicates) of the payloads in order as
+        received; what is not in order counts as out of order."""
+        pos = {p: i for i, p in enumerate(order)}
         with self.lock:
-            seq = [int(p[len(prefix):]) for p in self.got]
+            got = list(self.got)
         seen, dups, disorder, last = set(), 0, 0, -1
-        for v in seq:
-            if v in seen:
+        for p in got:
+            if p in seen:
                 dups += 1
                 continue
-            seen.add(v)
-            if v < last:
+            seen.add(p)
+            if pos.get(p, -1) < last:
                 disorder += 1
-            last = v
-        missing = [v for v in range(n) if v not in seen]
-        return missing, disorder, dups
+            last = pos.get(p, -1)
+        return [p for p in order if p not in seen], disorder, dups
 
 
 class BridgeCase(E2ETestCase):
@@ -364,31 +396,21 @@ if __name__ == "__main__":
     unittest.main()
 
 
-class SilentUpstream:
+class SilentUpstream(LoopbackServer):
     """An upstream that accepts the connection and answers PINGREQ but
     acknowledges no PUBLISH on its first connection (a broker that stopped
     serving it); from the second connection on it acknowledges."""
 
     def __init__(self):
-        self.lsock = listen_loopback(1.0)
-        self.port = self.lsock.getsockname()[1]
+        LoopbackServer.__init__(self)
         self.connections = 0
         self.acked = []         # payloads acknowledged, in order
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        self.start()
 
-    def _run(self):
-        import socket
-        while not self.stop.is_set():
-            try:
-                s, _ = self.lsock.accept()
-            except (socket.timeout, OSError):
-                continue
-            self.connections += 1
-            threading.Thread(target=self._serve,
-                             args=(s, self.connections > 1),
-                             daemon=True).start()
+    def accepted(self, s):
+        self.connections += 1
+        threading.Thread(target=self._serve, args=(s, self.connections > 1),
+                         daemon=True).start()
 
     def _serve(self, s, ack):
         s.settimeout(60)
@@ -410,10 +432,6 @@ class SilentUpstream:
         finally:
             s.close()
 
-    def close(self):
-        self.stop.set()
-        self.lsock.close()
-        self.thread.join(timeout=5)
 
 
 class TestBridgeSilentUpstream(BridgeCase):

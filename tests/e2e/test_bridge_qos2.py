@@ -14,48 +14,38 @@ import time
 import unittest
 
 from mqlite_harness import HOST, free_port, wait_until
-from test_bridge import (BridgeCase, Counter, Upstream, listen_loopback,
+from test_bridge import (BridgeCase, Counter, LoopbackServer, Upstream,
                          read_packet)
 
 WINDOW = 16
 PUBREC, PUBCOMP = 5, 7
 
 
-class Proxy:
+class Proxy(LoopbackServer):
     """TCP proxy from a free port to an upstream port. It reads the
     broker-to-client stream packet by packet, counts packet types, and
     keeps PUBCOMPs back while hold is set (released by release())."""
 
     def __init__(self, upstream_port):
+        LoopbackServer.__init__(self)
         self.upstream_port = upstream_port
-        self.lsock = listen_loopback(0.5)
-        self.port = self.lsock.getsockname()[1]
         self.lock = threading.Lock()
         self.hold = False
         self.held = []          # (client socket, packet bytes)
         self.seen = {}          # packet type -> count, broker to client
-        self.stop = threading.Event()
         self.socks = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
+        self.start()
 
-    def _accept(self):
-        while not self.stop.is_set():
-            try:
-                c, _ = self.lsock.accept()
-            except (socket.timeout, OSError):
-                continue
-            try:
-                u = socket.create_connection((HOST, self.upstream_port), 5)
-            except OSError:
-                c.close()
-                continue
-            with self.lock:
-                self.socks += [c, u]
-            threading.Thread(target=self._up, args=(c, u),
-                             daemon=True).start()
-            threading.Thread(target=self._down, args=(u, c),
-                             daemon=True).start()
+    def accepted(self, c):
+        try:
+            u = socket.create_connection((HOST, self.upstream_port), 5)
+        except OSError:
+            c.close()
+            return
+        with self.lock:
+            self.socks += [c, u]
+        threading.Thread(target=self._up, args=(c, u), daemon=True).start()
+        threading.Thread(target=self._down, args=(u, c), daemon=True).start()
 
     @staticmethod
     def _close(*socks):
@@ -114,31 +104,10 @@ class Proxy:
                 pass
 
     def close(self):
-        self.stop.set()
-        self.lsock.close()
-        self.thread.join(timeout=5)
+        LoopbackServer.close(self)
         with self.lock:
             socks, self.socks = self.socks, []
         self._close(*socks)
-
-
-def verdict(counter, na, nb):
-    """(missing, out_of_order, duplicates) of a-0..a-(na-1) then
-    b-0..b-(nb-1) as the counter received them."""
-    order = ["a-%d" % i for i in range(na)] + ["b-%d" % i for i in range(nb)]
-    pos = {p: i for i, p in enumerate(order)}
-    with counter.lock:
-        got = list(counter.got)
-    seen, dups, disorder, last = set(), 0, 0, -1
-    for p in got:
-        if p in seen:
-            dups += 1
-            continue
-        seen.add(p)
-        if pos.get(p, -1) < last:
-            disorder += 1
-        last = pos.get(p, -1)
-    return [p for p in order if p not in seen], disorder, dups
 
 
 class TestBridgeQoS2(BridgeCase):
@@ -196,7 +165,9 @@ class TestBridgeQoS2(BridgeCase):
         self.assertTrue(wait_until(lambda: len(set(counter.got)) >= n, 30),
                         "only %d distinct of %d arrived"
                         % (len(set(counter.got)), n))
-        missing, disorder, dups = verdict(counter, first, n - first)
+        missing, disorder, dups = counter.verdict_of(
+            ["a-%d" % i for i in range(first)] +
+            ["b-%d" % i for i in range(n - first)])
         print("bridge qos 2: upstream restarted with %d rows left; %d "
               "duplicate(s)" % (left, dups))
         self.assertGreater(left, 0, "the drain was over before the "
