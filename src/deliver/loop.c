@@ -914,7 +914,8 @@ deliver_main(void *arg)
 		for (i = 0; i < d->nroutes; i++)
 			deliver_pump(d, d->routes[i], now, &wake);
 		results_flush(&d->res);
-		if (results_waiting(&d->res) != 0 && now + DELIVER_PUSH_RETRY_MS < wake)
+		if (results_waiting(&d->res) != 0 &&
+		    now + DELIVER_PUSH_RETRY_MS < wake)
 			wake = now + DELIVER_PUSH_RETRY_MS;
 		if (d->gauge_next - mono < wake - now)
 			wake = now + (d->gauge_next - mono);

@@ -53,9 +53,9 @@ results_push(struct results *r, struct outbox_result *res)
 	if (r->nunpushed == r->capunpushed) {
 		cap = r->capunpushed == 0 ? 64 : r->capunpushed * 2;
 		if ((p = gw_realloc(r->unpushed, cap * sizeof *p)) == NULL) {
-			log_error("out of memory: the result of outbox row %lld "
-			    "is lost (the row will be sent again after a "
-			    "restart)", (long long)res->id);
+			log_error("out of memory: the result of outbox row "
+			    "%lld is lost (the row will be sent again after "
+			    "a restart)", (long long)res->id);
 			outbox_results_free(res, 1);
 			return false;
 		}

@@ -22,8 +22,8 @@ struct queue;
 
 /* Results for the store: owned by one thread, no lock. */
 struct results {
-	struct queue		*q;		/* of struct outbox_result */
-	void			(*cb)(void *);	/* results pushed: nudge */
+	struct queue		*q;	/* of struct outbox_result */
+	void			(*cb)(void *);	/* after pushes: nudge */
 	void			*ctx;
 	struct outbox_result	*unpushed;	/* the queue was full */
 	size_t			 nunpushed;
@@ -43,14 +43,14 @@ struct results_held {
 /* Counters of one route name; never freed before the list. */
 struct results_ctr {
 	char			*name;
-	_Atomic int		 state;		/* bridge: enum bridge_state */
-	_Atomic uint64_t	 sent;		/* bridge: publishes sent */
+	_Atomic int		 state;		/* bridge: its state */
+	_Atomic uint64_t	 sent;		/* bridge: publishes */
 	_Atomic uint64_t	 delivered;	/* 2xx, or acknowledged */
 	_Atomic uint64_t	 retried;
 	_Atomic uint64_t	 dead;
 	_Atomic uint64_t	 dropped;	/* by the outbox cap */
 	_Atomic uint64_t	 depth;		/* rows in the outbox */
-	_Atomic int64_t		 oldest_ms;	/* created_ms, 0: none */
+	_Atomic int64_t		 oldest_ms;	/* created, 0: none */
 	_Atomic uint32_t	 in_flight;
 	_Atomic uint64_t	 connects;	/* bridge: connections made */
 	struct results_ctr	*next;
