@@ -238,6 +238,19 @@ stats(struct world *w)
 		world_apply((w), 50);					\
 } while (0)
 
+/* How many outbox ids the bridge holds; SIZE_MAX on ENOMEM. */
+static size_t
+held_count(struct world *w)
+{
+	int64_t *ids;
+	size_t n;
+
+	if (bridge_held_ids(w->b, &ids, &n) != 0)
+		return SIZE_MAX;
+	gw_free(ids);
+	return n;
+}
+
 /* Waits without applying results until cond holds or ms passed. */
 #define WAIT(cond, ms) do {						\
 	long long end_ = clock_mono_ms() + (ms);			\
@@ -380,6 +393,8 @@ test_state_machine(void)
 	CU_ASSERT_EQUAL(st.acked, 50);
 	CU_ASSERT_EQUAL(st.in_flight, 0);
 	CU_ASSERT_EQUAL(testdb_int(w.db, "SELECT count(*) FROM outbox"), 0);
+	/* The last commit reaches the bridge thread a moment later. */
+	WAIT(held_count(&w) == 0, WAIT_MS);
 	CU_ASSERT_EQUAL(bridge_held_ids(w.b, &ids, &nids), 0);
 	CU_ASSERT_EQUAL(nids, 0);
 	gw_free(ids);
