@@ -22,7 +22,10 @@
  *
  * The window (struct bridge_fl, id order) holds at most max_in_flight
  * rows. An acknowledgement marks its row, which becomes an OK result for
- * the store at once; acknowledged rows leave the window from its head. A
+ * the store at once; the row keeps its slot until the store reports the
+ * delete committed (bridge_results_committed(), the ids then reach the
+ * thread through b->gone), and such rows leave the window from its head:
+ * a crash can only resend what the window holds. A
  * failed send marks its row to be sent again once the route is UP. After
  * a lost connection a NEW client connects (go-back-N from the first
  * unacknowledged row): Paho's own resending of a session's messages on a
@@ -54,6 +57,8 @@
 
 static void	*bridge_main(void *);
 static void	 bridge_take_routes(struct bridge *);
+static void	 bridge_route_gone(struct bridge *, struct bridge_rt *,
+		    struct bridge_rt **, size_t);
 static void	 bridge_pump(struct bridge *, struct bridge_rt *, int64_t,
 		    int64_t *);
 static void	 bridge_rt_free(struct bridge *, struct bridge_rt *);
@@ -92,8 +97,8 @@ bridge_rt_new(struct bridge *b, const struct bridge_route *conf)
 	pthread_mutex_lock(&b->mu);
 	t->next = b->tags;
 	b->tags = t;
-	rt->ctr = bridge_ctr_get(b, conf->name);
 	pthread_mutex_unlock(&b->mu);
+	rt->ctr = results_ctr_get(&b->ctrs, conf->name, true);
 	rt->tag = t;
 	if (rt->ctr == NULL)
 		goto fail;
@@ -122,12 +127,11 @@ bridge_rt_free(struct bridge *b, struct bridge_rt *rt)
 		rt->tag->ev = BRIDGE_EV_NONE;
 		pthread_mutex_unlock(&b->mu);
 	}
-	for (i = 0; i < rt->nbuf; i++) {
-		bridge_held_del(b, rt->buf[i].id);
+	results_held_del(&b->held, rt->buf, rt->nbuf);
+	for (i = 0; i < rt->nbuf; i++)
 		outbox_row_clear(&rt->buf[i]);
-	}
 	for (i = 0; i < rt->nfl; i++) {
-		bridge_held_del(b, rt->fl[i].row.id);
+		results_held_del(&b->held, &rt->fl[i].row, 1);
 		outbox_row_clear(&rt->fl[i].row);
 	}
 	if (rt->ctr != NULL) {
@@ -141,6 +145,29 @@ bridge_rt_free(struct bridge *b, struct bridge_rt *rt)
 	gw_free(rt->fl);
 	bridge_route_conf_free(&rt->conf);
 	gw_free(rt);
+}
+
+/* Logs what becomes of the rows of old, a route the new table drops. */
+static void
+bridge_route_gone(struct bridge *b, struct bridge_rt *old,
+    struct bridge_rt **next, size_t n)
+{
+	uint64_t rows = 0;
+	int64_t oldest;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(next[i]->conf.name, old->conf.name) == 0) {
+			log_info("bridge: route %s changed: reconnecting; its "
+			    "unacknowledged rows are sent again",
+			    old->conf.name);
+			return;
+		}
+	}
+	(void)outbox_route_depth(b->reader, old->conf.name, &rows, &oldest);
+	log_warn("bridge: route %s removed: its %llu row(s) stay in the "
+	    "outbox until an mqtt action of that rule comes back",
+	    old->conf.name, (unsigned long long)rows);
 }
 
 /* Takes a posted route table: keeps unchanged routes, replaces others. */
@@ -188,9 +215,7 @@ bridge_take_routes(struct bridge *b)
 	for (j = 0; j < b->nroutes; j++) {
 		if (b->routes[j] == NULL)
 			continue;
-		log_info("bridge: route %s removed or changed; its "
-		    "unacknowledged rows stay in the outbox",
-		    b->routes[j]->conf.name);
+		bridge_route_gone(b, b->routes[j], next, cnt);
 		bridge_rt_free(b, b->routes[j]);
 	}
 	gw_free(b->routes);
@@ -199,22 +224,24 @@ bridge_take_routes(struct bridge *b)
 	bridge_routes_free(t, n);
 }
 
-/* Refreshes depth and oldest-row gauges. */
+/*
+ * Refreshes depth and oldest-row gauges of every route ever configured,
+ * so the rows of a route a reload removed stay visible. The counters are
+ * only ever added by this thread.
+ */
 static void
 bridge_gauges(struct bridge *b)
 {
-	struct bridge_rt *rt;
+	struct results_ctr *c;
 	uint64_t rows;
 	int64_t oldest;
-	size_t i;
 
-	for (i = 0; i < b->nroutes; i++) {
-		rt = b->routes[i];
-		if (outbox_route_depth(b->reader, rt->conf.name, &rows,
+	for (c = b->ctrs.head; c != NULL; c = c->next) {
+		if (outbox_route_depth(b->reader, c->name, &rows,
 		    &oldest) != 0)
 			continue;
-		atomic_store(&rt->ctr->depth, rows);
-		atomic_store(&rt->ctr->oldest_ms, oldest);
+		atomic_store(&c->depth, rows);
+		atomic_store(&c->oldest_ms, oldest);
 	}
 }
 
@@ -303,9 +330,9 @@ bridge_events(struct bridge *b, struct bridge_rt *rt, int64_t now)
 				continue;
 			if (done[i].ok) {
 				rt->fl[k].acked = true;
-				atomic_fetch_add(&rt->ctr->acked, 1);
-				bridge_push(b, rt->fl[k].row.id, OUTBOX_OK,
-				    NULL);
+				atomic_fetch_add(&rt->ctr->delivered, 1);
+				rt->fl[k].deleted = !bridge_push(b,
+				    rt->fl[k].row.id, OUTBOX_OK, NULL);
 			} else {
 				rt->fl[k].sent = false;
 				rt->fl[k].resend = true;
@@ -338,9 +365,9 @@ bridge_events(struct bridge *b, struct bridge_rt *rt, int64_t now)
 			break;
 		}
 	}
-	/* Acknowledged rows leave the window from its head. */
-	for (k = 0; k < rt->nfl && rt->fl[k].acked; k++) {
-		bridge_held_del(b, rt->fl[k].row.id);
+	/* Rows whose delete is committed leave the window from its head. */
+	for (k = 0; k < rt->nfl && rt->fl[k].deleted; k++) {
+		results_held_del(&b->held, &rt->fl[k].row, 1);
 		outbox_row_clear(&rt->fl[k].row);
 	}
 	if (k > 0) {
@@ -354,6 +381,27 @@ bridge_events(struct bridge *b, struct bridge_rt *rt, int64_t now)
 	atomic_store(&rt->ctr->in_flight, (uint32_t)k);
 }
 
+static int
+id_cmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Marks the window's rows among the n sorted ids of b->seen deleted. */
+static void
+bridge_gone(struct bridge *b, struct bridge_rt *rt, size_t n)
+{
+	size_t k;
+
+	for (k = 0; k < rt->nfl; k++)
+		if (rt->fl[k].acked && !rt->fl[k].deleted &&
+		    bsearch(&rt->fl[k].row.id, b->seen, n, sizeof *b->seen,
+		    id_cmp) != NULL)
+			rt->fl[k].deleted = true;
+}
+
 /* Reads rows above the cursor. 0, GW_ERETRY (a drop pass overlapped). */
 static int
 bridge_claim(struct bridge *b, struct bridge_rt *rt, int64_t now_wall)
@@ -364,18 +412,17 @@ bridge_claim(struct bridge *b, struct bridge_rt *rt, int64_t now_wall)
 
 	if (want == 0)
 		return 0;
-	seq = atomic_load(&b->drop_seq);
+	seq = results_held_seq(&b->held);
 	rc = outbox_claim_due(b->reader, rt->conf.name, rt->cursor, now_wall,
 	    want, rt->buf + rt->nbuf, &got, NULL);
 	if (rc != 0)
 		return rc;
 	if (got > 0)
-		bridge_held_add(b, rt->buf + rt->nbuf, got);
-	if (got > 0 && ((seq & 1) != 0 || atomic_load(&b->drop_seq) != seq)) {
-		for (i = 0; i < got; i++) {
-			bridge_held_del(b, rt->buf[rt->nbuf + i].id);
+		results_held_add(&b->held, rt->buf + rt->nbuf, got);
+	if (got > 0 && results_held_raced(&b->held, seq)) {
+		results_held_del(&b->held, rt->buf + rt->nbuf, got);
+		for (i = 0; i < got; i++)
 			outbox_row_clear(&rt->buf[rt->nbuf + i]);
-		}
 		return GW_ERETRY;
 	}
 	for (i = 0; i < got; i++)
@@ -407,7 +454,7 @@ bridge_send(struct bridge *b, struct bridge_rt *rt, struct bridge_fl *f)
 			    "(topic or secret): dead letter", rt->conf.name,
 			    (long long)f->row.id);
 		atomic_fetch_add(&rt->ctr->dead, 1);
-		bridge_push(b, f->row.id, OUTBOX_FAIL,
+		f->deleted = !bridge_push(b, f->row.id, OUTBOX_FAIL,
 		    "cannot be published upstream");
 		f->acked = true;
 		return true;
@@ -532,8 +579,9 @@ bridge_wait(struct bridge *b, int64_t ms)
 	while (!b->woken && !b->stop && !b->have_pending) {
 		/* A callback may have recorded something meanwhile. */
 		struct bridge_tag *t;
-		bool any = false;
+		bool any;
 
+		any = b->ngone > 0;
 		for (t = b->tags; t != NULL && !any; t = t->next)
 			any = t->ev != BRIDGE_EV_NONE || t->ndone > 0;
 		if (any || pthread_cond_timedwait(&b->cond, &b->mu, &ts) != 0)
@@ -561,7 +609,7 @@ bridge_main(void *arg)
 	struct bridge *b = arg;
 	int64_t now, wake, stop_at = 0;
 	bool stopping = false, woken, stop;
-	size_t i;
+	size_t i, ngone;
 
 	b->reader = outbox_reader_open(b->db_path);
 	pthread_mutex_lock(&b->mu);
@@ -584,13 +632,16 @@ bridge_main(void *arg)
 		}
 		if (!stopping)
 			bridge_take_routes(b);
+		ngone = bridge_take_gone(b);
 		for (i = 0; i < b->nroutes; i++) {
+			if (ngone > 0)
+				bridge_gone(b, b->routes[i], ngone);
 			if (woken)
 				b->routes[i]->more = true;
 			bridge_events(b, b->routes[i], now);
 		}
 		if (stopping && (!bridge_busy(b) || now >= stop_at)) {
-			bridge_flush_results(b);
+			results_flush(&b->res);
 			break;
 		}
 		if (!stopping && now >= b->gauge_next) {
@@ -603,8 +654,8 @@ bridge_main(void *arg)
 		wake = now + BRIDGE_IDLE_MS;
 		for (i = 0; i < b->nroutes && !stopping; i++)
 			bridge_pump(b, b->routes[i], now, &wake);
-		bridge_flush_results(b);
-		if (b->nunpushed > 0 && now + BRIDGE_SOON_MS < wake)
+		results_flush(&b->res);
+		if (results_waiting(&b->res) > 0 && now + BRIDGE_SOON_MS < wake)
 			wake = now + BRIDGE_SOON_MS;
 		if (stopping && now + 20 < wake)
 			wake = now + 20;
@@ -616,11 +667,7 @@ bridge_main(void *arg)
 	gw_free(b->routes);
 	b->routes = NULL;
 	b->nroutes = 0;
-	if (b->nunpushed > 0)
-		log_warn("bridge: %zu result(s) not handed to the store; those "
-		    "rows will be sent again", b->nunpushed);
-	outbox_results_free(b->unpushed, b->nunpushed);
-	gw_free(b->unpushed);
+	results_discard(&b->res, "bridge");
 	outbox_reader_close(b->reader);
 	return NULL;
 }
@@ -647,9 +694,10 @@ bridge_start(const struct bridge_opts *opts, struct gw_error *err)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&b->cond, &ca);
 	pthread_condattr_destroy(&ca);
-	b->results = opts->results;
-	b->results_cb = opts->results_cb;
-	b->results_ctx = opts->results_ctx;
+	results_init(&b->res, opts->results, opts->results_cb,
+	    opts->results_ctx);
+	results_held_init(&b->held);
+	results_ctrs_init(&b->ctrs);
 	if (seed == 0 && getrandom(&seed, sizeof seed, 0) != sizeof seed)
 		seed = (uint64_t)clock_wall_ms() ^ (uint64_t)(uintptr_t)b;
 	b->rng = seed;
@@ -691,6 +739,8 @@ bridge_start(const struct bridge_opts *opts, struct gw_error *err)
 fail:
 	bridge_routes_free(b->pending, b->npending);
 	gw_free(b->db_path);
+	results_ctrs_destroy(&b->ctrs);
+	results_held_destroy(&b->held);
 	pthread_cond_destroy(&b->cond);
 	pthread_mutex_destroy(&b->mu);
 	gw_free(b);
@@ -736,7 +786,6 @@ bridge_update_routes(struct bridge *b, const struct bridge_route *routes,
 void
 bridge_stop(struct bridge *b, uint32_t grace_ms)
 {
-	struct bridge_ctr *c, *cn;
 	struct bridge_tag *t, *tn;
 
 	if (b == NULL)
@@ -753,12 +802,11 @@ bridge_stop(struct bridge *b, uint32_t grace_ms)
 		gw_free(t->done);
 		gw_free(t);
 	}
-	for (c = b->ctrs; c != NULL; c = cn) {
-		cn = c->next;
-		gw_free(c->name);
-		gw_free(c);
-	}
-	gw_free(b->held);
+	results_ctrs_destroy(&b->ctrs);
+	results_held_destroy(&b->held);
+	gw_free(b->await);
+	gw_free(b->gone);
+	gw_free(b->seen);
 	gw_free(b->db_path);
 	pthread_cond_destroy(&b->cond);
 	pthread_mutex_destroy(&b->mu);

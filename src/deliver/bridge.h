@@ -25,15 +25,18 @@
  * max_in_flight unacknowledged; a row leaves the outbox only when it is
  * acknowledged (PUBACK for QoS 1, PUBCOMP for QoS 2, written to the socket
  * for QoS 0). The upstream session is persistent (clean session false).
- * When a connection drops, the rows not acknowledged yet are sent again,
- * in order, by a new client after the reconnection. A QoS 2 route's new
+ * A row keeps its place in the window from its send until the store has
+ * committed its delete, so after a crash at most max_in_flight rows that
+ * were sent are sent again. When a connection drops, the rows not
+ * acknowledged yet are sent again, in order, by a new client after the
+ * reconnection. A QoS 2 route's new
  * client starts clean: packet ids of an earlier client must not make the
  * broker take new messages for resends (the unacknowledged rows are sent
  * again anyway). Reconnection waits a full-jitter exponential backoff
  * (1 s doubling up to 60 s).
  *
  * After a restart every row still in the outbox is sent again: duplicates
- * upstream are possible only for rows in flight when mqlite stopped.
+ * upstream are possible only for rows in the window when mqlite stopped.
  */
 #ifndef GW_BRIDGE_H
 #define GW_BRIDGE_H
@@ -44,6 +47,7 @@
 
 #include "err.h"
 
+struct outbox_result;
 struct queue;
 struct bridge;
 
@@ -140,6 +144,14 @@ int		 bridge_update_routes(struct bridge *b,
  * in a new array (gw_free it). 0 or GW_ENOMEM. Any thread.
  */
 int		 bridge_held_ids(struct bridge *b, int64_t **ids, size_t *n);
+
+/*
+ * The store committed these results (borrowed): the window slots of the
+ * bridge's rows among them are free again. Store thread; never blocks on
+ * I/O.
+ */
+void		 bridge_results_committed(struct bridge *b,
+		    const struct outbox_result *res, size_t n);
 
 /* As deliver_drop_mark(). Store thread. */
 void		 bridge_drop_mark(struct bridge *b);

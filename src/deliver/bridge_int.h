@@ -20,6 +20,7 @@
 #include "deliver/backoff.h"
 #include "deliver/bridge.h"
 #include "deliver/mqtt_shim.h"
+#include "deliver/results.h"
 #include "log.h"
 #include "store/outbox.h"
 
@@ -53,28 +54,13 @@ struct bridge_tag {
 	struct bridge_tag	*next;		/* every tag of b */
 };
 
-/* Counters of one route name; never freed before the handle. */
-struct bridge_ctr {
-	char			*name;
-	_Atomic int		 state;
-	_Atomic uint64_t	 sent;
-	_Atomic uint64_t	 acked;
-	_Atomic uint64_t	 retried;
-	_Atomic uint64_t	 dead;
-	_Atomic uint64_t	 dropped;
-	_Atomic uint64_t	 depth;
-	_Atomic int64_t		 oldest_ms;
-	_Atomic uint32_t	 in_flight;
-	_Atomic uint64_t	 connects;
-	struct bridge_ctr	*next;
-};
-
 /* A row handed to Paho, or waiting to be (again). */
 struct bridge_fl {
 	struct outbox_row	 row;
 	MQTTAsync_token		 token;
 	bool			 sent;		/* Paho has it */
-	bool			 acked;
+	bool			 acked;		/* result pushed */
+	bool			 deleted;	/* ... and committed */
 	bool			 resend;	/* sent once before */
 	int64_t			 sent_ms;	/* mono ms of the last send */
 };
@@ -84,7 +70,7 @@ struct bridge_rt {
 	struct bridge_route	 conf;
 	char			**urls;		/* conf.urls, Paho spelling */
 	struct bridge_tag	*tag;
-	struct bridge_ctr	*ctr;
+	struct results_ctr	*ctr;
 	MQTTAsync		 cli;		/* NULL until first connect */
 	enum bridge_state	 state;
 	int64_t			 next_connect;	/* DOWN: mono ms */
@@ -103,9 +89,6 @@ struct bridge_rt {
 struct bridge {
 	/* Set at start, read-only after. */
 	char			*db_path;
-	struct queue		*results;
-	bridge_results_cb	 results_cb;
-	void			*results_ctx;
 	const struct mqtt_shim	*api;
 	pthread_t		 thread;
 
@@ -119,12 +102,14 @@ struct bridge {
 	struct bridge_route	*pending;	/* new table, owned */
 	size_t			 npending;
 	bool			 have_pending;
-	int64_t			*held;		/* unsorted */
-	size_t			 nheld;
-	size_t			 capheld;
 	struct bridge_tag	*tags;
-	struct bridge_ctr	*ctrs;
-	_Atomic uint64_t	 drop_seq;
+	int64_t			*await;		/* pushed, not committed */
+	size_t			 nawait;
+	size_t			 capawait;
+	int64_t			*gone;		/* committed, not seen yet */
+	size_t			 ngone;		/* capacity: capawait */
+	struct results_held	 held;		/* own lock */
+	struct results_ctrs	 ctrs;		/* own lock; added here only */
 
 	/* Bridge thread only. */
 	struct outbox_reader	*reader;
@@ -132,14 +117,13 @@ struct bridge {
 	uint64_t		 rng;
 	struct bridge_rt	**routes;
 	size_t			 nroutes;
-	struct outbox_result	*unpushed;
-	size_t			 nunpushed;
-	size_t			 capunpushed;
-	size_t			 npushed;
+	int64_t			*seen;		/* gone ids taken */
+	size_t			 capseen;
+	struct results		 res;		/* on their way to the store */
 	long long		 gauge_next;
 };
 
-/* bridge_state.c: route tables, counters, held ids, results. */
+/* bridge_state.c: route tables, results waiting for their commit. */
 int	 bridge_routes_copy(const struct bridge_route *, size_t,
 	    struct bridge_route **);
 void	 bridge_routes_free(struct bridge_route *, size_t);
@@ -148,12 +132,9 @@ int	 bridge_route_conf_copy(struct bridge_route *,
 void	 bridge_route_conf_free(struct bridge_route *);
 bool	 bridge_route_conf_eq(const struct bridge_route *,
 	    const struct bridge_route *);
-struct bridge_ctr *bridge_ctr_get(struct bridge *, const char *);
-void	 bridge_held_add(struct bridge *, const struct outbox_row *, size_t);
-void	 bridge_held_del(struct bridge *, int64_t);
-void	 bridge_push(struct bridge *, int64_t, enum outbox_verdict,
+bool	 bridge_push(struct bridge *, int64_t, enum outbox_verdict,
 	    const char *);
-void	 bridge_flush_results(struct bridge *);
+size_t	 bridge_take_gone(struct bridge *);
 
 /* bridge_link.c: one route's client (bridge thread). */
 int	 bridge_link_connect(struct bridge *, struct bridge_rt *);

@@ -3,9 +3,11 @@
 /*
  * The bridge's state that other threads touch, and small helpers of the
  * bridge thread: route tables (deep copies, comparison), counters, the
- * held-id set, results on their way to the store. DESIGN: the same split
- * as the webhook delivery's state.c; everything shared is under b->mu or
- * atomic, and nothing here blocks on I/O.
+ * held-id set, results on their way to the store and the window slots
+ * that wait for the store to commit them. DESIGN: the results queue, the
+ * held-id set and the counter list are those of results.c, shared with
+ * the webhook delivery; the rest is under b->mu or atomic, and nothing
+ * here blocks on I/O.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -184,68 +186,8 @@ bridge_routes_free(struct bridge_route *t, size_t n)
 	gw_free(t);
 }
 
-/* The counters of name, created on first use. Under b->mu. */
-struct bridge_ctr *
-bridge_ctr_get(struct bridge *b, const char *name)
-{
-	struct bridge_ctr *c;
-
-	for (c = b->ctrs; c != NULL; c = c->next)
-		if (strcmp(c->name, name) == 0)
-			return c;
-	if ((c = gw_calloc(1, sizeof *c)) == NULL)
-		return NULL;
-	if ((c->name = gw_strdup(name)) == NULL) {
-		gw_free(c);
-		return NULL;
-	}
-	c->next = b->ctrs;
-	b->ctrs = c;
-	return c;
-}
-
 /* ------------------------------------------------------------------ */
-/* The held-id set.                                                     */
-
-/* See bridge_int.h. */
-void
-bridge_held_add(struct bridge *b, const struct outbox_row *rows, size_t n)
-{
-	int64_t *v;
-	size_t cap, i;
-
-	pthread_mutex_lock(&b->mu);
-	if (b->nheld + n > b->capheld) {
-		cap = (b->nheld + n) * 2 + 64;
-		if ((v = gw_realloc(b->held, cap * sizeof *v)) == NULL) {
-			pthread_mutex_unlock(&b->mu);
-			log_error("bridge: out of memory: the outbox cap may "
-			    "drop rows being sent");
-			return;
-		}
-		b->held = v;
-		b->capheld = cap;
-	}
-	for (i = 0; i < n; i++)
-		b->held[b->nheld++] = rows[i].id;
-	pthread_mutex_unlock(&b->mu);
-}
-
-/* See bridge_int.h. */
-void
-bridge_held_del(struct bridge *b, int64_t id)
-{
-	size_t i;
-
-	pthread_mutex_lock(&b->mu);
-	for (i = 0; i < b->nheld; i++) {
-		if (b->held[i] == id) {
-			b->held[i] = b->held[--b->nheld];
-			break;
-		}
-	}
-	pthread_mutex_unlock(&b->mu);
-}
+/* Held ids, counters.                                                  */
 
 static int
 cmp_id(const void *a, const void *b)
@@ -259,119 +201,162 @@ cmp_id(const void *a, const void *b)
 int
 bridge_held_ids(struct bridge *b, int64_t **ids, size_t *n)
 {
-	*ids = NULL;
-	*n = 0;
-	pthread_mutex_lock(&b->mu);
-	if (b->nheld > 0 && (*ids = gw_malloc(b->nheld * sizeof **ids)) ==
-	    NULL) {
-		pthread_mutex_unlock(&b->mu);
-		return GW_ENOMEM;
-	}
-	if (b->nheld > 0)
-		memcpy(*ids, b->held, b->nheld * sizeof **ids);
-	*n = b->nheld;
-	pthread_mutex_unlock(&b->mu);
-	if (*n > 1)
-		qsort(*ids, *n, sizeof **ids, cmp_id);
-	return 0;
+	return results_held_ids(&b->held, ids, n);
 }
 
 /* See bridge.h. Any thread unless it says otherwise. */
 void
 bridge_drop_mark(struct bridge *b)
 {
-	atomic_fetch_add(&b->drop_seq, 1);
+	results_held_drop_mark(&b->held);
 }
 
 /* See bridge.h. Any thread unless it says otherwise. */
 void
 bridge_count_dropped(struct bridge *b, const char *route, uint64_t n)
 {
-	struct bridge_ctr *c;
+	results_ctr_dropped(&b->ctrs, route, n, false);
+}
 
-	pthread_mutex_lock(&b->mu);
-	for (c = b->ctrs; c != NULL; c = c->next)
-		if (strcmp(c->name, route) == 0)
-			atomic_fetch_add(&c->dropped, n);
-	pthread_mutex_unlock(&b->mu);
+struct bridge_stats_arg {
+	bridge_stats_cb	 cb;
+	void		*ctx;
+};
+
+static void
+bridge_stats_one(const struct results_ctr *c, void *arg)
+{
+	struct bridge_stats_arg *a = arg;
+	struct bridge_route_stats st;
+
+	memset(&st, 0, sizeof st);
+	st.route = c->name;
+	st.state = (enum bridge_state)atomic_load(&c->state);
+	st.sent = atomic_load(&c->sent);
+	st.acked = atomic_load(&c->delivered);
+	st.retried = atomic_load(&c->retried);
+	st.dead = atomic_load(&c->dead);
+	st.dropped = atomic_load(&c->dropped);
+	st.depth = atomic_load(&c->depth);
+	st.oldest_ms = atomic_load(&c->oldest_ms);
+	st.in_flight = atomic_load(&c->in_flight);
+	st.connects = atomic_load(&c->connects);
+	a->cb(&st, a->ctx);
 }
 
 /* See bridge.h. Any thread unless it says otherwise. */
 void
 bridge_stats(struct bridge *b, bridge_stats_cb cb, void *ctx)
 {
-	struct bridge_route_stats st;
-	struct bridge_ctr *c;
+	struct bridge_stats_arg a = { cb, ctx };
 
-	pthread_mutex_lock(&b->mu);
-	for (c = b->ctrs; c != NULL; c = c->next) {
-		memset(&st, 0, sizeof st);
-		st.route = c->name;
-		st.state = (enum bridge_state)atomic_load(&c->state);
-		st.sent = atomic_load(&c->sent);
-		st.acked = atomic_load(&c->acked);
-		st.retried = atomic_load(&c->retried);
-		st.dead = atomic_load(&c->dead);
-		st.dropped = atomic_load(&c->dropped);
-		st.depth = atomic_load(&c->depth);
-		st.oldest_ms = atomic_load(&c->oldest_ms);
-		st.in_flight = atomic_load(&c->in_flight);
-		st.connects = atomic_load(&c->connects);
-		cb(&st, ctx);
-	}
-	pthread_mutex_unlock(&b->mu);
+	results_ctrs_each(&b->ctrs, bridge_stats_one, &a);
 }
 
 /* ------------------------------------------------------------------ */
 /* Results.                                                             */
 
-/* Queues one row's result for the store; never blocks. */
-void
+/*
+ * Notes that id's result is on its way to the store: its window slot stays
+ * taken until bridge_results_committed() reports the delete committed.
+ * false when there is no room to remember it (the slot is freed at once).
+ */
+static bool
+bridge_await(struct bridge *b, int64_t id)
+{
+	int64_t *p;
+	size_t cap;
+	bool ok = true;
+
+	pthread_mutex_lock(&b->mu);
+	if (b->nawait + b->ngone >= b->capawait) {
+		/* gone and seen hold up to capawait ids as well. */
+		cap = b->capawait == 0 ? 64 : b->capawait * 2;
+		if ((p = gw_realloc(b->await, cap * sizeof *p)) != NULL)
+			b->await = p;
+		if (p != NULL && (p = gw_realloc(b->gone, cap *
+		    sizeof *p)) != NULL)
+			b->gone = p;
+		if (p != NULL && (p = gw_realloc(b->seen, cap *
+		    sizeof *p)) != NULL)
+			b->seen = p;
+		if (p != NULL)
+			b->capawait = cap;
+		else
+			ok = false;
+	}
+	if (ok)
+		b->await[b->nawait++] = id;
+	pthread_mutex_unlock(&b->mu);
+	return ok;
+}
+
+/*
+ * Queues one row's result for the store; never blocks. true when the
+ * row's slot must wait for the commit of its result, false when the
+ * result was lost to a lack of memory (the row stays in the outbox and is
+ * sent again after a restart) or cannot be tracked.
+ */
+bool
 bridge_push(struct bridge *b, int64_t id, enum outbox_verdict v,
     const char *error)
 {
-	struct outbox_result r, *nu;
-	size_t cap;
+	struct outbox_result r;
 
 	memset(&r, 0, sizeof r);
 	r.id = id;
 	r.verdict = (uint8_t)v;
 	if (error != NULL)
 		r.error = gw_strdup(error);
-	if (b->nunpushed == 0 && queue_push(b->results, &r) == 0) {
-		b->npushed++;
-		return;
-	}
-	if (b->nunpushed == b->capunpushed) {
-		cap = b->capunpushed == 0 ? 64 : b->capunpushed * 2;
-		if ((nu = gw_realloc(b->unpushed, cap * sizeof *nu)) == NULL) {
-			/* The row stays and is sent again after a restart. */
-			outbox_results_free(&r, 1);
-			return;
-		}
-		b->unpushed = nu;
-		b->capunpushed = cap;
-	}
-	b->unpushed[b->nunpushed++] = r;
+	return results_push(&b->res, &r) && bridge_await(b, id);
 }
 
-/* See bridge_int.h. */
+/* See bridge.h. Store thread. */
 void
-bridge_flush_results(struct bridge *b)
+bridge_results_committed(struct bridge *b, const struct outbox_result *res,
+    size_t n)
 {
-	size_t i = 0;
+	int64_t ids[256];
+	size_t i, j, k, moved = 0;
 
-	while (i < b->nunpushed && queue_push(b->results, &b->unpushed[i]) ==
-	    0) {
-		i++;
-		b->npushed++;
+	/* Sorted chunks, looked up from each waiting id: n x log, not n x w. */
+	for (i = 0; i < n; i += k) {
+		for (k = 0; k < sizeof ids / sizeof ids[0] && i + k < n; k++)
+			ids[k] = res[i + k].id;
+		qsort(ids, k, sizeof ids[0], cmp_id);
+		pthread_mutex_lock(&b->mu);
+		for (j = 0; j < b->nawait; ) {
+			if (bsearch(&b->await[j], ids, k, sizeof ids[0],
+			    cmp_id) == NULL) {
+				j++;
+				continue;
+			}
+			b->gone[b->ngone++] = b->await[j];
+			b->await[j] = b->await[--b->nawait];
+			moved++;
+		}
+		if (moved > 0)
+			pthread_cond_signal(&b->cond);
+		pthread_mutex_unlock(&b->mu);
 	}
-	if (i > 0) {
-		memmove(b->unpushed, b->unpushed + i, (b->nunpushed - i) *
-		    sizeof *b->unpushed);
-		b->nunpushed -= i;
-	}
-	if (b->npushed > 0 && b->results_cb != NULL)
-		b->results_cb(b->results_ctx);
-	b->npushed = 0;
+}
+
+/*
+ * Takes the ids whose delete was committed since the last call into
+ * b->seen, sorted; returns how many. Bridge thread.
+ */
+size_t
+bridge_take_gone(struct bridge *b)
+{
+	size_t n;
+
+	pthread_mutex_lock(&b->mu);
+	n = b->ngone;
+	if (n > 0)
+		memcpy(b->seen, b->gone, n * sizeof *b->seen);
+	b->ngone = 0;
+	pthread_mutex_unlock(&b->mu);
+	if (n > 1)
+		qsort(b->seen, n, sizeof *b->seen, cmp_id);
+	return n;
 }

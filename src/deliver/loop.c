@@ -117,9 +117,10 @@ deliver_start(const struct deliver_opts *opts, struct gw_error *err)
 	}
 	pthread_mutex_init(&d->mu, NULL);
 	pthread_cond_init(&d->cond, NULL);
-	d->results = opts->results;
-	d->results_cb = opts->results_cb;
-	d->results_ctx = opts->results_ctx;
+	results_init(&d->res, opts->results, opts->results_cb,
+	    opts->results_ctx);
+	results_held_init(&d->held);
+	results_ctrs_init(&d->ctrs);
 	d->prefetch = opts->prefetch != 0 ? opts->prefetch : DELIVER_PREFETCH;
 	d->gauge_ms = opts->gauge_ms != 0 ? opts->gauge_ms : DELIVER_GAUGE_MS;
 	if (seed == 0 && getrandom(&seed, sizeof seed, 0) != sizeof seed)
@@ -165,6 +166,8 @@ fail:
 		curl_multi_cleanup(d->multi);
 	deliver_free_routes(d->pending, d->npending);
 	gw_free(d->db_path);
+	results_ctrs_destroy(&d->ctrs);
+	results_held_destroy(&d->held);
 	pthread_cond_destroy(&d->cond);
 	pthread_mutex_destroy(&d->mu);
 	gw_free(d);
@@ -208,8 +211,6 @@ deliver_update_routes(struct deliver *d, const struct deliver_route *routes,
 void
 deliver_stop(struct deliver *d, uint32_t grace_ms)
 {
-	struct deliver_ctr *c, *next;
-
 	if (d == NULL)
 		return;
 	atomic_store(&d->grace_ms, grace_ms);
@@ -218,12 +219,8 @@ deliver_stop(struct deliver *d, uint32_t grace_ms)
 	pthread_join(d->thread, NULL);
 	curl_multi_cleanup(d->multi);
 	deliver_free_routes(d->pending, d->have_pending ? d->npending : 0);
-	for (c = d->ctrs; c != NULL; c = next) {
-		next = c->next;
-		gw_free(c->name);
-		gw_free(c);
-	}
-	gw_free(d->held_ids);
+	results_ctrs_destroy(&d->ctrs);
+	results_held_destroy(&d->held);
 	gw_free(d->db_path);
 	pthread_cond_destroy(&d->cond);
 	pthread_mutex_destroy(&d->mu);
@@ -241,7 +238,7 @@ deliver_route_new(struct deliver *d, const struct deliver_route *conf)
 	if ((r = gw_calloc(1, sizeof *r)) == NULL)
 		return NULL;
 	if (deliver_route_copy(&r->conf, conf) != 0 ||
-	    (r->ctr = deliver_ctr_get(d, conf->name)) == NULL)
+	    (r->ctr = results_ctr_get(&d->ctrs, conf->name, true)) == NULL)
 		goto fail;
 	r->bufcap = d->prefetch;
 	if (r->bufcap < r->conf.batch.max_messages)
@@ -265,7 +262,7 @@ deliver_route_free(struct deliver *d, struct deliver_route_st *r)
 	struct deliver_req *req;
 	size_t i;
 
-	deliver_held_del(d, r->buf, r->nbuf);
+	results_held_del(&d->held, r->buf, r->nbuf);
 	for (i = 0; i < r->nbuf; i++)
 		outbox_row_clear(&r->buf[i]);
 	while ((req = r->held) != NULL) {
@@ -452,7 +449,7 @@ deliver_token(struct deliver_route_st *r, int64_t now_wall, int64_t *wake)
 static bool
 deliver_claim_raced(struct deliver *d, uint64_t seq)
 {
-	return (seq & 1) != 0 || atomic_load(&d->drop_seq) != seq;
+	return results_held_raced(&d->held, seq);
 }
 
 /*
@@ -473,20 +470,20 @@ deliver_claim(struct deliver *d, struct deliver_route_st *r, int64_t now)
 	want = r->bufcap - r->nbuf;
 	if (want == 0 || r->bufbytes >= DELIVER_PREFETCH_BYTES)
 		return 0;
-	seq = atomic_load(&d->drop_seq);
+	seq = results_held_seq(&d->held);
 	rc = outbox_claim_due(d->reader, r->conf.name, r->cursor, now, want,
 	    r->buf + r->nbuf, &got, &blocked);
 	if (rc != 0)
 		return rc;
 	if (got > 0)
-		deliver_held_add(d, r->buf + r->nbuf, got);
+		results_held_add(&d->held, r->buf + r->nbuf, got);
 	else if (blocked.id != 0)
-		deliver_held_add(d, &blocked, 1);
+		results_held_add(&d->held, &blocked, 1);
 	if ((got > 0 || blocked.id != 0) && deliver_claim_raced(d, seq)) {
 		if (got > 0)
-			deliver_held_del(d, r->buf + r->nbuf, got);
+			results_held_del(&d->held, r->buf + r->nbuf, got);
 		else
-			deliver_held_del(d, &blocked, 1);
+			results_held_del(&d->held, &blocked, 1);
 		for (i = 0; i < got; i++)
 			outbox_row_clear(&r->buf[r->nbuf + i]);
 		outbox_row_clear(&blocked);
@@ -816,12 +813,7 @@ deliver_teardown(struct deliver *d)
 	for (i = 0; i < d->npool; i++)
 		webhook_req_free(d->pool[i]);
 	gw_free(d->pool);
-	if (d->nunpushed != 0)
-		log_warn("deliver: %zu result(s) not handed to the store "
-		    "(results queue full); those rows will be sent again",
-		    d->nunpushed);
-	outbox_results_free(d->unpushed, d->nunpushed);
-	gw_free(d->unpushed);
+	results_discard(&d->res, "deliver");
 	outbox_reader_close(d->reader);
 	d->reader = NULL;
 }
@@ -853,7 +845,7 @@ deliver_follow_db(struct deliver *d)
 	d->db_ino = sb.st_ino;
 	for (i = 0; i < d->nroutes; i++) {
 		rt = d->routes[i];
-		deliver_held_del(d, rt->buf, rt->nbuf);
+		results_held_del(&d->held, rt->buf, rt->nbuf);
 		for (j = 0; j < rt->nbuf; j++)
 			outbox_row_clear(&rt->buf[j]);
 		rt->nbuf = 0;
@@ -900,8 +892,7 @@ deliver_main(void *arg)
 				stopping = true;
 				stop_at = mono + atomic_load(&d->grace_ms);
 			}
-			deliver_flush_results(d);
-			deliver_notify(d);
+			results_flush(&d->res);
 			if (d->inflight == NULL || mono >= stop_at)
 				break;
 			timeout = stop_at - mono;
@@ -922,9 +913,9 @@ deliver_main(void *arg)
 		wake = now + DELIVER_IDLE_MS;
 		for (i = 0; i < d->nroutes; i++)
 			deliver_pump(d, d->routes[i], now, &wake);
-		deliver_flush_results(d);
-		deliver_notify(d);
-		if (d->nunpushed != 0 && now + DELIVER_PUSH_RETRY_MS < wake)
+		results_flush(&d->res);
+		if (results_waiting(&d->res) != 0 &&
+		    now + DELIVER_PUSH_RETRY_MS < wake)
 			wake = now + DELIVER_PUSH_RETRY_MS;
 		if (d->gauge_next - mono < wake - now)
 			wake = now + (d->gauge_next - mono);

@@ -18,22 +18,10 @@
 
 #include "deliver/backoff.h"
 #include "deliver/loop.h"
+#include "deliver/results.h"
 #include "deliver/webhook.h"
 #include "log.h"
 #include "store/outbox.h"
-
-/* Counters of one route name; never freed before the handle. */
-struct deliver_ctr {
-	char			*name;
-	_Atomic uint64_t	 delivered;
-	_Atomic uint64_t	 retried;
-	_Atomic uint64_t	 dead;
-	_Atomic uint64_t	 dropped;
-	_Atomic uint64_t	 depth;
-	_Atomic int64_t		 oldest_ms;
-	_Atomic uint32_t	 in_flight;
-	struct deliver_ctr	*next;
-};
 
 struct deliver_route_st;
 
@@ -53,7 +41,7 @@ struct deliver_req {
 /* A route's state, owned by the thread. */
 struct deliver_route_st {
 	struct deliver_route	 conf;		/* deep copy */
-	struct deliver_ctr	*ctr;
+	struct results_ctr	*ctr;
 	int64_t			 cursor;	/* highest id handed out */
 	struct outbox_row	*buf;		/* read ahead, id order */
 	size_t			 nbuf;
@@ -73,9 +61,6 @@ struct deliver_route_st {
 struct deliver {
 	/* Set at start, read-only after. */
 	char			*db_path;
-	struct queue		*results;
-	deliver_results_cb	 results_cb;
-	void			*results_ctx;
 	uint32_t		 prefetch;
 	uint32_t		 gauge_ms;
 	pthread_t		 thread;
@@ -85,17 +70,14 @@ struct deliver {
 	_Atomic bool		 woken;
 	_Atomic bool		 stop;
 	_Atomic uint32_t	 grace_ms;
-	_Atomic uint64_t	 drop_seq;	/* odd during a drop pass */
 	pthread_mutex_t		 mu;		/* guards the fields below */
 	pthread_cond_t		 cond;		/* start handshake */
 	int			 start_rc;	/* 1: pending, then 0/err */
 	struct deliver_route	*pending;	/* new table, owned */
 	size_t			 npending;
 	bool			 have_pending;
-	int64_t			*held_ids;	/* unsorted */
-	size_t			 nheld_ids;
-	size_t			 capheld_ids;
-	struct deliver_ctr	*ctrs;
+	struct results_held	 held;		/* own lock */
+	struct results_ctrs	 ctrs;		/* own lock */
 
 	/* Delivery thread only. */
 	struct outbox_reader	*reader;
@@ -107,12 +89,9 @@ struct deliver {
 	struct webhook_req	**pool;		/* idle requests */
 	size_t			 npool;
 	size_t			 cappool;
-	struct outbox_result	*unpushed;	/* results queue was full */
-	size_t			 nunpushed;
-	size_t			 capunpushed;
+	struct results		 res;		/* on their way to the store */
 	long long		 gauge_next;	/* mono ms */
 	struct deliver_req	*inflight;	/* every request in flight */
-	size_t			 npushed;	/* since the last notify */
 };
 
 /* state.c: route tables (any thread). */
@@ -122,18 +101,8 @@ void	 deliver_free_routes(struct deliver_route *, size_t);
 int	 deliver_route_copy(struct deliver_route *,
 	    const struct deliver_route *);
 void	 deliver_route_conf_free(struct deliver_route *);
-struct deliver_ctr *deliver_ctr_get(struct deliver *, const char *);
-
-/* state.c: the held-id set (delivery thread adds/removes, locks). */
-void	 deliver_held_add(struct deliver *, const struct outbox_row *,
-	    size_t);
-void	 deliver_held_del(struct deliver *, const struct outbox_row *,
-	    size_t);
 
 /* state.c: results, requests, the handle pool (delivery thread). */
-void	 deliver_push(struct deliver *, const struct outbox_result *);
-void	 deliver_flush_results(struct deliver *);
-void	 deliver_notify(struct deliver *);
 void	 deliver_result_rows(struct deliver *, struct deliver_req *,
 	    enum outbox_verdict, int, int64_t, const char *, const char *,
 	    bool);

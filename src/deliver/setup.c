@@ -126,6 +126,16 @@ cb_dropped(void *ctx, const char *route, uint64_t n)
 		deliver_count_dropped(d, route, n);
 }
 
+/* Store thread: results were committed; the bridge frees their slots. */
+static void
+cb_committed(void *ctx, const struct outbox_result *res, size_t n)
+{
+	struct bridge *br = br_get(ctx);
+
+	if (br != NULL)
+		bridge_results_committed(br, res, n);
+}
+
 /* Delivery thread: results are waiting; make the store run a batch. */
 static void
 cb_results(void *ctx)
@@ -160,6 +170,7 @@ delivery_new(struct store *store, const struct gw_config *cfg)
 	o.held_ids = cb_held_ids;
 	o.drop_mark = cb_drop_mark;
 	o.dropped = cb_dropped;
+	o.committed = cb_committed;
 	o.ctx = dl;
 	store_set_forward(store, &o);
 	return dl;
@@ -227,13 +238,70 @@ bridge_route_from_rule(struct bridge_route *r, char *name,
 	r->max_in_flight = m->max_in_flight;
 }
 
+/* What both threads start from. */
+struct delivery_args {
+	const char	*db_path;
+	const void	*routes;	/* deliver_route or bridge_route */
+	size_t		 n;
+	struct queue	*results;
+	void		*ctx;
+};
+
+typedef void	*(*delivery_start_fn)(const struct delivery_args *,
+		    struct gw_error *);
+
+static void *
+start_webhooks(const struct delivery_args *a, struct gw_error *err)
+{
+	struct deliver_opts o = { .db_path = a->db_path, .routes = a->routes,
+	    .nroutes = a->n, .results = a->results, .results_cb = cb_results,
+	    .results_ctx = a->ctx };
+
+	/* Loads libcurl (curl_shim.c); no other thread uses it yet. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		gw_error_set(err, "deliver", "cannot initialise libcurl, "
+		    "which the webhook rules need");
+		return NULL;
+	}
+	return deliver_start(&o, err);
+}
+
+static void *
+start_bridge(const struct delivery_args *a, struct gw_error *err)
+{
+	struct bridge_opts o = { .db_path = a->db_path, .routes = a->routes,
+	    .nroutes = a->n, .results = a->results, .results_cb = cb_results,
+	    .results_ctx = a->ctx };
+
+	return bridge_start(&o, err);
+}
+
+/*
+ * Starts a thread with start for n routes; logs the outcome as what.
+ * Returns the new handle or NULL (logged).
+ */
+static void *
+delivery_start(struct delivery *dl, delivery_start_fn start,
+    const void *routes, size_t n, const char *what)
+{
+	struct delivery_args a = { dl->cfg->db_path, routes, n, dl->results,
+	    dl };
+	struct gw_error err;
+	void *h;
+
+	memset(&err, 0, sizeof err);
+	if ((h = start(&a, &err)) == NULL)
+		log_error("cannot start the %s: %s", what, err.msg);
+	else
+		log_info("%s started: %zu routes", what, n);
+	return h;
+}
+
 /* The bridge's half of delivery_apply_rules(). */
 static int
 delivery_apply_bridge(struct delivery *dl, const struct rule_set *set)
 {
 	struct bridge_route *routes = NULL;
-	struct bridge_opts o;
-	struct gw_error err;
 	struct bridge *br;
 	const struct rule_mqtt *m;
 	char (*names)[DELIVERY_NAME_MAX] = NULL;
@@ -264,25 +332,13 @@ delivery_apply_bridge(struct delivery *dl, const struct rule_set *set)
 		nu += m->nurls;
 		n++;
 	}
-	if (br != NULL) {
+	if (br != NULL)
 		rc = bridge_update_routes(br, routes, n);
-		goto out;
-	}
-	memset(&o, 0, sizeof o);
-	memset(&err, 0, sizeof err);
-	o.db_path = dl->cfg->db_path;
-	o.routes = routes;
-	o.nroutes = n;
-	o.results = dl->results;
-	o.results_cb = cb_results;
-	o.results_ctx = dl;
-	if ((br = bridge_start(&o, &err)) == NULL) {
-		log_error("cannot start the bridge: %s", err.msg);
+	else if ((br = delivery_start(dl, start_bridge, routes, n,
+	    "bridge (mqtt)")) == NULL)
 		rc = GW_EIO;
-	} else {
+	else
 		atomic_store_explicit(&dl->br, br, memory_order_release);
-		log_info("bridge started: %zu mqtt routes", n);
-	}
 out:
 	gw_free(routes);
 	gw_free(names);
@@ -294,8 +350,6 @@ int
 delivery_apply_rules(struct delivery *dl, const struct rule_set *set)
 {
 	struct deliver_route *routes = NULL;
-	struct deliver_opts o;
-	struct gw_error err;
 	struct deliver *d;
 	char (*names)[DELIVERY_NAME_MAX] = NULL;
 	size_t i, n = 0, count = set != NULL ? rule_set_count(set) : 0;
@@ -317,31 +371,11 @@ delivery_apply_rules(struct delivery *dl, const struct rule_set *set)
 	d = dl_get(dl);
 	if (d != NULL)
 		rc = deliver_update_routes(d, routes, n);
-	else if (n > 0) {
-		/* Loads libcurl (curl_shim.c); no other thread uses it yet. */
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-			log_error("cannot initialise libcurl, which the "
-			    "webhook rules need");
-			rc = GW_EIO;
-			goto out;
-		}
-		memset(&o, 0, sizeof o);
-		memset(&err, 0, sizeof err);
-		o.db_path = dl->cfg->db_path;
-		o.routes = routes;
-		o.nroutes = n;
-		o.results = dl->results;
-		o.results_cb = cb_results;
-		o.results_ctx = dl;
-		if ((d = deliver_start(&o, &err)) == NULL) {
-			log_error("cannot start delivery: %s", err.msg);
-			rc = GW_EIO;
-		} else {
-			atomic_store_explicit(&dl->d, d, memory_order_release);
-			log_info("delivery started: %zu webhook routes", n);
-		}
-	}
-out:
+	else if (n > 0 && (d = delivery_start(dl, start_webhooks, routes, n,
+	    "webhook delivery")) == NULL)
+		rc = GW_EIO;
+	else if (n > 0)
+		atomic_store_explicit(&dl->d, d, memory_order_release);
 	gw_free(routes);
 	gw_free(names);
 	if (rc == 0)
@@ -376,9 +410,9 @@ delivery_stop(struct delivery *dl, unsigned grace_ms)
 
 	if (dl == NULL)
 		return;
-	if ((br = br_get(dl)) != NULL) {
+	/* The store thread's callbacks stop seeing it first. */
+	if ((br = atomic_exchange(&dl->br, NULL)) != NULL) {
 		bridge_stop(br, grace_ms);
-		atomic_store(&dl->br, NULL);
 		stopped = true;
 	}
 	if ((d = dl_get(dl)) != NULL) {

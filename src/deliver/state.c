@@ -3,9 +3,10 @@
  * Delivery state: the part of the delivery thread's data that other
  * threads reach through loop.h (route tables posted for a reload, the
  * per-route counters, the held-id set the store thread's cap skips), all
- * behind d->mu or atomics, plus the helpers the thread uses to hand
- * results to the store thread and to recycle requests. See loop.c for the
- * design of the thread itself.
+ * behind a lock or atomics (the counters, the held-id set and the results
+ * queue are those of results.c, shared with the bridge), plus the helpers
+ * the thread uses to make results and recycle requests. See loop.c for
+ * the design of the thread itself.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -19,11 +20,9 @@
 #include "err.h"
 #include "log.h"
 #include "mem.h"
-#include "queue.h"
 #include "store/outbox.h"
 
 static int	deliver_dup(const char **, const char *);
-static int	deliver_cmp_id(const void *, const void *);
 
 /* Defaults of a webhook route. Any thread. */
 void
@@ -135,195 +134,55 @@ deliver_free_routes(struct deliver_route *t, size_t n)
 	gw_free(t);
 }
 
-/* The counters of name, created on first use; NULL on ENOMEM. Locks. */
-struct deliver_ctr *
-deliver_ctr_get(struct deliver *d, const char *name)
-{
-	struct deliver_ctr *c;
-
-	pthread_mutex_lock(&d->mu);
-	for (c = d->ctrs; c != NULL; c = c->next)
-		if (strcmp(c->name, name) == 0)
-			break;
-	if (c == NULL && (c = gw_calloc(1, sizeof *c)) != NULL) {
-		if ((c->name = gw_strdup(name)) == NULL) {
-			gw_free(c);
-			c = NULL;
-		} else {
-			c->next = d->ctrs;
-			d->ctrs = c;
-		}
-	}
-	pthread_mutex_unlock(&d->mu);
-	return c;
-}
-
-static int
-deliver_cmp_id(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
 /* Sorted copy of the held ids. Any thread. */
 int
 deliver_held_ids(struct deliver *d, int64_t **ids, size_t *n)
 {
-	int64_t *copy = NULL;
-	size_t cnt;
-
-	pthread_mutex_lock(&d->mu);
-	cnt = d->nheld_ids;
-	if (cnt != 0 && (copy = gw_malloc(cnt * sizeof *copy)) != NULL)
-		memcpy(copy, d->held_ids, cnt * sizeof *copy);
-	pthread_mutex_unlock(&d->mu);
-	if (cnt != 0 && copy == NULL) {
-		*ids = NULL;
-		*n = 0;
-		return GW_ENOMEM;
-	}
-	if (cnt > 1)
-		qsort(copy, cnt, sizeof *copy, deliver_cmp_id);
-	*ids = copy;
-	*n = cnt;
-	return 0;
+	return results_held_ids(&d->held, ids, n);
 }
 
 void
 deliver_drop_mark(struct deliver *d)
 {
-	atomic_fetch_add(&d->drop_seq, 1);
+	results_held_drop_mark(&d->held);
 }
 
 /* Drops counted by the store's cap. Any thread. */
 void
 deliver_count_dropped(struct deliver *d, const char *route, uint64_t n)
 {
-	struct deliver_ctr *c;
+	results_ctr_dropped(&d->ctrs, route, n, true);
+}
 
-	if ((c = deliver_ctr_get(d, route)) != NULL)
-		atomic_fetch_add(&c->dropped, n);
+struct deliver_stats_arg {
+	deliver_stats_cb cb;
+	void		*ctx;
+};
+
+static void
+deliver_stats_one(const struct results_ctr *c, void *arg)
+{
+	struct deliver_stats_arg *a = arg;
+	struct deliver_route_stats st;
+
+	st.route = c->name;
+	st.delivered = atomic_load(&c->delivered);
+	st.retried = atomic_load(&c->retried);
+	st.dead = atomic_load(&c->dead);
+	st.dropped = atomic_load(&c->dropped);
+	st.depth = atomic_load(&c->depth);
+	st.oldest_ms = atomic_load(&c->oldest_ms);
+	st.in_flight = atomic_load(&c->in_flight);
+	a->cb(&st, a->ctx);
 }
 
 /* Reports every route's counters. Any thread. */
 void
 deliver_stats(struct deliver *d, deliver_stats_cb cb, void *ctx)
 {
-	struct deliver_route_stats st;
-	struct deliver_ctr *c;
+	struct deliver_stats_arg a = { cb, ctx };
 
-	pthread_mutex_lock(&d->mu);
-	for (c = d->ctrs; c != NULL; c = c->next) {
-		st.route = c->name;
-		st.delivered = atomic_load(&c->delivered);
-		st.retried = atomic_load(&c->retried);
-		st.dead = atomic_load(&c->dead);
-		st.dropped = atomic_load(&c->dropped);
-		st.depth = atomic_load(&c->depth);
-		st.oldest_ms = atomic_load(&c->oldest_ms);
-		st.in_flight = atomic_load(&c->in_flight);
-		cb(&st, ctx);
-	}
-	pthread_mutex_unlock(&d->mu);
-}
-
-/* Adds rows to the held-id set. Delivery thread; takes d->mu. */
-void
-deliver_held_add(struct deliver *d, const struct outbox_row *rows, size_t n)
-{
-	size_t cap, i;
-	int64_t *p;
-
-	pthread_mutex_lock(&d->mu);
-	if (d->nheld_ids + n > d->capheld_ids) {
-		cap = d->capheld_ids == 0 ? 64 : d->capheld_ids;
-		while (cap < d->nheld_ids + n)
-			cap *= 2;
-		p = gw_realloc(d->held_ids, cap * sizeof *p);
-		if (p == NULL) {
-			/* Only the cap's skip list suffers; log and go on. */
-			pthread_mutex_unlock(&d->mu);
-			log_warn("deliver: out of memory for the held-id set");
-			return;
-		}
-		d->held_ids = p;
-		d->capheld_ids = cap;
-	}
-	for (i = 0; i < n; i++)
-		d->held_ids[d->nheld_ids++] = rows[i].id;
-	pthread_mutex_unlock(&d->mu);
-}
-
-/* Removes rows from the held-id set. Delivery thread; takes d->mu. */
-void
-deliver_held_del(struct deliver *d, const struct outbox_row *rows, size_t n)
-{
-	size_t i, j;
-
-	pthread_mutex_lock(&d->mu);
-	for (i = 0; i < n; i++) {
-		for (j = 0; j < d->nheld_ids; j++) {
-			if (d->held_ids[j] == rows[i].id) {
-				d->held_ids[j] = d->held_ids[--d->nheld_ids];
-				break;
-			}
-		}
-	}
-	pthread_mutex_unlock(&d->mu);
-}
-
-/* Pushes one result (taking its strings), or keeps it for later. */
-void
-deliver_push(struct deliver *d, const struct outbox_result *res)
-{
-	struct outbox_result *p, copy = *res;
-	size_t cap;
-
-	if (d->nunpushed == 0 && queue_push(d->results, &copy) == 0) {
-		d->npushed++;
-		return;
-	}
-	if (d->nunpushed == d->capunpushed) {
-		cap = d->capunpushed == 0 ? 64 : d->capunpushed * 2;
-		if ((p = gw_realloc(d->unpushed, cap * sizeof *p)) == NULL) {
-			/* The row stays in the outbox and is sent again. */
-			log_error("deliver: out of memory: result of %lld "
-			    "lost (the row will be sent again after a restart)",
-			    (long long)res->id);
-			outbox_results_free(&copy, 1);
-			return;
-		}
-		d->unpushed = p;
-		d->capunpushed = cap;
-	}
-	d->unpushed[d->nunpushed++] = copy;
-}
-
-/* Retries results the queue had no room for. */
-void
-deliver_flush_results(struct deliver *d)
-{
-	size_t i = 0;
-
-	while (i < d->nunpushed && queue_push(d->results,
-	    &d->unpushed[i]) == 0)
-		i++;
-	d->npushed += i;
-	if (i != 0) {
-		memmove(d->unpushed, d->unpushed + i,
-		    (d->nunpushed - i) * sizeof *d->unpushed);
-		d->nunpushed -= i;
-	}
-}
-
-/* Tells the store thread that results are waiting. */
-void
-deliver_notify(struct deliver *d)
-{
-	if (d->npushed != 0 && d->results_cb != NULL)
-		d->results_cb(d->results_ctx);
-	d->npushed = 0;
+	results_ctrs_each(&d->ctrs, deliver_stats_one, &a);
 }
 
 /* One result per row of req. Strings are copied. */
@@ -346,7 +205,7 @@ deliver_result_rows(struct deliver *d, struct deliver_req *req,
 			res.error = gw_strdup(error);
 		if (response != NULL && *response != '\0')
 			res.response = gw_strdup(response);
-		deliver_push(d, &res);
+		(void)results_push(&d->res, &res);
 	}
 }
 
@@ -387,7 +246,7 @@ deliver_req_free(struct deliver *d, struct deliver_req *req, bool release)
 	if (req == NULL)
 		return;
 	if (release)
-		deliver_held_del(d, req->rows, req->n);
+		results_held_del(&d->held, req->rows, req->n);
 	for (i = 0; i < req->n; i++)
 		outbox_row_clear(&req->rows[i]);
 	gw_free(req->rows);

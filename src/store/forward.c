@@ -355,6 +355,8 @@ forward_committed(struct forward *f)
 	forward_drop_end(f);
 	outbox_txn_committed(f->ob);
 	deadcap_committed(f->dc);
+	if (f->nres > 0 && f->o.committed != NULL)
+		f->o.committed(f->o.ctx, f->res, f->nres);
 	outbox_results_free(f->res, f->nres);
 	f->nres = 0;
 	f->applied = 0;

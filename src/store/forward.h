@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 struct msg;
+struct outbox_result;
 struct queue;
 struct rule;
 struct rule_payload;
@@ -43,6 +44,9 @@ struct forward_opts {
 	void		(*drop_mark)(void *ctx);
 	/* Counts rows dropped by the cap for a route. */
 	void		(*dropped)(void *ctx, const char *route, uint64_t n);
+	/* After a COMMIT that applied results (borrowed for the call). */
+	void		(*committed)(void *ctx,
+			    const struct outbox_result *res, size_t n);
 	void		*ctx;
 };
 

@@ -298,7 +298,8 @@ store_connect(struct store *s, struct gw_error *err)
 	if (store_pragma(s, "PRAGMA journal_mode = WAL", mode, sizeof mode,
 	    err) != 0)
 		goto fail;
-	if (strcmp(mode, "wal") != 0)
+	s->wal = strcmp(mode, "wal") == 0;
+	if (!s->wal)
 		log_warn("store: %s: journal_mode is %s, not wal: readers "
 		    "will block the writer", s->path, mode);
 	/*

@@ -103,6 +103,8 @@ struct store {
 	atomic_uint_fast64_t	 rules_seq;	/* last STORE_OP_RULES seen */
 	atomic_int		 rules_ok;	/* its outcome */
 	enum store_durability	 durability;	/* for store_connect() */
+	bool			 wal;		/* journal_mode is wal */
+	bool			 relaxed;	/* synchronous NORMAL for now */
 	uint64_t		 max_bytes;	/* retention */
 	uint64_t		 max_age_ms;
 	bool			 refuse;	/* on_corrupt: refuse */

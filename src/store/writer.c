@@ -87,6 +87,7 @@ static int	store_idle_ms(struct store *);
 static size_t	store_gather(struct store *, size_t);
 static void	store_batch(struct store *, size_t);
 static int	store_txn(struct store *, size_t *, bool, uint64_t *);
+static int	store_relax(struct store *, bool);
 static bool	store_item_writes(const struct store_item *);
 static int	store_write(struct store *, const struct store_item *,
 		    uint64_t *);
@@ -425,6 +426,30 @@ store_batch(struct store *s, size_t n)
 }
 
 /*
+ * Delivery results alone (deletes of delivered outbox rows, retries, dead
+ * letters) need no fsync of their own with durability full: in WAL mode
+ * the durable state is a prefix of the commit order, so such a commit is
+ * durable at the next synchronous one (any batch that acknowledges a
+ * publish, or a checkpoint); a crash of the process loses none, a power
+ * cut at most some of them, and then those rows are only sent again.
+ * Skipping the fsync keeps a bridge's window, which lasts until the
+ * delete is committed, from waiting for the disk. on: NORMAL, else back
+ * to FULL; 0 or GW_EIO (s->relaxed says where the connection stands).
+ */
+static int
+store_relax(struct store *s, bool on)
+{
+	if (sqlite3_exec(s->db, on ? "PRAGMA synchronous = NORMAL" :
+	    "PRAGMA synchronous = FULL", NULL, NULL, NULL) != SQLITE_OK) {
+		log_error("store: %s: cannot set synchronous: %s", s->path,
+		    sqlite3_errmsg(s->db));
+		return GW_EIO;
+	}
+	s->relaxed = on;
+	return 0;
+}
+
+/*
  * One transaction: writes batch[0..*np); when fill, keeps taking queued
  * items (no waiting) while the batch has room and commit_max_ms since its
  * start have not passed, growing *np. Sets *rowsp to the messages rows
@@ -440,8 +465,17 @@ store_txn(struct store *s, size_t *np, bool fill, uint64_t *rowsp)
 
 	if (s->db == NULL)
 		return GW_EIO;
+	/* Nothing commits before synchronous is FULL again. */
+	if (s->relaxed && store_relax(s, false) != 0)
+		return GW_EIO;
 	/* Delivery results land in the same transactions as new items. */
 	if (forward_take_results(s->fw)) {
+		/* Results alone: no fsync (store_relax()), no items join. */
+		for (k = 0; k < n && !store_item_writes(&s->batch[k]); k++)
+			;
+		if (k == n && s->wal && s->durability ==
+		    STORE_DURABILITY_FULL && store_relax(s, true) == 0)
+			fill = false;
 		if (store_step(s, ST_BEGIN) != 0)
 			goto fail;
 		open = true;
@@ -486,6 +520,8 @@ store_txn(struct store *s, size_t *np, bool fill, uint64_t *rowsp)
 		goto fail;
 	if (open)
 		forward_committed(s->fw);
+	if (s->relaxed)
+		(void)store_relax(s, false);
 	*rowsp = rows;
 	return 0;
 
@@ -504,6 +540,8 @@ fail:
 		sqlite3_reset(s->st[ST_ROLLBACK]);
 	}
 	forward_rolled_back(s->fw);
+	if (s->relaxed)
+		(void)store_relax(s, false);
 	s->npend = 0;
 	return GW_EIO;
 }

@@ -7,9 +7,11 @@
  * COUNT messages "<prefix>-<n>" (n from 0) to TOPIC at QOS, keeping at most
  * WINDOW publishes unacknowledged, and exits 0 only when every publish was
  * acknowledged (for QoS 0: handed to the socket) and the client disconnected
- * cleanly. Any failure, or no progress for 30 s, exits 1.
+ * cleanly. Any failure, or no progress for 30 s, exits 1. With SIZE, every
+ * payload is instead SIZE printable bytes "abc...zab..." (the payload of
+ * contrib/bench/mqbench -s SIZE), so the benchmark compares like with like.
  *
- * usage: paho_pub HOST PORT TOPIC COUNT QOS [PREFIX [WINDOW]]
+ * usage: paho_pub HOST PORT TOPIC COUNT QOS [PREFIX [WINDOW [SIZE]]]
  *
  * Paho calls the callbacks on its own thread; they only update counters under
  * the mutex and signal the main thread.
@@ -188,14 +190,15 @@ main(int argc, char **argv)
 	MQTTAsync_disconnectOptions	 dopts =
 	    MQTTAsync_disconnectOptions_initializer;
 	struct pub_state		 st;
-	char				 uri[300], client_id[64], payload[256];
+	char				 uri[300], client_id[64], payload[4096];
 	const char			*prefix;
 	long				 count, i;
 	int				 port, qos, window, rc, status = 1;
+	int				 size, j;
 
-	if (argc < 6 || argc > 8) {
+	if (argc < 6 || argc > 9) {
 		fprintf(stderr, "usage: paho_pub HOST PORT TOPIC COUNT QOS "
-		    "[PREFIX [WINDOW]]\n");
+		    "[PREFIX [WINDOW [SIZE]]]\n");
 		return 2;
 	}
 	port = (int)parse_long("port", argv[2], 1, 65535);
@@ -203,6 +206,10 @@ main(int argc, char **argv)
 	qos = (int)parse_long("qos", argv[5], 0, 2);
 	prefix = argc > 6 ? argv[6] : "msg";
 	window = argc > 7 ? (int)parse_long("window", argv[7], 1, 65535) : 20;
+	size = argc > 8 ? (int)parse_long("size", argv[8], 1,
+	    (long)sizeof payload) : 0;
+	for (j = 0; j < size; j++)
+		payload[j] = (char)('a' + j % 26);
 
 	memset(&st, 0, sizeof st);
 	pthread_mutex_init(&st.lock, NULL);
@@ -258,7 +265,11 @@ main(int argc, char **argv)
 		}
 		pthread_mutex_unlock(&st.lock);
 
-		len = snprintf(payload, sizeof payload, "%s-%ld", prefix, i);
+		if (size > 0)
+			len = size;
+		else
+			len = snprintf(payload, sizeof payload, "%s-%ld",
+			    prefix, i);
 		ropts.onSuccess = on_sent;
 		ropts.onFailure = on_send_failure;
 		ropts.context = &st;

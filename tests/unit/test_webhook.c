@@ -317,7 +317,8 @@ world_start(struct world *w, const struct deliver_route *routes, size_t n)
 static size_t
 world_apply(struct world *w, int wait_ms)
 {
-	return testdb_apply_results(w->db, w->ob, w->q, wait_ms, NULL);
+	return testdb_apply_results(w->db, w->ob, w->q, wait_ms, NULL, NULL,
+	    NULL);
 }
 
 /* Enqueues n rows in one transaction; returns the first id. */

@@ -79,7 +79,7 @@ testdb_text(sqlite3 *db, const char *sql, char *out, size_t outlen)
 
 size_t
 testdb_apply_results(sqlite3 *db, struct outbox *ob, struct queue *q,
-    int wait_ms, uint64_t *oks)
+    int wait_ms, uint64_t *oks, testdb_committed_cb committed, void *ctx)
 {
 	struct outbox_result	res[64];
 	size_t			n, i;
@@ -96,6 +96,8 @@ testdb_apply_results(sqlite3 *db, struct outbox *ob, struct queue *q,
 	CU_ASSERT_EQUAL(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL),
 	    SQLITE_OK);
 	outbox_txn_committed(ob);
+	if (committed != NULL)
+		committed(ctx, res, n);
 	outbox_results_free(res, n);
 	return n;
 }

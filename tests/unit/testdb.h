@@ -28,14 +28,21 @@ bool		 testdb_text(sqlite3 *db, const char *sql, char *out,
 
 struct outbox;
 struct queue;
+struct outbox_result;
+
+/* As forward_opts.committed: results committed (borrowed). */
+typedef void (*testdb_committed_cb)(void *ctx,
+		    const struct outbox_result *res, size_t n);
 
 /*
  * Pops up to 64 delivery results from q (waiting at most wait_ms) and
  * applies them to ob in one transaction on db, as the store thread does.
  * Returns how many it applied and adds the OK verdicts among them to *oks
- * when oks is not NULL. A failed step is a CUnit assertion failure.
+ * when oks is not NULL, then calls committed(ctx, ...) if not NULL. A
+ * failed step is a CUnit assertion failure.
  */
 size_t		 testdb_apply_results(sqlite3 *db, struct outbox *ob,
-		    struct queue *q, int wait_ms, uint64_t *oks);
+		    struct queue *q, int wait_ms, uint64_t *oks,
+		    testdb_committed_cb committed, void *ctx);
 
 #endif
