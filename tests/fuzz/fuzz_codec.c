@@ -9,7 +9,8 @@
  * encoded again and decoded a second time; any difference is a codec bug
  * and traps. For 5.0, whose encoders write the shortest form and the
  * properties in identifier order, the check is that encoding the second
- * decode gives the very same bytes as the first encode. Seed the corpus
+ * decode gives the very same bytes as the first encode and that both
+ * decodes agree field by field. Seed the corpus
  * with tests/fixtures/packets (the v5_*.bin files are the 5.0 seeds):
  *
  *	./tests/fuzz/fuzz_codec corpus/ $top_srcdir/tests/fixtures/packets
@@ -35,6 +36,9 @@ static void	fuzz_subscribe(const uint8_t *, size_t);
 static void	fuzz_packet(const struct codec_header *, const uint8_t *);
 static int	encode5(const struct codec5_packet *, struct buf *);
 static void	check_props(const struct props *);
+static void	same_props(const struct props *, const struct props *);
+static void	same5(const struct codec5_packet *,
+		    const struct codec5_packet *);
 static void	fuzz_packet5(const struct codec_header *, const uint8_t *);
 static void	fuzz_stream(const uint8_t *, size_t, int);
 
@@ -228,6 +232,85 @@ check_props(const struct props *p)
 	CHECK(n == p->n_sub_id);
 }
 
+/* Two decodes of the same property block content agree. */
+static void
+same_props(const struct props *a, const struct props *b)
+{
+	CHECK(a->present == b->present);
+	CHECK(a->n_user == b->n_user && a->n_sub_id == b->n_sub_id);
+	CHECK(a->subscription_id == b->subscription_id);
+	CHECK(a->message_expiry == b->message_expiry);
+	CHECK(a->topic_alias == b->topic_alias);
+	CHECK(same(a->reason_string, b->reason_string));
+	CHECK(same(a->correlation_data, b->correlation_data));
+}
+
+/* The original decode and the decode of its re-encoding agree. */
+static void
+same5(const struct codec5_packet *a, const struct codec5_packet *b)
+{
+	struct codec_iter	ia, ib;
+	struct codec_str	fa, fb;
+	struct codec5_subopts	oa, ob;
+
+	CHECK(a->type == b->type);
+	switch (a->type) {
+	case CODEC_CONNECT:
+		CHECK(same(a->u.connect5.c.client_id,
+		    b->u.connect5.c.client_id));
+		CHECK(a->u.connect5.c.will_flag == b->u.connect5.c.will_flag);
+		CHECK(same(a->u.connect5.c.password, b->u.connect5.c.password));
+		same_props(&a->u.connect5.props, &b->u.connect5.props);
+		same_props(&a->u.connect5.will_props,
+		    &b->u.connect5.will_props);
+		break;
+	case CODEC_CONNACK:
+		CHECK(a->u.connack5.reason == b->u.connack5.reason);
+		same_props(&a->u.connack5.props, &b->u.connack5.props);
+		break;
+	case CODEC_PUBLISH:
+		CHECK(same(a->u.publish5.p.topic, b->u.publish5.p.topic));
+		CHECK(a->u.publish5.p.packet_id == b->u.publish5.p.packet_id);
+		CHECK(a->u.publish5.p.payload_len ==
+		    b->u.publish5.p.payload_len);
+		same_props(&a->u.publish5.props, &b->u.publish5.props);
+		break;
+	case CODEC_SUBSCRIBE:
+		same_props(&a->u.subscribe5.props, &b->u.subscribe5.props);
+		ia = a->u.subscribe5.entries;
+		ib = b->u.subscribe5.entries;
+		while (codec5_subscribe_next(&ia, &fa, &oa) == 1) {
+			CHECK(codec5_subscribe_next(&ib, &fb, &ob) == 1);
+			CHECK(same(fa, fb) && oa.qos == ob.qos);
+			CHECK(oa.no_local == ob.no_local);
+			CHECK(oa.retain_as_published ==
+			    ob.retain_as_published);
+			CHECK(oa.retain_handling == ob.retain_handling);
+		}
+		break;
+	case CODEC_SUBACK:
+	case CODEC_UNSUBACK:
+		CHECK(a->u.suback5.count == b->u.suback5.count);
+		CHECK(memcmp(a->u.suback5.codes, b->u.suback5.codes,
+		    a->u.suback5.count) == 0);
+		same_props(&a->u.suback5.props, &b->u.suback5.props);
+		break;
+	case CODEC_UNSUBSCRIBE:
+		CHECK(a->u.unsubscribe5.count == b->u.unsubscribe5.count);
+		break;
+	case CODEC_DISCONNECT:
+	case CODEC_AUTH:
+		CHECK(a->u.disconnect5.reason == b->u.disconnect5.reason);
+		same_props(&a->u.disconnect5.props, &b->u.disconnect5.props);
+		break;
+	default:
+		CHECK(a->u.ack5.packet_id == b->u.ack5.packet_id);
+		CHECK(a->u.ack5.reason == b->u.ack5.reason);
+		same_props(&a->u.ack5.props, &b->u.ack5.props);
+		break;
+	}
+}
+
 static void
 fuzz_packet5(const struct codec_header *h, const uint8_t *body)
 {
@@ -270,6 +353,7 @@ fuzz_packet5(const struct codec_header *h, const uint8_t *body)
 	CHECK(h2.remaining <= h->remaining);
 	CHECK(codec5_decode(CODEC5_LEVEL, &h2, buf_head(&b) + h2.header_len,
 	    h2.remaining, pk2, &reason) == 0);
+	same5(pk, pk2);
 	CHECK(encode5(pk2, &b2) == 0);
 	CHECK(buf_used(&b2) == buf_used(&b));
 	CHECK(memcmp(buf_head(&b2), buf_head(&b), buf_used(&b)) == 0);
