@@ -35,6 +35,7 @@ enum codec_type {
 	CODEC_PINGREQ = 12,
 	CODEC_PINGRESP = 13,
 	CODEC_DISCONNECT = 14,
+	CODEC_AUTH = 15,		/* MQTT 5.0 only (codec5.h) */
 };
 
 #define CODEC_MAX_REMAINING	268435455u	/* 4-byte varint maximum */
