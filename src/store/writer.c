@@ -36,7 +36,9 @@
  *
  * Statements are prepared once at open; values are bound SQLITE_STATIC
  * since the message outlives the step, and each statement is reset right
- * after its step. Nothing is allocated per row.
+ * after its step. Nothing is allocated per row. Rule rows are buffered in
+ * their sink (sink/sqlite.c) and inserted several per statement; every
+ * sink is flushed before COMMIT and emptied after a rollback.
  *
  * Checkpoints: wal_autocheckpoint is off so no commit pays for one. A WAL
  * hook records the WAL size after each commit; between batches, past 4 MB,
@@ -90,11 +92,12 @@ static int	store_write(struct store *, const struct store_item *,
 static int	store_step(struct store *, enum store_stmt);
 static void	store_release(struct store *, size_t);
 static int	store_flush_rows(struct store *);
+static int	store_flush_sinks(struct store *, uint64_t *);
 static uint64_t	store_item_bytes(const struct store_item *);
 static int	store_write_rules(struct store *, const struct store_item *,
 		    uint64_t *);
 static int	store_write_rules_op(struct store *,
-		    const struct store_item *);
+		    const struct store_item *, uint64_t *);
 static void	store_checkpoint(struct store *, bool);
 static void	store_sleep_ms(unsigned);
 static bool	store_give_up(struct store *, size_t);
@@ -452,6 +455,8 @@ store_txn(struct store *s, size_t *np, bool fill, uint64_t *rowsp)
 	}
 	if (s->npend > 0 && store_flush_rows(s) != 0)
 		goto fail;
+	if (store_flush_sinks(s, &rows) != 0)
+		goto fail;
 	/* Results pushed while this batch ran (their nudge is in it). */
 	if (forward_take_results(s->fw)) {
 		if (!open) {
@@ -486,6 +491,8 @@ fail:
 	}
 	forward_rolled_back(s->fw);
 	s->npend = 0;
+	for (k = 0; k < s->nsinks; k++)
+		sink_sqlite_discard(s->sinks[k]);
 	return GW_EIO;
 }
 
@@ -649,7 +656,7 @@ store_write(struct store *s, const struct store_item *it, uint64_t *rows)
 	int bad;
 
 	if (it->op == STORE_OP_RULES)
-		return store_write_rules_op(s, it);
+		return store_write_rules_op(s, it, rows);
 	if (it->op >= STORE_OP_SESSION_SAVE)
 		return store_write_session(s, it);
 	if (it->op == STORE_OP_QOS2_DEL) {
@@ -746,20 +753,28 @@ store_item_free(struct store_item *it)
 }
 
 /*
- * The prepared sink of set: found among the recent ones, or prepared now
- * (evicting the oldest). NULL when preparing fails (err filled).
+ * The prepared sink of set in *kp: found among the recent ones, or
+ * prepared now (evicting the oldest) after the rows buffered by the others
+ * went in (their rows come first; adds them to *rows, NULL ok). 0,
+ * GW_ECONFIG when preparing fails (err filled, *kp NULL) or GW_EIO.
  */
-static struct sink_sqlite *
-store_sink(struct store *s, struct rule_set *set, struct gw_error *err)
+static int
+store_sink(struct store *s, struct rule_set *set, struct sink_sqlite **kp,
+    uint64_t *rows, struct gw_error *err)
 {
 	struct sink_sqlite *k;
 	size_t i;
 
+	*kp = NULL;
 	for (i = s->nsinks; i > 0; i--)
-		if (sink_sqlite_set(s->sinks[i - 1]) == set)
-			return s->sinks[i - 1];
+		if (sink_sqlite_set(s->sinks[i - 1]) == set) {
+			*kp = s->sinks[i - 1];
+			return 0;
+		}
+	if (store_flush_sinks(s, rows) != 0)
+		return GW_EIO;
 	if ((k = sink_sqlite_prepare(s->db, set, err)) == NULL)
-		return NULL;
+		return GW_ECONFIG;
 	if (s->nsinks == STORE_MAX_SINKS) {
 		sink_sqlite_free(s->sinks[0]);
 		memmove(s->sinks, s->sinks + 1,
@@ -767,14 +782,36 @@ store_sink(struct store *s, struct rule_set *set, struct gw_error *err)
 		s->nsinks--;
 	}
 	s->sinks[s->nsinks++] = k;
-	return k;
+	*kp = k;
+	return 0;
+}
+
+/*
+ * Inserts the rows the sinks buffered (before COMMIT, and before a new
+ * sink). Adds them to *rows (NULL ok). 0 or GW_EIO.
+ */
+static int
+store_flush_sinks(struct store *s, uint64_t *rows)
+{
+	size_t i;
+	int n;
+
+	for (i = 0; i < s->nsinks; i++) {
+		if ((n = sink_sqlite_flush(s->sinks[i])) < 0)
+			return GW_EIO;
+		if (rows != NULL)
+			*rows += (uint64_t)n;
+	}
+	return 0;
 }
 
 int
 store_prepare_rules(struct store *s, struct rule_set *set,
     struct gw_error *err)
 {
-	return store_sink(s, set, err) != NULL ? 0 : GW_ECONFIG;
+	struct sink_sqlite *k;
+
+	return store_sink(s, set, &k, NULL, err) == 0 ? 0 : GW_ECONFIG;
 }
 
 void
@@ -814,13 +851,18 @@ store_rules_result(struct store *s, uint64_t seq)
 
 /* STORE_OP_RULES: prepares a reloaded set; the outcome is recorded. */
 static int
-store_write_rules_op(struct store *s, const struct store_item *it)
+store_write_rules_op(struct store *s, const struct store_item *it,
+    uint64_t *rows)
 {
+	struct sink_sqlite *k;
 	struct gw_error err;
-	int ok;
+	int ok, rc = GW_ECONFIG;
 
 	memset(&err, 0, sizeof err);
-	ok = it->rules != NULL && store_sink(s, it->rules, &err) != NULL;
+	if (it->rules != NULL &&
+	    (rc = store_sink(s, it->rules, &k, rows, &err)) == GW_EIO)
+		return rc;
+	ok = rc == 0;
 	if (!ok)
 		log_error("rules reload: %s%s%s", err.path,
 		    err.path[0] != '\0' ? ": " : "", err.msg);
@@ -869,7 +911,8 @@ store_write_rules(struct store *s, const struct store_item *it,
 	int rc = 0, f;
 
 	memset(&err, 0, sizeof err);
-	k = store_sink(s, it->rules, &err);
+	if (store_sink(s, it->rules, &k, rows, &err) == GW_EIO)
+		return GW_EIO;
 	rule_payload_init(&pc, it->msg);
 	for (i = 0; i < it->nrules && rc == 0; i++) {
 		r = rule_set_rule(it->rules, ids[i]);
@@ -885,7 +928,7 @@ store_write_rules(struct store *s, const struct store_item *it,
 				    err.msg);
 			else if ((rc = sink_sqlite_write(k, ids[i], it->msg,
 			    &pc)) > 0) {
-				(*rows)++;
+				/* Counted when inserted (flush). */
 				rc = 0;
 			}
 		}
