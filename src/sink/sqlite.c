@@ -583,6 +583,12 @@ sink_sqlite_flush(struct sink_sqlite *k)
 	return n;
 }
 
+int
+sink_sqlite_pending(const struct sink_sqlite *k)
+{
+	return k->ndirty > 0 || k->inserted > 0;
+}
+
 void
 sink_sqlite_discard(struct sink_sqlite *k)
 {

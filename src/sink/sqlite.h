@@ -60,6 +60,9 @@ int		 sink_sqlite_write(struct sink_sqlite *k, size_t rule_id,
  */
 int		 sink_sqlite_flush(struct sink_sqlite *k);
 
+/* True when rows wait for sink_sqlite_flush(). */
+int		 sink_sqlite_pending(const struct sink_sqlite *k);
+
 /*
  * Drops every buffered row without inserting it, after a rollback, so a
  * retried batch starts from nothing. NULL ok.
