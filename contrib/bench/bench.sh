@@ -39,7 +39,10 @@
 #      same payload, flat out, to mqlite without rules (the default
 #      path: 'messages'), with the one rule and with the 1,000 rules; rows
 #      committed/s from the load's start until the table's max(id) reached
-#      the count (polled every 0.1 s), best of BENCH_RULES_RUNS. Targets:
+#      the count (polled every 0.1 s), best of BENCH_RULES_RUNS, and the
+#      CPU time per row of the broker and of its store thread (the one
+#      that inserts), lowest of the runs: on a busy host CPU time per row
+#      moves less than rows/s. Targets:
 #      one rule at least 0.9 x the default path, 1,000 rules at least
 #      0.8 x one rule.
 #   5. Webhook: hookrecv answers 200 to every request on a free port.
@@ -501,6 +504,23 @@ rules_run() {
 	    "after stop, expected $RULES_N"; FAILED=1; }
 }
 
+# lower A B: the smaller of two numbers, either of which may be '-'.
+lower() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+	    if (a !~ /^[0-9.]+$/) print b; else if (b !~ /^[0-9.]+$/) print a
+	    else print (a + 0 <= b + 0 ? a : b) }'
+}
+
+# store_ticks PID: CPU ticks of mqlite's store thread (mqlite-store), or '-'.
+store_ticks() {
+	for t in /proc/"$1"/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = mqlite-store ] || continue
+		sed 's/.*) //' "$t/stat" 2>/dev/null | awk '{ print $12 + $13 }'
+		return
+	done
+	echo -
+}
+
 # rules_q0 CONF RUN: BENCH_RULES_Q0_N QoS 0 messages flat out to mqlite
 # with rules-CONF.json (CONF 1 or many) or none (CONF default, rows into
 # messages); keeps the best rows committed/s of CONF in R_q0_CONF.
@@ -523,6 +543,8 @@ rules_q0() {
 		return
 	fi
 	MQ_RULES=
+	c0=$(proc_ticks "$BPID")
+	s0=$(store_ticks "$BPID")
 	run_load "$name" -q 0 -n "$RULES_Q0_N" -t site/s1/dev -x telemetry \
 	    -P "$JSON_PAYLOAD" &
 	lpid=$!
@@ -533,6 +555,8 @@ rules_q0() {
 		[ "$rows" != "$last" ] && { last=$rows; t_move=$t; }
 		if [ "$rows" -ge "$RULES_Q0_N" ] 2>/dev/null; then
 			t_last=$t
+			c1=$(proc_ticks "$BPID")
+			s1=$(store_ticks "$BPID")
 			break
 		fi
 		if [ -z "$lrc" ] && ! kill -0 "$lpid" 2>/dev/null; then
@@ -555,9 +579,16 @@ rules_q0() {
 	else
 		rate=$(per_s "$RULES_Q0_N" \
 		    $((t_last - $(jget start_ms "$TMP/$name.json"))))
-		echo "   $rate rows/s"
+		cpu=$(per_msg cpu "$c0:$c1" "$RULES_Q0_N")
+		scpu=$(per_msg cpu "$s0:$s1" "$RULES_Q0_N")
+		echo "   $rate rows/s, CPU us per row: broker $cpu," \
+		    "store thread $scpu"
 		eval "prev=\$R_q0_$1"
 		eval "R_q0_$1=\$(better \"\$prev\" \"\$rate\")"
+		eval "prev=\$R_q0cpu_$1"
+		eval "R_q0cpu_$1=\$(lower \"\$prev\" \"\$cpu\")"
+		eval "prev=\$R_q0st_$1"
+		eval "R_q0st_$1=\$(lower \"\$prev\" \"\$scpu\")"
 	fi
 	stop_broker mqlite
 	n=$(db_q "$BDB" "select count(*) from $table")
@@ -959,6 +990,8 @@ for m in curl one one_reqs one_lag batch batch_reqs batch_lag backlog drain \
 done
 R_bridge_paho=- R_bridge_drain=- R_bridge_backlog=-
 R_q0_default=- R_q0_1=- R_q0_many=-
+R_q0cpu_default=- R_q0cpu_1=- R_q0cpu_many=-
+R_q0st_default=- R_q0st_1=- R_q0st_many=-
 
 echo "mqlite bench: $(nproc 2>/dev/null || echo ?) CPUs, $CONNS connections," \
     "payload $PAYLOAD bytes, loopback, parts: $PARTS; load average" \
@@ -1036,9 +1069,18 @@ report_rules() {
 	    "reference" "measured" "ratio"
 	row "1 rule vs default path (messages)" "$R_q0_default" "$R_q0_1"
 	row "$RULES_OTHER rules vs 1 rule" "$R_q0_1" "$R_q0_many"
+	row "broker CPU us/row: 1 rule vs default" "$R_q0cpu_default" \
+	    "$R_q0cpu_1"
+	row "broker CPU us/row: $RULES_OTHER vs 1 rule" "$R_q0cpu_1" \
+	    "$R_q0cpu_many"
+	row "store thread CPU us/row: 1 rule vs dflt" "$R_q0st_default" \
+	    "$R_q0st_1"
+	row "store thread CPU us/row: $RULES_OTHER vs 1" "$R_q0st_1" \
+	    "$R_q0st_many"
 	echo
 	echo "$RULES_Q0_N QoS 0 messages of ${#JSON_PAYLOAD} bytes per run," \
-	    "rows committed/s, best of $RULES_RUNS."
+	    "rows committed/s, best of $RULES_RUNS; CPU per row, lowest of" \
+	    "$RULES_RUNS (a CPU ratio below 1 is cheaper)."
 	echo "Target, 1 rule at >= 0.9 x the default path:" \
 	    "$(verdict "$r1" 0.9) ($r1)."
 	echo "Target, $RULES_OTHER rules at >= 0.8 x one rule (QoS 0):" \

@@ -132,6 +132,18 @@ class TestBatchedRows(RulesCase):
         # One publish, one transaction: both tables hold the same ones.
         self.assertEqual(len(counted), len(got))
         self.assertEqual(br.query("pragma integrity_check"), "ok")
+        # Every row acknowledged just before a kill -9 is there (37 rows:
+        # not a whole number of multi-row statements).
+        base = len(got)
+        c = self.client(client_id="k9b")
+        burst(c, 37, lambda i: "m/e", lambda i: typed_payload(base + i))
+        self.assertEqual(expect_acks(self, c, 37), 37)
+        br.kill()
+        br.start()
+        self.assertEqual([int(r[0]) for r in br.rows(
+            "select n from typed order by id")], list(range(base + 37)))
+        self.assertEqual(br.scalar("select count(*) from counted"),
+                         base + 37)
 
     def test_reload_changes_rule_mid_stream(self):
         rule = {"name": "r", "topic": "b/{dev}", "sqlite": {
