@@ -50,8 +50,9 @@
 static const size_t sink_sizes[SINK_NSIZES] = { 1, 8, 32 };
 
 struct sink_rule {
-	sqlite3_stmt		*ins[SINK_NSIZES]; /* [0] prepared, others lazy */
-	size_t			 nsizes;	/* usable sizes (variable limit) */
+	sqlite3_stmt		*ins[SINK_NSIZES]; /* [0] at prepare, others
+						 * on first use */
+	size_t			 nsizes;	/* usable (variable limit) */
 	struct rowbuf		*buf;		/* NULL until the first row */
 	size_t			 group;		/* first rule of its table */
 	size_t			 last;		/* group's last writer (on the
@@ -584,9 +585,22 @@ sink_sqlite_flush(struct sink_sqlite *k)
 }
 
 int
-sink_sqlite_pending(const struct sink_sqlite *k)
+sink_sqlite_flush_all(struct sink_sqlite *const *ks, size_t n,
+    const struct sink_sqlite *except, uint64_t *rows)
 {
-	return k->ndirty > 0 || k->inserted > 0;
+	size_t i;
+	int got;
+
+	for (i = 0; i < n; i++) {
+		if (ks[i] == except ||
+		    (ks[i]->ndirty == 0 && ks[i]->inserted == 0))
+			continue;
+		if ((got = sink_sqlite_flush(ks[i])) < 0)
+			return GW_EIO;
+		if (rows != NULL)
+			*rows += (uint64_t)got;
+	}
+	return 0;
 }
 
 void

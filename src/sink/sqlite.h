@@ -16,6 +16,7 @@
 #define GW_SINK_SQLITE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 
@@ -60,8 +61,15 @@ int		 sink_sqlite_write(struct sink_sqlite *k, size_t rule_id,
  */
 int		 sink_sqlite_flush(struct sink_sqlite *k);
 
-/* True when rows wait for sink_sqlite_flush(). */
-int		 sink_sqlite_pending(const struct sink_sqlite *k);
+/*
+ * sink_sqlite_flush() of each of ks[0..n) but except (NULL: all) that has
+ * rows waiting, adding what they inserted to *rows (NULL ok): before a
+ * COMMIT, and before another sink takes rows, so rows keep their order
+ * across rule sets. 0 or GW_EIO.
+ */
+int		 sink_sqlite_flush_all(struct sink_sqlite *const *ks,
+		    size_t n, const struct sink_sqlite *except,
+		    uint64_t *rows);
 
 /*
  * Drops every buffered row without inserting it, after a rollback, so a

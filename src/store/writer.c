@@ -92,8 +92,6 @@ static int	store_write(struct store *, const struct store_item *,
 static int	store_step(struct store *, enum store_stmt);
 static void	store_release(struct store *, size_t);
 static int	store_flush_rows(struct store *);
-static int	store_flush_sinks(struct store *, struct sink_sqlite *,
-		    uint64_t *);
 static uint64_t	store_item_bytes(const struct store_item *);
 static int	store_write_rules(struct store *, const struct store_item *,
 		    uint64_t *);
@@ -456,7 +454,7 @@ store_txn(struct store *s, size_t *np, bool fill, uint64_t *rowsp)
 	}
 	if (s->npend > 0 && store_flush_rows(s) != 0)
 		goto fail;
-	if (store_flush_sinks(s, NULL, &rows) != 0)
+	if (sink_sqlite_flush_all(s->sinks, s->nsinks, NULL, &rows) != 0)
 		goto fail;
 	/* Results pushed while this batch ran (their nudge is in it). */
 	if (forward_take_results(s->fw)) {
@@ -771,9 +769,10 @@ store_sink(struct store *s, struct rule_set *set, struct sink_sqlite **kp,
 		if (sink_sqlite_set(s->sinks[i - 1]) == set) {
 			*kp = s->sinks[i - 1];
 			/* Across a reload, the older set's rows go first. */
-			return store_flush_sinks(s, *kp, rows);
+			return sink_sqlite_flush_all(s->sinks, s->nsinks, *kp,
+			    rows);
 		}
-	if (store_flush_sinks(s, NULL, rows) != 0)
+	if (sink_sqlite_flush_all(s->sinks, s->nsinks, NULL, rows) != 0)
 		return GW_EIO;
 	if ((k = sink_sqlite_prepare(s->db, set, err)) == NULL)
 		return GW_ECONFIG;
@@ -785,29 +784,6 @@ store_sink(struct store *s, struct rule_set *set, struct sink_sqlite **kp,
 	}
 	s->sinks[s->nsinks++] = k;
 	*kp = k;
-	return 0;
-}
-
-/*
- * Inserts the rows the sinks other than except (NULL: all) buffered:
- * before COMMIT, and before another sink takes rows. Adds them to *rows
- * (NULL ok). 0 or GW_EIO.
- */
-static int
-store_flush_sinks(struct store *s, struct sink_sqlite *except,
-    uint64_t *rows)
-{
-	size_t i;
-	int n;
-
-	for (i = 0; i < s->nsinks; i++) {
-		if (s->sinks[i] == except || !sink_sqlite_pending(s->sinks[i]))
-			continue;
-		if ((n = sink_sqlite_flush(s->sinks[i])) < 0)
-			return GW_EIO;
-		if (rows != NULL)
-			*rows += (uint64_t)n;
-	}
 	return 0;
 }
 
