@@ -29,9 +29,9 @@
 #   4. Rules: BENCH_RULES_N QoS 1 messages with a JSON payload on
 #      site/s1/dev/<i>/telemetry, to mqlite with one rule (that topic into a
 #      typed table 'readings' with seven columns, four from payload paths),
-#      then with the same rule plus BENCH_RULES_OTHER - 1 rules whose
-#      distinct patterns never match the load (siblings of the matching
-#      path, other literal sites, other roots). PUBACKed msgs/s, best of
+#      then with the same rule plus BENCH_RULES_OTHER - 1 rules with where
+#      filters whose distinct patterns never match the load (siblings of
+#      the matching path, other literal sites, other roots). PUBACKed msgs/s, best of
 #      BENCH_RULES_RUNS alternating runs each; 'readings' must hold N rows at
 #      the last PUBACK and the other rules' table none. The target
 #      is a ratio of at least 0.8.
@@ -420,9 +420,9 @@ per_s() {
 }
 
 # gen_rules FILE N: the rule the load matches, then N - 1 rules with
-# distinct patterns that never match site/s1/dev/<i>/telemetry, into one
-# table 'other': siblings of the matching path at its last and third
-# levels, other literal sites, other roots.
+# distinct patterns that never match site/s1/dev/<i>/telemetry, each with
+# a where filter, into one table 'other': siblings of the matching path at
+# its last and third levels, other literal sites, other roots.
 gen_rules() {
 	awk -v n="$2" 'BEGIN {
 	    q = "\""
@@ -447,10 +447,12 @@ gen_rules() {
 		else
 			t = "site/{site}/gw" i "/{device}/telemetry"
 		printf ",\n  { \"name\": \"other%d\", \"topic\": \"%s\", " \
+		    "\"where\": { \"value\": \"{payload.temp}\", " \
+		    "\"op\": \">\", \"to\": %d },\n    " \
 		    "\"sqlite\": { \"table\": \"other\", \"columns\": { " \
 		    "\"ts\": \"{received_ms}\", \"topic\": \"{topic}\", " \
 		    "\"v\": \"{payload.temp}\" }, \"types\": { \"v\": " \
-		    "\"REAL\" } } }", i, t
+		    "\"REAL\" } } }", i, t, i
 	    }
 	    print "\n] }"
 	}' > "$1"
