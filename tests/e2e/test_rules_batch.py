@@ -6,14 +6,18 @@ exact values and typeof(), in publish order; two rules writing one table
 keep the order of the writes; one row the table refuses among thousands
 goes to `rejected` alone; a kill -9 mid-burst keeps every acknowledged
 row; a SIGHUP reload that changes the rule mid-stream switches from one
-rule set to the next between two publishes."""
+rule set to the next between two publishes; batches that fail on a full
+disk and are rolled back and retried store each row once."""
 
 import signal
 import time
 import unittest
 
+import os
+
 from mqlite_harness import PUBACK, publish_pkt
 from test_rules import RulesCase
+from tmpfs_util import TmpfsMixin
 
 BURST = 3000
 
@@ -189,6 +193,52 @@ class TestBatchedRows(RulesCase):
         self.assertEqual(rows[k:], want)
         self.assertGreater(k, 300)
         self.assertLess(k, n)
+
+
+class TestBatchedRowsDiskFull(TmpfsMixin, RulesCase):
+    """The database on a small tmpfs that the test fills."""
+    tmpfs_size = "16m"
+
+    def test_failed_batches_store_each_row_once(self):
+        db = os.path.join(self.mnt, "t.db")
+        br = self.new_broker(database={"path": db})
+        br.db_path = db
+        br.extra_args = ["-r", self.rules_file([{
+            "name": "pad", "topic": "p/{dev}",
+            "sqlite": {"table": "pad", "columns": {
+                "n": "{payload.n}", "pad": "{payload.pad}"}}}, {
+            "name": "cnt", "topic": "p/+",
+            "sqlite": {"table": "cnt", "columns": {
+                "n": "{payload.n}"}}}], "pad.json")]
+        br.start()
+        filler = self.fill_tmpfs(2 * 1024 * 1024)
+        c = self.client(br, client_id="full")
+        # Batches of several MB: they fail on the full disk and are
+        # rolled back and retried until the filler goes.
+        pad = "x" * 6000
+        n, acked = 800, 0
+        burst(c, n, lambda i: "p/d%d" % (i % 3),
+              lambda i: b'{"n": %d, "pad": "%s"}' % (i, pad.encode()))
+        try:
+            while acked < n:
+                p = c.expect(PUBACK, timeout=5.0)
+                self.assertEqual(p.pid, acked % 65535 + 1)
+                acked += 1
+        except TimeoutError:
+            pass
+        self.assertLess(acked, n, "the disk never filled")
+        self.assertIn("rolled back and retried", br.log_text())
+        os.unlink(filler)
+        self.assertEqual(expect_acks(self, c, n - acked,
+                                     first_pid=acked + 1, timeout=60),
+                         n - acked)
+        # Every row once, in order, in both tables.
+        self.assertEqual([int(r[0]) for r in br.rows(
+            "select n from pad order by id")], list(range(n)))
+        self.assertEqual([int(r[0]) for r in br.rows(
+            "select n from cnt order by id")], list(range(n)))
+        self.assertEqual(br.scalar("select count(*) from pad where "
+                                   "length(pad) <> 6000"), 0)
 
 if __name__ == "__main__":
     unittest.main()
