@@ -23,7 +23,7 @@
 #include "sink/rowbuf.h"
 
 #define ROWBUF_ARENA_MIN	4096
-#define ROWBUF_ARENA_KEEP	(64 * 1024)
+#define ROWBUF_ARENA_KEEP	(16 * 1024)
 
 struct rowbuf_cell {
 	uint8_t			 type;	/* enum rule_vtype */
