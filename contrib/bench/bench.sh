@@ -29,12 +29,22 @@
 #   4. Rules: BENCH_RULES_N QoS 1 messages with a JSON payload on
 #      site/s1/dev/<i>/telemetry, to mqlite with one rule (that topic into a
 #      typed table 'readings' with seven columns, four from payload paths),
-#      then with the same rule plus BENCH_RULES_OTHER - 1 rules whose
-#      distinct patterns never match the load (siblings of the matching
-#      path, other literal sites, other roots). PUBACKed msgs/s, best of
+#      then with the same rule plus BENCH_RULES_OTHER - 1 rules with where
+#      filters whose distinct patterns never match the load (siblings of
+#      the matching path, other literal sites, other roots). PUBACKed msgs/s, best of
 #      BENCH_RULES_RUNS alternating runs each; 'readings' must hold N rows at
 #      the last PUBACK and the other rules' table none. The target
 #      is a ratio of at least 0.8.
+#      Then the store's own speed: BENCH_RULES_Q0_N QoS 0 messages of the
+#      same payload, flat out, to mqlite without rules (the default
+#      path: 'messages'), with the one rule and with the 1,000 rules; rows
+#      committed/s from the load's start until the table's max(id) reached
+#      the count (polled every 0.1 s), best of BENCH_RULES_RUNS, and the
+#      CPU time per row of the broker and of its store thread (the one
+#      that inserts), lowest of the runs: on a busy host CPU time per row
+#      moves less than rows/s. Targets:
+#      one rule at least 0.9 x the default path, 1,000 rules at least
+#      0.8 x one rule.
 #   5. Webhook: hookrecv answers 200 to every request on a free port.
 #      a. curlpost POSTs BENCH_HOOK_N envelope-sized JSON bodies to it, one
 #         per request, on one kept-alive connection: requests/s.
@@ -70,6 +80,7 @@
 # (/usr/sbin/mosquitto), MQLITE (BUILD_DIR/src/mqlite), BENCH_PARTS
 # ("compare,rules,webhook,bridge,flash"), BENCH_RULES_N (100000), BENCH_RULES_OTHER
 # (1000: rules loaded in the second configuration), BENCH_RULES_RUNS (3),
+# BENCH_RULES_Q0_N (300000 QoS 0 messages per flat-out rules run),
 # BENCH_HOOK_N (20000), BENCH_HOOK_RUNS (2), BENCH_DRAIN_N (20000),
 # BENCH_BRIDGE_N (1000000), BENCH_BRIDGE_WINDOW (64).
 # BENCH_QUICK=1 divides the message counts and the idle connections by ten
@@ -116,6 +127,7 @@ IDLE_CONNS=${BENCH_IDLE_CONNS:-$(($(q 50000) / 5))}
 RULES_N=${BENCH_RULES_N:-$(q 100000)}
 RULES_OTHER=${BENCH_RULES_OTHER:-1000}
 RULES_RUNS=${BENCH_RULES_RUNS:-3}
+RULES_Q0_N=${BENCH_RULES_Q0_N:-$(q 300000)}
 HOOK_N=${BENCH_HOOK_N:-$(q 20000)}
 HOOK_RUNS=${BENCH_HOOK_RUNS:-2}
 DRAIN_N=${BENCH_DRAIN_N:-$(q 20000)}
@@ -410,9 +422,9 @@ per_s() {
 }
 
 # gen_rules FILE N: the rule the load matches, then N - 1 rules with
-# distinct patterns that never match site/s1/dev/<i>/telemetry, into one
-# table 'other': siblings of the matching path at its last and third
-# levels, other literal sites, other roots.
+# distinct patterns that never match site/s1/dev/<i>/telemetry, each with
+# a where filter, into one table 'other': siblings of the matching path at
+# its last and third levels, other literal sites, other roots.
 gen_rules() {
 	awk -v n="$2" 'BEGIN {
 	    q = "\""
@@ -437,10 +449,12 @@ gen_rules() {
 		else
 			t = "site/{site}/gw" i "/{device}/telemetry"
 		printf ",\n  { \"name\": \"other%d\", \"topic\": \"%s\", " \
+		    "\"where\": { \"value\": \"{payload.temp}\", " \
+		    "\"op\": \">\", \"to\": %d },\n    " \
 		    "\"sqlite\": { \"table\": \"other\", \"columns\": { " \
 		    "\"ts\": \"{received_ms}\", \"topic\": \"{topic}\", " \
 		    "\"v\": \"{payload.temp}\" }, \"types\": { \"v\": " \
-		    "\"REAL\" } } }", i, t
+		    "\"REAL\" } } }", i, t, i
 	    }
 	    print "\n] }"
 	}' > "$1"
@@ -494,6 +508,98 @@ rules_run() {
 	    "after stop, expected $RULES_N"; FAILED=1; }
 }
 
+# lower A B: the smaller of two numbers, either of which may be '-'.
+lower() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+	    if (a !~ /^[0-9.]+$/) print b; else if (b !~ /^[0-9.]+$/) print a
+	    else print (a + 0 <= b + 0 ? a : b) }'
+}
+
+# store_ticks PID: CPU ticks of mqlite's store thread (mqlite-store), or '-'.
+store_ticks() {
+	for t in /proc/"$1"/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = mqlite-store ] || continue
+		sed 's/.*) //' "$t/stat" 2>/dev/null | awk '{ print $12 + $13 }'
+		return
+	done
+	echo -
+}
+
+# rules_q0 CONF RUN: BENCH_RULES_Q0_N QoS 0 messages flat out to mqlite
+# with rules-CONF.json (CONF 1 or many) or none (CONF default, rows into
+# messages); keeps the best rows committed/s of CONF in R_q0_CONF.
+rules_q0() {
+	name=q0$1-$2
+	table=readings
+	MQ_RULES=
+	if [ "$1" = default ]; then
+		table=messages
+		echo "== mqlite, QoS 0 flat out: $RULES_Q0_N JSON messages," \
+		    "no rules (messages), run $2"
+	else
+		MQ_RULES=$TMP/rules-$1.json
+		echo "== mqlite, QoS 0 flat out: $RULES_Q0_N JSON messages," \
+		    "$(jget nrules "$TMP/rules-$1.info") rule(s), run $2"
+	fi
+	if ! start_broker mqlite "$name"; then
+		MQ_RULES=
+		FAILED=1
+		return
+	fi
+	MQ_RULES=
+	c0=$(proc_ticks "$BPID")
+	s0=$(store_ticks "$BPID")
+	run_load "$name" -q 0 -n "$RULES_Q0_N" -t site/s1/dev -x telemetry \
+	    -P "$JSON_PAYLOAD" &
+	lpid=$!
+	last=0 t_last= t_move=$(now_ms) lrc=
+	while :; do
+		rows=$(db_q "$BDB" "select coalesce(max(id), 0) from $table")
+		t=$(now_ms)
+		[ "$rows" != "$last" ] && { last=$rows; t_move=$t; }
+		if [ "$rows" -ge "$RULES_Q0_N" ] 2>/dev/null; then
+			t_last=$t
+			c1=$(proc_ticks "$BPID")
+			s1=$(store_ticks "$BPID")
+			break
+		fi
+		if [ -z "$lrc" ] && ! kill -0 "$lpid" 2>/dev/null; then
+			wait "$lpid"
+			lrc=$?
+		fi
+		[ $((t - t_move)) -gt 15000 ] && break
+		kill -0 "$BPID" 2>/dev/null || break
+		sleep 0.1
+	done
+	[ -z "$lrc" ] && { wait "$lpid"; lrc=$?; }
+	if [ "$lrc" -ne 0 ]; then
+		note "rules QoS 0 ($1): load failed:" \
+		    "$(jget error "$TMP/$name.json")"
+		FAILED=1
+	elif [ -z "$t_last" ]; then
+		note "rules QoS 0 ($1): $rows of $RULES_Q0_N rows, no" \
+		    "progress for 15 s"
+		FAILED=1
+	else
+		rate=$(per_s "$RULES_Q0_N" \
+		    $((t_last - $(jget start_ms "$TMP/$name.json"))))
+		cpu=$(per_msg cpu "$c0:$c1" "$RULES_Q0_N")
+		scpu=$(per_msg cpu "$s0:$s1" "$RULES_Q0_N")
+		echo "   $rate rows/s, CPU us per row: broker $cpu," \
+		    "store thread $scpu"
+		eval "prev=\$R_q0_$1"
+		eval "R_q0_$1=\$(better \"\$prev\" \"\$rate\")"
+		eval "prev=\$R_q0cpu_$1"
+		eval "R_q0cpu_$1=\$(lower \"\$prev\" \"\$cpu\")"
+		eval "prev=\$R_q0st_$1"
+		eval "R_q0st_$1=\$(lower \"\$prev\" \"\$scpu\")"
+	fi
+	stop_broker mqlite
+	n=$(db_q "$BDB" "select count(*) from $table")
+	[ "$n" = "$RULES_Q0_N" ] || { note "rules QoS 0 ($1): $n rows in" \
+	    "$table after stop, expected $RULES_Q0_N"; FAILED=1; }
+}
+
 bench_rules() {
 	[ -x "$MQLITE" ] || { note "no daemon at $MQLITE"; FAILED=1; return; }
 	gen_rules "$TMP/rules-1.json" 1
@@ -514,6 +620,13 @@ bench_rules() {
 		run=$((run + 1))
 		rules_run 1 "$run"
 		rules_run many "$run"
+	done
+	run=0
+	while [ "$run" -lt "$RULES_RUNS" ]; do
+		run=$((run + 1))
+		rules_q0 default "$run"
+		rules_q0 1 "$run"
+		rules_q0 many "$run"
 	done
 }
 
@@ -882,6 +995,9 @@ for m in curl one one_reqs one_lag batch batch_reqs batch_lag backlog drain \
 	eval "R_hook_$m=-"
 done
 R_bridge_paho=- R_bridge_drain=- R_bridge_backlog=-
+R_q0_default=- R_q0_1=- R_q0_many=-
+R_q0cpu_default=- R_q0cpu_1=- R_q0cpu_many=-
+R_q0st_default=- R_q0st_1=- R_q0st_many=-
 
 echo "mqlite bench: $(nproc 2>/dev/null || echo ?) CPUs, $CONNS connections," \
     "payload $PAYLOAD bytes, loopback, parts: $PARTS; load average" \
@@ -952,6 +1068,29 @@ report_rules() {
 	    "host they spread widely."
 	echo "Target, $RULES_OTHER rules at >= 0.8 x one rule:" \
 	    "$(verdict "$r" 0.8) ($r)."
+	r1=$(ratio "$R_q0_1" "$R_q0_default")
+	rm=$(ratio "$R_q0_many" "$R_q0_1")
+	echo
+	printf '%-38s %12s %12s %12s\n' "mqlite QoS 0 flat out, rows/s" \
+	    "reference" "measured" "ratio"
+	row "1 rule vs default path (messages)" "$R_q0_default" "$R_q0_1"
+	row "$RULES_OTHER rules vs 1 rule" "$R_q0_1" "$R_q0_many"
+	row "broker CPU us/row: 1 rule vs default" "$R_q0cpu_default" \
+	    "$R_q0cpu_1"
+	row "broker CPU us/row: $RULES_OTHER vs 1 rule" "$R_q0cpu_1" \
+	    "$R_q0cpu_many"
+	row "store thread CPU us/row: 1 rule vs dflt" "$R_q0st_default" \
+	    "$R_q0st_1"
+	row "store thread CPU us/row: $RULES_OTHER vs 1" "$R_q0st_1" \
+	    "$R_q0st_many"
+	echo
+	echo "$RULES_Q0_N QoS 0 messages of ${#JSON_PAYLOAD} bytes per run," \
+	    "rows committed/s, best of $RULES_RUNS; CPU per row, lowest of" \
+	    "$RULES_RUNS (a CPU ratio below 1 is cheaper)."
+	echo "Target, 1 rule at >= 0.9 x the default path:" \
+	    "$(verdict "$r1" 0.9) ($r1)."
+	echo "Target, $RULES_OTHER rules at >= 0.8 x one rule (QoS 0):" \
+	    "$(verdict "$rm" 0.8) ($rm)."
 }
 
 report_webhook() {

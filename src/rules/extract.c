@@ -497,6 +497,46 @@ jcompact(const struct jdoc *d, const struct jnode *n, struct buf *b)
 	return buf_append(b, s + run, n->end - run);
 }
 
+/*
+ * The common short forms of a JSON number without the C library: an
+ * integer of up to 18 digits, or up to 15 significant digits with a
+ * fraction and no exponent, whose digits and power of ten are both exact
+ * doubles, so one division rounds exactly like strtod (Clinger's fast
+ * path). True when *out was set.
+ */
+static bool
+jnum_fast(const char *s, size_t len, bool is_int, struct rule_value *out)
+{
+	static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6,
+	    1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15 };
+	uint64_t	 mant = 0;
+	size_t		 i = 0, digits = 0, frac = 0;
+	bool		 neg = false, dot = false;
+
+	if (len > 0 && s[0] == '-') {
+		neg = true;
+		i = 1;
+	}
+	for (; i < len; i++) {
+		if (s[i] >= '0' && s[i] <= '9') {
+			mant = mant * 10 + (uint64_t)(s[i] - '0');
+			digits++;
+			frac += dot;
+		} else if (s[i] == '.' && !dot && !is_int)
+			dot = true;
+		else
+			return false;
+	}
+	if (digits == 0 || digits > (is_int ? 18 : 15))
+		return false;
+	if (is_int)
+		rule_value_int(out, neg ? -(int64_t)mant : (int64_t)mant);
+	else
+		rule_value_real(out, (neg ? -(double)mant : (double)mant) /
+		    pow10[frac]);
+	return true;
+}
+
 /* Converts number token s[0..len): INTEGER when it fits, else REAL. */
 static int
 jnum_value(const char *s, size_t len, bool is_int, struct rule_value *out)
@@ -505,6 +545,8 @@ jnum_value(const char *s, size_t len, bool is_int, struct rule_value *out)
 	long long	 ll;
 	double		 dd;
 
+	if (jnum_fast(s, len, is_int, out))
+		return 0;
 	t = len < sizeof small ? small : gw_malloc(len + 1);
 	if (t == NULL)
 		return GW_ENOMEM;

@@ -796,6 +796,7 @@ load_set_free(struct rule_set *set)
 	if (set == NULL)
 		return;
 	subs_free(set->trie);
+	gw_free(set->mcache);
 	for (i = 0; i < set->nrules; i++)
 		rule_free(set->rules[i]);
 	gw_free(set->rules);

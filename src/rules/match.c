@@ -10,8 +10,16 @@
  *
  * The matches come out in trie order and are sorted back into file order
  * (the ids are usually a handful; insertion sort, qsort past 16). Built
- * once at load; rules_match() reads the trie only, allocates nothing and
- * runs on the loop thread.
+ * once at load; rules_match() allocates nothing and runs on the loop
+ * thread.
+ *
+ * Devices publish on the same few topics again and again, and the walk
+ * hashes every level (keyed, so several hundred instructions a level). A
+ * direct-mapped cache of MATCH_SLOTS recent topics (up to MATCH_TOPIC
+ * bytes) and their ids (up to MATCH_IDS), made with the trie, answers a
+ * repeated topic with one cheap hash and a compare. The set is otherwise
+ * immutable; the cache is written by rules_match() only, and that runs on
+ * the loop thread only.
  *
  * Also here: the read-only accessors of a set and its rules, and the
  * per-rule counters (relaxed atomics: written by the store thread, read by
@@ -21,7 +29,19 @@
 #include <string.h>
 
 #include "broker/subs.h"
+#include "mem.h"
 #include "rules/rules_int.h"
+
+#define MATCH_SLOTS	256	/* power of two */
+#define MATCH_TOPIC	62	/* longest topic cached */
+#define MATCH_IDS	4	/* most ids cached */
+
+struct match_slot {
+	uint8_t		 len;			/* topic bytes, 0: empty */
+	uint8_t		 n;			/* ids */
+	char		 topic[MATCH_TOPIC];
+	uint32_t	 ids[MATCH_IDS];
+};
 
 struct match_out {
 	uint32_t	*ids;
@@ -37,7 +57,9 @@ match_build(struct rule_set *set)
 	size_t		 i;
 	int		 rc;
 
-	if ((set->trie = subs_new()) == NULL)
+	if ((set->trie = subs_new()) == NULL ||
+	    (set->mcache = gw_calloc(MATCH_SLOTS, sizeof *set->mcache)) ==
+	    NULL)
 		return GW_ENOMEM;
 	for (i = 0; i < set->nrules; i++) {
 		r = set->rules[i];
@@ -69,17 +91,39 @@ id_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* The cache slot of topic: FNV-1a, folded. */
+static struct match_slot *
+match_slot(const struct rule_set *set, const char *topic, size_t len)
+{
+	uint32_t	h = 2166136261u;
+	size_t		i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ (uint8_t)topic[i]) * 16777619u;
+	return &set->mcache[(h ^ (h >> 16)) & (MATCH_SLOTS - 1)];
+}
+
 /* See rules.h. Loop thread; no allocation. */
 size_t
 rules_match(const struct rule_set *set, const char *topic, size_t len,
     uint32_t *ids, size_t cap)
 {
 	struct match_out	o = { ids, cap, 0 };
+	struct match_slot	*c = NULL;
 	size_t			i, j, n;
 	uint32_t		v;
 
 	if (set == NULL || set->trie == NULL || len == 0)
 		return 0;
+	if (set->mcache != NULL && len <= MATCH_TOPIC) {
+		c = match_slot(set, topic, len);
+		if (c->len == len && c->n <= cap &&
+		    memcmp(c->topic, topic, len) == 0) {
+			if (c->n > 0)
+				memcpy(ids, c->ids, c->n * sizeof *ids);
+			return c->n;
+		}
+	}
 	subs_match(set->trie, topic, len, match_cb, &o);
 	n = o.n < cap ? o.n : cap;
 	if (n > 16)
@@ -91,6 +135,13 @@ rules_match(const struct rule_set *set, const char *topic, size_t len,
 				ids[j] = ids[j - 1];
 			ids[j] = v;
 		}
+	}
+	if (c != NULL && o.n <= cap && o.n <= MATCH_IDS) {
+		memcpy(c->topic, topic, len);
+		c->len = (uint8_t)len;
+		if (o.n > 0)
+			memcpy(c->ids, ids, o.n * sizeof *ids);
+		c->n = (uint8_t)o.n;
 	}
 	return o.n;
 }

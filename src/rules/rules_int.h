@@ -131,12 +131,16 @@ struct rule {
 	atomic_uint_fast64_t	 counters[RULE_NCOUNTERS];
 };
 
+struct match_slot;
+
 struct rule_set {
 	atomic_uint		 refs;
 	char			*origin;
 	struct rule		**rules;	/* file order */
 	size_t			 nrules;
 	struct subs		*trie;		/* filter -> rule */
+	struct match_slot	*mcache;	/* recent topics' matches: the
+						 * loop thread's (match.c) */
 	enum rules_unmatched	 unmatched;	/* "unmatched", UNSET if absent */
 };
 

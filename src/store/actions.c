@@ -31,10 +31,10 @@
 
 static int	action_one(struct store *, struct sink_sqlite *,
 		    const struct rule *, uint32_t, enum rule_action,
-		    const struct msg *, struct rule_payload *, uint64_t *);
+		    const struct msg *, struct rule_payload *);
 static int	action_each(struct store *, struct sink_sqlite *,
 		    const struct rule *, uint32_t, enum rule_action,
-		    const struct msg *, struct rule_payload *, uint64_t *);
+		    const struct msg *, struct rule_payload *);
 
 /* Store thread only: foreach arrays that could not be iterated. */
 static struct log_limit foreach_log;
@@ -43,16 +43,15 @@ static struct log_limit foreach_log;
 static int
 action_one(struct store *s, struct sink_sqlite *k, const struct rule *r,
     uint32_t id, enum rule_action a, const struct msg *m,
-    struct rule_payload *pc, uint64_t *rows)
+    struct rule_payload *pc)
 {
 	int rc;
 
 	switch (a) {
 	case RULE_ASQLITE:
-		if ((rc = sink_sqlite_write(k, id, m, pc)) > 0) {
-			(*rows)++;
+		/* Rows are counted when inserted (sink_sqlite_flush). */
+		if ((rc = sink_sqlite_write(k, id, m, pc)) > 0)
 			rc = 0;
-		}
 		return rc;
 	case RULE_AWEBHOOK:
 		return forward_webhook(s->fw, r, m, pc);
@@ -65,7 +64,7 @@ action_one(struct store *s, struct sink_sqlite *k, const struct rule *r,
 static int
 action_each(struct store *s, struct sink_sqlite *k, const struct rule *r,
     uint32_t id, enum rule_action a, const struct msg *m,
-    struct rule_payload *pc, uint64_t *rows)
+    struct rule_payload *pc)
 {
 	static const char *const names[] = { "sqlite", "webhook", "mqtt" };
 	struct rule_items it;
@@ -86,7 +85,7 @@ action_each(struct store *s, struct sink_sqlite *k, const struct rule *r,
 		return n;
 	while (rc == 0 && rule_items_next(&it, pc)) {
 		if ((rc = rule_item_filter(r, m, pc)) == 1)
-			rc = action_one(s, k, r, id, a, m, pc, rows);
+			rc = action_one(s, k, r, id, a, m, pc);
 		else if (rc == 0)
 			continue;
 	}
@@ -98,7 +97,7 @@ action_each(struct store *s, struct sink_sqlite *k, const struct rule *r,
 int
 actions_run(struct store *s, struct sink_sqlite *k, const struct rule *r,
     uint32_t id, const struct msg *m, struct rule_payload *pc,
-    const char *sink_err, uint64_t *rows)
+    const char *sink_err)
 {
 	enum rule_action a;
 	bool present;
@@ -113,9 +112,9 @@ actions_run(struct store *s, struct sink_sqlite *k, const struct rule *r,
 		if (a == RULE_ASQLITE && k == NULL)
 			rc = store_reject(s, m, rule_name(r), sink_err);
 		else if (rule_has_foreach(r, a))
-			rc = action_each(s, k, r, id, a, m, pc, rows);
+			rc = action_each(s, k, r, id, a, m, pc);
 		else
-			rc = action_one(s, k, r, id, a, m, pc, rows);
+			rc = action_one(s, k, r, id, a, m, pc);
 	}
 	return rc;
 }

@@ -23,12 +23,12 @@ struct store;
  * NULL when it could not be prepared, sink_err then saying why (the
  * publish goes to `rejected` for the sqlite action). A foreach array that
  * is not an array or holds more than max_items elements sends the publish
- * to `rejected` once for that action; a missing one does nothing. Adds the
- * rows inserted to *rows. Returns 0, or GW_EIO / GW_ENOMEM when the batch
+ * to `rejected` once for that action; a missing one does nothing. Rows
+ * are counted when the sink inserts them. Returns 0, or GW_EIO / GW_ENOMEM when the batch
  * must be rolled back. Store thread; borrows everything.
  */
 int	actions_run(struct store *s, struct sink_sqlite *k,
 	    const struct rule *r, uint32_t id, const struct msg *m,
-	    struct rule_payload *pc, const char *sink_err, uint64_t *rows);
+	    struct rule_payload *pc, const char *sink_err);
 
 #endif

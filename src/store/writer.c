@@ -36,7 +36,9 @@
  *
  * Statements are prepared once at open; values are bound SQLITE_STATIC
  * since the message outlives the step, and each statement is reset right
- * after its step. Nothing is allocated per row.
+ * after its step. Nothing is allocated per row. Rule rows are buffered in
+ * their sink (sink/sqlite.c) and inserted several per statement; every
+ * sink is flushed before COMMIT and emptied after a rollback.
  *
  * Checkpoints: wal_autocheckpoint is off so no commit pays for one. A WAL
  * hook records the WAL size after each commit; between batches, past 4 MB,
@@ -98,7 +100,7 @@ static uint64_t	store_item_bytes(const struct store_item *);
 static int	store_write_rules(struct store *, const struct store_item *,
 		    uint64_t *);
 static int	store_write_rules_op(struct store *,
-		    const struct store_item *);
+		    const struct store_item *, uint64_t *);
 static void	store_checkpoint(struct store *, bool);
 static void	store_sleep_ms(unsigned);
 static bool	store_give_up(struct store *, size_t);
@@ -505,6 +507,8 @@ store_txn(struct store *s, size_t *np, bool fill, uint64_t *rowsp)
 	}
 	if (s->npend > 0 && store_flush_rows(s) != 0)
 		goto fail;
+	if (sink_sqlite_flush_all(s->sinks, s->nsinks, NULL, &rows) != 0)
+		goto fail;
 	/* Results pushed while this batch ran (their nudge is in it). */
 	if (forward_take_results(s->fw)) {
 		if (!open) {
@@ -543,6 +547,8 @@ fail:
 	if (s->relaxed)
 		(void)store_relax(s, false);
 	s->npend = 0;
+	for (k = 0; k < s->nsinks; k++)
+		sink_sqlite_discard(s->sinks[k]);
 	return GW_EIO;
 }
 
@@ -706,7 +712,7 @@ store_write(struct store *s, const struct store_item *it, uint64_t *rows)
 	int bad;
 
 	if (it->op == STORE_OP_RULES)
-		return store_write_rules_op(s, it);
+		return store_write_rules_op(s, it, rows);
 	if (it->op >= STORE_OP_SESSION_SAVE)
 		return store_write_session(s, it);
 	if (it->op == STORE_OP_QOS2_DEL) {
@@ -803,23 +809,33 @@ store_item_free(struct store_item *it)
 }
 
 /*
- * The prepared sink of set: found among the recent ones, or prepared now
- * (evicting the oldest). NULL when preparing fails (err filled).
+ * The prepared sink of set in *kp: found among the recent ones, or
+ * prepared now (evicting the oldest) after the rows buffered by the others
+ * went in (their rows come first; adds them to *rows, NULL ok). 0,
+ * GW_ECONFIG when preparing fails (err filled, *kp NULL) or GW_EIO.
  */
-static struct sink_sqlite *
-store_sink(struct store *s, struct rule_set *set, struct gw_error *err)
+static int
+store_sink(struct store *s, struct rule_set *set, struct sink_sqlite **kp,
+    uint64_t *rows, struct gw_error *err)
 {
 	struct sink_sqlite *k;
 	size_t i;
 
+	*kp = NULL;
 	for (i = s->nsinks; i > 0; i--)
-		if (sink_sqlite_set(s->sinks[i - 1]) == set)
-			return s->sinks[i - 1];
+		if (sink_sqlite_set(s->sinks[i - 1]) == set) {
+			*kp = s->sinks[i - 1];
+			/* Across a reload, the older set's rows go first. */
+			return sink_sqlite_flush_all(s->sinks, s->nsinks, *kp,
+			    rows);
+		}
+	if (sink_sqlite_flush_all(s->sinks, s->nsinks, NULL, rows) != 0)
+		return GW_EIO;
 	if ((k = sink_sqlite_prepare(s->db, set, err)) == NULL)
-		return NULL;
+		return GW_ECONFIG;
 	if (rollup_prepare(s->db, set, err) != 0) {
 		sink_sqlite_free(k);
-		return NULL;
+		return GW_ECONFIG;
 	}
 	if (s->nsinks == STORE_MAX_SINKS) {
 		sink_sqlite_free(s->sinks[0]);
@@ -828,14 +844,17 @@ store_sink(struct store *s, struct rule_set *set, struct gw_error *err)
 		s->nsinks--;
 	}
 	s->sinks[s->nsinks++] = k;
-	return k;
+	*kp = k;
+	return 0;
 }
 
 int
 store_prepare_rules(struct store *s, struct rule_set *set,
     struct gw_error *err)
 {
-	return store_sink(s, set, err) != NULL ? 0 : GW_ECONFIG;
+	struct sink_sqlite *k;
+
+	return store_sink(s, set, &k, NULL, err) == 0 ? 0 : GW_ECONFIG;
 }
 
 void
@@ -875,13 +894,18 @@ store_rules_result(struct store *s, uint64_t seq)
 
 /* STORE_OP_RULES: prepares a reloaded set; the outcome is recorded. */
 static int
-store_write_rules_op(struct store *s, const struct store_item *it)
+store_write_rules_op(struct store *s, const struct store_item *it,
+    uint64_t *rows)
 {
+	struct sink_sqlite *k;
 	struct gw_error err;
-	int ok;
+	int ok, rc = GW_ECONFIG;
 
 	memset(&err, 0, sizeof err);
-	ok = it->rules != NULL && store_sink(s, it->rules, &err) != NULL;
+	if (it->rules != NULL &&
+	    (rc = store_sink(s, it->rules, &k, rows, &err)) == GW_EIO)
+		return rc;
+	ok = rc == 0;
 	if (!ok)
 		log_error("rules reload: %s%s%s", err.path,
 		    err.path[0] != '\0' ? ": " : "", err.msg);
@@ -934,7 +958,8 @@ store_write_rules(struct store *s, const struct store_item *it,
 	int rc = 0, f;
 
 	memset(&err, 0, sizeof err);
-	k = store_sink(s, it->rules, &err);
+	if (store_sink(s, it->rules, &k, rows, &err) == GW_EIO)
+		return GW_EIO;
 	rule_payload_init(&pc, it->msg);
 	for (i = 0; i < it->nrules && rc == 0; i++) {
 		r = rule_set_rule(it->rules, ids[i]);
@@ -944,7 +969,7 @@ store_write_rules(struct store *s, const struct store_item *it,
 		}
 		if (f == 0)
 			continue;
-		rc = actions_run(s, k, r, ids[i], it->msg, &pc, err.msg, rows);
+		rc = actions_run(s, k, r, ids[i], it->msg, &pc, err.msg);
 	}
 	rule_payload_clear(&pc);
 	return rc;

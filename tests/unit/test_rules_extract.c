@@ -8,6 +8,7 @@
  * baseline.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <CUnit/Basic.h>
@@ -170,6 +171,58 @@ test_int64_edges(void)
 	CU_ASSERT_EQUAL(vals[27].type, RULE_VNULL);	/* local publish */
 	clear_all();
 	msg_unref(&m);
+}
+
+/*
+ * Numbers short enough for the parser's own conversion come out exactly as
+ * strtoll/strtod give them: integers up to 18 digits (and the longer ones
+ * that take the library path), and reals with up to 15 significant digits,
+ * negative ones, leading zeros in the fraction, against 17-digit ones.
+ */
+static void
+test_number_forms(void)
+{
+	static const char *nums[] = { "0", "-0", "7", "-7",
+	    "123456789012345678",
+	    "-999999999999999999", "1234567890123456789", "21.5", "-21.5",
+	    "0.1", "0.30000000000000004", "0.001", "-0.0", "123456.789012345",
+	    "99999999999999.9", "1.7976931348623157", "3.14159265358979",
+	    "1e3", "2.5E-3", "-0.000000000000001", "100.0", "5e-324" };
+	char p[128], num[48];
+	struct msg *m;
+	double d;
+	size_t i;
+	int j;
+
+	for (i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+		snprintf(p, sizeof p, "{\"n\": %s}", nums[i]);
+		m = mk("site/a/dev/b", p, strlen(p), NULL);
+		eval(m);
+		if (strpbrk(nums[i], ".eE") == NULL &&
+		    strlen(nums[i]) < 20) {
+			CU_ASSERT(is_int(0, strtoll(nums[i], NULL, 10)));
+		} else {
+			d = strtod(nums[i], NULL);
+			CU_ASSERT_EQUAL(vals[0].type, RULE_VREAL);
+			CU_ASSERT(memcmp(&vals[0].u.d, &d, sizeof d) == 0);
+		}
+		clear_all();
+		msg_unref(&m);
+	}
+	/* Many random short decimals: bit-exact with strtod. */
+	srand(12);
+	for (j = 0; j < 2000; j++) {
+		snprintf(num, sizeof num, "%s%d.%0*d", j % 2 ? "-" : "",
+		    rand() % 10000000, 1 + j % 8, rand() % 100000000);
+		snprintf(p, sizeof p, "{\"n\": %s}", num);
+		m = mk("site/a/dev/b", p, strlen(p), NULL);
+		eval(m);
+		d = strtod(num, NULL);
+		CU_ASSERT_FATAL(vals[0].type == RULE_VREAL &&
+		    memcmp(&vals[0].u.d, &d, sizeof d) == 0);
+		clear_all();
+		msg_unref(&m);
+	}
 }
 
 /* {source}: the source's name for a message from an external broker. */
@@ -385,6 +438,7 @@ main(void)
 	    CU_add_test(suite, "BLOB", test_blob) == NULL ||
 	    CU_add_test(suite, "deep nesting", test_deep_nesting) == NULL ||
 	    CU_add_test(suite, "parse once", test_parse_once) == NULL ||
+	    CU_add_test(suite, "number forms", test_number_forms) == NULL ||
 	    CU_add_test(suite, "out of memory", test_out_of_memory) == NULL) {
 		return cutest_setup_failed();
 	}

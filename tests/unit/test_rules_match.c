@@ -2,8 +2,10 @@
 /*
  * Unit tests for src/rules/match.c: every matching rule comes back once,
  * in file order; 1,000 rules in one trie; the '$' rule; captures; a
- * too-small output buffer; and the cost of matching against 1,000 rules
- * compared with one (loose bound, so sanitizer builds pass).
+ * too-small output buffer; repeated topics answered from the match cache
+ * exactly as from the trie (collisions, long topics, many ids, small
+ * buffers); and the cost of matching against 1,000 rules compared with one
+ * (loose bound, so sanitizer builds pass).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,6 +127,58 @@ test_captures(void)
 	rule_set_unref(&set);
 }
 
+static void
+test_cache(void)
+{
+	static const char *const topics[] = { "s/+/t", "s/{a}/t", "x/#",
+	    "s/x/t", "#" };
+	struct rule_set	*set, *all;
+	uint32_t	 ids[8];
+	char		 t[128];
+	size_t		 n;
+	int		 i, k, pass;
+
+	set = build(topics, 4);
+	all = build(topics, 5);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(set);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(all);
+	/* 600 topics over 256 slots, three passes: misses, hits, evictions. */
+	for (pass = 0; pass < 3; pass++) {
+		for (k = 0; k < 600; k++) {
+			i = pass == 1 ? 599 - k : k;
+			snprintf(t, sizeof t, "s/%d/t", i);
+			memset(ids, 0xff, sizeof ids);
+			n = match(set, t, ids, 8);
+			CU_ASSERT_FATAL(n == 2 && ids[0] == 0 && ids[1] == 1);
+			n = match(set, t, ids, 8);
+			CU_ASSERT_FATAL(n == 2 && ids[0] == 0 && ids[1] == 1);
+			snprintf(t, sizeof t, "x/%d", i);
+			CU_ASSERT_FATAL(match(set, t, ids, 8) == 1 &&
+			    ids[0] == 2);
+			CU_ASSERT_FATAL(match(set, "s/x/t", ids, 8) == 3 &&
+			    ids[0] == 0 && ids[1] == 1 && ids[2] == 3);
+			CU_ASSERT_FATAL(match(set, "q", ids, 8) == 0);
+		}
+	}
+	/* Cached with room for 3: a smaller buffer still gets the count. */
+	CU_ASSERT_EQUAL(match(set, "s/x/t", ids, 2), 3);
+	CU_ASSERT_EQUAL(match(set, "s/x/t", NULL, 0), 3);
+	/* Five ids (more than a slot holds), every time. */
+	for (i = 0; i < 3; i++) {
+		CU_ASSERT_EQUAL(match(all, "s/x/t", ids, 8), 4);
+		CU_ASSERT(ids[0] == 0 && ids[1] == 1 && ids[2] == 3 &&
+		    ids[3] == 4);
+	}
+	/* A topic longer than a slot, every time. */
+	memset(t, 'a', 100);
+	memcpy(t, "x/", 2);
+	t[100] = '\0';
+	for (i = 0; i < 3; i++)
+		CU_ASSERT(match(set, t, ids, 8) == 1 && ids[0] == 2);
+	rule_set_unref(&set);
+	rule_set_unref(&all);
+}
+
 static double
 now(void)
 {
@@ -218,6 +272,7 @@ main(void)
 	    CU_add_test(suite, "file order", test_file_order) == NULL ||
 	    CU_add_test(suite, "$ topics", test_dollar) == NULL ||
 	    CU_add_test(suite, "captures", test_captures) == NULL ||
+	    CU_add_test(suite, "match cache", test_cache) == NULL ||
 	    CU_add_test(suite, "1,000 rules", test_thousand_rules) == NULL) {
 		return cutest_setup_failed();
 	}

@@ -28,6 +28,7 @@
 #include "mem.h"
 #include "testdb.h"
 #include "mqtt/utf8.h"
+#include "rules/rules.h"
 #include "store/schema.h"
 #include "store/store.h"
 
@@ -943,6 +944,85 @@ test_retry_locked(void)
 	store_close(s);
 }
 
+/* Submits a publish of n on topic r/x matched by rule 0 of set. */
+static void
+submit_rule_row(struct store *s, struct rule_set *set, int n)
+{
+	struct store_item it;
+	struct timespec ts = { 0, 1000000L };
+	char payload[32];
+	uint64_t seq;
+	int rc;
+
+	snprintf(payload, sizeof payload, "{\"n\": %d}", n);
+	memset(&it, 0, sizeof it);
+	it.op = STORE_OP_PUBLISH;
+	it.msg = mk("r/x", "c", payload, strlen(payload), 1, 0, 1);
+	it.rules = rule_set_ref(set);
+	it.nrules = 1;
+	it.rule_id[0] = 0;
+	while ((rc = store_submit(s, &it, &seq)) == GW_EFULL)
+		nanosleep(&ts, NULL);
+	CU_ASSERT_EQUAL(rc, 0);
+}
+
+/*
+ * Rule rows go in several per statement, buffered per rule set; across a
+ * reload the older set's rows still come first in their table, also when
+ * the newer set's buffer fills up in the same batch. All in one batch:
+ * the store's thread never started, store_close() writes everything.
+ */
+static void
+test_rule_rows_across_reload(void)
+{
+	static const char ja[] = "[{\"name\": \"a\", \"topic\": \"r/+\", "
+	    "\"sqlite\": {\"table\": \"t\", \"columns\": "
+	    "{\"n\": \"{payload.n}\"}}}]";
+	static const char jb[] = "[{\"name\": \"b\", \"topic\": \"r/+\", "
+	    "\"sqlite\": {\"table\": \"t\", \"columns\": "
+	    "{\"n\": \"{payload.n}\", \"v\": \"b\"}}}]";
+	const char *path = new_db_path();
+	struct rule_set *a, *b;
+	struct store_item it;
+	struct store *s;
+	sqlite3 *db;
+	uint64_t seq;
+	int i, n = 0;
+
+	a = rules_load_json(ja, strlen(ja), "a.json", NULL, NULL, NULL, NULL);
+	b = rules_load_json(jb, strlen(jb), "b.json", NULL, NULL, NULL, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	s = open_store(path, 4096, 4096);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL(store_prepare_rules(s, a, NULL), 0);
+	for (i = 0; i < 10; i++)
+		submit_rule_row(s, a, n++);
+	memset(&it, 0, sizeof it);
+	it.op = STORE_OP_RULES;
+	it.rules = rule_set_ref(b);
+	CU_ASSERT_EQUAL(store_submit(s, &it, &seq), 0);
+	/* Publishes matched before the switch, then after it. */
+	for (i = 0; i < 5; i++)
+		submit_rule_row(s, a, n++);
+	for (i = 0; i < 40; i++)
+		submit_rule_row(s, b, n++);
+	for (i = 0; i < 3; i++)
+		submit_rule_row(s, a, n++);
+	store_close(s);
+
+	db = open_raw(path);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM t"), n);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM t WHERE"
+	    " n = id - 1"), n);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM t WHERE"
+	    " v = 'b'"), 40);
+	sqlite3_close(db);
+	rule_set_unref(&a);
+	rule_set_unref(&b);
+}
+
 int
 main(void)
 {
@@ -970,7 +1050,9 @@ main(void)
 	    NULL ||
 	    CU_add_test(s, "group commit", test_group_commit) == NULL ||
 	    CU_add_test(s, "checkpoint", test_checkpoint) == NULL ||
-	    CU_add_test(s, "retry while locked", test_retry_locked) == NULL) {
+	    CU_add_test(s, "retry while locked", test_retry_locked) == NULL ||
+	    CU_add_test(s, "rule rows in order across a reload",
+	    test_rule_rows_across_reload) == NULL) {
 		return cutest_setup_failed();
 	}
 	status = cutest_run();
