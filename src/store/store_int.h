@@ -152,6 +152,14 @@ void	store_free(struct store *);
 
 /* writer.c */
 void	store_item_free(struct store_item *);
+/* Steps prepared statement which and resets it: 0 or GW_EIO. */
+int	store_step(struct store *, enum store_stmt);
+
+/* actions.c: a publish's matched rules, rule sets' sinks. */
+int	store_write_rules(struct store *, const struct store_item *,
+	    uint64_t *);
+int	store_write_rules_op(struct store *, const struct store_item *,
+	    uint64_t *);
 int	store_reject(struct store *, const struct msg *, const char *,
 	    const char *);
 

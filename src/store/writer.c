@@ -93,14 +93,9 @@ static int	store_relax(struct store *, bool);
 static bool	store_item_writes(const struct store_item *);
 static int	store_write(struct store *, const struct store_item *,
 		    uint64_t *);
-static int	store_step(struct store *, enum store_stmt);
 static void	store_release(struct store *, size_t);
 static int	store_flush_rows(struct store *);
 static uint64_t	store_item_bytes(const struct store_item *);
-static int	store_write_rules(struct store *, const struct store_item *,
-		    uint64_t *);
-static int	store_write_rules_op(struct store *,
-		    const struct store_item *, uint64_t *);
 static void	store_checkpoint(struct store *, bool);
 static void	store_sleep_ms(unsigned);
 static bool	store_give_up(struct store *, size_t);
@@ -564,7 +559,8 @@ store_item_writes(const struct store_item *it)
 }
 
 /* Steps a statement without results and resets it. 0 or GW_EIO. */
-static int
+/* See store_int.h. */
+int
 store_step(struct store *s, enum store_stmt which)
 {
 	sqlite3_stmt *st = s->st[which];
@@ -808,55 +804,6 @@ store_item_free(struct store_item *it)
 		rule_set_unref(&it->rules);
 }
 
-/*
- * The prepared sink of set in *kp: found among the recent ones, or
- * prepared now (evicting the oldest) after the rows buffered by the others
- * went in (their rows come first; adds them to *rows, NULL ok). 0,
- * GW_ECONFIG when preparing fails (err filled, *kp NULL) or GW_EIO.
- */
-static int
-store_sink(struct store *s, struct rule_set *set, struct sink_sqlite **kp,
-    uint64_t *rows, struct gw_error *err)
-{
-	struct sink_sqlite *k;
-	size_t i;
-
-	*kp = NULL;
-	for (i = s->nsinks; i > 0; i--)
-		if (sink_sqlite_set(s->sinks[i - 1]) == set) {
-			*kp = s->sinks[i - 1];
-			/* Across a reload, the older set's rows go first. */
-			return sink_sqlite_flush_all(s->sinks, s->nsinks, *kp,
-			    rows);
-		}
-	if (sink_sqlite_flush_all(s->sinks, s->nsinks, NULL, rows) != 0)
-		return GW_EIO;
-	if ((k = sink_sqlite_prepare(s->db, set, err)) == NULL)
-		return GW_ECONFIG;
-	if (rollup_prepare(s->db, set, err) != 0) {
-		sink_sqlite_free(k);
-		return GW_ECONFIG;
-	}
-	if (s->nsinks == STORE_MAX_SINKS) {
-		sink_sqlite_free(s->sinks[0]);
-		memmove(s->sinks, s->sinks + 1,
-		    (STORE_MAX_SINKS - 1) * sizeof s->sinks[0]);
-		s->nsinks--;
-	}
-	s->sinks[s->nsinks++] = k;
-	*kp = k;
-	return 0;
-}
-
-int
-store_prepare_rules(struct store *s, struct rule_set *set,
-    struct gw_error *err)
-{
-	struct sink_sqlite *k;
-
-	return store_sink(s, set, &k, NULL, err) == 0 ? 0 : GW_ECONFIG;
-}
-
 void
 store_nudge(struct store *s)
 {
@@ -882,97 +829,6 @@ store_outbox_full(struct store *s)
 	struct forward *f = atomic_load(&s->fw_pub);
 
 	return f != NULL && forward_full(f);
-}
-
-int
-store_rules_result(struct store *s, uint64_t seq)
-{
-	if (atomic_load(&s->rules_seq) != seq)
-		return -1;
-	return atomic_load(&s->rules_ok);
-}
-
-/* STORE_OP_RULES: prepares a reloaded set; the outcome is recorded. */
-static int
-store_write_rules_op(struct store *s, const struct store_item *it,
-    uint64_t *rows)
-{
-	struct sink_sqlite *k;
-	struct gw_error err;
-	int ok, rc = GW_ECONFIG;
-
-	memset(&err, 0, sizeof err);
-	if (it->rules != NULL &&
-	    (rc = store_sink(s, it->rules, &k, rows, &err)) == GW_EIO)
-		return rc;
-	ok = rc == 0;
-	if (!ok)
-		log_error("rules reload: %s%s%s", err.path,
-		    err.path[0] != '\0' ? ": " : "", err.msg);
-	atomic_store(&s->rules_ok, ok);
-	atomic_store(&s->rules_seq, it->seq);
-	return 0;
-}
-
-/*
- * Keeps m in `rejected` with reason (the rule set cannot be used, a
- * foreach array cannot be iterated). 0 or GW_EIO.
- */
-int
-store_reject(struct store *s, const struct msg *m, const char *rule,
-    const char *reason)
-{
-	sqlite3_stmt *st = s->st[ST_REJECTED_INSERT];
-	int bad;
-
-	bad = sqlite3_bind_int64(st, 1, m->received_ms);
-	bad |= sqlite3_bind_int64(st, 2, clock_wall_ms());
-	bad |= sqlite3_bind_text(st, 3, rule, -1, SQLITE_TRANSIENT);
-	bad |= sqlite3_bind_text(st, 4, m->topic, m->topic_len,
-	    SQLITE_STATIC);
-	bad |= sqlite3_bind_text(st, 5, m->client_id, m->client_id_len,
-	    SQLITE_STATIC);
-	bad |= sqlite3_bind_int(st, 6, m->qos);
-	bad |= sqlite3_bind_text(st, 7, reason, -1, SQLITE_TRANSIENT);
-	bad |= sqlite3_bind_blob(st, 8, m->payload, (int)m->payload_len,
-	    SQLITE_STATIC);
-	return bad != SQLITE_OK ? GW_EIO : store_step(s, ST_REJECTED_INSERT);
-}
-
-/*
- * Runs the rules that matched a publish: each rule's filter once, then
- * its actions (actions.c: the table row, the webhook, the bridge, once or
- * per foreach element). The payload is parsed at most once for all of
- * them. Adds the rows written to *rows.
- */
-static int
-store_write_rules(struct store *s, const struct store_item *it,
-    uint64_t *rows)
-{
-	const uint32_t *ids = store_item_rule_ids(it);
-	const struct rule *r;
-	struct sink_sqlite *k;
-	struct rule_payload pc;
-	struct gw_error err;
-	uint32_t i;
-	int rc = 0, f;
-
-	memset(&err, 0, sizeof err);
-	if (store_sink(s, it->rules, &k, rows, &err) == GW_EIO)
-		return GW_EIO;
-	rule_payload_init(&pc, it->msg);
-	for (i = 0; i < it->nrules && rc == 0; i++) {
-		r = rule_set_rule(it->rules, ids[i]);
-		if ((f = rule_filter(r, it->msg, &pc)) < 0) {
-			rc = f;
-			break;
-		}
-		if (f == 0)
-			continue;
-		rc = actions_run(s, k, r, ids[i], it->msg, &pc, err.msg);
-	}
-	rule_payload_clear(&pc);
-	return rc;
 }
 
 /* Drops what the committed items owned. */
