@@ -423,7 +423,8 @@ per_s() {
 
 # gen_rules FILE N: the rule the load matches, then N - 1 rules with
 # distinct patterns that never match site/s1/dev/<i>/telemetry, each with
-# a where filter, into one table 'other': siblings of the matching path at
+# a where filter and transforms (|mul in the where, |round in a column),
+# into one table 'other': siblings of the matching path at
 # its last and third levels, other literal sites, other roots.
 gen_rules() {
 	awk -v n="$2" 'BEGIN {
@@ -449,11 +450,11 @@ gen_rules() {
 		else
 			t = "site/{site}/gw" i "/{device}/telemetry"
 		printf ",\n  { \"name\": \"other%d\", \"topic\": \"%s\", " \
-		    "\"where\": { \"value\": \"{payload.temp}\", " \
+		    "\"where\": { \"value\": \"{payload.temp|mul:0.1}\", " \
 		    "\"op\": \">\", \"to\": %d },\n    " \
 		    "\"sqlite\": { \"table\": \"other\", \"columns\": { " \
 		    "\"ts\": \"{received_ms}\", \"topic\": \"{topic}\", " \
-		    "\"v\": \"{payload.temp}\" }, \"types\": { \"v\": " \
+		    "\"v\": \"{payload.temp|round:1}\" }, \"types\": { \"v\": " \
 		    "\"REAL\" } } }", i, t, i
 	    }
 	    print "\n] }"
