@@ -25,10 +25,10 @@
 # devices keep up to that many publishes in flight, still paced, so a
 # window can gather more than DEVICES messages. msg/cmt is stored messages
 # per commit (mqlite_store_commits_total, the idle run's subtracted); ack
-# p50/p99 the PUBACK latency seen by the devices, in ms. The flat-out rows run mqbench (-n
-# messages, 8 connections, QoS 1 with 20 in flight each). The logical size of a row is what the table
-# keeps: topic + payload + client id + 18 bytes of fixed fields (id,
-# received_ms, qos, retain).
+# p50/p99 the PUBACK latency seen by the devices, in ms. The flat-out rows
+# run mqbench (-n messages, 8 connections, QoS 1 with 20 in flight each).
+# The logical size of a row is what the table keeps: topic + payload +
+# client id + 18 bytes of fixed fields (id, received_ms, qos, retain).
 #
 # Block device: where the bench may attach a loop device and mount (root,
 # losetup, mkfs.ext4; FLASH_BLOCKDEV=0 turns it off), each row's database
