@@ -19,7 +19,9 @@
 #   flash    bytes and flushes written per stored message at 10, 100 and
 #            1,000 msgs/s and flat out, QoS 0 and 1, against the row's
 #            logical size (contrib/bench/flashbench.py; FLASH_SECONDS per
-#            paced row, 20; FLASH_FLAT_N flat-out messages, 200000).
+#            paced row, 20; FLASH_FLAT_N flat-out messages, 200000;
+#            FLASH_ACK_WINDOWS, 50,100,200, and FLASH_INFLIGHT, 4: the
+#            QoS 1 rows at 100 msgs/s with larger ack windows).
 #
 # Every phase starts a fresh broker on a free 127.0.0.1 port picked here,
 # with a temporary config (and, for mqlite, a temporary database under
