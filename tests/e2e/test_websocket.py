@@ -1,0 +1,398 @@
+# SPDX-License-Identifier: Apache-2.0
+"""MQTT over WebSockets end to end: the real daemon with a plain TCP
+listener and a WebSocket listener (and a TLS WebSocket one) on 127.0.0.1,
+ports the test picks; a WebSocket client written here over raw sockets
+(RFC 6455: the upgrade, masked binary frames, fragments, ping, close) that
+carries the harness's MQTT packets; the rows read back from SQLite.
+
+- QoS 0, 1 and 2 publishes over ws are stored and acknowledged; an MQTT
+  packet split over several frames (with a ping between fragments) and
+  several packets in one frame are the same stream.
+- A subscriber over ws receives what a TCP publisher sends.
+- Bad upgrade requests get 400, 404 or 426 and no upgrade.
+- Malformed frames close with the RFC's code (1002 unmasked, reserved bit,
+  long or fragmented control frame, stray continuation; 1003 text; 1009
+  over limits.max_packet_bytes) while the broker keeps serving.
+- A close frame is echoed; a ping gets its pong.
+
+Every wait is bounded."""
+
+import base64
+import hashlib
+import json
+import os
+import socket
+import struct
+import time
+
+from mqlite_harness import (CONNACK, HOST, PINGRESP, PUBACK, SUBACK, Broker,
+                            Client, Closed, E2ETestCase, connect_pkt,
+                            free_port, mqlite_only, publish_pkt,
+                            subscribe_pkt, wait_until)
+
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def ws_frame(payload, opcode=2, fin=True, mask=True, rsv=0, length=None):
+    """One client frame; length overrides the encoded payload length."""
+    n = len(payload) if length is None else length
+    h = bytes([(0x80 if fin else 0) | rsv << 4 | opcode])
+    m = 0x80 if mask else 0
+    if n < 126:
+        h += bytes([m | n])
+    elif n < 65536:
+        h += bytes([m | 126]) + struct.pack("!H", n)
+    else:
+        h += bytes([m | 127]) + struct.pack("!Q", n)
+    if not mask:
+        return h + payload
+    key = os.urandom(4)
+    return h + key + bytes(c ^ key[i % 4] for i, c in enumerate(payload))
+
+
+def http_request(path="/mqtt", key=None, version="13", proto="mqtt",
+                 upgrade=True, extra=""):
+    key = key or base64.b64encode(os.urandom(16)).decode()
+    lines = ["GET %s HTTP/1.1" % path, "Host: %s" % HOST]
+    if upgrade:
+        lines += ["Upgrade: websocket", "Connection: keep-alive, Upgrade"]
+    if key != "-":
+        lines.append("Sec-WebSocket-Key: " + key)
+    if version:
+        lines.append("Sec-WebSocket-Version: " + version)
+    if proto:
+        lines.append("Sec-WebSocket-Protocol: " + proto)
+    return ("\r\n".join(lines) + "\r\n" + extra + "\r\n").encode(), key
+
+
+def read_http(sock, timeout=5.0):
+    """The HTTP answer head (up to the blank line) and what follows."""
+    sock.settimeout(timeout)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while b"\r\n\r\n" not in data and time.monotonic() < deadline:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head.decode("latin-1"), rest
+
+
+class WSClient(Client):
+    """The harness's raw MQTT client, its bytes carried in WebSocket binary
+    frames. Control frames from the server are kept in self.control;
+    a close frame ends the stream (Closed) with its code in close_code."""
+
+    def __init__(self, port, path="/mqtt", timeout=5.0, sock=None,
+                 proto="mqtt", frame_size=None):
+        self.sock = sock or socket.create_connection((HOST, port),
+                                                     timeout=timeout)
+        self.buf = b""
+        self.raw = b""
+        self.backlog = []
+        self.timeout = timeout
+        self.next_pid = 1
+        self.auto_pubcomp = True
+        self.control = []
+        self.close_code = None
+        self.frame_size = frame_size
+        req, key = http_request(path, proto=proto)
+        self.sock.sendall(req)
+        head, self.raw = read_http(self.sock, timeout)
+        self.status = head.split("\r\n")[0]
+        self.headers = {}
+        for line in head.split("\r\n")[1:]:
+            k, _, v = line.partition(":")
+            self.headers[k.strip().lower()] = v.strip()
+        want = base64.b64encode(hashlib.sha1(
+            (key + GUID).encode()).digest()).decode()
+        if not self.status.startswith("HTTP/1.1 101"):
+            raise AssertionError("upgrade refused: " + head)
+        assert self.headers.get("sec-websocket-accept") == want, head
+
+    def send(self, data, timeout=None):
+        """Sends MQTT bytes in binary frames (split every frame_size bytes
+        into a fragmented message when set)."""
+        self.sock.settimeout(timeout or self.timeout * 4)
+        if not self.frame_size or len(data) <= self.frame_size:
+            self.sock.sendall(ws_frame(data))
+            return
+        parts = [data[i:i + self.frame_size]
+                 for i in range(0, len(data), self.frame_size)]
+        out = b""
+        for i, p in enumerate(parts):
+            out += ws_frame(p, opcode=2 if i == 0 else 0,
+                            fin=i == len(parts) - 1)
+        self.sock.sendall(out)
+
+    def send_raw(self, data):
+        self.sock.settimeout(self.timeout * 4)
+        self.sock.sendall(data)
+
+    def _frames(self):
+        """Decodes whole server frames from self.raw."""
+        while len(self.raw) >= 2:
+            b0, b1 = self.raw[0], self.raw[1]
+            assert not b1 & 0x80, "server frames are never masked"
+            n, hl = b1 & 0x7F, 2
+            if n == 126:
+                if len(self.raw) < 4:
+                    return
+                n, hl = struct.unpack("!H", self.raw[2:4])[0], 4
+            elif n == 127:
+                if len(self.raw) < 10:
+                    return
+                n, hl = struct.unpack("!Q", self.raw[2:10])[0], 10
+            if len(self.raw) < hl + n:
+                return
+            payload = self.raw[hl:hl + n]
+            self.raw = self.raw[hl + n:]
+            op = b0 & 0x0F
+            if op in (0, 2):
+                self.buf += payload
+            elif op == 8:
+                self.close_code = struct.unpack("!H", payload[:2])[0] \
+                    if len(payload) >= 2 else 1005
+                self.control.append((op, payload))
+            else:
+                self.control.append((op, payload))
+
+    def _recv_some(self, deadline):
+        before = len(self.buf)
+        while len(self.buf) == before:
+            if self.close_code is not None:
+                raise Closed()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("timed out waiting for data")
+            self.sock.settimeout(remaining)
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                raise TimeoutError("timed out waiting for data")
+            except (ConnectionResetError, BrokenPipeError):
+                raise Closed()
+            if not data:
+                raise Closed()
+            self.raw += data
+            self._frames()
+
+    def wait_close(self, timeout=5.0):
+        """Reads until the server's close frame and EOF; the close code."""
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                self._recv_some(deadline)
+        except (Closed, TimeoutError):
+            pass
+        return self.close_code
+
+    def wait_control(self, op, timeout=5.0):
+        """The payload of the next control frame of opcode op, or None."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for i, (o, p) in enumerate(self.control):
+                if o == op:
+                    return self.control.pop(i)[1]
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self.sock.settimeout(remaining)
+            try:
+                data = self.sock.recv(65536)
+            except (socket.timeout, OSError):
+                return None
+            if not data:
+                return None
+            self.raw += data
+            self._frames()
+
+
+@mqlite_only("mqlite WebSocket listener configuration")
+class TestWebSocket(E2ETestCase):
+    auto_start = False
+    needs_db = True
+
+    def start_ws(self, limits=None, path=None, extra=None):
+        br = Broker(self.workdir, name="broker%d" % len(self.brokers))
+        br.ws_port = free_port()
+        br.ws_path = path or "/mqtt"
+        ws = {"port": br.ws_port, "bind": HOST, "websocket": True}
+        if path:
+            ws["websocket_path"] = path
+        cfg = {"listeners": [{"port": br.port, "bind": HOST}, ws] +
+               (extra or []), "database": {"path": br.db_path}}
+        if limits:
+            cfg["limits"] = limits
+        with open(br.conf_path, "w") as f:
+            json.dump(cfg, f)
+        self.brokers.append(br)
+        br.start()
+        self.assertTrue(wait_until(lambda: " ready, database " in
+                                   br.log_text(), timeout=10))
+        return br
+
+    def ws(self, br, client_id=None, **kw):
+        kw.setdefault("path", br.ws_path)
+        c = WSClient(br.ws_port, **kw)
+        self.clients.append(c)
+        if client_id:
+            c.connect(client_id)
+        return c
+
+    def assert_serving(self, br, tag):
+        """A TCP and a ws client still publish and are stored."""
+        c = self.client(br, "tcp-" + tag)
+        c.publish("alive/tcp/" + tag, b"x", qos=1)
+        c.disconnect()
+        w = self.ws(br, "ws-" + tag)
+        w.publish("alive/ws/" + tag, b"x", qos=1)
+        w.disconnect()
+        self.assertEqual(br.wait_count(1, "topic='alive/ws/%s'" % tag), 1)
+        self.assertEqual(br.wait_count(1, "topic='alive/tcp/%s'" % tag), 1)
+
+    # -- tests -----------------------------------------------------------
+    def test_publish_qos_0_1_2_stored(self):
+        br = self.start_ws()
+        w = self.ws(br, "ws-pub")
+        self.assertEqual(w.headers.get("sec-websocket-protocol"), "mqtt")
+        w.publish("ws/q0", b"zero", qos=0)
+        w.publish("ws/q1", b"one", qos=1)
+        w.publish("ws/q2", b"two", qos=2)
+        self.assertEqual(w.ping().type, PINGRESP)
+        w.disconnect()
+        self.assertEqual(br.wait_count(3, "topic like 'ws/q%'"), 3)
+        self.assertEqual(br.rows(
+            "select topic, cast(payload as text), qos from messages "
+            "where topic like 'ws/q%' order by topic"),
+            [["ws/q0", "zero", "0"], ["ws/q1", "one", "1"],
+             ["ws/q2", "two", "2"]])
+
+    def test_packets_across_frames_and_frames_with_many_packets(self):
+        br = self.start_ws()
+        # A packet over many 3-byte fragments, a ping between two of them.
+        w = self.ws(br, frame_size=3)
+        w.connect("ws-frag")
+        pkt = publish_pkt("ws/frag", b"f" * 300, qos=1, pid=7)
+        frames = b""
+        for i in range(0, len(pkt), 5):
+            last = i + 5 >= len(pkt)
+            frames += ws_frame(pkt[i:i + 5], opcode=2 if i == 0 else 0,
+                               fin=last)
+            if i == 10:
+                frames += ws_frame(b"mid", opcode=9)
+        w.send_raw(frames)
+        self.assertEqual(w.expect(PUBACK).pid, 7)
+        self.assertEqual(w.wait_control(10), b"mid")
+        # Ten packets in one frame, then one packet split over two frames
+        # sent one byte at a time.
+        many = b"".join(publish_pkt("ws/many", b"%d" % i, qos=1,
+                                    pid=100 + i) for i in range(10))
+        w.send_raw(ws_frame(many))
+        pids = sorted(w.expect(PUBACK).pid for _ in range(10))
+        self.assertEqual(pids, list(range(100, 110)))
+        pkt = publish_pkt("ws/slow", b"s", qos=1, pid=200)
+        data = ws_frame(pkt[:4]) + ws_frame(pkt[4:])
+        for i in range(len(data)):
+            w.send_raw(data[i:i + 1])
+            time.sleep(0.002)
+        self.assertEqual(w.expect(PUBACK).pid, 200)
+        w.disconnect()
+        self.assertEqual(br.wait_count(12, "topic like 'ws/%'"), 12)
+        self.assertEqual(br.scalar("select length(payload) from messages "
+                                   "where topic='ws/frag'"), 300)
+
+    def test_subscriber_over_ws_receives(self):
+        br = self.start_ws()
+        sub = self.ws(br, "ws-sub")
+        self.assertEqual(sub.subscribe([("feed/#", 1)]), [1])
+        pub = self.client(br, "tcp-pub")
+        for i in range(5):
+            pub.publish("feed/%d" % i, b"m%d" % i, qos=1)
+        # A large one: the server splits nothing the client cannot read.
+        pub.publish("feed/big", b"B" * 100000, qos=1)
+        got = sub.collect(6)
+        self.assertEqual([p.topic for p in got],
+                         ["feed/%d" % i for i in range(5)] + ["feed/big"])
+        self.assertEqual(got[5].payload, b"B" * 100000)
+        self.assertEqual(got[0].payload, b"m0")
+        sub.disconnect()
+
+    def test_bad_upgrade_requests(self):
+        br = self.start_ws(path="/ws/mqtt")
+        cases = [
+            (http_request("/mqtt")[0], "404"),
+            (http_request("/ws/mqtt", upgrade=False)[0], "426"),
+            (http_request("/ws/mqtt", version="8")[0], "426"),
+            (http_request("/ws/mqtt", key="-")[0], "400"),
+            (http_request("/ws/mqtt", key="c2hvcnQ=")[0], "400"),
+            (http_request("/ws/mqtt", proto="chat, superchat")[0], "400"),
+            (b"POST /ws/mqtt HTTP/1.1\r\nHost: x\r\n\r\n", "400"),
+            (http_request("/ws/mqtt", extra="X-Pad: %s\r\n" %
+                          ("p" * 9000))[0], "400"),
+            (connect_pkt("plain-mqtt") + b"\r\n\r\n", "400"),
+        ]
+        for req, code in cases:
+            s = socket.create_connection((HOST, br.ws_port), timeout=5)
+            try:
+                s.sendall(req)
+                head, _ = read_http(s)
+            finally:
+                s.close()
+            self.assertTrue(head.startswith("HTTP/1.1 " + code),
+                            "%r... answered %r" % (req[:40], head))
+        # The path with a query string, and "mqttv3.1" as sub-protocol.
+        s = socket.create_connection((HOST, br.ws_port), timeout=5)
+        w = WSClient(br.ws_port, path="/ws/mqtt?x=1", sock=s,
+                     proto="mqttv3.1")
+        self.clients.append(w)
+        self.assertEqual(w.headers.get("sec-websocket-protocol"),
+                         "mqttv3.1")
+        w.connect("ws-path")
+        w.disconnect()
+        self.assert_serving(br, "after-upgrades")
+
+    def test_malformed_frames_closed_with_code(self):
+        br = self.start_ws(limits={"max_packet_bytes": "4KB"})
+        ok = publish_pkt("bad/x", b"x", qos=0)
+        cases = [
+            ("unmasked", ws_frame(ok, mask=False), 1002),
+            ("reserved bit", ws_frame(ok, rsv=4), 1002),
+            ("text frame", ws_frame(ok, opcode=1), 1003),
+            ("unknown opcode", ws_frame(ok, opcode=3), 1002),
+            ("long ping", ws_frame(b"p" * 126, opcode=9), 1002),
+            ("fragmented ping", ws_frame(b"p", opcode=9, fin=False), 1002),
+            ("stray continuation", ws_frame(ok, opcode=0), 1002),
+            ("new message in a fragmented one",
+             ws_frame(ok[:2], fin=False) + ws_frame(ok[2:]), 1002),
+            ("frame over max_packet_bytes",
+             ws_frame(b"", length=10 ** 6), 1009),
+            ("64-bit length with the top bit", ws_frame(b"", length=0) [:1] +
+             bytes([0x80 | 127]) + b"\x80" + b"\0" * 7 + b"abcd", 1002),
+            ("close of 1 byte", ws_frame(b"\x03", opcode=8), 1002),
+        ]
+        for why, data, code in cases:
+            w = self.ws(br, "bad-%d" % code)
+            w.send_raw(data)
+            self.assertEqual(w.wait_close(), code, why)
+            w.close()
+        self.assertEqual(br.count("topic='bad/x'"), 0)
+        self.assert_serving(br, "after-malformed")
+        self.assertIn("websocket: text frame (close 1003)", br.log_text())
+
+    def test_ping_pong_and_close_handshake(self):
+        br = self.start_ws()
+        w = self.ws(br, "ws-ping")
+        w.send_raw(ws_frame(b"hello", opcode=9))
+        self.assertEqual(w.wait_control(10), b"hello")
+        w.send_raw(ws_frame(b"ignored", opcode=10))
+        self.assertEqual(w.ping().type, PINGRESP)
+        w.send_raw(ws_frame(struct.pack("!H", 1001) + b"bye", opcode=8))
+        self.assertEqual(w.wait_close(), 1001)
+        w.close()
+        # A server-side close (DISCONNECT) ends with a close frame 1000.
+        w = self.ws(br, "ws-disc")
+        w.send(bytes([0xE0, 0]))
+        self.assertEqual(w.wait_close(), 1000)
+        self.assert_serving(br, "after-close")
