@@ -14,6 +14,8 @@ carries the harness's MQTT packets; the rows read back from SQLite.
   long or fragmented control frame, stray continuation; 1003 text; 1009
   over limits.max_packet_bytes) while the broker keeps serving.
 - A close frame is echoed; a ping gets its pong.
+- wss: the same over a TLS listener with websocket: true (certificates
+  made at test time with openssl, as in test_tls).
 
 Every wait is bounded."""
 
@@ -22,6 +24,7 @@ import hashlib
 import json
 import os
 import socket
+import ssl
 import struct
 import time
 
@@ -29,6 +32,8 @@ from mqlite_harness import (CONNACK, HOST, PINGRESP, PUBACK, SUBACK, Broker,
                             Client, Closed, E2ETestCase, connect_pkt,
                             free_port, mqlite_only, publish_pkt,
                             subscribe_pkt, wait_until)
+
+import test_tls as tlsmod
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -396,3 +401,56 @@ class TestWebSocket(E2ETestCase):
         w.send(bytes([0xE0, 0]))
         self.assertEqual(w.wait_close(), 1000)
         self.assert_serving(br, "after-close")
+
+    def test_wss_publish_and_subscribe(self):
+        certs = os.path.join(self.workdir, "certs")
+        os.makedirs(certs)
+        tlsmod.make_ca(certs, "ca", "mqlite-test-ca")
+        tlsmod.make_leaf(certs, "server", "mqlite-server", server=True)
+        wss_port = free_port()
+        br = self.start_ws(extra=[{
+            "port": wss_port, "bind": HOST, "websocket": True,
+            "websocket_path": "/secure",
+            "tls": {"cert": os.path.join(certs, "server.pem"),
+                    "key": os.path.join(certs, "server.key")}}])
+        self.assertIn("(TLS) WebSocket /secure", br.log_text())
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(os.path.join(certs, "ca.pem"))
+
+        def wss(cid):
+            raw = socket.create_connection((HOST, wss_port), timeout=5)
+            c = WSClient(wss_port, path="/secure",
+                         sock=ctx.wrap_socket(raw, server_hostname=HOST))
+            self.clients.append(c)
+            c.connect(cid)
+            return c
+        sub = wss("wss-sub")
+        self.assertEqual(sub.subscribe([("sec/#", 2)]), [2])
+        pub = wss("wss-pub")
+        pub.publish("sec/q0", b"zero", qos=0)
+        pub.publish("sec/q1", b"one", qos=1)
+        pub.publish("sec/q2", b"two", qos=2)
+        pub.publish("sec/big", b"S" * 200000, qos=1)
+        got = sub.collect(4)
+        self.assertEqual(sorted(p.topic for p in got),
+                         ["sec/big", "sec/q0", "sec/q1", "sec/q2"])
+        self.assertEqual([p.payload for p in got
+                          if p.topic == "sec/big"], [b"S" * 200000])
+        pub.disconnect()
+        sub.disconnect()
+        self.assertEqual(br.wait_count(4, "topic like 'sec/%'"), 4)
+        self.assertEqual(br.rows(
+            "select topic, qos from messages where topic like 'sec/q%' "
+            "order by topic"), [["sec/q0", "0"], ["sec/q1", "1"],
+                                ["sec/q2", "2"]])
+        # Plain ws on the TLS port is refused by the TLS handshake.
+        s = socket.create_connection((HOST, wss_port), timeout=5)
+        s.sendall(http_request("/secure")[0])
+        s.settimeout(5)
+        try:
+            data = s.recv(4096)
+        except OSError:
+            data = b""
+        s.close()
+        self.assertNotIn(b"101", data)
+        self.assert_serving(br, "after-wss")
