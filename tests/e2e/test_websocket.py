@@ -14,6 +14,11 @@ carries the harness's MQTT packets; the rows read back from SQLite.
   long or fragmented control frame, stray continuation; 1003 text; 1009
   over limits.max_packet_bytes) while the broker keeps serving.
 - A close frame is echoed; a ping gets its pong.
+- A real browser: headless Chromium loads a page served by the test from
+  127.0.0.1 (tests/e2e/ws_page.html, a minimal MQTT client in JS) that
+  subscribes, receives a retained message a TCP client published and its
+  own echo, and publishes QoS 0 and 1; the page posts what it received to
+  the test's server and the rows are read back from SQLite.
 - wss: the same over a TLS listener with websocket: true (certificates
   made at test time with openssl, as in test_tls).
 
@@ -21,11 +26,15 @@ Every wait is bounded."""
 
 import base64
 import hashlib
+import http.server
 import json
 import os
 import socket
+import shutil
 import ssl
 import struct
+import subprocess
+import threading
 import time
 
 from mqlite_harness import (CONNACK, HOST, PINGRESP, PUBACK, SUBACK, Broker,
@@ -35,6 +44,7 @@ from mqlite_harness import (CONNACK, HOST, PINGRESP, PUBACK, SUBACK, Broker,
 
 import test_tls as tlsmod
 
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
@@ -454,3 +464,66 @@ class TestWebSocket(E2ETestCase):
         s.close()
         self.assertNotIn(b"101", data)
         self.assert_serving(br, "after-wss")
+
+    def test_browser_page_publishes_and_subscribes(self):
+        self.assertIsNotNone(CHROMIUM, "chromium is not installed (apt-get "
+                             "install chromium; see contrib/quickstart)")
+        br = self.start_ws()
+        tcp = self.client(br, "tcp-retainer")
+        tcp.publish("browser/in/retained", b"from-tcp", qos=1, retain=True)
+        tcp.disconnect()
+        here = os.path.dirname(os.path.abspath(__file__))
+        with open(os.path.join(here, "ws_page.html")) as f:
+            page = f.read().replace(
+                "WSURL", "ws://%s:%d/mqtt" % (HOST, br.ws_port)).encode()
+        results = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200 if self.path == "/" else 404)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                results.append(json.loads(self.rfile.read(n)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+        srv = http.server.ThreadingHTTPServer((HOST, 0), Handler)
+        t = threading.Thread(target=srv.serve_forever, daemon=True)
+        t.start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        prof = os.path.join(self.workdir, "chromium-profile")
+        cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+               "--no-first-run", "--disable-extensions",
+               "--user-data-dir=" + prof, "--dump-dom",
+               "http://%s:%d/" % (HOST, srv.server_address[1])]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        try:
+            wait_until(lambda: results, timeout=90, interval=0.1)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            out, err = proc.communicate(timeout=60)
+        self.assertTrue(results, "the page posted nothing; chromium said: " +
+                        err.decode(errors="replace")[-2000:])
+        r = results[0]
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(r["received"], {"browser/in/retained": "from-tcp",
+                                         "browser/echo/1": "echo-me"})
+        self.assertEqual(r["pubacks"], 2)
+        self.assertEqual(br.wait_count(4, "topic like 'browser/%'"), 4)
+        self.assertEqual(br.rows(
+            "select topic, cast(payload as text), qos from messages where "
+            "topic in ('browser/q0', 'browser/q1', 'browser/echo/1') "
+            "order by topic"),
+            [["browser/echo/1", "echo-me", "1"],
+             ["browser/q0", "page-q0", "0"], ["browser/q1", "page-q1", "1"]])
+        self.assertIn("client browser-page", br.log_text())
