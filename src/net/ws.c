@@ -481,6 +481,8 @@ ws_feed(struct ws *w, struct buf *in, size_t limit)
 	uint8_t *dst;
 	int rc;
 
+	if (buf_used(&w->rbuf) == 0)
+		return 0;
 	if (w->state == WS_HTTP) {
 		p = buf_head(&w->rbuf);
 		n = buf_used(&w->rbuf);
