@@ -19,6 +19,9 @@ carries the harness's MQTT packets; the rows read back from SQLite.
   subscribes, receives a retained message a TCP client published and its
   own echo, and publishes QoS 0 and 1; the page posts what it received to
   the test's server and the rows are read back from SQLite.
+- python3-paho-mqtt with transport="websockets" publishes QoS 1 and 2
+  and subscribes.
+- --check refuses a websocket_path that is not a path.
 - wss: the same over a TLS listener with websocket: true (certificates
   made at test time with openssl, as in test_tls).
 
@@ -37,10 +40,11 @@ import subprocess
 import threading
 import time
 
-from mqlite_harness import (CONNACK, HOST, PINGRESP, PUBACK, SUBACK, Broker,
-                            Client, Closed, E2ETestCase, connect_pkt,
-                            free_port, mqlite_only, publish_pkt,
-                            subscribe_pkt, wait_until)
+import paho.mqtt.client as paho
+
+from mqlite_harness import (HOST, PINGRESP, PUBACK, Broker, Client, Closed,
+                            E2ETestCase, connect_pkt, daemon_path, free_port,
+                            mqlite_only, publish_pkt, wait_until)
 
 import test_tls as tlsmod
 
@@ -502,16 +506,23 @@ class TestWebSocket(E2ETestCase):
         prof = os.path.join(self.workdir, "chromium-profile")
         cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
                "--no-first-run", "--disable-extensions",
-               "--user-data-dir=" + prof, "--dump-dom",
+               "--user-data-dir=" + prof, "--remote-debugging-port=0",
                "http://%s:%d/" % (HOST, srv.server_address[1])]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+        # Headless Chromium with a debugging port stays up until killed:
+        # the page's own result (posted to /result) ends the wait.
+        errlog = open(os.path.join(self.workdir, "chromium.log"), "w+b")
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                                stderr=errlog)
         try:
-            wait_until(lambda: results, timeout=90, interval=0.1)
+            wait_until(lambda: results or proc.poll() is not None,
+                       timeout=90, interval=0.1)
         finally:
             if proc.poll() is None:
                 proc.kill()
-            out, err = proc.communicate(timeout=60)
+            proc.wait(timeout=60)
+            errlog.seek(0)
+            err = errlog.read()
+            errlog.close()
         self.assertTrue(results, "the page posted nothing; chromium said: " +
                         err.decode(errors="replace")[-2000:])
         r = results[0]
@@ -527,3 +538,49 @@ class TestWebSocket(E2ETestCase):
             [["browser/echo/1", "echo-me", "1"],
              ["browser/q0", "page-q0", "0"], ["browser/q1", "page-q1", "1"]])
         self.assertIn("client browser-page", br.log_text())
+
+    def test_paho_websockets_transport(self):
+        br = self.start_ws()
+        got, acked = [], []
+
+        def on_message(c, u, m):
+            got.append((m.topic, m.payload, m.qos))
+        c = paho.Client(client_id="paho-ws", transport="websockets",
+                        protocol=paho.MQTTv311)
+        c.ws_set_options(path="/mqtt")
+        c.on_message = on_message
+        c.on_publish = lambda cl, u, mid: acked.append(mid)
+        c.connect(HOST, br.ws_port, keepalive=30)
+        c.loop_start()
+        try:
+            r, _ = c.subscribe("paho/#", qos=2)
+            self.assertEqual(r, 0)
+            time.sleep(0.3)
+            infos = [c.publish("paho/q%d" % q, b"p%d" % q, qos=q)
+                     for q in (1, 2)]
+            for i in infos:
+                i.wait_for_publish(timeout=10)
+            self.assertTrue(wait_until(lambda: len(got) == 2, timeout=10),
+                            got)
+        finally:
+            c.disconnect()
+            c.loop_stop()
+        self.assertEqual(sorted(got), [("paho/q1", b"p1", 1),
+                                       ("paho/q2", b"p2", 2)])
+        self.assertEqual(len(acked), 2)
+        self.assertEqual(br.rows(
+            "select topic, qos from messages where topic like 'paho/%' "
+            "order by topic"), [["paho/q1", "1"], ["paho/q2", "2"]])
+
+    def test_check_refuses_bad_path(self):
+        for bad in ("mqtt", "/a b", "/x?y"):
+            path = os.path.join(self.workdir, "c.json")
+            with open(path, "w") as f:
+                json.dump({"listeners": [
+                    {"port": free_port(), "bind": HOST, "websocket": True,
+                     "websocket_path": bad}]}, f)
+            r = subprocess.run([daemon_path(), "-c", path, "--check"],
+                               capture_output=True, timeout=30)
+            self.assertEqual(r.returncode, 1, bad)
+            self.assertIn("listeners[0].websocket_path: expected a path",
+                          r.stderr.decode())
