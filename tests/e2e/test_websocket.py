@@ -21,6 +21,10 @@ carries the harness's MQTT packets; the rows read back from SQLite.
   the test's server and the rows are read back from SQLite.
 - python3-paho-mqtt with transport="websockets" publishes QoS 1 and 2
   and subscribes.
+- Output backpressure as on TCP: a ws client subscribed to what it
+  publishes sends QoS 1 publishes without reading is no longer read once
+  its output passes limits.output_bytes (the log says so); once it reads,
+  every publish is acknowledged and stored.
 - --check refuses a websocket_path that is not a path.
 - wss: the same over a TLS listener with websocket: true (certificates
   made at test time with openssl, as in test_tls).
@@ -584,3 +588,44 @@ class TestWebSocket(E2ETestCase):
             self.assertEqual(r.returncode, 1, bad)
             self.assertIn("listeners[0].websocket_path: expected a path",
                           r.stderr.decode())
+
+    def test_output_limit_pauses_a_ws_client_that_does_not_read(self):
+        br = self.start_ws(limits={"output_bytes": "8KB"})
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(5)
+        sock.connect((HOST, br.ws_port))
+        w = WSClient(br.ws_port, sock=sock)
+        self.clients.append(w)
+        w.connect("ws-flood")
+        self.assertEqual(w.subscribe([("flood/#", 0)]), [0])
+        n = 6000
+        data = b"".join(ws_frame(publish_pkt("flood/%d" % (i % 10),
+                                             b"x" * 1024, qos=1,
+                                             pid=i % 65535 + 1))
+                        for i in range(n))
+        sender = socket.socket(fileno=os.dup(sock.fileno()))
+        sender.settimeout(120)
+        err = []
+
+        def send():
+            try:
+                sender.sendall(data)
+            except OSError as e:
+                err.append(e)
+        t = threading.Thread(target=send, daemon=True)
+        t.start()
+        self.assertTrue(wait_until(lambda: "not reading: " in br.log_text(),
+                                   timeout=30), "no output pause logged")
+        acks = 0
+        deadline = time.monotonic() + 120
+        while acks < n and time.monotonic() < deadline:
+            p = w.read_raw(timeout=30)
+            acks += p.type == PUBACK
+        t.join(timeout=60)
+        sender.close()
+        self.assertEqual(err, [])
+        self.assertEqual(acks, n)
+        w.disconnect()
+        self.assertEqual(br.wait_count(n, "topic like 'flood/%'",
+                                       timeout=60), n)
