@@ -44,8 +44,10 @@ raw_write(struct conn *c, const void *p, size_t len)
 	ssize_t n;
 
 	for (;;) {
-		if (c->tls != NULL)
-			return (int)tls_write(c->tls, p, len);
+		if (c->tls != NULL) {
+			n = tls_write(c->tls, p, len);
+			return n == 0 ? GW_EIO : (int)n;
+		}
 		n = send(c->fd, p, len, MSG_NOSIGNAL);
 		if (n > 0)
 			return (int)n;
