@@ -223,8 +223,8 @@ http_refuse(struct ws *w, const char *status, const char *extra,
 /* The request's headers, found by name. */
 struct http_req {
 	const char	*upgrade, *connection, *key, *version, *proto;
-	size_t		 upgrade_len, connection_len, key_len, version_len,
-			 proto_len;
+	size_t		 upgrade_len, connection_len, key_len;
+	size_t		 version_len, proto_len;
 };
 
 /* Parses the request in p (len bytes, ending with the blank line). */
@@ -242,7 +242,8 @@ http_upgrade(struct ws *w, const char *p, size_t len)
 	memset(&r, 0, sizeof r);
 	if ((end = memchr(p, '\n', len)) == NULL || end == p ||
 	    end[-1] != '\r')
-		return http_refuse(w, "400 Bad Request", "", "bad request line");
+		return http_refuse(w, "400 Bad Request", "",
+		    "bad request line");
 	llen = (size_t)(end - 1 - p);
 	if (llen < 14 || memcmp(p, "GET ", 4) != 0)
 		return http_refuse(w, "400 Bad Request", "",

@@ -326,8 +326,8 @@ test_malformed_frames(void)
 	M(0xa2, "x", 1, 1002);			/* RSV2 */
 	M(0x92, "x", 1, 1002);			/* RSV3 */
 	M(0x83, "x", 1, 1002);			/* reserved data opcode */
-	M(0x8b, "x", 1, 1002);			/* reserved control opcode */
-	M(0x80, "x", 1, 1002);			/* continuation, no message */
+	M(0x8b, "x", 1, 1002);		/* reserved control opcode */
+	M(0x80, "x", 1, 1002);		/* continuation, no message */
 	M(0x09, "x", 1, 1002);			/* fragmented ping */
 	M(0x88, "x", 1, 1002);			/* close of one byte */
 	M(0x88, "\x03\xed", 2, 1002);		/* close code 1005 */
