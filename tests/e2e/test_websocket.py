@@ -25,6 +25,7 @@ carries the harness's MQTT packets; the rows read back from SQLite.
   publishes sends QoS 1 publishes without reading is no longer read once
   its output passes limits.output_bytes (the log says so); once it reads,
   every publish is acknowledged and stored.
+- An upgrade that never completes counts inside limits.connect_timeout.
 - --check refuses a websocket_path that is not a path.
 - wss: the same over a TLS listener with websocket: true (certificates
   made at test time with openssl, as in test_tls).
@@ -629,3 +630,18 @@ class TestWebSocket(E2ETestCase):
         w.disconnect()
         self.assertEqual(br.wait_count(n, "topic like 'flood/%'",
                                        timeout=60), n)
+
+    def test_unfinished_upgrade_counts_in_connect_timeout(self):
+        br = self.start_ws(limits={"connect_timeout": "1s"})
+        s = socket.create_connection((HOST, br.ws_port), timeout=5)
+        self.addCleanup(s.close)
+        s.sendall(http_request()[0][:30])
+        s.settimeout(15)
+        t0 = time.monotonic()
+        try:
+            data = s.recv(4096)
+        except ConnectionResetError:
+            data = b""
+        self.assertEqual(data, b"")
+        self.assertLess(time.monotonic() - t0, 14)
+        self.assert_serving(br, "after-timeout")
