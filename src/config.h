@@ -28,6 +28,8 @@ struct config_listener {
 	char		*tls_ca;	/* tls.ca (resolved path) or NULL */
 	bool		 tls_require_client_cert; /* default false */
 	bool		 tls_use_identity; /* tls.use_identity_as_username */
+	bool		 websocket;	/* MQTT over WebSockets */
+	char		*websocket_path; /* upgrade path, default "/mqtt" */
 };
 
 #define CONFIG_MAX_SOURCES	16

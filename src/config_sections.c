@@ -157,6 +157,10 @@ const struct config_option config_listener_options[] = {
 	    0, "false", "ask clients for a certificate"),
 	LOPT("tls.use_identity_as_username", OPT_BOOL, tls_use_identity, 0,
 	    0, "false", "client certificate CN becomes the username"),
+	LOPT("websocket", OPT_BOOL, websocket, 0, 0, "false",
+	    "MQTT over WebSockets (sub-protocol mqtt)"),
+	LOPT("websocket_path", OPT_STRING, websocket_path, 0, 0, "/mqtt",
+	    "HTTP path of the WebSocket upgrade"),
 };
 
 const size_t config_nroot = sizeof config_root_options /
@@ -247,6 +251,14 @@ load_listeners(struct load *ld, const cJSON *it, const char *path)
 		if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(el,
 		    "tls")))
 			check_tls(ld, l, shown);
+		if (l->websocket_path != NULL && (l->websocket_path[0] != '/' ||
+		    strcspn(l->websocket_path, " ?#\t\r\n") !=
+		    strlen(l->websocket_path))) {
+			cfgload_join_path(sub, sizeof sub, shown,
+			    "websocket_path");
+			cfgload_error(ld, sub, "expected a path starting with /, "
+			    "without spaces, ? or #");
+		}
 	}
 }
 

@@ -369,8 +369,17 @@ start(struct daemon *d, struct gw_config *cfg)
 			log_error("%s", err.msg);
 			return -1;
 		}
-		log_info("listening on %s:%d%s", cfg->listeners[i].bind, port,
-		    tls != NULL ? " (TLS)" : "");
+		if (cfg->listeners[i].websocket &&
+		    broker_listen_websocket(d->broker,
+		    cfg->listeners[i].websocket_path) != 0) {
+			log_error("out of memory");
+			return -1;
+		}
+		log_info("listening on %s:%d%s%s%s", cfg->listeners[i].bind,
+		    port, tls != NULL ? " (TLS)" : "",
+		    cfg->listeners[i].websocket ? " WebSocket " : "",
+		    cfg->listeners[i].websocket ?
+		    cfg->listeners[i].websocket_path : "");
 	}
 	if (cfg->nsources > 0 && (d->sources = sources_new(d->loop,
 	    d->broker, d->store, cfg)) == NULL) {

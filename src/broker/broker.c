@@ -26,6 +26,7 @@
 #include "mem.h"
 #include "net/listen.h"
 #include "net/tls.h"
+#include "net/ws.h"
 #include "rules/rules.h"
 #include "store/store.h"
 
@@ -45,7 +46,7 @@ static void	client_process_input(struct client *);
 static bool	client_read_input(struct client *);
 static bool	client_reading(const struct client *);
 static int	client_adopt(struct broker *, int, const char *,
-		    struct tls_ctx *);
+		    const struct broker_listener *);
 static void	client_yield(struct client *);
 static void	client_pause(struct client *);
 static void	client_destroy(struct client *);
@@ -108,6 +109,21 @@ broker_listen(struct broker *b, const char *bind_addr, int port,
 	}
 	b->nlst++;
 	return listen_port(fd);
+}
+
+/* See broker.h. */
+int
+broker_listen_websocket(struct broker *b, const char *path)
+{
+	struct broker_listener *l;
+
+	if (b->nlst == 0)
+		return GW_ENOTFOUND;
+	l = &b->lst[b->nlst - 1];
+	gw_free(l->ws_path);
+	if ((l->ws_path = gw_strdup(path)) == NULL)
+		return GW_ENOMEM;
+	return 0;
 }
 
 void
@@ -267,14 +283,15 @@ accept_cb(struct ev_loop *loop, int lfd, unsigned events, void *arg)
 			close(fd);
 			continue;
 		}
-		if (client_adopt(b, fd, peer, l->tls) != 0)
+		if (client_adopt(b, fd, peer, l) != 0)
 			close(fd);
 	}
 }
 
-/* broker_adopt() for a listener: tls is its context, NULL for plain TCP. */
+/* broker_adopt() for a listener l: NULL for a plain TCP socket. */
 static int
-client_adopt(struct broker *b, int fd, const char *peer, struct tls_ctx *tls)
+client_adopt(struct broker *b, int fd, const char *peer,
+    const struct broker_listener *l)
 {
 	struct client *c;
 
@@ -282,7 +299,14 @@ client_adopt(struct broker *b, int fd, const char *peer, struct tls_ctx *tls)
 		return GW_ENOMEM;
 	c->b = b;
 	c->conn.fd = fd;
-	if (tls != NULL && (c->conn.tls = tls_session_new(tls, fd)) == NULL) {
+	if (l != NULL && l->tls != NULL &&
+	    (c->conn.tls = tls_session_new(l->tls, fd)) == NULL) {
+		gw_free(c);
+		return GW_ENOMEM;
+	}
+	if (l != NULL && l->ws_path != NULL &&
+	    (c->conn.ws = ws_new(l->ws_path)) == NULL) {
+		tls_session_free(c->conn.tls);
 		gw_free(c);
 		return GW_ENOMEM;
 	}
@@ -290,6 +314,7 @@ client_adopt(struct broker *b, int fd, const char *peer, struct tls_ctx *tls)
 	c->last_rx_ms = ev_now(b->loop);
 	c->ev_mask = EV_READ;
 	if (ev_add_fd(b->loop, fd, EV_READ, client_io_cb, c) != 0) {
+		ws_free(c->conn.ws);
 		tls_session_free(c->conn.tls);
 		gw_free(c);
 		return GW_EIO;
@@ -320,7 +345,7 @@ client_set_events(struct client *c)
 	if (!c->read_paused && !c->out_blocked && !c->in_blocked &&
 	    !c->in_turns && c->state != CLIENT_CLOSING)
 		mask |= conn_read_wants_write(&c->conn) ? EV_WRITE : EV_READ;
-	if (buf_used(&c->conn.out) > 0)
+	if (conn_out_pending(&c->conn))
 		mask |= conn_write_wants_read(&c->conn) ? EV_READ : EV_WRITE;
 	if (mask != c->ev_mask) {
 		ev_mod_fd(c->b->loop, c->conn.fd, mask);
@@ -863,6 +888,8 @@ broker_stop_intake(struct broker *b)
 		ev_del_fd(b->loop, b->lst[i].fd);
 		close(b->lst[i].fd);
 		tls_ctx_free(b->lst[i].tls);
+		gw_free(b->lst[i].ws_path);
+		b->lst[i].ws_path = NULL;
 		b->lst[i].tls = NULL;
 	}
 	b->nlst = 0;
@@ -953,8 +980,10 @@ broker_free(struct broker *b)
 
 	if (b == NULL)
 		return;
-	for (i = 0; i < b->nlst; i++)
+	for (i = 0; i < b->nlst; i++) {
 		tls_ctx_free(b->lst[i].tls);
+		gw_free(b->lst[i].ws_path);
+	}
 	ev_timer_cancel(b->loop, &b->expire_timer);
 	ev_timer_cancel(b->loop, &b->turns_timer);
 	ev_timer_cancel(b->loop, &b->log_timer);

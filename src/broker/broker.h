@@ -75,6 +75,12 @@ struct broker	*broker_new(struct ev_loop *loop, const struct gw_config *cfg,
 int		 broker_listen(struct broker *b, const char *bind_addr,
 		    int port, struct tls_ctx *tls, struct gw_error *err);
 
+/*
+ * Makes the listener last opened by broker_listen() speak MQTT over
+ * WebSockets at path (copied). 0, GW_ENOTFOUND or GW_ENOMEM.
+ */
+int		 broker_listen_websocket(struct broker *b, const char *path);
+
 /* SIGHUP: re-reads the certificates of every TLS listener, logging. */
 void		 broker_reload_tls(struct broker *b);
 

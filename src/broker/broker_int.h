@@ -109,6 +109,7 @@ struct broker_listener {
 	struct broker	*b;
 	int		 fd;
 	struct tls_ctx	*tls;		/* owned; NULL: plain TCP */
+	char		*ws_path;	/* owned; NULL: no WebSocket */
 };
 
 struct broker {

@@ -6,7 +6,9 @@
  * small packets cost one write(2). EV_WRITE interest is only requested
  * while output is pending. A connection accepted on a TLS listener reads
  * and writes through its struct tls_session (net/tls.h): the same calls,
- * decrypted bytes.
+ * decrypted bytes. A connection accepted on a WebSocket listener also
+ * goes through its struct ws (net/ws.h): reads decode frames into in,
+ * flushes wrap out into frames; the broker sees MQTT bytes either way.
  */
 #ifndef GW_CONN_H
 #define GW_CONN_H
@@ -17,10 +19,12 @@
 #include "buf.h"
 
 struct tls_session;
+struct ws;
 
 struct conn {
 	int		 fd;		/* non-blocking socket, -1 when closed */
 	struct tls_session *tls;	/* owned; NULL on a plain listener */
+	struct ws	*ws;		/* owned; NULL unless WebSocket */
 	struct buf	 in;		/* bytes read, not yet parsed */
 	struct buf	 out;		/* encoded packets not yet written */
 	char		 peer[64];	/* "ip:port" for logs */
@@ -52,6 +56,12 @@ size_t	conn_pending(const struct conn *c);
  */
 bool	conn_read_wants_write(const struct conn *c);
 bool	conn_write_wants_read(const struct conn *c);
+
+/*
+ * Whether bytes wait to be written: out, or WebSocket frames (a pong, the
+ * upgrade answer) while out is empty.
+ */
+bool	conn_out_pending(const struct conn *c);
 
 /* Why a read or write failed, when more is known than "I/O error". */
 const char *conn_failure(const struct conn *c);
