@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Wire primitives shared by the MQTT codecs (codec.c for 3.1.1, codec5.c
+ * and codec5_enc.c for 5.0), which read and write the same fields: a
+ * bounds-checked cursor over a packet body with its two-byte integer,
+ * binary data and UTF-8 string readers (1.5), and the writers of a fixed
+ * header, a two-byte integer and length-prefixed data into a packet whose
+ * exact size was reserved before. Only these codec files include it.
+ */
+#ifndef GW_CODEC_INT_H
+#define GW_CODEC_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "buf.h"
+#include "err.h"
+#include "mqtt/codec.h"
+#include "mqtt/utf8.h"
+
+/* Cursor over one packet body; every read is bounds-checked. */
+struct rd {
+	const uint8_t	*p;	/* next unread byte */
+	const uint8_t	*end;	/* one past the body */
+};
+
+/* One byte; GW_EMALFORMED past the end. */
+static inline int
+rd_u8(struct rd *r, uint8_t *v)
+{
+	if (r->end - r->p < 1)
+		return GW_EMALFORMED;
+	*v = *r->p++;
+	return 0;
+}
+
+/* Two-byte integer, most significant byte first (1.5.2). */
+static inline int
+rd_u16(struct rd *r, uint16_t *v)
+{
+	if (r->end - r->p < 2)
+		return GW_EMALFORMED;
+	*v = (uint16_t)(r->p[0] << 8 | r->p[1]);
+	r->p += 2;
+	return 0;
+}
+
+/* Length-prefixed binary data (1.5.3 framing, no content rule). */
+static inline int
+rd_bin(struct rd *r, struct codec_str *s)
+{
+	uint16_t	n;
+
+	if (rd_u16(r, &n) != 0 || r->end - r->p < n)
+		return GW_EMALFORMED;
+	s->ptr = (const char *)r->p;
+	s->len = n;
+	r->p += n;
+	return 0;
+}
+
+/* UTF-8 encoded string (1.5.3): well-formed, no U+0000. */
+static inline int
+rd_str(struct rd *r, struct codec_str *s)
+{
+	if (rd_bin(r, s) != 0 || !utf8_valid(s->ptr, s->len, false))
+		return GW_EMALFORMED;
+	return 0;
+}
+
+/* Does topic t hold a wildcard character (4.7.1)? */
+static inline bool
+has_wildcard(const struct codec_str *t)
+{
+	return memchr(t->ptr, '+', t->len) != NULL ||
+	    memchr(t->ptr, '#', t->len) != NULL;
+}
+
+/* Writes a fixed header: first byte and remaining-length varint. */
+static inline uint8_t *
+wr_header(uint8_t *p, uint8_t first, uint32_t remaining)
+{
+	*p++ = first;
+	return p + codec_varint_encode(p, remaining);
+}
+
+/* Writes a two-byte integer, most significant byte first. */
+static inline uint8_t *
+wr_u16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)(v & 0xff);
+	return p + 2;
+}
+
+/* Writes n bytes of data with their two-byte length in front. */
+static inline uint8_t *
+wr_bin(uint8_t *p, const void *data, uint16_t n)
+{
+	p = wr_u16(p, n);
+	if (n != 0)
+		memcpy(p, data, n);
+	return p + n;
+}
+
+/* Writes field s with its two-byte length in front. */
+static inline uint8_t *
+wr_str(uint8_t *p, const struct codec_str *s)
+{
+	return wr_bin(p, s->ptr, s->len);
+}
+
+/*
+ * Reserves room for a whole packet with remaining length rem and writes its
+ * fixed header; *pp is where the body goes. The caller writes exactly rem
+ * bytes and commits header + rem. GW_EMALFORMED when rem is above
+ * CODEC_MAX_REMAINING, GW_ENOMEM.
+ */
+static inline int
+packet_begin(struct buf *out, uint8_t first, size_t rem, uint8_t **pp)
+{
+	int	rc;
+
+	if (rem > CODEC_MAX_REMAINING)
+		return GW_EMALFORMED;
+	if ((rc = buf_reserve(out, 5 + rem, 0)) != 0)
+		return rc;
+	*pp = wr_header(buf_tail(out), first, (uint32_t)rem);
+	return 0;
+}
+
+#endif /* GW_CODEC_INT_H */
