@@ -150,15 +150,7 @@ int
 codec_parse_frame(const uint8_t *buf, size_t len, size_t max_packet,
     struct codec_header *h)
 {
-	struct codec_header	tmp;
-	int			rc;
-
-	if ((rc = codec_parse_header(buf, len, max_packet, &tmp)) != 0)
-		return rc;
-	if (len - tmp.header_len < tmp.remaining)
-		return GW_EMORE;
-	*h = tmp;
-	return 0;
+	return parse_frame_with(codec_parse_header, buf, len, max_packet, h);
 }
 
 /*
@@ -613,7 +605,7 @@ codec_encode_connect(struct buf *out, const struct codec_connect *c)
 {
 	const char	*name;
 	uint16_t	 nlen;
-	uint8_t		*p, fl = 0;
+	uint8_t		*p, fl;
 	size_t		 rem;
 	int		 rc;
 
@@ -629,21 +621,8 @@ codec_encode_connect(struct buf *out, const struct codec_connect *c)
 	    (c->has_password && !c->has_username))
 		return GW_EMALFORMED;
 
-	rem = 2 + nlen + 1 + 1 + 2 + 2 + c->client_id.len;
-	if (c->clean_session)
-		fl |= 0x02;
-	if (c->will_flag) {
-		fl |= 0x04 | c->will_qos << 3 | (c->will_retain ? 0x20 : 0);
-		rem += 2 + c->will_topic.len + 2 + c->will_payload.len;
-	}
-	if (c->has_username) {
-		fl |= 0x80;
-		rem += 2 + c->username.len;
-	}
-	if (c->has_password) {
-		fl |= 0x40;
-		rem += 2 + c->password.len;
-	}
+	fl = connect_flags(c, &rem);
+	rem += 2 + nlen + 1 + 1 + 2;
 	if ((rc = packet_begin(out, CODEC_CONNECT << 4, rem, &p)) != 0)
 		return rc;
 	p = wr_bin(p, name, nlen);

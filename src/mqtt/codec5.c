@@ -121,15 +121,7 @@ int
 codec5_parse_frame(const uint8_t *buf, size_t len, size_t max_packet,
     struct codec_header *h)
 {
-	struct codec_header	tmp;
-	int			rc;
-
-	if ((rc = codec5_parse_header(buf, len, max_packet, &tmp)) != 0)
-		return rc;
-	if (len - tmp.header_len < tmp.remaining)
-		return GW_EMORE;
-	*h = tmp;
-	return 0;
+	return parse_frame_with(codec5_parse_header, buf, len, max_packet, h);
 }
 
 /* CONNECT after the protocol level (3.1.2.3 onwards). */

@@ -45,30 +45,19 @@ codec5_encode_connect(struct buf *out, const struct codec5_connect *c)
 {
 	const struct codec_connect	*k = &c->c;
 	size_t				 pl, wl = 0, rem;
-	uint8_t				*p, fl = 0;
+	uint8_t				*p, fl;
 	int				 rc;
 
 	if (k->will_flag && k->will_qos > 2)
 		return GW_EMALFORMED;
 	if ((rc = props_size(&c->props, CODEC_CONNECT, &pl)) != 0)
 		return rc;
-	rem = 2 + 4 + 1 + 1 + 2 + BLOCK(pl) + 2 + k->client_id.len;
-	if (k->clean_session)
-		fl |= 0x02;
+	fl = connect_flags(k, &rem);
+	rem += 2 + 4 + 1 + 1 + 2 + BLOCK(pl);
 	if (k->will_flag) {
 		if ((rc = props_size(&c->will_props, PROPS_WILL, &wl)) != 0)
 			return rc;
-		fl |= 0x04 | k->will_qos << 3 | (k->will_retain ? 0x20 : 0);
-		rem += BLOCK(wl) + 2 + k->will_topic.len + 2 +
-		    k->will_payload.len;
-	}
-	if (k->has_username) {
-		fl |= 0x80;
-		rem += 2 + k->username.len;
-	}
-	if (k->has_password) {
-		fl |= 0x40;
-		rem += 2 + k->password.len;
+		rem += BLOCK(wl);
 	}
 	if ((rc = packet_begin(out, CODEC_CONNECT << 4, rem, &p)) != 0)
 		return rc;

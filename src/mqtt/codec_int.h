@@ -113,6 +113,56 @@ wr_str(uint8_t *p, const struct codec_str *s)
 }
 
 /*
+ * The connect flags byte of c (3.1.2.3), and in *len the length of the
+ * CONNECT payload fields c names (client id, will topic and message, user
+ * name, password, each with its two-byte length); 5.0 will properties are
+ * the caller's to add.
+ */
+static inline uint8_t
+connect_flags(const struct codec_connect *c, size_t *len)
+{
+	uint8_t	fl = 0;
+	size_t	n = 2 + (size_t)c->client_id.len;
+
+	if (c->clean_session)
+		fl |= 0x02;
+	if (c->will_flag) {
+		fl |= 0x04 | c->will_qos << 3 | (c->will_retain ? 0x20 : 0);
+		n += 2 + (size_t)c->will_topic.len + 2 + c->will_payload.len;
+	}
+	if (c->has_username) {
+		fl |= 0x80;
+		n += 2 + (size_t)c->username.len;
+	}
+	if (c->has_password) {
+		fl |= 0x40;
+		n += 2 + (size_t)c->password.len;
+	}
+	*len = n;
+	return fl;
+}
+
+/*
+ * Like parse (the 3.1.1 or 5.0 header parser) but GW_EMORE until the
+ * whole packet, header_len + remaining bytes, is in buf[0..len).
+ */
+static inline int
+parse_frame_with(int (*parse)(const uint8_t *, size_t, size_t,
+    struct codec_header *), const uint8_t *buf, size_t len,
+    size_t max_packet, struct codec_header *h)
+{
+	struct codec_header	tmp;
+	int			rc;
+
+	if ((rc = parse(buf, len, max_packet, &tmp)) != 0)
+		return rc;
+	if (len - tmp.header_len < tmp.remaining)
+		return GW_EMORE;
+	*h = tmp;
+	return 0;
+}
+
+/*
  * Reserves room for a whole packet with remaining length rem and writes its
  * fixed header; *pp is where the body goes. The caller writes exactly rem
  * bytes and commits header + rem. GW_EMALFORMED when rem is above
