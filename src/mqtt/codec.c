@@ -188,17 +188,7 @@ codec_decode_connect(const uint8_t *body, size_t len,
 
 	if (rd_u8(&r, &fl) != 0 || rd_u16(&r, &out->keepalive) != 0)
 		return GW_EMALFORMED;
-	if (fl & 0x01)
-		return GW_EMALFORMED;		/* reserved, 3.1.2.3 */
-	out->clean_session = (fl & 0x02) != 0;
-	out->will_flag = (fl & 0x04) != 0;
-	out->will_qos = (fl >> 3) & 0x03;
-	out->will_retain = (fl & 0x20) != 0;
-	out->has_password = (fl & 0x40) != 0;
-	out->has_username = (fl & 0x80) != 0;
-	if (out->will_qos == 3)
-		return GW_EMALFORMED;
-	if (!out->will_flag && (out->will_qos != 0 || out->will_retain))
+	if (connect_flags_read(out, fl) != 0)
 		return GW_EMALFORMED;
 	if (out->has_password && !out->has_username)
 		return GW_EMALFORMED;

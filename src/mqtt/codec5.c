@@ -134,16 +134,8 @@ connect_body(struct rd *r, struct codec5_connect *out, uint8_t *reason)
 
 	if (rd_u8(r, &fl) != 0 || rd_u16(r, &c->keepalive) != 0)
 		return bad(reason, REASON_MALFORMED);
-	c->clean_session = (fl & 0x02) != 0;
-	c->will_flag = (fl & 0x04) != 0;
-	c->will_qos = (fl >> 3) & 0x03;
-	c->will_retain = (fl & 0x20) != 0;
-	c->has_password = (fl & 0x40) != 0;
-	c->has_username = (fl & 0x80) != 0;
-	if ((fl & 0x01) != 0 || c->will_qos == 3)	/* 3.1.2-3, 3.1.2-12 */
+	if (connect_flags_read(c, fl) != 0)
 		return bad(reason, REASON_MALFORMED);
-	if (!c->will_flag && (c->will_qos != 0 || c->will_retain))
-		return bad(reason, REASON_MALFORMED);	/* 3.1.2-11, -13 */
 	if ((rc = rd_props(r, CODEC_CONNECT, &out->props, reason)) != 0)
 		return rc;
 	if (props_has(&out->props, PROPS_AUTH_DATA) &&

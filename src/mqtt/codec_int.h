@@ -143,6 +143,29 @@ connect_flags(const struct codec_connect *c, size_t *len)
 }
 
 /*
+ * Reads connect flags fl (3.1.2.3) into c: GW_EMALFORMED for the reserved
+ * bit [MQTT-3.1.2-3], will QoS 3 [MQTT-3.1.2-12], or a will QoS or retain
+ * without the will flag [MQTT-3.1.2-11, -13]; else 0.
+ */
+static inline int
+connect_flags_read(struct codec_connect *c, uint8_t fl)
+{
+	if ((fl & 0x01) != 0)
+		return GW_EMALFORMED;
+	c->clean_session = (fl & 0x02) != 0;
+	c->will_flag = (fl & 0x04) != 0;
+	c->will_qos = (fl >> 3) & 0x03;
+	c->will_retain = (fl & 0x20) != 0;
+	c->has_password = (fl & 0x40) != 0;
+	c->has_username = (fl & 0x80) != 0;
+	if (c->will_qos == 3)
+		return GW_EMALFORMED;
+	if (!c->will_flag && (c->will_qos != 0 || c->will_retain))
+		return GW_EMALFORMED;
+	return 0;
+}
+
+/*
  * Like parse (the 3.1.1 or 5.0 header parser) but GW_EMORE until the
  * whole packet, header_len + remaining bytes, is in buf[0..len).
  */
