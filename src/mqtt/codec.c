@@ -26,77 +26,17 @@
 
 #include "err.h"
 #include "mqtt/codec.h"
+#include "mqtt/codec_int.h"
 #include "mqtt/utf8.h"
 
-/* Cursor over one packet body; every read is bounds-checked. */
-struct rd {
-	const uint8_t	*p;	/* next unread byte */
-	const uint8_t	*end;	/* one past the body */
-};
-
-static int	rd_u8(struct rd *, uint8_t *);
-static int	rd_u16(struct rd *, uint16_t *);
-static int	rd_bin(struct rd *, struct codec_str *);
-static int	rd_str(struct rd *, struct codec_str *);
 static bool	topic_name_ok(const struct codec_str *);
-static uint8_t	*wr_header(uint8_t *, uint8_t, uint32_t);
-static uint8_t	*wr_u16(uint8_t *, uint16_t);
-static uint8_t	*wr_bin(uint8_t *, const void *, uint16_t);
-static int	packet_begin(struct buf *, uint8_t, size_t, uint8_t **);
 static bool	publish_args_ok(size_t, size_t, uint8_t, bool, uint16_t);
-
-static int
-rd_u8(struct rd *r, uint8_t *v)
-{
-	if (r->end - r->p < 1)
-		return GW_EMALFORMED;
-	*v = *r->p++;
-	return 0;
-}
-
-static int
-rd_u16(struct rd *r, uint16_t *v)
-{
-	if (r->end - r->p < 2)
-		return GW_EMALFORMED;
-	*v = (uint16_t)(r->p[0] << 8 | r->p[1]);
-	r->p += 2;
-	return 0;
-}
-
-/* Length-prefixed binary data (1.5.3 framing, no content rule). */
-static int
-rd_bin(struct rd *r, struct codec_str *s)
-{
-	uint16_t	n;
-
-	if (rd_u16(r, &n) != 0 || r->end - r->p < n)
-		return GW_EMALFORMED;
-	s->ptr = (const char *)r->p;
-	s->len = n;
-	r->p += n;
-	return 0;
-}
-
-/* UTF-8 encoded string (1.5.3): well-formed, no U+0000. */
-static int
-rd_str(struct rd *r, struct codec_str *s)
-{
-	if (rd_bin(r, s) != 0 || !utf8_valid(s->ptr, s->len, false))
-		return GW_EMALFORMED;
-	return 0;
-}
 
 /* A topic name (4.7.3): non-empty, no wildcard characters. */
 static bool
 topic_name_ok(const struct codec_str *t)
 {
-	if (t->len == 0)
-		return false;
-	if (memchr(t->ptr, '+', t->len) != NULL ||
-	    memchr(t->ptr, '#', t->len) != NULL)
-		return false;
-	return true;
+	return t->len != 0 && !has_wildcard(t);
 }
 
 /*
@@ -210,15 +150,7 @@ int
 codec_parse_frame(const uint8_t *buf, size_t len, size_t max_packet,
     struct codec_header *h)
 {
-	struct codec_header	tmp;
-	int			rc;
-
-	if ((rc = codec_parse_header(buf, len, max_packet, &tmp)) != 0)
-		return rc;
-	if (len - tmp.header_len < tmp.remaining)
-		return GW_EMORE;
-	*h = tmp;
-	return 0;
+	return parse_frame_with(codec_parse_header, buf, len, max_packet, h);
 }
 
 /*
@@ -256,17 +188,7 @@ codec_decode_connect(const uint8_t *body, size_t len,
 
 	if (rd_u8(&r, &fl) != 0 || rd_u16(&r, &out->keepalive) != 0)
 		return GW_EMALFORMED;
-	if (fl & 0x01)
-		return GW_EMALFORMED;		/* reserved, 3.1.2.3 */
-	out->clean_session = (fl & 0x02) != 0;
-	out->will_flag = (fl & 0x04) != 0;
-	out->will_qos = (fl >> 3) & 0x03;
-	out->will_retain = (fl & 0x20) != 0;
-	out->has_password = (fl & 0x40) != 0;
-	out->has_username = (fl & 0x80) != 0;
-	if (out->will_qos == 3)
-		return GW_EMALFORMED;
-	if (!out->will_flag && (out->will_qos != 0 || out->will_retain))
+	if (connect_flags_read(out, fl) != 0)
 		return GW_EMALFORMED;
 	if (out->has_password && !out->has_username)
 		return GW_EMALFORMED;
@@ -495,48 +417,6 @@ codec_decode_empty(size_t len)
 	return len == 0 ? 0 : GW_EMALFORMED;
 }
 
-static uint8_t *
-wr_header(uint8_t *p, uint8_t first, uint32_t remaining)
-{
-	*p++ = first;
-	return p + codec_varint_encode(p, remaining);
-}
-
-static uint8_t *
-wr_u16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)(v & 0xff);
-	return p + 2;
-}
-
-static uint8_t *
-wr_bin(uint8_t *p, const void *data, uint16_t n)
-{
-	p = wr_u16(p, n);
-	if (n != 0)
-		memcpy(p, data, n);
-	return p + n;
-}
-
-/*
- * Reserves room for a whole packet with remaining length rem and writes its
- * fixed header; *pp is where the body goes. The caller writes exactly rem
- * bytes and commits header + rem.
- */
-static int
-packet_begin(struct buf *out, uint8_t first, size_t rem, uint8_t **pp)
-{
-	int	rc;
-
-	if (rem > CODEC_MAX_REMAINING)
-		return GW_EMALFORMED;
-	if ((rc = buf_reserve(out, 5 + rem, 0)) != 0)
-		return rc;
-	*pp = wr_header(buf_tail(out), first, (uint32_t)rem);
-	return 0;
-}
-
 /* What a PUBLISH encoder may send: see codec_encode_publish(). */
 static bool
 publish_args_ok(size_t topic_len, size_t payload_len, uint8_t qos, bool dup,
@@ -715,7 +595,7 @@ codec_encode_connect(struct buf *out, const struct codec_connect *c)
 {
 	const char	*name;
 	uint16_t	 nlen;
-	uint8_t		*p, fl = 0;
+	uint8_t		*p, fl;
 	size_t		 rem;
 	int		 rc;
 
@@ -731,21 +611,8 @@ codec_encode_connect(struct buf *out, const struct codec_connect *c)
 	    (c->has_password && !c->has_username))
 		return GW_EMALFORMED;
 
-	rem = 2 + nlen + 1 + 1 + 2 + 2 + c->client_id.len;
-	if (c->clean_session)
-		fl |= 0x02;
-	if (c->will_flag) {
-		fl |= 0x04 | c->will_qos << 3 | (c->will_retain ? 0x20 : 0);
-		rem += 2 + c->will_topic.len + 2 + c->will_payload.len;
-	}
-	if (c->has_username) {
-		fl |= 0x80;
-		rem += 2 + c->username.len;
-	}
-	if (c->has_password) {
-		fl |= 0x40;
-		rem += 2 + c->password.len;
-	}
+	fl = connect_flags(c, &rem);
+	rem += 2 + nlen + 1 + 1 + 2;
 	if ((rc = packet_begin(out, CODEC_CONNECT << 4, rem, &p)) != 0)
 		return rc;
 	p = wr_bin(p, name, nlen);

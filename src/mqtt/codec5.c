@@ -29,22 +29,14 @@
 
 #include "err.h"
 #include "mqtt/codec5.h"
+#include "mqtt/codec_int.h"
 #include "mqtt/reason.h"
 #include "mqtt/utf8.h"
 
-/* Cursor over one packet body; every read is bounds-checked. */
-struct rd {
-	const uint8_t	*p;	/* next unread byte */
-	const uint8_t	*end;	/* one past the body */
-};
-
 static int	bad(uint8_t *, uint8_t);
-static int	rd_u8(struct rd *, uint8_t *);
-static int	rd_u16(struct rd *, uint16_t *);
-static int	rd_bin(struct rd *, struct codec_str *);
-static int	rd_str(struct rd *, struct codec_str *);
 static int	rd_props(struct rd *, int, struct props *, uint8_t *);
-static bool	has_wildcard(const struct codec_str *);
+static int	id_props(struct rd *, const uint8_t *, size_t, int, uint16_t *,
+		    struct props *, uint8_t *);
 static int	connect_body(struct rd *, struct codec5_connect *, uint8_t *);
 
 static int
@@ -53,46 +45,6 @@ bad(uint8_t *reason, uint8_t code)
 	if (reason != NULL)
 		*reason = code;
 	return code == REASON_MALFORMED ? GW_EMALFORMED : GW_EPROTO;
-}
-
-static int
-rd_u8(struct rd *r, uint8_t *v)
-{
-	if (r->end - r->p < 1)
-		return GW_EMALFORMED;
-	*v = *r->p++;
-	return 0;
-}
-
-static int
-rd_u16(struct rd *r, uint16_t *v)
-{
-	if (r->end - r->p < 2)
-		return GW_EMALFORMED;
-	*v = (uint16_t)(r->p[0] << 8 | r->p[1]);
-	r->p += 2;
-	return 0;
-}
-
-static int
-rd_bin(struct rd *r, struct codec_str *s)
-{
-	uint16_t	n;
-
-	if (rd_u16(r, &n) != 0 || r->end - r->p < n)
-		return GW_EMALFORMED;
-	s->ptr = (const char *)r->p;
-	s->len = n;
-	r->p += n;
-	return 0;
-}
-
-static int
-rd_str(struct rd *r, struct codec_str *s)
-{
-	if (rd_bin(r, s) != 0 || !utf8_valid(s->ptr, s->len, false))
-		return GW_EMALFORMED;
-	return 0;
 }
 
 /* A property block for packet at the cursor; moves past it. */
@@ -109,11 +61,20 @@ rd_props(struct rd *r, int packet, struct props *out, uint8_t *reason)
 	return 0;
 }
 
-static bool
-has_wildcard(const struct codec_str *t)
+/*
+ * Starts r on body and reads what SUBSCRIBE, UNSUBSCRIBE, SUBACK and
+ * UNSUBACK begin with: a non-zero packet id into *id, then the property
+ * block of packet into props.
+ */
+static int
+id_props(struct rd *r, const uint8_t *body, size_t len, int packet,
+    uint16_t *id, struct props *props, uint8_t *reason)
 {
-	return memchr(t->ptr, '+', t->len) != NULL ||
-	    memchr(t->ptr, '#', t->len) != NULL;
+	r->p = body;
+	r->end = body + len;
+	if (len == 0 || rd_u16(r, id) != 0 || *id == 0)
+		return bad(reason, REASON_MALFORMED);
+	return rd_props(r, packet, props, reason);
 }
 
 /*
@@ -160,15 +121,7 @@ int
 codec5_parse_frame(const uint8_t *buf, size_t len, size_t max_packet,
     struct codec_header *h)
 {
-	struct codec_header	tmp;
-	int			rc;
-
-	if ((rc = codec5_parse_header(buf, len, max_packet, &tmp)) != 0)
-		return rc;
-	if (len - tmp.header_len < tmp.remaining)
-		return GW_EMORE;
-	*h = tmp;
-	return 0;
+	return parse_frame_with(codec5_parse_header, buf, len, max_packet, h);
 }
 
 /* CONNECT after the protocol level (3.1.2.3 onwards). */
@@ -181,16 +134,8 @@ connect_body(struct rd *r, struct codec5_connect *out, uint8_t *reason)
 
 	if (rd_u8(r, &fl) != 0 || rd_u16(r, &c->keepalive) != 0)
 		return bad(reason, REASON_MALFORMED);
-	c->clean_session = (fl & 0x02) != 0;
-	c->will_flag = (fl & 0x04) != 0;
-	c->will_qos = (fl >> 3) & 0x03;
-	c->will_retain = (fl & 0x20) != 0;
-	c->has_password = (fl & 0x40) != 0;
-	c->has_username = (fl & 0x80) != 0;
-	if ((fl & 0x01) != 0 || c->will_qos == 3)	/* 3.1.2-3, 3.1.2-12 */
+	if (connect_flags_read(c, fl) != 0)
 		return bad(reason, REASON_MALFORMED);
-	if (!c->will_flag && (c->will_qos != 0 || c->will_retain))
-		return bad(reason, REASON_MALFORMED);	/* 3.1.2-11, -13 */
 	if ((rc = rd_props(r, CODEC_CONNECT, &out->props, reason)) != 0)
 		return rc;
 	if (props_has(&out->props, PROPS_AUTH_DATA) &&
@@ -372,12 +317,8 @@ codec5_decode_subscribe(const uint8_t *body, size_t len,
 	int			rc;
 
 	memset(out, 0, sizeof *out);
-	r.p = body;
-	r.end = body + len;
-	if (len == 0 || rd_u16(&r, &out->packet_id) != 0 ||
-	    out->packet_id == 0)
-		return bad(reason, REASON_MALFORMED);
-	if ((rc = rd_props(&r, CODEC_SUBSCRIBE, &out->props, reason)) != 0)
+	if ((rc = id_props(&r, body, len, CODEC_SUBSCRIBE, &out->packet_id,
+	    &out->props, reason)) != 0)
 		return rc;
 	out->entries.p = r.p;
 	out->entries.end = r.end;
@@ -440,13 +381,8 @@ codec5_decode_unsubscribe(const uint8_t *body, size_t len,
 	int			rc;
 
 	memset(out, 0, sizeof *out);
-	r.p = body;
-	r.end = body + len;
-	if (len == 0 || rd_u16(&r, &out->packet_id) != 0 ||
-	    out->packet_id == 0)
-		return bad(reason, REASON_MALFORMED);
-	if ((rc = rd_props(&r, CODEC_UNSUBSCRIBE, &out->props,
-	    reason)) != 0)
+	if ((rc = id_props(&r, body, len, CODEC_UNSUBSCRIBE,
+	    &out->packet_id, &out->props, reason)) != 0)
 		return rc;
 	out->entries.p = r.p;
 	out->entries.end = r.end;
@@ -476,12 +412,8 @@ codec5_decode_suback(uint8_t type, const uint8_t *body, size_t len,
 	memset(out, 0, sizeof *out);
 	if (type != CODEC_SUBACK && type != CODEC_UNSUBACK)
 		return bad(reason, REASON_PROTOCOL_ERROR);
-	r.p = body;
-	r.end = body + len;
-	if (len == 0 || rd_u16(&r, &out->packet_id) != 0 ||
-	    out->packet_id == 0)
-		return bad(reason, REASON_MALFORMED);
-	if ((rc = rd_props(&r, type, &out->props, reason)) != 0)
+	if ((rc = id_props(&r, body, len, type, &out->packet_id,
+	    &out->props, reason)) != 0)
 		return rc;
 	if (r.p == r.end)
 		return bad(reason, REASON_PROTOCOL_ERROR);

@@ -15,12 +15,10 @@
 
 #include "err.h"
 #include "mqtt/codec5.h"
+#include "mqtt/codec_int.h"
 #include "mqtt/reason.h"
 
 static int	block_size(const struct props *, int, size_t *);
-static int	begin(struct buf *, uint8_t, size_t, uint8_t **);
-static uint8_t	*wr_u16(uint8_t *, uint16_t);
-static uint8_t	*wr_bin(uint8_t *, const struct codec_str *);
 
 /* The empty property block, for callers passing NULL. */
 static const struct props no_props;
@@ -37,40 +35,6 @@ block_size(const struct props *props, int packet, size_t *len)
 	props_write((p), (props) == NULL ? &no_props : (props), (packet), (n))
 #define PACKET_END(out, p)	buf_commit((out), (size_t)((p) - buf_tail(out)))
 
-/* Reserves a whole packet and writes its fixed header; see codec.c. */
-static int
-begin(struct buf *out, uint8_t first, size_t rem, uint8_t **pp)
-{
-	uint8_t	*p;
-	int	 rc;
-
-	if (rem > CODEC_MAX_REMAINING)
-		return GW_EMALFORMED;
-	if ((rc = buf_reserve(out, 5 + rem, 0)) != 0)
-		return rc;
-	p = buf_tail(out);
-	*p++ = first;
-	*pp = p + codec_varint_encode(p, (uint32_t)rem);
-	return 0;
-}
-
-static uint8_t *
-wr_u16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)(v & 0xff);
-	return p + 2;
-}
-
-static uint8_t *
-wr_bin(uint8_t *p, const struct codec_str *s)
-{
-	p = wr_u16(p, s->len);
-	if (s->len != 0)
-		memcpy(p, s->ptr, s->len);
-	return p + s->len;
-}
-
 /*
  * Appends a 5.0 CONNECT from c (borrowed; c->c.protocol_level is ignored,
  * 5 is sent). Will fields and will_props are used only with will_flag.
@@ -81,48 +45,37 @@ codec5_encode_connect(struct buf *out, const struct codec5_connect *c)
 {
 	const struct codec_connect	*k = &c->c;
 	size_t				 pl, wl = 0, rem;
-	uint8_t				*p, fl = 0;
+	uint8_t				*p, fl;
 	int				 rc;
 
 	if (k->will_flag && k->will_qos > 2)
 		return GW_EMALFORMED;
 	if ((rc = props_size(&c->props, CODEC_CONNECT, &pl)) != 0)
 		return rc;
-	rem = 2 + 4 + 1 + 1 + 2 + BLOCK(pl) + 2 + k->client_id.len;
-	if (k->clean_session)
-		fl |= 0x02;
+	fl = connect_flags(k, &rem);
+	rem += 2 + 4 + 1 + 1 + 2 + BLOCK(pl);
 	if (k->will_flag) {
 		if ((rc = props_size(&c->will_props, PROPS_WILL, &wl)) != 0)
 			return rc;
-		fl |= 0x04 | k->will_qos << 3 | (k->will_retain ? 0x20 : 0);
-		rem += BLOCK(wl) + 2 + k->will_topic.len + 2 +
-		    k->will_payload.len;
+		rem += BLOCK(wl);
 	}
-	if (k->has_username) {
-		fl |= 0x80;
-		rem += 2 + k->username.len;
-	}
-	if (k->has_password) {
-		fl |= 0x40;
-		rem += 2 + k->password.len;
-	}
-	if ((rc = begin(out, CODEC_CONNECT << 4, rem, &p)) != 0)
+	if ((rc = packet_begin(out, CODEC_CONNECT << 4, rem, &p)) != 0)
 		return rc;
-	p = wr_bin(p, &(struct codec_str){ "MQTT", 4 });
+	p = wr_str(p, &(struct codec_str){ "MQTT", 4 });
 	*p++ = CODEC5_LEVEL;
 	*p++ = fl;
 	p = wr_u16(p, k->keepalive);
 	p = props_write(p, &c->props, CODEC_CONNECT, pl);
-	p = wr_bin(p, &k->client_id);
+	p = wr_str(p, &k->client_id);
 	if (k->will_flag) {
 		p = props_write(p, &c->will_props, PROPS_WILL, wl);
-		p = wr_bin(p, &k->will_topic);
-		p = wr_bin(p, &k->will_payload);
+		p = wr_str(p, &k->will_topic);
+		p = wr_str(p, &k->will_payload);
 	}
 	if (k->has_username)
-		p = wr_bin(p, &k->username);
+		p = wr_str(p, &k->username);
 	if (k->has_password)
-		p = wr_bin(p, &k->password);
+		p = wr_str(p, &k->password);
 	PACKET_END(out, p);
 	return 0;
 }
@@ -143,7 +96,8 @@ codec5_encode_connack(struct buf *out, bool session_present,
 		return GW_EMALFORMED;
 	if ((rc = block_size(props, CODEC_CONNACK, &pl)) != 0)
 		return rc;
-	if ((rc = begin(out, CODEC_CONNACK << 4, 2 + BLOCK(pl), &p)) != 0)
+	if ((rc = packet_begin(out, CODEC_CONNACK << 4, 2 + BLOCK(pl),
+	    &p)) != 0)
 		return rc;
 	*p++ = (session_present && reason == 0) ? 1 : 0;
 	*p++ = reason;
@@ -176,10 +130,10 @@ codec5_encode_publish(struct buf *out, const struct codec_publish *pub,
 		return rc;
 	rem = 2 + (size_t)pub->topic.len + (pub->qos > 0 ? 2 : 0) +
 	    BLOCK(pl) + pub->payload_len;
-	if ((rc = begin(out, CODEC_PUBLISH << 4 | (pub->dup ? 0x08 : 0) |
+	if ((rc = packet_begin(out, CODEC_PUBLISH << 4 | (pub->dup ? 0x08 : 0) |
 	    pub->qos << 1 | (pub->retain ? 0x01 : 0), rem, &p)) != 0)
 		return rc;
-	p = wr_bin(p, &pub->topic);
+	p = wr_str(p, &pub->topic);
 	if (pub->qos > 0)
 		p = wr_u16(p, pub->packet_id);
 	p = WR_PROPS(p, props, CODEC_PUBLISH, pl);
@@ -209,7 +163,7 @@ codec5_encode_ack(struct buf *out, uint8_t type, uint16_t packet_id,
 	if ((rc = block_size(props, type, &pl)) != 0)
 		return rc;
 	rem = pl != 0 ? 3 + BLOCK(pl) : reason != 0 ? 3 : 2;
-	if ((rc = begin(out, (uint8_t)(type << 4 |
+	if ((rc = packet_begin(out, (uint8_t)(type << 4 |
 	    (type == CODEC_PUBREL ? 0x02 : 0)), rem, &p)) != 0)
 		return rc;
 	p = wr_u16(p, packet_id);
@@ -245,12 +199,13 @@ codec5_encode_subscribe(struct buf *out, uint16_t packet_id,
 			return GW_EMALFORMED;
 		rem += 2 + filters[i].len + 1;
 	}
-	if ((rc = begin(out, CODEC_SUBSCRIBE << 4 | 0x02, rem, &p)) != 0)
+	if ((rc = packet_begin(out, CODEC_SUBSCRIBE << 4 | 0x02, rem,
+	    &p)) != 0)
 		return rc;
 	p = wr_u16(p, packet_id);
 	p = WR_PROPS(p, props, CODEC_SUBSCRIBE, pl);
 	for (i = 0; i < n; i++) {
-		p = wr_bin(p, &filters[i]);
+		p = wr_str(p, &filters[i]);
 		*p++ = (uint8_t)(opts[i].qos | (opts[i].no_local ? 0x04 : 0) |
 		    (opts[i].retain_as_published ? 0x08 : 0) |
 		    opts[i].retain_handling << 4);
@@ -278,12 +233,13 @@ codec5_encode_unsubscribe(struct buf *out, uint16_t packet_id,
 			return GW_EMALFORMED;
 		rem += 2 + filters[i].len;
 	}
-	if ((rc = begin(out, CODEC_UNSUBSCRIBE << 4 | 0x02, rem, &p)) != 0)
+	if ((rc = packet_begin(out, CODEC_UNSUBSCRIBE << 4 | 0x02, rem,
+	    &p)) != 0)
 		return rc;
 	p = wr_u16(p, packet_id);
 	p = WR_PROPS(p, props, CODEC_UNSUBSCRIBE, pl);
 	for (i = 0; i < n; i++)
-		p = wr_bin(p, &filters[i]);
+		p = wr_str(p, &filters[i]);
 	PACKET_END(out, p);
 	return 0;
 }
@@ -309,7 +265,7 @@ codec5_encode_suback(struct buf *out, uint8_t type, uint16_t packet_id,
 	}
 	if ((rc = block_size(props, type, &pl)) != 0)
 		return rc;
-	if ((rc = begin(out, (uint8_t)(type << 4), 2 + BLOCK(pl) + n,
+	if ((rc = packet_begin(out, (uint8_t)(type << 4), 2 + BLOCK(pl) + n,
 	    &p)) != 0)
 		return rc;
 	p = wr_u16(p, packet_id);
@@ -348,7 +304,7 @@ codec5_encode_disconnect(struct buf *out, uint8_t type, uint8_t reason,
 	if (type == CODEC_AUTH && rem != 0 &&
 	    (props == NULL || !props_has(props, PROPS_AUTH_METHOD)))
 		return GW_EMALFORMED;
-	if ((rc = begin(out, (uint8_t)(type << 4), rem, &p)) != 0)
+	if ((rc = packet_begin(out, (uint8_t)(type << 4), rem, &p)) != 0)
 		return rc;
 	if (rem > 0)
 		*p++ = reason;

@@ -456,8 +456,9 @@ type_name(const char *s)
 	return NULL;
 }
 
-static struct rule_column *
-find_col(const struct rule_sqlite *sq, const char *name)
+/* The column of sq named name (any case), or NULL. */
+struct rule_column *
+load_find_col(const struct rule_sqlite *sq, const char *name)
 {
 	size_t	i;
 
@@ -513,7 +514,7 @@ check_table(struct loader *ld, struct rule_sqlite *sq, const char *path)
 	}
 	for (k = 0; k < NMESSAGES_COLS; k++) {
 		if (messages_cols[k].required &&
-		    find_col(sq, messages_cols[k].name) == NULL) {
+		    load_find_col(sq, messages_cols[k].name) == NULL) {
 			load_pathf(p, "%s.columns", path);
 			load_err(ld, p,
 			    "table messages needs column %s (NOT NULL)",
@@ -542,7 +543,7 @@ check_cross(struct loader *ld, const struct rule *r, const char *path)
 		    o->table == NULL || strcasecmp(o->table, sq->table) != 0)
 			continue;
 		for (k = 0; k < sq->ncols; k++) {
-			if ((oc = find_col(o, sq->cols[k].name)) == NULL ||
+			if ((oc = load_find_col(o, sq->cols[k].name)) == NULL ||
 			    strcmp(oc->decl, sq->cols[k].decl) == 0)
 				continue;
 			load_pathf(p, "%s.columns.%s", path,
@@ -600,13 +601,13 @@ load_indexes(struct loader *ld, struct rule_sqlite *sq, const cJSON *j,
 				load_pathf(q, "%s[%zu]", p, k);
 			else
 				load_pathf(q, "%s", p);
-			if (!cJSON_IsString(c) || find_col(sq,
+			if (!cJSON_IsString(c) || load_find_col(sq,
 			    c->valuestring) == NULL) {
 				load_err(ld, q, "not a column of this rule");
 				k++;
 				continue;
 			}
-			ix->cols[ix->ncols++] = find_col(sq,
+			ix->cols[ix->ncols++] = load_find_col(sq,
 			    c->valuestring)->name;
 			len += strlen(c->valuestring) + 1;
 			k++;
@@ -675,7 +676,7 @@ load_sqlite(struct loader *ld, struct rule *r, const cJSON *j,
 				    "bytes)");
 				continue;
 			}
-			if (find_col(sq, it->string) != NULL) {
+			if (load_find_col(sq, it->string) != NULL) {
 				load_err(ld, p,
 				    "duplicate column (names ignore "
 				    "case)");
@@ -700,7 +701,7 @@ load_sqlite(struct loader *ld, struct rule *r, const cJSON *j,
 		}
 		cJSON_ArrayForEach(it, types) {
 			load_pathf(p, "%s.types.%s", path, it->string);
-			if ((c = find_col(sq, it->string)) == NULL)
+			if ((c = load_find_col(sq, it->string)) == NULL)
 				load_err(ld, p, "not a column of this rule");
 			else if (!cJSON_IsString(it) ||
 			    type_name(it->valuestring) == NULL)
@@ -729,7 +730,7 @@ load_sqlite(struct loader *ld, struct rule *r, const cJSON *j,
 			if (tc == NULL)
 				load_err(ld, p, "missing \"time_column\"");
 			else if (!cJSON_IsString(tc) ||
-			    (c = find_col(sq, tc->valuestring)) == NULL) {
+			    (c = load_find_col(sq, tc->valuestring)) == NULL) {
 				load_pathf(p, "%s.retention.time_column",
 				    path);
 				load_err(ld, p, "not a column of this rule");

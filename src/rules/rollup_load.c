@@ -53,19 +53,6 @@ static const struct {
 	{ "last", RULE_AGG_LAST },
 };
 
-static const struct rule_column *
-rollup_find_col(const struct rule_sqlite *sq, const char *name)
-{
-	size_t	i;
-
-	for (i = 0; i < sq->ncols; i++) {
-		if (sq->cols[i].name != NULL &&
-		    strcasecmp(sq->cols[i].name, name) == 0)
-			return &sq->cols[i];
-	}
-	return NULL;
-}
-
 /* Is name taken in ro already (window start, group_by, columns)? */
 static bool
 rollup_name_taken(const struct rule_rollup *ro, const char *name)
@@ -141,7 +128,7 @@ rollup_parse_agg(const struct rule_sqlite *sq, const char *s,
 		c->decl = "INTEGER";
 		return true;
 	}
-	if (!load_is_ident(arg) || (col = rollup_find_col(sq, arg)) == NULL) {
+	if (!load_is_ident(arg) || (col = load_find_col(sq, arg)) == NULL) {
 		snprintf(why, whylen, "%s is not a column of this rule", arg);
 		return false;
 	}
@@ -181,7 +168,7 @@ rollup_load_group(struct loader *ld, const struct rule_sqlite *sq,
 	}
 	cJSON_ArrayForEach(it, j) {
 		load_pathf(p, "%s[%zu]", path, k++);
-		if (!cJSON_IsString(it) || (col = rollup_find_col(sq,
+		if (!cJSON_IsString(it) || (col = load_find_col(sq,
 		    it->valuestring)) == NULL)
 			load_err(ld, p, "not a column of this rule");
 		else if (rollup_name_taken(ro, col->name))
@@ -363,11 +350,11 @@ rollup_load_one(struct loader *ld, struct rule *r, struct rule_rollup *ro,
 	load_path(p, path, "time_column");
 	col = NULL;
 	if ((it = load_item(j, "time_column")) != NULL) {
-		if (!cJSON_IsString(it) || (col = rollup_find_col(sq,
+		if (!cJSON_IsString(it) || (col = load_find_col(sq,
 		    it->valuestring)) == NULL)
 			load_err(ld, p, "not a column of this rule");
 	} else if (sq->time_column != NULL)
-		col = rollup_find_col(sq, sq->time_column);
+		col = load_find_col(sq, sq->time_column);
 	else
 		load_err(ld, path, "missing \"time_column\" (the table's "
 		    "retention names none)");

@@ -252,6 +252,8 @@ struct rule_tmpl *load_tmpl(struct loader *ld, const cJSON *j,
 void	load_resolve(struct loader *ld, struct rule_str *s, const char *path);
 bool	load_is_ident(const char *s);
 bool	load_is_reserved(const char *s);
+struct rule_column *load_find_col(const struct rule_sqlite *sq,
+	    const char *name);
 
 /* rollup_load.c */
 void	rollup_load(struct loader *ld, struct rule *r, const cJSON *j,

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mem.h"
 #include "rules/devtime.h"
 #include "rules/transform_int.h"
 
@@ -34,19 +35,6 @@ set_owned(struct rule_value *v, uint8_t type, char *p, size_t len)
 {
 	rule_value_clear(v);
 	rule_value_bytes(v, type, p, len, true);
-}
-
-/* A new NUL-terminated copy of len bytes, or NULL. */
-static char *
-copy(const char *p, size_t len)
-{
-	char	*o;
-
-	if ((o = gw_malloc(len + 1)) == NULL)
-		return NULL;
-	memcpy(o, p, len);
-	o[len] = '\0';
-	return o;
 }
 
 static int
@@ -295,7 +283,7 @@ step_bytes(const struct transform_step *st, const struct rule_ctx *c,
 	case XF_UPPER:
 		if (v->owned)
 			o = (char *)p;
-		else if ((o = copy(p, len)) == NULL)
+		else if ((o = gw_strndup(p, len)) == NULL)
 			return GW_ENOMEM;
 		for (i = 0; i < len; i++)
 			o[i] = (char)(st->def->op == XF_LOWER ?
@@ -377,7 +365,7 @@ step_json(const struct transform_step *st, const struct rule_ctx *c,
 	}
 	if (v->owned && !r.owned && (r.type == RULE_VTEXT ||
 	    r.type == RULE_VBLOB)) {
-		if ((o = copy(r.u.s.p, r.u.s.len)) == NULL)
+		if ((o = gw_strndup(r.u.s.p, r.u.s.len)) == NULL)
 			return GW_ENOMEM;
 		rule_value_bytes(&r, r.type, o, r.u.s.len, true);
 	}

@@ -40,6 +40,7 @@
 #include "mem.h"
 #include "rules/rules.h"
 #include "sink/rowbuf.h"
+#include "sink/sql.h"
 #include "sink/sqlite.h"
 
 #define SINK_NSIZES		3
@@ -75,73 +76,6 @@ struct sink_sqlite {
 	struct log_limit	 rejlog;
 };
 
-/* Appends a NUL-terminated string; sets *bad on failure. */
-static void
-sql_add(struct buf *b, const char *s, int *bad)
-{
-	if (buf_append(b, s, strlen(s)) != 0)
-		*bad = 1;
-}
-
-/* Appends "ident" quoted. */
-static void
-sql_ident(struct buf *b, const char *id, int *bad)
-{
-	sql_add(b, "\"", bad);
-	sql_add(b, id, bad);
-	sql_add(b, "\"", bad);
-}
-
-/* Terminates the builder's text; returns it or NULL. */
-static const char *
-sql_text(struct buf *b, int *bad)
-{
-	if (buf_append(b, "", 1) != 0)
-		*bad = 1;
-	return *bad ? NULL : (const char *)buf_head(b);
-}
-
-static int
-exec_sql(sqlite3 *db, const char *sql, struct gw_error *err, const char *what)
-{
-	char *msg = NULL;
-
-	if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
-		return 0;
-	gw_error_set(err, what, "%s", msg != NULL ? msg : sqlite3_errmsg(db));
-	sqlite3_free(msg);
-	return GW_EIO;
-}
-
-/*
- * Finds column col of table in PRAGMA table_info: returns 1 and its
- * declared type in type (may be ""), 0 when absent, GW_EIO.
- */
-static int
-column_type(sqlite3 *db, const char *table, const char *col, char *type,
-    size_t typelen)
-{
-	sqlite3_stmt *st;
-	const char *name, *t;
-	int rc, found = 0;
-
-	if (sqlite3_prepare_v2(db, "SELECT name, type FROM"
-	    " pragma_table_info(?1)", -1, &st, NULL) != SQLITE_OK)
-		return GW_EIO;
-	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		name = (const char *)sqlite3_column_text(st, 0);
-		if (name != NULL && strcasecmp(name, col) == 0) {
-			t = (const char *)sqlite3_column_text(st, 1);
-			snprintf(type, typelen, "%s", t != NULL ? t : "");
-			found = 1;
-			break;
-		}
-	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : GW_EIO;
-}
-
 /* Creates the table of r if missing, adds missing columns, indexes. */
 static int
 ensure_table(sqlite3 *db, const struct rule *r, struct gw_error *err)
@@ -159,21 +93,18 @@ ensure_table(sqlite3 *db, const struct rule *r, struct gw_error *err)
 	sql_add(&b, " (id INTEGER PRIMARY KEY", &bad);
 	for (i = 0; i < q->ncols; i++) {
 		sql_add(&b, ", ", &bad);
-		sql_ident(&b, q->cols[i].name, &bad);
-		if (rule_column_decl_type(r, i)[0] != '\0') {
-			sql_add(&b, " ", &bad);
-			sql_add(&b, rule_column_decl_type(r, i), &bad);
-		}
+		sql_coldef(&b, q->cols[i].name, rule_column_decl_type(r, i),
+		    &bad);
 	}
 	sql_add(&b, ")", &bad);
 	if (sql_text(&b, &bad) == NULL) {
 		buf_free(&b);
 		return GW_ENOMEM;
 	}
-	if ((rc = exec_sql(db, (const char *)buf_head(&b), err, path)) != 0)
+	if ((rc = sql_exec(db, (const char *)buf_head(&b), err, path)) != 0)
 		goto out;
 	for (i = 0; i < q->ncols && rc == 0; i++) {
-		have = column_type(db, q->table, q->cols[i].name, type,
+		have = sql_column_type(db, q->table, q->cols[i].name, type,
 		    sizeof type);
 		if (have < 0) {
 			gw_error_set(err, path, "%s", sqlite3_errmsg(db));
@@ -194,16 +125,13 @@ ensure_table(sqlite3 *db, const struct rule *r, struct gw_error *err)
 		sql_add(&b, "ALTER TABLE ", &bad);
 		sql_ident(&b, q->table, &bad);
 		sql_add(&b, " ADD COLUMN ", &bad);
-		sql_ident(&b, q->cols[i].name, &bad);
-		if (rule_column_decl_type(r, i)[0] != '\0') {
-			sql_add(&b, " ", &bad);
-			sql_add(&b, rule_column_decl_type(r, i), &bad);
-		}
+		sql_coldef(&b, q->cols[i].name, rule_column_decl_type(r, i),
+		    &bad);
 		if (sql_text(&b, &bad) == NULL) {
 			rc = GW_ENOMEM;
 			break;
 		}
-		rc = exec_sql(db, (const char *)buf_head(&b), err, path);
+		rc = sql_exec(db, (const char *)buf_head(&b), err, path);
 		if (rc == 0)
 			log_info("rule %s: added column %s to table %s",
 			    rule_name(r), q->cols[i].name, q->table);
@@ -225,7 +153,7 @@ ensure_table(sqlite3 *db, const struct rule *r, struct gw_error *err)
 			rc = GW_ENOMEM;
 			break;
 		}
-		rc = exec_sql(db, (const char *)buf_head(&b), err, path);
+		rc = sql_exec(db, (const char *)buf_head(&b), err, path);
 	}
 out:
 	buf_free(&b);
@@ -320,7 +248,7 @@ sink_sqlite_prepare(sqlite3 *db, struct rule_set *set, struct gw_error *err)
 	}
 	for (i = 0; i < k->nrules; i++)
 		k->rules[i].last = SINK_NONE;
-	if (exec_sql(db, "SAVEPOINT sink_prepare", err, "rules") != 0)
+	if (sql_exec(db, "SAVEPOINT sink_prepare", err, "rules") != 0)
 		goto fail;
 	for (i = 0; i < k->nrules && rc == 0; i++) {
 		r = rule_set_rule(set, i);
@@ -338,7 +266,7 @@ sink_sqlite_prepare(sqlite3 *db, struct rule_set *set, struct gw_error *err)
 		    "RELEASE sink_prepare", NULL, NULL, NULL);
 		goto fail;
 	}
-	if (exec_sql(db, "RELEASE sink_prepare", err, "rules") != 0)
+	if (sql_exec(db, "RELEASE sink_prepare", err, "rules") != 0)
 		goto fail;
 	if (sqlite3_prepare_v3(db, "INSERT INTO rejected (received_ms,"
 	    " rejected_ms, rule, topic, client_id, qos, reason, payload)"

@@ -59,6 +59,7 @@
 #include "log.h"
 #include "mem.h"
 #include "rules/rules.h"
+#include "sink/sql.h"
 #include "store/rollup.h"
 
 #define ROLLUP_TURN_WINDOWS	8	/* windows per transaction */
@@ -100,77 +101,6 @@ struct rollup {
 	struct rollup_counters	*c;		/* borrowed from the store */
 };
 
-/* ---- SQL text, from checked identifiers only. ---- */
-
-static void
-sql_add(struct buf *b, const char *s, int *bad)
-{
-	if (buf_append(b, s, strlen(s)) != 0)
-		*bad = 1;
-}
-
-static void
-sql_ident(struct buf *b, const char *id, int *bad)
-{
-	sql_add(b, "\"", bad);
-	sql_add(b, id, bad);
-	sql_add(b, "\"", bad);
-}
-
-/* Terminates b's text and returns it, or NULL when an append failed. */
-static const char *
-sql_text(struct buf *b, int *bad)
-{
-	if (buf_append(b, "", 1) != 0)
-		*bad = 1;
-	return *bad ? NULL : (const char *)buf_head(b);
-}
-
-static int
-rollup_exec(sqlite3 *db, struct buf *b, int *bad, struct gw_error *err,
-    const char *what)
-{
-	const char	*sql;
-	char		*msg = NULL;
-
-	if ((sql = sql_text(b, bad)) == NULL)
-		return GW_ENOMEM;
-	if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
-		return 0;
-	gw_error_set(err, what, "%s", msg != NULL ? msg : sqlite3_errmsg(db));
-	sqlite3_free(msg);
-	return GW_EIO;
-}
-
-/* 1 when table has column col, 0 when not, GW_EIO. */
-static int
-rollup_has_col(sqlite3 *db, const char *table, const char *col)
-{
-	sqlite3_stmt	*st;
-	int		 rc, found = 0;
-
-	if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1)"
-	    " WHERE name = ?2 COLLATE NOCASE", -1, &st, NULL) != SQLITE_OK)
-		return GW_EIO;
-	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, col, -1, SQLITE_STATIC);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		found = 1;
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : GW_EIO;
-}
-
-/* Appends "name TYPE" for a column definition. */
-static void
-sql_coldef(struct buf *b, const char *name, const char *decl, int *bad)
-{
-	sql_ident(b, name, bad);
-	if (decl != NULL && decl[0] != '\0') {
-		sql_add(b, " ", bad);
-		sql_add(b, decl, bad);
-	}
-}
-
 /* Adds column name (type decl) to table unless it is there. */
 static int
 rollup_add_col(sqlite3 *db, const char *table, const char *name,
@@ -179,13 +109,13 @@ rollup_add_col(sqlite3 *db, const char *table, const char *name,
 	struct buf	 b = BUF_INIT;
 	int		 bad = 0, rc;
 
-	if ((rc = rollup_has_col(db, table, name)) != 0)
+	if ((rc = sql_column_type(db, table, name, NULL, 0)) != 0)
 		return rc == 1 ? 0 : GW_EIO;
 	sql_add(&b, "ALTER TABLE ", &bad);
 	sql_ident(&b, table, &bad);
 	sql_add(&b, " ADD COLUMN ", &bad);
 	sql_coldef(&b, name, decl, &bad);
-	rc = rollup_exec(db, &b, &bad, err, what);
+	rc = sql_exec_buf(db, &b, &bad, err, what);
 	buf_free(&b);
 	if (rc == 0)
 		log_info("rollup %s: added column %s", table, name);
@@ -217,7 +147,7 @@ rollup_table(sqlite3 *db, const struct rule_rollup *ro,
 		sql_coldef(&b, ro->cols[i].name, ro->cols[i].decl, &bad);
 	}
 	sql_add(&b, ")", &bad);
-	if ((rc = rollup_exec(db, &b, &bad, err, what)) != 0)
+	if ((rc = sql_exec_buf(db, &b, &bad, err, what)) != 0)
 		goto out;
 	for (i = 0; i < ro->ngroup && rc == 0; i++)
 		rc = rollup_add_col(db, ro->table, ro->group_by[i]->name,
@@ -234,7 +164,7 @@ rollup_table(sqlite3 *db, const struct rule_rollup *ro,
 	sql_add(&b, "_" RULES_ROLLUP_WINDOW "_idx\" ON ", &bad);
 	sql_ident(&b, ro->table, &bad);
 	sql_add(&b, " (" RULES_ROLLUP_WINDOW ")", &bad);
-	rc = rollup_exec(db, &b, &bad, err, what);
+	rc = sql_exec_buf(db, &b, &bad, err, what);
 out:
 	buf_free(&b);
 	return rc;

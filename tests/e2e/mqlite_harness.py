@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.environ.get("E2E_TARGET", "mqlite")
@@ -126,6 +127,19 @@ def wait_until(pred, timeout=10.0, interval=0.02):
         if v or time.monotonic() >= deadline:
             return v
         time.sleep(interval)
+
+
+def labelled_metric(port, name, label, value):
+    """The value of name{label="value"} at the daemon's /metrics on port,
+    as an int, or None when the line is absent."""
+    url = "http://%s:%d/metrics" % (HOST, port)
+    with urllib.request.urlopen(url, timeout=10) as r:
+        text = r.read().decode()
+    key = '%s{%s="%s"} ' % (name, label, value)
+    for line in text.splitlines():
+        if line.startswith(key):
+            return int(float(line[len(key):]))
+    return None
 
 
 # ---------------------------------------------------------------------------

@@ -16,12 +16,12 @@ import subprocess
 import threading
 import time
 import unittest
-import urllib.request
 
 import paho.mqtt.client as mqtt
 
 from mqlite_harness import (HOST, Broker, E2ETestCase, daemon_path,
-                            free_port, helper_path, wait_until)
+                            free_port, helper_path, labelled_metric,
+                            wait_until)
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 # LeakSanitizer: ignore the blocks libpaho itself leaks (see the file).
@@ -287,14 +287,7 @@ class BridgeCase(E2ETestCase):
 
     def metric(self, port, name, route="up/mqtt"):
         """The value of name{route="..."} at /metrics, or None."""
-        url = "http://%s:%d/metrics" % (HOST, port)
-        with urllib.request.urlopen(url, timeout=10) as r:
-            text = r.read().decode()
-        key = '%s{route="%s"} ' % (name, route)
-        for line in text.splitlines():
-            if line.startswith(key):
-                return int(float(line[len(key):]))
-        return None
+        return labelled_metric(port, name, "route", route)
 
 
 class TestBridge(BridgeCase):

@@ -13,28 +13,20 @@ bounded."""
 import json
 import os
 import threading
-import urllib.request
 
 import paho.mqtt.client as mqtt
 
 import test_bridge
 import test_rules
 import test_webhook
-from mqlite_harness import HOST, free_port, wait_until
+from mqlite_harness import HOST, free_port, labelled_metric, wait_until
 
 SRCDIR = test_rules.SRCDIR
 
 
 def metric(port, name, rule):
     """name{rule="..."} from the daemon's /metrics, or None."""
-    with urllib.request.urlopen("http://%s:%d/metrics" % (HOST, port),
-                                timeout=10) as r:
-        text = r.read().decode()
-    key = '%s{rule="%s"} ' % (name, rule)
-    for line in text.splitlines():
-        if line.startswith(key):
-            return int(float(line[len(key):]))
-    return None
+    return labelled_metric(port, name, "rule", rule)
 
 
 class ForeachCase(test_rules.RulesCase):

@@ -25,6 +25,7 @@
 #include "mqtt/props.h"
 #include "mqtt/reason.h"
 #include "mqtt/utf8.h"
+#include "../unit/codectest.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
@@ -34,15 +35,12 @@ static void	fuzz_publish(uint8_t, const uint8_t *, size_t);
 static void	fuzz_connect(const uint8_t *, size_t);
 static void	fuzz_subscribe(const uint8_t *, size_t);
 static void	fuzz_packet(const struct codec_header *, const uint8_t *);
-static int	encode5(const struct codec5_packet *, struct buf *);
 static void	check_props(const struct props *);
 static void	same_props(const struct props *, const struct props *);
 static void	same5(const struct codec5_packet *,
 		    const struct codec5_packet *);
 static void	fuzz_packet5(const struct codec_header *, const uint8_t *);
 static void	fuzz_stream(const uint8_t *, size_t, int);
-
-#define MAX_ENTRIES	64	/* SUBSCRIBE/UNSUBSCRIBE entries re-encoded */
 
 static int
 same(struct codec_str a, struct codec_str b)
@@ -150,61 +148,6 @@ fuzz_packet(const struct codec_header *h, const uint8_t *body)
 		if (codec_decode_ack(body, h->remaining, &id) == 0)
 			CHECK(id != 0);
 		break;
-	}
-}
-
-/* Encodes a decoded 5.0 packet again; -1 if it has too many entries. */
-static int
-encode5(const struct codec5_packet *pk, struct buf *b)
-{
-	struct codec_str		f[MAX_ENTRIES];
-	struct codec5_subopts		o[MAX_ENTRIES];
-	struct codec_iter		it;
-	size_t				n = 0;
-
-	switch (pk->type) {
-	case CODEC_CONNECT:
-		return codec5_encode_connect(b, &pk->u.connect5);
-	case CODEC_CONNACK:
-		return codec5_encode_connack(b, pk->u.connack5.session_present,
-		    pk->u.connack5.reason, &pk->u.connack5.props);
-	case CODEC_PUBLISH:
-		return codec5_encode_publish(b, &pk->u.publish5.p,
-		    &pk->u.publish5.props);
-	case CODEC_SUBSCRIBE:
-		if (pk->u.subscribe5.count > MAX_ENTRIES)
-			return -1;
-		it = pk->u.subscribe5.entries;
-		while (codec5_subscribe_next(&it, &f[n], &o[n]) == 1)
-			n++;
-		CHECK(n == pk->u.subscribe5.count);
-		return codec5_encode_subscribe(b, pk->u.subscribe5.packet_id,
-		    f, o, n, &pk->u.subscribe5.props);
-	case CODEC_UNSUBSCRIBE:
-		if (pk->u.unsubscribe5.count > MAX_ENTRIES)
-			return -1;
-		it = pk->u.unsubscribe5.entries;
-		while (codec_unsubscribe_next(&it, &f[n]) == 1)
-			n++;
-		CHECK(n == pk->u.unsubscribe5.count);
-		return codec5_encode_unsubscribe(b,
-		    pk->u.unsubscribe5.packet_id, f, n,
-		    &pk->u.unsubscribe5.props);
-	case CODEC_SUBACK:
-	case CODEC_UNSUBACK:
-		return codec5_encode_suback(b, pk->type,
-		    pk->u.suback5.packet_id, pk->u.suback5.codes,
-		    pk->u.suback5.count, &pk->u.suback5.props);
-	case CODEC_DISCONNECT:
-	case CODEC_AUTH:
-		return codec5_encode_disconnect(b, pk->type,
-		    pk->u.disconnect5.reason, &pk->u.disconnect5.props);
-	case CODEC_PINGREQ:
-	case CODEC_PINGRESP:
-		return -1;	/* no 5.0 encoder; the 3.1.1 one serves */
-	default:
-		return codec5_encode_ack(b, pk->type, pk->u.ack5.packet_id,
-		    pk->u.ack5.reason, &pk->u.ack5.props);
 	}
 }
 
@@ -346,7 +289,9 @@ fuzz_packet5(const struct codec_header *h, const uint8_t *body)
 	default:
 		break;
 	}
-	if (encode5(pk, &b) != 0)
+	rc = codectest_reencode5(pk, &b);
+	CHECK(rc != CODECTEST_MISCOUNT);
+	if (rc != 0)
 		goto out;
 	CHECK(codec5_parse_frame(buf_head(&b), buf_used(&b), 0, &h2) == 0);
 	CHECK(h2.type == h->type && h2.flags == h->flags);
@@ -354,7 +299,7 @@ fuzz_packet5(const struct codec_header *h, const uint8_t *body)
 	CHECK(codec5_decode(CODEC5_LEVEL, &h2, buf_head(&b) + h2.header_len,
 	    h2.remaining, pk2, &reason) == 0);
 	same5(pk, pk2);
-	CHECK(encode5(pk2, &b2) == 0);
+	CHECK(codectest_reencode5(pk2, &b2) == 0);
 	CHECK(buf_used(&b2) == buf_used(&b));
 	CHECK(memcmp(buf_head(&b2), buf_head(&b), buf_used(&b)) == 0);
 out:

@@ -13,6 +13,7 @@
 #ifndef GW_CUTEST_H
 #define GW_CUTEST_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 #include <CUnit/Basic.h>
@@ -69,6 +70,39 @@ cutest_setup_failed(void)
 	    CU_get_error_msg());
 	CU_cleanup_registry();
 	return 1;
+}
+
+/* One test of a suite: its name in the log and its function. */
+struct cutest_case {
+	const char	*name;
+	CU_TestFunc	 fn;
+};
+
+/* The number of cases in a static array of them. */
+#define CUTEST_COUNT(a)	(sizeof (a) / sizeof (a)[0])
+
+/*
+ * main() of a test program of one suite: registers suite name with set-up
+ * init and tear-down clean (either may be NULL) and the n cases, runs them
+ * and returns the exit status (cutest_run(), or 1 when the registry could
+ * not be set up).
+ */
+static inline int
+cutest_main(const char *name, CU_InitializeFunc init, CU_CleanupFunc clean,
+    const struct cutest_case *cases, size_t n)
+{
+	CU_pSuite	suite;
+	size_t		i;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return cutest_setup_failed();
+	if ((suite = CU_add_suite(name, init, clean)) == NULL)
+		return cutest_setup_failed();
+	for (i = 0; i < n; i++) {
+		if (CU_add_test(suite, cases[i].name, cases[i].fn) == NULL)
+			return cutest_setup_failed();
+	}
+	return cutest_run();
 }
 
 #endif

@@ -16,6 +16,7 @@
 #include <CUnit/Basic.h>
 
 #include "buf.h"
+#include "codectest.h"
 #include "cutest.h"
 #include "err.h"
 #include "mem.h"
@@ -23,19 +24,6 @@
 #include "mqtt/utf8.h"
 
 #define STR(s)	((struct codec_str){ (s), (uint16_t)(sizeof (s) - 1) })
-
-/* Copies p[0..n) into a heap block of exactly n bytes (never NULL). */
-static uint8_t *
-dup_exact(const void *p, size_t n)
-{
-	uint8_t	*d = malloc(n == 0 ? 1 : n);
-
-	if (d == NULL)
-		abort();
-	if (n != 0)
-		memcpy(d, p, n);
-	return d;
-}
 
 /* Runs the body decoder for h->type; the result of the whole decode. */
 static int
@@ -78,7 +66,7 @@ static int
 decode_packet(const uint8_t *pkt, size_t len, size_t max)
 {
 	struct codec_header	 h;
-	uint8_t			*d = dup_exact(pkt, len);
+	uint8_t			*d = codectest_dup(pkt, len);
 	int			 rc;
 
 	rc = codec_parse_frame(d, len, max, &h);
@@ -100,51 +88,13 @@ fn(void)								\
 
 /* ---- fixtures ---------------------------------------------------- */
 
-static char fixture_dir[1024];
-
-static void
-find_fixture_dir(void)
-{
-	const char	*top = getenv("top_srcdir"), *f = __FILE__, *cut;
-
-	if (top != NULL) {
-		snprintf(fixture_dir, sizeof fixture_dir,
-		    "%s/tests/fixtures/packets", top);
-		return;
-	}
-	cut = strstr(f, "tests/unit/test_codec.c");
-	snprintf(fixture_dir, sizeof fixture_dir, "%.*stests/fixtures/packets",
-	    cut == NULL ? 0 : (int)(cut - f), f);
-}
-
-/* Reads a fixture into a heap block of exactly its size; NULL if absent. */
-static uint8_t *
-load_fixture(const char *name, size_t *len)
-{
-	char		 path[1200];
-	uint8_t		 tmp[4096], *d;
-	FILE		*fp;
-	size_t		 n;
-
-	snprintf(path, sizeof path, "%s/%s", fixture_dir, name);
-	if ((fp = fopen(path, "rb")) == NULL) {
-		fprintf(stderr, "missing fixture %s\n", path);
-		return NULL;
-	}
-	n = fread(tmp, 1, sizeof tmp, fp);
-	fclose(fp);
-	d = dup_exact(tmp, n);
-	*len = n;
-	return d;
-}
-
 static void
 check_fixture(const char *name, int want)
 {
 	uint8_t	*d;
 	size_t	 len;
 
-	d = load_fixture(name, &len);
+	d = codectest_load(name, &len);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
 	CU_ASSERT_EQUAL(decode_packet(d, len, 0), want);
 	free(d);
@@ -358,7 +308,7 @@ test_header_too_big(void)
 	static const uint8_t	big[] = { 0x30, 0xe8, 0x07 };	/* 1000 */
 	static const uint8_t	huge[] = { 0x30, 0xff, 0xff, 0xff, 0x7f };
 	struct codec_header	h;
-	uint8_t			*d = dup_exact(big, sizeof big);
+	uint8_t			*d = codectest_dup(big, sizeof big);
 
 	CU_ASSERT_EQUAL(codec_parse_header(d, 3, 100, &h), GW_ETOOBIG);
 	CU_ASSERT_EQUAL(codec_parse_frame(d, 3, 100, &h), GW_ETOOBIG);
@@ -372,7 +322,7 @@ test_header_too_big(void)
 	CU_ASSERT_EQUAL(codec_parse_header(d, 2, 100, &h), GW_EMORE);
 	free(d);
 
-	d = dup_exact(huge, sizeof huge);
+	d = codectest_dup(huge, sizeof huge);
 	CU_ASSERT_EQUAL(codec_parse_header(d, sizeof huge, 0, &h), 0);
 	CU_ASSERT_EQUAL(h.remaining, CODEC_MAX_REMAINING);
 	CU_ASSERT_EQUAL(h.header_len, 5);
@@ -409,7 +359,7 @@ test_varint_boundaries(void)
 		n = codec_varint_encode(out, t[i].v);
 		CU_ASSERT_EQUAL(n, t[i].n);
 		CU_ASSERT(memcmp(out, t[i].b, t[i].n) == 0);
-		d = dup_exact(t[i].b, t[i].n);
+		d = codectest_dup(t[i].b, t[i].n);
 		CU_ASSERT_EQUAL(codec_varint_decode(d, t[i].n, &v, &used), 0);
 		CU_ASSERT_EQUAL(v, t[i].v);
 		CU_ASSERT_EQUAL(used, t[i].n);
@@ -432,7 +382,7 @@ test_varint_five_bytes(void)
 	uint32_t		v;
 	size_t			used;
 
-	d = dup_exact(five, sizeof five);
+	d = codectest_dup(five, sizeof five);
 	CU_ASSERT_EQUAL(codec_varint_decode(d, sizeof five, &v, &used),
 	    GW_EMALFORMED);
 	/* Malformed as soon as the 4th byte shows a continuation bit. */
@@ -440,7 +390,7 @@ test_varint_five_bytes(void)
 	CU_ASSERT_EQUAL(codec_varint_decode(d, 3, &v, &used), GW_EMORE);
 	free(d);
 	/* 3.1.1 does not demand the shortest form. */
-	d = dup_exact(nonmin, sizeof nonmin);
+	d = codectest_dup(nonmin, sizeof nonmin);
 	CU_ASSERT_EQUAL(codec_varint_decode(d, 2, &v, &used), 0);
 	CU_ASSERT_EQUAL(v, 0);
 	CU_ASSERT_EQUAL(used, 2);
@@ -557,7 +507,7 @@ test_connect_bytes(void)
 	c.has_password = true;
 	c.password = STR("pw\0");
 	CU_ASSERT_EQUAL_FATAL(codec_encode_connect(&b, &c), 0);
-	fx = load_fixture("connect_v311.bin", &len);
+	fx = codectest_load("connect_v311.bin", &len);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(fx);
 	CU_ASSERT_EQUAL(buf_used(&b), len);
 	CU_ASSERT(len == buf_used(&b) && memcmp(fx, buf_head(&b), len) == 0);
@@ -570,7 +520,7 @@ test_connect_bytes(void)
 	c.keepalive = 10;
 	c.client_id = STR("legacy");
 	CU_ASSERT_EQUAL_FATAL(codec_encode_connect(&b, &c), 0);
-	fx = load_fixture("connect_v31.bin", &len);
+	fx = codectest_load("connect_v31.bin", &len);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(fx);
 	CU_ASSERT(len == buf_used(&b) && memcmp(fx, buf_head(&b), len) == 0);
 	free(fx);
@@ -667,7 +617,7 @@ test_rt_publish(void)
 	CU_ASSERT_EQUAL_FATAL(codec_encode_publish(&b,
 	    "site/1/dev/2/telemetry", 22, "{\"temp\":21.5}", 13, 1, false,
 	    false, 7), 0);
-	fx = load_fixture("publish_qos1.bin", &len);
+	fx = codectest_load("publish_qos1.bin", &len);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(fx);
 	CU_ASSERT(len == buf_used(&b) && memcmp(fx, buf_head(&b), len) == 0);
 	free(fx);
@@ -896,14 +846,14 @@ check_prefixes(const uint8_t *pkt, size_t len)
 	CU_ASSERT_EQUAL_FATAL(codec_parse_frame(pkt, len, 0, &full), 0);
 	CU_ASSERT_EQUAL_FATAL(full.header_len + full.remaining, len);
 	for (i = 0; i < len; i++) {
-		d = dup_exact(pkt, i);
+		d = codectest_dup(pkt, i);
 		CU_ASSERT_EQUAL(codec_parse_frame(d, i, 0, &h), GW_EMORE);
 		rc = codec_parse_header(d, i, 0, &h);
 		CU_ASSERT_EQUAL(rc, i < full.header_len ? GW_EMORE : 0);
 		free(d);
 	}
 	for (i = 0; i < full.remaining; i++) {
-		d = dup_exact(pkt + full.header_len, i);
+		d = codectest_dup(pkt + full.header_len, i);
 		rc = decode_body(&full, d, i);
 		CU_ASSERT(rc == 0 || rc == GW_EMALFORMED);
 		/* Fixed-layout bodies must notice the cut. */
@@ -984,7 +934,7 @@ test_truncations(void)
 		buf_reset(&b);
 	}
 	for (i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) {
-		fx = load_fixture(fixtures[i], &len);
+		fx = codectest_load(fixtures[i], &len);
 		CU_ASSERT_PTR_NOT_NULL_FATAL(fx);
 		check_prefixes(fx, len);
 		free(fx);
@@ -997,7 +947,7 @@ test_truncations(void)
 static bool
 u8(const char *s, size_t n, bool nul)
 {
-	uint8_t	*d = dup_exact(s, n);
+	uint8_t	*d = codectest_dup(s, n);
 	bool	 ok = utf8_valid(d, n, nul);
 
 	free(d);
@@ -1145,7 +1095,7 @@ test_utf8_random(void)
 			seed = seed * 1103515245 + 12345;
 			s[j] = pool[(seed >> 16) % sizeof pool];
 		}
-		d = dup_exact(s, n);
+		d = codectest_dup(s, n);
 		if (utf8_valid(d, n, false) != utf8_ref(d, n, false) ||
 		    utf8_valid(d, n, true) != utf8_ref(d, n, true))
 			fails++;
@@ -1168,10 +1118,7 @@ test_type_names(void)
 
 #define T(fn)	{ #fn, fn }
 
-static const struct {
-	const char	*name;
-	CU_TestFunc	 fn;
-} tests[] = {
+static const struct cutest_case tests[] = {
 	T(test_header_flags), T(test_header_too_big),
 	T(test_varint_boundaries), T(test_varint_five_bytes),
 	T(test_rt_connect), T(test_connect_bytes), T(test_rt_connack),
@@ -1229,20 +1176,6 @@ static const struct {
 int
 main(void)
 {
-	CU_pSuite	s;
-	size_t		i;
-
-	find_fixture_dir();
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return cutest_setup_failed();
-	if ((s = CU_add_suite("codec", NULL, NULL)) == NULL)
-		goto fail;
-	for (i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-		if (CU_add_test(s, tests[i].name, tests[i].fn) == NULL)
-			goto fail;
-	}
-	return cutest_run();
-
-fail:
-	return cutest_setup_failed();
+	codectest_find_dir(__FILE__);
+	return cutest_main("codec", NULL, NULL, tests, CUTEST_COUNT(tests));
 }

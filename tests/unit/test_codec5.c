@@ -17,6 +17,7 @@
 #include <CUnit/Basic.h>
 
 #include "buf.h"
+#include "codectest.h"
 #include "cutest.h"
 #include "err.h"
 #include "mqtt/codec.h"
@@ -25,46 +26,6 @@
 #include "mqtt/reason.h"
 
 #define STR(s)	((struct codec_str){ (s), (uint16_t)(sizeof (s) - 1) })
-
-static char fixture_dir[1024];
-
-static void
-find_fixture_dir(void)
-{
-	const char	*top = getenv("top_srcdir"), *f = __FILE__, *cut;
-
-	if (top != NULL) {
-		snprintf(fixture_dir, sizeof fixture_dir,
-		    "%s/tests/fixtures/packets", top);
-		return;
-	}
-	cut = strstr(f, "tests/unit/test_codec5.c");
-	snprintf(fixture_dir, sizeof fixture_dir, "%.*stests/fixtures/packets",
-	    cut == NULL ? 0 : (int)(cut - f), f);
-}
-
-/* Reads a fixture into a heap block of exactly its size; NULL if absent. */
-static uint8_t *
-load_fixture(const char *name, size_t *len)
-{
-	char		 path[1200];
-	uint8_t		 tmp[4096], *d;
-	FILE		*fp;
-	size_t		 n;
-
-	snprintf(path, sizeof path, "%s/%s", fixture_dir, name);
-	if ((fp = fopen(path, "rb")) == NULL) {
-		fprintf(stderr, "missing fixture %s\n", path);
-		return NULL;
-	}
-	n = fread(tmp, 1, sizeof tmp, fp);
-	fclose(fp);
-	if ((d = malloc(n == 0 ? 1 : n)) == NULL)
-		abort();
-	memcpy(d, tmp, n);
-	*len = n;
-	return d;
-}
 
 /* Frames and decodes pkt at level version; *reason as the codec set it. */
 static int
@@ -184,7 +145,7 @@ test_fixtures(void)
 	int			 rc;
 
 	for (i = 0; i < NFIX; i++) {
-		d = load_fixture(fixtures[i].name, &len);
+		d = codectest_load(fixtures[i].name, &len);
 		CU_ASSERT_PTR_NOT_NULL_FATAL(d);
 		rc = decode_at(CODEC5_LEVEL, d, len, &pk, &reason);
 		if (rc != fixtures[i].rc || (rc != 0 &&
@@ -202,52 +163,6 @@ test_fixtures(void)
 	CU_ASSERT(refused >= 40);
 }
 
-/* Encodes a decoded 5.0 packet again (see test_reencode()). */
-static int
-reencode(const struct codec5_packet *pk, struct buf *b)
-{
-	struct codec_str	f[8];
-	struct codec5_subopts	o[8];
-	struct codec_iter	it;
-	size_t			n = 0;
-
-	switch (pk->type) {
-	case CODEC_CONNECT:
-		return codec5_encode_connect(b, &pk->u.connect5);
-	case CODEC_CONNACK:
-		return codec5_encode_connack(b, pk->u.connack5.session_present,
-		    pk->u.connack5.reason, &pk->u.connack5.props);
-	case CODEC_PUBLISH:
-		return codec5_encode_publish(b, &pk->u.publish5.p,
-		    &pk->u.publish5.props);
-	case CODEC_SUBSCRIBE:
-		it = pk->u.subscribe5.entries;
-		while (n < 8 && codec5_subscribe_next(&it, &f[n], &o[n]) == 1)
-			n++;
-		return codec5_encode_subscribe(b, pk->u.subscribe5.packet_id,
-		    f, o, n, &pk->u.subscribe5.props);
-	case CODEC_UNSUBSCRIBE:
-		it = pk->u.unsubscribe5.entries;
-		while (n < 8 && codec_unsubscribe_next(&it, &f[n]) == 1)
-			n++;
-		return codec5_encode_unsubscribe(b,
-		    pk->u.unsubscribe5.packet_id, f, n,
-		    &pk->u.unsubscribe5.props);
-	case CODEC_SUBACK:
-	case CODEC_UNSUBACK:
-		return codec5_encode_suback(b, pk->type,
-		    pk->u.suback5.packet_id, pk->u.suback5.codes,
-		    pk->u.suback5.count, &pk->u.suback5.props);
-	case CODEC_DISCONNECT:
-	case CODEC_AUTH:
-		return codec5_encode_disconnect(b, pk->type,
-		    pk->u.disconnect5.reason, &pk->u.disconnect5.props);
-	default:
-		return codec5_encode_ack(b, pk->type, pk->u.ack5.packet_id,
-		    pk->u.ack5.reason, &pk->u.ack5.props);
-	}
-}
-
 /* Every valid fixture, decoded and encoded again, gives the same bytes. */
 static void
 test_reencode(void)
@@ -260,12 +175,12 @@ test_reencode(void)
 	for (i = 0; i < NFIX; i++) {
 		if (fixtures[i].rc != 0)
 			continue;
-		d = load_fixture(fixtures[i].name, &len);
+		d = codectest_load(fixtures[i].name, &len);
 		CU_ASSERT_PTR_NOT_NULL_FATAL(d);
 		CU_ASSERT_EQUAL_FATAL(decode_at(CODEC5_LEVEL, d, len, &pk,
 		    &reason), 0);
 		buf_reset(&b);
-		CU_ASSERT_EQUAL(reencode(&pk, &b), 0);
+		CU_ASSERT_EQUAL(codectest_reencode5(&pk, &b), 0);
 		CU_ASSERT_EQUAL(buf_used(&b), len);
 		if (buf_used(&b) != len ||
 		    memcmp(buf_head(&b), d, len) != 0) {
@@ -289,7 +204,7 @@ test_prefixes(void)
 	for (i = 0; i < NFIX; i++) {
 		if (fixtures[i].rc != 0)
 			continue;
-		d = load_fixture(fixtures[i].name, &len);
+		d = codectest_load(fixtures[i].name, &len);
 		CU_ASSERT_PTR_NOT_NULL_FATAL(d);
 		for (n = 0; n < len; n++) {
 			cut = malloc(n == 0 ? 1 : n);
@@ -310,7 +225,7 @@ same_as_fixture(struct buf *b, const char *name)
 	uint8_t	*d;
 	size_t	 len;
 
-	d = load_fixture(name, &len);
+	d = codectest_load(name, &len);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
 	CU_ASSERT_EQUAL(buf_used(b), len);
 	if (buf_used(b) != len || memcmp(buf_head(b), d, len) != 0) {
@@ -575,7 +490,7 @@ test_decoded_fields(void)
 	uint32_t		 id;
 	size_t			 len;
 
-	d = load_fixture("v5_connect_full.bin", &len);
+	d = codectest_load("v5_connect_full.bin", &len);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
 	CU_ASSERT_EQUAL_FATAL(decode_at(CODEC5_LEVEL, d, len, &pk, &reason),
 	    0);
@@ -593,7 +508,7 @@ test_decoded_fields(void)
 	CU_ASSERT(pk.u.connect5.c.password.len == 2);
 	free(d);
 
-	d = load_fixture("v5_publish_props.bin", &len);
+	d = codectest_load("v5_publish_props.bin", &len);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
 	CU_ASSERT_EQUAL_FATAL(decode_at(CODEC5_LEVEL, d, len, &pk, &reason),
 	    0);
@@ -612,7 +527,7 @@ test_decoded_fields(void)
 	CU_ASSERT_EQUAL(props_next_user(&it, &k, &v), 0);
 	free(d);
 
-	d = load_fixture("v5_subscribe_opts.bin", &len);
+	d = codectest_load("v5_subscribe_opts.bin", &len);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
 	CU_ASSERT_EQUAL_FATAL(decode_at(CODEC5_LEVEL, d, len, &pk, &reason),
 	    0);
@@ -629,7 +544,7 @@ test_decoded_fields(void)
 	CU_ASSERT_EQUAL(codec5_subscribe_next(&it, &f, &o), 0);
 	free(d);
 
-	d = load_fixture("v5_pubrel_notfound.bin", &len);
+	d = codectest_load("v5_pubrel_notfound.bin", &len);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
 	CU_ASSERT_EQUAL_FATAL(decode_at(CODEC5_LEVEL, d, len, &pk, &reason),
 	    0);
@@ -662,7 +577,7 @@ test_v311_path(void)
 	size_t			 i, len;
 
 	for (i = 0; i < sizeof old / sizeof old[0]; i++) {
-		d = load_fixture(old[i].name, &len);
+		d = codectest_load(old[i].name, &len);
 		CU_ASSERT_PTR_NOT_NULL_FATAL(d);
 		if (strcmp(old[i].name, "connect_mqtt5.bin") == 0) {
 			/* Level 5 CONNECT goes to the 5.0 decoder. */
@@ -673,13 +588,13 @@ test_v311_path(void)
 			    old[i].rc);
 		free(d);
 	}
-	d = load_fixture("connect_v311.bin", &len);
+	d = codectest_load("connect_v311.bin", &len);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
 	CU_ASSERT_EQUAL(decode_at(CODEC5_LEVEL, d, len, &pk, &reason), 0);
 	CU_ASSERT_EQUAL(pk.version, 4);
 	CU_ASSERT_EQUAL(pk.u.connect.protocol_level, 4);
 	free(d);
-	d = load_fixture("connect_mqtt_level3.bin", &len);
+	d = codectest_load("connect_mqtt_level3.bin", &len);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
 	CU_ASSERT_EQUAL(decode_at(CODEC5_LEVEL, d, len, &pk, &reason),
 	    GW_EUNSUPPORTED);
@@ -688,10 +603,7 @@ test_v311_path(void)
 }
 
 #define T(fn)	{ #fn, fn }
-static const struct {
-	const char	*name;
-	void		(*fn)(void);
-} tests[] = {
+static const struct cutest_case tests[] = {
 	T(test_fixtures), T(test_reencode), T(test_prefixes),
 	T(test_encode_connect_connack), T(test_encode_publish_acks),
 	T(test_encode_subscribe_family), T(test_encode_disconnect_auth),
@@ -701,20 +613,6 @@ static const struct {
 int
 main(void)
 {
-	CU_pSuite	s;
-	size_t		i;
-
-	find_fixture_dir();
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return cutest_setup_failed();
-	if ((s = CU_add_suite("codec5", NULL, NULL)) == NULL)
-		goto fail;
-	for (i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-		if (CU_add_test(s, tests[i].name, tests[i].fn) == NULL)
-			goto fail;
-	}
-	return cutest_run();
-
-fail:
-	return cutest_setup_failed();
+	codectest_find_dir(__FILE__);
+	return cutest_main("codec5", NULL, NULL, tests, CUTEST_COUNT(tests));
 }

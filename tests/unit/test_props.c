@@ -452,10 +452,7 @@ test_reason_table(void)
 }
 
 #define T(fn)	{ #fn, fn }
-static const struct {
-	const char	*name;
-	void		(*fn)(void);
-} tests[] = {
+static const struct cutest_case tests[] = {
 	T(test_each_property_each_packet), T(test_values_land_in_slots),
 	T(test_duplicates), T(test_truncated_values), T(test_ranges),
 	T(test_block_length_forms), T(test_encode_arrays_and_limits),
@@ -465,19 +462,5 @@ static const struct {
 int
 main(void)
 {
-	CU_pSuite	s;
-	size_t		i;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return cutest_setup_failed();
-	if ((s = CU_add_suite("props", NULL, NULL)) == NULL)
-		goto fail;
-	for (i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-		if (CU_add_test(s, tests[i].name, tests[i].fn) == NULL)
-			goto fail;
-	}
-	return cutest_run();
-
-fail:
-	return cutest_setup_failed();
+	return cutest_main("props", NULL, NULL, tests, CUTEST_COUNT(tests));
 }

@@ -421,26 +421,22 @@ teardown(void)
 	return gw_mem_used() != 0;
 }
 
+static const struct cutest_case tests[] = {
+	{ "JSON values", test_json_values },
+	{ "int64 edges", test_int64_edges },
+	{ "{source}", test_source },
+	{ "bare payloads", test_bare_payloads },
+	{ "not JSON", test_not_json },
+	{ "BLOB", test_blob },
+	{ "deep nesting", test_deep_nesting },
+	{ "parse once", test_parse_once },
+	{ "number forms", test_number_forms },
+	{ "out of memory", test_out_of_memory },
+};
+
 int
 main(void)
 {
-	CU_pSuite	suite;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return cutest_setup_failed();
-	suite = CU_add_suite("rules_extract", setup, teardown);
-	if (suite == NULL ||
-	    CU_add_test(suite, "JSON values", test_json_values) == NULL ||
-	    CU_add_test(suite, "int64 edges", test_int64_edges) == NULL ||
-	    CU_add_test(suite, "{source}", test_source) == NULL ||
-	    CU_add_test(suite, "bare payloads", test_bare_payloads) == NULL ||
-	    CU_add_test(suite, "not JSON", test_not_json) == NULL ||
-	    CU_add_test(suite, "BLOB", test_blob) == NULL ||
-	    CU_add_test(suite, "deep nesting", test_deep_nesting) == NULL ||
-	    CU_add_test(suite, "parse once", test_parse_once) == NULL ||
-	    CU_add_test(suite, "number forms", test_number_forms) == NULL ||
-	    CU_add_test(suite, "out of memory", test_out_of_memory) == NULL) {
-		return cutest_setup_failed();
-	}
-	return cutest_run();
+	return cutest_main("rules_extract", setup, teardown, tests,
+	    CUTEST_COUNT(tests));
 }

@@ -472,27 +472,20 @@ test_memory(void)
 	CU_ASSERT_EQUAL(gw_mem_used(), before);
 }
 
+static const struct cutest_case tests[] = {
+	{ "iterate", test_iterate },
+	{ "missing, not an array, too many", test_outcomes },
+	{ "1,000 elements", test_thousand },
+	{ "where on the element", test_item_where },
+	{ "webhook and mqtt defaults", test_forward_defaults },
+	{ "load errors", test_errors },
+	{ "allocation failures", test_oom },
+	{ "memory", test_memory },
+};
+
 int
 main(void)
 {
-	CU_pSuite	suite;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return cutest_setup_failed();
-	suite = CU_add_suite("rules_foreach", NULL, NULL);
-	if (suite == NULL ||
-	    CU_add_test(suite, "iterate", test_iterate) == NULL ||
-	    CU_add_test(suite, "missing, not an array, too many",
-	    test_outcomes) == NULL ||
-	    CU_add_test(suite, "1,000 elements", test_thousand) == NULL ||
-	    CU_add_test(suite, "where on the element", test_item_where) ==
-	    NULL ||
-	    CU_add_test(suite, "webhook and mqtt defaults",
-	    test_forward_defaults) == NULL ||
-	    CU_add_test(suite, "load errors", test_errors) == NULL ||
-	    CU_add_test(suite, "allocation failures", test_oom) == NULL ||
-	    CU_add_test(suite, "memory", test_memory) == NULL) {
-		return cutest_setup_failed();
-	}
-	return cutest_run();
+	return cutest_main("rules_foreach", NULL, NULL, tests,
+	    CUTEST_COUNT(tests));
 }

@@ -748,38 +748,27 @@ test_out_of_memory(void)
 	CU_ASSERT_EQUAL(gw_mem_used(), before);
 }
 
+static const struct cutest_case tests[] = {
+	{ "examples load", test_examples_load },
+	{ "default.json = built-in", test_default_equals_file },
+	{ "empty and bare array", test_empty_and_bare_array },
+	{ "unknown placeholder", test_unknown_placeholder },
+	{ "all errors reported", test_all_errors_reported },
+	{ "top level", test_top_level },
+	{ "topic patterns", test_topic_patterns },
+	{ "tables and columns", test_tables_and_columns },
+	{ "indexes and retention", test_indexes_retention },
+	{ "environment", test_env },
+	{ "webhook settings", test_webhook_settings },
+	{ "mqtt settings", test_mqtt_settings },
+	{ "rollups", test_rollups },
+	{ "missing file", test_missing_file },
+	{ "out of memory", test_out_of_memory },
+};
+
 int
 main(void)
 {
-	CU_pSuite	suite;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return cutest_setup_failed();
-	suite = CU_add_suite("rules_load", NULL, NULL);
-	if (suite == NULL ||
-	    CU_add_test(suite, "examples load", test_examples_load) == NULL ||
-	    CU_add_test(suite, "default.json = built-in",
-	    test_default_equals_file) == NULL ||
-	    CU_add_test(suite, "empty and bare array",
-	    test_empty_and_bare_array) == NULL ||
-	    CU_add_test(suite, "unknown placeholder",
-	    test_unknown_placeholder) == NULL ||
-	    CU_add_test(suite, "all errors reported",
-	    test_all_errors_reported) == NULL ||
-	    CU_add_test(suite, "top level", test_top_level) == NULL ||
-	    CU_add_test(suite, "topic patterns", test_topic_patterns) == NULL ||
-	    CU_add_test(suite, "tables and columns",
-	    test_tables_and_columns) == NULL ||
-	    CU_add_test(suite, "indexes and retention",
-	    test_indexes_retention) == NULL ||
-	    CU_add_test(suite, "environment", test_env) == NULL ||
-	    CU_add_test(suite, "webhook settings",
-	    test_webhook_settings) == NULL ||
-	    CU_add_test(suite, "mqtt settings", test_mqtt_settings) == NULL ||
-	    CU_add_test(suite, "rollups", test_rollups) == NULL ||
-	    CU_add_test(suite, "missing file", test_missing_file) == NULL ||
-	    CU_add_test(suite, "out of memory", test_out_of_memory) == NULL) {
-		return cutest_setup_failed();
-	}
-	return cutest_run();
+	return cutest_main("rules_load", NULL, NULL, tests,
+	    CUTEST_COUNT(tests));
 }

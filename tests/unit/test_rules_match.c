@@ -260,21 +260,17 @@ test_thousand_rules(void)
 	CU_ASSERT_EQUAL(gw_mem_used(), before);
 }
 
+static const struct cutest_case tests[] = {
+	{ "file order", test_file_order },
+	{ "$ topics", test_dollar },
+	{ "captures", test_captures },
+	{ "match cache", test_cache },
+	{ "1,000 rules", test_thousand_rules },
+};
+
 int
 main(void)
 {
-	CU_pSuite	suite;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return cutest_setup_failed();
-	suite = CU_add_suite("rules_match", NULL, NULL);
-	if (suite == NULL ||
-	    CU_add_test(suite, "file order", test_file_order) == NULL ||
-	    CU_add_test(suite, "$ topics", test_dollar) == NULL ||
-	    CU_add_test(suite, "captures", test_captures) == NULL ||
-	    CU_add_test(suite, "match cache", test_cache) == NULL ||
-	    CU_add_test(suite, "1,000 rules", test_thousand_rules) == NULL) {
-		return cutest_setup_failed();
-	}
-	return cutest_run();
+	return cutest_main("rules_match", NULL, NULL, tests,
+	    CUTEST_COUNT(tests));
 }

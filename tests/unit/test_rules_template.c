@@ -416,26 +416,21 @@ test_out_of_memory(void)
 	rule_set_unref(&set);
 }
 
+static const struct cutest_case tests[] = {
+	{ "text", test_text },
+	{ "url encoding", test_url_encoding },
+	{ "envelope", test_envelope },
+	{ "body template", test_body_template },
+	{ "header injection", test_header_injection },
+	{ "secrets sealed", test_secrets_sealed },
+	{ "mqtt topic", test_mqtt_topic },
+	{ "typed single", test_typed_single },
+	{ "out of memory", test_out_of_memory },
+};
+
 int
 main(void)
 {
-	CU_pSuite	suite;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return cutest_setup_failed();
-	suite = CU_add_suite("rules_template", NULL, NULL);
-	if (suite == NULL ||
-	    CU_add_test(suite, "text", test_text) == NULL ||
-	    CU_add_test(suite, "url encoding", test_url_encoding) == NULL ||
-	    CU_add_test(suite, "envelope", test_envelope) == NULL ||
-	    CU_add_test(suite, "body template", test_body_template) == NULL ||
-	    CU_add_test(suite, "header injection",
-	    test_header_injection) == NULL ||
-	    CU_add_test(suite, "secrets sealed", test_secrets_sealed) == NULL ||
-	    CU_add_test(suite, "mqtt topic", test_mqtt_topic) == NULL ||
-	    CU_add_test(suite, "typed single", test_typed_single) == NULL ||
-	    CU_add_test(suite, "out of memory", test_out_of_memory) == NULL) {
-		return cutest_setup_failed();
-	}
-	return cutest_run();
+	return cutest_main("rules_template", NULL, NULL, tests,
+	    CUTEST_COUNT(tests));
 }

@@ -824,30 +824,25 @@ test_out_of_memory(void)
 	CU_ASSERT_EQUAL(gw_mem_used(), before);
 }
 
+static const struct cutest_case tests[] = {
+	{ "arithmetic", test_arith },
+	{ "conversions", test_conversions },
+	{ "encodings", test_encodings },
+	{ "json and default", test_json_default },
+	{ "binary", test_binary },
+	{ "time forms", test_time_forms },
+	{ "time formats", test_time_format },
+	{ "devtime api", test_devtime_api },
+	{ "skew", test_skew },
+	{ "load errors", test_load_errors },
+	{ "declared types", test_decl_types },
+	{ "webhook and where", test_webhook_and_where },
+	{ "out of memory", test_out_of_memory },
+};
+
 int
 main(void)
 {
-	CU_pSuite	suite;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return cutest_setup_failed();
-	suite = CU_add_suite("rules_transform", NULL, NULL);
-	if (suite == NULL ||
-	    CU_add_test(suite, "arithmetic", test_arith) == NULL ||
-	    CU_add_test(suite, "conversions", test_conversions) == NULL ||
-	    CU_add_test(suite, "encodings", test_encodings) == NULL ||
-	    CU_add_test(suite, "json and default", test_json_default) ==
-	    NULL ||
-	    CU_add_test(suite, "binary", test_binary) == NULL ||
-	    CU_add_test(suite, "time forms", test_time_forms) == NULL ||
-	    CU_add_test(suite, "time formats", test_time_format) == NULL ||
-	    CU_add_test(suite, "devtime api", test_devtime_api) == NULL ||
-	    CU_add_test(suite, "skew", test_skew) == NULL ||
-	    CU_add_test(suite, "load errors", test_load_errors) == NULL ||
-	    CU_add_test(suite, "declared types", test_decl_types) == NULL ||
-	    CU_add_test(suite, "webhook and where", test_webhook_and_where) ==
-	    NULL ||
-	    CU_add_test(suite, "out of memory", test_out_of_memory) == NULL)
-		return cutest_setup_failed();
-	return cutest_run();
+	return cutest_main("rules_transform", NULL, NULL, tests,
+	    CUTEST_COUNT(tests));
 }

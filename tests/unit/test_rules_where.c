@@ -260,24 +260,20 @@ test_memory(void)
 	CU_ASSERT_EQUAL(gw_mem_used(), before);
 }
 
+static const struct cutest_case tests[] = {
+	{ "numeric", test_numeric },
+	{ "text", test_text },
+	{ "in and exists", test_in_exists },
+	{ "missing values", test_missing },
+	{ "all/any/not", test_nesting },
+	{ "counters", test_counters },
+	{ "load errors", test_errors },
+	{ "memory", test_memory },
+};
+
 int
 main(void)
 {
-	CU_pSuite	suite;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return cutest_setup_failed();
-	suite = CU_add_suite("rules_where", NULL, NULL);
-	if (suite == NULL ||
-	    CU_add_test(suite, "numeric", test_numeric) == NULL ||
-	    CU_add_test(suite, "text", test_text) == NULL ||
-	    CU_add_test(suite, "in and exists", test_in_exists) == NULL ||
-	    CU_add_test(suite, "missing values", test_missing) == NULL ||
-	    CU_add_test(suite, "all/any/not", test_nesting) == NULL ||
-	    CU_add_test(suite, "counters", test_counters) == NULL ||
-	    CU_add_test(suite, "load errors", test_errors) == NULL ||
-	    CU_add_test(suite, "memory", test_memory) == NULL) {
-		return cutest_setup_failed();
-	}
-	return cutest_run();
+	return cutest_main("rules_where", NULL, NULL, tests,
+	    CUTEST_COUNT(tests));
 }
