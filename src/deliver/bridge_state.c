@@ -291,6 +291,21 @@ bridge_await(struct bridge *b, int64_t id)
 	return ok;
 }
 
+/* Forgets an awaited id whose result never reached the store. */
+static void
+bridge_unawait(struct bridge *b, int64_t id)
+{
+	size_t i;
+
+	pthread_mutex_lock(&b->mu);
+	for (i = 0; i < b->nawait; i++)
+		if (b->await[i] == id) {
+			b->await[i] = b->await[--b->nawait];
+			break;
+		}
+	pthread_mutex_unlock(&b->mu);
+}
+
 /*
  * Queues one row's result for the store; never blocks. true when the
  * row's slot must wait for the commit of its result, false when the
@@ -308,7 +323,21 @@ bridge_push(struct bridge *b, int64_t id, enum outbox_verdict v,
 	r.verdict = (uint8_t)v;
 	if (error != NULL)
 		r.error = gw_strdup(error);
-	return results_push(&b->res, &r) && bridge_await(b, id);
+	/*
+	 * The id is awaited before the result is queued: the store may take
+	 * the result and commit it at once, and a commit reported for an id
+	 * not yet awaited would never free its slot (the window would stall
+	 * behind it).
+	 */
+	if (!bridge_await(b, id)) {
+		(void)results_push(&b->res, &r);
+		return false;
+	}
+	if (!results_push(&b->res, &r)) {
+		bridge_unawait(b, id);
+		return false;
+	}
+	return true;
 }
 
 /* See bridge.h. Store thread. */

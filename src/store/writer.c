@@ -319,7 +319,9 @@ store_item_lazy(const struct store_item *it)
  * The batching decision, all of it. batch[0..n) was just popped. A batch
  * waits for company until the earlier of qos0_ms after its first lazy item
  * and ack_window_ms after its first other one (an ack waits for that), so
- * neither kind waits longer than its own setting. Then store_txn() takes
+ * neither kind waits longer than its own setting; a barrier (a nudge for
+ * delivery results) ends the wait at once, so a bridge's window, held until
+ * its deletes commit, never waits for ack_window_ms. Then store_txn() takes
  * what is queued without waiting. Closing, or a full batch, ends the wait.
  * Returns the new item count.
  */
@@ -339,6 +341,9 @@ store_gather(struct store *s, size_t n)
 					continue;
 				lazy = true;
 				d = now + s->qos0_ms;
+			} else if (s->batch[i].op == STORE_OP_BARRIER) {
+				/* A nudge (delivery results) waits for no one. */
+				d = now;
 			} else {
 				if (urgent)
 					continue;
