@@ -164,6 +164,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, "{payload", 8);
 	memcpy(text + 8, data, plen);
 	memcpy(text + 8 + plen, "}", 2);
+	memset(&caps, 0, sizeof caps);
+	caps.items = true;	/* {item...} compiles (NULL outside foreach) */
 	caps.names = cap_names;
 	caps.levels = cap_levels;
 	caps.n = 1;

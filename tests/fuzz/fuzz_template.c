@@ -155,9 +155,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(text, data, tlen);
 	text[tlen] = '\0';
+	memset(&caps, 0, sizeof caps);
 	caps.names = names;
 	caps.levels = levels;
 	caps.n = 2;
+	caps.items = true;	/* {item...} compiles (NULL outside foreach) */
 	memset(&err, 0, sizeof err);
 	rc = tmpl_compile(text, &caps, true, &t, &err);
 	CHECK(rc == 0 || (rc == GW_ECONFIG && err.msg[0] != '\0'));

@@ -117,6 +117,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	jlen = (size_t)(nl - data);
 	if ((j = cJSON_ParseWithLength((const char *)data, jlen)) == NULL)
 		return 0;
+	memset(&caps, 0, sizeof caps);
+	caps.items = true;	/* {item...} compiles (NULL outside foreach) */
 	caps.names = names;
 	caps.levels = levels;
 	caps.n = 2;
