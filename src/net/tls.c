@@ -77,6 +77,7 @@ struct tls_session {
 
 static void	 handshake_done(struct tls_session *);
 static int	 io_result(struct tls_session *, int, bool);
+static bool	 read_alert(struct tls_session *);
 
 /* See tls_int.h. */
 const char *
@@ -594,9 +595,36 @@ tls_write(struct tls_session *s, const void *buf, size_t len)
 		s->retry_len = 0;
 		return r;
 	}
+	if (s->client && SSL_get_error(s->ssl, r) == SSL_ERROR_SYSCALL &&
+	    (errno == EPIPE || errno == ECONNRESET) && read_alert(s))
+		return GW_EIO;
 	if ((r = io_result(s, r, false)) == GW_ERETRY)
 		s->retry_len = n;
 	return r;
+}
+
+/*
+ * After a write found the connection reset: whether the broker's reason
+ * (an alert such as "certificate required", sent just before it closed
+ * after our side of a TLS 1.3 handshake) still waits in the socket's
+ * receive queue. If so, the session fails with it, not with a bare
+ * "write failed".
+ */
+static bool
+read_alert(struct tls_session *s)
+{
+	char scratch[256];
+	int r;
+
+	ERR_clear_error();
+	errno = 0;
+	r = SSL_read(s->ssl, scratch, sizeof scratch);
+	if (r > 0 || SSL_get_error(s->ssl, r) != SSL_ERROR_SSL) {
+		ERR_clear_error();
+		return false;
+	}
+	session_fail(s, "TLS error");
+	return true;
 }
 
 /* See tls.h. */
