@@ -28,6 +28,8 @@
 #include "err.h"
 #include "units.h"
 
+#include "fuzz_tmpdir.h"
+
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 int	LLVMFuzzerInitialize(int *, char ***);
 
@@ -42,8 +44,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	if (mkdtemp(tmpdir) == NULL)
-		abort();
+	fuzz_tmpdir_make(tmpdir);
 	snprintf(path, sizeof path, "%s/config.json", tmpdir);
 	return 0;
 }

@@ -44,13 +44,14 @@
 #include "store/store.h"
 
 #include "fuzz_store.h"
+#include "fuzz_tmpdir.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 int	LLVMFuzzerInitialize(int *, char ***);
 
 #define CHECK(x)	do { if (!(x)) __builtin_trap(); } while (0)
 
-#define MAX_INPUT	(64 * 1024)	/* fits a socketpair's buffer */
+#define CONN_MAX_INPUT	(64 * 1024)	/* fits a socketpair's buffer */
 #define MAX_OUTPUT	(4 * 1024 * 1024)	/* kept for checking */
 /* After the client's EOF; generous for a busy host. */
 #define DEADLINE_MS	10000
@@ -79,7 +80,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	if (getenv("FUZZ_CONN_LOG") == NULL)
 		log_set_level(LOG_LVL_ERROR);
-	if (mkdtemp(tmpdir) == NULL || config_init(&cfg) != 0)
+	fuzz_tmpdir_make(tmpdir);
+	if (config_init(&cfg) != 0)
 		abort();
 	cfg.commit_max_ms = 1;
 	snprintf(path, sizeof path, "%s/conn.db", tmpdir);
@@ -193,7 +195,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ssize_t		 n;
 	size_t		 off = 0;
 
-	if (size > MAX_INPUT)
+	if (size > CONN_MAX_INPUT)
 		return 0;
 	memset(&r, 0, sizeof r);
 	CHECK((loop = ev_new()) != NULL);

@@ -22,6 +22,8 @@
 #include "mem.h"
 #include "rules/rules.h"
 
+#include "fuzz_tmpdir.h"
+
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 int	LLVMFuzzerInitialize(int *, char ***);
 
@@ -36,8 +38,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	setenv("FUZZ_A", "alpha", 1);
-	if (mkdtemp(tmpdir) == NULL)
-		abort();
+	fuzz_tmpdir_make(tmpdir);
 	return 0;
 }
 
