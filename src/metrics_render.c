@@ -47,22 +47,37 @@ struct family {
 	const char	*help;
 };
 
+/* Which counter of a route a per-route family reports. */
+enum route_field {
+	ROUTE_UP,		/* 1 while state is BRIDGE_UP */
+	ROUTE_CONNECTS,
+	ROUTE_SENT,
+	ROUTE_DELIVERED,
+	ROUTE_RETRIED,
+	ROUTE_DEAD,
+	ROUTE_DROPPED,
+	ROUTE_DEPTH,
+	ROUTE_AGE,		/* seconds since oldest_ms, with a fraction */
+	ROUTE_IN_FLIGHT,
+};
+
+struct route_family {
+	const char	*name;
+	const char	*type;
+	const char	*help;
+	enum route_field field;
+};
+
 /*
- * Per-route stats copied out of a thread's table under its lock: n records
- * of size bytes, each with its route name (a const char * at name_off)
- * replaced by a copy of its own.
+ * Per-route stats copied out of a thread's table under its lock, each with
+ * its route name replaced by a copy of its own.
  */
 struct copies {
-	unsigned char	*v;
-	size_t		 size;
-	size_t		 name_off;
+	struct results_route_stats *v;
 	size_t		 n;
 	size_t		 cap;
 	int		 rc;
 };
-
-/* The value of family f for the record st, at wall time now. */
-typedef double (*value_fn)(const void *st, size_t f, long long now);
 
 static int
 one(struct buf *out, const struct scalar *s)
@@ -326,20 +341,12 @@ render_rules(struct buf *out, const struct rule_set *set)
 	return 0;
 }
 
-static void
-copies_init(struct copies *c, size_t size, size_t name_off)
-{
-	memset(c, 0, sizeof *c);
-	c->size = size;
-	c->name_off = name_off;
-}
-
 /* Appends a copy of st; called under a thread's lock: copy, never block. */
 static void
-copies_push(struct copies *c, const void *st)
+copies_push(const struct results_route_stats *st, void *ctx)
 {
-	unsigned char *v, *rec;
-	const char *route;
+	struct copies *c = ctx;
+	struct results_route_stats *v;
 	char *name;
 	size_t cap;
 
@@ -347,75 +354,19 @@ copies_push(struct copies *c, const void *st)
 		return;
 	if (c->n == c->cap) {
 		cap = c->cap == 0 ? 8 : c->cap * 2;
-		if ((v = gw_realloc(c->v, cap * c->size)) == NULL) {
+		if ((v = gw_realloc(c->v, cap * sizeof *v)) == NULL) {
 			c->rc = GW_ENOMEM;
 			return;
 		}
 		c->v = v;
 		c->cap = cap;
 	}
-	rec = c->v + c->n * c->size;
-	memcpy(rec, st, c->size);
-	memcpy(&route, rec + c->name_off, sizeof route);
-	if ((name = gw_strdup(route != NULL ? route : "")) == NULL) {
+	if ((name = gw_strdup(st->route != NULL ? st->route : "")) == NULL) {
 		c->rc = GW_ENOMEM;
 		return;
 	}
-	memcpy(rec + c->name_off, &name, sizeof name);
-	c->n++;
-}
-
-/* The route name of copied record i (owned by the copies). */
-static char *
-copies_name(const struct copies *c, size_t i)
-{
-	char *name;
-
-	memcpy(&name, c->v + i * c->size + c->name_off, sizeof name);
-	return name;
-}
-
-/*
- * Writes the nfam families, one sample per copied record labelled with its
- * route (family age_f as seconds with a fraction, the others as integers),
- * then frees the copies.
- */
-static int
-render_copies(struct buf *out, struct copies *c, const struct family *fam,
-    size_t nfam, size_t age_f, value_fn value)
-{
-	long long now = clock_wall_ms();
-	const void *rec;
-	size_t f, i;
-	int rc;
-
-	if ((rc = c->rc) != 0 || c->n == 0)
-		goto out;
-	for (f = 0; f < nfam; f++) {
-		if ((rc = metrics_family(out, fam[f].name, fam[f].type,
-		    fam[f].help)) != 0)
-			goto out;
-		for (i = 0; i < c->n; i++) {
-			rec = c->v + i * c->size;
-			if (f == age_f)
-				rc = metrics_sample_double(out, fam[f].name,
-				    "route", copies_name(c, i),
-				    value(rec, f, now));
-			else
-				rc = metrics_sample_u64(out, fam[f].name,
-				    "route", copies_name(c, i),
-				    (uint64_t)value(rec, f, now));
-			if (rc != 0)
-				goto out;
-		}
-	}
-out:
-	for (i = 0; i < c->n; i++)
-		gw_free(copies_name(c, i));
-	gw_free(c->v);
-	c->v = NULL;
-	c->n = c->cap = 0;
-	return rc;
+	c->v[c->n] = *st;
+	c->v[c->n++].route = name;
 }
 
 /* Seconds since oldest_ms (0: none or in the future). */
@@ -427,65 +378,104 @@ age_seconds(int64_t oldest_ms, long long now)
 	return (double)(now - oldest_ms) / 1000.0;
 }
 
-static void
-route_cb(const struct deliver_route_stats *st, void *ctx)
+/* The counter f of the route stats st. */
+static uint64_t
+route_value(const struct results_route_stats *st, enum route_field f)
 {
-	copies_push(ctx, st);
+	switch (f) {
+	case ROUTE_UP:
+		return st->state == BRIDGE_UP;
+	case ROUTE_CONNECTS:
+		return st->connects;
+	case ROUTE_SENT:
+		return st->sent;
+	case ROUTE_DELIVERED:
+		return st->delivered;
+	case ROUTE_RETRIED:
+		return st->retried;
+	case ROUTE_DEAD:
+		return st->dead;
+	case ROUTE_DROPPED:
+		return st->dropped;
+	case ROUTE_DEPTH:
+		return st->depth;
+	case ROUTE_IN_FLIGHT:
+	default:
+		return st->in_flight;
+	}
 }
 
-/* The value of webhook family f for the route stats rec. */
-static double
-route_value(const void *rec, size_t f, long long now)
+/*
+ * Writes the nfam families, one sample per copied route labelled with its
+ * name (ROUTE_AGE as seconds with a fraction, the others as integers),
+ * then frees the copies.
+ */
+static int
+render_copies(struct buf *out, struct copies *c,
+    const struct route_family *fam, size_t nfam)
 {
-	const struct deliver_route_stats *st = rec;
+	long long now = clock_wall_ms();
+	const struct results_route_stats *st;
+	size_t f, i;
+	int rc;
 
-	switch (f) {
-	case 0:
-		return (double)st->delivered;
-	case 1:
-		return (double)st->retried;
-	case 2:
-		return (double)st->dead;
-	case 3:
-		return (double)st->dropped;
-	case 4:
-		return (double)st->depth;
-	case 5:
-		return age_seconds(st->oldest_ms, now);
-	default:
-		return (double)st->in_flight;
+	if ((rc = c->rc) != 0 || c->n == 0)
+		goto out;
+	for (f = 0; f < nfam; f++) {
+		if ((rc = metrics_family(out, fam[f].name, fam[f].type,
+		    fam[f].help)) != 0)
+			goto out;
+		for (i = 0; i < c->n; i++) {
+			st = &c->v[i];
+			if (fam[f].field == ROUTE_AGE)
+				rc = metrics_sample_double(out, fam[f].name,
+				    "route", st->route,
+				    age_seconds(st->oldest_ms, now));
+			else
+				rc = metrics_sample_u64(out, fam[f].name,
+				    "route", st->route,
+				    route_value(st, fam[f].field));
+			if (rc != 0)
+				goto out;
+		}
 	}
+out:
+	for (i = 0; i < c->n; i++)
+		gw_free((char *)c->v[i].route);
+	gw_free(c->v);
+	memset(c, 0, sizeof *c);
+	return rc;
 }
 
 /* Per webhook route: outbox counters. */
 static int
 render_routes(struct buf *out, struct delivery *dl)
 {
-	static const struct family fam[] = {
+	static const struct route_family fam[] = {
 		{ "mqlite_webhook_delivered_total", "counter",
-		    "Outbox rows delivered (2xx)" },
+		    "Outbox rows delivered (2xx)", ROUTE_DELIVERED },
 		{ "mqlite_webhook_retried_total", "counter",
-		    "Outbox rows rescheduled after a failed attempt" },
+		    "Outbox rows rescheduled after a failed attempt",
+		    ROUTE_RETRIED },
 		{ "mqlite_webhook_dead_total", "counter",
-		    "Outbox rows dead-lettered" },
+		    "Outbox rows dead-lettered", ROUTE_DEAD },
 		{ "mqlite_webhook_dropped_total", "counter",
-		    "Outbox rows dropped by the outbox cap" },
+		    "Outbox rows dropped by the outbox cap", ROUTE_DROPPED },
 		{ "mqlite_webhook_depth", "gauge",
 		    "Rows waiting in the outbox (refreshed every few "
-		    "seconds)" },
+		    "seconds)", ROUTE_DEPTH },
 		{ "mqlite_webhook_oldest_age_seconds", "gauge",
-		    "Age of the oldest row waiting in the outbox (0: none)" },
+		    "Age of the oldest row waiting in the outbox (0: none)",
+		    ROUTE_AGE },
 		{ "mqlite_webhook_in_flight", "gauge",
-		    "Requests in flight now" },
+		    "Requests in flight now", ROUTE_IN_FLIGHT },
 	};
 	struct copies c;
 
-	copies_init(&c, sizeof (struct deliver_route_stats),
-	    offsetof(struct deliver_route_stats, route));
+	memset(&c, 0, sizeof c);
 	if (dl != NULL)
-		delivery_stats(dl, route_cb, &c);
-	return render_copies(out, &c, fam, sizeof fam / sizeof fam[0], 5,
-	    route_value);
+		delivery_stats(dl, copies_push, &c);
+	return render_copies(out, &c, fam, sizeof fam / sizeof fam[0]);
 }
 
 /* Per source: connected, received, duplicates, connects, reconnects. */
@@ -526,76 +516,43 @@ render_sources(struct buf *out, const struct sources *ss)
 	return 0;
 }
 
-static void
-bridge_cb(const struct bridge_route_stats *st, void *ctx)
-{
-	copies_push(ctx, st);
-}
-
-/* The value of bridge family f for the route stats rec. */
-static double
-bridge_value(const void *rec, size_t f, long long now)
-{
-	const struct bridge_route_stats *st = rec;
-
-	switch (f) {
-	case 0:
-		return st->state == BRIDGE_UP;
-	case 1:
-		return (double)st->connects;
-	case 2:
-		return (double)st->sent;
-	case 3:
-		return (double)st->acked;
-	case 4:
-		return (double)st->retried;
-	case 5:
-		return (double)st->dead;
-	case 6:
-		return (double)st->dropped;
-	case 7:
-		return (double)st->depth;
-	case 8:
-		return age_seconds(st->oldest_ms, now);
-	default:
-		return (double)st->in_flight;
-	}
-}
-
 /* Per mqtt route: connection state and counters. */
 static int
 render_bridge(struct buf *out, struct delivery *dl)
 {
-	static const struct family fam[] = {
+	static const struct route_family fam[] = {
 		{ "mqlite_bridge_up", "gauge",
-		    "1 while the route is connected upstream" },
+		    "1 while the route is connected upstream", ROUTE_UP },
 		{ "mqlite_bridge_connects_total", "counter",
-		    "Successful connections upstream" },
+		    "Successful connections upstream", ROUTE_CONNECTS },
 		{ "mqlite_bridge_sent_total", "counter",
-		    "Publishes handed to the upstream connection" },
+		    "Publishes handed to the upstream connection",
+		    ROUTE_SENT },
 		{ "mqlite_bridge_acked_total", "counter",
-		    "Outbox rows acknowledged upstream and deleted" },
+		    "Outbox rows acknowledged upstream and deleted",
+		    ROUTE_DELIVERED },
 		{ "mqlite_bridge_retried_total", "counter",
-		    "Publishes sent again after a failed send" },
+		    "Publishes sent again after a failed send",
+		    ROUTE_RETRIED },
 		{ "mqlite_bridge_dead_total", "counter",
-		    "Outbox rows dead-lettered" },
+		    "Outbox rows dead-lettered", ROUTE_DEAD },
 		{ "mqlite_bridge_dropped_total", "counter",
-		    "Outbox rows dropped by the outbox cap" },
+		    "Outbox rows dropped by the outbox cap", ROUTE_DROPPED },
 		{ "mqlite_bridge_depth", "gauge",
 		    "Rows waiting in the outbox (refreshed every few "
-		    "seconds)" },
+		    "seconds)", ROUTE_DEPTH },
 		{ "mqlite_bridge_oldest_age_seconds", "gauge",
-		    "Age of the oldest row waiting in the outbox (0: none)" },
+		    "Age of the oldest row waiting in the outbox (0: none)",
+		    ROUTE_AGE },
 		{ "mqlite_bridge_in_flight", "gauge",
-		    "Publishes sent and not yet acknowledged" },
+		    "Publishes sent and not yet acknowledged",
+		    ROUTE_IN_FLIGHT },
 	};
 	struct copies c;
 
-	copies_init(&c, sizeof (struct bridge_route_stats),
-	    offsetof(struct bridge_route_stats, route));
-	delivery_bridge_stats(dl, bridge_cb, &c);
-	return render_copies(out, &c, fam, sizeof fam / sizeof fam[0], 8,
-	    bridge_value);
+	memset(&c, 0, sizeof c);
+	delivery_bridge_stats(dl, copies_push, &c);
+	return render_copies(out, &c, fam, sizeof fam / sizeof fam[0]);
 }
 
 int

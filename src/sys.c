@@ -69,7 +69,7 @@ put_u64(struct sys *sy, const char *topic, uint64_t v)
 
 /* The value of one route under $SYS/broker/outbox/<route>/. */
 static void
-route_cb(const struct deliver_route_stats *st, void *ctx)
+route_cb(const struct results_route_stats *st, void *ctx)
 {
 	static const char *const leaf[] = { "depth", "oldest", "delivered",
 	    "dead", "dropped" };

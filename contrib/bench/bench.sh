@@ -537,6 +537,12 @@ store_ticks() {
 	echo -
 }
 
+# The broker's and its store thread's CPU ticks as the last row lands.
+rules_q0_end() {
+	c1=$(proc_ticks "$BPID")
+	s1=$(store_ticks "$BPID")
+}
+
 # rules_q0 CONF RUN: BENCH_RULES_Q0_N QoS 0 messages flat out to mqlite
 # with rules-CONF.json (CONF 1 or many) or none (CONF default, rows into
 # messages); keeps the best rows committed/s of CONF in R_q0_CONF.
@@ -561,40 +567,20 @@ rules_q0() {
 	MQ_RULES=
 	c0=$(proc_ticks "$BPID")
 	s0=$(store_ticks "$BPID")
-	run_load "$name" -q 0 -n "$RULES_Q0_N" -t site/s1/dev -x telemetry \
-	    -P "$JSON_PAYLOAD" &
-	lpid=$!
-	last=0 t_last= t_move=$(now_ms) lrc=
-	while :; do
-		rows=$(db_q "$BDB" "select coalesce(max(id), 0) from $table")
-		t=$(now_ms)
-		[ "$rows" != "$last" ] && { last=$rows; t_move=$t; }
-		if [ "$rows" -ge "$RULES_Q0_N" ] 2>/dev/null; then
-			t_last=$t
-			c1=$(proc_ticks "$BPID")
-			s1=$(store_ticks "$BPID")
-			break
-		fi
-		if [ -z "$lrc" ] && ! kill -0 "$lpid" 2>/dev/null; then
-			wait "$lpid"
-			lrc=$?
-		fi
-		[ $((t - t_move)) -gt 15000 ] && break
-		kill -0 "$BPID" 2>/dev/null || break
-		sleep 0.1
-	done
-	[ -z "$lrc" ] && { wait "$lpid"; lrc=$?; }
-	if [ "$lrc" -ne 0 ]; then
+	c1=- s1=-
+	poll_load "$BDB" "$table" "$RULES_Q0_N" rules_q0_end "$name" -q 0 \
+	    -n "$RULES_Q0_N" -t site/s1/dev -x telemetry -P "$JSON_PAYLOAD"
+	if [ "$PL_RC" -ne 0 ]; then
 		note "rules QoS 0 ($1): load failed:" \
 		    "$(jget error "$TMP/$name.json")"
 		FAILED=1
-	elif [ -z "$t_last" ]; then
-		note "rules QoS 0 ($1): $rows of $RULES_Q0_N rows, no" \
+	elif [ -z "$PL_END" ]; then
+		note "rules QoS 0 ($1): $PL_ROWS of $RULES_Q0_N rows, no" \
 		    "progress for 15 s"
 		FAILED=1
 	else
 		rate=$(per_s "$RULES_Q0_N" \
-		    $((t_last - $(jget start_ms "$TMP/$name.json"))))
+		    $((PL_END - $(jget start_ms "$TMP/$name.json"))))
 		cpu=$(per_msg cpu "$c0:$c1" "$RULES_Q0_N")
 		scpu=$(per_msg cpu "$s0:$s1" "$RULES_Q0_N")
 		echo "   $rate rows/s, CPU us per row: broker $cpu," \
@@ -1120,6 +1106,7 @@ echo "versions: mqlite $rev ($MQLITE$san); $("$MOSQUITTO" -h 2>/dev/null |
 echo "database filesystem: $(df -T "$TMP" | awk 'NR == 2 {
     print $2 " on " $1 }') ($TMP); write+fdatasync of 4 KB:" \
     "$("$FSYNCLAT" "$TMP" 100 2>&1 || echo unknown)"
+. "$HERE/lib.sh"
 . "$HERE/compare.sh"
 
 # Wear: bytes and flushes per stored message (flashbench.py says how).

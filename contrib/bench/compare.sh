@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 # Copyright (c) 2024 The mqlite authors.
 #
-# The 'compare' part of bench.sh (sourced by it, using its helpers):
-# mqlite next to Mosquitto, like for like. Every row runs the same load
-# against both sides in the same run, and a row whose either side lost a
-# message it should have delivered (or stored) is printed as REFUSED with
-# the reason, without a ratio.
+# The 'compare' part of bench.sh (sourced by it, using its helpers and
+# those of lib.sh): mqlite next to Mosquitto, like for like. Every row runs
+# the same load against both sides in the same run, and a row whose either
+# side lost a message it should have delivered (or stored) is printed as
+# REFUSED with the reason, without a ratio.
 #
 #   qos1      QoS 1 ingest, no subscriber on either side: PUBACKed msgs/s;
 #             mqlite must hold every row at the last PUBACK (it acks after
@@ -34,36 +34,6 @@
 #             shim on this disk. ('ceiling' runs only this last row.)
 #   idle      BENCH_IDLE_CONNS (10000) idle connections: resident memory per
 #             connection, (VmRSS with them - VmRSS before) / connections.
-
-# Counters of process $1: CPU ticks (utime + stime), or '-'.
-proc_ticks() {
-	v=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null |
-	    awk '{ print $12 + $13 }')
-	echo "${v:--}"
-}
-
-# Bytes process $1 caused to be written to storage, or '-'.
-proc_wbytes() {
-	v=$(awk '$1 == "write_bytes:" { print $2 }' "/proc/$1/io" 2>/dev/null)
-	echo "${v:--}"
-}
-
-# per_msg KIND DELTA... N: CPU ticks (KIND cpu) as microseconds, or bytes
-# (KIND bytes), summed over the deltas "a:b", per message.
-per_msg() {
-	kind=$1
-	shift
-	awk -v kind="$kind" -v hz="$(getconf CLK_TCK)" -v args="$*" 'BEGIN {
-	    n = split(args, a, " "); tot = 0
-	    for (i = 1; i < n; i++) {
-		if (split(a[i], d, ":") != 2 || d[1] !~ /^[0-9]+$/ ||
-		    d[2] !~ /^[0-9]+$/) { print "-"; exit }
-		tot += d[2] - d[1]
-	    }
-	    if (a[n] + 0 <= 0) { print "-"; exit }
-	    if (kind == "cpu") printf "%.1f\n", tot * 1e6 / hz / a[n]
-	    else printf "%.0f\n", tot / a[n] }'
-}
 
 # Bytes of database file $1 (with its WAL) per row, $2 rows.
 db_bytes_per_row() {
@@ -205,33 +175,14 @@ mqlite_qos0() {
 		Q0_ERR="mqlite did not start"
 		return
 	fi
-	run_load mql-qos0 -q 0 -n "$QOS0_N" &
-	lpid=$!
-	rows=0 last=0 t_last= t_move=$(now_ms) lrc=
-	while :; do
-		rows=$(db_rows "$BDB" fast)
-		t=$(now_ms)
-		[ "$rows" != "$last" ] && { last=$rows; t_move=$t; }
-		if [ "$rows" -ge "$QOS0_N" ] 2>/dev/null; then
-			t_last=$t
-			break
-		fi
-		if [ -z "$lrc" ] && ! kill -0 "$lpid" 2>/dev/null; then
-			wait "$lpid"
-			lrc=$?
-		fi
-		[ $((t - t_move)) -gt 15000 ] && break
-		kill -0 "$BPID" 2>/dev/null || break
-		sleep 0.1
-	done
-	[ -z "$lrc" ] && { wait "$lpid"; lrc=$?; }
-	if [ "$lrc" -ne 0 ]; then
+	poll_load "$BDB" messages "$QOS0_N" : mql-qos0 -q 0 -n "$QOS0_N"
+	if [ "$PL_RC" -ne 0 ]; then
 		Q0_ERR="load failed: $(jget error "$TMP/mql-qos0.json")"
-	elif [ -z "$t_last" ]; then
-		Q0_ERR="$rows of $QOS0_N rows, no progress for 15 s"
+	elif [ -z "$PL_END" ]; then
+		Q0_ERR="$PL_ROWS of $QOS0_N rows, no progress for 15 s"
 	else
 		Q0_RATE=$(per_s "$QOS0_N" \
-		    $((t_last - $(jget start_ms "$TMP/mql-qos0.json"))))
+		    $((PL_END - $(jget start_ms "$TMP/mql-qos0.json"))))
 	fi
 	stop_broker mqlite
 	n=$(db_rows "$BDB")

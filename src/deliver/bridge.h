@@ -45,6 +45,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "deliver/results.h"
 #include "err.h"
 
 struct outbox_result;
@@ -79,23 +80,6 @@ enum bridge_state {
 	BRIDGE_UP,
 };
 
-/* Counters of one route, as bridge_stats() reports them. */
-struct bridge_route_stats {
-	const char	*route;		/* borrowed for the callback */
-	enum bridge_state state;
-	uint64_t	 sent;		/* publishes handed to the socket */
-	uint64_t	 acked;		/* rows acknowledged upstream */
-	uint64_t	 retried;	/* publishes sent again */
-	uint64_t	 dead;		/* rows dead-lettered */
-	uint64_t	 dropped;	/* rows dropped by the outbox cap */
-	uint64_t	 depth;		/* rows in the outbox (gauge) */
-	int64_t		 oldest_ms;	/* created_ms of the oldest, 0: none */
-	uint32_t	 in_flight;	/* unacknowledged publishes */
-	uint64_t	 connects;	/* successful connections */
-};
-
-typedef void (*bridge_stats_cb)(const struct bridge_route_stats *st,
-		    void *ctx);
 /* Called on the bridge thread after results were pushed. */
 typedef void (*bridge_results_cb)(void *ctx);
 
@@ -161,7 +145,8 @@ void		 bridge_count_dropped(struct bridge *b, const char *route,
 		    uint64_t n);
 
 /* Calls cb for each route ever configured, under a lock. Any thread. */
-void		 bridge_stats(struct bridge *b, bridge_stats_cb cb, void *ctx);
+void		 bridge_stats(struct bridge *b, results_route_stats_cb cb,
+		    void *ctx);
 
 /*
  * Stops the thread: waits up to grace_ms for acknowledgements of what is

@@ -218,39 +218,11 @@ bridge_count_dropped(struct bridge *b, const char *route, uint64_t n)
 	results_ctr_dropped(&b->ctrs, route, n, false);
 }
 
-struct bridge_stats_arg {
-	bridge_stats_cb	 cb;
-	void		*ctx;
-};
-
-static void
-bridge_stats_one(const struct results_ctr *c, void *arg)
-{
-	struct bridge_stats_arg *a = arg;
-	struct bridge_route_stats st;
-
-	memset(&st, 0, sizeof st);
-	st.route = c->name;
-	st.state = (enum bridge_state)atomic_load(&c->state);
-	st.sent = atomic_load(&c->sent);
-	st.acked = atomic_load(&c->delivered);
-	st.retried = atomic_load(&c->retried);
-	st.dead = atomic_load(&c->dead);
-	st.dropped = atomic_load(&c->dropped);
-	st.depth = atomic_load(&c->depth);
-	st.oldest_ms = atomic_load(&c->oldest_ms);
-	st.in_flight = atomic_load(&c->in_flight);
-	st.connects = atomic_load(&c->connects);
-	a->cb(&st, a->ctx);
-}
-
 /* See bridge.h. Any thread unless it says otherwise. */
 void
-bridge_stats(struct bridge *b, bridge_stats_cb cb, void *ctx)
+bridge_stats(struct bridge *b, results_route_stats_cb cb, void *ctx)
 {
-	struct bridge_stats_arg a = { cb, ctx };
-
-	results_ctrs_each(&b->ctrs, bridge_stats_one, &a);
+	results_ctrs_stats(&b->ctrs, cb, ctx);
 }
 
 /* ------------------------------------------------------------------ */

@@ -68,6 +68,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "deliver/results.h"
 #include "deliver/webhook.h"
 #include "err.h"
 
@@ -123,21 +124,6 @@ struct deliver_opts {
 	uint32_t	 gauge_ms;	/* depth refresh; 0: 5000 */
 };
 
-/* Counters of one route, as deliver_stats() reports them. */
-struct deliver_route_stats {
-	const char	*route;		/* borrowed for the callback */
-	uint64_t	 delivered;	/* rows delivered (2xx) */
-	uint64_t	 retried;	/* rows rescheduled */
-	uint64_t	 dead;		/* rows dead-lettered */
-	uint64_t	 dropped;	/* rows dropped by the outbox cap */
-	uint64_t	 depth;		/* rows in the outbox (gauge) */
-	int64_t		 oldest_ms;	/* created_ms of the oldest, 0: none */
-	uint32_t	 in_flight;	/* requests in flight now */
-};
-
-typedef void (*deliver_stats_cb)(const struct deliver_route_stats *st,
-		    void *ctx);
-
 /* Fills r with the defaults (ordered, retry 1 s..300 s, timeout 10 s). */
 void		 deliver_route_defaults(struct deliver_route *r);
 
@@ -184,7 +170,7 @@ void		 deliver_count_dropped(struct deliver *d, const char *route,
 		    uint64_t n);
 
 /* Calls cb for each route ever configured, under a lock. Any thread. */
-void		 deliver_stats(struct deliver *d, deliver_stats_cb cb,
+void		 deliver_stats(struct deliver *d, results_route_stats_cb cb,
 		    void *ctx);
 
 /*

@@ -281,12 +281,26 @@ results_ctr_dropped(struct results_ctrs *l, const char *name, uint64_t n,
 
 /* See results.h. */
 void
-results_ctrs_each(struct results_ctrs *l, results_ctr_cb cb, void *ctx)
+results_ctrs_stats(struct results_ctrs *l, results_route_stats_cb cb,
+    void *ctx)
 {
+	struct results_route_stats st;
 	struct results_ctr *c;
 
 	pthread_mutex_lock(&l->mu);
-	for (c = l->head; c != NULL; c = c->next)
-		cb(c, ctx);
+	for (c = l->head; c != NULL; c = c->next) {
+		st.route = c->name;
+		st.state = atomic_load(&c->state);
+		st.sent = atomic_load(&c->sent);
+		st.delivered = atomic_load(&c->delivered);
+		st.retried = atomic_load(&c->retried);
+		st.dead = atomic_load(&c->dead);
+		st.dropped = atomic_load(&c->dropped);
+		st.depth = atomic_load(&c->depth);
+		st.oldest_ms = atomic_load(&c->oldest_ms);
+		st.in_flight = atomic_load(&c->in_flight);
+		st.connects = atomic_load(&c->connects);
+		cb(&st, ctx);
+	}
 	pthread_mutex_unlock(&l->mu);
 }

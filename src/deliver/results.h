@@ -62,7 +62,31 @@ struct results_ctrs {
 	struct results_ctr	*head;
 };
 
-typedef void (*results_ctr_cb)(const struct results_ctr *c, void *ctx);
+/*
+ * One route's counters as deliver_stats() and bridge_stats() report them:
+ * a snapshot of a struct results_ctr. The bridge-only fields stay 0 for a
+ * webhook route.
+ */
+struct results_route_stats {
+	const char	*route;		/* borrowed for the callback */
+	int		 state;		/* bridge: enum bridge_state */
+	uint64_t	 sent;		/* bridge: publishes handed to the
+					 * socket */
+	uint64_t	 delivered;	/* rows delivered (2xx) or
+					 * acknowledged upstream */
+	uint64_t	 retried;	/* rows rescheduled, publishes sent
+					 * again */
+	uint64_t	 dead;		/* rows dead-lettered */
+	uint64_t	 dropped;	/* rows dropped by the outbox cap */
+	uint64_t	 depth;		/* rows in the outbox (gauge) */
+	int64_t		 oldest_ms;	/* created_ms of the oldest, 0: none */
+	uint32_t	 in_flight;	/* requests or unacknowledged
+					 * publishes now */
+	uint64_t	 connects;	/* bridge: successful connections */
+};
+
+typedef void (*results_route_stats_cb)(const struct results_route_stats *st,
+		    void *ctx);
 
 /* Sets up r to push to q (borrowed); cb(ctx) after pushes, or NULL. */
 void	 results_init(struct results *r, struct queue *q,
@@ -117,8 +141,11 @@ void	 results_ctrs_destroy(struct results_ctrs *l);
 struct results_ctr *results_ctr_get(struct results_ctrs *l,
 	    const char *name, bool create);
 
-/* Calls cb for every route's counters, in the lock. */
-void	 results_ctrs_each(struct results_ctrs *l, results_ctr_cb cb,
+/*
+ * Calls cb with a snapshot of every route's counters, in the lock (cb
+ * copies, never blocks).
+ */
+void	 results_ctrs_stats(struct results_ctrs *l, results_route_stats_cb cb,
 	    void *ctx);
 
 #endif

@@ -384,7 +384,7 @@ delivery_apply_rules(struct delivery *dl, const struct rule_set *set)
 }
 
 void
-delivery_stats(struct delivery *dl, deliver_stats_cb cb, void *ctx)
+delivery_stats(struct delivery *dl, results_route_stats_cb cb, void *ctx)
 {
 	struct deliver *d;
 
@@ -393,7 +393,8 @@ delivery_stats(struct delivery *dl, deliver_stats_cb cb, void *ctx)
 }
 
 void
-delivery_bridge_stats(struct delivery *dl, bridge_stats_cb cb, void *ctx)
+delivery_bridge_stats(struct delivery *dl, results_route_stats_cb cb,
+    void *ctx)
 {
 	struct bridge *br;
 

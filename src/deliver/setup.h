@@ -36,12 +36,12 @@ int		 delivery_apply_rules(struct delivery *dl,
  * Calls cb for each webhook route's counters (deliver_stats()); nothing
  * when the delivery thread was never started or is stopped.
  */
-void		 delivery_stats(struct delivery *dl, deliver_stats_cb cb,
+void		 delivery_stats(struct delivery *dl, results_route_stats_cb cb,
 		    void *ctx);
 
 /* Calls cb for each mqtt route's counters; nothing without the bridge. */
 void		 delivery_bridge_stats(struct delivery *dl,
-		    bridge_stats_cb cb, void *ctx);
+		    results_route_stats_cb cb, void *ctx);
 
 /*
  * Stops the bridge and the delivery thread (what is in flight gets

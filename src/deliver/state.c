@@ -154,35 +154,11 @@ deliver_count_dropped(struct deliver *d, const char *route, uint64_t n)
 	results_ctr_dropped(&d->ctrs, route, n, true);
 }
 
-struct deliver_stats_arg {
-	deliver_stats_cb cb;
-	void		*ctx;
-};
-
-static void
-deliver_stats_one(const struct results_ctr *c, void *arg)
-{
-	struct deliver_stats_arg *a = arg;
-	struct deliver_route_stats st;
-
-	st.route = c->name;
-	st.delivered = atomic_load(&c->delivered);
-	st.retried = atomic_load(&c->retried);
-	st.dead = atomic_load(&c->dead);
-	st.dropped = atomic_load(&c->dropped);
-	st.depth = atomic_load(&c->depth);
-	st.oldest_ms = atomic_load(&c->oldest_ms);
-	st.in_flight = atomic_load(&c->in_flight);
-	a->cb(&st, a->ctx);
-}
-
 /* Reports every route's counters. Any thread. */
 void
-deliver_stats(struct deliver *d, deliver_stats_cb cb, void *ctx)
+deliver_stats(struct deliver *d, results_route_stats_cb cb, void *ctx)
 {
-	struct deliver_stats_arg a = { cb, ctx };
-
-	results_ctrs_each(&d->ctrs, deliver_stats_one, &a);
+	results_ctrs_stats(&d->ctrs, cb, ctx);
 }
 
 /* One result per row of req. Strings are copied. */

@@ -317,6 +317,7 @@ store_connect(struct store *s, struct gw_error *err)
 	    err) != 0 ||
 	    store_pragma(s, "PRAGMA page_size", size, sizeof size, err) != 0)
 		goto fail;
+	s->relaxed = false;
 	s->page_size = strtoll(size, NULL, 10);
 	if (s->page_size <= 0)
 		s->page_size = 4096;

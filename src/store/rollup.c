@@ -69,12 +69,6 @@
 #define ROLLUP_NONE		LLONG_MIN	/* no state, no cursor */
 #define ROLLUP_MIN_TIME		(-(1LL << 62))	/* rows before: no window */
 
-static const char *const rollup_state_sql =
-    "CREATE TABLE IF NOT EXISTS mqlite_rollup_state ("
-    " rollup TEXT PRIMARY KEY COLLATE NOCASE,"
-    " source TEXT NOT NULL,"
-    " last_end_ms INTEGER NOT NULL)";
-
 struct roll_target {
 	const struct rule_rollup  *ro;		/* borrowed from set */
 	const char		  *raw;		/* raw table name */
@@ -170,7 +164,10 @@ out:
 	return rc;
 }
 
-/* Creates the rollup tables of set and the state table; see rollup.h. */
+/*
+ * Creates the rollup tables of set; see rollup.h. The state table comes
+ * with the schema (schema/004_rollup_state.sql).
+ */
 int
 rollup_prepare(struct sqlite3 *db, const struct rule_set *set,
     struct gw_error *err)
@@ -178,20 +175,12 @@ rollup_prepare(struct sqlite3 *db, const struct rule_set *set,
 	const struct rule_sqlite	*sq;
 	size_t				 i, k, n;
 	int				 rc;
-	char				*msg = NULL;
 
 	n = set != NULL ? rule_set_count(set) : 0;
 	for (i = 0; i < n; i++) {
 		sq = rule_sqlite(rule_set_rule(set, i));
 		if (sq == NULL || sq->nrollups == 0)
 			continue;
-		if (sqlite3_exec(db, rollup_state_sql, NULL, NULL, &msg) !=
-		    SQLITE_OK) {
-			gw_error_set(err, "mqlite_rollup_state", "%s",
-			    msg != NULL ? msg : sqlite3_errmsg(db));
-			sqlite3_free(msg);
-			return GW_EIO;
-		}
 		for (k = 0; k < sq->nrollups; k++) {
 			if ((rc = rollup_table(db, &sq->rollups[k], err)) != 0)
 				return rc;

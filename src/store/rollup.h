@@ -36,8 +36,9 @@ struct rollup_counters {
 
 /*
  * Creates, for every rollup of set (borrowed), its table (ADD COLUMN for
- * columns added since) and window index, and the state table. Called with
- * the rule tables' preparation, between batches, outside a transaction.
+ * columns added since) and window index; the state table is part of the
+ * schema. Called with the rule tables' preparation, between batches,
+ * outside a transaction.
  * 0, GW_EIO or GW_ECONFIG (err filled), GW_ENOMEM. Store thread.
  */
 int		 rollup_prepare(struct sqlite3 *db, const struct rule_set *set,

@@ -90,6 +90,7 @@ static size_t	store_gather(struct store *, size_t);
 static void	store_batch(struct store *, size_t);
 static int	store_txn(struct store *, size_t *, bool, uint64_t *);
 static int	store_relax(struct store *, bool);
+static int	store_begin(struct store *, bool);
 static bool	store_item_writes(const struct store_item *);
 static int	store_write(struct store *, const struct store_item *,
 		    uint64_t *);
@@ -437,6 +438,15 @@ store_batch(struct store *s, size_t n)
  * Skipping the fsync keeps a bridge's window, which lasts until the
  * delete is committed, from waiting for the disk. on: NORMAL, else back
  * to FULL; 0 or GW_EIO (s->relaxed says where the connection stands).
+ *
+ * The setting changes only with the kind of transaction (store_begin()),
+ * not twice per commit: a drain of results runs its commits relaxed, and
+ * the first transaction that carries items sets FULL again before its
+ * BEGIN. What commits in between outside store_txn() (retention, rollups,
+ * tables for new rules: work redone after a loss) is then made durable by
+ * that transaction, the prefix rule again. The PRAGMA goes through
+ * sqlite3_exec() on purpose: SQLite applies "PRAGMA synchronous = x" while
+ * preparing it, so a prepared statement stepped again would do nothing.
  */
 static int
 store_relax(struct store *s, bool on)
@@ -449,6 +459,23 @@ store_relax(struct store *s, bool on)
 	}
 	s->relaxed = on;
 	return 0;
+}
+
+/*
+ * BEGIN, with synchronous set for the kind of transaction first:
+ * results_only (no item writes in it) may run relaxed, anything else runs
+ * FULL, or fails (GW_EIO) when FULL cannot be restored. A failure to
+ * relax only costs an fsync.
+ */
+static int
+store_begin(struct store *s, bool results_only)
+{
+	bool relax = results_only && s->wal &&
+	    s->durability == STORE_DURABILITY_FULL;
+
+	if (relax != s->relaxed && store_relax(s, relax) != 0 && !relax)
+		return GW_EIO;
+	return store_step(s, ST_BEGIN);
 }
 
 /*
@@ -467,20 +494,16 @@ store_txn(struct store *s, size_t *np, bool fill, uint64_t *rowsp)
 
 	if (s->db == NULL)
 		return GW_EIO;
-	/* Nothing commits before synchronous is FULL again. */
-	if (s->relaxed && store_relax(s, false) != 0)
-		return GW_EIO;
 	/* Delivery results land in the same transactions as new items. */
 	if (forward_take_results(s->fw)) {
 		/* Results alone: no fsync (store_relax()), no items join. */
 		for (k = 0; k < n && !store_item_writes(&s->batch[k]); k++)
 			;
-		if (k == n && s->wal && s->durability ==
-		    STORE_DURABILITY_FULL && store_relax(s, true) == 0)
-			fill = false;
-		if (store_step(s, ST_BEGIN) != 0)
+		if (store_begin(s, k == n) != 0)
 			goto fail;
 		open = true;
+		if (s->relaxed)
+			fill = false;
 		if (forward_apply_results(s->fw) != 0)
 			goto fail;
 	}
@@ -489,7 +512,7 @@ store_txn(struct store *s, size_t *np, bool fill, uint64_t *rowsp)
 			if (!store_item_writes(&s->batch[i]))
 				continue;
 			if (!open) {
-				if (store_step(s, ST_BEGIN) != 0)
+				if (store_begin(s, false) != 0)
 					goto fail;
 				open = true;
 			}
@@ -512,7 +535,7 @@ store_txn(struct store *s, size_t *np, bool fill, uint64_t *rowsp)
 	/* Results pushed while this batch ran (their nudge is in it). */
 	if (forward_take_results(s->fw)) {
 		if (!open) {
-			if (store_step(s, ST_BEGIN) != 0)
+			if (store_begin(s, true) != 0)
 				goto fail;
 			open = true;
 		}
@@ -524,8 +547,6 @@ store_txn(struct store *s, size_t *np, bool fill, uint64_t *rowsp)
 		goto fail;
 	if (open)
 		forward_committed(s->fw);
-	if (s->relaxed)
-		(void)store_relax(s, false);
 	*rowsp = rows;
 	return 0;
 
@@ -544,8 +565,6 @@ fail:
 		sqlite3_reset(s->st[ST_ROLLBACK]);
 	}
 	forward_rolled_back(s->fw);
-	if (s->relaxed)
-		(void)store_relax(s, false);
 	s->npend = 0;
 	for (k = 0; k < s->nsinks; k++)
 		sink_sqlite_discard(s->sinks[k]);

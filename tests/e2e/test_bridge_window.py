@@ -6,7 +6,8 @@ the bound is sharp: rows acknowledged upstream whose delete was still on
 its way to the store would add to the 8 if they left the window early.
 Those commits of results alone skip their own fsync (durability full):
 under strace, the drain of a backlog makes far fewer WAL syncs than it
-needs commits. Every wait is bounded."""
+needs commits, and a QoS 1 publish right after such commits is still
+acknowledged only after a sync of its own. Every wait is bounded."""
 
 import json
 import os
@@ -14,7 +15,7 @@ import re
 import time
 import unittest
 
-from mqlite_harness import wait_until
+from mqlite_harness import Client, wait_until
 from test_bridge import LSAN_SUPP, BridgeCase, Counter, Upstream
 from test_fsync_order import TracedBroker, strace_works
 
@@ -108,6 +109,24 @@ class TestBridgeWindow(BridgeCase):
         self.assertLess(during, n // WINDOW // 3)
         self.assertGreater(before, 0, "no fsync seen at all: is strace "
                            "tracing the daemon?")
+
+        # The drain left synchronous relaxed; each publish now routed to
+        # the bridge commits with a sync before its PUBACK (strace writes
+        # the fsync line before the daemon goes on to send the ack), and
+        # its delivery result commits relaxed again behind it.
+        c = Client(br.port)
+        c.connect("after-drain")
+        unsynced = []
+        for i in range(20):
+            mark = syncs()
+            c.publish("dev/after/%d" % i, b"x", qos=1, timeout=30)
+            if syncs() == mark:
+                unsynced.append(i)
+        c.disconnect()
+        self.assertTrue(wait_until(lambda: self.outbox_rows(br) == 0, 60),
+                        "outbox not drained: %d" % self.outbox_rows(br))
+        self.assertEqual(unsynced, [], "PUBACKs sent with no fsync since "
+                         "their publish")
 
 
 if __name__ == "__main__":

@@ -61,9 +61,6 @@ class RollupCase(E2ETestCase):
         return self.start_broker(extra_args=["-r", path])
 
     def state(self, br, table):
-        if br.query("select count(*) from sqlite_master where name = "
-                    "'mqlite_rollup_state'") == "0":
-            return None     # created with the first rollup
         v = br.query("select last_end_ms from mqlite_rollup_state "
                      "where rollup = '%s'" % table)
         return int(v) if v else None
@@ -220,6 +217,56 @@ class TestValues(RollupCase):
                         ("mqlite_rollup_rows_total", 1),
                         ("mqlite_rollup_windows_given_up_total", 1)):
             self.assertIn("\n%s %d\n" % (name, v), text)
+
+
+class TestMigration(RollupCase):
+
+    def test_state_table_from_before_its_migration_is_kept(self):
+        """A database from before schema/004_rollup_state.sql: version 1,
+        and the state table made by the rollup code itself, progress in
+        it. The migration keeps table and rows: the windows before the
+        stored progress stay unwritten, those after it are computed."""
+        br = self.start_rules(rules())
+        br.stop()
+        self.assertGreaterEqual(br.scalar("pragma user_version"), 4)
+        now = int(time.time() * 1000)
+        w0 = (now // 60000) * 60000 - 30 * 60000
+        done = w0 + 10 * 60000
+        upto = w0 + 20 * 60000
+        # What the daemon left before the migration existed, byte for
+        # byte the statement it ran.
+        br.query("drop table mqlite_rollup_state; "
+                 "create table if not exists mqlite_rollup_state ("
+                 " rollup TEXT PRIMARY KEY COLLATE NOCASE,"
+                 " source TEXT NOT NULL,"
+                 " last_end_ms INTEGER NOT NULL); "
+                 "insert into mqlite_rollup_state values "
+                 "('r_1m', 'readings', %d); "
+                 "pragma user_version = 1" % done)
+        self.fill_raw(br, w0, upto, 10000, ["a", "b"])
+        ro = [{"table": "r_1m", "every": "1m", "group_by": ["device"],
+               "columns": {"n": "count(*)", "temp_sum": "sum(temp)"}}]
+        self.start_rules(rules(ro), br)
+        self.assertTrue(wait_until(
+            lambda: (self.state(br, "r_1m") or 0) >= upto, timeout=30),
+            "the rollup did not resume: state %s" % self.state(br, "r_1m"))
+        self.assertIn("schema: applied 004_rollup_state.sql",
+                      br.log_text())
+        self.assertGreaterEqual(br.scalar("pragma user_version"), 4)
+        self.assertEqual(br.rows("select rollup, source from "
+                                 "mqlite_rollup_state"),
+                         [["r_1m", "readings"]])
+        # Nothing before the stored progress, everything after it.
+        self.assertEqual(br.scalar("select count(*) from r_1m where "
+                                   "window_start < %d" % done), 0)
+        self.assertEqual(br.rows(
+            "select count(*), sum(n) from r_1m where window_start < %d"
+            % upto), [["20", "120"]])
+        self.assertEqual(br.query(
+            "select count(*) from (select (ts / 60000) * 60000, device, "
+            "count(*), sum(temp) from readings where ts >= %d and ts < %d "
+            "group by 1, 2 except select window_start, device, n, temp_sum "
+            "from r_1m)" % (done, upto)), "0")
 
 
 class TestLive(RollupCase):

@@ -21,7 +21,7 @@ from mqlite_harness import (HOST, PUBACK, Broker, E2ETestCase, daemon_path,
 # Gateway tables that exist in every database (never created by a rule).
 GATEWAY_TABLES = {"messages", "outbox", "outbox_dead", "rejected",
                   "retained", "sessions", "session_msgs", "qos2_inflight",
-                  "mqlite_meta", "sqlite_sequence"}
+                  "mqlite_meta", "mqlite_rollup_state", "sqlite_sequence"}
 
 SRCDIR = os.environ.get("top_srcdir") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..")

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What the unit tests of the configuration loader share (test_config.c,
- * test_config_sources.c): a private folder with a config file in it,
- * loading a text over the defaults, the one-error check, and main()'s
- * set-up, run and clean-up. Header-only, like cutest.h and seen.h.
+ * test_config_sources.c): a private folder with a config file in it, made
+ * and removed by the suite's set-up and tear-down (main() passes them to
+ * cutest_main()), loading a text over the defaults and the one-error
+ * check. Header-only, like cutest.h and seen.h.
  */
 #ifndef GW_CFGTEST_H
 #define GW_CFGTEST_H
@@ -18,14 +19,8 @@
 #include "cutest.h"
 #include "seen.h"
 
-static char	cfgtest_dir[64];	/* made by cfgtest_main() */
+static char	cfgtest_dir[64];	/* made by cfgtest_setup() */
 static char	cfgtest_file[128];	/* cfgtest_dir/mqlite.json */
-
-/* One test of the suite. */
-struct cfgtest_case {
-	const char	*name;
-	CU_TestFunc	 fn;
-};
 
 /* Writes text to path (a failed open fails the test). */
 static inline void
@@ -80,36 +75,38 @@ cfgtest_expect_one(const char *text, const char *path, const char *needle)
 }
 
 /*
- * main() of a config test program: makes /tmp/NAME.XXXXXX, runs the n
- * cases as suite name, removes the folder. Returns the exit status.
+ * Suite set-up: makes the folder /tmp/mqlite-cfgtest.XXXXXX. 0, or -1
+ * (said on stderr; CUnit then fails the suite).
  */
 static inline int
-cfgtest_main(const char *name, const struct cfgtest_case *cases, size_t n)
+cfgtest_setup(void)
 {
-	CU_pSuite	suite;
-	char		cmd[128];
-	size_t		i;
-	int		status;
-
-	snprintf(cfgtest_dir, sizeof cfgtest_dir, "/tmp/%s.XXXXXX", name);
+	snprintf(cfgtest_dir, sizeof cfgtest_dir,
+	    "/tmp/mqlite-cfgtest.XXXXXX");
 	if (mkdtemp(cfgtest_dir) == NULL) {
 		perror("mkdtemp");
-		return 1;
+		cfgtest_dir[0] = '\0';
+		return -1;
 	}
 	snprintf(cfgtest_file, sizeof cfgtest_file, "%s/mqlite.json",
 	    cfgtest_dir);
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return cutest_setup_failed();
-	if ((suite = CU_add_suite(name, NULL, NULL)) == NULL)
-		return cutest_setup_failed();
-	for (i = 0; i < n; i++)
-		if (CU_add_test(suite, cases[i].name, cases[i].fn) == NULL)
-			return cutest_setup_failed();
-	status = cutest_run();
+	return 0;
+}
+
+/* Suite tear-down: removes the folder and what the tests left in it. */
+static inline int
+cfgtest_teardown(void)
+{
+	char	cmd[128];
+
+	if (cfgtest_dir[0] == '\0')
+		return 0;
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", cfgtest_dir);
-	if (system(cmd) != 0)
+	if (system(cmd) != 0) {
 		fprintf(stderr, "cannot remove %s\n", cfgtest_dir);
-	return status;
+		return -1;
+	}
+	return 0;
 }
 
 #endif

@@ -215,15 +215,15 @@ world_apply(struct world *w, int wait_ms)
 }
 
 static void
-stats_cb(const struct bridge_route_stats *st, void *ctx)
+stats_cb(const struct results_route_stats *st, void *ctx)
 {
-	*(struct bridge_route_stats *)ctx = *st;
+	*(struct results_route_stats *)ctx = *st;
 }
 
-static struct bridge_route_stats
+static struct results_route_stats
 stats(struct world *w)
 {
-	struct bridge_route_stats st;
+	struct results_route_stats st;
 
 	memset(&st, 0, sizeof st);
 	bridge_stats(w->b, stats_cb, &st);
@@ -334,7 +334,7 @@ test_route_table_checks(void)
 static void
 test_state_machine(void)
 {
-	struct bridge_route_stats st;
+	struct results_route_stats st;
 	struct bridge_route r;
 	struct bridge_opts o;
 	struct gw_error err;
@@ -379,10 +379,10 @@ test_state_machine(void)
 	 * (8) fills with acknowledged rows and nothing more is sent.
 	 */
 	CU_ASSERT_TRUE_FATAL(up_start(&w));
-	WAIT(stats(&w).acked == 8, WAIT_MS);
+	WAIT(stats(&w).delivered == 8, WAIT_MS);
 	WAIT(false, 1000);
 	st = stats(&w);
-	CU_ASSERT_EQUAL(st.acked, 8);
+	CU_ASSERT_EQUAL(st.delivered, 8);
 	CU_ASSERT_EQUAL(st.sent, 8);
 	CU_ASSERT_EQUAL(st.in_flight, 0);
 	/* The store commits: every row acknowledged and deleted. */
@@ -390,7 +390,7 @@ test_state_machine(void)
 	st = stats(&w);
 	CU_ASSERT_EQUAL(st.state, BRIDGE_UP);
 	CU_ASSERT_EQUAL(st.connects, 1);
-	CU_ASSERT_EQUAL(st.acked, 50);
+	CU_ASSERT_EQUAL(st.delivered, 50);
 	CU_ASSERT_EQUAL(st.in_flight, 0);
 	CU_ASSERT_EQUAL(testdb_int(w.db, "SELECT count(*) FROM outbox"), 0);
 	/* The last commit reaches the bridge thread a moment later. */
@@ -414,7 +414,7 @@ test_state_machine(void)
 	st = stats(&w);
 	CU_ASSERT_EQUAL(st.state, BRIDGE_UP);
 	CU_ASSERT_EQUAL(st.connects, 2);
-	CU_ASSERT_EQUAL(st.acked, 60);
+	CU_ASSERT_EQUAL(st.delivered, 60);
 	CU_ASSERT_EQUAL(testdb_int(w.db, "SELECT count(*) FROM outbox"), 0);
 	world_close(&w);
 }

@@ -765,7 +765,7 @@ test_reload_apply(void)
 int
 main(void)
 {
-	static const struct cfgtest_case cases[] = {
+	static const struct cutest_case cases[] = {
 		{ "defaults", test_defaults },
 		{ "full file", test_full_file },
 		{ "empty object", test_empty_object_keeps_defaults },
@@ -786,6 +786,6 @@ main(void)
 		{ "reload apply", test_reload_apply },
 	};
 
-	return cfgtest_main("test_config", cases, sizeof cases /
-	    sizeof cases[0]);
+	return cutest_main("test_config", cfgtest_setup, cfgtest_teardown,
+	    cases, CUTEST_COUNT(cases));
 }

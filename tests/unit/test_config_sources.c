@@ -299,7 +299,7 @@ test_too_many(void)
 int
 main(void)
 {
-	static const struct cfgtest_case cases[] = {
+	static const struct cutest_case cases[] = {
 		{ "full entry", test_full_entry },
 		{ "urls", test_urls },
 		{ "tls", test_tls },
@@ -309,6 +309,6 @@ main(void)
 	};
 
 	unsetenv("SRC_TEST_UNSET_VAR");
-	return cfgtest_main("test_cfgsrc", cases, sizeof cases /
-	    sizeof cases[0]);
+	return cutest_main("test_cfgsrc", cfgtest_setup, cfgtest_teardown,
+	    cases, CUTEST_COUNT(cases));
 }

@@ -18,6 +18,7 @@
 #include <CUnit/Basic.h>
 
 #include "buf.h"
+#include "codectest.h"
 #include "cutest.h"
 #include "err.h"
 #include "mqtt/codec.h"
@@ -131,12 +132,10 @@ static int
 decode(const uint8_t *block, size_t n, int packet, struct props *out,
     uint8_t *reason, uint8_t **keep)
 {
-	uint8_t	*d = malloc(n == 0 ? 1 : n);
+	uint8_t	*d = codectest_dup(block, n);
 	size_t	 used = 0;
 	int	 rc;
 
-	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
-	memcpy(d, block, n);
 	*reason = 0;
 	rc = props_decode(d, n, packet, out, &used, reason);
 	if (rc == 0)

@@ -139,7 +139,7 @@ test_schema_new(void)
 {
 	static const char *tables[] = { "messages", "outbox", "outbox_dead",
 	    "rejected", "retained", "sessions", "session_msgs",
-	    "qos2_inflight", "mqlite_meta" };
+	    "qos2_inflight", "mqlite_meta", "mqlite_rollup_state" };
 	const char *path = new_db_path();
 	struct store *s;
 	sqlite3 *db;

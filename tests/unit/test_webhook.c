@@ -415,12 +415,12 @@ key_of(const struct world *w, int64_t first, int64_t last, char *buf,
 
 struct stats_seen {
 	const char	*route;
-	struct deliver_route_stats st;
+	struct results_route_stats st;
 	bool		 found;
 };
 
 static void
-stats_cb(const struct deliver_route_stats *st, void *ctx)
+stats_cb(const struct results_route_stats *st, void *ctx)
 {
 	struct stats_seen *s = ctx;
 
@@ -430,7 +430,7 @@ stats_cb(const struct deliver_route_stats *st, void *ctx)
 	}
 }
 
-static struct deliver_route_stats
+static struct results_route_stats
 stats_of(struct world *w, const char *route)
 {
 	struct stats_seen s;
@@ -562,7 +562,7 @@ test_ok_deletes(void)
 	static const char *const bodies[] = { "{\"n\":1}", "{\"n\":2}",
 	    "{\"n\":3}" };
 	struct deliver_route r;
-	struct deliver_route_stats st;
+	struct results_route_stats st;
 	struct world w;
 	struct rec *recs;
 	char key[160];
@@ -1106,7 +1106,7 @@ static void
 test_reload_and_gauges(void)
 {
 	struct deliver_route r[2];
-	struct deliver_route_stats st;
+	struct results_route_stats st;
 	struct world w;
 	long long end;
 
