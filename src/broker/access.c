@@ -32,6 +32,7 @@
 #include "broker/broker_int.h"
 #include "broker/msg.h"
 #include "broker/passwd.h"
+#include "broker/share.h"
 #include "broker/subs.h"
 #include "config.h"
 #include "mem.h"
@@ -65,7 +66,7 @@ recheck_session(struct session *s, void *arg)
 		}
 		log_info("client %s: subscription to %s removed: the reloaded "
 		    "ACL does not allow it", s->client_id, s->subs[i].filter);
-		subs_remove(b->subs, s->subs[i].filter, s->subs[i].len, s);
+		share_sub_remove(b, s, s->subs[i].filter, s->subs[i].len);
 		session_sub_remove(s, s->subs[i].filter, s->subs[i].len);
 		dropped++;
 	}

@@ -30,6 +30,7 @@ struct acl;
 struct auth;
 struct msg;
 struct retain;
+struct share_tab;
 struct store_item;
 struct subs;
 struct tls_ctx;
@@ -117,6 +118,7 @@ struct broker {
 	const struct gw_config	*cfg;
 	struct store		*store;
 	struct subs		*subs;
+	struct share_tab	*shares;	/* $share/ groups (share.c) */
 	struct retain		*retain;
 	struct retain		*sys_retain;	/* $SYS values (sys.c) */
 	struct session_table	*sessions;
@@ -272,6 +274,9 @@ void	access_free(struct broker *b);
 void	outbound_fanout(struct broker *b, struct msg *m);
 void	outbound_deliver(struct broker *b, struct session *s, struct msg *m,
 	    uint8_t qos, bool retain);
+/* outbound_deliver() of a copy for shared subscription group share. */
+void	outbound_deliver_shared(struct broker *b, struct session *s,
+	    struct msg *m, uint8_t qos, bool retain, uint32_t share);
 void	outbound_pump(struct broker *b, struct session *s);
 void	outbound_resume(struct broker *b, struct session *s);
 void	outbound_send_retained(struct broker *b, struct session *s,
