@@ -116,15 +116,17 @@ static const char *
 sub_refusal(struct client *c, const char *f, size_t len)
 {
 	struct session *s = c->sess;
+	struct share_name sn = { NULL, 0, f, len };
 	const char *why;
 
-	if (share_parse(f, len, NULL, &why) < 0)
+	/* A share name's levels and ACL are those of its FILTER. */
+	if (share_parse(f, len, &sn, &why) < 0)
 		return why;
 	if (!topic_filter_valid(f, len))
 		return "invalid filter";
 	if (!access_subscribe(c, f, len))
 		return "not authorized by the ACL";
-	if (topic_levels(f, len) > TOPIC_MAX_LEVELS)
+	if (topic_levels(sn.filter, sn.filter_len) > TOPIC_MAX_LEVELS)
 		return "more than 200 topic levels";
 	if (s->nsubs >= c->b->cfg->max_subscriptions &&
 	    !session_sub_has(s, f, len))
