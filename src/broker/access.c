@@ -278,8 +278,8 @@ access_subscribe(struct client *c, const char *filter, size_t len)
 }
 
 bool
-access_deliver(struct broker *b, struct session *s, const struct msg *m,
-    bool when_unknown)
+access_may_read(const struct broker *b, const struct session *s,
+    const struct msg *m, bool when_unknown)
 {
 	const char *user;
 
@@ -291,8 +291,15 @@ access_deliver(struct broker *b, struct session *s, const struct msg *m,
 		user = s->username;
 	else
 		return when_unknown;
-	if (acl_check(b->acl, user, s->client_id, m->topic, m->topic_len,
-	    ACL_READ))
+	return acl_check(b->acl, user, s->client_id, m->topic, m->topic_len,
+	    ACL_READ);
+}
+
+bool
+access_deliver(struct broker *b, struct session *s, const struct msg *m,
+    bool when_unknown)
+{
+	if (access_may_read(b, s, m, when_unknown))
 		return true;
 	b->access_stats.deliver_denied++;
 	return false;

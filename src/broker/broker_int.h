@@ -267,6 +267,9 @@ bool	access_publish(struct client *c, const char *topic, size_t len);
 bool	access_subscribe(struct client *c, const char *filter, size_t len);
 bool	access_deliver(struct broker *b, struct session *s,
 	    const struct msg *m, bool when_unknown);
+/* access_deliver() without counting a denial (a shared member's choice). */
+bool	access_may_read(const struct broker *b, const struct session *s,
+	    const struct msg *m, bool when_unknown);
 int	access_session_ident(struct session *s, const char *user);
 void	access_free(struct broker *b);
 

@@ -13,15 +13,14 @@
  * Every group has an id, unique for the table's life, that outbound
  * messages carry (out_msg.share): when their member goes away the id
  * finds the group again, if it still exists, to give the message to
- * another member. Ids are looked up by walking the groups, which only a
- * disconnect with shared messages pending does.
+ * another member. A second level hash table keys the groups by the four
+ * bytes of their id.
  *
- * Invariants: a group is in the hash, in the trie under its FILTER and in
- * the list exactly while it has at least one member; owners within a
- * group are distinct; next < nmem (or 0).
+ * Invariants: a group is in both hash tables and in the trie under its
+ * FILTER exactly while it has at least one member; owners within a group
+ * are distinct; next < nmem (or 0).
  */
-#include <sys/queue.h>
-
+#include <stddef.h>
 #include <string.h>
 
 #include "broker/broker_int.h"
@@ -40,7 +39,7 @@ struct share_member {
 
 struct share_group {
 	struct topic_lnode	 ln;		/* key: the share name */
-	TAILQ_ENTRY(share_group) link;		/* all groups */
+	struct topic_lnode	 idln;		/* key: the bytes of id */
 	struct share_member	*mem;		/* members in order */
 	uint32_t		 nmem, cap;
 	uint32_t		 next;		/* round-robin cursor */
@@ -51,12 +50,10 @@ struct share_group {
 
 _Static_assert(offsetof(struct share_group, ln) == 0, "ln must come first");
 
-TAILQ_HEAD(share_groups, share_group);
-
 struct share_tab {
 	struct topic_ltab	 byname;	/* groups by share name */
+	struct topic_ltab	 byid;		/* groups by id */
 	struct subs		*trie;		/* FILTER -> groups */
-	struct share_groups	 all;		/* for lookups by id */
 	uint32_t		 next_id;	/* last id given */
 	size_t			 count;		/* (group, member) pairs */
 };
@@ -153,23 +150,25 @@ share_tab_new(void)
 		gw_free(t);
 		return NULL;
 	}
-	TAILQ_INIT(&t->all);
 	return t;
 }
 
 void
 share_tab_free(struct share_tab *t)
 {
+	struct topic_lnode *ln, *next;
 	struct share_group *g;
 
 	if (t == NULL)
 		return;
-	while ((g = TAILQ_FIRST(&t->all)) != NULL) {
-		TAILQ_REMOVE(&t->all, g, link);
+	for (ln = topic_ltab_first(&t->byname); ln != NULL; ln = next) {
+		next = topic_ltab_next(&t->byname, ln);
+		g = (struct share_group *)ln;
 		gw_free(g->mem);
 		gw_free(g);
 	}
 	topic_ltab_free(&t->byname);
+	topic_ltab_free(&t->byid);
 	subs_free(t->trie);
 	gw_free(t);
 }
@@ -185,13 +184,13 @@ share_group_find(const struct share_tab *t, const char *f, size_t len)
 static struct share_group *
 share_group_byid(const struct share_tab *t, uint32_t id)
 {
-	struct share_group *g;
+	struct topic_lnode *ln;
 
-	TAILQ_FOREACH(g, &t->all, link) {
-		if (g->id == id)
-			return g;
-	}
-	return NULL;
+	if ((ln = topic_ltab_find(&t->byid, (const char *)&id,
+	    sizeof id)) == NULL)
+		return NULL;
+	return (struct share_group *)((char *)ln -
+	    offsetof(struct share_group, idln));
 }
 
 /* Unlinks and frees g (which has no members left). */
@@ -201,7 +200,7 @@ share_group_free(struct share_tab *t, struct share_group *g)
 	subs_remove(t->trie, g->key + g->filter_off,
 	    g->ln.len - g->filter_off, g);
 	topic_ltab_remove(&t->byname, &g->ln);
-	TAILQ_REMOVE(&t->all, g, link);
+	topic_ltab_remove(&t->byid, &g->idln);
 	gw_free(g->mem);
 	gw_free(g);
 }
@@ -240,16 +239,23 @@ share_tab_add(struct share_tab *t, const char *f, size_t len, void *owner,
 			gw_free(g);
 			return GW_ENOMEM;
 		}
+		if (++t->next_id == 0)
+			t->next_id = 1;
+		g->id = t->next_id;
+		topic_lnode_init(&g->idln, (const char *)&g->id, sizeof g->id);
 		if (topic_ltab_add(&t->byname, &g->ln) != 0) {
 			subs_remove(t->trie, sn.filter, sn.filter_len, g);
 			gw_free(g->mem);
 			gw_free(g);
 			return GW_ENOMEM;
 		}
-		if (++t->next_id == 0)
-			t->next_id = 1;
-		g->id = t->next_id;
-		TAILQ_INSERT_TAIL(&t->all, g, link);
+		if (topic_ltab_add(&t->byid, &g->idln) != 0) {
+			topic_ltab_remove(&t->byname, &g->ln);
+			subs_remove(t->trie, sn.filter, sn.filter_len, g);
+			gw_free(g->mem);
+			gw_free(g);
+			return GW_ENOMEM;
+		}
 	}
 	for (i = 0; i < g->nmem; i++) {
 		if (g->mem[i].owner == owner) {
@@ -309,25 +315,26 @@ share_tab_count(const struct share_tab *t)
 
 /*
  * The index of the member of g to send to, -1 if none: the first from
- * the cursor that is not except and is available, else (any) the first
- * that is not except. Moves the cursor past the chosen one.
+ * the cursor that is not except and says SHARE_NOW, else (any) the first
+ * that says SHARE_LATER. Moves the cursor past the chosen one.
  */
 static int
 share_group_pick(struct share_group *g, const void *except,
     share_avail_cb avail, void *ctx, bool any)
 {
 	uint32_t k, i;
-	int fallback = -1, pick = -1;
+	int fallback = -1, pick = -1, a;
 
 	for (k = 0; k < g->nmem; k++) {
 		i = (g->next + k) % g->nmem;
 		if (g->mem[i].owner == except)
 			continue;
-		if (avail == NULL || avail(g->mem[i].owner, ctx)) {
+		a = avail == NULL ? SHARE_NOW : avail(g->mem[i].owner, ctx);
+		if (a == SHARE_NOW) {
 			pick = (int)i;
 			break;
 		}
-		if (fallback == -1)
+		if (a == SHARE_LATER && fallback == -1)
 			fallback = (int)i;
 	}
 	if (pick == -1 && any)

@@ -62,8 +62,15 @@ const char	*share_acl_filter(const char *f, size_t len, size_t *flen);
 /* The share table. */
 struct share_tab;
 
-/* Whether owner can take a message now (preferred by the choice). */
-typedef bool	(*share_avail_cb)(void *owner, void *ctx);
+/* What a member can do with the message at hand (share_avail_cb). */
+enum share_avail {
+	SHARE_NEVER = 0,	/* must not get it (say, the ACL denies it) */
+	SHARE_LATER,		/* may get it, but cannot take it now */
+	SHARE_NOW,		/* can take it now: preferred */
+};
+
+/* Returns an enum share_avail for owner. */
+typedef int	(*share_avail_cb)(void *owner, void *ctx);
 /* One delivery: the chosen member, its granted QoS, its group's id. */
 typedef void	(*share_deliver_cb)(void *owner, uint8_t qos, uint32_t id,
 		    void *ctx);
@@ -96,8 +103,10 @@ size_t		 share_tab_count(const struct share_tab *t);
  * For topic name t (valid), chooses one member of each group whose FILTER
  * matches and calls deliver for it. The choice goes round robin from the
  * member after the group's last choice, taking the first for which avail
- * says yes; when none does, the next member in turn. deliver must not
- * change the table. Returns the number of deliveries.
+ * says SHARE_NOW; when none does, the first that says SHARE_LATER; a group
+ * whose members all say SHARE_NEVER gets no delivery. avail NULL means
+ * SHARE_NOW for all. deliver must not change the table. Returns the number
+ * of deliveries.
  */
 size_t		 share_tab_match(struct share_tab *t, const char *topic,
 		    size_t len, share_avail_cb avail, share_deliver_cb deliver,
@@ -105,7 +114,7 @@ size_t		 share_tab_match(struct share_tab *t, const char *topic,
 
 /*
  * Chooses a member of group id other than except, as share_tab_match
- * does; when none is available and !any, chooses nobody. Returns 0 with
+ * does; when none says SHARE_NOW and !any, chooses nobody. Returns 0 with
  * *owner and *qos set, or GW_ENOTFOUND (no such group, no other member,
  * or none available).
  */

@@ -7,7 +7,8 @@
  * subscription trie. Fan-out gives each matching group's copy to the
  * member the table chooses; a member counts as available when it is
  * connected and its queue has room, so a stalled or offline member is
- * passed over while another can take the message.
+ * passed over while another can take the message, and a member whose ACL
+ * does not let it read the topic is never chosen for it.
  *
  * When a member's connection goes, its shared QoS 1/2 messages not yet
  * acknowledged (queued, or awaiting PUBACK or PUBREC; a QoS 2 message
@@ -36,8 +37,7 @@ struct share_fan {
 	struct msg	*m;
 };
 
-static bool	share_avail(void *, void *);
-static bool	share_fan_avail(void *, void *);
+static int	share_avail(void *, void *);
 static void	share_deliver(void *, uint8_t, uint32_t, void *);
 static bool	share_move(struct broker *, struct session *,
 		    const struct out_msg *, bool);
@@ -66,15 +66,22 @@ share_sub_count(const struct broker *b)
 	return subs_count(b->subs) + share_tab_count(b->shares);
 }
 
-/* A member that can take a message now: connected, queue not full. */
-static bool
+/*
+ * Whether member owner may have the message (its ACL read rules) and can
+ * take it now: connected with room in its queue.
+ */
+static int
 share_avail(void *owner, void *arg)
 {
+	struct share_fan *f = arg;
 	struct session *s = owner;
-	struct broker *b = arg;
 
-	return s->client != NULL && s->client->state == CLIENT_CONNECTED &&
-	    s->qlen < b->cfg->max_queued;
+	if (!access_may_read(f->b, s, f->m, true))
+		return SHARE_NEVER;
+	if (s->client != NULL && s->client->state == CLIENT_CONNECTED &&
+	    s->qlen < f->b->cfg->max_queued)
+		return SHARE_NOW;
+	return SHARE_LATER;
 }
 
 static void
@@ -89,21 +96,12 @@ share_deliver(void *owner, uint8_t qos, uint32_t id, void *arg)
 	outbound_deliver_shared(f->b, s, f->m, qos, false, id);
 }
 
-/* share_avail with the broker as context, for share_tab_match. */
-static bool
-share_fan_avail(void *owner, void *arg)
-{
-	struct share_fan *f = arg;
-
-	return share_avail(owner, f->b);
-}
-
 void
 share_fanout(struct broker *b, struct msg *m)
 {
 	struct share_fan f = { b, m };
 
-	share_tab_match(b->shares, m->topic, m->topic_len, share_fan_avail,
+	share_tab_match(b->shares, m->topic, m->topic_len, share_avail,
 	    share_deliver, &f);
 }
 
@@ -116,10 +114,11 @@ static bool
 share_move(struct broker *b, struct session *s, const struct out_msg *o,
     bool ending)
 {
+	struct share_fan f = { b, o->m };
 	void *owner;
 	uint8_t qos;
 
-	if (share_tab_pick(b->shares, o->share, s, share_avail, b, ending,
+	if (share_tab_pick(b->shares, o->share, s, share_avail, &f, ending,
 	    &owner, &qos) != 0)
 		return false;
 	if (qos > o->m->qos)

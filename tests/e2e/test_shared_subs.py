@@ -278,9 +278,12 @@ class TestRefused(SharedCase):
 class TestAcl(SharedCase):
     auto_start = False
 
-    def test_acl_checks_filter_part(self):
+    def start_acl(self):
         acl = {"users": {"alice": [{"topic": "site/alice/#",
                                     "access": "readwrite"}],
+                         "watcher": [{"topic": "site/#", "access": "read"},
+                                     {"topic": "site/+/secret/#",
+                                      "access": "deny"}],
                          "root": [{"topic": "#", "access": "readwrite"}]}}
         path = os.path.join(self.workdir, "rules.acl.json")
         with open(path, "w") as f:
@@ -290,6 +293,9 @@ class TestAcl(SharedCase):
         self.brokers.append(br)
         br.start()
         self.broker = br
+
+    def test_acl_checks_filter_part(self):
+        self.start_acl()
         al = self.client(client_id="acl-alice", username="alice")
         codes = al.subscribe([("$share/g/site/alice/#", 1),
                               ("$share/g/site/bob/#", 1),
@@ -305,6 +311,28 @@ class TestAcl(SharedCase):
         p = al.recv_publish()
         self.assertEqual((p.topic, p.payload), ("site/alice/t", b"ok"))
         self.assertIsNone(al.quiet(0.3))
+
+    def test_member_denied_a_topic_is_passed_over(self):
+        # watcher may read site/# but not site/+/secret/#: the group's
+        # secret messages all go to root, the others are shared.
+        self.start_acl()
+        w = self.client(client_id="acl-w", username="watcher")
+        r = self.client(client_id="acl-r", username="root")
+        self.assertEqual(w.subscribe([("$share/g/site/#", 1)]), [1])
+        self.assertEqual(r.subscribe([("$share/g/site/#", 1)]), [1])
+        pub = self.client(client_id="acl-pub", username="root")
+        for i in range(4):
+            pub.publish("site/a/secret/k", b"s-%d" % i, qos=1)
+        for i in range(4):
+            pub.publish("site/a/t", b"t-%d" % i, qos=1)
+        got_r = [p.payload for p in r.collect(6)]
+        got_w = [p.payload for p in w.collect(2)]
+        self.assertEqual(sorted(got_r + got_w),
+                         sorted([b"s-%d" % i for i in range(4)] +
+                                [b"t-%d" % i for i in range(4)]))
+        self.assertTrue(all(p.startswith(b"t-") for p in got_w), got_w)
+        self.assertIsNone(w.quiet(0.3))
+        self.assertIsNone(r.quiet(0.1))
 
 
 @mqlite_only("restart with the database")

@@ -5,7 +5,8 @@
  * FILTER (two groups on one filter each get a copy, a normal filter is no
  * group); the member choice: each message to exactly one member, round
  * robin and balanced, an unavailable member passed over, all unavailable
- * still served in turn; removal keeping the turn; picking another member
+ * still served in turn, a member that must not have it never chosen;
+ * removal keeping the turn; picking another member
  * by group id; memory back to baseline and every allocation failure of
  * share_tab_add leaving the table as it was.
  */
@@ -28,15 +29,18 @@ struct got {
 	uint8_t		 qos[NOWN];	/* last QoS per owner */
 	uint32_t	 id[NOWN];	/* last group id per owner */
 	uintptr_t	 last;		/* last owner */
-	bool		 down[NOWN];	/* owners reported unavailable */
+	bool		 down[NOWN];	/* owners reported SHARE_LATER */
+	bool		 never[NOWN];	/* owners reported SHARE_NEVER */
 };
 
-static bool
+static int
 avail(void *owner, void *ctx)
 {
 	struct got *g = ctx;
 
-	return !g->down[(uintptr_t)owner];
+	if (g->never[(uintptr_t)owner])
+		return SHARE_NEVER;
+	return g->down[(uintptr_t)owner] ? SHARE_LATER : SHARE_NOW;
 }
 
 static void
@@ -245,6 +249,20 @@ test_choice(void)
 	CU_ASSERT_EQUAL(g.n[1], 10);
 	CU_ASSERT_EQUAL(g.n[2], 10);
 	CU_ASSERT_EQUAL(g.n[3], 10);
+
+	/* A member that must not get the message never does, even when
+	 * the others cannot take it now; when none may, nobody gets it. */
+	memset(&g, 0, sizeof g);
+	g.never[1] = true;
+	g.down[2] = g.down[3] = true;
+	for (i = 0; i < 30; i++)
+		CU_ASSERT_EQUAL(match(t, "job/1", &g), 1);
+	CU_ASSERT_EQUAL(g.n[1], 0);
+	CU_ASSERT_EQUAL(g.n[2], 15);
+	CU_ASSERT_EQUAL(g.n[3], 15);
+	g.never[2] = g.never[3] = true;
+	CU_ASSERT_EQUAL(match(t, "job/1", &g), 0);
+	CU_ASSERT_EQUAL(g.n[1] + g.n[2] + g.n[3], 30);
 
 	/* Removing a member keeps the others' turn: after 1 got a
 	 * message, removing 1 leaves 2 next. */
