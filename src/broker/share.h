@@ -34,7 +34,7 @@
 struct share_name {
 	const char	*group;		/* GROUP, not NUL-terminated */
 	size_t		 group_len;
-	const char	*filter;	/* FILTER, up to the end of the string */
+	const char	*filter;	/* FILTER, to the end of the string */
 	size_t		 filter_len;
 };
 
@@ -93,8 +93,8 @@ int		 share_tab_add(struct share_tab *t, const char *f, size_t len,
  * Removes owner from the group of share name f; a group left without
  * members is freed. Returns 0 or GW_ENOTFOUND.
  */
-int		 share_tab_remove(struct share_tab *t, const char *f, size_t len,
-		    void *owner);
+int		 share_tab_remove(struct share_tab *t, const char *f,
+		    size_t len, void *owner);
 
 /* Number of (group, member) pairs. */
 size_t		 share_tab_count(const struct share_tab *t);

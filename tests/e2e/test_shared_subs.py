@@ -16,8 +16,8 @@ import threading
 import time
 import unittest
 
-from mqlite_harness import (HOST, MOSQUITTO, PUBLISH, Broker, E2ETestCase,
-                            mqlite_only, wait_until)
+from mqlite_harness import (HOST, Broker, E2ETestCase, mqlite_only,
+                            wait_until)
 
 sys.path.insert(0, "/usr/lib/python3/dist-packages")
 import paho.mqtt.client as mqtt  # noqa: E402  (Debian's python3-paho-mqtt)
@@ -166,7 +166,8 @@ class TestDistribution(SharedCase):
         # prints is the live one published after its SUBACK.
         cmd = ["stdbuf", "-oL", "mosquitto_sub", "-h", HOST,
                "-p", str(self.broker.port), "-V", "mqttv311", "-q", "1",
-               "-d", "-C", "1", "-W", "20", "-i", "ret-shared", "-t", "$share/g/ret/#"]
+               "-d", "-C", "1", "-W", "20", "-i", "ret-shared",
+               "-t", "$share/g/ret/#"]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
         lines = []
