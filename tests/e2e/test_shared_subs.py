@@ -252,6 +252,34 @@ class TestRedelivery(SharedCase):
         self.assertTrue(all(p.dup for p in again))
 
 
+    @mqlite_only("hands a gone member's messages to another member")
+    def test_ended_session_hands_over_to_offline_member(self):
+        # x holds 3 unacknowledged messages and goes; y, the other member,
+        # is offline too, so x's session keeps them. When x's session ends
+        # (x comes back with a clean session) they go to y's session,
+        # which gets them when it reconnects.
+        y = self.client(client_id="ex-y", clean=False)
+        self.assertEqual(y.subscribe([("$share/g/ex/#", 1)]), [1])
+        y.disconnect()
+        x = self.client(client_id="ex-x", clean=False)
+        self.assertEqual(x.subscribe([("$share/g/ex/#", 1)]), [1])
+        pub = self.client(client_id="ex-pub")
+        for i in range(3):
+            pub.publish("ex/t", b"e-%d" % i, qos=1)
+        # x is the only member connected: it gets all three.
+        held = [p.payload for p in x.collect(3, ack=False)]
+        self.assertEqual(sorted(held), [b"e-%d" % i for i in range(3)])
+        x.close()
+        x = self.client(connect=False)
+        self.assertFalse(x.connect("ex-x", clean=True).session_present)
+        self.assertIsNone(x.quiet(0.3))
+        y = self.client(connect=False)
+        self.assertTrue(y.connect("ex-y", clean=False).session_present)
+        got = [p.payload for p in y.collect(3)]
+        self.assertEqual(sorted(got), sorted(held))
+        self.assertIsNone(y.quiet(0.3))
+
+
 class TestRefused(SharedCase):
 
     @mqlite_only("Mosquitto 2.0 closes the connection instead (3.1.1)")
