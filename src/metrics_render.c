@@ -171,6 +171,12 @@ render_broker(struct buf *out, const struct broker_stats *st)
 		{ "mqlite_unmatched_total", "counter",
 		    "Publishes that no rule's topic pattern matched",
 		    st->unmatched },
+		{ "mqlite_shared_deliveries_total", "counter",
+		    "Copies given to one member of a shared subscription "
+		    "group", st->shared_out },
+		{ "mqlite_shared_moved_total", "counter",
+		    "Unacknowledged shared messages handed to another member "
+		    "after a disconnect", st->shared_moved },
 	};
 
 	return scalars(out, s, sizeof s / sizeof s[0]);

@@ -32,6 +32,7 @@
 #include "broker/broker_int.h"
 #include "broker/msg.h"
 #include "broker/passwd.h"
+#include "broker/share.h"
 #include "broker/subs.h"
 #include "config.h"
 #include "mem.h"
@@ -65,7 +66,7 @@ recheck_session(struct session *s, void *arg)
 		}
 		log_info("client %s: subscription to %s removed: the reloaded "
 		    "ACL does not allow it", s->client_id, s->subs[i].filter);
-		subs_remove(b->subs, s->subs[i].filter, s->subs[i].len, s);
+		share_sub_remove(b, s, s->subs[i].filter, s->subs[i].len);
 		session_sub_remove(s, s->subs[i].filter, s->subs[i].len);
 		dropped++;
 	}
@@ -277,8 +278,8 @@ access_subscribe(struct client *c, const char *filter, size_t len)
 }
 
 bool
-access_deliver(struct broker *b, struct session *s, const struct msg *m,
-    bool when_unknown)
+access_may_read(const struct broker *b, const struct session *s,
+    const struct msg *m, bool when_unknown)
 {
 	const char *user;
 
@@ -290,8 +291,15 @@ access_deliver(struct broker *b, struct session *s, const struct msg *m,
 		user = s->username;
 	else
 		return when_unknown;
-	if (acl_check(b->acl, user, s->client_id, m->topic, m->topic_len,
-	    ACL_READ))
+	return acl_check(b->acl, user, s->client_id, m->topic, m->topic_len,
+	    ACL_READ);
+}
+
+bool
+access_deliver(struct broker *b, struct session *s, const struct msg *m,
+    bool when_unknown)
+{
+	if (access_may_read(b, s, m, when_unknown))
 		return true;
 	b->access_stats.deliver_denied++;
 	return false;

@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "broker/acl.h"
+#include "broker/share.h"
 #include "broker/topic.h"
 #include "jsonfile.h"
 #include "mem.h"
@@ -220,6 +221,8 @@ acl_check_subscribe(const struct acl *acl, const char *user,
 {
 	if (acl == NULL)
 		return true;
+	/* A shared subscription is checked by its filter, not its group. */
+	filter = share_acl_filter(filter, len, &len);
 	return check(acl, user, cid, filter, len, ACL_READ);
 }
 

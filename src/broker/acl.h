@@ -54,7 +54,8 @@ bool		 acl_check(const struct acl *acl, const char *user,
 		    const char *cid, const char *topic, size_t len,
 		    int access);
 
-/* May the client subscribe to filter[0..len)? */
+/* May the client subscribe to filter[0..len)? For "$share/GROUP/FILTER"
+ * the answer is FILTER's. */
 bool		 acl_check_subscribe(const struct acl *acl,
 		    const char *user, const char *cid, const char *filter,
 		    size_t len);

@@ -20,6 +20,7 @@
 #include "broker/broker_int.h"
 #include "broker/msg.h"
 #include "broker/retain.h"
+#include "broker/share.h"
 #include "broker/subs.h"
 #include "clock.h"
 #include "config.h"
@@ -68,6 +69,7 @@ broker_new(struct ev_loop *loop, const struct gw_config *cfg,
 	LIST_INIT(&b->turns);
 	b->out_limit = cfg->output_bytes;
 	if ((b->subs = subs_new()) == NULL ||
+	    (b->shares = share_tab_new()) == NULL ||
 	    (b->retain = retain_new()) == NULL ||
 	    (b->sys_retain = retain_new()) == NULL ||
 	    (b->sessions = session_table_new()) == NULL) {
@@ -835,8 +837,10 @@ client_destroy(struct client *c)
 		s->client = NULL;
 		if (s->clean)
 			outbound_drop_session(b, s);
-		else
+		else {
+			share_requeue(b, s, false);
 			expire_session_offline(b, s, clock_wall_ms());
+		}
 	}
 	gw_free(c->username);
 	gw_free(c);
@@ -949,7 +953,7 @@ broker_get_stats(const struct broker *b, struct broker_stats *st)
 	*st = b->stats;
 	st->retained = retain_count(b->retain);
 	st->retained_bytes = retain_bytes(b->retain);
-	st->subscriptions = subs_count(b->subs);
+	st->subscriptions = share_sub_count(b);
 	st->sessions = session_count(b->sessions);
 }
 
@@ -994,6 +998,7 @@ broker_free(struct broker *b)
 		session_table_free(b->sessions);
 	}
 	subs_free(b->subs);
+	share_tab_free(b->shares);
 	acks_release_orphans(b, 0, true);
 	gw_free(b->orphans);
 	if (b->rules != NULL)

@@ -50,6 +50,8 @@ struct broker_stats {
 	uint64_t	subscriptions;		/* subscriptions now */
 	uint64_t	sessions;		/* sessions kept now */
 	uint64_t	unmatched;		/* publishes no rule matched */
+	uint64_t	shared_out;		/* copies for $share groups */
+	uint64_t	shared_moved;		/* handed to another member */
 };
 
 /* Logins and ACL decisions, for /metrics. */

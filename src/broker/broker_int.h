@@ -30,6 +30,7 @@ struct acl;
 struct auth;
 struct msg;
 struct retain;
+struct share_tab;
 struct store_item;
 struct subs;
 struct tls_ctx;
@@ -117,6 +118,7 @@ struct broker {
 	const struct gw_config	*cfg;
 	struct store		*store;
 	struct subs		*subs;
+	struct share_tab	*shares;	/* $share/ groups (share.c) */
 	struct retain		*retain;
 	struct retain		*sys_retain;	/* $SYS values (sys.c) */
 	struct session_table	*sessions;
@@ -265,6 +267,9 @@ bool	access_publish(struct client *c, const char *topic, size_t len);
 bool	access_subscribe(struct client *c, const char *filter, size_t len);
 bool	access_deliver(struct broker *b, struct session *s,
 	    const struct msg *m, bool when_unknown);
+/* access_deliver() without counting a denial (a shared member's choice). */
+bool	access_may_read(const struct broker *b, const struct session *s,
+	    const struct msg *m, bool when_unknown);
 int	access_session_ident(struct session *s, const char *user);
 void	access_free(struct broker *b);
 
@@ -272,6 +277,9 @@ void	access_free(struct broker *b);
 void	outbound_fanout(struct broker *b, struct msg *m);
 void	outbound_deliver(struct broker *b, struct session *s, struct msg *m,
 	    uint8_t qos, bool retain);
+/* outbound_deliver() of a copy for shared subscription group share. */
+void	outbound_deliver_shared(struct broker *b, struct session *s,
+	    struct msg *m, uint8_t qos, bool retain, uint32_t share);
 void	outbound_pump(struct broker *b, struct session *s);
 void	outbound_resume(struct broker *b, struct session *s);
 void	outbound_send_retained(struct broker *b, struct session *s,

@@ -7,12 +7,15 @@
  * session the new subscription list is saved through the store first and
  * the SUBACK (and the retained messages after it) or UNSUBACK waits for
  * that commit, like a publish acknowledgement. A filter the ACL does not
- * grant gets 0x80 too (access.c).
+ * grant gets 0x80 too (access.c). A "$share/GROUP/FILTER" filter joins a
+ * shared subscription group (share.h): a malformed one gets 0x80, the ACL
+ * checks its FILTER, and it brings no retained messages.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "broker/broker_int.h"
+#include "broker/share.h"
 #include "broker/subs.h"
 #include "broker/topic.h"
 #include "config.h"
@@ -97,8 +100,10 @@ send_retained(struct client *c, const uint8_t *body, size_t len,
 	skip = sub_repeats(&sub, ncodes);
 	it = sub.entries;
 	while (n < ncodes && codec_subscribe_next(&it, &f, &qos) == 1) {
+		/* No retained messages for a shared subscription (MQTT 5.0
+		 * section 4.8.2). */
 		if (codes[n] != CODEC_SUBACK_FAILURE &&
-		    (skip == NULL || !skip[n]))
+		    (skip == NULL || !skip[n]) && !share_is(f.ptr, f.len))
 			outbound_send_retained(c->b, c->sess, f.ptr, f.len,
 			    codes[n]);
 		n++;
@@ -111,12 +116,17 @@ static const char *
 sub_refusal(struct client *c, const char *f, size_t len)
 {
 	struct session *s = c->sess;
+	struct share_name sn = { NULL, 0, f, len };
+	const char *why;
 
+	/* A share name's levels and ACL are those of its FILTER. */
+	if (share_parse(f, len, &sn, &why) < 0)
+		return why;
 	if (!topic_filter_valid(f, len))
 		return "invalid filter";
 	if (!access_subscribe(c, f, len))
 		return "not authorized by the ACL";
-	if (topic_levels(f, len) > TOPIC_MAX_LEVELS)
+	if (topic_levels(sn.filter, sn.filter_len) > TOPIC_MAX_LEVELS)
 		return "more than 200 topic levels";
 	if (s->nsubs >= c->b->cfg->max_subscriptions &&
 	    !session_sub_has(s, f, len))
@@ -168,7 +178,7 @@ handle_subscribe(struct client *c, const uint8_t *body, size_t len)
 		codes[n] = CODEC_SUBACK_FAILURE;
 		if ((why = sub_refusal(c, f.ptr, f.len)) == NULL) {
 			if (session_sub_set(s, f.ptr, f.len, qos) == 0 &&
-			    subs_add(b->subs, f.ptr, f.len, s, qos, NULL) == 0)
+			    share_sub_add(b, s, f.ptr, f.len, qos) == 0)
 				codes[n] = qos;
 			else
 				why = "out of memory";
@@ -225,7 +235,7 @@ handle_unsubscribe(struct client *c, const uint8_t *body, size_t len)
 	it = un.entries;
 	while (codec_unsubscribe_next(&it, &f) == 1) {
 		if (session_sub_remove(s, f.ptr, f.len) == 0)
-			subs_remove(c->b->subs, f.ptr, f.len, s);
+			share_sub_remove(c->b, s, f.ptr, f.len);
 	}
 	if (!s->clean) {
 		persist_session_save(c->b, s);

@@ -18,6 +18,7 @@
 #include "broker/broker_int.h"
 #include "broker/msg.h"
 #include "broker/retain.h"
+#include "broker/share.h"
 #include "broker/subs.h"
 #include "config.h"
 #include "err.h"
@@ -79,6 +80,13 @@ void
 outbound_deliver(struct broker *b, struct session *s, struct msg *m,
     uint8_t qos, bool retain)
 {
+	outbound_deliver_shared(b, s, m, qos, retain, 0);
+}
+
+void
+outbound_deliver_shared(struct broker *b, struct session *s, struct msg *m,
+    uint8_t qos, bool retain, uint32_t share)
+{
 	struct client *c = s->client;
 	struct out_msg o;
 
@@ -87,6 +95,7 @@ outbound_deliver(struct broker *b, struct session *s, struct msg *m,
 	memset(&o, 0, sizeof o);
 	o.qos = qos;
 	o.retain = retain;
+	o.share = share;
 	if (qos == 0) {
 		if (!session_online(s))
 			return;
@@ -211,6 +220,7 @@ outbound_fanout(struct broker *b, struct msg *m)
 		qos = s->match_qos < m->qos ? s->match_qos : m->qos;
 		outbound_deliver(b, s, m, qos, false);
 	}
+	share_fanout(b, m);
 }
 
 struct retained_ctx {
@@ -258,8 +268,9 @@ outbound_drop_session(struct broker *b, struct session *s)
 {
 	size_t i;
 
+	share_requeue(b, s, true);
 	for (i = 0; i < s->nsubs; i++)
-		subs_remove(b->subs, s->subs[i].filter, s->subs[i].len, s);
+		share_sub_remove(b, s, s->subs[i].filter, s->subs[i].len);
 	if (s->qos2_in_count > 0)
 		broker_store_qos2_clear(b, s->client_id);
 	if (!s->clean)

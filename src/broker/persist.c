@@ -18,6 +18,7 @@
 
 #include "broker/broker_int.h"
 #include "broker/msg.h"
+#include "broker/share.h"
 #include "broker/subs.h"
 #include "broker/topic.h"
 #include "config.h"
@@ -201,10 +202,12 @@ load_session_cb(const char *client_id, const char *subs, long long seen_ms,
 		flen = strlen(f->valuestring);
 		if (!topic_filter_valid(f->valuestring, flen))
 			continue;
+		if (share_parse(f->valuestring, flen, NULL, NULL) < 0)
+			continue;
 		if (session_sub_set(s, f->valuestring, flen,
 		    (uint8_t)q->valueint) == 0)
-			subs_add(b->subs, f->valuestring, flen, s,
-			    (uint8_t)q->valueint, NULL);
+			share_sub_add(b, s, f->valuestring, flen,
+			    (uint8_t)q->valueint);
 	}
 	cJSON_Delete(arr);
 }

@@ -33,6 +33,8 @@ struct out_msg {
 	uint8_t		 state;		/* enum out_state */
 	uint8_t		 retain;	/* retain flag to send */
 	uint64_t	 key;		/* session_msgs id, 0 if not persisted */
+	uint32_t	 share;		/* shared subscription group id or 0
+					 * (share.h) */
 };
 
 struct sub_entry {
