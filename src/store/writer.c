@@ -601,6 +601,9 @@ store_write_session(struct store *s, const struct store_item *it)
 		bad |= sqlite3_bind_int64(st, 3, clock_wall_ms());
 		bad |= it->key != 0 ? sqlite3_bind_int64(st, 4,
 		    (sqlite3_int64)it->key) : sqlite3_bind_null(st, 4);
+		bad |= sqlite3_bind_int(st, 5, it->protocol != 0 ?
+		    it->protocol : 4);
+		bad |= sqlite3_bind_int64(st, 6, (sqlite3_int64)it->expiry_s);
 		return bad != SQLITE_OK ? GW_EIO :
 		    store_step(s, ST_SESSION_UPSERT);
 	case STORE_OP_SESSION_DEL:
