@@ -292,6 +292,7 @@ int	handle_unsubscribe(struct client *c, const uint8_t *body, size_t len);
 int	handle_pingreq(struct client *c, size_t len);
 int	handle_disconnect(struct client *c, const uint8_t *body,
 	    size_t len);
+int	handle_auth(struct client *c, const uint8_t *body, size_t len);
 
 /* handle_publish.c: the publish pipeline shared with wills. */
 int	broker_accept_publish(struct broker *b, struct client *c,
