@@ -875,12 +875,12 @@ broker_stop_intake(struct broker *b)
 }
 
 void
-broker_finish(struct broker *b)
+broker_finish(struct broker *b, uint64_t committed)
 {
 	struct client *c;
 
 	LIST_FOREACH(c, &b->clients, link) {
-		acks_release_client(c, 0, true);
+		acks_release_client(c, committed, committed == UINT64_MAX);
 		if (c->in_acks) {
 			LIST_REMOVE(c, acks_link);
 			c->in_acks = false;

@@ -265,6 +265,12 @@ void		 store_get_retention_stats(struct store *s,
  * after it, and the log says how many items. Accepts NULL.
  */
 void		 store_close(struct store *s);
+/*
+ * store_close() that also sets *committed to the store sequence number
+ * committed last: items past it were never committed (abandoned after the
+ * shutdown timeout), so their acknowledgements must not be sent.
+ */
+void		 store_close_committed(struct store *s, uint64_t *committed);
 void		 store_set_shutdown_timeout(struct store *s, unsigned ms);
 
 #endif

@@ -194,6 +194,13 @@ store_ack_event(struct store *s)
 void
 store_close(struct store *s)
 {
+	store_close_committed(s, NULL);
+}
+
+/* See store.h. */
+void
+store_close_committed(struct store *s, uint64_t *committed)
+{
 	if (s == NULL)
 		return;
 	atomic_store(&s->closing, true);
@@ -213,6 +220,8 @@ store_close(struct store *s)
 		    "acknowledged)", s->path, (unsigned long long)s->dropped);
 	else if (s->db != NULL)
 		heal_unmark(s->path);
+	if (committed != NULL)
+		*committed = store_committed_seq(s);
 	store_free(s);
 }
 
