@@ -25,6 +25,7 @@
 #include "clock.h"
 #include "config.h"
 #include "mem.h"
+#include "mqtt/reason.h"
 #include "net/listen.h"
 #include "net/tls.h"
 #include "net/ws.h"
@@ -570,13 +571,14 @@ client_process_input(struct client *c)
 			client_pause(c);
 			return;
 		}
-		rc = codec_parse_header(buf_head(&c->conn.in),
-		    buf_used(&c->conn.in), c->b->cfg->max_packet_bytes, &h);
+		rc = proto5_parse_header(c, buf_head(&c->conn.in),
+		    buf_used(&c->conn.in), &h);
 		if (rc == GW_EMORE)
 			return;
 		if (rc != 0) {
 			c->b->stats.protocol_errors++;
-			client_close_now(c, rc == GW_ETOOBIG ?
+			c->disc_reason = 0;
+			proto5_close_error(c, rc, rc == GW_ETOOBIG ?
 			    "packet larger than max_packet_bytes" :
 			    "malformed fixed header");
 			return;
@@ -588,6 +590,7 @@ client_process_input(struct client *c)
 		c->pkt_bytes = (uint32_t)total;
 		seq = c->last_seq;
 		c->b->stats.packets_in++;
+		c->disc_reason = 0;
 		rc = dispatch_packet(c, &h, buf_head(&c->conn.in) +
 		    h.header_len);
 		guard_store_count(c, seq);
@@ -601,7 +604,7 @@ client_process_input(struct client *c)
 		if (rc != 0) {
 			c->b->stats.protocol_errors++;
 			if (c->state != CLIENT_CLOSING)
-				client_close_now(c, gw_strerror(rc));
+				proto5_close_error(c, rc, gw_strerror(rc));
 			return;
 		}
 	}
@@ -761,7 +764,7 @@ client_timer_cb(struct ev_loop *loop, void *arg)
 		ev_timer_set(loop, &c->timer, deadline, client_timer_cb, c);
 		return;
 	}
-	client_close_now(c, "keepalive timeout");
+	proto5_disconnect(c, REASON_KEEPALIVE_TIMEOUT, "keepalive timeout");
 }
 
 void
@@ -774,42 +777,13 @@ client_arm_keepalive(struct client *c)
 		    client_timer_cb, c);
 }
 
-/*
- * Publishes the will of a connection that ended without DISCONNECT. As in
- * Mosquitto 2, a will topic is checked against the ACL in force when the
- * will is due, not at CONNECT: a will the client may not write is dropped
- * (logged, counted as a denied publish) and the connection was accepted.
- */
-static void
-client_publish_will(struct client *c)
-{
-	struct msg *will = c->will;
-
-	c->will = NULL;
-	if (will == NULL)
-		return;
-	if (!c->clean_disconnect && !c->b->intake_stopped &&
-	    !access_may_publish(c->b, c->username, will->client_id,
-	    will->topic, will->topic_len)) {
-		c->b->access_stats.publish_denied++;
-		client_log(LOG_LVL_WARN, c, "will on %s not published: not "
-		    "authorized by the ACL", will->topic);
-	} else if (!c->clean_disconnect && !c->b->intake_stopped) {
-		will->received_ms = clock_wall_ms();
-		client_log(LOG_LVL_INFO, c, "publishing will on %s",
-		    will->topic);
-		broker_accept_publish(c->b, NULL, will, 0);
-	}
-	msg_unref(&will);
-}
-
 static void
 client_destroy(struct client *c)
 {
 	struct broker *b = c->b;
 	struct session *s = c->sess;
 
-	client_publish_will(c);
+	will_client_gone(c);
 	access_client_gone(c);
 	guard_forget(c);
 	if (c->in_turns)
@@ -835,7 +809,7 @@ client_destroy(struct client *c)
 	conn_close(&c->conn);
 	if (s != NULL && s->client == c) {
 		s->client = NULL;
-		if (s->clean)
+		if (s->clean || s->expiry_s == 0)
 			outbound_drop_session(b, s);
 		else {
 			share_requeue(b, s, false);
@@ -905,16 +879,17 @@ broker_stop_intake(struct broker *b)
 }
 
 void
-broker_finish(struct broker *b)
+broker_finish(struct broker *b, uint64_t committed)
 {
 	struct client *c;
 
 	LIST_FOREACH(c, &b->clients, link) {
-		acks_release_client(c, 0, true);
+		acks_release_client(c, committed, committed == UINT64_MAX);
 		if (c->in_acks) {
 			LIST_REMOVE(c, acks_link);
 			c->in_acks = false;
 		}
+		proto5_disconnect(c, REASON_SERVER_SHUTTING_DOWN, NULL);
 		(void)conn_flush(&c->conn);
 	}
 	while ((c = LIST_FIRST(&b->clients)) != NULL)

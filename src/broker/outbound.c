@@ -38,8 +38,8 @@ send_publish(struct broker *b, struct client *c, const struct out_msg *o,
 	struct msg *m = o->m;
 	int rc;
 
-	rc = codec_encode_publish(&c->conn.out, m->topic, m->topic_len,
-	    m->payload, m->payload_len, o->qos, o->retain, dup, o->pid);
+	rc = proto5_encode_publish(c, &c->conn.out, m, o->qos, o->retain != 0,
+	    dup, o->pid);
 	if (rc == 0) {
 		b->stats.publish_out++;
 		client_want_flush(c);
@@ -115,7 +115,7 @@ outbound_deliver_shared(struct broker *b, struct session *s, struct msg *m,
 	    s->ninflight < b->cfg->max_inflight))
 		o.key = persist_msg_add(b, s, m, qos, retain);
 	if (session_online(s) && s->qlen == 0 &&
-	    s->ninflight < b->cfg->max_inflight &&
+	    s->ninflight < proto5_window(b, s) &&
 	    (o.pid = outbound_pid(s, &o)) != 0) {
 		o.state = qos == 1 ? OUT_WAIT_PUBACK : OUT_WAIT_PUBREC;
 		if (session_inflight_add(s, &o, b->cfg->max_inflight) == 0) {
@@ -142,7 +142,7 @@ outbound_pump(struct broker *b, struct session *s)
 
 	if (!session_online(s))
 		return;
-	while (s->qlen > 0 && s->ninflight < b->cfg->max_inflight &&
+	while (s->qlen > 0 && s->ninflight < proto5_window(b, s) &&
 	    buf_used(&c->conn.out) <= b->out_limit &&
 	    (pid = outbound_pid(s, session_queue_peek(s))) != 0) {
 		session_queue_pop(s, &o);
@@ -173,7 +173,7 @@ outbound_resume(struct broker *b, struct session *s)
 	for (i = 0; i < s->ninflight; i++) {
 		o = &s->inflight[i];
 		if (o->state == OUT_WAIT_PUBCOMP)
-			codec_encode_ack(&c->conn.out, CODEC_PUBREL, o->pid);
+			proto5_send_ack(c, CODEC_PUBREL, o->pid, 0);
 		else
 			send_publish(b, c, o, true);
 	}
@@ -181,16 +181,33 @@ outbound_resume(struct broker *b, struct session *s)
 	outbound_pump(b, s);
 }
 
+/* What match_cb() needs besides the broker: the message matched. */
+struct match_ctx {
+	struct broker		*b;
+	const struct msg	*m;
+};
+
+/*
+ * One matching subscription (owner, its QoS byte with the 5.0 options);
+ * a No Local one does not match the subscriber's own publish.
+ */
 static void
-match_cb(void *owner, uint8_t qos, void *arg)
+match_cb(void *owner, uint8_t opts, void *arg)
 {
-	struct broker *b = arg;
+	struct match_ctx *mc = arg;
+	struct broker *b = mc->b;
 	struct session *s = owner, **nv;
+	uint8_t qos = opts & SESSION_SUB_QOS;
 	size_t n;
 
+	if ((opts & SESSION_SUB_NO_LOCAL) && mc->m->source == NULL &&
+	    mc->m->client_id_len == s->id_len &&
+	    memcmp(mc->m->client_id, s->client_id, s->id_len) == 0)
+		return;
 	if (s->match_gen == b->match_gen) {
 		if (qos > s->match_qos)
 			s->match_qos = qos;
+		s->match_rap |= (opts & SESSION_SUB_RAP) != 0;
 		return;
 	}
 	if (b->nmatched == b->capmatched) {
@@ -202,23 +219,25 @@ match_cb(void *owner, uint8_t qos, void *arg)
 	}
 	s->match_gen = b->match_gen;
 	s->match_qos = qos;
+	s->match_rap = (opts & SESSION_SUB_RAP) != 0;
 	b->matched[b->nmatched++] = s;
 }
 
 void
 outbound_fanout(struct broker *b, struct msg *m)
 {
+	struct match_ctx mc = { b, m };
 	struct session *s;
 	size_t i;
 	uint8_t qos;
 
 	b->match_gen++;
 	b->nmatched = 0;
-	subs_match(b->subs, m->topic, m->topic_len, match_cb, b);
+	subs_match(b->subs, m->topic, m->topic_len, match_cb, &mc);
 	for (i = 0; i < b->nmatched; i++) {
 		s = b->matched[i];
 		qos = s->match_qos < m->qos ? s->match_qos : m->qos;
-		outbound_deliver(b, s, m, qos, false);
+		outbound_deliver(b, s, m, qos, s->match_rap && m->retain);
 	}
 	share_fanout(b, m);
 }

@@ -47,7 +47,8 @@ share_sub_add(struct broker *b, struct session *s, const char *f,
     size_t len, uint8_t qos)
 {
 	if (share_is(f, len))
-		return share_tab_add(b->shares, f, len, s, qos, NULL);
+		return share_tab_add(b->shares, f, len, s,
+		    qos & SESSION_SUB_QOS, NULL);
 	return subs_add(b->subs, f, len, s, qos, NULL);
 }
 
