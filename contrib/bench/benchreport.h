@@ -46,17 +46,20 @@ struct conn {
 	uint64_t	 sent;		/* PUBLISHes queued in out or written */
 	uint64_t	 acked;		/* PUBACKs received (QoS 1) */
 	uint64_t	 received;	/* subscriber: PUBLISHes received */
-	unsigned	 inflight;	/* QoS 1 unacknowledged */
+	unsigned	 inflight;	/* QoS 1/2 unacknowledged */
+	unsigned	 window;	/* -w, or the broker's Receive Maximum */
 	uint16_t	 next_id;	/* next packet id to try */
-	uint64_t	*sent_ns;	/* QoS 1: send time by packet id, 0 free */
+	uint64_t	*sent_ns;	/* QoS 1/2: send time by packet id, 0 free */
+	uint8_t		*rec;		/* QoS 2: PUBREC seen, by packet id */
 	struct buf	 tmpl;		/* QoS 0: one encoded PUBLISH */
-	uint64_t	 done_ns;	/* last write (QoS 0) or last PUBACK */
+	uint64_t	 done_ns;	/* last write (QoS 0) or last ack */
 	uint64_t	 drain_ns;	/* when DISCONNECT was queued */
 	bool		 shut;		/* write side shut down */
 };
 
 struct bench {
 	/* Options. */
+	uint8_t		 version;	/* -V: protocol level, 4 or 5 */
 	const char	*host;
 	const char	*port;
 	unsigned	 nconns;
@@ -94,7 +97,8 @@ struct bench {
 	long long	 pub_end_wall_ms;
 	uint64_t	 last_rx_ns;	/* subscriber: last PUBLISH */
 	uint64_t	 closed_ns;	/* last publisher closed by the broker */
-	uint64_t	 unexpected;	/* PUBACKs for ids not in flight */
+	uint64_t	 unexpected;	/* acks for ids not in flight */
+	uint16_t	 receive_max;	/* smallest 5.0 Receive Maximum, 0 none */
 	uint64_t	 hist[HIST_BUCKETS];
 	uint64_t	 hist_n;
 	uint64_t	 lat_max;
