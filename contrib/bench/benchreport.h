@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Copyright (c) 2024 The mqlite authors. */
 /*
- * The state of an mqbench run, shared by the load generator (mqbench.c)
- * and its latency histogram and report (benchreport.c). One thread owns
- * all of it.
+ * The state of an mqbench run, shared by the load generator (mqbench.c),
+ * its command line (benchopts.c) and its latency histogram and report
+ * (benchreport.c). One thread owns all of it.
  */
 #ifndef GW_BENCHREPORT_H
 #define GW_BENCHREPORT_H
@@ -106,7 +106,13 @@ struct bench {
 	char		 error[256];
 };
 
-/* Adds one publish-to-PUBACK latency (microseconds) to b's histogram. */
+/*
+ * Fills b, zeroed first, with the defaults and the command line's options
+ * (benchopts.c); prints the usage or the bad option and exits 1 on error.
+ */
+void	benchopts_parse(struct bench *b, int argc, char **argv);
+
+/* Adds one publish-to-ack latency (microseconds) to b's histogram. */
 void	benchreport_add_latency(struct bench *b, uint64_t us);
 
 /* Prints the run's figures to stdout: one JSON line with -j, else text. */
