@@ -37,8 +37,8 @@ send_publish(struct broker *b, struct client *c, const struct out_msg *o,
 	struct msg *m = o->m;
 	int rc;
 
-	rc = codec_encode_publish(&c->conn.out, m->topic, m->topic_len,
-	    m->payload, m->payload_len, o->qos, o->retain, dup, o->pid);
+	rc = proto5_encode_publish(c, &c->conn.out, m, o->qos, o->retain != 0,
+	    dup, o->pid);
 	if (rc == 0) {
 		b->stats.publish_out++;
 		client_want_flush(c);
@@ -106,7 +106,7 @@ outbound_deliver(struct broker *b, struct session *s, struct msg *m,
 	    s->ninflight < b->cfg->max_inflight))
 		o.key = persist_msg_add(b, s, m, qos, retain);
 	if (session_online(s) && s->qlen == 0 &&
-	    s->ninflight < b->cfg->max_inflight &&
+	    s->ninflight < proto5_window(b, s) &&
 	    (o.pid = outbound_pid(s, &o)) != 0) {
 		o.state = qos == 1 ? OUT_WAIT_PUBACK : OUT_WAIT_PUBREC;
 		if (session_inflight_add(s, &o, b->cfg->max_inflight) == 0) {
@@ -133,7 +133,7 @@ outbound_pump(struct broker *b, struct session *s)
 
 	if (!session_online(s))
 		return;
-	while (s->qlen > 0 && s->ninflight < b->cfg->max_inflight &&
+	while (s->qlen > 0 && s->ninflight < proto5_window(b, s) &&
 	    buf_used(&c->conn.out) <= b->out_limit &&
 	    (pid = outbound_pid(s, session_queue_peek(s))) != 0) {
 		session_queue_pop(s, &o);
@@ -164,7 +164,7 @@ outbound_resume(struct broker *b, struct session *s)
 	for (i = 0; i < s->ninflight; i++) {
 		o = &s->inflight[i];
 		if (o->state == OUT_WAIT_PUBCOMP)
-			codec_encode_ack(&c->conn.out, CODEC_PUBREL, o->pid);
+			proto5_send_ack(c, CODEC_PUBREL, o->pid, 0);
 		else
 			send_publish(b, c, o, true);
 	}
