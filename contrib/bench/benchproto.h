@@ -16,23 +16,24 @@
 #include "buf.h"
 #include "mqtt/codec.h"
 
-#define BENCHPROTO_V311		4	/* protocol level of MQTT 3.1.1 */
-#define BENCHPROTO_V5		5	/* protocol level of MQTT 5.0 */
+#define BENCHPROTO_V311		4	/* level of MQTT 3.1.1 */
+#define BENCHPROTO_V5		5	/* level of MQTT 5.0 */
 
 /* A packet from the broker, as far as mqbench cares. */
 struct benchproto_in {
 	uint8_t		type;		/* enum codec_type */
-	uint16_t	packet_id;	/* acks, SUBACK, PUBLISH with QoS > 0 */
+	uint16_t	packet_id;	/* acks, SUBACK, PUBLISH QoS > 0 */
 	uint8_t		qos;		/* PUBLISH */
-	uint8_t		code;		/* CONNACK return code or reason,
-					 * ack reason (0 in the short form),
-					 * first SUBACK code, DISCONNECT
+	uint8_t		code;		/* CONNACK return code or
+					 * reason, ack reason (0 in
+					 * the short form), first
+					 * SUBACK code, DISCONNECT
 					 * reason */
 	unsigned	count;		/* SUBACK codes */
 	uint16_t	receive_max;	/* 5.0 CONNACK, 0 when absent */
 	int		max_qos;	/* 5.0 CONNACK Maximum QoS, or -1 */
 	uint32_t	max_packet;	/* 5.0 CONNACK, 0 when absent */
-	bool		legacy;		/* 3.1.1 CONNACK to a 5.0 CONNECT */
+	bool		legacy;		/* 3.1.1 CONNACK to 5.0 */
 	char		why[96];	/* 5.0 Reason String, or empty */
 };
 
@@ -48,9 +49,9 @@ int	benchproto_connect(struct buf *out, uint8_t version, const char *id);
 int	benchproto_subscribe(struct buf *out, uint8_t version,
 	    const char *filter, uint8_t qos);
 /* PUBLISH, not retained, not DUP, without properties in 5.0. */
-int	benchproto_publish(struct buf *out, uint8_t version, const char *topic,
-	    size_t topic_len, const uint8_t *payload, size_t len, uint8_t qos,
-	    uint16_t packet_id);
+int	benchproto_publish(struct buf *out, uint8_t version,
+	    const char *topic, size_t topic_len, const uint8_t *payload,
+	    size_t len, uint8_t qos, uint16_t packet_id);
 /* PUBACK, PUBREC, PUBREL or PUBCOMP (type), Success: 2 bytes in 5.0. */
 int	benchproto_ack(struct buf *out, uint8_t version, uint8_t type,
 	    uint16_t packet_id);

@@ -47,19 +47,19 @@ struct conn {
 	uint64_t	 acked;		/* PUBACKs received (QoS 1) */
 	uint64_t	 received;	/* subscriber: PUBLISHes received */
 	unsigned	 inflight;	/* QoS 1/2 unacknowledged */
-	unsigned	 window;	/* -w, or the broker's Receive Maximum */
+	unsigned	 window;	/* -w or Receive Maximum */
 	uint16_t	 next_id;	/* next packet id to try */
-	uint64_t	*sent_ns;	/* QoS 1/2: send time by packet id, 0 free */
-	uint8_t		*rec;		/* QoS 2: PUBREC seen, by packet id */
+	uint64_t	*sent_ns;	/* QoS 1/2: sent by id, 0 free */
+	uint8_t		*rec;		/* QoS 2: PUBREC seen, by id */
 	struct buf	 tmpl;		/* QoS 0: one encoded PUBLISH */
-	uint64_t	 done_ns;	/* last write (QoS 0) or last ack */
+	uint64_t	 done_ns;	/* last write (QoS 0) or ack */
 	uint64_t	 drain_ns;	/* when DISCONNECT was queued */
 	bool		 shut;		/* write side shut down */
 };
 
 struct bench {
 	/* Options. */
-	uint8_t		 version;	/* -V: protocol level, 4 or 5 */
+	uint8_t		 version;	/* -V: level 4 or 5 */
 	const char	*host;
 	const char	*port;
 	unsigned	 nconns;
@@ -98,7 +98,7 @@ struct bench {
 	uint64_t	 last_rx_ns;	/* subscriber: last PUBLISH */
 	uint64_t	 closed_ns;	/* last publisher closed by the broker */
 	uint64_t	 unexpected;	/* acks for ids not in flight */
-	uint16_t	 receive_max;	/* smallest 5.0 Receive Maximum, 0 none */
+	uint16_t	 receive_max;	/* least Receive Maximum, 0 */
 	uint64_t	 hist[HIST_BUCKETS];
 	uint64_t	 hist_n;
 	uint64_t	 lat_max;
