@@ -6,6 +6,16 @@
  * resending what was in flight), the will message and the keepalive timer.
  * Credentials are checked by access.c between decoding and accepting; a
  * login it parks comes back through handle_connect_resume().
+ *
+ * The CONNECT fixes the connection's protocol level (c->version). A 5.0
+ * CONNECT is decoded with its properties: the session lives as long as its
+ * Session Expiry Interval says (0: ends with the connection; a 3.1.1
+ * persistent session has only limits.session_expiry), Clean Start discards
+ * an old one, an empty client id is assigned whatever Clean Start says and
+ * returned as Assigned Client Identifier, and the CONNACK announces what
+ * this server supports and limits (connack5()). Refusals carry 5.0 reason
+ * codes (proto5.c); a CONNECT naming an Authentication Method is refused
+ * with 0x8C, enhanced authentication not being offered.
  */
 #include <sys/random.h>
 
@@ -78,6 +88,9 @@ takeover(struct client *c, struct session *s)
 	    c->conn.peer);
 	s->client = NULL;
 	old->sess = NULL;
+	/* A will waiting for its delay is cancelled by the new connection. */
+	if (old->will_delay > 0)
+		msg_unref(&old->will);
 	proto5_disconnect(old, REASON_SESSION_TAKEN_OVER, NULL);
 }
 
@@ -287,6 +300,8 @@ connect_accept(struct client *c, const struct codec5_connect *cc5)
 	s = session_find(b->sessions, id, idlen);
 	if (s != NULL)
 		takeover(c, s);
+	if (s != NULL)
+		will_cancel(s);
 	if (s != NULL && (cc->clean_session || s->clean)) {
 		outbound_drop_session(b, s);
 		s = NULL;
@@ -311,8 +326,10 @@ connect_accept(struct client *c, const struct codec5_connect *cc5)
 		    expiry == 0)) == NULL)
 			return GW_ENOMEM;
 		s->expiry_s = expiry;
+		s->version = c->version;
 		persist_session_save(b, s);
 	}
+	s->version = c->version;
 	s->expiry_s = expiry;
 	if (access_session_ident(s, c->username) != 0)
 		return GW_ENOMEM;
@@ -328,6 +345,8 @@ connect_accept(struct client *c, const struct codec5_connect *cc5)
 		    cc->will_retain, 0);
 		if (c->will == NULL)
 			return GW_ENOMEM;
+		if (props_has(&cc5->will_props, PROPS_WILL_DELAY))
+			c->will_delay = cc5->will_props.will_delay;
 	}
 	c->keepalive = connect_keepalive(c, cc->keepalive, &announce);
 	c->state = CLIENT_CONNECTED;
