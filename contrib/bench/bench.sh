@@ -83,7 +83,8 @@
 # Environment: BENCH_QOS0_N (1000000), BENCH_QOS1_N (300000), BENCH_CONNS (8),
 # BENCH_PAYLOAD (64), BENCH_WINDOW (20), BENCH_TIMEOUT (120 s per load run),
 # BENCH_DURABILITY (unset = mqlite's default; "normal" or "full"),
-# BENCH_COMPARE ("qos1,qos1sub,qos0,rows,slow,idle"; also "ceiling"),
+# BENCH_COMPARE ("qos1,qos1v5,qos1sub,qos0,rows,slow,idle"; also
+# "ceiling"), BENCH_V5_RUNS (3 rounds of MQTT 3.1.1 and 5.0 in qos1v5),
 # BENCH_ROWS_N (100000 typed rows), BENCH_SLOW_US (5000 us added per
 # fsync), BENCH_SLOW_N (100000), BENCH_IDLE_CONNS (10000), MOSQUITTO
 # (/usr/sbin/mosquitto), MQLITE (BUILD_DIR/src/mqlite), BENCH_PARTS
@@ -128,8 +129,9 @@ WINDOW=${BENCH_WINDOW:-20}
 TIMEOUT=${BENCH_TIMEOUT:-120}
 DURABILITY=${BENCH_DURABILITY:-}
 PARTS=$(echo "${BENCH_PARTS:-compare,rules,webhook,bridge,flash}" | tr ',' ' ')
-COMPARE=$(echo "${BENCH_COMPARE:-qos1,qos1sub,qos0,rows,slow,idle}" |
+COMPARE=$(echo "${BENCH_COMPARE:-qos1,qos1v5,qos1sub,qos0,rows,slow,idle}" |
     tr ',' ' ')
+V5_RUNS=${BENCH_V5_RUNS:-3}
 ROWS_N=${BENCH_ROWS_N:-$(q 100000)}
 SLOW_US=${BENCH_SLOW_US:-5000}
 SLOW_N=${BENCH_SLOW_N:-$(q 100000)}

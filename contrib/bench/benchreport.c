@@ -111,13 +111,15 @@ benchreport_print(struct bench *b)
 		}
 	}
 	if (b->json) {
-		printf("{\"status\":\"%s\",\"qos\":%d,\"connections\":%u,"
-		    "\"payload\":%zu,\"window\":%u,\"messages\":%" PRIu64
+		printf("{\"status\":\"%s\",\"mqtt\":\"%s\",\"qos\":%d,"
+		    "\"connections\":%u,\"payload\":%zu,\"window\":%u,"
+		    "\"receive_max\":%u,\"messages\":%" PRIu64
 		    ",\"sent\":%" PRIu64 ",\"acked\":%" PRIu64
 		    ",\"elapsed_s\":%.3f,\"msgs_per_s\":%.0f",
-		    b->status, b->qos, b->nconns, b->size, b->window, b->total,
+		    b->status, b->version == 5 ? "5.0" : "3.1.1", b->qos,
+		    b->nconns, b->size, b->window, b->receive_max, b->total,
 		    sent, acked, el, rate);
-		if (b->qos == 1)
+		if (b->qos > 0)
 			printf(",\"p50_us\":%" PRIu64 ",\"p99_us\":%" PRIu64
 			    ",\"max_us\":%" PRIu64 ",\"unexpected_acks\":%"
 			    PRIu64, hist_pct(b, 50), hist_pct(b, 99),
@@ -138,25 +140,30 @@ benchreport_print(struct bench *b)
 	} else {
 		printf("status          %s%s%s\n", b->status,
 		    b->error[0] != '\0' ? ": " : "", b->error);
-		printf("publishers      %u x QoS %d, payload %zu bytes",
-		    b->nconns, b->qos, b->size);
-		if (b->qos == 1)
+		printf("publishers      %u x MQTT %s QoS %d, payload %zu "
+		    "bytes", b->nconns, b->version == 5 ? "5.0" : "3.1.1",
+		    b->qos, b->size);
+		if (b->qos > 0)
 			printf(", window %u", b->window);
+		if (b->qos > 0 && b->receive_max != 0)
+			printf(" (Receive Maximum %u)", b->receive_max);
 		printf("\n");
 		printf("messages        %" PRIu64 " sent", sent);
-		if (b->qos == 1)
+		if (b->qos > 0)
 			printf(", %" PRIu64 " acknowledged", acked);
 		printf(" of %" PRIu64 "\n", b->total);
 		printf("elapsed         %.3f s\n", el);
 		printf("publish rate    %.0f msgs/s\n", rate);
 		printf("broker drained  %.3f s (last publisher closed)\n", dr);
-		if (b->qos == 1) {
-			printf("PUBACK latency  p50 %" PRIu64 " us, p99 %"
+		if (b->qos > 0) {
+			printf("%s latency %sp50 %" PRIu64 " us, p99 %"
 			    PRIu64 " us, max %" PRIu64 " us\n",
+			    b->qos == 1 ? "PUBACK" : "PUBCOMP",
+			    b->qos == 1 ? " " : "",
 			    hist_pct(b, 50), hist_pct(b, 99), b->lat_max);
 			if (b->unexpected != 0)
 				printf("unexpected      %" PRIu64
-				    " PUBACKs for ids not in flight\n",
+				    " acks for ids not in flight\n",
 				    b->unexpected);
 		}
 		if (b->subc != NULL)

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Copyright (c) 2024 The mqlite authors. */
 /*
- * The state of an mqbench run, shared by the load generator (mqbench.c)
- * and its latency histogram and report (benchreport.c). One thread owns
- * all of it.
+ * The state of an mqbench run, shared by the load generator (mqbench.c),
+ * its command line (benchopts.c) and its latency histogram and report
+ * (benchreport.c). One thread owns all of it.
  */
 #ifndef GW_BENCHREPORT_H
 #define GW_BENCHREPORT_H
@@ -46,17 +46,20 @@ struct conn {
 	uint64_t	 sent;		/* PUBLISHes queued in out or written */
 	uint64_t	 acked;		/* PUBACKs received (QoS 1) */
 	uint64_t	 received;	/* subscriber: PUBLISHes received */
-	unsigned	 inflight;	/* QoS 1 unacknowledged */
+	unsigned	 inflight;	/* QoS 1/2 unacknowledged */
+	unsigned	 window;	/* -w or Receive Maximum */
 	uint16_t	 next_id;	/* next packet id to try */
-	uint64_t	*sent_ns;	/* QoS 1: send time by packet id, 0 free */
+	uint64_t	*sent_ns;	/* QoS 1/2: sent by id, 0 free */
+	uint8_t		*rec;		/* QoS 2: PUBREC seen, by id */
 	struct buf	 tmpl;		/* QoS 0: one encoded PUBLISH */
-	uint64_t	 done_ns;	/* last write (QoS 0) or last PUBACK */
+	uint64_t	 done_ns;	/* last write (QoS 0) or ack */
 	uint64_t	 drain_ns;	/* when DISCONNECT was queued */
 	bool		 shut;		/* write side shut down */
 };
 
 struct bench {
 	/* Options. */
+	uint8_t		 version;	/* -V: level 4 or 5 */
 	const char	*host;
 	const char	*port;
 	unsigned	 nconns;
@@ -94,7 +97,8 @@ struct bench {
 	long long	 pub_end_wall_ms;
 	uint64_t	 last_rx_ns;	/* subscriber: last PUBLISH */
 	uint64_t	 closed_ns;	/* last publisher closed by the broker */
-	uint64_t	 unexpected;	/* PUBACKs for ids not in flight */
+	uint64_t	 unexpected;	/* acks for ids not in flight */
+	uint16_t	 receive_max;	/* least Receive Maximum, 0 */
 	uint64_t	 hist[HIST_BUCKETS];
 	uint64_t	 hist_n;
 	uint64_t	 lat_max;
@@ -102,7 +106,13 @@ struct bench {
 	char		 error[256];
 };
 
-/* Adds one publish-to-PUBACK latency (microseconds) to b's histogram. */
+/*
+ * Fills b, zeroed first, with the defaults and the command line's options
+ * (benchopts.c); prints the usage or the bad option and exits 1 on error.
+ */
+void	benchopts_parse(struct bench *b, int argc, char **argv);
+
+/* Adds one publish-to-ack latency (microseconds) to b's histogram. */
 void	benchreport_add_latency(struct bench *b, uint64_t us);
 
 /* Prints the run's figures to stdout: one JSON line with -j, else text. */

@@ -13,6 +13,12 @@
 #             /proc/PID/stat) and bytes written to disk (write_bytes from
 #             /proc/PID/io) per message over the load; database bytes per
 #             row after the stop.
+#   qos1v5    the qos1 load in MQTT 3.1.1 and in 5.0 (mqbench -V 5), on
+#             both sides: BENCH_V5_RUNS (3) rounds of the two back to back,
+#             the order swapped each round; best msgs/s, its latencies,
+#             lowest CPU per message, and the ratio 5.0 / 3.1.1 for each
+#             broker (mqlite must hold every row in both). The target is
+#             mqlite 5.0 at >= 0.9 x 3.1.1.
 #   qos1sub   QoS 1 with a QoS 1 subscriber on '#' on both sides: msgs/s
 #             received by the subscriber, which must get all of them.
 #   qos0      QoS 0, rows committed/s by mqlite (polled) next to
@@ -139,6 +145,102 @@ cmp_qos1() {
 	    "$L_DBROW"
 	[ -n "$tag" ] && Q1_SLOW=$(jget msgs_per_s "$L_OUT")
 	[ -z "$tag" ] && Q1_FAST=$(jget msgs_per_s "$L_OUT")
+}
+
+# v5_load BROKER VER RUN: one QoS 1 load in MQTT version VER (3.1.1 or 5)
+# on a fresh BROKER; keeps its msgs/s in V5_<broker>_<ver>_r<RUN>, the best
+# msgs/s (with that run's latencies) and the lowest CPU per message in
+# V5_<broker>_<ver>_*, or the first refusal in V5_<broker>_<ver>_why.
+v5_load() {
+	k=$(echo "$1_$2" | tr -d .)
+	load_on "$1" "v5-$1-$2-$3" "$QOS1_N" -q 1 -V "$2"
+	why=
+	[ "$L_OK" = 1 ] || why="$1: $L_ERR"
+	if [ -z "$why" ] && [ "$1" = mqlite ]; then
+		why=$(loss "mqlite at the last PUBACK" "$L_ROWS" "$QOS1_N")
+		[ -n "$why" ] || why=$(loss "mqlite after the stop" \
+		    "$L_STOP" "$QOS1_N")
+	fi
+	rate=$(jget msgs_per_s "$L_OUT")
+	[ "$2" = 5 ] && lbl=5.0 || lbl=$2
+	echo "   $1 MQTT $lbl, run $3: ${rate:--} msgs/s${why:+ ($why)}"
+	if [ -n "$why" ]; then
+		eval "[ -n \"\$V5_${k}_why\" ] || V5_${k}_why=\$why"
+		return
+	fi
+	eval "V5_${k}_r$3=\$rate"
+	eval "prev=\$V5_${k}_rate"
+	if [ "$(better "$prev" "$rate")" = "$rate" ]; then
+		eval "V5_${k}_rate=\$rate"
+		eval "V5_${k}_p50=\$(jget p50_us \"\$L_OUT\")"
+		eval "V5_${k}_p99=\$(jget p99_us \"\$L_OUT\")"
+	fi
+	eval "V5_${k}_cpu=\$(lower \"\$V5_${k}_cpu\" \"\$L_CPU\")"
+}
+
+# v5_ratios BROKER: the ratio 5.0 / 3.1.1 of each round BROKER measured
+# both in, one a line.
+v5_ratios() {
+	run=1
+	while [ "$run" -le "$V5_RUNS" ]; do
+		eval "ratio \"\${V5_$1_5_r$run:--}\" \"\${V5_$1_311_r$run:--}\""
+		run=$((run + 1))
+	done | grep -v '^-$'
+}
+
+# QoS 1 ingest in MQTT 5.0 next to 3.1.1, on both brokers: BENCH_V5_RUNS
+# rounds, each running 3.1.1 and 5.0 back to back (the order swapped every
+# round, so a drift of the host's load touches both alike); best msgs/s
+# and lowest CPU per message of each, and the ratio 5.0 / 3.1.1 of each
+# round, whose median is the figure.
+cmp_qos1v5() {
+	echo "== QoS 1 ingest, MQTT 3.1.1 and 5.0: $QOS1_N messages, window" \
+	    "$WINDOW, no subscriber, $V5_RUNS rounds"
+	for k in mosquitto_311 mosquitto_5 mqlite_311 mqlite_5; do
+		eval "V5_${k}_rate=- V5_${k}_p50=- V5_${k}_p99=-" \
+		    "V5_${k}_cpu=- V5_${k}_why="
+		run=1
+		while [ "$run" -le "$V5_RUNS" ]; do
+			eval "V5_${k}_r$run=-"
+			run=$((run + 1))
+		done
+	done
+	run=1
+	while [ "$run" -le "$V5_RUNS" ]; do
+		for b in mosquitto mqlite; do
+			if [ $((run % 2)) = 1 ]; then
+				v5_load "$b" 3.1.1 "$run"
+				v5_load "$b" 5 "$run"
+			else
+				v5_load "$b" 5 "$run"
+				v5_load "$b" 3.1.1 "$run"
+			fi
+		done
+		run=$((run + 1))
+	done
+	printf '\n%-44s %11s %11s %8s\n' "QoS 1 ingest, MQTT 5.0 vs 3.1.1 (3)" \
+	    3.1.1 5.0 ratio >> "$TMP/cmp.rows"
+	for b in mosquitto mqlite; do
+		eval "why=\${V5_${b}_311_why:-\$V5_${b}_5_why}"
+		eval "r311=\$V5_${b}_311_rate r5=\$V5_${b}_5_rate"
+		cmp_row "$b msgs/s PUBACKed, best of $V5_RUNS" "$r311" "$r5" \
+		    "$why"
+		eval "cmp_row \"$b p50 publish->PUBACK us\"" \
+		    "\$V5_${b}_311_p50 \$V5_${b}_5_p50 \"\$why\""
+		eval "cmp_row \"$b p99 publish->PUBACK us\"" \
+		    "\$V5_${b}_311_p99 \$V5_${b}_5_p99 \"\$why\""
+		eval "cmp_row \"$b CPU us per message, lowest\"" \
+		    "\$V5_${b}_311_cpu \$V5_${b}_5_cpu \"\$why\""
+		r=$(v5_ratios "$b" | tr '\n' ' ')
+		m=$(v5_ratios "$b" | median)
+		[ -n "$why" ] && m=-
+		eval "V5_${b}_median=\$m"
+		printf '%-44s %20s %8s\n' "$b ratio, median of the rounds" \
+		    "(${r% })" "$m" >> "$TMP/cmp.rows"
+	done
+	V5_RATIO=$V5_mqlite_median
+	V5_MOSQ_RATIO=$V5_mosquitto_median
+	V5_CPU_RATIO=$(ratio "$V5_mqlite_5_cpu" "$V5_mqlite_311_cpu")
 }
 
 # QoS 1 with a QoS 1 subscriber on '#' on both sides.
@@ -410,6 +512,7 @@ bench_compare() {
 	for c in $COMPARE; do
 		case $c in
 		qos1) cmp_qos1 "" "" ;;
+		qos1v5) cmp_qos1v5 ;;
 		qos1sub) cmp_qos1sub ;;
 		qos0) cmp_qos0 ;;
 		rows) cmp_rows "" "" ;;
@@ -438,4 +541,17 @@ report_compare() {
 	    "pipeline's only the typed rows."
 	echo "(2) ceiling = 100 x 8 / fsync time: one group commit per full" \
 	    "window of every publisher."
+	case " $COMPARE " in
+	*" qos1v5 "*)
+		echo "(3) ratio = 5.0 / 3.1.1, the same load in both versions" \
+		    "(5.0: no properties, empty"
+		echo "    property blocks), in each round (the two back to" \
+		    "back); the median of the rounds"
+		echo "    is the figure. Target, mqlite 5.0 >= 0.9 x 3.1.1:" \
+		    "$(verdict "$V5_RATIO" 0.9) ($V5_RATIO; Mosquitto" \
+		    "$V5_MOSQ_RATIO)."
+		echo "    CPU per message moves less than msgs/s on a busy" \
+		    "host: mqlite 5.0 / 3.1.1 $V5_CPU_RATIO."
+		;;
+	esac
 }

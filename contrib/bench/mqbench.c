@@ -1,12 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Copyright (c) 2024 The mqlite authors. */
 /*
- * mqbench: an MQTT 3.1.1 load generator for comparing brokers on one host.
+ * mqbench: an MQTT 3.1.1 and 5.0 load generator for comparing brokers on
+ * one host.
  *
  * One thread drives every connection through one level-triggered epoll loop
  * with non-blocking sockets; packets are built and parsed with the project's
- * codec (src/mqtt/codec.h), so the benchmark speaks exactly the bytes the
- * daemon is tested against.
+ * codecs (benchproto.c over src/mqtt/codec.h and codec5.h), so the benchmark
+ * speaks exactly the bytes the daemon is tested against. -V 5 makes every
+ * connection speak MQTT 5.0 instead of 3.1.1: the load is the same, in the
+ * plainest 5.0 form (no properties), and a broker's CONNACK limits are kept
+ * (its Receive Maximum caps -w). A 5.0 reason code of 0x80 or more in any
+ * acknowledgement, or a DISCONNECT from the broker, ends the run with an
+ * error naming the code.
  *
  * A run goes through three steps. All connections connect (and the optional
  * subscriber subscribes) first; the clock starts when the last one is ready,
@@ -20,6 +26,8 @@
  *     PUBACK's arrival feeds a latency histogram (microseconds, log-linear
  *     buckets of 1/64 of a power of two, so percentiles are within ~1.6%).
  *     A publisher is done at its last PUBACK.
+ *   - QoS 2: the same, a PUBREC answered with PUBREL, and the PUBCOMP ends
+ *     the exchange (its arrival is the latency measured).
  *
  * Publisher i publishes on PREFIX/i, or PREFIX/i/SUFFIX with -x (so a rule
  * like site/{site}/dev/{device}/telemetry can match); the payload is -s
@@ -31,8 +39,9 @@
  * publish-to-receive rate is reported; it gives up after -I seconds without
  * a message once the publishers are done (QoS 0 may legitimately drop).
  *
- * -Q 1 makes that subscription QoS 1 (the subscriber then acknowledges
- * every delivery) and -F FILTER subscribes to FILTER instead of PREFIX/#.
+ * -Q 1 or 2 makes that subscription QoS 1 or 2 (the subscriber then
+ * acknowledges every delivery, counted at its PUBLISH) and -F FILTER
+ * subscribes to FILTER instead of PREFIX/#.
  *
  * With -H SECONDS the connections, once all are up, are held idle (no
  * publish, no ping: keepalive is 0) for up to SECONDS before the load, so
@@ -73,8 +82,9 @@
 #include "mem.h"
 #include "mqtt/codec.h"
 
-#include "benchreport.h"
 #include "benchclock.h"
+#include "benchproto.h"
+#include "benchreport.h"
 
 #define BENCH_BATCH_BYTES	65536	/* target size of a QoS 0 write */
 #define BENCH_READ_BYTES	65536	/* read() size */
@@ -84,7 +94,6 @@
 #define BENCH_OPENING		256	/* connections in set-up at once */
 #define BENCH_IDLE_READ		512	/* read() size, held conns */
 
-static void	usage(void) __attribute__((noreturn));
 static uint64_t	now_ns(void);
 static long long wall_ms(void);
 static void	bench_fail(struct bench *, const char *, ...)
@@ -97,6 +106,9 @@ static int	conn_connected(struct conn *);
 static int	conn_read(struct conn *);
 static int	conn_packet(struct conn *, const struct codec_header *,
 		    const uint8_t *);
+static int	conn_connack(struct conn *, const struct benchproto_in *);
+static int	conn_acked(struct conn *, const struct benchproto_in *);
+static size_t	publish_size(const struct bench *, const struct conn *);
 static int	conn_pump(struct conn *);
 static int	conn_finish(struct conn *);
 static void	bench_open_more(struct bench *);
@@ -104,40 +116,6 @@ static bool	bench_held(struct bench *);
 static void	bench_start(struct bench *);
 static void	bench_tick(struct bench *);
 static const char *conn_name(const struct conn *, char *, size_t);
-
-static void
-usage(void)
-{
-	fprintf(stderr,
-	    "usage: mqbench [-jS] [-h host] [-p port] [-c connections] "
-	    "[-n messages]\n"
-	    "               [-q qos] [-s payload-size] [-w window] "
-	    "[-t topic-prefix]\n"
-	    "               [-x topic-suffix] [-P payload] [-T timeout-s] "
-	    "[-I sub-idle-s]\n"
-	    "               [-Q sub-qos] [-F sub-filter] [-H hold-s] "
-	    "[-R ready-file]\n"
-	    "  -h host      broker address (127.0.0.1)\n"
-	    "  -p port      broker port (1883)\n"
-	    "  -c n         publisher connections (8)\n"
-	    "  -n n         total messages over all publishers (100000)\n"
-	    "  -q 0|1       publish QoS (0)\n"
-	    "  -s bytes     payload size (64)\n"
-	    "  -w n         QoS 1 unacknowledged PUBLISHes per connection (20)\n"
-	    "  -t prefix    topic prefix; publisher i uses PREFIX/i (bench)\n"
-	    "  -x suffix    publisher i uses PREFIX/i/SUFFIX\n"
-	    "  -P text      this payload instead of -s printable bytes\n"
-	    "  -S           also subscribe to PREFIX/# and count deliveries\n"
-	    "  -I s         subscriber gives up after s idle seconds (3)\n"
-	    "  -Q 0|1       subscription QoS (0)\n"
-	    "  -F filter    subscribe to filter instead of PREFIX/#\n"
-	    "  -H s         hold the connections idle up to s seconds first\n"
-	    "  -R file      created when all are connected; remove it to end "
-	    "-H\n"
-	    "  -T s         abandon the run after s seconds (120)\n"
-	    "  -j           one line of JSON instead of text\n");
-	exit(1);
-}
 
 /* Records the first error of the run; the main loop stops on it. */
 static void
@@ -261,7 +239,6 @@ conn_flush(struct conn *c)
 static int
 conn_connected(struct conn *c)
 {
-	struct codec_connect cc;
 	char id[64], name[32];
 	int err = 0, rc;
 	socklen_t len = sizeof err;
@@ -279,13 +256,7 @@ conn_connected(struct conn *c)
 	else
 		snprintf(id, sizeof id, "mqbench-%ld-%d", (long)getpid(),
 		    c->idx);
-	memset(&cc, 0, sizeof cc);
-	cc.protocol_level = 4;
-	cc.clean_session = true;
-	cc.keepalive = 0;
-	cc.client_id.ptr = id;
-	cc.client_id.len = (uint16_t)strlen(id);
-	if ((rc = codec_encode_connect(&c->out, &cc)) != 0) {
+	if ((rc = benchproto_connect(&c->out, c->b->version, id)) != 0) {
 		bench_fail(c->b, "encode CONNECT: %s", gw_strerror(rc));
 		return -1;
 	}
@@ -335,8 +306,9 @@ conn_read(struct conn *c)
 		}
 		buf_commit(&c->in, (size_t)n);
 		for (;;) {
-			rc = codec_parse_header(buf_head(&c->in),
-			    buf_used(&c->in), BENCH_MAX_PACKET, &h);
+			rc = benchproto_header(c->b->version,
+			    buf_head(&c->in), buf_used(&c->in),
+			    BENCH_MAX_PACKET, &h);
 			if (rc == GW_EMORE)
 				break;
 			if (rc != 0) {
@@ -361,96 +333,190 @@ conn_read(struct conn *c)
 	return 0;
 }
 
+/*
+ * The bytes of one of c's PUBLISHes, to hold against the broker's Maximum
+ * Packet Size.
+ */
+static size_t
+publish_size(const struct bench *b, const struct conn *c)
+{
+	size_t rem, v, n = 1;
+
+	rem = 2 + c->topic_len + (b->qos > 0 ? 2 : 0) + b->size +
+	    (b->version == BENCHPROTO_V5 ? 1 : 0);
+	for (v = rem; v >= 128; v >>= 7)
+		n++;
+	return 1 + n + rem;
+}
+
+/*
+ * A CONNACK: refused, or accepted with limits the load must keep (5.0);
+ * the subscriber then subscribes.
+ */
+static int
+conn_connack(struct conn *c, const struct benchproto_in *in)
+{
+	struct bench *b = c->b;
+	char name[32], topic[300];
+	int rc;
+
+	conn_name(c, name, sizeof name);
+	if (in->legacy) {
+		bench_fail(b, "%s: CONNACK refused with 3.1.1 return code "
+		    "0x%02x: the broker does not speak MQTT 5.0", name,
+		    in->code);
+		return -1;
+	}
+	if (in->code != 0) {
+		bench_fail(b, "%s: CONNACK refused, %s 0x%02x%s%s%s%s", name,
+		    b->version == BENCHPROTO_V5 ? "reason" : "return code",
+		    in->code, b->version == BENCHPROTO_V5 ? " " : "",
+		    benchproto_reason(b->version, in->code, CODEC_CONNACK),
+		    in->why[0] != '\0' ? ": " : "", in->why);
+		return -1;
+	}
+	if (in->receive_max != 0 && in->receive_max < c->window) {
+		c->window = in->receive_max;
+		if (b->receive_max == 0 || in->receive_max < b->receive_max)
+			b->receive_max = in->receive_max;
+	}
+	if (c->idx >= 0 && in->max_qos >= 0 && b->qos > in->max_qos) {
+		bench_fail(b, "%s: the broker's Maximum QoS is %d, below -q %d",
+		    name, in->max_qos, b->qos);
+		return -1;
+	}
+	if (c->idx >= 0 && in->max_packet != 0 &&
+	    publish_size(b, c) > in->max_packet) {
+		bench_fail(b, "%s: the broker's Maximum Packet Size %" PRIu32
+		    " is below a PUBLISH of %zu bytes", name, in->max_packet,
+		    publish_size(b, c));
+		return -1;
+	}
+	if (c->idx >= 0) {
+		c->state = CS_READY;
+		b->ready++;
+		return 0;
+	}
+	if (b->filter != NULL)
+		snprintf(topic, sizeof topic, "%s", b->filter);
+	else
+		snprintf(topic, sizeof topic, "%s/#", b->prefix);
+	if ((rc = benchproto_subscribe(&c->out, b->version, topic,
+	    b->sub_qos)) != 0) {
+		bench_fail(b, "encode SUBSCRIBE: %s", gw_strerror(rc));
+		return -1;
+	}
+	c->state = CS_SUBACK;
+	return conn_flush(c);
+}
+
+/*
+ * A PUBACK (QoS 1), PUBREC or PUBCOMP (QoS 2) for one of c's PUBLISHes. A
+ * PUBREC is answered with PUBREL; the PUBACK or PUBCOMP ends the exchange
+ * and gives its latency. An ack for an id not in flight is counted.
+ */
+static int
+conn_acked(struct conn *c, const struct benchproto_in *in)
+{
+	struct bench *b = c->b;
+	uint16_t id = in->packet_id;
+	uint64_t t;
+	char name[32];
+	int rc;
+
+	if (in->code >= 0x80) {
+		bench_fail(b, "%s: %s for packet %u: reason 0x%02x %s%s%s",
+		    conn_name(c, name, sizeof name), codec_type_name(in->type),
+		    id, in->code,
+		    benchproto_reason(b->version, in->code, in->type),
+		    in->why[0] != '\0' ? ": " : "", in->why);
+		return -1;
+	}
+	if (c->sent_ns[id] == 0 || (b->qos == 1 && in->type !=
+	    CODEC_PUBACK) || (b->qos == 2 && (in->type == CODEC_PUBACK ||
+	    (in->type == CODEC_PUBREC) != (c->rec[id] == 0)))) {
+		b->unexpected++;
+		return 0;
+	}
+	if (in->type == CODEC_PUBREC) {
+		c->rec[id] = 1;
+		if ((rc = benchproto_ack(&c->out, b->version, CODEC_PUBREL,
+		    id)) != 0) {
+			bench_fail(b, "encode PUBREL: %s", gw_strerror(rc));
+			return -1;
+		}
+		return 0;
+	}
+	t = now_ns();
+	benchreport_add_latency(b, (t - c->sent_ns[id]) / 1000);
+	c->sent_ns[id] = 0;
+	if (c->rec != NULL)
+		c->rec[id] = 0;
+	c->inflight--;
+	c->acked++;
+	if (c->acked == c->quota) {
+		c->done_ns = t;
+		b->pubs_done++;
+	}
+	return 0;
+}
+
 /* Handles one packet from the broker. */
 static int
 conn_packet(struct conn *c, const struct codec_header *h,
     const uint8_t *body)
 {
 	struct bench *b = c->b;
-	struct codec_connack ca;
-	struct codec_suback sa;
-	struct codec_publish p;
-	struct codec_str filter;
-	char name[32], topic[300];
-	uint8_t qos = b->sub_qos;
-	uint16_t id;
-	uint64_t t;
+	struct benchproto_in in;
+	char name[32];
 	int rc;
 
 	conn_name(c, name, sizeof name);
+	if ((rc = benchproto_decode(b->version, h, body, &in)) != 0)
+		goto malformed;
 	switch (h->type) {
 	case CODEC_CONNACK:
 		if (c->state != CS_CONNACK)
 			goto unexpected;
-		if ((rc = codec_decode_connack(body, h->remaining, &ca)) != 0)
-			goto malformed;
-		if (ca.return_code != CODEC_CONNACK_ACCEPTED) {
-			bench_fail(b, "%s: CONNACK refused, return code %u",
-			    name, ca.return_code);
-			return -1;
-		}
-		if (c->idx < 0) {
-			if (b->filter != NULL)
-				snprintf(topic, sizeof topic, "%s", b->filter);
-			else
-				snprintf(topic, sizeof topic, "%s/#",
-				    b->prefix);
-			filter.ptr = topic;
-			filter.len = (uint16_t)strlen(topic);
-			rc = codec_encode_subscribe(&c->out, 1, &filter,
-			    &qos, 1);
-			if (rc != 0) {
-				bench_fail(b, "encode SUBSCRIBE: %s",
-				    gw_strerror(rc));
-				return -1;
-			}
-			c->state = CS_SUBACK;
-			return conn_flush(c);
-		}
-		c->state = CS_READY;
-		b->ready++;
-		return 0;
+		return conn_connack(c, &in);
 	case CODEC_SUBACK:
 		if (c->state != CS_SUBACK)
 			goto unexpected;
-		if ((rc = codec_decode_suback(body, h->remaining, &sa)) != 0)
-			goto malformed;
-		if (sa.count != 1 || sa.codes[0] == CODEC_SUBACK_FAILURE) {
-			bench_fail(b, "%s: subscription refused", name);
+		if (in.count != 1 || in.code >= 0x80) {
+			bench_fail(b, "%s: subscription refused (0x%02x%s%s)",
+			    name, in.code, in.why[0] != '\0' ? ": " : "",
+			    in.why);
 			return -1;
 		}
 		c->state = CS_READY;
 		b->ready++;
 		return 0;
 	case CODEC_PUBACK:
+	case CODEC_PUBREC:
+	case CODEC_PUBCOMP:
 		if (c->idx < 0 || c->sent_ns == NULL ||
 		    (c->state != CS_RUN && c->state != CS_DRAIN))
 			goto unexpected;
-		if ((rc = codec_decode_ack(body, h->remaining, &id)) != 0)
-			goto malformed;
-		if (c->sent_ns[id] == 0) {
-			b->unexpected++;
+		return conn_acked(c, &in);
+	case CODEC_PUBREL:
+		/* The subscriber's QoS 2 deliveries end here. */
+		if (c->idx >= 0)
+			goto unexpected;
+		if (c->state == CS_DRAIN)
 			return 0;
+		if ((rc = benchproto_ack(&c->out, b->version, CODEC_PUBCOMP,
+		    in.packet_id)) != 0) {
+			bench_fail(b, "encode PUBCOMP: %s", gw_strerror(rc));
+			return -1;
 		}
-		t = now_ns();
-		benchreport_add_latency(b, (t - c->sent_ns[id]) / 1000);
-		c->sent_ns[id] = 0;
-		c->inflight--;
-		c->acked++;
-		if (c->acked == c->quota) {
-			c->done_ns = t;
-			b->pubs_done++;
-		}
-		return 0;
+		return conn_flush(c);
 	case CODEC_PUBLISH:
 		if (c->idx >= 0 || (c->state != CS_RUN &&
 		    c->state != CS_READY && c->state != CS_DRAIN))
 			goto unexpected;
-		rc = codec_decode_publish(h->flags, body, h->remaining, &p);
-		if (rc != 0)
-			goto malformed;
-		if (p.qos == 1 && (rc = codec_encode_ack(&c->out,
-		    CODEC_PUBACK, p.packet_id)) != 0) {
+		if (in.qos > 0 && (rc = benchproto_ack(&c->out, b->version,
+		    in.qos == 1 ? CODEC_PUBACK : CODEC_PUBREC,
+		    in.packet_id)) != 0) {
 			bench_fail(b, "encode PUBACK: %s", gw_strerror(rc));
 			return -1;
 		}
@@ -458,11 +524,19 @@ conn_packet(struct conn *c, const struct codec_header *h,
 		b->last_rx_ns = now_ns();
 		if (c->received == b->total && c->state == CS_RUN)
 			return conn_finish(c);
-		if (p.qos == 1)
+		if (in.qos > 0)
 			return conn_flush(c);
 		return 0;
 	case CODEC_PINGRESP:
 		return 0;
+	case CODEC_DISCONNECT:
+		if (b->version != BENCHPROTO_V5)
+			goto unexpected;
+		bench_fail(b, "%s: the broker sent DISCONNECT, reason 0x%02x "
+		    "%s%s%s (state %d)", name, in.code,
+		    benchproto_reason(b->version, in.code, CODEC_DISCONNECT),
+		    in.why[0] != '\0' ? ": " : "", in.why, (int)c->state);
+		return -1;
 	default:
 		goto unexpected;
 	}
@@ -472,8 +546,9 @@ unexpected:
 	    codec_type_name(h->type), (int)c->state);
 	return -1;
 malformed:
-	bench_fail(b, "%s: malformed %s from broker: %s", name,
-	    codec_type_name(h->type), gw_strerror(rc));
+	bench_fail(b, "%s: malformed %s from broker: %s%s%s", name,
+	    codec_type_name(h->type), gw_strerror(rc),
+	    in.why[0] != '\0' ? ", " : "", in.why);
 	return -1;
 }
 
@@ -527,11 +602,12 @@ conn_pump(struct conn *c)
 	}
 
 	t = now_ns();
-	while (c->inflight < b->window && c->sent < c->quota) {
+	while (c->inflight < c->window && c->sent < c->quota) {
 		while (c->next_id == 0 || c->sent_ns[c->next_id] != 0)
 			c->next_id++;
-		rc = codec_encode_publish(&c->out, c->topic, c->topic_len,
-		    b->payload, b->size, 1, false, false, c->next_id);
+		rc = benchproto_publish(&c->out, b->version, c->topic,
+		    c->topic_len, b->payload, b->size, (uint8_t)b->qos,
+		    c->next_id);
 		if (rc != 0) {
 			bench_fail(b, "encode PUBLISH: %s", gw_strerror(rc));
 			return -1;
@@ -555,7 +631,7 @@ conn_finish(struct conn *c)
 
 	if (c->state == CS_DRAIN || c->state == CS_DONE)
 		return 0;
-	if ((rc = codec_encode_empty(&c->out, CODEC_DISCONNECT)) != 0) {
+	if ((rc = benchproto_disconnect(&c->out, c->b->version)) != 0) {
 		bench_fail(c->b, "encode DISCONNECT: %s", gw_strerror(rc));
 		return -1;
 	}
@@ -664,23 +740,6 @@ bench_tick(struct bench *b)
 	}
 }
 
-static unsigned long long
-parse_num(const char *s, const char *what, unsigned long long lo,
-    unsigned long long hi)
-{
-	unsigned long long v;
-	char *end;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) {
-		fprintf(stderr, "mqbench: %s must be a number in %llu..%llu\n",
-		    what, lo, hi);
-		exit(1);
-	}
-	return v;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -691,106 +750,9 @@ main(int argc, char **argv)
 	struct conn *c;
 	uint64_t per, extra, deadline;
 	unsigned i;
-	int ch, n, j, rc;
+	int n, j, rc;
 
-	memset(b, 0, sizeof *b);
-	b->host = "127.0.0.1";
-	b->port = "1883";
-	b->nconns = 8;
-	b->total = 100000;
-	b->size = 64;
-	b->window = 20;
-	b->prefix = "bench";
-	b->timeout_s = 120;
-	b->idle_s = 3;
-	b->status = "ok";
-	b->begin_ns = now_ns();
-
-	while ((ch = getopt(argc, argv, "c:F:H:h:I:jn:P:p:Q:q:R:Ss:T:t:w:x:"))
-	    != -1) {
-		switch (ch) {
-		case 'F':
-			b->filter = optarg;
-			break;
-		case 'H':
-			b->hold_s = parse_num(optarg, "-H", 1, 86400);
-			break;
-		case 'Q':
-			b->sub_qos = parse_num(optarg, "-Q", 0, 1);
-			break;
-		case 'R':
-			b->ready_file = optarg;
-			break;
-		case 'c':
-			b->nconns = parse_num(optarg, "-c", 1, 100000);
-			break;
-		case 'h':
-			b->host = optarg;
-			break;
-		case 'I':
-			b->idle_s = parse_num(optarg, "-I", 1, 3600);
-			break;
-		case 'j':
-			b->json = true;
-			break;
-		case 'n':
-			b->total = parse_num(optarg, "-n", 0, UINT64_MAX / 2);
-			break;
-		case 'P':
-			b->literal = optarg;
-			break;
-		case 'p':
-			b->port = optarg;
-			break;
-		case 'q':
-			b->qos = parse_num(optarg, "-q", 0, 1);
-			break;
-		case 'S':
-			b->sub = true;
-			break;
-		case 's':
-			b->size = parse_num(optarg, "-s", 0, 512 * 1024);
-			break;
-		case 'T':
-			b->timeout_s = parse_num(optarg, "-T", 1, 86400);
-			break;
-		case 't':
-			b->prefix = optarg;
-			break;
-		case 'w':
-			b->window = parse_num(optarg, "-w", 1, 65535);
-			break;
-		case 'x':
-			b->suffix = optarg;
-			break;
-		default:
-			usage();
-		}
-	}
-	if (optind != argc)
-		usage();
-	if (strlen(b->prefix) == 0 || strlen(b->prefix) > 200 ||
-	    strpbrk(b->prefix, "+#") != NULL) {
-		fprintf(stderr, "mqbench: -t: 1..200 bytes, no '+' or '#'\n");
-		exit(1);
-	}
-	if (b->suffix != NULL && (strlen(b->suffix) == 0 ||
-	    strlen(b->suffix) > 40 || strpbrk(b->suffix, "+#") != NULL)) {
-		fprintf(stderr, "mqbench: -x: 1..40 bytes, no '+' or '#'\n");
-		exit(1);
-	}
-	if (b->literal != NULL) {
-		b->size = strlen(b->literal);
-		if (b->size > 512 * 1024) {
-			fprintf(stderr, "mqbench: -P: at most 512 KB\n");
-			exit(1);
-		}
-	}
-	if (b->filter != NULL && (strlen(b->filter) == 0 ||
-	    strlen(b->filter) > 200)) {
-		fprintf(stderr, "mqbench: -F: 1..200 bytes\n");
-		exit(1);
-	}
+	benchopts_parse(b, argc, argv);
 	signal(SIGPIPE, SIG_IGN);
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
@@ -836,17 +798,18 @@ main(int argc, char **argv)
 		    "%s/%u%s%s", b->prefix, i, b->suffix != NULL ? "/" : "",
 		    b->suffix != NULL ? b->suffix : "");
 		c->next_id = 1;
+		c->window = b->window;
 		if (b->qos == 0) {
-			rc = codec_encode_publish(&c->tmpl, c->topic,
-			    c->topic_len, b->payload, b->size, 0, false, false,
-			    0);
+			rc = benchproto_publish(&c->tmpl, b->version, c->topic,
+			    c->topic_len, b->payload, b->size, 0, 0);
 			if (rc != 0) {
 				fprintf(stderr, "mqbench: encode PUBLISH: "
 				    "%s\n", gw_strerror(rc));
 				exit(1);
 			}
 		} else if ((c->sent_ns = gw_calloc(BENCH_IDS,
-		    sizeof *c->sent_ns)) == NULL) {
+		    sizeof *c->sent_ns)) == NULL || (b->qos == 2 &&
+		    (c->rec = gw_calloc(BENCH_IDS, 1)) == NULL)) {
 			fprintf(stderr, "mqbench: out of memory\n");
 			exit(1);
 		}
@@ -915,6 +878,7 @@ main(int argc, char **argv)
 		buf_free(&b->conns[i].out);
 		buf_free(&b->conns[i].tmpl);
 		gw_free(b->conns[i].sent_ns);
+		gw_free(b->conns[i].rec);
 	}
 	if (b->subc != NULL) {
 		conn_close(b->subc);
