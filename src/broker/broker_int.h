@@ -277,5 +277,11 @@ void	outbound_resume(struct broker *b, struct session *s);
 void	outbound_send_retained(struct broker *b, struct session *s,
 	    const char *filter, size_t len, uint8_t qos);
 void	outbound_drop_session(struct broker *b, struct session *s);
+/*
+ * Removes retained message m (borrowed), whose expiry passed, from the
+ * retained trie and, through the store, from the database; nothing when
+ * the topic holds another message by now.
+ */
+void	outbound_retained_expire(struct broker *b, struct msg *m);
 
 #endif
