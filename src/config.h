@@ -95,6 +95,8 @@ struct gw_config {
 	size_t		 max_packet_bytes;	/* default 1 MB */
 	unsigned	 max_inflight;		/* default 20 */
 	unsigned	 receive_maximum;	/* held acks, default 1024 */
+	unsigned	 topic_alias_maximum;	/* MQTT 5.0, default 10 */
+	unsigned	 max_keepalive_ms;	/* MQTT 5.0 cap, 0 = none */
 	uint64_t	 held_bytes;		/* their packets, default 4 MB */
 	unsigned	 max_queued;		/* default 1000 */
 	unsigned	 max_sessions;		/* default 100000 */

@@ -64,7 +64,7 @@ ack_track(struct client *c)
 
 int
 client_hold_ack(struct client *c, uint8_t type, uint16_t pid,
-    struct msg *fanout)
+    struct msg *fanout, uint8_t reason)
 {
 	struct held_ack *a;
 
@@ -72,6 +72,7 @@ client_hold_ack(struct client *c, uint8_t type, uint16_t pid,
 		return GW_ENOMEM;
 	a->type = type;
 	a->pid = pid;
+	a->reason = reason;
 	a->fanout = fanout;
 	if (type == CODEC_PUBACK || type == CODEC_PUBREC)
 		a->t_us = clock_mono_us();
@@ -80,14 +81,14 @@ client_hold_ack(struct client *c, uint8_t type, uint16_t pid,
 }
 
 int
-client_hold_suback(struct client *c, uint8_t *data, uint32_t data_len,
-    uint32_t pkt_len)
+client_hold_packet(struct client *c, uint8_t type, uint8_t *data,
+    uint32_t data_len, uint32_t pkt_len)
 {
 	struct held_ack *a;
 
 	if ((a = ack_push(c)) == NULL)
 		return GW_ENOMEM;
-	a->type = CODEC_SUBACK;
+	a->type = type;
 	a->data = data;
 	a->data_len = data_len;
 	a->pkt_len = pkt_len;
@@ -106,13 +107,17 @@ acks_release_client(struct client *c, uint64_t committed, bool force)
 		if (!force && a->seq > committed)
 			break;
 		if (a->data != NULL) {
-			if (c->state != CLIENT_CLOSING)
+			if (c->state != CLIENT_CLOSING &&
+			    a->type == CODEC_SUBACK)
 				subscribe_release(c, a->data, a->data_len,
+				    a->pkt_len);
+			else if (c->state != CLIENT_CLOSING)
+				(void)buf_append(&c->conn.out, a->data,
 				    a->pkt_len);
 			gw_free(a->data);
 			a->data = NULL;
 		} else if (c->state != CLIENT_CLOSING) {
-			codec_encode_ack(&c->conn.out, a->type, a->pid);
+			proto5_send_ack(c, a->type, a->pid, a->reason);
 			if (a->type == CODEC_PUBACK || a->type == CODEC_PUBREC)
 				metrics_hist_observe(&c->b->ack_hist,
 				    clock_mono_us() - a->t_us);

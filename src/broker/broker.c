@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "broker/alias.h"
 #include "broker/broker_int.h"
 #include "broker/msg.h"
 #include "broker/retain.h"
@@ -24,6 +25,7 @@
 #include "clock.h"
 #include "config.h"
 #include "mem.h"
+#include "mqtt/reason.h"
 #include "net/listen.h"
 #include "net/tls.h"
 #include "net/ws.h"
@@ -568,13 +570,14 @@ client_process_input(struct client *c)
 			client_pause(c);
 			return;
 		}
-		rc = codec_parse_header(buf_head(&c->conn.in),
-		    buf_used(&c->conn.in), c->b->cfg->max_packet_bytes, &h);
+		rc = proto5_parse_header(c, buf_head(&c->conn.in),
+		    buf_used(&c->conn.in), &h);
 		if (rc == GW_EMORE)
 			return;
 		if (rc != 0) {
 			c->b->stats.protocol_errors++;
-			client_close_now(c, rc == GW_ETOOBIG ?
+			c->disc_reason = 0;
+			proto5_close_error(c, rc, rc == GW_ETOOBIG ?
 			    "packet larger than max_packet_bytes" :
 			    "malformed fixed header");
 			return;
@@ -586,6 +589,7 @@ client_process_input(struct client *c)
 		c->pkt_bytes = (uint32_t)total;
 		seq = c->last_seq;
 		c->b->stats.packets_in++;
+		c->disc_reason = 0;
 		rc = dispatch_packet(c, &h, buf_head(&c->conn.in) +
 		    h.header_len);
 		guard_store_count(c, seq);
@@ -599,7 +603,7 @@ client_process_input(struct client *c)
 		if (rc != 0) {
 			c->b->stats.protocol_errors++;
 			if (c->state != CLIENT_CLOSING)
-				client_close_now(c, gw_strerror(rc));
+				proto5_close_error(c, rc, gw_strerror(rc));
 			return;
 		}
 	}
@@ -759,7 +763,7 @@ client_timer_cb(struct ev_loop *loop, void *arg)
 		ev_timer_set(loop, &c->timer, deadline, client_timer_cb, c);
 		return;
 	}
-	client_close_now(c, "keepalive timeout");
+	proto5_disconnect(c, REASON_KEEPALIVE_TIMEOUT, "keepalive timeout");
 }
 
 void
@@ -833,12 +837,13 @@ client_destroy(struct client *c)
 	conn_close(&c->conn);
 	if (s != NULL && s->client == c) {
 		s->client = NULL;
-		if (s->clean)
+		if (s->clean || s->expiry_s == 0)
 			outbound_drop_session(b, s);
 		else
 			expire_session_offline(b, s, clock_wall_ms());
 	}
 	gw_free(c->username);
+	alias_free(&c->aliases);
 	gw_free(c);
 }
 

@@ -27,6 +27,7 @@
 #include "net/ev.h"
 
 struct acl;
+struct alias_table;
 struct auth;
 struct msg;
 struct retain;
@@ -44,13 +45,15 @@ enum client_state {
 struct held_ack {
 	uint64_t	 seq;		/* release when committed >= seq */
 	struct msg	*fanout;	/* QoS 2: deliver after commit (owned) */
-	uint8_t		*data;		/* SUBACK: packet + SUBSCRIBE body */
+	uint8_t		*data;		/* SUBACK: packet + SUBSCRIBE body;
+					 * 5.0 UNSUBACK: the packet */
 	uint32_t	 data_len;	/* bytes in data */
 	uint32_t	 pkt_len;	/* SUBACK packet bytes at data's start */
 	uint32_t	 bytes;		/* packet bytes it stands for */
 	long long	 t_us;		/* held at (monotonic us) */
 	uint16_t	 pid;
 	uint8_t		 type;		/* CODEC_PUBACK / PUBREC / PUBCOMP */
+	uint8_t		 reason;	/* 5.0 reason code (0 success) */
 };
 
 struct client {
@@ -68,6 +71,21 @@ struct client {
 	long long	 last_rx_ms;	/* monotonic time of last packet */
 	uint16_t	 keepalive;	/* seconds, 0 = off */
 	uint8_t		 state;		/* enum client_state */
+	uint8_t		 version;	/* protocol level 3, 4 or 5 (0 before
+					 * CONNECT) */
+	uint8_t		 disc_reason;	/* 5.0: reason of the refusal being
+					 * handled (0: from the error) */
+	bool		 problem_info;	/* 5.0: reason strings allowed */
+	uint16_t	 recv_max;	/* 5.0: the client's Receive Maximum
+					 * (65535 when absent) */
+	uint16_t	 alias_max;	/* 5.0: Topic Alias Maximum we
+					 * advertised, 0 = none */
+	uint16_t	 peer_alias_max; /* 5.0: the client's Topic Alias
+					 * Maximum (aliases we may send) */
+	uint32_t	 max_packet;	/* 5.0: the client's Maximum Packet
+					 * Size, 0 = no limit */
+	struct alias_table *aliases;	/* 5.0: inbound topic aliases
+					 * (alias.c), NULL until the first */
 	bool		 read_paused;	/* EV_READ removed by backpressure */
 	bool		 clean_disconnect; /* DISCONNECT received */
 	bool		 outbox_wait;	/* a publish waits for outbox room */
@@ -170,9 +188,15 @@ struct broker {
 void	client_want_flush(struct client *c);
 void	client_close_after_write(struct client *c, const char *why);
 void	client_close_now(struct client *c, const char *why);
+/* Holds an ack with its 5.0 reason code (ignored for 3.1.1 clients). */
 int	client_hold_ack(struct client *c, uint8_t type, uint16_t pid,
-	    struct msg *fanout);
-int	client_hold_suback(struct client *c, uint8_t *data,
+	    struct msg *fanout, uint8_t reason);
+/*
+ * Holds an encoded packet of pkt_len bytes at data's start (owned): a
+ * SUBACK, followed by its SUBSCRIBE body (subscribe_release()), or a 5.0
+ * UNSUBACK sent as it is.
+ */
+int	client_hold_packet(struct client *c, uint8_t type, uint8_t *data,
 	    uint32_t data_len, uint32_t pkt_len);
 bool	client_should_pause(struct client *c);
 void	client_arm_keepalive(struct client *c);
@@ -217,6 +241,25 @@ void	expire_session_offline(struct broker *b, struct session *s,
 	    long long now);
 void	expire_session_online(struct broker *b, struct session *s);
 void	expire_loaded(struct broker *b);
+/* Sets s's Session Expiry Interval (seconds) and saves it. */
+void	expire_session_set(struct broker *b, struct session *s,
+	    uint32_t expiry);
+
+/* proto5.c: what differs between 3.1.1 and 5.0 on the wire. */
+#define CLIENT_V5(c)	((c)->version == 5)
+int	proto5_parse_header(const struct client *c, const uint8_t *buf,
+	    size_t len, struct codec_header *h);
+int	proto5_send_ack(struct client *c, uint8_t type, uint16_t pid,
+	    uint8_t reason);
+int	proto5_send_empty(struct client *c, uint8_t type);
+int	proto5_encode_publish(struct client *c, struct buf *out,
+	    const struct msg *m, uint8_t qos, bool retain, bool dup,
+	    uint16_t pid);
+int	proto5_connack_refuse(struct client *c, uint8_t rc311,
+	    uint8_t reason, const char *why);
+void	proto5_disconnect(struct client *c, uint8_t reason, const char *why);
+void	proto5_close_error(struct client *c, int err, const char *why);
+size_t	proto5_window(const struct broker *b, const struct session *s);
 
 /* dispatch.c: handles one whole packet; nonzero return closes. */
 int	dispatch_packet(struct client *c, const struct codec_header *h,
@@ -237,7 +280,8 @@ void	subscribe_release(struct client *c, const uint8_t *data, size_t len,
 	    size_t pkt_len);
 int	handle_unsubscribe(struct client *c, const uint8_t *body, size_t len);
 int	handle_pingreq(struct client *c, size_t len);
-int	handle_disconnect(struct client *c, size_t len);
+int	handle_disconnect(struct client *c, const uint8_t *body,
+	    size_t len);
 
 /* handle_publish.c: the publish pipeline shared with wills. */
 int	broker_accept_publish(struct broker *b, struct client *c,

@@ -44,7 +44,7 @@ dispatch_packet(struct client *c, const struct codec_header *h,
 	case CODEC_PINGREQ:
 		return handle_pingreq(c, len);
 	case CODEC_DISCONNECT:
-		return handle_disconnect(c, len);
+		return handle_disconnect(c, body, len);
 	default:
 		client_log(LOG_LVL_INFO, c, "unexpected %s from a client",
 		    codec_type_name(h->type));

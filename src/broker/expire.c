@@ -140,3 +140,12 @@ expire_loaded(struct broker *b)
 	session_foreach(b->sessions, load_mark_cb, &sw);
 	expire_sweep(b);
 }
+
+void
+expire_session_set(struct broker *b, struct session *s, uint32_t expiry)
+{
+	if (s->expiry_s == expiry)
+		return;
+	s->expiry_s = expiry;
+	persist_session_save(b, s);
+}

@@ -19,15 +19,15 @@
 #include "config.h"
 #include "err.h"
 #include "mem.h"
+#include "mqtt/codec5.h"
+#include "mqtt/reason.h"
 #include "net/tls.h"
 
-/* Answers CONNACK rc and closes the connection after writing it. */
+/* Answers CONNACK rc (3.1.1) or its 5.0 reason and closes after it. */
 static int
 connack_refuse(struct client *c, uint8_t rc, const char *why)
 {
-	codec_encode_connack(&c->conn.out, false, rc);
-	client_close_after_write(c, why);
-	return 0;
+	return proto5_connack_refuse(c, rc, 0, why);
 }
 
 static void
@@ -78,31 +78,88 @@ takeover(struct client *c, struct session *s)
 	    c->conn.peer);
 	s->client = NULL;
 	old->sess = NULL;
-	client_close_now(old, NULL);
+	proto5_disconnect(old, REASON_SESSION_TAKEN_OVER, NULL);
 }
 
-static int	connect_accept(struct client *, const struct codec_connect *);
+static int	connect_accept(struct client *,
+		    const struct codec5_connect *);
+
+/*
+ * Decodes a CONNECT of any level into cc (3.1.1 ones into cc->c, without
+ * properties) and sets c's version from it. Returns the codec's result;
+ * *reason is the 5.0 reason code of a refusal.
+ */
+static int
+connect_decode(struct client *c, const uint8_t *body, size_t len,
+    struct codec5_connect *cc, uint8_t *reason)
+{
+	size_t n = len >= 2 ? (size_t)(body[0] << 8 | body[1]) : 0;
+	int rc;
+
+	*reason = 0;
+	if (len > 2 + n && body[2 + n] == CODEC5_LEVEL) {
+		c->version = CODEC5_LEVEL;
+		return codec5_decode_connect(body, len, cc, reason);
+	}
+	memset(cc, 0, sizeof *cc);
+	rc = codec_decode_connect(body, len, &cc->c);
+	if (rc == 0)
+		c->version = cc->c.protocol_level;
+	/* A level newer than 5 reads the 5.0 CONNACK layout. */
+	else if (rc == GW_EUNSUPPORTED && cc->c.protocol_level > CODEC5_LEVEL)
+		c->version = CODEC5_LEVEL;
+	return rc;
+}
+
+/* Takes what c must know of a 5.0 CONNECT's properties before CONNACK. */
+static void
+connect_props(struct client *c, const struct props *p)
+{
+	c->problem_info = !props_has(p, PROPS_REQUEST_PROBLEM_INFO) ||
+	    p->request_problem_info != 0;
+	c->recv_max = props_has(p, PROPS_RECEIVE_MAXIMUM) ?
+	    p->receive_maximum : UINT16_MAX;
+	c->max_packet = props_has(p, PROPS_MAXIMUM_PACKET_SIZE) ?
+	    p->maximum_packet_size : 0;
+	c->peer_alias_max = props_has(p, PROPS_TOPIC_ALIAS_MAXIMUM) ?
+	    p->topic_alias_maximum : 0;
+}
 
 int
 handle_connect(struct client *c, const uint8_t *body, size_t len)
 {
-	struct codec_connect cc;
+	struct codec5_connect cc5;
+	struct codec_connect *cc = &cc5.c;
+	uint8_t reason;
 	int rc;
 
-	rc = codec_decode_connect(body, len, &cc);
+	rc = connect_decode(c, body, len, &cc5, &reason);
 	if (rc == GW_EUNSUPPORTED)
 		return connack_refuse(c, CODEC_CONNACK_BAD_PROTOCOL,
 		    "unsupported protocol level");
 	if (rc != 0) {
 		client_log(LOG_LVL_INFO, c, "malformed CONNECT from %s",
 		    c->conn.peer);
-		return rc;
+		if (!CLIENT_V5(c))
+			return rc;
+		/* 5.0: CONNACK names the reason, then the close. */
+		return proto5_connack_refuse(c, 0, reason != 0 ? reason :
+		    reason_from_error(rc), "malformed CONNECT");
 	}
-	if (cc.protocol_level == 3 && (cc.client_id.len == 0 ||
-	    cc.client_id.len > 23))
+	if (CLIENT_V5(c)) {
+		connect_props(c, &cc5.props);
+		/* Enhanced authentication (AUTH exchanges) is not offered. */
+		if (props_has(&cc5.props, PROPS_AUTH_METHOD))
+			return proto5_connack_refuse(c, 0,
+			    REASON_BAD_AUTH_METHOD,
+			    "enhanced authentication is not supported");
+	}
+	if (cc->protocol_level == 3 && (cc->client_id.len == 0 ||
+	    cc->client_id.len > 23))
 		return connack_refuse(c, CODEC_CONNACK_ID_REJECTED,
 		    "MQTT 3.1 client id must be 1 to 23 characters");
-	if (cc.client_id.len == 0 && !cc.clean_session)
+	/* 5.0 assigns an id whatever Clean Start says (3.1.3.1). */
+	if (cc->client_id.len == 0 && !cc->clean_session && !CLIENT_V5(c))
 		return connack_refuse(c, CODEC_CONNACK_ID_REJECTED,
 		    "empty client id with clean session 0");
 	/* TLS use_identity_as_username: the certificate CN, nothing else. */
@@ -112,36 +169,114 @@ handle_connect(struct client *c, const uint8_t *body, size_t len)
 		return connack_refuse(c, CODEC_CONNACK_BAD_CREDENTIALS,
 		    "client certificate without a common name");
 	/* A certificate's identity (cert_identity) is kept. */
-	if (cc.has_username && c->username == NULL &&
-	    (c->username = gw_strndup(cc.username.ptr, cc.username.len)) ==
+	if (cc->has_username && c->username == NULL &&
+	    (c->username = gw_strndup(cc->username.ptr, cc->username.len)) ==
 	    NULL)
 		return GW_ENOMEM;
-	if ((rc = access_login(c, &cc, body, len)) != ACCESS_GO)
+	if ((rc = access_login(c, cc, body, len)) != ACCESS_GO)
 		return rc == ACCESS_WAIT ? 0 : rc;
-	return connect_accept(c, &cc);
+	return connect_accept(c, &cc5);
 }
 
 int
 handle_connect_resume(struct client *c, const uint8_t *body, size_t len)
 {
-	struct codec_connect cc;
+	struct codec5_connect cc5;
+	uint8_t reason;
 	int rc;
 
-	if ((rc = codec_decode_connect(body, len, &cc)) != 0)
+	if ((rc = connect_decode(c, body, len, &cc5, &reason)) != 0)
 		return rc;
-	return connect_accept(c, &cc);
+	return connect_accept(c, &cc5);
+}
+
+/*
+ * The Session Expiry Interval c asks for: a 3.1.1 persistent session
+ * keeps limits.session_expiry (SESSION_EXPIRY_LIMIT), a clean one ends
+ * with the connection (0); 5.0 says it in a property, 0 when absent.
+ */
+static uint32_t
+connect_expiry(const struct client *c, const struct codec5_connect *cc)
+{
+	if (!CLIENT_V5(c))
+		return cc->c.clean_session ? 0 : SESSION_EXPIRY_LIMIT;
+	if (!props_has(&cc->props, PROPS_SESSION_EXPIRY))
+		return 0;
+	return cc->props.session_expiry;
+}
+
+/*
+ * The keepalive c gets: the one it asked for, but with limits.max_keepalive
+ * set a 5.0 client asking for more (or for none) gets the cap, announced
+ * as Server Keep Alive in *announce.
+ */
+static uint16_t
+connect_keepalive(const struct client *c, uint16_t asked, bool *announce)
+{
+	unsigned cap = c->b->cfg->max_keepalive_ms / 1000;
+
+	*announce = false;
+	if (!CLIENT_V5(c) || cap == 0 || (asked != 0 && asked <= cap))
+		return asked;
+	*announce = true;
+	return (uint16_t)(cap > UINT16_MAX ? UINT16_MAX : cap);
+}
+
+/*
+ * Appends the 5.0 CONNACK accepting c: what this server supports and
+ * limits, the identifier it assigned (assigned, or NULL) and the keepalive
+ * it imposes (when announce).
+ */
+static int
+connack5(struct client *c, bool present, const char *assigned,
+    bool announce)
+{
+	const struct gw_config *cfg = c->b->cfg;
+	struct props p;
+
+	memset(&p, 0, sizeof p);
+	p.receive_maximum = (uint16_t)cfg->receive_maximum;
+	props_set(&p, PROPS_RECEIVE_MAXIMUM);
+	p.maximum_packet_size = cfg->max_packet_bytes > PROPS_VARINT_MAX ?
+	    PROPS_VARINT_MAX : (uint32_t)cfg->max_packet_bytes;
+	props_set(&p, PROPS_MAXIMUM_PACKET_SIZE);
+	if (c->alias_max > 0) {
+		p.topic_alias_maximum = c->alias_max;
+		props_set(&p, PROPS_TOPIC_ALIAS_MAXIMUM);
+	}
+	if (assigned != NULL) {
+		p.assigned_client_id.ptr = assigned;
+		p.assigned_client_id.len = (uint16_t)strlen(assigned);
+		props_set(&p, PROPS_ASSIGNED_CLIENT_ID);
+	}
+	if (announce) {
+		p.server_keepalive = c->keepalive;
+		props_set(&p, PROPS_SERVER_KEEPALIVE);
+	}
+	p.retain_available = 1;
+	props_set(&p, PROPS_RETAIN_AVAILABLE);
+	p.wildcard_sub_available = 1;
+	props_set(&p, PROPS_WILDCARD_SUB_AVAILABLE);
+	p.sub_id_available = 0;
+	props_set(&p, PROPS_SUB_ID_AVAILABLE);
+	p.shared_sub_available = 0;
+	props_set(&p, PROPS_SHARED_SUB_AVAILABLE);
+	return codec5_encode_connack(&c->conn.out, present, REASON_SUCCESS,
+	    &p);
 }
 
 /* The credentials are good: take the session and answer CONNACK 0. */
 static int
-connect_accept(struct client *c, const struct codec_connect *cc)
+connect_accept(struct client *c, const struct codec5_connect *cc5)
 {
+	const struct codec_connect *cc = &cc5->c;
 	struct broker *b = c->b;
 	struct session *s;
 	char idbuf[32];
 	const char *id = cc->client_id.ptr;
 	size_t idlen = cc->client_id.len;
-	bool present = false;
+	uint32_t expiry = connect_expiry(c, cc5);
+	bool present = false, announce;
 	int rc;
 
 	if (idlen == 0) {
@@ -161,21 +296,24 @@ connect_accept(struct client *c, const struct codec_connect *cc)
 		s->clean = false;
 	} else {
 		/* Persistent sessions outlive connections: bound them. */
-		if (!cc->clean_session &&
+		if (expiry != 0 &&
 		    session_count(b->sessions) >= b->cfg->max_sessions) {
 			if (log_ratelimited(&b->err_log, 5, 10000))
 				log_warn("refusing a new persistent session "
 				    "from %s: max_sessions (%u) reached",
 				    c->conn.peer, b->cfg->max_sessions);
 			c->sess = NULL;
-			return connack_refuse(c, CODEC_CONNACK_UNAVAILABLE,
+			return proto5_connack_refuse(c,
+			    CODEC_CONNACK_UNAVAILABLE, REASON_QUOTA_EXCEEDED,
 			    NULL);
 		}
 		if ((s = session_create(b->sessions, id, idlen,
-		    cc->clean_session)) == NULL)
+		    expiry == 0)) == NULL)
 			return GW_ENOMEM;
+		s->expiry_s = expiry;
 		persist_session_save(b, s);
 	}
+	s->expiry_s = expiry;
 	if (access_session_ident(s, c->username) != 0)
 		return GW_ENOMEM;
 	s->client = c;
@@ -191,17 +329,23 @@ connect_accept(struct client *c, const struct codec_connect *cc)
 		if (c->will == NULL)
 			return GW_ENOMEM;
 	}
-	c->keepalive = cc->keepalive;
+	c->keepalive = connect_keepalive(c, cc->keepalive, &announce);
 	c->state = CLIENT_CONNECTED;
 	c->last_rx_ms = ev_now(b->loop);
 	client_arm_keepalive(c);
-	if ((rc = codec_encode_connack(&c->conn.out, present,
-	    CODEC_CONNACK_ACCEPTED)) != 0)
+	if (CLIENT_V5(c)) {
+		c->alias_max = (uint16_t)b->cfg->topic_alias_maximum;
+		rc = connack5(c, present, cc->client_id.len == 0 ? idbuf :
+		    NULL, announce);
+	} else
+		rc = codec_encode_connack(&c->conn.out, present,
+		    CODEC_CONNACK_ACCEPTED);
+	if (rc != 0)
 		return rc;
 	client_want_flush(c);
-	client_log(LOG_LVL_INFO, c, "connected from %s (%s session%s, "
-	    "keepalive %us)", c->conn.peer,
-	    cc->clean_session ? "clean" : "persistent",
+	client_log(LOG_LVL_INFO, c, "connected from %s (MQTT %s, %s session%s, "
+	    "keepalive %us)", c->conn.peer, CLIENT_V5(c) ? "5.0" : "3.1.1",
+	    expiry == 0 ? "clean" : "persistent",
 	    present ? ", resumed" : "", c->keepalive);
 	if (present)
 		outbound_resume(b, s);

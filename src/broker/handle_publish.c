@@ -10,15 +10,22 @@
  * (access.c: ACL, $SYS) is acknowledged in order and otherwise dropped.
  * The broker's own $SYS values (broker_sys_publish) take a short path:
  * kept in their own retained trie, fanned out, never stored.
+ *
+ * MQTT 5.0: a Topic Alias is resolved first (alias.c), so ACL, rules and
+ * subscribers only ever see the topic name; the message keeps the
+ * forwardable properties of the PUBLISH (msg.h).
  */
 #include <string.h>
 
+#include "broker/alias.h"
 #include "broker/broker_int.h"
 #include "broker/msg.h"
 #include "broker/retain.h"
 #include "clock.h"
 #include "err.h"
 #include "mem.h"
+#include "mqtt/codec5.h"
+#include "mqtt/reason.h"
 #include "rules/rules.h"
 #include "store/store.h"
 
@@ -128,44 +135,77 @@ broker_accept_publish(struct broker *b, struct client *c, struct msg *m,
 	return 0;
 }
 
+/*
+ * Decodes a PUBLISH of c's protocol version into p5 (3.1.1: no
+ * properties); a 5.0 refusal leaves its reason in c->disc_reason.
+ */
+static int
+publish_decode(struct client *c, uint8_t flags, const uint8_t *body,
+    size_t len, struct codec5_publish *p5)
+{
+	if (CLIENT_V5(c))
+		return codec5_decode_publish(flags, body, len, p5,
+		    &c->disc_reason);
+	memset(p5, 0, sizeof *p5);
+	return codec_decode_publish(flags, body, len, &p5->p);
+}
+
 int
 handle_publish(struct client *c, uint8_t flags, const uint8_t *body,
     size_t len)
 {
 	struct session *s = c->sess;
-	struct codec_publish p;
+	struct codec5_publish p5;
+	struct codec_publish *p = &p5.p;
 	struct msg *m;
+	uint8_t ack;
 	int rc;
 
-	if ((rc = codec_decode_publish(flags, body, len, &p)) != 0) {
+	if ((rc = publish_decode(c, flags, body, len, &p5)) != 0) {
 		client_log(LOG_LVL_INFO, c, "malformed PUBLISH");
 		return rc;
 	}
-	if (p.qos == 2 && session_qos2_has(s, p.packet_id))
-		return client_hold_ack(c, CODEC_PUBREC, p.packet_id, NULL);
-	if (!access_publish(c, p.topic.ptr, p.topic.len)) {
-		if (p.qos == 0)
-			return 0;
-		return client_hold_ack(c, p.qos == 1 ? CODEC_PUBACK :
-		    CODEC_PUBREC, p.packet_id, NULL);
+	if (CLIENT_V5(c) && props_has(&p5.props, PROPS_TOPIC_ALIAS) &&
+	    (rc = alias_resolve(&c->aliases, c->alias_max,
+	    p5.props.topic_alias, &p->topic, &c->disc_reason)) != 0) {
+		if (rc != GW_ENOMEM)
+			client_log(LOG_LVL_INFO, c, "PUBLISH with %s Topic "
+			    "Alias %u (maximum %u)", c->disc_reason ==
+			    REASON_TOPIC_ALIAS_INVALID ? "invalid" :
+			    "unknown", p5.props.topic_alias, c->alias_max);
+		return rc;
 	}
-	m = msg_new(p.topic.ptr, p.topic.len, s->client_id, s->id_len,
+	if (p->topic.len == 0) {
+		c->disc_reason = REASON_PROTOCOL_ERROR;
+		return GW_EPROTO;
+	}
+	ack = p->qos == 1 ? CODEC_PUBACK : CODEC_PUBREC;
+	if (p->qos == 2 && session_qos2_has(s, p->packet_id))
+		return client_hold_ack(c, CODEC_PUBREC, p->packet_id, NULL, 0);
+	if (!access_publish(c, p->topic.ptr, p->topic.len)) {
+		if (p->qos == 0)
+			return 0;
+		return client_hold_ack(c, ack, p->packet_id, NULL,
+		    REASON_NOT_AUTHORIZED);
+	}
+	m = msg_new5(p->topic.ptr, p->topic.len, s->client_id, s->id_len,
 	    c->username, c->username != NULL ? strlen(c->username) : 0,
-	    p.payload, p.payload_len, p.qos, p.retain, clock_wall_ms());
+	    p->payload, p->payload_len, p->qos, p->retain, clock_wall_ms(),
+	    CLIENT_V5(c) ? &p5.props : NULL);
 	if (m == NULL)
 		return GW_ENOMEM;
-	if ((rc = broker_accept_publish(c->b, c, m, p.packet_id)) != 0) {
+	if ((rc = broker_accept_publish(c->b, c, m, p->packet_id)) != 0) {
 		msg_unref(&m);
 		return rc;
 	}
-	switch (p.qos) {
+	switch (p->qos) {
 	case 1:
-		rc = client_hold_ack(c, CODEC_PUBACK, p.packet_id, NULL);
+		rc = client_hold_ack(c, CODEC_PUBACK, p->packet_id, NULL, 0);
 		break;
 	case 2:
-		if ((rc = session_qos2_add(s, p.packet_id)) != 0)
+		if ((rc = session_qos2_add(s, p->packet_id)) != 0)
 			break;
-		rc = client_hold_ack(c, CODEC_PUBREC, p.packet_id, m);
+		rc = client_hold_ack(c, CODEC_PUBREC, p->packet_id, m, 0);
 		if (rc == 0)
 			m = NULL;	/* the held ack owns it now */
 		break;
@@ -265,17 +305,25 @@ int
 handle_pubrel(struct client *c, const uint8_t *body, size_t len)
 {
 	struct session *s = c->sess;
-	uint16_t pid;
+	struct codec5_ack a;
+	uint8_t reason = 0;
 	int rc;
 
-	if ((rc = codec_decode_ack(body, len, &pid)) != 0)
+	if (CLIENT_V5(c))
+		rc = codec5_decode_ack(CODEC_PUBREL, body, len, &a,
+		    &c->disc_reason);
+	else
+		rc = codec_decode_ack(body, len, &a.packet_id);
+	if (rc != 0)
 		return rc;
-	if (session_qos2_has(s, pid)) {
-		if ((rc = store_qos2_del(c->b, c, s->client_id, pid)) != 0)
+	if (session_qos2_has(s, a.packet_id)) {
+		if ((rc = store_qos2_del(c->b, c, s->client_id,
+		    a.packet_id)) != 0)
 			return rc;
-		session_qos2_del(s, pid);
-	}
-	return client_hold_ack(c, CODEC_PUBCOMP, pid, NULL);
+		session_qos2_del(s, a.packet_id);
+	} else
+		reason = REASON_PACKET_ID_NOT_FOUND;
+	return client_hold_ack(c, CODEC_PUBCOMP, a.packet_id, NULL, reason);
 }
 
 /* See broker.h. */

@@ -18,8 +18,57 @@
 #include "config.h"
 #include "err.h"
 #include "mem.h"
+#include "mqtt/codec5.h"
+#include "mqtt/reason.h"
 
 #define SUB_MAX_FILTERS	4096	/* per packet; bounded by packet size too */
+
+/* A decoded SUBSCRIBE of either version. */
+struct sub_pkt {
+	uint16_t		packet_id;
+	unsigned		count;
+	struct codec_iter	entries;
+};
+
+/*
+ * Decodes a SUBSCRIBE body of c's protocol version into *out; a 5.0
+ * refusal's reason goes to c->disc_reason.
+ */
+static int
+sub_decode(struct client *c, const uint8_t *body, size_t len,
+    struct sub_pkt *out)
+{
+	struct codec5_subscribe s5;
+	struct codec_subscribe s3;
+	int rc;
+
+	if (CLIENT_V5(c)) {
+		if ((rc = codec5_decode_subscribe(body, len, &s5,
+		    &c->disc_reason)) != 0)
+			return rc;
+		out->packet_id = s5.packet_id;
+		out->count = s5.count;
+		out->entries = s5.entries;
+		return 0;
+	}
+	if ((rc = codec_decode_subscribe(body, len, &s3)) != 0)
+		return rc;
+	out->packet_id = s3.packet_id;
+	out->count = s3.count;
+	out->entries = s3.entries;
+	return 0;
+}
+
+/* Next filter and options of a SUBSCRIBE; 1, or 0 at the end. */
+static int
+sub_next(const struct client *c, struct codec_iter *it, struct codec_str *f,
+    struct codec5_subopts *o)
+{
+	memset(o, 0, sizeof *o);
+	if (CLIENT_V5(c))
+		return codec5_subscribe_next(it, f, o);
+	return codec_subscribe_next(it, f, &o->qos);
+}
 
 /* One filter of a SUBSCRIBE, for finding repeats. */
 struct sub_ref {
@@ -48,13 +97,13 @@ sub_ref_cmp(const void *a, const void *b)
  * carry. Returns a new array of n flags, NULL on ENOMEM.
  */
 static bool *
-sub_repeats(const struct codec_subscribe *sub, size_t n)
+sub_repeats(const struct client *c, const struct sub_pkt *sub, size_t n)
 {
 	struct codec_iter it = sub->entries;
 	struct codec_str f;
+	struct codec5_subopts o;
 	struct sub_ref *refs;
 	bool *skip;
-	uint8_t qos;
 	size_t i = 0;
 
 	if (n == 0 || (skip = gw_calloc(n, sizeof *skip)) == NULL)
@@ -63,7 +112,7 @@ sub_repeats(const struct codec_subscribe *sub, size_t n)
 		gw_free(skip);
 		return NULL;
 	}
-	while (i < n && codec_subscribe_next(&it, &f, &qos) == 1) {
+	while (i < n && sub_next(c, &it, &f, &o) == 1) {
 		refs[i].ptr = f.ptr;
 		refs[i].len = f.len;
 		refs[i].idx = i;
@@ -85,20 +134,19 @@ static void
 send_retained(struct client *c, const uint8_t *body, size_t len,
     const uint8_t *codes, size_t ncodes)
 {
-	struct codec_subscribe sub;
+	struct sub_pkt sub;
 	struct codec_str f;
 	struct codec_iter it;
-	uint8_t qos;
+	struct codec5_subopts o;
 	bool *skip;
 	size_t n = 0;
 
-	if (c->sess == NULL || codec_decode_subscribe(body, len, &sub) != 0)
+	if (c->sess == NULL || sub_decode(c, body, len, &sub) != 0)
 		return;
-	skip = sub_repeats(&sub, ncodes);
+	skip = sub_repeats(c, &sub, ncodes);
 	it = sub.entries;
-	while (n < ncodes && codec_subscribe_next(&it, &f, &qos) == 1) {
-		if (codes[n] != CODEC_SUBACK_FAILURE &&
-		    (skip == NULL || !skip[n]))
+	while (n < ncodes && sub_next(c, &it, &f, &o) == 1) {
+		if (codes[n] < 0x80 && (skip == NULL || !skip[n]))
 			outbound_send_retained(c->b, c->sess, f.ptr, f.len,
 			    codes[n]);
 		n++;
@@ -106,18 +154,25 @@ send_retained(struct client *c, const uint8_t *body, size_t len,
 	gw_free(skip);
 }
 
-/* Returns why filter f may not be added to c's session, NULL if it may. */
+/*
+ * Returns why filter f may not be added to c's session, NULL if it may;
+ * *code is the 5.0 reason code for the refusal.
+ */
 static const char *
-sub_refusal(struct client *c, const char *f, size_t len)
+sub_refusal(struct client *c, const char *f, size_t len, uint8_t *code)
 {
 	struct session *s = c->sess;
 
+	*code = REASON_TOPIC_FILTER_INVALID;
 	if (!topic_filter_valid(f, len))
 		return "invalid filter";
+	*code = REASON_NOT_AUTHORIZED;
 	if (!access_subscribe(c, f, len))
 		return "not authorized by the ACL";
+	*code = REASON_TOPIC_FILTER_INVALID;
 	if (topic_levels(f, len) > TOPIC_MAX_LEVELS)
 		return "more than 200 topic levels";
+	*code = REASON_QUOTA_EXCEEDED;
 	if (s->nsubs >= c->b->cfg->max_subscriptions &&
 	    !session_sub_has(s, f, len))
 		return "limits.max_subscriptions reached";
@@ -130,14 +185,60 @@ subscribe_release(struct client *c, const uint8_t *data, size_t len,
 {
 	struct codec_header h;
 	struct codec_suback sa;
+	struct codec5_suback sa5;
 
 	if (buf_append(&c->conn.out, data, pkt_len) != 0)
 		return;
 	client_want_flush(c);
-	if (codec_parse_header(data, pkt_len, 0, &h) != 0 ||
-	    codec_decode_suback(data + h.header_len, h.remaining, &sa) != 0)
+	if (codec_parse_header(data, pkt_len, 0, &h) != 0)
+		return;
+	if (CLIENT_V5(c)) {
+		if (codec5_decode_suback(CODEC_SUBACK, data + h.header_len,
+		    h.remaining, &sa5, NULL) != 0)
+			return;
+		sa.codes = sa5.codes;
+		sa.count = sa5.count;
+	} else if (codec_decode_suback(data + h.header_len, h.remaining,
+	    &sa) != 0)
 		return;
 	send_retained(c, data + pkt_len, len - pkt_len, sa.codes, sa.count);
+}
+
+/* Appends c's SUBACK for packet_id with n codes to out. */
+static int
+suback_encode(struct client *c, struct buf *out, uint16_t packet_id,
+    const uint8_t *codes, size_t n)
+{
+	if (CLIENT_V5(c))
+		return codec5_encode_suback(out, CODEC_SUBACK, packet_id,
+		    codes, n, NULL);
+	return codec_encode_suback(out, packet_id, codes, n);
+}
+
+/*
+ * Appends a copy of the encoded packet in ack followed by body (len bytes)
+ * to c's held acks; frees ack.
+ */
+static int
+hold_copy(struct client *c, uint8_t type, struct buf *ack,
+    const uint8_t *body, size_t len)
+{
+	uint8_t *data;
+	int rc;
+
+	if ((data = gw_malloc(buf_used(ack) + len + 1)) == NULL) {
+		buf_free(ack);
+		return GW_ENOMEM;
+	}
+	memcpy(data, buf_head(ack), buf_used(ack));
+	if (len > 0)
+		memcpy(data + buf_used(ack), body, len);
+	rc = client_hold_packet(c, type, data, (uint32_t)(buf_used(ack) +
+	    len), (uint32_t)buf_used(ack));
+	buf_free(ack);
+	if (rc != 0)
+		gw_free(data);
+	return rc;
 }
 
 int
@@ -145,16 +246,17 @@ handle_subscribe(struct client *c, const uint8_t *body, size_t len)
 {
 	struct broker *b = c->b;
 	struct session *s = c->sess;
-	struct codec_subscribe sub;
+	struct sub_pkt sub;
 	struct codec_str f;
 	struct codec_iter it;
+	struct codec5_subopts o;
 	struct buf ack = BUF_INIT;
-	uint8_t codes[SUB_MAX_FILTERS], qos, *data;
+	uint8_t codes[SUB_MAX_FILTERS], code;
 	const char *why;
 	unsigned n = 0;
 	int rc;
 
-	if ((rc = codec_decode_subscribe(body, len, &sub)) != 0) {
+	if ((rc = sub_decode(c, body, len, &sub)) != 0) {
 		client_log(LOG_LVL_INFO, c, "malformed SUBSCRIBE");
 		return rc;
 	}
@@ -164,15 +266,18 @@ handle_subscribe(struct client *c, const uint8_t *body, size_t len)
 		return GW_ETOOBIG;
 	}
 	it = sub.entries;
-	while (codec_subscribe_next(&it, &f, &qos) == 1) {
-		codes[n] = CODEC_SUBACK_FAILURE;
-		if ((why = sub_refusal(c, f.ptr, f.len)) == NULL) {
-			if (session_sub_set(s, f.ptr, f.len, qos) == 0 &&
-			    subs_add(b->subs, f.ptr, f.len, s, qos, NULL) == 0)
-				codes[n] = qos;
+	while (sub_next(c, &it, &f, &o) == 1) {
+		codes[n] = CLIENT_V5(c) ? REASON_UNSPECIFIED :
+		    CODEC_SUBACK_FAILURE;
+		if ((why = sub_refusal(c, f.ptr, f.len, &code)) == NULL) {
+			if (session_sub_set(s, f.ptr, f.len, o.qos) == 0 &&
+			    subs_add(b->subs, f.ptr, f.len, s, o.qos,
+			    NULL) == 0)
+				codes[n] = o.qos;
 			else
 				why = "out of memory";
-		}
+		} else if (CLIENT_V5(c))
+			codes[n] = code;
 		if (why != NULL) {
 			b->stats.subs_refused++;
 			if (log_ratelimited(&b->guard_log, 10, 10000))
@@ -183,7 +288,7 @@ handle_subscribe(struct client *c, const uint8_t *body, size_t len)
 		n++;
 	}
 	if (s->clean) {
-		if ((rc = codec_encode_suback(&c->conn.out, sub.packet_id,
+		if ((rc = suback_encode(c, &c->conn.out, sub.packet_id,
 		    codes, n)) != 0)
 			return rc;
 		client_want_flush(c);
@@ -193,20 +298,11 @@ handle_subscribe(struct client *c, const uint8_t *body, size_t len)
 	persist_session_save(b, s);
 	/* The SUBACK waits for the commit of the saved subscriptions. */
 	c->last_seq = b->last_seq;
-	if ((rc = codec_encode_suback(&ack, sub.packet_id, codes, n)) != 0)
-		return rc;
-	if ((data = gw_malloc(buf_used(&ack) + len)) == NULL) {
+	if ((rc = suback_encode(c, &ack, sub.packet_id, codes, n)) != 0) {
 		buf_free(&ack);
-		return GW_ENOMEM;
+		return rc;
 	}
-	memcpy(data, buf_head(&ack), buf_used(&ack));
-	memcpy(data + buf_used(&ack), body, len);
-	rc = client_hold_suback(c, data, (uint32_t)(buf_used(&ack) + len),
-	    (uint32_t)buf_used(&ack));
-	buf_free(&ack);
-	if (rc != 0)
-		gw_free(data);
-	return rc;
+	return hold_copy(c, CODEC_SUBACK, &ack, body, len);
 }
 
 int
@@ -214,27 +310,60 @@ handle_unsubscribe(struct client *c, const uint8_t *body, size_t len)
 {
 	struct session *s = c->sess;
 	struct codec_unsubscribe un;
+	struct codec5_unsubscribe un5;
 	struct codec_str f;
 	struct codec_iter it;
+	struct buf ack = BUF_INIT;
+	uint8_t codes[SUB_MAX_FILTERS];
+	unsigned n = 0;
 	int rc;
 
-	if ((rc = codec_decode_unsubscribe(body, len, &un)) != 0) {
+	if (CLIENT_V5(c)) {
+		rc = codec5_decode_unsubscribe(body, len, &un5,
+		    &c->disc_reason);
+		un.packet_id = un5.packet_id;
+		un.count = un5.count;
+		un.entries = un5.entries;
+	} else
+		rc = codec_decode_unsubscribe(body, len, &un);
+	if (rc != 0) {
 		client_log(LOG_LVL_INFO, c, "malformed UNSUBSCRIBE");
 		return rc;
 	}
+	if (un.count > SUB_MAX_FILTERS)
+		return GW_ETOOBIG;
 	it = un.entries;
 	while (codec_unsubscribe_next(&it, &f) == 1) {
-		if (session_sub_remove(s, f.ptr, f.len) == 0)
+		codes[n] = REASON_NO_SUBSCRIPTION_EXISTED;
+		if (session_sub_remove(s, f.ptr, f.len) == 0) {
 			subs_remove(c->b->subs, f.ptr, f.len, s);
+			codes[n] = REASON_SUCCESS;
+		}
+		n++;
+	}
+	if (!s->clean)
+		persist_session_save(c->b, s);
+	if (CLIENT_V5(c)) {
+		/* 5.0 UNSUBACK: one reason code per filter. */
+		if ((rc = codec5_encode_suback(&ack, CODEC_UNSUBACK,
+		    un.packet_id, codes, n, NULL)) != 0) {
+			buf_free(&ack);
+			return rc;
+		}
+		if (!s->clean) {
+			c->last_seq = c->b->last_seq;
+			return hold_copy(c, CODEC_UNSUBACK, &ack, NULL, 0);
+		}
+		rc = buf_append(&c->conn.out, buf_head(&ack), buf_used(&ack));
+		buf_free(&ack);
+		if (rc == 0)
+			client_want_flush(c);
+		return rc;
 	}
 	if (!s->clean) {
-		persist_session_save(c->b, s);
 		c->last_seq = c->b->last_seq;
-		return client_hold_ack(c, CODEC_UNSUBACK, un.packet_id, NULL);
+		return client_hold_ack(c, CODEC_UNSUBACK, un.packet_id, NULL,
+		    0);
 	}
-	if ((rc = codec_encode_ack(&c->conn.out, CODEC_UNSUBACK,
-	    un.packet_id)) != 0)
-		return rc;
-	client_want_flush(c);
-	return 0;
+	return proto5_send_ack(c, CODEC_UNSUBACK, un.packet_id, 0);
 }

@@ -42,22 +42,6 @@ session_online(const struct session *s)
 	return s->client != NULL && s->client->state == CLIENT_CONNECTED;
 }
 
-/* Whether c speaks MQTT 5.0. */
-static bool
-client_v5(const struct client *c)
-{
-	(void)c;
-	return false;
-}
-
-/* The Maximum Packet Size c set in its CONNECT, 0 for none. */
-static uint32_t
-client_max_packet(const struct client *c)
-{
-	(void)c;
-	return 0;
-}
-
 /*
  * The properties m goes out with to a 5.0 client at now_ms: its own
  * block, the Message Expiry Interval lowered to what is left. NULL when
@@ -81,7 +65,7 @@ publish_size(const struct client *c, const struct msg *m, uint8_t qos)
 	size_t rem, plen = 0;
 
 	rem = 2 + (size_t)m->topic_len + (qos > 0 ? 2 : 0) + m->payload_len;
-	if (client_v5(c)) {
+	if (CLIENT_V5(c)) {
 		if (publish_props(m, 0, &pp) != NULL &&
 		    props_size(&pp, CODEC_PUBLISH, &plen) != 0)
 			return SIZE_MAX;
@@ -98,7 +82,7 @@ static bool
 publish_fits(struct broker *b, struct session *s, const struct msg *m,
     uint8_t qos)
 {
-	uint32_t max = client_max_packet(s->client);
+	uint32_t max = s->client->max_packet;
 
 	if (max == 0 || publish_size(s->client, m, qos) <= max)
 		return true;
@@ -121,7 +105,7 @@ send_publish(struct broker *b, struct client *c, const struct out_msg *o,
 	struct props pp;
 	int rc;
 
-	if (client_v5(c)) {
+	if (CLIENT_V5(c)) {
 		memset(&p, 0, sizeof p);
 		p.qos = o->qos;
 		p.retain = o->retain;
@@ -221,7 +205,7 @@ outbound_deliver(struct broker *b, struct session *s, struct msg *m,
 	    s->ninflight < b->cfg->max_inflight))
 		o.key = persist_msg_add(b, s, m, qos, retain);
 	if (session_online(s) && s->qlen == 0 &&
-	    s->ninflight < b->cfg->max_inflight &&
+	    s->ninflight < proto5_window(b, s) &&
 	    (o.pid = outbound_pid(s, &o)) != 0) {
 		o.state = qos == 1 ? OUT_WAIT_PUBACK : OUT_WAIT_PUBREC;
 		if (session_inflight_add(s, &o, b->cfg->max_inflight) == 0) {
@@ -248,7 +232,7 @@ outbound_pump(struct broker *b, struct session *s)
 
 	if (!session_online(s))
 		return;
-	while (s->qlen > 0 && s->ninflight < b->cfg->max_inflight &&
+	while (s->qlen > 0 && s->ninflight < proto5_window(b, s) &&
 	    buf_used(&c->conn.out) <= b->out_limit &&
 	    (pid = outbound_pid(s, session_queue_peek(s))) != 0) {
 		session_queue_pop(s, &o);
@@ -284,7 +268,7 @@ outbound_resume(struct broker *b, struct session *s)
 	for (i = 0; i < s->ninflight; i++) {
 		o = &s->inflight[i];
 		if (o->state == OUT_WAIT_PUBCOMP)
-			codec_encode_ack(&c->conn.out, CODEC_PUBREL, o->pid);
+			proto5_send_ack(c, CODEC_PUBREL, o->pid, 0);
 		else if (!publish_fits(b, s, o->m, o->qos)) {
 			/* The client came back with a smaller maximum. */
 			persist_msg_delete(b, o->key);

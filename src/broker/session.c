@@ -96,6 +96,7 @@ session_create(struct session_table *t, const char *id, size_t len,
 	}
 	s->id_len = (uint16_t)len;
 	s->clean = clean;
+	s->expiry_s = clean ? 0 : SESSION_EXPIRY_LIMIT;
 	s->next_pid = 1;
 	if (t->count >= t->nbuckets)
 		session_table_grow(t);

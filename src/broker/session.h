@@ -46,6 +46,9 @@ struct session {
 	char		*client_id;	/* owned, NUL-terminated */
 	uint16_t	 id_len;
 	bool		 clean;		/* clean session requested */
+	uint32_t	 expiry_s;	/* Session Expiry Interval (s): 0 ends
+					 * at disconnect; SESSION_EXPIRY_LIMIT
+					 * means limits.session_expiry only */
 	struct client	*client;	/* connected client or NULL */
 
 	struct sub_entry *subs;		/* this session's filters */
@@ -73,6 +76,9 @@ struct session {
 
 	struct session	 *hnext;	/* hash chain */
 };
+
+/* expiry_s of a 3.1.1 persistent session: only the global limit. */
+#define SESSION_EXPIRY_LIMIT	UINT32_MAX
 
 struct session_table;
 
