@@ -797,7 +797,7 @@ client_publish_will(struct client *c)
 		client_log(LOG_LVL_WARN, c, "will on %s not published: not "
 		    "authorized by the ACL", will->topic);
 	} else if (!c->clean_disconnect && !c->b->intake_stopped) {
-		will->received_ms = clock_wall_ms();
+		msg_restamp(will, clock_wall_ms());
 		client_log(LOG_LVL_INFO, c, "publishing will on %s",
 		    will->topic);
 		broker_accept_publish(c->b, NULL, will, 0);

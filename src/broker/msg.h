@@ -115,6 +115,13 @@ struct msg	*msg_new_source(const char *topic, size_t topic_len,
 bool		 msg_from_broker(const struct msg *m, const char *host,
 		    int port);
 
+/*
+ * Sets m's received_ms to now_ms, moving its expiry deadline with it: a
+ * will is stamped when it is published, not at CONNECT. Only while m has
+ * a single owner.
+ */
+void		 msg_restamp(struct msg *m, long long now_ms);
+
 /* Takes another reference; returns m. */
 struct msg	*msg_ref(struct msg *m);
 

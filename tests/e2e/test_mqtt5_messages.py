@@ -43,9 +43,15 @@ def props_block(props):
     return varint(len(body)) + body
 
 
-def connect5(client_id, clean=True, props=()):
-    body = mstr("MQTT") + bytes([5, 0x02 if clean else 0]) + \
-        struct.pack("!H", 60) + props_block(props) + mstr(client_id)
+def connect5(client_id, clean=True, props=(), will=None):
+    """will = (topic, payload, will properties), QoS 1, not retained."""
+    flags = 0x02 if clean else 0
+    payload = mstr(client_id)
+    if will:
+        flags |= 0x04 | (1 << 3)
+        payload += props_block(will[2]) + mstr(will[0]) + mstr(will[1])
+    body = mstr("MQTT") + bytes([5, flags]) + struct.pack("!H", 60) + \
+        props_block(props) + payload
     return packet(1, 0, body)
 
 
@@ -248,6 +254,22 @@ class TestProperties(Mqtt5Case):
         self.assertEqual(m.properties.UserProperty, [("origin", "cli")])
         self.assertEqual(m.properties.ContentType, "text/plain")
         self.assertTrue(118 <= m.properties.MessageExpiryInterval <= 120)
+
+    def test_will_keeps_its_properties(self):
+        sub5 = self.paho("wl-sub5")
+        sub5.subscribe("wl/t", qos=1)
+        c = self.client(connect=False)
+        c.send(connect5("wl-pub", will=("wl/t", b"gone", [
+            (P_CTYPE, s16("text/plain")), (P_EXPIRY, u32(600)),
+            (P_USER, s16("why") + s16("lost"))])))
+        self.assertEqual(c.expect(CONNACK).body[1], 0)
+        c.abort()
+        m = sub5.get()
+        self.assertEqual(m.payload, b"gone")
+        self.assertEqual(m.properties.ContentType, "text/plain")
+        self.assertEqual(m.properties.UserProperty, [("why", "lost")])
+        self.assertTrue(595 <= m.properties.MessageExpiryInterval <= 600,
+                        m.properties.MessageExpiryInterval)
 
     def test_v5_plain_message_has_no_properties(self):
         sub5 = self.paho("pl-sub5")
