@@ -216,6 +216,14 @@ msg_from_broker(const struct msg *m, const char *host, int port)
 	    strcasecmp(m->origin, want) == 0;
 }
 
+void
+msg_restamp(struct msg *m, long long now_ms)
+{
+	if (m->expire_ms != 0)
+		m->expire_ms += now_ms - m->received_ms;
+	m->received_ms = now_ms;
+}
+
 struct msg *
 msg_ref(struct msg *m)
 {
