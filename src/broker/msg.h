@@ -33,10 +33,10 @@ struct msg {
 	uint16_t	 username_len;	/* bytes in username, 0 if none */
 	uint32_t	 payload_len;	/* bytes in payload */
 	uint16_t	 source_len;	/* bytes in source, 0 if local */
+	uint32_t	 props_len;	/* bytes in props, 0 if none */
 	long long	 received_ms;	/* wall-clock ms when accepted */
 	long long	 expire_ms;	/* wall-clock ms its Message Expiry
 					 * Interval ends, 0 = never */
-	uint32_t	 props_len;	/* bytes in props, 0 if none */
 	uint8_t		*props;		/* forwardable 5.0 property block
 					 * (with its length), or NULL */
 	char		*topic;		/* NUL-terminated, inside the block */
