@@ -844,6 +844,7 @@ client_destroy(struct client *c)
 	}
 	gw_free(c->username);
 	alias_free(&c->aliases);
+	alias_out_free(&c->aliases_out);
 	gw_free(c);
 }
 

@@ -27,6 +27,7 @@
 #include "net/ev.h"
 
 struct acl;
+struct alias_out;
 struct alias_table;
 struct auth;
 struct msg;
@@ -86,6 +87,8 @@ struct client {
 					 * Size, 0 = no limit */
 	struct alias_table *aliases;	/* 5.0: inbound topic aliases
 					 * (alias.c), NULL until the first */
+	struct alias_out *aliases_out;	/* 5.0: aliases we send, NULL
+					 * until the first */
 	bool		 read_paused;	/* EV_READ removed by backpressure */
 	bool		 clean_disconnect; /* DISCONNECT received */
 	bool		 outbox_wait;	/* a publish waits for outbox room */

@@ -21,10 +21,13 @@
  * 3.1.2.11.4 asks. A message whose expiry passed before its delivery
  * started (waiting in a session queue, or retained) is dropped and its
  * stored copy deleted; the onward delivery to a client online when the
- * message arrives starts at once, so it never expires on the way.
+ * message arrives starts at once, so it never expires on the way. A 5.0
+ * client that takes topic aliases gets them for the first topics sent to
+ * it (alias.c).
  */
 #include <string.h>
 
+#include "broker/alias.h"
 #include "broker/broker_int.h"
 #include "broker/msg.h"
 #include "broker/retain.h"
@@ -95,29 +98,68 @@ publish_fits(struct broker *b, struct session *s, const struct msg *m,
 	return false;
 }
 
+/*
+ * The 5.0 PUBLISH of o for c: m's properties and, when c takes topic
+ * aliases, the alias of its topic (an empty topic once c knows it; a new
+ * alias only when the 3 bytes it adds keep the packet within c's maximum
+ * size). The alias is recorded once the packet is in the output.
+ */
+static int
+send_publish5(struct client *c, const struct out_msg *o, bool dup)
+{
+	struct msg *m = o->m;
+	struct codec_publish p;
+	struct props pp;
+	const struct props *pr;
+	uint16_t alias = 0, amax;
+	bool known = false;
+	int rc;
+
+	memset(&p, 0, sizeof p);
+	p.qos = o->qos;
+	p.retain = o->retain;
+	p.dup = dup;
+	p.topic.ptr = m->topic;
+	p.topic.len = m->topic_len;
+	p.packet_id = o->pid;
+	p.payload = m->payload;
+	p.payload_len = m->payload_len;
+	pr = publish_props(m, clock_wall_ms(), &pp);
+	amax = c->peer_alias_max < c->alias_max ? c->peer_alias_max :
+	    c->alias_max;
+	if (amax > 0)
+		alias = alias_out_find(&c->aliases_out, amax, m->topic,
+		    m->topic_len, &known);
+	if (alias != 0 && !known && c->max_packet != 0 &&
+	    publish_size(c, m, o->qos) + 3 > c->max_packet)
+		alias = 0;
+	if (alias != 0) {
+		if (pr == NULL) {
+			memset(&pp, 0, sizeof pp);
+			pr = &pp;
+		}
+		pp.topic_alias = alias;
+		props_set(&pp, PROPS_TOPIC_ALIAS);
+		if (known)
+			p.topic.len = 0;
+	}
+	rc = codec5_encode_publish(&c->conn.out, &p, pr);
+	if (rc == 0 && alias != 0 && !known)
+		alias_out_add(c->aliases_out, alias, m->topic, m->topic_len);
+	return rc;
+}
+
 /* Appends the PUBLISH for o to the client's output. */
 static int
 send_publish(struct broker *b, struct client *c, const struct out_msg *o,
     bool dup)
 {
 	struct msg *m = o->m;
-	struct codec_publish p;
-	struct props pp;
 	int rc;
 
-	if (CLIENT_V5(c)) {
-		memset(&p, 0, sizeof p);
-		p.qos = o->qos;
-		p.retain = o->retain;
-		p.dup = dup;
-		p.topic.ptr = m->topic;
-		p.topic.len = m->topic_len;
-		p.packet_id = o->pid;
-		p.payload = m->payload;
-		p.payload_len = m->payload_len;
-		rc = codec5_encode_publish(&c->conn.out, &p,
-		    publish_props(m, clock_wall_ms(), &pp));
-	} else
+	if (CLIENT_V5(c))
+		rc = send_publish5(c, o, dup);
+	else
 		rc = codec_encode_publish(&c->conn.out, m->topic, m->topic_len,
 		    m->payload, m->payload_len, o->qos, o->retain, dup,
 		    o->pid);

@@ -63,6 +63,22 @@ def publish5(topic, payload, qos=0, pid=1, props=(), retain=False):
     return packet(PUBLISH, (qos << 1) | (1 if retain else 0), body)
 
 
+def subscribe5(pid, topic, qos):
+    body = struct.pack("!H", pid) + props_block(()) + mstr(topic) + \
+        bytes([qos])
+    return packet(8, 2, body)
+
+
+def parse_publish5(p):
+    """(topic, properties, payload) of a raw 5.0 PUBLISH packet."""
+    body = p.body
+    n = struct.unpack("!H", body[:2])[0]
+    topic = bytes(body[2:2 + n]).decode()
+    i = 2 + n + (2 if (p.flags >> 1) & 3 else 0)
+    props, used = parse_props(body[i:])
+    return topic, props, bytes(body[i + used:])
+
+
 def read_varint(buf, i):
     n, mult = 0, 1
     while True:
@@ -335,6 +351,40 @@ class TestTopicAlias(Mqtt5Case):
         m = sub5.get()
         self.assertEqual(m.topic, "tl/a")
         self.assertFalse(hasattr(m.properties, "TopicAlias"))
+
+
+@mqlite_only("Mosquitto 2.0 sends no topic aliases")
+class TestTopicAliasOut(Mqtt5Case):
+    limits = {"topic_alias_maximum": 5}
+
+    def test_first_topics_get_aliases(self):
+        c, _ = self.raw5("tao-sub", props=[(P_ALIAS_MAX, u16(2))])
+        c.send(subscribe5(1, "oa/#", 0))
+        c.expect(9)                                 # SUBACK
+        pub = self.client(client_id="tao-pub")
+        sent = ["oa/a", "oa/a", "oa/b", "oa/c", "oa/c", "oa/b", "oa/a"]
+        for i, t in enumerate(sent):
+            pub.publish(t, b"%d" % i, qos=1)
+        got = []
+        for _ in sent:
+            topic, props, payload = parse_publish5(c.expect(PUBLISH))
+            got.append((topic, props.get(P_ALIAS, [None])[0], payload))
+        self.assertEqual(got, [("oa/a", 1, b"0"), ("", 1, b"1"),
+                               ("oa/b", 2, b"2"), ("oa/c", None, b"3"),
+                               ("oa/c", None, b"4"), ("", 2, b"5"),
+                               ("", 1, b"6")])
+
+    def test_no_aliases_without_client_maximum(self):
+        c, _ = self.raw5("tao-none")
+        c.send(subscribe5(1, "ob/#", 0))
+        c.expect(9)
+        pub = self.client(client_id="tao-pub2")
+        for i in range(2):
+            pub.publish("ob/t", b"x", qos=1)
+        for _ in range(2):
+            topic, props, _ = parse_publish5(c.expect(PUBLISH))
+            self.assertEqual(topic, "ob/t")
+            self.assertNotIn(P_ALIAS, props)
 
 
 class TestExpiry(Mqtt5Case):
