@@ -24,8 +24,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from mqlite_harness import (CONNACK, HOST, MOSQUITTO, PUBLISH, E2ETestCase,
-                            labelled_metric, mqlite_only, mstr, packet,
-                            varint, wait_until)
+                            mqlite_only, mstr, packet, varint, wait_until)
+from test_webhook import WebhookCase
 
 DISCONNECT = 14
 
@@ -594,6 +594,38 @@ class TestMqliteOnly(Mqtt5Case):
         self.assertEqual(self.broker.rows(
             "select typeof(ct), typeof(unit) from v5rows where dev='c'"),
             [["null", "null"]])
+
+
+@mqlite_only("webhooks")
+class TestWebhookEnvelope(WebhookCase):
+
+    def test_envelope_carries_properties(self):
+        r = self.receiver()
+        self.daemon([self.hook("h", "wh/#",
+                               "http://%s:%d/in" % (HOST, r.port))])
+        pub = Paho5(self.broker.port, "wh-pub")
+        try:
+            pub.publish("wh/a", b'{"v":1}', qos=1, props=pub_props(
+                PayloadFormatIndicator=1, MessageExpiryInterval=90,
+                ContentType="application/json", ResponseTopic="wh/r",
+                CorrelationData=b"\xff\x00",
+                UserProperty=[("k", "1"), ("k", "2")]))
+        finally:
+            pub.close()
+        c3 = self.client(client_id="wh-311")
+        c3.publish("wh/b", b"plain", qos=1)
+        recs = r.wait_requests(2, "/in")
+        self.assertEqual(len(recs), 2)
+        bodies = {json.loads(x["body"])["topic"]: json.loads(x["body"])
+                  for x in recs}
+        self.assertEqual(bodies["wh/a"]["payload"], {"v": 1})
+        self.assertEqual(bodies["wh/a"]["properties"], {
+            "payload_format_indicator": 1, "message_expiry_interval": 90,
+            "content_type": "application/json", "response_topic": "wh/r",
+            "correlation_data": "/wA=",
+            "correlation_data_encoding": "base64",
+            "user_properties": [["k", "1"], ["k", "2"]]})
+        self.assertNotIn("properties", bodies["wh/b"])
 
 
 if __name__ == "__main__":
