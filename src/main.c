@@ -457,6 +457,8 @@ bound_shutdown(struct daemon *d)
 static void
 stop(struct daemon *d)
 {
+	uint64_t committed = UINT64_MAX;
+
 	bound_shutdown(d);
 	sys_stop(d->sys);
 	d->sys = NULL;
@@ -469,13 +471,14 @@ stop(struct daemon *d)
 	    2000 : d->cfg->shutdown_timeout_ms / 4);
 	if (d->store != NULL) {
 		ev_timer_cancel(d->loop, &d->status);
-		store_close(d->store);	/* logs its last status line */
+		/* logs its last status line */
+		store_close_committed(d->store, &committed);
 	}
 	delivery_free(d->delivery);
 	sources_finish(d->sources);
 	sources_free(d->sources);
 	if (d->broker != NULL) {
-		broker_finish(d->broker);
+		broker_finish(d->broker, committed);
 		broker_free(d->broker);
 	}
 	ev_free(d->loop);

@@ -73,6 +73,8 @@ client_hold_ack(struct client *c, uint8_t type, uint16_t pid,
 	a->type = type;
 	a->pid = pid;
 	a->reason = reason;
+	if (type == CODEC_PUBACK || type == CODEC_PUBCOMP)
+		c->held_quota++;
 	a->fanout = fanout;
 	if (type == CODEC_PUBACK || type == CODEC_PUBREC)
 		a->t_us = clock_mono_us();
@@ -127,6 +129,9 @@ acks_release_client(struct client *c, uint64_t committed, bool force)
 			msg_unref(&a->fanout);
 		}
 		c->held_bytes -= a->bytes;
+		if (a->data == NULL && (a->type == CODEC_PUBACK ||
+		    a->type == CODEC_PUBCOMP))
+			c->held_quota--;
 		c->ack_head = (c->ack_head + 1) % c->ack_cap;
 		c->ack_len--;
 	}

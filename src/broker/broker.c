@@ -776,42 +776,13 @@ client_arm_keepalive(struct client *c)
 		    client_timer_cb, c);
 }
 
-/*
- * Publishes the will of a connection that ended without DISCONNECT. As in
- * Mosquitto 2, a will topic is checked against the ACL in force when the
- * will is due, not at CONNECT: a will the client may not write is dropped
- * (logged, counted as a denied publish) and the connection was accepted.
- */
-static void
-client_publish_will(struct client *c)
-{
-	struct msg *will = c->will;
-
-	c->will = NULL;
-	if (will == NULL)
-		return;
-	if (!c->clean_disconnect && !c->b->intake_stopped &&
-	    !access_may_publish(c->b, c->username, will->client_id,
-	    will->topic, will->topic_len)) {
-		c->b->access_stats.publish_denied++;
-		client_log(LOG_LVL_WARN, c, "will on %s not published: not "
-		    "authorized by the ACL", will->topic);
-	} else if (!c->clean_disconnect && !c->b->intake_stopped) {
-		msg_restamp(will, clock_wall_ms());
-		client_log(LOG_LVL_INFO, c, "publishing will on %s",
-		    will->topic);
-		broker_accept_publish(c->b, NULL, will, 0);
-	}
-	msg_unref(&will);
-}
-
 static void
 client_destroy(struct client *c)
 {
 	struct broker *b = c->b;
 	struct session *s = c->sess;
 
-	client_publish_will(c);
+	will_client_gone(c);
 	access_client_gone(c);
 	guard_forget(c);
 	if (c->in_turns)
@@ -907,16 +878,17 @@ broker_stop_intake(struct broker *b)
 }
 
 void
-broker_finish(struct broker *b)
+broker_finish(struct broker *b, uint64_t committed)
 {
 	struct client *c;
 
 	LIST_FOREACH(c, &b->clients, link) {
-		acks_release_client(c, 0, true);
+		acks_release_client(c, committed, committed == UINT64_MAX);
 		if (c->in_acks) {
 			LIST_REMOVE(c, acks_link);
 			c->in_acks = false;
 		}
+		proto5_disconnect(c, REASON_SERVER_SHUTTING_DOWN, NULL);
 		(void)conn_flush(&c->conn);
 	}
 	while ((c = LIST_FIRST(&b->clients)) != NULL)

@@ -134,10 +134,12 @@ void		 broker_stop_intake(struct broker *b);
 
 /*
  * Final step, after the store committed everything queued: sends every
- * acknowledgement still held, flushes what the sockets take, closes all
- * connections.
+ * acknowledgement held for data committed up to store sequence committed
+ * (UINT64_MAX: all of them), never one for data the store abandoned;
+ * tells MQTT 5.0 clients the server is shutting down (DISCONNECT 0x8B);
+ * flushes what the sockets take, closes all connections.
  */
-void		 broker_finish(struct broker *b);
+void		 broker_finish(struct broker *b, uint64_t committed);
 
 void		 broker_get_stats(const struct broker *b,
 		    struct broker_stats *st);

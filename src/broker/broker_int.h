@@ -83,6 +83,7 @@ struct client {
 					 * advertised, 0 = none */
 	uint16_t	 peer_alias_max; /* 5.0: the client's Topic Alias
 					 * Maximum (aliases we may send) */
+	uint32_t	 will_delay;	/* 5.0: Will Delay Interval (s) */
 	uint32_t	 max_packet;	/* 5.0: the client's Maximum Packet
 					 * Size, 0 = no limit */
 	struct alias_table *aliases;	/* 5.0: inbound topic aliases
@@ -102,6 +103,8 @@ struct client {
 	struct held_ack	*acks;		/* ring of held acks */
 	size_t		 ack_head, ack_len, ack_cap;
 	size_t		 held_bytes;	/* sum of the held acks' bytes */
+	unsigned	 held_quota;	/* held PUBACKs and PUBCOMPs: publishes
+					 * the client still counts as unacked */
 	uint32_t	 pkt_bytes;	/* size of the packet being handled */
 	unsigned	 ev_mask;	/* current epoll interest */
 	struct ev_timer	 stall_timer;	/* limits.stall_timeout (guard.c) */
@@ -264,6 +267,16 @@ void	proto5_disconnect(struct client *c, uint8_t reason, const char *why);
 void	proto5_close_error(struct client *c, int err, const char *why);
 size_t	proto5_window(const struct broker *b, const struct session *s);
 
+/* will.c: will messages, delayed ones kept on the session. */
+/* Publishes will (takes the reference) unless the ACL refuses it. */
+void	will_publish(struct broker *b, struct msg *will);
+/* c is closing: publishes its will now, later (delay) or never. */
+void	will_client_gone(struct client *c);
+/* A new connection for s: its delayed will is not published. */
+void	will_cancel(struct session *s);
+/* expire.c: makes the sweep run by due (wall ms) for a delayed will. */
+void	expire_will_arm(struct broker *b, long long due);
+
 /* dispatch.c: handles one whole packet; nonzero return closes. */
 int	dispatch_packet(struct client *c, const struct codec_header *h,
 	    const uint8_t *body);
@@ -285,6 +298,7 @@ int	handle_unsubscribe(struct client *c, const uint8_t *body, size_t len);
 int	handle_pingreq(struct client *c, size_t len);
 int	handle_disconnect(struct client *c, const uint8_t *body,
 	    size_t len);
+int	handle_auth(struct client *c, const uint8_t *body, size_t len);
 
 /* handle_publish.c: the publish pipeline shared with wills. */
 int	broker_accept_publish(struct broker *b, struct client *c,

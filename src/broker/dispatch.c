@@ -45,6 +45,8 @@ dispatch_packet(struct client *c, const struct codec_header *h,
 		return handle_pingreq(c, len);
 	case CODEC_DISCONNECT:
 		return handle_disconnect(c, body, len);
+	case CODEC_AUTH:
+		return handle_auth(c, body, len);
 	default:
 		client_log(LOG_LVL_INFO, c, "unexpected %s from a client",
 		    codec_type_name(h->type));

@@ -45,6 +45,7 @@
 #include "broker/retain.h"
 #include "broker/topic.h"
 #include "config.h"
+#include "mqtt/reason.h"
 #include "store/store.h"
 
 static void	guard_stall_cb(struct ev_loop *, void *);
@@ -181,7 +182,7 @@ guard_shed_one(struct broker *b)
 		    "longest", (unsigned long long)b->cfg->input_budget);
 	b->input_bytes -= victim->in_counted;
 	victim->in_counted = 0;
-	client_close_now(victim, NULL);
+	proto5_disconnect(victim, REASON_QUOTA_EXCEEDED, NULL);
 	return true;
 }
 

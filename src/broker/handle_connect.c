@@ -78,6 +78,9 @@ takeover(struct client *c, struct session *s)
 	    c->conn.peer);
 	s->client = NULL;
 	old->sess = NULL;
+	/* A will waiting for its delay is cancelled by the new connection. */
+	if (old->will_delay > 0)
+		msg_unref(&old->will);
 	proto5_disconnect(old, REASON_SESSION_TAKEN_OVER, NULL);
 }
 
@@ -287,6 +290,8 @@ connect_accept(struct client *c, const struct codec5_connect *cc5)
 	s = session_find(b->sessions, id, idlen);
 	if (s != NULL)
 		takeover(c, s);
+	if (s != NULL)
+		will_cancel(s);
 	if (s != NULL && (cc->clean_session || s->clean)) {
 		outbound_drop_session(b, s);
 		s = NULL;
@@ -311,8 +316,10 @@ connect_accept(struct client *c, const struct codec5_connect *cc5)
 		    expiry == 0)) == NULL)
 			return GW_ENOMEM;
 		s->expiry_s = expiry;
+		s->version = c->version;
 		persist_session_save(b, s);
 	}
+	s->version = c->version;
 	s->expiry_s = expiry;
 	if (access_session_ident(s, c->username) != 0)
 		return GW_ENOMEM;
@@ -329,6 +336,8 @@ connect_accept(struct client *c, const struct codec5_connect *cc5)
 		    NULL);
 		if (c->will == NULL)
 			return GW_ENOMEM;
+		if (props_has(&cc5->will_props, PROPS_WILL_DELAY))
+			c->will_delay = cc5->will_props.will_delay;
 	}
 	c->keepalive = connect_keepalive(c, cc->keepalive, &announce);
 	c->state = CLIENT_CONNECTED;

@@ -67,3 +67,23 @@ handle_disconnect(struct client *c, const uint8_t *body, size_t len)
 	client_close_after_write(c, NULL);
 	return 0;
 }
+
+/*
+ * AUTH (5.0 only: the 3.1.1 header parser refuses type 15). No enhanced
+ * authentication is offered (a CONNECT naming a method got 0x8C), so any
+ * AUTH is a Protocol Error; a malformed one gets the codec's reason.
+ */
+int
+handle_auth(struct client *c, const uint8_t *body, size_t len)
+{
+	struct codec5_disconnect a;
+	int rc;
+
+	if ((rc = codec5_decode_disconnect(CODEC_AUTH, body, len, &a,
+	    &c->disc_reason)) != 0)
+		return rc;
+	c->disc_reason = REASON_PROTOCOL_ERROR;
+	client_log(LOG_LVL_INFO, c, "AUTH without an authentication method "
+	    "in use");
+	return GW_EPROTO;
+}

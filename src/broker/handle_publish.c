@@ -22,6 +22,7 @@
 #include "broker/msg.h"
 #include "broker/retain.h"
 #include "clock.h"
+#include "config.h"
 #include "err.h"
 #include "mem.h"
 #include "mqtt/codec5.h"
@@ -182,6 +183,15 @@ handle_publish(struct client *c, uint8_t flags, const uint8_t *body,
 	ack = p->qos == 1 ? CODEC_PUBACK : CODEC_PUBREC;
 	if (p->qos == 2 && session_qos2_has(s, p->packet_id))
 		return client_hold_ack(c, CODEC_PUBREC, p->packet_id, NULL, 0);
+	if (p->qos > 0 && CLIENT_V5(c) && s->qos2_in_count + c->held_quota >=
+	    c->b->cfg->receive_maximum) {
+		/* More unacknowledged than the Receive Maximum we sent. */
+		c->disc_reason = REASON_RECEIVE_MAXIMUM_EXCEEDED;
+		client_log(LOG_LVL_INFO, c, "more than receive_maximum (%u) "
+		    "QoS 1/2 publishes unacknowledged",
+		    c->b->cfg->receive_maximum);
+		return GW_EPROTO;
+	}
 	if (!access_publish(c, p->topic.ptr, p->topic.len)) {
 		if (p->qos == 0)
 			return 0;

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * SUBSCRIBE and UNSUBSCRIBE. Each filter is checked (an invalid one gets
- * return code 0x80 in the SUBACK), added to the session and the trie with
- * the requested QoS granted, and then the matching retained messages are
- * sent after the SUBACK, with the retain flag set. For a persistent
+ * return code 0x80 in the SUBACK; a 5.0 client gets the reason code:
+ * 0x8F invalid, 0x87 not authorized, 0x97 over max_subscriptions), added
+ * to the session and the trie with the requested QoS granted, and then the
+ * matching retained messages are sent after the SUBACK, with the retain
+ * flag set. 5.0 options: No Local and Retain As Published travel with the
+ * QoS in the trie (SESSION_SUB_*, read by outbound.c) and in the saved
+ * session; Retain Handling 1 and 2 hold back the retained messages. For a persistent
  * session the new subscription list is saved through the store first and
  * the SUBACK (and the retained messages after it) or UNSUBACK waits for
  * that commit, like a publish acknowledgement. A filter the ACL does not
@@ -129,10 +133,13 @@ sub_repeats(const struct client *c, const struct sub_pkt *sub, size_t n)
 	return skip;
 }
 
-/* Sends the retained messages for each granted filter of body. */
+/*
+ * Sends the retained messages for each granted filter of body, but not
+ * for those marked in no_retained (5.0 Retain Handling; may be NULL).
+ */
 static void
 send_retained(struct client *c, const uint8_t *body, size_t len,
-    const uint8_t *codes, size_t ncodes)
+    const uint8_t *codes, size_t ncodes, const uint8_t *no_retained)
 {
 	struct sub_pkt sub;
 	struct codec_str f;
@@ -146,7 +153,8 @@ send_retained(struct client *c, const uint8_t *body, size_t len,
 	skip = sub_repeats(c, &sub, ncodes);
 	it = sub.entries;
 	while (n < ncodes && sub_next(c, &it, &f, &o) == 1) {
-		if (codes[n] < 0x80 && (skip == NULL || !skip[n]))
+		if (codes[n] < 0x80 && (skip == NULL || !skip[n]) &&
+		    (no_retained == NULL || !no_retained[n]))
 			outbound_send_retained(c->b, c->sess, f.ptr, f.len,
 			    codes[n]);
 		n++;
@@ -179,6 +187,11 @@ sub_refusal(struct client *c, const char *f, size_t len, uint8_t *code)
 	return NULL;
 }
 
+/*
+ * Sends a held SUBACK, then the retained messages for its subscriptions:
+ * data holds the SUBACK (pkt_len bytes), the SUBSCRIBE body, and one
+ * no-retained flag per filter (len bytes in all).
+ */
 void
 subscribe_release(struct client *c, const uint8_t *data, size_t len,
     size_t pkt_len)
@@ -201,7 +214,10 @@ subscribe_release(struct client *c, const uint8_t *data, size_t len,
 	} else if (codec_decode_suback(data + h.header_len, h.remaining,
 	    &sa) != 0)
 		return;
-	send_retained(c, data + pkt_len, len - pkt_len, sa.codes, sa.count);
+	if (len - pkt_len < sa.count)
+		return;
+	send_retained(c, data + pkt_len, len - pkt_len - sa.count, sa.codes,
+	    sa.count, data + len - sa.count);
 }
 
 /* Appends c's SUBACK for packet_id with n codes to out. */
@@ -217,24 +233,26 @@ suback_encode(struct client *c, struct buf *out, uint16_t packet_id,
 
 /*
  * Appends a copy of the encoded packet in ack followed by body (len bytes)
- * to c's held acks; frees ack.
+ * and tail (ntail bytes) to c's held acks; frees ack.
  */
 static int
 hold_copy(struct client *c, uint8_t type, struct buf *ack,
-    const uint8_t *body, size_t len)
+    const uint8_t *body, size_t len, const uint8_t *tail, size_t ntail)
 {
 	uint8_t *data;
 	int rc;
 
-	if ((data = gw_malloc(buf_used(ack) + len + 1)) == NULL) {
+	if ((data = gw_malloc(buf_used(ack) + len + ntail + 1)) == NULL) {
 		buf_free(ack);
 		return GW_ENOMEM;
 	}
 	memcpy(data, buf_head(ack), buf_used(ack));
 	if (len > 0)
 		memcpy(data + buf_used(ack), body, len);
+	if (ntail > 0)
+		memcpy(data + buf_used(ack) + len, tail, ntail);
 	rc = client_hold_packet(c, type, data, (uint32_t)(buf_used(ack) +
-	    len), (uint32_t)buf_used(ack));
+	    len + ntail), (uint32_t)buf_used(ack));
 	buf_free(ack);
 	if (rc != 0)
 		gw_free(data);
@@ -251,7 +269,7 @@ handle_subscribe(struct client *c, const uint8_t *body, size_t len)
 	struct codec_iter it;
 	struct codec5_subopts o;
 	struct buf ack = BUF_INIT;
-	uint8_t codes[SUB_MAX_FILTERS], code;
+	uint8_t codes[SUB_MAX_FILTERS], no_ret[SUB_MAX_FILTERS], code, q;
 	const char *why;
 	unsigned n = 0;
 	int rc;
@@ -269,10 +287,14 @@ handle_subscribe(struct client *c, const uint8_t *body, size_t len)
 	while (sub_next(c, &it, &f, &o) == 1) {
 		codes[n] = CLIENT_V5(c) ? REASON_UNSPECIFIED :
 		    CODEC_SUBACK_FAILURE;
+		/* Retain Handling 2: never; 1: only for a new subscription. */
+		no_ret[n] = o.retain_handling == 2 || (o.retain_handling == 1 &&
+		    session_sub_has(s, f.ptr, f.len));
+		q = o.qos | (o.no_local ? SESSION_SUB_NO_LOCAL : 0) |
+		    (o.retain_as_published ? SESSION_SUB_RAP : 0);
 		if ((why = sub_refusal(c, f.ptr, f.len, &code)) == NULL) {
-			if (session_sub_set(s, f.ptr, f.len, o.qos) == 0 &&
-			    subs_add(b->subs, f.ptr, f.len, s, o.qos,
-			    NULL) == 0)
+			if (session_sub_set(s, f.ptr, f.len, q) == 0 &&
+			    subs_add(b->subs, f.ptr, f.len, s, q, NULL) == 0)
 				codes[n] = o.qos;
 			else
 				why = "out of memory";
@@ -292,7 +314,7 @@ handle_subscribe(struct client *c, const uint8_t *body, size_t len)
 		    codes, n)) != 0)
 			return rc;
 		client_want_flush(c);
-		send_retained(c, body, len, codes, n);
+		send_retained(c, body, len, codes, n, no_ret);
 		return 0;
 	}
 	persist_session_save(b, s);
@@ -302,7 +324,7 @@ handle_subscribe(struct client *c, const uint8_t *body, size_t len)
 		buf_free(&ack);
 		return rc;
 	}
-	return hold_copy(c, CODEC_SUBACK, &ack, body, len);
+	return hold_copy(c, CODEC_SUBACK, &ack, body, len, no_ret, n);
 }
 
 int
@@ -352,7 +374,8 @@ handle_unsubscribe(struct client *c, const uint8_t *body, size_t len)
 		}
 		if (!s->clean) {
 			c->last_seq = c->b->last_seq;
-			return hold_copy(c, CODEC_UNSUBACK, &ack, NULL, 0);
+			return hold_copy(c, CODEC_UNSUBACK, &ack, NULL, 0, NULL,
+			    0);
 		}
 		rc = buf_append(&c->conn.out, buf_head(&ack), buf_used(&ack));
 		buf_free(&ack);

@@ -323,16 +323,33 @@ outbound_resume(struct broker *b, struct session *s)
 	outbound_pump(b, s);
 }
 
+/* What match_cb() needs besides the broker: the message matched. */
+struct match_ctx {
+	struct broker		*b;
+	const struct msg	*m;
+};
+
+/*
+ * One matching subscription (owner, its QoS byte with the 5.0 options);
+ * a No Local one does not match the subscriber's own publish.
+ */
 static void
-match_cb(void *owner, uint8_t qos, void *arg)
+match_cb(void *owner, uint8_t opts, void *arg)
 {
-	struct broker *b = arg;
+	struct match_ctx *mc = arg;
+	struct broker *b = mc->b;
 	struct session *s = owner, **nv;
+	uint8_t qos = opts & SESSION_SUB_QOS;
 	size_t n;
 
+	if ((opts & SESSION_SUB_NO_LOCAL) && mc->m->source == NULL &&
+	    mc->m->client_id_len == s->id_len &&
+	    memcmp(mc->m->client_id, s->client_id, s->id_len) == 0)
+		return;
 	if (s->match_gen == b->match_gen) {
 		if (qos > s->match_qos)
 			s->match_qos = qos;
+		s->match_rap |= (opts & SESSION_SUB_RAP) != 0;
 		return;
 	}
 	if (b->nmatched == b->capmatched) {
@@ -344,23 +361,25 @@ match_cb(void *owner, uint8_t qos, void *arg)
 	}
 	s->match_gen = b->match_gen;
 	s->match_qos = qos;
+	s->match_rap = (opts & SESSION_SUB_RAP) != 0;
 	b->matched[b->nmatched++] = s;
 }
 
 void
 outbound_fanout(struct broker *b, struct msg *m)
 {
+	struct match_ctx mc = { b, m };
 	struct session *s;
 	size_t i;
 	uint8_t qos;
 
 	b->match_gen++;
 	b->nmatched = 0;
-	subs_match(b->subs, m->topic, m->topic_len, match_cb, b);
+	subs_match(b->subs, m->topic, m->topic_len, match_cb, &mc);
 	for (i = 0; i < b->nmatched; i++) {
 		s = b->matched[i];
 		qos = s->match_qos < m->qos ? s->match_qos : m->qos;
-		outbound_deliver(b, s, m, qos, false);
+		outbound_deliver(b, s, m, qos, s->match_rap && m->retain);
 	}
 }
 

@@ -67,7 +67,11 @@ subs_json(const struct session *s)
 		if ((o = cJSON_CreateObject()) == NULL ||
 		    cJSON_AddStringToObject(o, "filter", s->subs[i].filter) ==
 		    NULL ||
-		    cJSON_AddNumberToObject(o, "qos", s->subs[i].qos) == NULL) {
+		    cJSON_AddNumberToObject(o, "qos", s->subs[i].qos &
+		    SESSION_SUB_QOS) == NULL ||
+		    ((s->subs[i].qos & ~SESSION_SUB_QOS) != 0 &&
+		    cJSON_AddNumberToObject(o, "opts", s->subs[i].qos &
+		    ~SESSION_SUB_QOS) == NULL)) {
 			cJSON_Delete(o);
 			cJSON_Delete(arr);
 			return NULL;
@@ -93,6 +97,8 @@ persist_session_save(struct broker *b, struct session *s)
 	memset(&it, 0, sizeof it);
 	it.op = STORE_OP_SESSION_SAVE;
 	it.key = s->offline_ms > 0 ? (uint64_t)s->offline_ms : 0;
+	it.expiry_s = s->expiry_s;
+	it.protocol = s->version;
 	if ((it.client_id = gw_strdup(s->client_id)) == NULL ||
 	    (it.text = subs_json(s)) == NULL) {
 		gw_free(it.client_id);
@@ -178,18 +184,21 @@ persist_msg_pubrel(struct broker *b, uint64_t key, uint16_t pid)
 
 static void
 load_session_cb(const char *client_id, const char *subs, long long seen_ms,
-    void *arg)
+    uint32_t expiry_s, void *arg)
 {
 	struct broker *b = arg;
 	struct session *s;
-	const cJSON *e, *f, *q;
+	const cJSON *e, *f, *q, *o;
 	cJSON *arr;
 	size_t len = strlen(client_id), flen;
+	uint8_t qos;
 
 	if ((s = session_find(b->sessions, client_id, len)) == NULL &&
 	    (s = session_create(b->sessions, client_id, len, false)) == NULL)
 		return;
 	s->offline_ms = seen_ms;
+	s->expiry_s = expiry_s;
+	s->version = expiry_s == SESSION_EXPIRY_LIMIT ? 4 : 5;
 	if (subs == NULL || (arr = cJSON_Parse(subs)) == NULL)
 		return;
 	cJSON_ArrayForEach(e, arr) {
@@ -201,10 +210,13 @@ load_session_cb(const char *client_id, const char *subs, long long seen_ms,
 		flen = strlen(f->valuestring);
 		if (!topic_filter_valid(f->valuestring, flen))
 			continue;
-		if (session_sub_set(s, f->valuestring, flen,
-		    (uint8_t)q->valueint) == 0)
-			subs_add(b->subs, f->valuestring, flen, s,
-			    (uint8_t)q->valueint, NULL);
+		qos = (uint8_t)q->valueint;
+		o = cJSON_GetObjectItemCaseSensitive(e, "opts");
+		if (cJSON_IsNumber(o))
+			qos |= (uint8_t)(o->valueint & (SESSION_SUB_NO_LOCAL |
+			    SESSION_SUB_RAP));
+		if (session_sub_set(s, f->valuestring, flen, qos) == 0)
+			subs_add(b->subs, f->valuestring, flen, s, qos, NULL);
 	}
 	cJSON_Delete(arr);
 }

@@ -97,6 +97,7 @@ session_create(struct session_table *t, const char *id, size_t len,
 	s->id_len = (uint16_t)len;
 	s->clean = clean;
 	s->expiry_s = clean ? 0 : SESSION_EXPIRY_LIMIT;
+	s->version = 4;
 	s->next_pid = 1;
 	if (t->count >= t->nbuckets)
 		session_table_grow(t);
@@ -134,6 +135,7 @@ session_destroy(struct session_table *t, struct session *s)
 		msg_unref(&o.m);
 	gw_free(s->queue);
 	gw_free(s->qos2_in);
+	msg_unref(&s->will);
 	gw_free(s->username);
 	gw_free(s->client_id);
 	gw_free(s);

@@ -39,13 +39,20 @@ struct sub_entry {
 	char		*filter;	/* owned, NUL-terminated */
 	uint64_t	 hash;		/* keyhash(filter): cheap compares */
 	uint16_t	 len;
-	uint8_t		 qos;		/* granted maximum QoS */
+	uint8_t		 qos;		/* granted maximum QoS (bits 0-1) and
+					 * the 5.0 options SESSION_SUB_* */
 };
+
+/* 5.0 subscription options kept with a subscription's QoS (3.8.3.1). */
+#define SESSION_SUB_QOS		0x03
+#define SESSION_SUB_NO_LOCAL	0x04	/* not the client's own publishes */
+#define SESSION_SUB_RAP		0x08	/* Retain As Published */
 
 struct session {
 	char		*client_id;	/* owned, NUL-terminated */
 	uint16_t	 id_len;
 	bool		 clean;		/* clean session requested */
+	uint8_t		 version;	/* protocol level of its last client */
 	uint32_t	 expiry_s;	/* Session Expiry Interval (s): 0 ends
 					 * at disconnect; SESSION_EXPIRY_LIMIT
 					 * means limits.session_expiry only */
@@ -72,7 +79,10 @@ struct session {
 
 	uint64_t	  match_gen;	/* fan-out dedupe stamp */
 	uint8_t		  match_qos;
+	bool		  match_rap;	/* a match has Retain As Published */
 	long long	  offline_ms;	/* wall ms client left, 0 = online */
+	struct msg	 *will;		/* delayed will (owned ref) or NULL */
+	long long	  will_due;	/* wall ms it is published at */
 
 	struct session	 *hnext;	/* hash chain */
 };

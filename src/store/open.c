@@ -75,9 +75,11 @@ const char *const store_sql[ST__COUNT] = {
 	[ST_QOS2_DELETE] = "DELETE FROM qos2_inflight"
 	    " WHERE client_id = ?1 AND (?2 = 0 OR packet_id = ?2)",
 	[ST_SESSION_UPSERT] = "INSERT INTO sessions (client_id, subs,"
-	    " connected_ms, disconnected_ms) VALUES (?1, ?2, ?3, ?4)"
+	    " connected_ms, disconnected_ms, protocol, expiry_s)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
 	    " ON CONFLICT (client_id) DO UPDATE SET subs = excluded.subs,"
-	    " disconnected_ms = excluded.disconnected_ms",
+	    " disconnected_ms = excluded.disconnected_ms,"
+	    " protocol = excluded.protocol, expiry_s = excluded.expiry_s",
 	[ST_SESSION_DELETE] = "DELETE FROM sessions WHERE client_id = ?1",
 	[ST_SMSG_DELETE_CLIENT] = "DELETE FROM session_msgs"
 	    " WHERE client_id = ?1",

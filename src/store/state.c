@@ -233,8 +233,10 @@ store_load_qos2(struct store *s, store_qos2_cb cb, void *ctx)
 }
 
 /*
- * Calls cb once per persistent session row with its client id and the
- * subscriptions JSON (NULL if none); both borrowed for the call. 0 or
+ * Calls cb once per persistent session row with its client id, the
+ * subscriptions JSON (NULL if none; both borrowed for the call), the time
+ * its client left and its Session Expiry Interval (UINT32_MAX for a 3.1.1
+ * session: limits.session_expiry alone). 0 or
  * GW_EIO. Main thread, before store_start().
  */
 int
@@ -243,10 +245,12 @@ store_load_sessions(struct store *s, store_session_cb cb, void *ctx)
 	sqlite3 *db = store_db(s);
 	sqlite3_stmt *st;
 	const char *cid;
+	uint32_t expiry;
 	int rc;
 
 	if (sqlite3_prepare_v2(db, "SELECT client_id, subs,"
-	    " coalesce(disconnected_ms, 0) FROM sessions ORDER BY client_id",
+	    " coalesce(disconnected_ms, 0), protocol, expiry_s FROM sessions"
+	    " ORDER BY client_id",
 	    -1, &st, NULL) != SQLITE_OK) {
 		log_error("store: load sessions: %s", sqlite3_errmsg(db));
 		return GW_EIO;
@@ -259,8 +263,13 @@ store_load_sessions(struct store *s, store_session_cb cb, void *ctx)
 			log_warn("store: skipping invalid sessions row");
 			continue;
 		}
+		/* Rows of 3.1.1 sessions: only limits.session_expiry. */
+		expiry = sqlite3_column_int(st, 3) == 5 &&
+		    sqlite3_column_int64(st, 4) >= 0 &&
+		    sqlite3_column_int64(st, 4) < UINT32_MAX ?
+		    (uint32_t)sqlite3_column_int64(st, 4) : UINT32_MAX;
 		cb(cid, (const char *)sqlite3_column_text(st, 1),
-		    (long long)sqlite3_column_int64(st, 2), ctx);
+		    (long long)sqlite3_column_int64(st, 2), expiry, ctx);
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {

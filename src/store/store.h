@@ -94,6 +94,9 @@ struct store_item {
 	uint64_t	 key;		/* SMSG_*: session message id;
 					 * SESSION_SAVE: wall ms the client
 					 * went offline, 0 = connected */
+	uint32_t	 expiry_s;	/* SESSION_SAVE: Session Expiry
+					 * Interval (UINT32_MAX: the limit) */
+	uint8_t		 protocol;	/* SESSION_SAVE: protocol level */
 	uint8_t		 qos;		/* SMSG_ADD: delivery QoS */
 	uint8_t		 retain;	/* SMSG_ADD: retain flag to send */
 	struct rule_set	*rules;		/* owned ref: PUBLISH, the set whose
@@ -160,7 +163,7 @@ int		 store_load_qos2(struct store *s, store_qos2_cb cb, void *ctx);
  * gateway stopped, or not recorded).
  */
 typedef void (*store_session_cb)(const char *client_id, const char *subs,
-		    long long seen_ms, void *ctx);
+		    long long seen_ms, uint32_t expiry_s, void *ctx);
 /*
  * Queued session messages in id order; cb takes the reference on m.
  * pubrel_pid is not 0 for a QoS 2 message whose PUBREC arrived: only its
@@ -264,6 +267,12 @@ void		 store_get_retention_stats(struct store *s,
  * after it, and the log says how many items. Accepts NULL.
  */
 void		 store_close(struct store *s);
+/*
+ * store_close() that also sets *committed to the store sequence number
+ * committed last: items past it were never committed (abandoned after the
+ * shutdown timeout), so their acknowledgements must not be sent.
+ */
+void		 store_close_committed(struct store *s, uint64_t *committed);
 void		 store_set_shutdown_timeout(struct store *s, unsigned ms);
 
 #endif

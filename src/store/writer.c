@@ -194,6 +194,13 @@ store_ack_event(struct store *s)
 void
 store_close(struct store *s)
 {
+	store_close_committed(s, NULL);
+}
+
+/* See store.h. */
+void
+store_close_committed(struct store *s, uint64_t *committed)
+{
 	if (s == NULL)
 		return;
 	atomic_store(&s->closing, true);
@@ -213,6 +220,8 @@ store_close(struct store *s)
 		    "acknowledged)", s->path, (unsigned long long)s->dropped);
 	else if (s->db != NULL)
 		heal_unmark(s->path);
+	if (committed != NULL)
+		*committed = store_committed_seq(s);
 	store_free(s);
 }
 
@@ -614,6 +623,9 @@ store_write_session(struct store *s, const struct store_item *it)
 		bad |= sqlite3_bind_int64(st, 3, clock_wall_ms());
 		bad |= it->key != 0 ? sqlite3_bind_int64(st, 4,
 		    (sqlite3_int64)it->key) : sqlite3_bind_null(st, 4);
+		bad |= sqlite3_bind_int(st, 5, it->protocol != 0 ?
+		    it->protocol : 4);
+		bad |= sqlite3_bind_int64(st, 6, (sqlite3_int64)it->expiry_s);
 		return bad != SQLITE_OK ? GW_EIO :
 		    store_step(s, ST_SESSION_UPSERT);
 	case STORE_OP_SESSION_DEL:

@@ -58,6 +58,7 @@ import unittest
 from mqlite_harness import (PUBACK, PUBCOMP, PUBREC, PUBREL, SUBACK,
                             UNSUBACK, Broker, E2ETestCase, ack_pkt,
                             publish_pkt, subscribe_pkt, unsubscribe_pkt)
+from mqtt5_util import connect_v5, publish5
 
 STRACE = shutil.which("strace") or "/usr/bin/strace"
 SEND_CALLS = ("write", "writev", "sendto", "sendmsg", "send")
@@ -459,12 +460,18 @@ class TestFsyncOrder(E2ETestCase):
         return br
 
     # -- traffic --------------------------------------------------------
-    def qos_traffic(self, br, qos, n, sizes, tag, noise=None):
+    def qos_traffic(self, br, qos, n, sizes, tag, noise=None, v5=False):
         """n publishes of qos in pipelined windows; returns the client's
         local port and {packet id: marker}. With noise, a client that
         sends QoS 0 publishes (lazy work) before each window; their count
-        is added to self.n_qos0."""
-        c = self.client(br, client_id="fsync-%s-%s" % (tag, self.token))
+        is added to self.n_qos0. v5: the client speaks MQTT 5.0."""
+        cid = "fsync-%s-%s" % (tag, self.token)
+        if v5:
+            c = self.client(br, connect=False)
+            self.assertEqual(connect_v5(c, cid).reason, 0)
+        else:
+            c = self.client(br, client_id=cid)
+        pub = publish5 if v5 else publish_pkt
         expect = {}
         for win in windows(n, sizes):
             if noise is not None:
@@ -478,8 +485,8 @@ class TestFsyncOrder(E2ETestCase):
                 pid = i + 1
                 marker = "fsync%s-%s-%05d" % (tag, self.token, i)
                 expect[pid] = marker.encode()
-                data += publish_pkt("fsync/%s/%d" % (tag, i),
-                                    "{\"m\":\"%s;\"}" % marker, qos, pid=pid)
+                data += pub("fsync/%s/%d" % (tag, i),
+                            "{\"m\":\"%s;\"}" % marker, qos, pid=pid)
             c.send(data, timeout=self.ACK_TIMEOUT)
             ack = PUBACK if qos == 1 else PUBREC
             for i in win:
@@ -528,7 +535,7 @@ class TestFsyncOrder(E2ETestCase):
 
     # -- the check ------------------------------------------------------
     def run_and_check(self, durability, kinds=("q1", "q2", "sub"),
-                      **database):
+                      v5=False, **database):
         """Runs the traffic of kinds under strace and checks every ack."""
         full = durability == "full"
         br = self.start_traced(durability, **database)
@@ -540,10 +547,11 @@ class TestFsyncOrder(E2ETestCase):
         if "q1" in kinds:
             runs.append(self.qos_traffic(br, 1, self.N_QOS1,
                                          [1, 1, 2, 5, 20, 3, 40, 1, 8],
-                                         "q1", noise) + (PUBACK, "PUBACK"))
+                                         "q1", noise, v5) +
+                        (PUBACK, "PUBACK"))
         if "q2" in kinds:
             runs.append(self.qos_traffic(br, 2, self.N_QOS2,
-                                         [1, 4, 10, 1, 2], "q2", noise) +
+                                         [1, 4, 10, 1, 2], "q2", noise, v5) +
                         (PUBREC, "PUBREC"))
         if noise is not None:
             noise.disconnect()
@@ -656,6 +664,10 @@ class TestFsyncOrder(E2ETestCase):
 
     def test_normal_no_fsync_on_ack_path(self):
         self.run_and_check("normal")
+
+    def test_full_mqtt5_puback_pubrec_follow_wal_fsync(self):
+        # The 5.0 acks (reason codes, properties) follow the same order.
+        self.run_and_check("full", ("q1", "q2"), v5=True)
 
 
 class TestTraceReading(unittest.TestCase):

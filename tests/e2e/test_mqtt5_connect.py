@@ -120,7 +120,10 @@ class TestAcks5(E2ETestCase):
         connect_v5(c, "v5-acks")
         c.send(publish5("v5/q1", b"one", qos=1, pid=7))
         a = expect5(c, PUBACK)
-        self.assertEqual((a.pid, a.reason, a.body), (7, 0, b"\x00\x07"))
+        if MOSQUITTO:   # 0x10 No matching subscribers is also standard
+            self.assertIn(a.reason, (0, 0x10))
+        else:
+            self.assertEqual((a.pid, a.reason, a.body), (7, 0, b"\x00\x07"))
         c.send(publish5("v5/q2", b"two", qos=2, pid=8))
         r = expect5(c, PUBREC)
         self.assertEqual((r.pid, r.reason), (8, 0))
@@ -131,7 +134,8 @@ class TestAcks5(E2ETestCase):
         c.send(ack5(PUBREL, 99))
         p = expect5(c, PUBCOMP)
         self.assertEqual(p.pid, 99)
-        self.assertEqual(p.reason, 0x92)
+        if not MOSQUITTO:       # Mosquitto answers Success
+            self.assertEqual(p.reason, 0x92)
         c.send(publish5("v5/q0", b"zero"))
         c.send(PINGREQ_PKT)
         self.assertEqual(read5(c).type, PINGRESP)
@@ -147,10 +151,10 @@ class TestAcks5(E2ETestCase):
         c = self.client(connect=False)
         connect_v5(c, "v5-sub")
         c.send(subscribe5(3, [("a/#", opts(2)), ("b/+", opts(1)),
-                              ("c", opts(0)), ("bad/#/x", opts(1))]))
+                              ("c", opts(0))]))
         s = expect5(c, SUBACK)
         self.assertEqual(s.pid, 3)
-        self.assertEqual(s.codes, [2, 1, 0, 0x8F])
+        self.assertEqual(s.codes, [2, 1, 0])
         c.send(unsubscribe5(4, ["a/#", "nope"]))
         u = expect5(c, UNSUBACK)
         self.assertEqual((u.pid, u.codes), (4, [0x00, 0x11]))
@@ -180,6 +184,17 @@ class TestAcks5(E2ETestCase):
         sub.send(ack5(PUBCOMP, m.pid))
         sub.send(PINGREQ_PKT)
         self.assertEqual(read5(sub).type, PINGRESP)
+
+
+    @mqlite_only("Mosquitto closes the connection for an invalid filter")
+    def test_suback_invalid_filter(self):
+        c = self.client(connect=False)
+        connect_v5(c, "v5-badsub")
+        c.send(subscribe5(5, [("ok/#", opts(1)), ("bad/#/x", opts(1))]))
+        s = expect5(c, SUBACK)
+        self.assertEqual((s.pid, s.codes), (5, [1, 0x8F]))
+        c.send(PINGREQ_PKT)
+        self.assertEqual(read5(c).type, PINGRESP)
 
 
 class TestClients5(E2ETestCase):

@@ -216,7 +216,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(!r.timed_out);
 	check_output(data, size, &r.out, r.truncated);
 	ev_timer_cancel(loop, &r.tick);
-	broker_finish(r.b);
+	broker_finish(r.b, UINT64_MAX);
 	broker_free(r.b);
 	close(r.fd);
 	ev_free(loop);
