@@ -6,6 +6,16 @@
  * resending what was in flight), the will message and the keepalive timer.
  * Credentials are checked by access.c between decoding and accepting; a
  * login it parks comes back through handle_connect_resume().
+ *
+ * The CONNECT fixes the connection's protocol level (c->version). A 5.0
+ * CONNECT is decoded with its properties: the session lives as long as its
+ * Session Expiry Interval says (0: ends with the connection; a 3.1.1
+ * persistent session has only limits.session_expiry), Clean Start discards
+ * an old one, an empty client id is assigned whatever Clean Start says and
+ * returned as Assigned Client Identifier, and the CONNACK announces what
+ * this server supports and limits (connack5()). Refusals carry 5.0 reason
+ * codes (proto5.c); a CONNECT naming an Authentication Method is refused
+ * with 0x8C, enhanced authentication not being offered.
  */
 #include <sys/random.h>
 

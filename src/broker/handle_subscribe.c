@@ -2,16 +2,18 @@
 /*
  * SUBSCRIBE and UNSUBSCRIBE. Each filter is checked (an invalid one gets
  * return code 0x80 in the SUBACK; a 5.0 client gets the reason code:
- * 0x8F invalid, 0x87 not authorized, 0x97 over max_subscriptions), added
- * to the session and the trie with the requested QoS granted, and then the
- * matching retained messages are sent after the SUBACK, with the retain
- * flag set. 5.0 options: No Local and Retain As Published travel with the
- * QoS in the trie (SESSION_SUB_*, read by outbound.c) and in the saved
- * session; Retain Handling 1 and 2 hold back the retained messages. For a persistent
- * session the new subscription list is saved through the store first and
- * the SUBACK (and the retained messages after it) or UNSUBACK waits for
- * that commit, like a publish acknowledgement. A filter the ACL does not
- * grant gets 0x80 too (access.c).
+ * 0x8F invalid, 0x87 not authorized by the ACL (access.c), 0x97 over
+ * max_subscriptions), added to the session and the trie with the
+ * requested QoS granted, and then the matching retained messages are sent
+ * after the SUBACK, with the retain flag set. For a persistent session the
+ * new subscription list is saved through the store first and the SUBACK
+ * (and the retained messages after it) or UNSUBACK waits for that commit,
+ * like a publish acknowledgement.
+ *
+ * 5.0 options: No Local and Retain As Published travel with the QoS in the
+ * trie (SESSION_SUB_*, read by outbound.c) and in the saved session;
+ * Retain Handling 1 and 2 hold back the retained messages. A 5.0 UNSUBACK
+ * carries one reason code per filter (0x11: no such subscription).
  */
 #include <stdlib.h>
 #include <string.h>

@@ -251,13 +251,23 @@ def read5(c, timeout=None):
 
 
 def expect5(c, ptype, timeout=5.0):
-    """The next 5.0 packet of type ptype (others are dropped); raises
-    Closed or TimeoutError."""
+    """The next 5.0 packet of type ptype; the others read meanwhile are
+    kept in c.skipped5 (see skipped5()). Raises Closed or TimeoutError."""
     deadline = time.monotonic() + timeout
     while True:
         p = P5(c.read_raw(max(0.001, deadline - time.monotonic())))
         if p.type == ptype:
             return p
+        if not hasattr(c, "skipped5"):
+            c.skipped5 = []
+        c.skipped5.append(p)
+
+
+def skipped5(c):
+    """The packets expect5() passed over on c since the last call."""
+    out = getattr(c, "skipped5", [])
+    c.skipped5 = []
+    return out
 
 
 def closing_packets(c, timeout=5.0):

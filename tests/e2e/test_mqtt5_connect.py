@@ -4,10 +4,12 @@
 publishes stored like 3.1.1 ones. Raw sockets (byte-exact), paho-mqtt in
 5.0 mode and mosquitto_pub/sub -V 5."""
 
+import json
+import os
 import subprocess
 import threading
 
-from mqlite_harness import (CONNACK, HOST, MOSQUITTO, PINGREQ_PKT, PINGRESP,
+from mqlite_harness import (CONNACK, HOST, Broker, MOSQUITTO, PINGREQ_PKT, PINGRESP,
                             PUBACK, PUBCOMP, PUBREC, SUBACK, UNSUBACK,
                             E2ETestCase, mqlite_only, wait_until)
 from mqtt5_util import (P_ASSIGNED_ID, P_AUTH_METHOD, P_MAXIMUM_PACKET_SIZE,
@@ -255,3 +257,42 @@ class TestClients5(E2ETestCase):
                          ["mc5/1 m1", "mc5/2 m2"])
         if not MOSQUITTO:
             self.broker.wait_count(2, "topic like 'mc5/%'")
+
+
+@mqlite_only("mqlite's ACL file")
+class TestAcl5(E2ETestCase):
+    auto_start = False
+
+    def setUp(self):
+        E2ETestCase.setUp(self)
+        acl = os.path.join(self.workdir, "acl.json")
+        with open(acl, "w") as f:
+            json.dump({"anonymous": [{"topic": "ok/#",
+                                      "access": "readwrite"}]}, f)
+        br = Broker(self.workdir, name="acl5")
+        br.update_config(auth={"acl_file": acl})
+        self.brokers.append(br)
+        br.start()
+        self.broker = br
+
+    def test_refusals_carry_0x87(self):
+        c = self.client(connect=False)
+        connect_v5(c, "acl5")
+        c.send(publish5("no/pub", b"x", qos=1, pid=1))
+        a = expect5(c, PUBACK)
+        self.assertEqual((a.pid, a.reason), (1, 0x87))
+        c.send(publish5("no/pub2", b"x", qos=2, pid=2))
+        r = expect5(c, PUBREC)
+        self.assertEqual((r.pid, r.reason), (2, 0x87))
+        c.send(publish5("ok/pub", b"y", qos=1, pid=3))
+        a = expect5(c, PUBACK)
+        self.assertEqual((a.pid, a.reason), (3, 0))
+        c.send(subscribe5(4, [("ok/#", opts(1)), ("no/#", opts(1))]))
+        s = expect5(c, SUBACK)
+        self.assertEqual((s.pid, s.codes), (4, [1, 0x87]))
+        self.broker.wait_count(1, "topic = 'ok/pub'")
+        self.assertEqual(self.broker.count("topic like 'no/%'"), 0)
+        # A 3.1.1 client keeps its 3.1.1 answers (PUBACK, SUBACK 0x80).
+        old = self.client(client_id="acl311")
+        old.publish("no/old", b"z", qos=1)
+        self.assertEqual(old.subscribe([("no/#", 1)]), [0x80])
