@@ -35,6 +35,7 @@
 #include "broker/subs.h"
 #include "config.h"
 #include "mem.h"
+#include "mqtt/reason.h"
 
 static void	auth_done(void *, bool, void *);
 
@@ -117,8 +118,10 @@ refuse_timer_cb(struct ev_loop *loop, void *arg)
 
 	(void)loop;
 	c->auth_wait = false;
-	codec_encode_connack(&c->conn.out, false, CODEC_CONNACK_NOT_AUTHORIZED);
-	client_close_after_write(c, "not authorized");
+	/* 5.0: a wrong password is 0x86, no user name where one is due 0x87. */
+	proto5_connack_refuse(c, CODEC_CONNACK_NOT_AUTHORIZED,
+	    c->username != NULL ? REASON_BAD_CREDENTIALS :
+	    REASON_NOT_AUTHORIZED, "not authorized");
 }
 
 /* Answers CONNACK 5, at once or after the failure delay. */
@@ -167,9 +170,8 @@ access_login(struct client *c, const struct codec_connect *cc,
 			log_warn("refusing a login from %s: %d logins are "
 			    "being checked already", c->conn.peer,
 			    AUTH_MAX_PENDING);
-		codec_encode_connack(&c->conn.out, false,
-		    CODEC_CONNACK_UNAVAILABLE);
-		client_close_after_write(c, NULL);
+		proto5_connack_refuse(c, CODEC_CONNACK_UNAVAILABLE,
+		    REASON_SERVER_BUSY, NULL);
 		return ACCESS_WAIT;
 	case AUTH_PENDING:
 		break;

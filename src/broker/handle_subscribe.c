@@ -52,6 +52,11 @@ sub_decode(struct client *c, const uint8_t *body, size_t len,
 		if ((rc = codec5_decode_subscribe(body, len, &s5,
 		    &c->disc_reason)) != 0)
 			return rc;
+		/* Announced as not available in CONNACK (3.8.2.1.2). */
+		if (props_has(&s5.props, PROPS_SUBSCRIPTION_ID)) {
+			c->disc_reason = REASON_SUB_IDS_NOT_SUPPORTED;
+			return GW_EPROTO;
+		}
 		out->packet_id = s5.packet_id;
 		out->count = s5.count;
 		out->entries = s5.entries;

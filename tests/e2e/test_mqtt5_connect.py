@@ -9,7 +9,7 @@ import os
 import subprocess
 import threading
 
-from mqlite_harness import (CONNACK, HOST, Broker, MOSQUITTO, PINGREQ_PKT, PINGRESP,
+from mqlite_harness import (CONNACK, HOST, Broker, daemon_path, MOSQUITTO, PINGREQ_PKT, PINGRESP,
                             PUBACK, PUBCOMP, PUBREC, SUBACK, UNSUBACK,
                             E2ETestCase, mqlite_only, wait_until)
 from mqtt5_util import (P_ASSIGNED_ID, P_AUTH_METHOD, P_MAXIMUM_PACKET_SIZE,
@@ -296,3 +296,42 @@ class TestAcl5(E2ETestCase):
         old = self.client(client_id="acl311")
         old.publish("no/old", b"z", qos=1)
         self.assertEqual(old.subscribe([("no/#", 1)]), [0x80])
+
+
+@mqlite_only("mqlite's password file")
+class TestLogin5(E2ETestCase):
+    auto_start = False
+
+    def setUp(self):
+        E2ETestCase.setUp(self)
+        pw = os.path.join(self.workdir, "passwd")
+        subprocess.run([daemon_path(), "passwd", "-c", "-b", pw, "alice",
+                        "secret"], check=True, capture_output=True,
+                       timeout=30)
+        br = Broker(self.workdir, name="login5")
+        br.update_config(auth={"password_file": pw})
+        self.brokers.append(br)
+        br.start()
+        self.broker = br
+
+    def refused(self, **kw):
+        c = self.client(connect=False)
+        c.send(connect5("login5", **kw))
+        pk = closing_packets(c, 15)
+        self.assertEqual([p.type for p in pk], [CONNACK])
+        return pk[0].reason
+
+    def test_reason_codes(self):
+        self.assertEqual(self.refused(), 0x87)
+        self.assertEqual(self.refused(username="alice", password="wrong"),
+                         0x86)
+        self.assertEqual(self.refused(username="nobody", password="x"),
+                         0x86)
+        c = self.client(connect=False)
+        ca = connect_v5(c, "login5", username="alice", password="secret")
+        self.assertEqual(ca.reason, 0)
+        # 3.1.1 keeps return code 5 for both.
+        old = self.client(connect=False)
+        self.assertEqual(old.connect("old", expect_rc=None,
+                                     username="alice",
+                                     password="wrong").rc, 5)

@@ -61,6 +61,9 @@ EXTRA = [
     ("auth_success", 0x82, b"\xf0\x00"),
     ("auth_continue", 0x82, packet(15, 0, b"\x18" + props((0x15, "SCRAM")))),
     ("too_large", 0x95, publish5("big", b"x" * 5000)),
+    ("subscription_identifier", 0xA1, packet(8, 2, struct.pack("!H", 1) +
+                                             props((0x0B, 7)) +
+                                             struct.pack("!H", 1) + b"a\x00")),
     ("subscribe_empty_filter", 0x81, packet(8, 2, struct.pack("!H", 1) +
                                             props() + b"\x00\x00\x00")),
 ]
@@ -201,3 +204,34 @@ class TestServerDisconnect(E2ETestCase):
                 pk = closing_packets(c)
                 self.assertEqual([p.type for p in pk], [DISCONNECT])
                 self.assertEqual(0x1F in pk[0].props, want, pk)
+
+
+@mqlite_only("limits.input_budget")
+class TestQuotaDisconnect(E2ETestCase):
+    limits = {"input_budget": "256KB"}
+
+    def test_input_budget_shed_gets_0x97(self):
+        """Four 5.0 clients each send 100 KB of a 200 KB publish: past the
+        256 KB budget the ones waiting longest are closed, each told 0x97
+        first; a client sending whole packets is still served."""
+        from mqlite_harness import varint
+        senders = []
+        for i in range(4):
+            c = self.client(connect=False)
+            connect_v5(c, "shed-%d" % i)
+            body_len = 200 * 1000
+            c.send(bytes([PUBLISH << 4]) + varint(body_len) +
+                   struct.pack("!H", 1) + b"s" + b"\0" * (100 * 1000))
+            senders.append(c)
+            time.sleep(0.05)
+        got = []
+        for c in senders:
+            try:
+                got.append([(p.type, p.reason)
+                            for p in closing_packets(c, 2)])
+            except AssertionError:
+                pass            # still open: not shed
+        self.assertGreaterEqual(len(got), 1)
+        for pk in got:
+            self.assertEqual(pk, [(DISCONNECT, 0x97)])
+        self.assert_serving()

@@ -69,6 +69,8 @@ test_defaults(void)
 	CU_ASSERT_EQUAL(cfg.max_connections, 10000);
 	CU_ASSERT_EQUAL(cfg.max_packet_bytes, 1048576);
 	CU_ASSERT_EQUAL(cfg.max_inflight, 20);
+	CU_ASSERT_EQUAL(cfg.topic_alias_maximum, 10);
+	CU_ASSERT_EQUAL(cfg.max_keepalive_ms, 0);
 	CU_ASSERT_EQUAL(cfg.max_queued, 1000);
 	CU_ASSERT_EQUAL(cfg.max_sessions, 100000);
 	CU_ASSERT_EQUAL(cfg.connect_timeout_ms, 10000);
@@ -176,6 +178,13 @@ test_empty_object_keeps_defaults(void)
 	CU_ASSERT_STRING_EQUAL(cfg.db_path, "telemetry.db");
 	CU_ASSERT_TRUE(cfg.allow_anonymous);
 	config_free(&cfg);
+	/* The MQTT 5.0 keys: a count and a duration. */
+	CU_ASSERT_EQUAL(cfgtest_load(&cfg, &s, "{\"limits\": "
+	    "{\"topic_alias_maximum\": 0, \"max_keepalive\": \"90s\"}}"), 0);
+	CU_ASSERT_EQUAL(s.n, 0);
+	CU_ASSERT_EQUAL(cfg.topic_alias_maximum, 0);
+	CU_ASSERT_EQUAL(cfg.max_keepalive_ms, 90000);
+	config_free(&cfg);
 }
 
 static void
@@ -282,6 +291,10 @@ test_out_of_range(void)
 	    "limits.max_packet_bytes", "256MB");
 	expect_one("{\"limits\": {\"max_queued\": 1e30}}",
 	    "limits.max_queued", "out of range");
+	expect_one("{\"limits\": {\"topic_alias_maximum\": 65536}}",
+	    "limits.topic_alias_maximum", "out of range");
+	expect_one("{\"limits\": {\"max_keepalive\": \"19h\"}}",
+	    "limits.max_keepalive", "out of range");
 	expect_one("{\"listeners\": []}", "listeners", "1 to 16");
 	expect_one("{\"metrics\": {\"port\": 99999}}", "metrics.port",
 	    "out of range");
