@@ -122,6 +122,12 @@ render_broker(struct buf *out, const struct broker_stats *st)
 		{ "mqlite_queue_full_dropped_total", "counter",
 		    "QoS 1/2 messages dropped over max_queued",
 		    st->dropped_queue_full },
+		{ "mqlite_packet_too_large_dropped_total", "counter",
+		    "Messages not sent to a client: larger than its MQTT 5.0 "
+		    "Maximum Packet Size", st->dropped_too_large },
+		{ "mqlite_messages_expired_total", "counter",
+		    "Queued or retained messages dropped when their MQTT 5.0 "
+		    "Message Expiry Interval passed", st->expired },
 		{ "mqlite_protocol_errors_total", "counter",
 		    "Connections closed on protocol errors",
 		    st->protocol_errors },

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "broker/alias.h"
 #include "broker/broker_int.h"
 #include "broker/msg.h"
 #include "broker/retain.h"
@@ -817,6 +818,8 @@ client_destroy(struct client *c)
 		}
 	}
 	gw_free(c->username);
+	alias_free(&c->aliases);
+	alias_out_free(&c->aliases_out);
 	gw_free(c);
 }
 

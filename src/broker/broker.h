@@ -32,6 +32,9 @@ struct broker_stats {
 	uint64_t	publish_out;		/* PUBLISH packets sent */
 	uint64_t	dropped_qos0;		/* QoS 0 to a full client */
 	uint64_t	dropped_queue_full;	/* QoS 1/2 over max_queued */
+	uint64_t	dropped_too_large;	/* over a client's Maximum
+						 * Packet Size (MQTT 5.0) */
+	uint64_t	expired;		/* Message Expiry passed */
 	uint64_t	protocol_errors;	/* connections closed on errors */
 	uint64_t	store_pauses;		/* reads paused on a full store */
 	uint64_t	output_pauses;		/* paused: output_bytes */

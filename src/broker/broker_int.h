@@ -27,6 +27,8 @@
 #include "net/ev.h"
 
 struct acl;
+struct alias_out;
+struct alias_table;
 struct auth;
 struct msg;
 struct retain;
@@ -85,6 +87,10 @@ struct client {
 	uint32_t	 will_delay;	/* 5.0: Will Delay Interval (s) */
 	uint32_t	 max_packet;	/* 5.0: the client's Maximum Packet
 					 * Size, 0 = no limit */
+	struct alias_table *aliases;	/* 5.0: inbound topic aliases
+					 * (alias.c), NULL until the first */
+	struct alias_out *aliases_out;	/* 5.0: aliases we send, NULL
+					 * until the first */
 	bool		 read_paused;	/* EV_READ removed by backpressure */
 	bool		 clean_disconnect; /* DISCONNECT received */
 	bool		 outbox_wait;	/* a publish waits for outbox room */
@@ -254,9 +260,6 @@ int	proto5_parse_header(const struct client *c, const uint8_t *buf,
 int	proto5_send_ack(struct client *c, uint8_t type, uint16_t pid,
 	    uint8_t reason);
 int	proto5_send_empty(struct client *c, uint8_t type);
-int	proto5_encode_publish(struct client *c, struct buf *out,
-	    const struct msg *m, uint8_t qos, bool retain, bool dup,
-	    uint16_t pid);
 int	proto5_connack_refuse(struct client *c, uint8_t rc311,
 	    uint8_t reason, const char *why);
 void	proto5_disconnect(struct client *c, uint8_t reason, const char *why);
@@ -340,5 +343,11 @@ void	outbound_resume(struct broker *b, struct session *s);
 void	outbound_send_retained(struct broker *b, struct session *s,
 	    const char *filter, size_t len, uint8_t qos);
 void	outbound_drop_session(struct broker *b, struct session *s);
+/*
+ * Removes retained message m (borrowed), whose expiry passed, from the
+ * retained trie and, through the store, from the database; nothing when
+ * the topic holds another message by now.
+ */
+void	outbound_retained_expire(struct broker *b, struct msg *m);
 
 #endif

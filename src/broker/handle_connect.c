@@ -339,11 +339,12 @@ connect_accept(struct client *c, const struct codec5_connect *cc5)
 	expire_session_online(b, s);
 
 	if (cc->will_flag) {
-		c->will = msg_new(cc->will_topic.ptr, cc->will_topic.len,
+		c->will = msg_new5(cc->will_topic.ptr, cc->will_topic.len,
 		    s->client_id, s->id_len, c->username,
 		    c->username ? strlen(c->username) : 0,
 		    cc->will_payload.ptr, cc->will_payload.len, cc->will_qos,
-		    cc->will_retain, 0);
+		    cc->will_retain, 0, CLIENT_V5(c) ? &cc5->will_props :
+		    NULL);
 		if (c->will == NULL)
 			return GW_ENOMEM;
 		if (props_has(&cc5->will_props, PROPS_WILL_DELAY))

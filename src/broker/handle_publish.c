@@ -10,9 +10,14 @@
  * (access.c: ACL, $SYS) is acknowledged in order and otherwise dropped.
  * The broker's own $SYS values (broker_sys_publish) take a short path:
  * kept in their own retained trie, fanned out, never stored.
+ *
+ * MQTT 5.0: a Topic Alias is resolved first (alias.c), so ACL, rules and
+ * subscribers only ever see the topic name; the message keeps the
+ * forwardable properties of the PUBLISH (msg.h).
  */
 #include <string.h>
 
+#include "broker/alias.h"
 #include "broker/broker_int.h"
 #include "broker/msg.h"
 #include "broker/retain.h"
@@ -161,9 +166,18 @@ handle_publish(struct client *c, uint8_t flags, const uint8_t *body,
 		client_log(LOG_LVL_INFO, c, "malformed PUBLISH");
 		return rc;
 	}
+	if (CLIENT_V5(c) && props_has(&p5.props, PROPS_TOPIC_ALIAS) &&
+	    (rc = alias_resolve(&c->aliases, c->alias_max,
+	    p5.props.topic_alias, &p->topic, &c->disc_reason)) != 0) {
+		if (rc != GW_ENOMEM)
+			client_log(LOG_LVL_INFO, c, "PUBLISH with %s Topic "
+			    "Alias %u (maximum %u)", c->disc_reason ==
+			    REASON_TOPIC_ALIAS_INVALID ? "invalid" :
+			    "unknown", p5.props.topic_alias, c->alias_max);
+		return rc;
+	}
 	if (p->topic.len == 0) {
-		/* Topic aliases are not resolved here: nothing to route. */
-		c->disc_reason = REASON_TOPIC_ALIAS_INVALID;
+		c->disc_reason = REASON_PROTOCOL_ERROR;
 		return GW_EPROTO;
 	}
 	ack = p->qos == 1 ? CODEC_PUBACK : CODEC_PUBREC;
@@ -184,9 +198,10 @@ handle_publish(struct client *c, uint8_t flags, const uint8_t *body,
 		return client_hold_ack(c, ack, p->packet_id, NULL,
 		    REASON_NOT_AUTHORIZED);
 	}
-	m = msg_new(p->topic.ptr, p->topic.len, s->client_id, s->id_len,
+	m = msg_new5(p->topic.ptr, p->topic.len, s->client_id, s->id_len,
 	    c->username, c->username != NULL ? strlen(c->username) : 0,
-	    p->payload, p->payload_len, p->qos, p->retain, clock_wall_ms());
+	    p->payload, p->payload_len, p->qos, p->retain, clock_wall_ms(),
+	    CLIENT_V5(c) ? &p5.props : NULL);
 	if (m == NULL)
 		return GW_ENOMEM;
 	if ((rc = broker_accept_publish(c->b, c, m, p->packet_id)) != 0) {

@@ -12,22 +12,142 @@
  * packet id its session_msgs row id gives, so a restart resends it with
  * the same id. Every delivery is checked against the receiving session's
  * ACL read rules first (access.c).
+ *
+ * MQTT 5.0: the PUBLISH is encoded per subscriber. A 5.0 client gets the
+ * message's forwardable properties (msg.h) with the Message Expiry
+ * Interval lowered to what is left of it; a 3.1.1 client gets the plain
+ * message. A message whose PUBLISH would exceed the Maximum Packet Size
+ * the client set is not sent to it (counted, logged rate-limited), as
+ * 3.1.2.11.4 asks. A message whose expiry passed before its delivery
+ * started (waiting in a session queue, or retained) is dropped and its
+ * stored copy deleted; the onward delivery to a client online when the
+ * message arrives starts at once, so it never expires on the way. A 5.0
+ * client that takes topic aliases gets them for the first topics sent to
+ * it (alias.c).
  */
 #include <string.h>
 
+#include "broker/alias.h"
 #include "broker/broker_int.h"
 #include "broker/msg.h"
 #include "broker/retain.h"
 #include "broker/share.h"
 #include "broker/subs.h"
+#include "clock.h"
 #include "config.h"
 #include "err.h"
 #include "mem.h"
+#include "mqtt/codec5.h"
+#include "store/store.h"
 
 static bool
 session_online(const struct session *s)
 {
 	return s->client != NULL && s->client->state == CLIENT_CONNECTED;
+}
+
+/*
+ * The properties m goes out with to a 5.0 client at now_ms: its own
+ * block, the Message Expiry Interval lowered to what is left. NULL when
+ * it has none.
+ */
+static const struct props *
+publish_props(const struct msg *m, long long now_ms, struct props *pp)
+{
+	if (!msg_props(m, pp))
+		return NULL;
+	if (props_has(pp, PROPS_MESSAGE_EXPIRY))
+		pp->message_expiry = msg_expiry_left(m, now_ms);
+	return pp;
+}
+
+/* Size of the whole PUBLISH m makes for c (QoS > 0: with its id). */
+static size_t
+publish_size(const struct client *c, const struct msg *m, uint8_t qos)
+{
+	struct props pp;
+	size_t rem, plen = 0;
+
+	rem = 2 + (size_t)m->topic_len + (qos > 0 ? 2 : 0) + m->payload_len;
+	if (CLIENT_V5(c)) {
+		if (publish_props(m, 0, &pp) != NULL &&
+		    props_size(&pp, CODEC_PUBLISH, &plen) != 0)
+			return SIZE_MAX;
+		rem += props_varint_size((uint32_t)plen) + plen;
+	}
+	return 1 + props_varint_size((uint32_t)rem) + rem;
+}
+
+/*
+ * Whether m fits the Maximum Packet Size of s's client; when not, it is
+ * counted and logged (rate-limited) as dropped for that client.
+ */
+static bool
+publish_fits(struct broker *b, struct session *s, const struct msg *m,
+    uint8_t qos)
+{
+	uint32_t max = s->client->max_packet;
+
+	if (max == 0 || publish_size(s->client, m, qos) <= max)
+		return true;
+	b->stats.dropped_too_large++;
+	log_limited(&b->drop_log, BROKER_LOG_BURST, BROKER_LOG_PERIOD_MS,
+	    LOG_LVL_WARN, "client %s: dropping message on %s: larger than "
+	    "its Maximum Packet Size %u", s->client_id, m->topic, max);
+	if (b->drop_log.suppressed > 0)
+		broker_log_later(b);
+	return false;
+}
+
+/*
+ * The 5.0 PUBLISH of o for c: m's properties and, when c takes topic
+ * aliases, the alias of its topic (an empty topic once c knows it; a new
+ * alias only when the 3 bytes it adds keep the packet within c's maximum
+ * size). The alias is recorded once the packet is in the output.
+ */
+static int
+send_publish5(struct client *c, const struct out_msg *o, bool dup)
+{
+	struct msg *m = o->m;
+	struct codec_publish p;
+	struct props pp;
+	const struct props *pr;
+	uint16_t alias = 0, amax;
+	bool known = false;
+	int rc;
+
+	memset(&p, 0, sizeof p);
+	p.qos = o->qos;
+	p.retain = o->retain;
+	p.dup = dup;
+	p.topic.ptr = m->topic;
+	p.topic.len = m->topic_len;
+	p.packet_id = o->pid;
+	p.payload = m->payload;
+	p.payload_len = m->payload_len;
+	pr = publish_props(m, clock_wall_ms(), &pp);
+	amax = c->peer_alias_max < c->alias_max ? c->peer_alias_max :
+	    c->alias_max;
+	if (amax > 0)
+		alias = alias_out_find(&c->aliases_out, amax, m->topic,
+		    m->topic_len, &known);
+	if (alias != 0 && !known && c->max_packet != 0 &&
+	    publish_size(c, m, o->qos) + 3 > c->max_packet)
+		alias = 0;
+	if (alias != 0) {
+		if (pr == NULL) {
+			memset(&pp, 0, sizeof pp);
+			pr = &pp;
+		}
+		pp.topic_alias = alias;
+		props_set(&pp, PROPS_TOPIC_ALIAS);
+		if (known)
+			p.topic.len = 0;
+	}
+	rc = codec5_encode_publish(&c->conn.out, &p, pr);
+	if (rc == 0 && alias != 0 && !known)
+		alias_out_add(c->aliases_out, alias, m->topic, m->topic_len);
+	return rc;
 }
 
 /* Appends the PUBLISH for o to the client's output. */
@@ -38,13 +158,32 @@ send_publish(struct broker *b, struct client *c, const struct out_msg *o,
 	struct msg *m = o->m;
 	int rc;
 
-	rc = proto5_encode_publish(c, &c->conn.out, m, o->qos, o->retain != 0,
-	    dup, o->pid);
+	if (CLIENT_V5(c))
+		rc = send_publish5(c, o, dup);
+	else
+		rc = codec_encode_publish(&c->conn.out, m->topic, m->topic_len,
+		    m->payload, m->payload_len, o->qos, o->retain, dup,
+		    o->pid);
 	if (rc == 0) {
 		b->stats.publish_out++;
 		client_want_flush(c);
 	}
 	return rc;
+}
+
+/*
+ * Whether queued message m expired before its delivery started: then it
+ * is counted and its stored copy (key, 0 if none) deleted; the caller
+ * drops its reference.
+ */
+static bool
+queued_expired(struct broker *b, const struct msg *m, uint64_t key)
+{
+	if (!msg_expired(m, clock_wall_ms()))
+		return false;
+	b->stats.expired++;
+	persist_msg_delete(b, key);
+	return true;
 }
 
 /*
@@ -96,6 +235,8 @@ outbound_deliver_shared(struct broker *b, struct session *s, struct msg *m,
 	o.qos = qos;
 	o.retain = retain;
 	o.share = share;
+	if (session_online(s) && !publish_fits(b, s, m, qos))
+		return;
 	if (qos == 0) {
 		if (!session_online(s))
 			return;
@@ -146,8 +287,13 @@ outbound_pump(struct broker *b, struct session *s)
 	    buf_used(&c->conn.out) <= b->out_limit &&
 	    (pid = outbound_pid(s, session_queue_peek(s))) != 0) {
 		session_queue_pop(s, &o);
-		if (!access_deliver(b, s, o.m, false)) {
+		if (!access_deliver(b, s, o.m, false) ||
+		    !publish_fits(b, s, o.m, o.qos)) {
 			persist_msg_delete(b, o.key);
+			msg_unref(&o.m);
+			continue;
+		}
+		if (queued_expired(b, o.m, o.key)) {
 			msg_unref(&o.m);
 			continue;
 		}
@@ -174,7 +320,12 @@ outbound_resume(struct broker *b, struct session *s)
 		o = &s->inflight[i];
 		if (o->state == OUT_WAIT_PUBCOMP)
 			proto5_send_ack(c, CODEC_PUBREL, o->pid, 0);
-		else
+		else if (!publish_fits(b, s, o->m, o->qos)) {
+			/* The client came back with a smaller maximum. */
+			persist_msg_delete(b, o->key);
+			session_inflight_remove(s, o);
+			i--;
+		} else
 			send_publish(b, c, o, true);
 	}
 	client_want_flush(c);
@@ -247,6 +398,9 @@ struct retained_ctx {
 	struct session	*s;
 	uint8_t		 qos;
 	bool		 full;		/* output over out_limit: QoS 0 drops */
+	long long	 now;		/* wall ms, for message expiry */
+	struct msg	**expired;	/* found expired (own refs) */
+	size_t		 nexpired, capexpired;
 };
 
 /*
@@ -260,7 +414,22 @@ retained_cb(struct msg *m, void *arg)
 	struct retained_ctx *rc = arg;
 	struct client *c = rc->s->client;
 	uint8_t qos = rc->qos < m->qos ? rc->qos : m->qos;
+	struct msg **nv;
+	size_t n;
 
+	if (msg_expired(m, rc->now)) {
+		/* Removed after the walk, which must not change the trie. */
+		if (rc->nexpired == rc->capexpired) {
+			n = rc->capexpired ? rc->capexpired * 2 : 8;
+			if ((nv = gw_realloc(rc->expired, n * sizeof *nv)) ==
+			    NULL)
+				return;
+			rc->expired = nv;
+			rc->capexpired = n;
+		}
+		rc->expired[rc->nexpired++] = msg_ref(m);
+		return;
+	}
 	if (c != NULL)
 		c->turn_work++;
 	if (qos == 0 && rc->full) {
@@ -276,10 +445,41 @@ void
 outbound_send_retained(struct broker *b, struct session *s,
     const char *filter, size_t len, uint8_t qos)
 {
-	struct retained_ctx rc = { b, s, qos, false };
+	struct retained_ctx rc;
+	size_t i;
 
+	memset(&rc, 0, sizeof rc);
+	rc.b = b;
+	rc.s = s;
+	rc.qos = qos;
+	rc.now = clock_wall_ms();
 	retain_match(b->retain, filter, len, retained_cb, &rc);
 	retain_match(b->sys_retain, filter, len, retained_cb, &rc);
+	for (i = 0; i < rc.nexpired; i++) {
+		outbound_retained_expire(b, rc.expired[i]);
+		msg_unref(&rc.expired[i]);
+	}
+	gw_free(rc.expired);
+}
+
+void
+outbound_retained_expire(struct broker *b, struct msg *m)
+{
+	struct store_item it;
+
+	if (!retain_remove(b->retain, m))
+		return;
+	b->stats.expired++;
+	if (b->intake_stopped)
+		return;
+	memset(&it, 0, sizeof it);
+	it.op = STORE_OP_RETAIN_EXPIRE;
+	it.msg = msg_ref(m);
+	if (broker_submit(b, &it) != 0) {
+		msg_unref(&it.msg);
+		log_warn("store queue full: expired retained %s stays in the "
+		    "database until the next start", m->topic);
+	}
 }
 
 void

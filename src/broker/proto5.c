@@ -92,32 +92,6 @@ proto5_send_empty(struct client *c, uint8_t type)
 	return rc;
 }
 
-/*
- * Appends to out the PUBLISH of m (borrowed) for c with the delivery's
- * qos, retain, dup and packet id, in c's protocol version. The 5.0 form
- * carries no properties here. 0, GW_ENOMEM or GW_EMALFORMED.
- */
-int
-proto5_encode_publish(struct client *c, struct buf *out, const struct msg *m,
-    uint8_t qos, bool retain, bool dup, uint16_t pid)
-{
-	struct codec_publish p;
-
-	if (!CLIENT_V5(c))
-		return codec_encode_publish(out, m->topic, m->topic_len,
-		    m->payload, m->payload_len, qos, retain, dup, pid);
-	memset(&p, 0, sizeof p);
-	p.qos = qos;
-	p.retain = retain;
-	p.dup = dup;
-	p.topic.ptr = m->topic;
-	p.topic.len = m->topic_len;
-	p.packet_id = qos > 0 ? pid : 0;
-	p.payload = m->payload;
-	p.payload_len = m->payload_len;
-	return codec5_encode_publish(out, &p, NULL);
-}
-
 /* The 5.0 CONNACK reason code for a 3.1.1 CONNACK return code. */
 static uint8_t
 connack_reason(uint8_t rc311)

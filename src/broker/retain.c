@@ -338,3 +338,32 @@ retain_get(const struct retain *r, const char *t, size_t len)
 		pos = le + 1;
 	}
 }
+
+/*
+ * Removes the topic of m when it still holds m (see retain.h), pruning
+ * the nodes left empty.
+ */
+bool
+retain_remove(struct retain *r, const struct msg *m)
+{
+	struct retain_node *n = r->root;
+	size_t pos = 0, le;
+
+	for (;;) {
+		le = topic_level_end(m->topic, m->topic_len, pos);
+		n = (struct retain_node *)topic_ltab_find(&n->kids,
+		    m->topic + pos, le - pos);
+		if (n == NULL)
+			return false;
+		if (le == m->topic_len)
+			break;
+		pos = le + 1;
+	}
+	if (n->msg != m)
+		return false;
+	r->count--;
+	r->bytes -= n->msg->payload_len;
+	msg_unref(&n->msg);
+	retain_prune(r, n);
+	return true;
+}

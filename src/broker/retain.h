@@ -8,6 +8,7 @@
 #ifndef GW_RETAIN_H
 #define GW_RETAIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct msg;
@@ -29,6 +30,12 @@ int		 retain_set(struct retain *r, struct msg *m);
  * filter, with the '$' rule of topic.h. Returns the number of calls. */
 size_t		 retain_match(const struct retain *r, const char *filter,
 		    size_t len, retain_cb cb, void *ctx);
+
+/*
+ * Removes the topic of m if it still holds m itself (not a newer
+ * message); returns whether it did. Drops the trie's reference.
+ */
+bool		 retain_remove(struct retain *r, const struct msg *m);
 
 /* The message retained under exactly topic t (borrowed) or NULL. */
 const struct msg *retain_get(const struct retain *r, const char *t,

@@ -37,7 +37,7 @@ will_publish(struct broker *b, struct msg *will)
 		log_warn("client %s: will on %s not published: not authorized "
 		    "by the ACL", will->client_id, will->topic);
 	} else {
-		will->received_ms = clock_wall_ms();
+		msg_restamp(will, clock_wall_ms());
 		log_info("client %s: publishing will on %s", will->client_id,
 		    will->topic);
 		broker_accept_publish(b, NULL, will, 0);

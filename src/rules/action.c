@@ -13,6 +13,8 @@
  * Non-UTF-8 bytes go in as base64. When a template holds an environment
  * value the rendered text is sealed (rules.h): the secret stays a ${NAME}
  * reference and every other '$' is doubled, so the outbox never stores it.
+ * The envelope of a message with MQTT 5.0 properties also carries them,
+ * as "properties" (absent otherwise, so 3.1.1 envelopes do not change).
  */
 #include <ctype.h>
 #include <math.h>
@@ -22,6 +24,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "broker/msg.h"
+#include "mqtt/props.h"
 #include "mqtt/utf8.h"
 #include "rules/rules_int.h"
 
@@ -492,6 +496,86 @@ fail:
 	return cJSON_Duplicate(n, 1);
 }
 
+/* Adds s (len bytes) to o as key, or to array o when key is NULL. */
+static bool
+add_str(cJSON *o, const char *key, const char *s, size_t len)
+{
+	cJSON *j;
+
+	if ((j = json_str(s, len, false)) == NULL)
+		return false;
+	if (key == NULL)
+		cJSON_AddItemToArray(o, j);
+	else
+		cJSON_AddItemToObject(o, key, j);
+	return true;
+}
+
+/*
+ * Adds m's MQTT 5.0 properties to envelope o as "properties": {
+ * "payload_format_indicator", "message_expiry_interval" (as published),
+ * "content_type", "response_topic", "correlation_data" (base64 with
+ * "correlation_data_encoding": "base64" when not UTF-8), "user_properties"
+ * ([[name, value], ...] in order) }, each only when set. Nothing when m has
+ * none. 0 or GW_ENOMEM.
+ */
+static int
+envelope_props(cJSON *o, const struct msg *m)
+{
+	struct props p;
+	struct codec_iter it;
+	struct codec_str n, v;
+	struct buf b = BUF_INIT;
+	cJSON *po, *ua, *pair;
+	bool ok = true;
+
+	if (!msg_props(m, &p))
+		return 0;
+	if ((po = cJSON_AddObjectToObject(o, "properties")) == NULL)
+		return GW_ENOMEM;
+	if (props_has(&p, PROPS_PAYLOAD_FORMAT))
+		ok &= cJSON_AddNumberToObject(po, "payload_format_indicator",
+		    p.payload_format) != NULL;
+	if (props_has(&p, PROPS_MESSAGE_EXPIRY))
+		ok &= cJSON_AddNumberToObject(po, "message_expiry_interval",
+		    p.message_expiry) != NULL;
+	if (props_has(&p, PROPS_CONTENT_TYPE))
+		ok &= add_str(po, "content_type", p.content_type.ptr,
+		    p.content_type.len);
+	if (props_has(&p, PROPS_RESPONSE_TOPIC))
+		ok &= add_str(po, "response_topic", p.response_topic.ptr,
+		    p.response_topic.len);
+	if (props_has(&p, PROPS_CORRELATION_DATA)) {
+		if (utf8_valid(p.correlation_data.ptr, p.correlation_data.len,
+		    false))
+			ok &= add_str(po, "correlation_data",
+			    p.correlation_data.ptr, p.correlation_data.len);
+		else if (value_append_base64(&b, p.correlation_data.ptr,
+		    p.correlation_data.len) != 0)
+			ok = false;
+		else
+			ok &= add_str(po, "correlation_data",
+			    (const char *)buf_head(&b), buf_used(&b)) &&
+			    cJSON_AddStringToObject(po,
+			    "correlation_data_encoding", "base64") != NULL;
+		buf_free(&b);
+	}
+	if (ok && p.n_user > 0) {
+		if ((ua = cJSON_AddArrayToObject(po, "user_properties")) ==
+		    NULL)
+			return GW_ENOMEM;
+		it = p.block;
+		while (ok && props_next_user(&it, &n, &v) == 1) {
+			if ((pair = cJSON_CreateArray()) == NULL)
+				return GW_ENOMEM;
+			cJSON_AddItemToArray(ua, pair);
+			ok &= add_str(pair, NULL, n.ptr, n.len);
+			ok &= add_str(pair, NULL, v.ptr, v.len);
+		}
+	}
+	return ok ? 0 : GW_ENOMEM;
+}
+
 /* The default envelope for c's message. */
 static cJSON *
 envelope(const struct rule_ctx *c)
@@ -538,7 +622,8 @@ envelope(const struct rule_ctx *c)
 	} else if (cJSON_AddNullToObject(o, "username") == NULL)
 		goto fail;
 	if (cJSON_AddNumberToObject(o, "qos", m->qos) == NULL ||
-	    cJSON_AddBoolToObject(o, "retain", m->retain) == NULL)
+	    cJSON_AddBoolToObject(o, "retain", m->retain) == NULL ||
+	    envelope_props(o, m) != 0)
 		goto fail;
 	buf_free(&b);
 	return o;

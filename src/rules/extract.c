@@ -23,7 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/msg.h"
 #include "broker/topic.h"
+#include "mqtt/props.h"
 #include "mqtt/utf8.h"
 #include "rules/rules_int.h"
 
@@ -615,13 +617,71 @@ jnode_value(const struct jdoc *d, const struct jnode *n,
 	}
 }
 
-/* {payload_raw}: TEXT when valid UTF-8 without NUL, else BLOB. */
+/*
+ * {payload_raw}: as the MQTT 5.0 Payload Format Indicator says when the
+ * publisher set it (1 TEXT, 0 BLOB); else TEXT when valid UTF-8 without
+ * NUL, else BLOB.
+ */
 static void
 payload_raw(const struct msg *m, struct rule_value *out)
 {
-	rule_value_bytes(out, utf8_valid(m->payload, m->payload_len, false) ?
-	    RULE_VTEXT : RULE_VBLOB, (const char *)m->payload,
-	    m->payload_len, false);
+	struct props p;
+	bool text;
+
+	if (msg_props(m, &p) && props_has(&p, PROPS_PAYLOAD_FORMAT))
+		text = p.payload_format == 1;
+	else
+		text = utf8_valid(m->payload, m->payload_len, false);
+	rule_value_bytes(out, text ? RULE_VTEXT : RULE_VBLOB,
+	    (const char *)m->payload, m->payload_len, false);
+}
+
+/*
+ * The MQTT 5.0 properties of m a placeholder names: content type,
+ * response topic and user properties are TEXT (the first user property
+ * of that name), correlation data TEXT when valid UTF-8 without NUL, else
+ * BLOB; NULL when m does not carry it (every 3.1.1 message).
+ */
+static void
+message_prop(const struct rule_ph *ph, const struct msg *m,
+    struct rule_value *out)
+{
+	struct props p;
+	struct codec_iter it;
+	struct codec_str n, v;
+
+	if (!msg_props(m, &p))
+		return;
+	switch (ph->kind) {
+	case PH_CONTENT_TYPE:
+		if (props_has(&p, PROPS_CONTENT_TYPE))
+			rule_value_bytes(out, RULE_VTEXT, p.content_type.ptr,
+			    p.content_type.len, false);
+		return;
+	case PH_RESPONSE_TOPIC:
+		if (props_has(&p, PROPS_RESPONSE_TOPIC))
+			rule_value_bytes(out, RULE_VTEXT,
+			    p.response_topic.ptr, p.response_topic.len, false);
+		return;
+	case PH_CORRELATION_DATA:
+		if (props_has(&p, PROPS_CORRELATION_DATA))
+			rule_value_bytes(out, utf8_valid(
+			    p.correlation_data.ptr, p.correlation_data.len,
+			    false) ? RULE_VTEXT : RULE_VBLOB,
+			    p.correlation_data.ptr, p.correlation_data.len,
+			    false);
+		return;
+	default:
+		it = p.block;
+		while (props_next_user(&it, &n, &v) == 1) {
+			if (n.len == ph->steps[0].keylen && memcmp(n.ptr,
+			    ph->steps[0].key, n.len) == 0) {
+				rule_value_bytes(out, RULE_VTEXT, v.ptr, v.len,
+				    false);
+				return;
+			}
+		}
+	}
 }
 
 /* Finds level number level of topic t: *p, *len. false if absent. */
@@ -717,6 +777,12 @@ extract_ph(const struct rule_ph *ph, const struct rule_ctx *c,
 			return 0;
 		return jnode_value(d, &d->n[i], out);
 	case PH_TIME_SKEW:		/* transform.c */
+		return 0;
+	case PH_CONTENT_TYPE:
+	case PH_RESPONSE_TOPIC:
+	case PH_CORRELATION_DATA:
+	case PH_USER_PROPERTY:
+		message_prop(ph, m, out);
 		return 0;
 	default:
 		break;

@@ -38,6 +38,10 @@ enum rule_ph_kind {
 	PH_ITEM,		/* {item}, {item.a[0]...}: foreach element */
 	PH_ITEM_INDEX,		/* {item_index} */
 	PH_TIME_SKEW,		/* {time_skew_ms} (transform.c) */
+	PH_CONTENT_TYPE,	/* {content_type}: MQTT 5.0 property */
+	PH_RESPONSE_TOPIC,	/* {response_topic} */
+	PH_CORRELATION_DATA,	/* {correlation_data}: TEXT or BLOB */
+	PH_USER_PROPERTY,	/* {user_properties.NAME}: steps[0].key */
 };
 
 /* One step of a payload path. */

@@ -54,6 +54,9 @@ static const struct {
 	{ "payload", PH_PAYLOAD },
 	{ "payload_raw", PH_PAYLOAD_RAW },
 	{ "time_skew_ms", PH_TIME_SKEW },
+	{ "content_type", PH_CONTENT_TYPE },
+	{ "response_topic", PH_RESPONSE_TOPIC },
+	{ "correlation_data", PH_CORRELATION_DATA },
 };
 #define NBUILTINS	(sizeof builtins / sizeof builtins[0])
 
@@ -219,6 +222,12 @@ ph_parse(const char *s, size_t len, const struct rule_caps *caps,
 		return GW_ENOTFOUND;
 	if ((rc = ph_parse_item(s, n, len, caps, ph)) != GW_ENOTFOUND)
 		return rc;
+	if (n == 15 && memcmp(s, "user_properties", 15) == 0 && n + 1 < len &&
+	    s[n] == '.') {
+		/* The rest, whatever it holds, is the property's name. */
+		ph->kind = PH_USER_PROPERTY;
+		return step_add(ph, s + n + 1, len - n - 1, 0);
+	}
 	if (n < len) {
 		/* Only payload takes a path. */
 		if (n != 7 || memcmp(s, "payload", 7) != 0)
@@ -510,6 +519,7 @@ tmpl_infer_type(const struct rule_tmpl *t)
 	case PH_PAYLOAD_RAW:
 	case PH_PAYLOAD_PATH:
 	case PH_ITEM:
+	case PH_CORRELATION_DATA:
 		return "";
 	default:
 		return "TEXT";

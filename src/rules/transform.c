@@ -102,6 +102,7 @@ ph_mask(const struct rule_ph *ph)
 	case PH_PAYLOAD:
 		return XFM_NUM | XFM_TEXT | XFM_RAW;
 	case PH_PAYLOAD_RAW:
+	case PH_CORRELATION_DATA:
 		return XFM_RAW;
 	case PH_PAYLOAD_PATH:
 		return XFM_NUM | XFM_TEXT;
@@ -110,6 +111,9 @@ ph_mask(const struct rule_ph *ph)
 	case PH_CLIENT_ID:
 	case PH_USERNAME:
 	case PH_SOURCE:
+	case PH_CONTENT_TYPE:
+	case PH_RESPONSE_TOPIC:
+	case PH_USER_PROPERTY:
 		return XFM_TEXT;
 	default:
 		/* A kind not listed here may be anything: check at run time. */

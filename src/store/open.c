@@ -64,11 +64,11 @@ const char *const store_sql[ST__COUNT] = {
 	    " (received_ms, topic, client_id, qos, retain, payload)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[ST_RETAIN_UPSERT] = "INSERT INTO retained"
-	    " (topic, payload, qos, received_ms, client_id)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5)"
+	    " (topic, payload, qos, received_ms, client_id, props)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
 	    " ON CONFLICT (topic) DO UPDATE SET payload = excluded.payload,"
 	    " qos = excluded.qos, received_ms = excluded.received_ms,"
-	    " client_id = excluded.client_id",
+	    " client_id = excluded.client_id, props = excluded.props",
 	[ST_RETAIN_DELETE] = "DELETE FROM retained WHERE topic = ?1",
 	[ST_QOS2_INSERT] = "INSERT OR IGNORE INTO qos2_inflight"
 	    " (client_id, packet_id) VALUES (?1, ?2)",
@@ -84,14 +84,16 @@ const char *const store_sql[ST__COUNT] = {
 	[ST_SMSG_DELETE_CLIENT] = "DELETE FROM session_msgs"
 	    " WHERE client_id = ?1",
 	[ST_SMSG_INSERT] = "INSERT OR REPLACE INTO session_msgs (id,"
-	    " client_id, state, topic, qos, retain, received_ms, payload)"
-	    " VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?7)",
+	    " client_id, state, topic, qos, retain, received_ms, payload,"
+	    " props) VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[ST_SMSG_DELETE] = "DELETE FROM session_msgs WHERE id = ?1",
 	[ST_SMSG_PUBREL] = "UPDATE session_msgs SET packet_id = ?2,"
 	    " state = 2 WHERE id = ?1",
 	[ST_REJECTED_INSERT] = "INSERT INTO rejected (received_ms,"
 	    " rejected_ms, rule, topic, client_id, qos, reason, payload)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[ST_RETAIN_EXPIRE] = "DELETE FROM retained WHERE topic = ?1"
+	    " AND received_ms = ?2",
 };
 
 static int	store_wal_hook(void *, sqlite3 *, const char *, int);

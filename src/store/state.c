@@ -6,23 +6,75 @@
  * thread before store_start(), through the writer connection, and hand
  * each row to a callback. The database is a file users can edit, so rows
  * that cannot be valid (bad QoS, oversize topic, packet id 0) are skipped
- * with a warning rather than trusted.
+ * with a warning rather than trusted. A retained or queued message whose
+ * MQTT 5.0 Message Expiry Interval ended (possibly while the gateway was
+ * stopped: the deadline is received_ms plus the interval, both stored) is
+ * not loaded and its row is deleted.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <sqlite3.h>
 
 #include "broker/msg.h"
+#include "clock.h"
 #include "err.h"
 #include "log.h"
 #include "mem.h"
+#include "mqtt/props.h"
 #include "store/store.h"
 
-/* Deletes the retained rows in ids (one transaction). 0 or GW_EIO. */
-static int
-retained_drop(sqlite3 *db, const int64_t *ids, size_t n)
+/*
+ * Decodes a stored 5.0 property block (column i of st) into *pp; returns
+ * pp, or NULL when the column is NULL or does not decode (then the
+ * message loads without properties, with a warning).
+ */
+static const struct props *
+stored_props(sqlite3_stmt *st, int i, struct props *pp)
 {
+	const uint8_t *blob;
+	size_t used;
+	int len;
+
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return NULL;
+	blob = sqlite3_column_blob(st, i);
+	len = sqlite3_column_bytes(st, i);
+	if (blob == NULL || len <= 0 || props_decode(blob, (size_t)len,
+	    CODEC_PUBLISH, pp, &used, NULL) != 0 || used != (size_t)len) {
+		log_warn("store: ignoring unreadable MQTT 5 properties of a "
+		    "stored message");
+		return NULL;
+	}
+	return pp;
+}
+
+/* Appends id to the growing array *ids. 0 or GW_ENOMEM. */
+static int
+ids_add(int64_t **ids, size_t *n, size_t *cap, int64_t id)
+{
+	int64_t *nv;
+
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		if ((nv = gw_realloc(*ids, *cap * sizeof *nv)) == NULL)
+			return GW_ENOMEM;
+		*ids = nv;
+	}
+	(*ids)[(*n)++] = id;
+	return 0;
+}
+
+/*
+ * Deletes the rows of table ("retained" or "session_msgs") in ids, in one
+ * transaction; what says why in the log. 0 or GW_EIO.
+ */
+static int
+rows_drop(sqlite3 *db, const char *table, const int64_t *ids, size_t n,
+    const char *what)
+{
+	char sql[64];
 	sqlite3_stmt *st;
 	size_t i;
 	int rc = SQLITE_OK;
@@ -31,8 +83,8 @@ retained_drop(sqlite3 *db, const int64_t *ids, size_t n)
 		return 0;
 	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
 		return GW_EIO;
-	if (sqlite3_prepare_v2(db, "DELETE FROM retained WHERE rowid = ?1",
-	    -1, &st, NULL) != SQLITE_OK) {
+	snprintf(sql, sizeof sql, "DELETE FROM %s WHERE rowid = ?1", table);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		return GW_EIO;
 	}
@@ -44,11 +96,11 @@ retained_drop(sqlite3 *db, const int64_t *ids, size_t n)
 	sqlite3_finalize(st);
 	if (rc != SQLITE_OK ||
 	    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		log_error("store: trimming retained: %s", sqlite3_errmsg(db));
+		log_error("store: trimming %s: %s", table, sqlite3_errmsg(db));
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		return GW_EIO;
 	}
-	log_info("store: %zu retained messages over the limits deleted", n);
+	log_info("store: %zu %s deleted", n, what);
 	return 0;
 }
 
@@ -65,13 +117,15 @@ store_load_retained(struct store *s, store_retained_cb cb, void *ctx)
 	sqlite3_stmt *st;
 	const char *topic, *cid;
 	const void *payload;
+	struct props pp;
 	struct msg *m;
-	int64_t *drop = NULL, *nd;
-	size_t ndrop = 0, capdrop = 0;
+	int64_t *drop = NULL, *gone = NULL;
+	size_t ndrop = 0, capdrop = 0, ngone = 0, capgone = 0;
+	long long now = clock_wall_ms();
 	int rc, tlen, clen, plen, qos, n = 0;
 
 	if (sqlite3_prepare_v2(db, "SELECT topic, payload, qos, received_ms,"
-	    " client_id, rowid FROM retained ORDER BY topic", -1, &st,
+	    " client_id, rowid, props FROM retained ORDER BY topic", -1, &st,
 	    NULL) != SQLITE_OK) {
 		log_error("store: load retained: %s", sqlite3_errmsg(db));
 		return GW_EIO;
@@ -91,40 +145,52 @@ store_load_retained(struct store *s, store_retained_cb cb, void *ctx)
 			    topic != NULL ? topic : "(null)");
 			continue;
 		}
-		m = msg_new(topic, (size_t)tlen, cid != NULL ? cid : "",
+		m = msg_new5(topic, (size_t)tlen, cid != NULL ? cid : "",
 		    (size_t)clen, NULL, 0, payload, (size_t)plen,
-		    (uint8_t)qos, 1, sqlite3_column_int64(st, 3));
+		    (uint8_t)qos, 1, sqlite3_column_int64(st, 3),
+		    stored_props(st, 6, &pp));
 		if (m == NULL) {
-			sqlite3_finalize(st);
-			gw_free(drop);
-			return GW_ENOMEM;
+			rc = GW_ENOMEM;
+			goto fail;
+		}
+		if (msg_expired(m, now)) {
+			msg_unref(&m);
+			if (ids_add(&gone, &ngone, &capgone,
+			    sqlite3_column_int64(st, 5)) != 0) {
+				rc = GW_ENOMEM;
+				goto fail;
+			}
+			continue;
 		}
 		if (cb(m, ctx) == 0) {
 			n++;
 			continue;
 		}
-		if (ndrop == capdrop) {
-			capdrop = capdrop ? capdrop * 2 : 64;
-			if ((nd = gw_realloc(drop, capdrop * sizeof *nd)) ==
-			    NULL) {
-				sqlite3_finalize(st);
-				gw_free(drop);
-				return GW_ENOMEM;
-			}
-			drop = nd;
+		if (ids_add(&drop, &ndrop, &capdrop,
+		    sqlite3_column_int64(st, 5)) != 0) {
+			rc = GW_ENOMEM;
+			goto fail;
 		}
-		drop[ndrop++] = sqlite3_column_int64(st, 5);
 	}
 	if (rc != SQLITE_DONE) {
 		log_error("store: load retained: %s", sqlite3_errmsg(db));
-		sqlite3_finalize(st);
-		gw_free(drop);
-		return GW_EIO;
+		rc = GW_EIO;
+		goto fail;
 	}
 	sqlite3_finalize(st);
 	log_debug("store: loaded %d retained messages", n);
-	rc = retained_drop(db, drop, ndrop);
+	rc = rows_drop(db, "retained", drop, ndrop,
+	    "retained messages over the limits");
+	if (rc == 0)
+		rc = rows_drop(db, "retained", gone, ngone,
+		    "expired retained messages");
 	gw_free(drop);
+	gw_free(gone);
+	return rc;
+fail:
+	sqlite3_finalize(st);
+	gw_free(drop);
+	gw_free(gone);
 	return rc;
 }
 
@@ -224,13 +290,17 @@ store_load_session_msgs(struct store *s, store_smsg_cb cb, void *ctx)
 	sqlite3 *db = store_db(s);
 	sqlite3_stmt *st;
 	const char *cid, *topic;
+	struct props pp;
 	struct msg *m;
+	int64_t *gone = NULL;
+	size_t ngone = 0, capgone = 0;
+	long long now = clock_wall_ms();
 	int rc, tlen, clen, plen, qos, pid;
 
 	if (sqlite3_prepare_v2(db, "SELECT id, client_id, topic, qos, retain,"
 	    " received_ms, payload, CASE WHEN state = 2 AND qos = 2 THEN"
-	    " packet_id ELSE 0 END FROM session_msgs ORDER BY id", -1, &st,
-	    NULL) != SQLITE_OK) {
+	    " packet_id ELSE 0 END, props FROM session_msgs ORDER BY id", -1,
+	    &st, NULL) != SQLITE_OK) {
 		log_error("store: load session messages: %s",
 		    sqlite3_errmsg(db));
 		return GW_EIO;
@@ -252,13 +322,25 @@ store_load_session_msgs(struct store *s, store_smsg_cb cb, void *ctx)
 			log_warn("store: skipping invalid session_msgs row");
 			continue;
 		}
-		m = msg_new(topic, (size_t)tlen, cid, (size_t)clen, NULL, 0,
+		m = msg_new5(topic, (size_t)tlen, cid, (size_t)clen, NULL, 0,
 		    sqlite3_column_blob(st, 6), (size_t)plen, (uint8_t)qos,
 		    sqlite3_column_int(st, 4) != 0,
-		    sqlite3_column_int64(st, 5));
+		    sqlite3_column_int64(st, 5), stored_props(st, 8, &pp));
 		if (m == NULL) {
 			sqlite3_finalize(st);
+			gw_free(gone);
 			return GW_ENOMEM;
+		}
+		/* Expired before its PUBLISH went out: never sent. */
+		if (pid == 0 && msg_expired(m, now)) {
+			msg_unref(&m);
+			if (ids_add(&gone, &ngone, &capgone,
+			    sqlite3_column_int64(st, 0)) != 0) {
+				sqlite3_finalize(st);
+				gw_free(gone);
+				return GW_ENOMEM;
+			}
+			continue;
 		}
 		cb(cid, (uint64_t)sqlite3_column_int64(st, 0), m, (uint8_t)qos,
 		    sqlite3_column_int(st, 4) != 0, (uint16_t)pid, ctx);
@@ -267,7 +349,11 @@ store_load_session_msgs(struct store *s, store_smsg_cb cb, void *ctx)
 	if (rc != SQLITE_DONE) {
 		log_error("store: load session messages: %s",
 		    sqlite3_errmsg(db));
+		gw_free(gone);
 		return GW_EIO;
 	}
-	return 0;
+	rc = rows_drop(db, "session_msgs", gone, ngone,
+	    "expired queued session messages");
+	gw_free(gone);
+	return rc;
 }

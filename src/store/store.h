@@ -68,6 +68,8 @@ enum store_op {
 				 * awaiting PUBCOMP as packet_id */
 	STORE_OP_RULES,		/* prepare tables and statements for rules
 				 * (a reload); see store_rules_result() */
+	STORE_OP_RETAIN_EXPIRE,	/* delete msg's retained row if it is
+				 * still that message (expired) */
 };
 
 #define STORE_RULE_INLINE	2	/* rule ids kept inside an item */

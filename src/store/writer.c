@@ -135,7 +135,7 @@ store_submit(struct store *s, struct store_item *it, uint64_t *seq)
 	uint64_t bytes, queued;
 	int rc;
 
-	if (it->op < STORE_OP_PUBLISH || it->op > STORE_OP_RULES)
+	if (it->op < STORE_OP_PUBLISH || it->op > STORE_OP_RETAIN_EXPIRE)
 		return GW_EMALFORMED;
 	bytes = store_item_bytes(it);
 	queued = atomic_load_explicit(&s->queued_bytes, memory_order_relaxed);
@@ -613,7 +613,20 @@ bind_text_or_null(sqlite3_stmt *st, int i, const char *t)
 	return sqlite3_bind_text(st, i, t, -1, SQLITE_STATIC);
 }
 
-/* Persistent-session items: the session row and its queued messages. */
+/* Binds m's 5.0 property block (NULL when it has none) at i. */
+static int
+bind_props(sqlite3_stmt *st, int i, const struct msg *m)
+{
+	if (m->props == NULL)
+		return sqlite3_bind_null(st, i);
+	return sqlite3_bind_blob(st, i, m->props, (int)m->props_len,
+	    SQLITE_STATIC);
+}
+
+/*
+ * Persistent-session items (the session row and its queued messages) and
+ * the removal of an expired retained message.
+ */
 static int
 store_write_session(struct store *s, const struct store_item *it)
 {
@@ -656,8 +669,18 @@ store_write_session(struct store *s, const struct store_item *it)
 		bad |= sqlite3_bind_int64(st, 6, m->received_ms);
 		bad |= sqlite3_bind_blob(st, 7, m->payload,
 		    (int)m->payload_len, SQLITE_STATIC);
+		bad |= bind_props(st, 8, m);
 		return bad != SQLITE_OK ? GW_EIO :
 		    store_step(s, ST_SMSG_INSERT);
+	case STORE_OP_RETAIN_EXPIRE:
+		if (m == NULL)
+			return 0;
+		st = s->st[ST_RETAIN_EXPIRE];
+		bad |= sqlite3_bind_text(st, 1, m->topic, m->topic_len,
+		    SQLITE_STATIC);
+		bad |= sqlite3_bind_int64(st, 2, m->received_ms);
+		return bad != SQLITE_OK ? GW_EIO :
+		    store_step(s, ST_RETAIN_EXPIRE);
 	case STORE_OP_SMSG_DEL:
 		st = s->st[ST_SMSG_DELETE];
 		bad |= sqlite3_bind_int64(st, 1, (sqlite3_int64)it->key);
@@ -787,6 +810,7 @@ store_write(struct store *s, const struct store_item *it, uint64_t *rows)
 			else
 				bad |= sqlite3_bind_text(st, 5, m->client_id,
 				    m->client_id_len, SQLITE_STATIC);
+			bad |= bind_props(st, 6, m);
 			if (bad != SQLITE_OK ||
 			    store_step(s, ST_RETAIN_UPSERT) != 0)
 				return GW_EIO;

@@ -54,7 +54,7 @@ EXTRA = [
                                        struct.pack("!H", 1) + b"a\x00")),
     ("pubrel_flags_0", 0x81, packet(6, 0, struct.pack("!H", 1))),
     ("reserved_type_0", 0x81, b"\x00\x00"),
-    ("alias_not_resolved", 0x94, packet(PUBLISH, 0, struct.pack("!H", 0) +
+    ("alias_never_set", 0x82, packet(PUBLISH, 0, struct.pack("!H", 0) +
                                         props((0x23, 1)) + b"x")),
     ("disconnect_adds_expiry", 0x82, packet(DISCONNECT, 0, b"\x00" +
                                             props((0x11, 60)))),

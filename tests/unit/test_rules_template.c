@@ -15,6 +15,7 @@
 
 #include "cutest.h"
 #include "mem.h"
+#include "mqtt/props.h"
 #include "rules/rules.h"
 
 static struct msg *
@@ -380,6 +381,74 @@ test_typed_single(void)
 	rule_set_unref(&set);
 }
 
+/* The MQTT 5.0 property fields and the Payload Format Indicator. */
+static void
+test_mqtt5_fields(void)
+{
+	static const struct props_pair up[] = {
+		{ { "unit", 4 }, { "C", 1 } },
+		{ { "a.b", 3 }, { "dotted", 6 } },
+		{ { "unit", 4 }, { "F", 1 } },
+	};
+	struct rule_set		*set;
+	struct rule_value	 v = RULE_VALUE_INIT;
+	struct props		 pp;
+	struct msg		*m;
+	size_t			 before = gw_mem_used();
+
+	set = load("[{\"name\": \"r\", \"topic\": \"#\", \"sqlite\": "
+	    "{\"table\": \"t\", \"columns\": {\"a\": \"{content_type}\", "
+	    "\"b\": \"{response_topic}\", \"c\": \"{correlation_data}\", "
+	    "\"d\": \"{user_properties.unit}\", "
+	    "\"e\": \"{user_properties.a.b}\", \"f\": \"{payload_raw}\", "
+	    "\"g\": \"{user_properties.none}\"}}}]");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(set);
+	memset(&pp, 0, sizeof pp);
+	pp.content_type = (struct codec_str){ "text/plain", 10 };
+	props_set(&pp, PROPS_CONTENT_TYPE);
+	pp.response_topic = (struct codec_str){ "r/1", 3 };
+	props_set(&pp, PROPS_RESPONSE_TOPIC);
+	pp.correlation_data = (struct codec_str){ "\xff\x01", 2 };
+	props_set(&pp, PROPS_CORRELATION_DATA);
+	pp.payload_format = 0;
+	props_set(&pp, PROPS_PAYLOAD_FORMAT);
+	pp.user = up;
+	pp.n_user = 3;
+	m = msg_new5("a", 1, "c", 1, NULL, 0, "text", 4, 1, 0, 1, &pp);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	col(set, m, 0, &v);
+	CU_ASSERT(text_is(&v, "text/plain"));
+	col(set, m, 1, &v);
+	CU_ASSERT(text_is(&v, "r/1"));
+	col(set, m, 2, &v);
+	CU_ASSERT(v.type == RULE_VBLOB && v.u.s.len == 2);
+	col(set, m, 3, &v);
+	CU_ASSERT(text_is(&v, "C"));	/* the first of that name */
+	col(set, m, 4, &v);
+	CU_ASSERT(text_is(&v, "dotted"));
+	col(set, m, 5, &v);
+	CU_ASSERT(v.type == RULE_VBLOB && v.u.s.len == 4);	/* PFI 0 */
+	col(set, m, 6, &v);
+	CU_ASSERT_EQUAL(v.type, RULE_VNULL);
+	msg_unref(&m);
+	/* A 3.1.1 message: every property field NULL, payload_raw TEXT. */
+	m = mk("a", "text", 4);
+	col(set, m, 0, &v);
+	CU_ASSERT_EQUAL(v.type, RULE_VNULL);
+	col(set, m, 3, &v);
+	CU_ASSERT_EQUAL(v.type, RULE_VNULL);
+	col(set, m, 5, &v);
+	CU_ASSERT(text_is(&v, "text"));
+	rule_value_clear(&v);
+	CU_ASSERT_STRING_EQUAL(rule_column_decl_type(rule_set_rule(set, 0), 0),
+	    "TEXT");
+	CU_ASSERT_STRING_EQUAL(rule_column_decl_type(rule_set_rule(set, 0), 2),
+	    "");
+	msg_unref(&m);
+	rule_set_unref(&set);
+	CU_ASSERT_EQUAL(gw_mem_used(), before);
+}
+
 static void
 test_out_of_memory(void)
 {
@@ -425,6 +494,7 @@ static const struct cutest_case tests[] = {
 	{ "secrets sealed", test_secrets_sealed },
 	{ "mqtt topic", test_mqtt_topic },
 	{ "typed single", test_typed_single },
+	{ "MQTT 5.0 property fields", test_mqtt5_fields },
 	{ "out of memory", test_out_of_memory },
 };
 
