@@ -56,6 +56,7 @@ enum route_field {
 	ROUTE_RETRIED,
 	ROUTE_DEAD,
 	ROUTE_DROPPED,
+	ROUTE_EXPIRED,
 	ROUTE_DEPTH,
 	ROUTE_AGE,		/* seconds since oldest_ms, with a fraction */
 	ROUTE_IN_FLIGHT,
@@ -409,6 +410,8 @@ route_value(const struct results_route_stats *st, enum route_field f)
 		return st->dead;
 	case ROUTE_DROPPED:
 		return st->dropped;
+	case ROUTE_EXPIRED:
+		return st->expired;
 	case ROUTE_DEPTH:
 		return st->depth;
 	case ROUTE_IN_FLIGHT:
@@ -550,6 +553,9 @@ render_bridge(struct buf *out, struct delivery *dl)
 		    "Outbox rows dead-lettered", ROUTE_DEAD },
 		{ "mqlite_bridge_dropped_total", "counter",
 		    "Outbox rows dropped by the outbox cap", ROUTE_DROPPED },
+		{ "mqlite_bridge_expired_total", "counter",
+		    "Outbox rows dropped unsent: their MQTT 5.0 message "
+		    "expiry passed", ROUTE_EXPIRED },
 		{ "mqlite_bridge_depth", "gauge",
 		    "Rows waiting in the outbox (refreshed every few "
 		    "seconds)", ROUTE_DEPTH },

@@ -33,6 +33,15 @@
  * is decided here. The
  * held-id set (read ahead and window) and the drop_oldest handshake are
  * those of the webhook delivery thread (loop.c).
+ *
+ * A 5.0 route (mqtt_version 5): a row whose Message Expiry has passed is
+ * deleted instead of sent (counted as expired). A PUBACK/PUBREC with a
+ * reason code >= 0x80 is a refusal: 0x90 (Topic Name invalid) and 0x99
+ * (Payload format invalid) can never succeed, so the row is dead-lettered;
+ * any other code (0x80, 0x83, 0x87 Not authorized, 0x97 Quota exceeded,
+ * ...) may pass later (an ACL or a quota changes), so the row keeps its
+ * slot and is sent again after a full-jitter backoff of its own (1 s up
+ * to 60 s, the reconnection's), while the rest of the window goes on.
  */
 #include <sys/random.h>
 
@@ -46,6 +55,8 @@
 #include "err.h"
 #include "log.h"
 #include "mem.h"
+#include "mqtt/codec.h"
+#include "mqtt/reason.h"
 #include "queue.h"
 #include "store/outbox.h"
 
@@ -291,6 +302,36 @@ bridge_lost(struct bridge *b, struct bridge_rt *rt)
 	}
 }
 
+/* Upstream refused row f with 5.0 reason code rc (>= 0x80). */
+static void
+bridge_refused(struct bridge *b, struct bridge_rt *rt, struct bridge_fl *f,
+    uint8_t rc, int64_t now)
+{
+	char why[96];
+	int64_t d;
+
+	snprintf(why, sizeof why, "refused upstream: %s (0x%02x)",
+	    reason_name(rc, CODEC_PUBACK), rc);
+	if (rc == REASON_TOPIC_NAME_INVALID ||
+	    rc == REASON_PAYLOAD_FORMAT_INVALID) {
+		if (log_ratelimited(&rt->loglim, 5, 60000))
+			log_warn("bridge: route %s: row %lld %s: dead letter",
+			    rt->conf.name, (long long)f->row.id, why);
+		atomic_fetch_add(&rt->ctr->dead, 1);
+		f->deleted = !bridge_push(b, f->row.id, OUTBOX_FAIL, why);
+		f->acked = true;
+		return;
+	}
+	d = bridge_reconnect_delay(&b->rng, f->refusals);
+	f->refusals++;
+	f->sent = false;
+	f->resend = true;
+	f->not_before = now + d;
+	if (log_ratelimited(&rt->loglim, 5, 60000))
+		log_warn("bridge: route %s: row %lld %s; sent again in %lld ms",
+		    rt->conf.name, (long long)f->row.id, why, (long long)d);
+}
+
 /* Applies what the callbacks recorded for rt. */
 static void
 bridge_events(struct bridge *b, struct bridge_rt *rt, int64_t now)
@@ -333,7 +374,10 @@ bridge_events(struct bridge *b, struct bridge_rt *rt, int64_t now)
 				atomic_fetch_add(&rt->ctr->delivered, 1);
 				rt->fl[k].deleted = !bridge_push(b,
 				    rt->fl[k].row.id, OUTBOX_OK, NULL);
-			} else {
+			} else if (done[i].reason >= 0x80)
+				bridge_refused(b, rt, &rt->fl[k], done[i].reason,
+				    now);
+			else {
 				rt->fl[k].sent = false;
 				rt->fl[k].resend = true;
 			}
@@ -436,7 +480,21 @@ bridge_claim(struct bridge *b, struct bridge_rt *rt, int64_t now_wall)
 static bool
 bridge_send(struct bridge *b, struct bridge_rt *rt, struct bridge_fl *f)
 {
-	int rc = bridge_link_send(b, rt, f);
+	int64_t now_wall = clock_wall_ms();
+	int rc;
+
+	if (f->row.expire_ms != 0 && now_wall >= f->row.expire_ms) {
+		/* Its Message Expiry passed while it waited: not sent. */
+		if (log_ratelimited(&rt->loglim, 5, 60000))
+			log_info("bridge: route %s: row %lld expired before "
+			    "it could be sent: dropped", rt->conf.name,
+			    (long long)f->row.id);
+		atomic_fetch_add(&rt->ctr->expired, 1);
+		f->deleted = !bridge_push(b, f->row.id, OUTBOX_OK, NULL);
+		f->acked = true;
+		return true;
+	}
+	rc = bridge_link_send(b, rt, f, now_wall);
 
 	if (rc == 0) {
 		f->sent = true;
@@ -526,9 +584,14 @@ bridge_pump(struct bridge *b, struct bridge_rt *rt, int64_t now,
 			*wake = rt->next_connect;
 		return;
 	}
-	/* What failed goes again first, in order. */
+	/* What failed goes again first, in order (refused: once due). */
 	for (i = 0; i < rt->nfl; i++) {
 		f = &rt->fl[i];
+		if (!f->sent && !f->acked && f->not_before > now) {
+			if (f->not_before < *wake)
+				*wake = f->not_before;
+			continue;
+		}
 		if (!f->sent && !f->acked && !bridge_send(b, rt, f)) {
 			*wake = now + BRIDGE_SOON_MS < *wake ?
 			    now + BRIDGE_SOON_MS : *wake;

@@ -36,6 +36,8 @@ enum bridge_conn_ev {
 struct bridge_done {
 	MQTTAsync_token	 token;
 	bool		 ok;
+	uint8_t		 reason;	/* failed: a 5.0 reason code >= 0x80
+					 * from upstream, 0 when none */
 };
 
 /*
@@ -63,6 +65,9 @@ struct bridge_fl {
 	bool			 deleted;	/* ... and committed */
 	bool			 resend;	/* sent once before */
 	int64_t			 sent_ms;	/* mono ms of the last send */
+	int64_t			 not_before;	/* mono ms: refused upstream,
+						 * sent again from then */
+	uint32_t		 refusals;	/* 5.0 reason codes >= 0x80 */
 };
 
 /* A route's settings (deep copy) and state, owned by the thread. */
@@ -139,7 +144,7 @@ size_t	 bridge_take_gone(struct bridge *);
 /* bridge_link.c: one route's client (bridge thread). */
 int	 bridge_link_connect(struct bridge *, struct bridge_rt *);
 int	 bridge_link_send(struct bridge *, struct bridge_rt *,
-	    struct bridge_fl *);
+	    struct bridge_fl *, int64_t);
 void	 bridge_link_close(struct bridge *, struct bridge_rt *);
 char	*bridge_link_url(const char *);
 

@@ -16,7 +16,18 @@
  * connect again (backoff with jitter). A client whose connection was lost
  * is destroyed and a new one connects; the bridge resends the rows that
  * were not acknowledged.
+ *
+ * A route with mqtt_version 5 creates its client for MQTT 5.0 and uses
+ * Paho's 5.0 callbacks (Paho refuses the 3.1.1 ones on such a client).
+ * Each row's stored property block is decoded and handed to Paho as
+ * MQTTProperties (Paho copies them into its own command), with the Message
+ * Expiry Interval rewritten to what is left of it at send time. A PUBACK
+ * or PUBREC with a reason code >= 0x80 is a failed send carrying that
+ * code; the bridge thread decides what becomes of the row. Its session
+ * ends with its connection (Session Expiry Interval 0): the bridge sends
+ * every unacknowledged row again after a reconnection anyway.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,6 +36,8 @@
 #include "deliver/bridge_int.h"
 #include "log.h"
 #include "mem.h"
+#include "mqtt/props.h"
+#include "mqtt/reason.h"
 
 #define BRIDGE_CONNECT_TIMEOUT	10	/* seconds */
 
@@ -34,6 +47,10 @@ static void	link_connected(void *, MQTTAsync_successData *);
 static void	link_connect_failed(void *, MQTTAsync_failureData *);
 static void	link_sent(void *, MQTTAsync_successData *);
 static void	link_send_failed(void *, MQTTAsync_failureData *);
+static void	link_connected5(void *, MQTTAsync_successData5 *);
+static void	link_connect_failed5(void *, MQTTAsync_failureData5 *);
+static void	link_sent5(void *, MQTTAsync_successData5 *);
+static void	link_send_failed5(void *, MQTTAsync_failureData5 *);
 
 /* Paho's spelling of url (mqtt:// is tcp://, mqtts:// is ssl://): new. */
 char *
@@ -70,7 +87,7 @@ tag_event(struct bridge_tag *t, enum bridge_conn_ev ev, int code,
 }
 
 static void
-tag_done(struct bridge_tag *t, MQTTAsync_token token, bool ok)
+tag_done(struct bridge_tag *t, MQTTAsync_token token, bool ok, int reason)
 {
 	struct bridge *b = t->b;
 
@@ -78,6 +95,8 @@ tag_done(struct bridge_tag *t, MQTTAsync_token token, bool ok)
 	if (t->ndone < t->capdone) {
 		t->done[t->ndone].token = token;
 		t->done[t->ndone].ok = ok;
+		t->done[t->ndone].reason = reason >= 0x80 && reason <= 0xff ?
+		    (uint8_t)reason : 0;
 		t->ndone++;
 	} else
 		t->lostdone++;
@@ -131,13 +150,57 @@ link_connect_failed(void *ctx, MQTTAsync_failureData *r)
 static void
 link_sent(void *ctx, MQTTAsync_successData *r)
 {
-	tag_done(ctx, r != NULL ? r->token : 0, true);
+	tag_done(ctx, r != NULL ? r->token : 0, true, 0);
 }
 
 static void
 link_send_failed(void *ctx, MQTTAsync_failureData *r)
 {
-	tag_done(ctx, r != NULL ? r->token : 0, false);
+	tag_done(ctx, r != NULL ? r->token : 0, false, 0);
+}
+
+static void
+link_connected5(void *ctx, MQTTAsync_successData5 *r)
+{
+	tag_event(ctx, BRIDGE_EV_CONNECTED, 0, r != NULL &&
+	    r->alt.connect.serverURI != NULL ? r->alt.connect.serverURI : "");
+}
+
+static void
+link_connect_failed5(void *ctx, MQTTAsync_failureData5 *r)
+{
+	struct bridge_tag *t = ctx;
+	char why[128];
+
+	if (r != NULL && r->reasonCode >= 0x80)
+		snprintf(why, sizeof why, "refused by the broker: %s (0x%02x)",
+		    reason_name((uint8_t)r->reasonCode, CODEC_CONNACK),
+		    (unsigned)r->reasonCode);
+	else if (r != NULL && r->message != NULL)
+		snprintf(why, sizeof why, "%s", r->message);
+	else if (r != NULL)
+		snprintf(why, sizeof why, "%s (%d)", r->code > 0 ?
+		    "refused by the broker" : t->b->api->strerror(r->code),
+		    r->code);
+	else
+		snprintf(why, sizeof why, "failed");
+	tag_event(t, BRIDGE_EV_FAILED, r != NULL ? r->code : 0, why);
+}
+
+/* A 5.0 acknowledgement may still carry a failure reason code. */
+static void
+link_sent5(void *ctx, MQTTAsync_successData5 *r)
+{
+	int reason = r != NULL ? (int)r->reasonCode : 0;
+
+	tag_done(ctx, r != NULL ? r->token : 0, reason < 0x80, reason);
+}
+
+static void
+link_send_failed5(void *ctx, MQTTAsync_failureData5 *r)
+{
+	tag_done(ctx, r != NULL ? r->token : 0, false, r != NULL ?
+	    (int)r->reasonCode : 0);
 }
 
 /* The client id: configured, else mqlite-<instance prefix>-<route>. */
@@ -173,8 +236,15 @@ link_create(struct bridge *b, struct bridge_rt *rt)
 		return 0;
 	if (link_client_id(b, rt, id, sizeof id) != 0)
 		return GW_ECONFIG;
-	if ((rc = b->api->create(&rt->cli, rt->urls[0], id,
-	    MQTTCLIENT_PERSISTENCE_NONE, NULL)) != MQTTASYNC_SUCCESS) {
+	if (rt->conf.mqtt_version == 5) {
+		MQTTAsync_createOptions o = MQTTAsync_createOptions_initializer5;
+
+		rc = b->api->create_opts(&rt->cli, rt->urls[0], id,
+		    MQTTCLIENT_PERSISTENCE_NONE, NULL, &o);
+	} else
+		rc = b->api->create(&rt->cli, rt->urls[0], id,
+		    MQTTCLIENT_PERSISTENCE_NONE, NULL);
+	if (rc != MQTTASYNC_SUCCESS) {
 		rt->cli = NULL;
 		if (log_ratelimited(&rt->loglim, 5, 60000))
 			log_error("bridge: route %s: cannot create the "
@@ -198,6 +268,7 @@ int
 bridge_link_connect(struct bridge *b, struct bridge_rt *rt)
 {
 	MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
+	MQTTAsync_connectOptions co5 = MQTTAsync_connectOptions_initializer5;
 	MQTTAsync_SSLOptions so = MQTTAsync_SSLOptions_initializer;
 	const struct bridge_route *c = &rt->conf;
 	size_t i;
@@ -206,17 +277,28 @@ bridge_link_connect(struct bridge *b, struct bridge_rt *rt)
 
 	if ((rc = link_create(b, rt)) != 0)
 		return rc;
+	if (c->mqtt_version == 5)
+		co = co5;
 	co.keepAliveInterval = (int)c->keepalive;
 	/* A new client of a QoS 2 route starts clean: see bridge.h. */
-	co.cleansession = c->qos == 2 && !rt->connected_once ? 1 : 0;
+	if (c->mqtt_version == 5)
+		co.cleanstart = 1;	/* and its session ends with it */
+	else
+		co.cleansession = c->qos == 2 && !rt->connected_once ? 1 : 0;
 	co.maxInflight = (int)c->max_in_flight;
 	co.connectTimeout = BRIDGE_CONNECT_TIMEOUT;
 	co.automaticReconnect = 0;
-	co.MQTTVersion = MQTTVERSION_3_1_1;
+	co.MQTTVersion = c->mqtt_version == 5 ? MQTTVERSION_5 :
+	    MQTTVERSION_3_1_1;
 	co.username = c->username;
 	co.password = c->password;
-	co.onSuccess = link_connected;
-	co.onFailure = link_connect_failed;
+	if (c->mqtt_version == 5) {
+		co.onSuccess5 = link_connected5;
+		co.onFailure5 = link_connect_failed5;
+	} else {
+		co.onSuccess = link_connected;
+		co.onFailure = link_connect_failed;
+	}
 	co.context = rt->tag;
 	if (c->nurls > 1) {
 		co.serverURIs = rt->urls;
@@ -243,16 +325,97 @@ bridge_link_connect(struct bridge *b, struct bridge_rt *rt)
 	return 0;
 }
 
+/* Paho's view of a borrowed string or binary value. */
+static MQTTLenString
+link_str(struct codec_str s)
+{
+	MQTTLenString l;
+
+	l.len = s.len;
+	l.data = (char *)(uintptr_t)s.ptr;	/* Paho copies it */
+	return l;
+}
+
+/* Adds one property to out; false when Paho cannot take it. */
+static bool
+link_prop_add(struct bridge *b, MQTTProperties *out, MQTTProperty *p)
+{
+	return b->api->props_add(out, p) == 0;
+}
+
+/*
+ * Fills out (empty) with the forwardable properties of row: those of its
+ * stored block, the Message Expiry Interval as what is left of it at
+ * now_wall (rounded up). 0, GW_EMALFORMED (the block cannot be read) or
+ * GW_ENOMEM; out is to be freed with props_free in every case.
+ */
+static int
+link_props(struct bridge *b, const struct outbox_row *row, int64_t now_wall,
+    MQTTProperties *out)
+{
+	struct props pp;
+	struct codec_iter it;
+	struct codec_str name, value;
+	MQTTProperty p;
+	size_t used;
+	int64_t left;
+	bool ok = true;
+
+	if (row->props == NULL)
+		return 0;
+	if (props_decode(row->props, row->props_len, CODEC_PUBLISH, &pp,
+	    &used, NULL) != 0)
+		return GW_EMALFORMED;
+	memset(&p, 0, sizeof p);
+	if (props_has(&pp, PROPS_PAYLOAD_FORMAT)) {
+		p.identifier = MQTTPROPERTY_CODE_PAYLOAD_FORMAT_INDICATOR;
+		p.value.byte = (unsigned char)pp.payload_format;
+		ok = ok && link_prop_add(b, out, &p);
+	}
+	if (row->expire_ms != 0) {
+		left = (row->expire_ms - now_wall + 999) / 1000;
+		p.identifier = MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL;
+		p.value.integer4 = left < 1 ? 1 : left > UINT32_MAX ?
+		    UINT32_MAX : (unsigned)left;
+		ok = ok && link_prop_add(b, out, &p);
+	}
+	if (props_has(&pp, PROPS_CONTENT_TYPE)) {
+		p.identifier = MQTTPROPERTY_CODE_CONTENT_TYPE;
+		p.value.data = link_str(pp.content_type);
+		ok = ok && link_prop_add(b, out, &p);
+	}
+	if (props_has(&pp, PROPS_RESPONSE_TOPIC)) {
+		p.identifier = MQTTPROPERTY_CODE_RESPONSE_TOPIC;
+		p.value.data = link_str(pp.response_topic);
+		ok = ok && link_prop_add(b, out, &p);
+	}
+	if (props_has(&pp, PROPS_CORRELATION_DATA)) {
+		p.identifier = MQTTPROPERTY_CODE_CORRELATION_DATA;
+		p.value.data = link_str(pp.correlation_data);
+		ok = ok && link_prop_add(b, out, &p);
+	}
+	it = pp.block;
+	while (ok && props_next_user(&it, &name, &value) == 1) {
+		p.identifier = MQTTPROPERTY_CODE_USER_PROPERTY;
+		p.value.data = link_str(name);
+		p.value.value = link_str(value);
+		ok = link_prop_add(b, out, &p);
+	}
+	return ok ? 0 : GW_ENOMEM;
+}
+
 /*
  * Hands one row to Paho. 0 (sent: f->token set), GW_ERETRY (not now: not
  * connected or the window is full; the row waits) or GW_EMALFORMED (the
- * row can never be sent).
+ * row can never be sent). now_wall: wall ms, for the expiry left.
  */
 int
-bridge_link_send(struct bridge *b, struct bridge_rt *rt, struct bridge_fl *f)
+bridge_link_send(struct bridge *b, struct bridge_rt *rt, struct bridge_fl *f,
+    int64_t now_wall)
 {
 	MQTTAsync_message m = MQTTAsync_message_initializer;
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	MQTTProperties pr = MQTTProperties_initializer;
 	int rc;
 
 	if (f->row.url == NULL || f->row.body_len > 268435455)
@@ -261,10 +424,22 @@ bridge_link_send(struct bridge *b, struct bridge_rt *rt, struct bridge_fl *f)
 	m.payloadlen = (int)f->row.body_len;
 	m.qos = rt->conf.qos;
 	m.retained = rt->conf.retain;
-	ro.onSuccess = link_sent;
-	ro.onFailure = link_send_failed;
 	ro.context = rt->tag;
+	if (rt->conf.mqtt_version == 5) {
+		ro.onSuccess5 = link_sent5;
+		ro.onFailure5 = link_send_failed5;
+		if ((rc = link_props(b, &f->row, now_wall, &pr)) != 0) {
+			b->api->props_free(&pr);
+			return rc == GW_EMALFORMED ? rc : GW_ERETRY;
+		}
+		m.properties = pr;
+	} else {
+		ro.onSuccess = link_sent;
+		ro.onFailure = link_send_failed;
+	}
 	rc = b->api->send_message(rt->cli, f->row.url, &m, &ro);
+	if (rt->conf.mqtt_version == 5)
+		b->api->props_free(&pr);
 	if (rc == MQTTASYNC_SUCCESS) {
 		f->token = ro.token;
 		return 0;

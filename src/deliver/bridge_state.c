@@ -136,7 +136,8 @@ bridge_route_conf_eq(const struct bridge_route *a, const struct bridge_route *b)
 	    !str_eq(a->key, b->key) || a->insecure != b->insecure ||
 	    a->qos != b->qos || a->retain != b->retain ||
 	    a->keepalive != b->keepalive ||
-	    a->max_in_flight != b->max_in_flight)
+	    a->max_in_flight != b->max_in_flight ||
+	    a->mqtt_version != b->mqtt_version)
 		return false;
 	for (i = 0; i < a->nurls; i++)
 		if (!str_eq(a->urls[i], b->urls[i]))

@@ -29,6 +29,9 @@ static const struct dlshim_sym syms[] = {
 	SYM(free_message, "MQTTAsync_freeMessage"),
 	SYM(free, "MQTTAsync_free"),
 	SYM(strerror, "MQTTAsync_strerror"),
+	SYM(create_opts, "MQTTAsync_createWithOptions"),
+	SYM(props_add, "MQTTProperties_add"),
+	SYM(props_free, "MQTTProperties_free"),
 };
 
 static void

@@ -27,6 +27,11 @@ struct mqtt_shim {
 	void	(*free_message)(MQTTAsync_message **);
 	void	(*free)(void *);
 	const char *(*strerror)(int);
+	/* MQTT 5.0 routes. */
+	int	(*create_opts)(MQTTAsync *, const char *, const char *, int,
+		    void *, MQTTAsync_createOptions *);
+	int	(*props_add)(MQTTProperties *, const MQTTProperty *);
+	void	(*props_free)(MQTTProperties *);
 };
 
 /*

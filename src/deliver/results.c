@@ -300,6 +300,7 @@ results_ctrs_stats(struct results_ctrs *l, results_route_stats_cb cb,
 		st.oldest_ms = atomic_load(&c->oldest_ms);
 		st.in_flight = atomic_load(&c->in_flight);
 		st.connects = atomic_load(&c->connects);
+		st.expired = atomic_load(&c->expired);
 		cb(&st, ctx);
 	}
 	pthread_mutex_unlock(&l->mu);

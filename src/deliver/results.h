@@ -53,6 +53,7 @@ struct results_ctr {
 	_Atomic int64_t		 oldest_ms;	/* created, 0: none */
 	_Atomic uint32_t	 in_flight;
 	_Atomic uint64_t	 connects;	/* bridge: connections made */
+	_Atomic uint64_t	 expired;	/* bridge: 5.0 expiry passed */
 	struct results_ctr	*next;
 };
 
@@ -83,6 +84,8 @@ struct results_route_stats {
 	uint32_t	 in_flight;	/* requests or unacknowledged
 					 * publishes now */
 	uint64_t	 connects;	/* bridge: successful connections */
+	uint64_t	 expired;	/* bridge: rows deleted unsent, their
+					 * 5.0 Message Expiry passed */
 };
 
 typedef void (*results_route_stats_cb)(const struct results_route_stats *st,

@@ -236,6 +236,7 @@ bridge_route_from_rule(struct bridge_route *r, char *name,
 	r->retain = m->retain;
 	r->keepalive = m->keepalive;
 	r->max_in_flight = m->max_in_flight;
+	r->mqtt_version = m->mqtt_version;
 }
 
 /* What both threads start from. */

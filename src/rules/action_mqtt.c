@@ -189,7 +189,7 @@ action_mqtt_load(struct loader *ld, struct rule *r, const cJSON *j,
 	static const char *const keys[] = { "url", "urls", "topic",
 	    "payload", "qos", "retain", "client_id", "username", "password",
 	    "tls", "keepalive", "max_in_flight", "foreach", "max_items",
-	    NULL };
+	    "mqtt_version", NULL };
 	struct rule_mqtt	*mq;
 	const cJSON		*it;
 	char			 p[PATH_LEN];
@@ -204,6 +204,7 @@ action_mqtt_load(struct loader *ld, struct rule *r, const cJSON *j,
 	}
 	mq->keepalive = MQTT_DEF_KEEPALIVE;
 	mq->max_in_flight = MQTT_DEF_MAX_IN_FLIGHT;
+	mq->mqtt_version = 4;
 	mqtt_load_urls(ld, mq, j, path);
 	if (mq->urls == NULL)
 		return;
@@ -255,6 +256,14 @@ action_mqtt_load(struct loader *ld, struct rule *r, const cJSON *j,
 	}
 	load_uint(ld, j, "keepalive", path, 5, 65535, &mq->keepalive);
 	load_uint(ld, j, "max_in_flight", path, 1, 65535, &mq->max_in_flight);
+	if ((it = load_item(j, "mqtt_version")) != NULL) {
+		load_path(p, path, "mqtt_version");
+		if (cJSON_IsString(it) && strcmp(it->valuestring, "5") == 0)
+			mq->mqtt_version = 5;
+		else if (!cJSON_IsString(it) ||
+		    strcmp(it->valuestring, "3.1.1") != 0)
+			load_err(ld, p, "expected \"3.1.1\" or \"5\"");
+	}
 	if ((it = load_item(j, "tls")) != NULL) {
 		load_path(p, path, "tls");
 		mqtt_load_tls(ld, mq, it, p);

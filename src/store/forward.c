@@ -262,6 +262,7 @@ forward_mqtt(struct forward *f, const struct rule *r, const struct msg *m,
     struct rule_payload *pc)
 {
 	struct rule_rendered topic, payload;
+	const struct rule_mqtt *mq;
 	char route[160], *topic_own = NULL, *body_own = NULL;
 	const char *t, *body;
 	size_t t_len, body_len;
@@ -288,8 +289,13 @@ forward_mqtt(struct forward *f, const struct rule *r, const struct msg *m,
 		rc = GW_ENOMEM;
 		goto out;
 	}
-	if ((rc = outbox_enqueue(f->ob, route, t, NULL, body, body_len, now,
-	    &id)) != 0)
+	/* A 5.0 route keeps the properties, sent on with the row. */
+	mq = rule_mqtt(r);
+	if ((rc = outbox_enqueue_props(f->ob, route, t, NULL, body, body_len,
+	    mq->mqtt_version == 5 ? m->props : NULL,
+	    mq->mqtt_version == 5 ? m->props_len : 0,
+	    mq->mqtt_version == 5 && m->props != NULL ? m->expire_ms : 0,
+	    now, &id)) != 0)
 		goto out;
 	if (bad == GW_EMALFORMED) {
 		if (log_ratelimited(&f->deadlog, 5, 60000))

@@ -55,8 +55,8 @@ enum outbox_wstmt {
 
 static const char *const outbox_wsql[OW__COUNT] = {
 	[OW_INSERT] = "INSERT INTO outbox"
-	    " (route, url, headers, body, bytes, created_ms)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	    " (route, url, headers, body, bytes, created_ms, props, expire_ms)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[OW_DELETE] = "DELETE FROM outbox WHERE id = ?1 RETURNING bytes",
 	[OW_RESCHEDULE] = "UPDATE outbox SET attempts = attempts + 1,"
 	    " next_ms = ?2, last_error = ?3 WHERE id = ?1",
@@ -79,7 +79,7 @@ enum outbox_rstmt {
 };
 
 #define OUTBOX_ROW_COLS "id, url, headers, body, bytes, created_ms," \
-	" attempts, next_ms"
+	" attempts, next_ms, props, expire_ms"
 
 static const char *const outbox_rsql[OR__COUNT] = {
 	[OR_CLAIM] = "SELECT " OUTBOX_ROW_COLS " FROM outbox"
@@ -217,13 +217,25 @@ outbox_enqueue(struct outbox *ob, const char *route, const char *url,
     const char *headers_json, const void *body, size_t body_len,
     int64_t created_ms, int64_t *id)
 {
+	return outbox_enqueue_props(ob, route, url, headers_json, body,
+	    body_len, NULL, 0, 0, created_ms, id);
+}
+
+/* As outbox_enqueue(), with a 5.0 property block. Store thread. */
+int
+outbox_enqueue_props(struct outbox *ob, const char *route, const char *url,
+    const char *headers_json, const void *body, size_t body_len,
+    const void *props, size_t props_len, int64_t expire_ms,
+    int64_t created_ms, int64_t *id)
+{
 	sqlite3_stmt *st = ob->st[OW_INSERT];
 	size_t bytes;
 	int rc;
 
-	if (route == NULL || url == NULL || (body == NULL && body_len != 0))
+	if (route == NULL || url == NULL || (body == NULL && body_len != 0) ||
+	    (props == NULL && props_len != 0))
 		return GW_EMALFORMED;
-	bytes = outbox_row_bytes(url, headers_json, body_len);
+	bytes = outbox_row_bytes(url, headers_json, body_len) + props_len;
 	sqlite3_bind_text(st, 1, route, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, url, -1, SQLITE_STATIC);
 	if (headers_json != NULL)
@@ -234,6 +246,14 @@ outbox_enqueue(struct outbox *ob, const char *route, const char *url,
 	    SQLITE_STATIC, SQLITE_UTF8);
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)bytes);
 	sqlite3_bind_int64(st, 6, created_ms);
+	if (props_len > 0)
+		sqlite3_bind_blob64(st, 7, props, props_len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 7);
+	if (expire_ms != 0)
+		sqlite3_bind_int64(st, 8, expire_ms);
+	else
+		sqlite3_bind_null(st, 8);
 	if ((rc = outbox_step_done(ob, st, "enqueue")) != 0)
 		return rc;
 	ob->delta += (int64_t)bytes;
@@ -714,9 +734,14 @@ outbox_read_cols(sqlite3_stmt *st, struct outbox_row *row)
 	row->created_ms = sqlite3_column_int64(st, 5);
 	row->attempts = (uint32_t)sqlite3_column_int64(st, 6);
 	row->next_ms = sqlite3_column_int64(st, 7);
+	if (sqlite3_column_type(st, 8) != SQLITE_NULL &&
+	    sqlite3_column_bytes(st, 8) > 0)
+		row->props = (uint8_t *)outbox_col_dup(st, 8, &row->props_len);
+	row->expire_ms = sqlite3_column_int64(st, 9);
 	if (row->url == NULL || row->body == NULL ||
 	    (sqlite3_column_type(st, 2) != SQLITE_NULL &&
-	    row->headers == NULL)) {
+	    row->headers == NULL) ||
+	    (row->props == NULL && sqlite3_column_bytes(st, 8) > 0)) {
 		outbox_row_clear(row);
 		return GW_ENOMEM;
 	}
@@ -736,6 +761,7 @@ outbox_row_clear(struct outbox_row *row)
 	gw_free(row->url);
 	gw_free(row->headers);
 	gw_free(row->body);
+	gw_free(row->props);
 	memset(row, 0, sizeof *row);
 }
 

@@ -54,6 +54,11 @@ struct outbox_row {
 	int64_t		 created_ms;	/* wall clock, ms */
 	uint32_t	 attempts;	/* failed attempts so far */
 	int64_t		 next_ms;	/* not before (wall clock, ms) */
+	uint8_t		*props;		/* owned 5.0 property block (with
+					 * its length), or NULL */
+	size_t		 props_len;
+	int64_t		 expire_ms;	/* wall ms its Message Expiry ends,
+					 * 0: never */
 };
 
 /* What happened to one row; see outbox_apply_results(). */
@@ -109,6 +114,18 @@ void		 outbox_set_drop_cb(struct outbox *ob, outbox_drop_cb cb,
 int		 outbox_enqueue(struct outbox *ob, const char *route,
 		    const char *url, const char *headers_json,
 		    const void *body, size_t body_len, int64_t created_ms,
+		    int64_t *id);
+
+/*
+ * As outbox_enqueue(), keeping an MQTT 5.0 property block (props_len bytes,
+ * length varint first; NULL/0: none) and the wall-clock ms its Message
+ * Expiry Interval ends (0: never) with the row, for an mqtt action that
+ * speaks 5.0 upstream. The block counts in the row's bytes.
+ */
+int		 outbox_enqueue_props(struct outbox *ob, const char *route,
+		    const char *url, const char *headers_json,
+		    const void *body, size_t body_len, const void *props,
+		    size_t props_len, int64_t expire_ms, int64_t created_ms,
 		    int64_t *id);
 
 /* url + headers + body bytes a row would count for, as enqueue does. */
