@@ -1,0 +1,248 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The mqtt action speaking MQTT 5.0 upstream ("mqtt_version": "5"): a real
+Mosquitto on a free loopback port is the upstream broker, a python3-paho
+MQTTv5 subscriber there sees what mqlite forwards, and a python3-paho
+MQTTv5 client publishes into mqlite. The forwardable properties (Payload
+Format Indicator, Content Type, Response Topic, Correlation Data, User
+Properties, Message Expiry as the interval left) arrive intact; a message
+queued while upstream is down survives a kill -9 of mqlite with them (read
+back from the outbox's props column); a message whose expiry passes while
+queued is dropped and counted, never sent; a 3.1.1 route next to it works
+as before (no properties, nothing stored); --check names a bad value. Every
+wait is bounded."""
+
+import os
+import threading
+import time
+import subprocess
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from mqlite_harness import (HOST, Broker, E2ETestCase, daemon_path,
+                            free_port, labelled_metric, wait_until)
+from test_bridge import LSAN_SUPP, Upstream, write_json
+
+
+def pub_props(expiry=None):
+    """The properties a 5.0 device publishes with."""
+    p = Properties(PacketTypes.PUBLISH)
+    p.PayloadFormatIndicator = 1
+    p.ContentType = "application/json"
+    p.ResponseTopic = "reply/dev1"
+    p.CorrelationData = b"\x00\x01corr\xff"
+    p.UserProperty = [("site", "north"), ("unit", "degC"),
+                      ("site", "again")]
+    if expiry is not None:
+        p.MessageExpiryInterval = expiry
+    return p
+
+
+class Sub5:
+    """An MQTTv5 subscriber on the upstream broker with a session that
+    outlives its connection (and an upstream restart: Mosquitto persists
+    it), recording (topic, payload, properties) in arrival order."""
+
+    def __init__(self, port, topic="#"):
+        self.port = port
+        self.topic = topic
+        self.got = []
+        self.lock = threading.Lock()
+        self.subscribed = threading.Event()
+        self.c = mqtt.Client(client_id="sub5", protocol=mqtt.MQTTv5)
+        self.c.on_message = self._on_message
+        self.c.on_subscribe = lambda *a: self.subscribed.set()
+
+    def _on_message(self, client, userdata, msg):
+        with self.lock:
+            self.got.append((msg.topic, msg.payload, msg.properties))
+
+    def connect(self):
+        p = Properties(PacketTypes.CONNECT)
+        p.SessionExpiryInterval = 3600
+        self.subscribed.clear()
+        self.c.connect(HOST, self.port, 60, clean_start=False,
+                       properties=p)
+        self.c.loop_start()
+        self.c.subscribe(self.topic, qos=1)
+        if not self.subscribed.wait(10):
+            raise RuntimeError("no SUBACK from upstream")
+
+    def close(self):
+        self.c.disconnect()
+        self.c.loop_stop()
+
+    def on(self, topic):
+        with self.lock:
+            return [g for g in self.got if g[0] == topic]
+
+
+def publish5(port, topic, payload, props, qos=1):
+    """One QoS 1 publish from a 5.0 client, acknowledged (so committed)."""
+    c = mqtt.Client(client_id="dev5-%d" % time.monotonic_ns(),
+                    protocol=mqtt.MQTTv5)
+    c.connect(HOST, port, 30)
+    c.loop_start()
+    try:
+        info = c.publish(topic, payload, qos=qos, properties=props)
+        info.wait_for_publish(10)
+        if not info.is_published():
+            raise RuntimeError("publish not acknowledged")
+    finally:
+        c.disconnect()
+        c.loop_stop()
+
+
+class TestBridgeV5(E2ETestCase):
+    needs_db = True
+    auto_start = False
+
+    def start_mqlite(self, up_port, metrics_port):
+        """mqlite with two routes to up_port: "up5" speaks 5.0, "up4"
+        3.1.1 (no mqtt_version: the default)."""
+        url = "tcp://%s:%d" % (HOST, up_port)
+        rules = write_json(os.path.join(self.workdir, "rules.json"), {
+            "rules": [
+                {"name": "up5", "topic": "dev/#", "mqtt": {
+                    "url": url, "topic": "v5/{topic}", "qos": 1,
+                    "mqtt_version": "5", "client_id": "mqlite-v5"}},
+                {"name": "up4", "topic": "dev/#", "mqtt": {
+                    "url": url, "topic": "v4/{topic}", "qos": 1,
+                    "client_id": "mqlite-v4"}}]})
+        br = Broker(self.workdir, name="broker", extra_args=["-r", rules],
+                    env={"LSAN_OPTIONS": "suppressions=" + LSAN_SUPP})
+        self.brokers.append(br)
+        br.update_config(metrics={"bind": HOST, "port": metrics_port})
+        return br.start()
+
+    def upstream(self):
+        up = Upstream(self.workdir)
+        self.addCleanup(up.stop)
+        up.start()
+        sub = Sub5(up.port)
+        sub.connect()
+        return up, sub
+
+    def metric(self, port, name, route="up5/mqtt"):
+        return labelled_metric(port, name, "route", route)
+
+    def assert_props(self, p, expiry_max=None):
+        self.assertEqual(p.PayloadFormatIndicator, 1)
+        self.assertEqual(p.ContentType, "application/json")
+        self.assertEqual(p.ResponseTopic, "reply/dev1")
+        self.assertEqual(p.CorrelationData, b"\x00\x01corr\xff")
+        self.assertEqual(p.UserProperty, [("site", "north"),
+                                          ("unit", "degC"),
+                                          ("site", "again")])
+        if expiry_max is None:
+            self.assertFalse(hasattr(p, "MessageExpiryInterval"))
+        else:
+            self.assertGreaterEqual(p.MessageExpiryInterval, 1)
+            self.assertLessEqual(p.MessageExpiryInterval, expiry_max)
+
+    def test_properties_arrive_and_311_route_unchanged(self):
+        up, sub = self.upstream()
+        self.addCleanup(sub.close)
+        mport = free_port()
+        br = self.start_mqlite(up.port, mport)
+        self.assertTrue(wait_until(
+            lambda: self.metric(mport, "mqlite_bridge_up") == 1 and
+            self.metric(mport, "mqlite_bridge_up", "up4/mqtt") == 1, 30))
+        publish5(br.port, "dev/t1", b'{"t": 21.5}', pub_props())
+        publish5(br.port, "dev/t2", b"x", pub_props(expiry=600))
+        self.assertTrue(wait_until(
+            lambda: len(sub.on("v5/dev/t2")) == 1 and
+            len(sub.on("v4/dev/t2")) == 1, 30), repr(sub.got))
+        (_, payload, p), = sub.on("v5/dev/t1")
+        self.assertEqual(payload, b'{"t": 21.5}')
+        self.assert_props(p)
+        (_, payload, p), = sub.on("v5/dev/t2")
+        self.assertEqual(payload, b"x")
+        self.assert_props(p, expiry_max=600)
+        # The 3.1.1 route: the payload, no property at all.
+        for t in ("v4/dev/t1", "v4/dev/t2"):
+            (_, payload, p), = sub.on(t)
+            self.assertIn(payload, (b'{"t": 21.5}', b"x"))
+            self.assertFalse(hasattr(p, "UserProperty"))
+            self.assertFalse(hasattr(p, "ContentType"))
+            self.assertFalse(hasattr(p, "MessageExpiryInterval"))
+        self.assertTrue(wait_until(
+            lambda: br.scalar("SELECT count(*) FROM outbox") == 0, 30))
+        self.assertEqual(self.metric(mport, "mqlite_bridge_acked_total"), 2)
+        self.assertEqual(self.metric(mport, "mqlite_bridge_expired_total"),
+                         0)
+
+    def test_queued_across_restart_keeps_properties_expiry_drops(self):
+        up, sub = self.upstream()
+        sub.close()
+        up.stop()
+        mport = free_port()
+        br = self.start_mqlite(up.port, mport)
+        publish5(br.port, "dev/keep", b"kept", pub_props(expiry=3600))
+        t_pub = time.monotonic()
+        publish5(br.port, "dev/short", b"short", pub_props(expiry=2))
+        publish5(br.port, "dev/none", b"none", pub_props())
+        # Queued: a 5.0 row keeps its block and its deadline, a 3.1.1 row
+        # none.
+        rows = br.rows("SELECT route, props IS NOT NULL, expire_ms IS NOT "
+                       "NULL, instr(props, CAST('application/json' AS "
+                       "BLOB)) > 0 FROM outbox ORDER BY id")
+        self.assertEqual(sorted(tuple(r) for r in rows), sorted([
+            ("up5/mqtt", "1", "1", "1"), ("up5/mqtt", "1", "1", "1"),
+            ("up5/mqtt", "1", "0", "1"), ("up4/mqtt", "0", "0", ""),
+            ("up4/mqtt", "0", "0", ""), ("up4/mqtt", "0", "0", "")]))
+        br.kill()
+        br.start()
+        self.assertEqual(br.scalar("SELECT count(*) FROM outbox "
+                                   "WHERE props IS NOT NULL"), 3)
+        # The 2 s expiry passes while upstream is still down.
+        time.sleep(3.5)
+        up.start()
+        sub = Sub5(up.port)
+        sub.connect()
+        self.addCleanup(sub.close)
+        self.assertTrue(wait_until(
+            lambda: len(sub.on("v5/dev/none")) == 1 and
+            len(sub.on("v4/dev/none")) == 1, 90), repr(sub.got))
+        self.assertTrue(wait_until(
+            lambda: br.scalar("SELECT count(*) FROM outbox") == 0, 30))
+        waited = int(time.monotonic() - t_pub)
+        (_, payload, p), = sub.on("v5/dev/keep")
+        self.assertEqual(payload, b"kept")
+        # The interval left at send time, not the one published.
+        self.assert_props(p, expiry_max=3600 - waited + 1)
+        (_, payload, p), = sub.on("v5/dev/none")
+        self.assert_props(p)
+        self.assertEqual(sub.on("v5/dev/short"), [])
+        # The 3.1.1 route knows nothing of expiry: all three arrive.
+        self.assertEqual(len(sub.on("v4/dev/short")), 1)
+        self.assertEqual(self.metric(mport, "mqlite_bridge_expired_total"),
+                         1)
+        self.assertEqual(self.metric(mport, "mqlite_bridge_expired_total",
+                                     "up4/mqtt"), 0)
+        self.assertEqual(br.scalar("SELECT count(*) FROM outbox_dead"), 0)
+        self.assertIn("expired before it could be sent", br.log_text())
+
+    def test_check_names_bad_version(self):
+        rules = write_json(os.path.join(self.workdir, "bad.json"), {
+            "rules": [{"name": "a", "topic": "x/#", "mqtt": {
+                "url": "tcp://h:1", "mqtt_version": 4}}]})
+        r = subprocess.run([daemon_path(), "-r", rules, "--check"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("bad.json: rules[0].mqtt.mqtt_version: expected "
+                      "\"3.1.1\" or \"5\"", r.stderr)
+        rules = write_json(os.path.join(self.workdir, "ok.json"), {
+            "rules": [{"name": "a", "topic": "x/#", "mqtt": {
+                "url": "tcp://h:1", "mqtt_version": "3.1.1"}},
+                {"name": "b", "topic": "x/#", "mqtt": {
+                    "url": "tcp://h:1", "mqtt_version": "5"}}]})
+        r = subprocess.run([daemon_path(), "-r", rules, "--check"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+
+if __name__ == "__main__":
+    import unittest
+    unittest.main()
