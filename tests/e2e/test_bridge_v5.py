@@ -224,6 +224,46 @@ class TestBridgeV5(E2ETestCase):
         self.assertEqual(br.scalar("SELECT count(*) FROM outbox_dead"), 0)
         self.assertIn("expired before it could be sent", br.log_text())
 
+    def test_refused_upstream_is_retried_with_backoff(self):
+        """Mosquitto's ACL refuses v5/dev/denied: a 5.0 client gets PUBACK
+        0x87 (Not authorized). The row stays, is sent again after a
+        backoff (retried counted), the log names the code, and the rows
+        after it still go out."""
+        up = Upstream(self.workdir)
+        self.addCleanup(up.stop)
+        acl = os.path.join(self.workdir, "acl")
+        with open(acl, "w") as f:
+            f.write("topic read #\ntopic write v5/dev/ok/#\n"
+                    "topic write v4/#\n")
+        with open(up.conf, "a") as f:
+            f.write("acl_file %s\n" % acl)
+        up.start()
+        sub = Sub5(up.port)
+        sub.connect()
+        self.addCleanup(sub.close)
+        mport = free_port()
+        br = self.start_mqlite(up.port, mport)
+        publish5(br.port, "dev/denied", b"no", pub_props())
+        publish5(br.port, "dev/ok/1", b"yes", pub_props())
+        self.assertTrue(wait_until(lambda: len(sub.on("v5/dev/ok/1")) == 1,
+                                   30), repr(sub.got))
+        self.assertTrue(wait_until(
+            lambda: (self.metric(mport, "mqlite_bridge_retried_total") or
+                     0) >= 2, 30))
+        self.assertIn("bridge: route up5/mqtt: row ", br.log_text())
+        self.assertIn("refused upstream: Not authorized (0x87); sent again "
+                      "in ", br.log_text())
+        self.assertEqual(sub.on("v5/dev/denied"), [])
+        self.assertEqual(br.scalar("SELECT count(*) FROM outbox WHERE "
+                                   "route = 'up5/mqtt'"), 1)
+        self.assertEqual(br.scalar("SELECT count(*) FROM outbox_dead"), 0)
+        self.assertEqual(self.metric(mport, "mqlite_bridge_acked_total"), 1)
+        # Still retried with backoff, not in a busy loop.
+        sent = self.metric(mport, "mqlite_bridge_sent_total")
+        time.sleep(2)
+        self.assertLess(self.metric(mport, "mqlite_bridge_sent_total") -
+                        sent, 10)
+
     def test_check_names_bad_version(self):
         rules = write_json(os.path.join(self.workdir, "bad.json"), {
             "rules": [{"name": "a", "topic": "x/#", "mqtt": {
