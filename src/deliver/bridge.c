@@ -375,8 +375,8 @@ bridge_events(struct bridge *b, struct bridge_rt *rt, int64_t now)
 				rt->fl[k].deleted = !bridge_push(b,
 				    rt->fl[k].row.id, OUTBOX_OK, NULL);
 			} else if (done[i].reason >= 0x80)
-				bridge_refused(b, rt, &rt->fl[k], done[i].reason,
-				    now);
+				bridge_refused(b, rt, &rt->fl[k],
+				    done[i].reason, now);
 			else {
 				rt->fl[k].sent = false;
 				rt->fl[k].resend = true;

@@ -71,8 +71,8 @@ struct bridge_route {
 	bool		 retain;
 	uint32_t	 keepalive;	/* seconds */
 	uint32_t	 max_in_flight;	/* >= 1 */
-	uint8_t		 mqtt_version;	/* 5: MQTT 5.0 with the rows'
-					 * properties; else 3.1.1 */
+	uint8_t		 mqtt_version;	/* 5: MQTT 5.0, rows' properties
+					 * sent; else 3.1.1 */
 };
 
 /* Connection state of a route. */

@@ -36,8 +36,8 @@ enum bridge_conn_ev {
 struct bridge_done {
 	MQTTAsync_token	 token;
 	bool		 ok;
-	uint8_t		 reason;	/* failed: a 5.0 reason code >= 0x80
-					 * from upstream, 0 when none */
+	uint8_t		 reason;	/* failed: a 5.0 reason code
+					 * >= 0x80 from upstream, or 0 */
 };
 
 /*
@@ -65,8 +65,8 @@ struct bridge_fl {
 	bool			 deleted;	/* ... and committed */
 	bool			 resend;	/* sent once before */
 	int64_t			 sent_ms;	/* mono ms of the last send */
-	int64_t			 not_before;	/* mono ms: refused upstream,
-						 * sent again from then */
+	int64_t			 not_before;	/* mono ms: refused, sent
+						 * again from then */
 	uint32_t		 refusals;	/* 5.0 reason codes >= 0x80 */
 };
 

@@ -237,7 +237,8 @@ link_create(struct bridge *b, struct bridge_rt *rt)
 	if (link_client_id(b, rt, id, sizeof id) != 0)
 		return GW_ECONFIG;
 	if (rt->conf.mqtt_version == 5) {
-		MQTTAsync_createOptions o = MQTTAsync_createOptions_initializer5;
+		MQTTAsync_createOptions o =
+		    MQTTAsync_createOptions_initializer5;
 
 		rc = b->api->create_opts(&rt->cli, rt->urls[0], id,
 		    MQTTCLIENT_PERSISTENCE_NONE, NULL, &o);

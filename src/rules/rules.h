@@ -549,8 +549,8 @@ struct rule_mqtt {
 	bool			 tls_insecure;	/* no peer verification */
 	unsigned		 keepalive;	/* seconds, default 60 */
 	unsigned		 max_in_flight;	/* default 32 */
-	uint8_t			 mqtt_version;	/* upstream: 4 (3.1.1, the
-						 * default) or 5 */
+	uint8_t			 mqtt_version;	/* 4 (3.1.1, default)
+						 * or 5 upstream */
 };
 
 /* The rule's mqtt action, or NULL. Borrowed from the set. */

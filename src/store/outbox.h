@@ -54,11 +54,11 @@ struct outbox_row {
 	int64_t		 created_ms;	/* wall clock, ms */
 	uint32_t	 attempts;	/* failed attempts so far */
 	int64_t		 next_ms;	/* not before (wall clock, ms) */
-	uint8_t		*props;		/* owned 5.0 property block (with
-					 * its length), or NULL */
+	uint8_t		*props;		/* owned 5.0 property block
+					 * (length first), or NULL */
 	size_t		 props_len;
-	int64_t		 expire_ms;	/* wall ms its Message Expiry ends,
-					 * 0: never */
+	int64_t		 expire_ms;	/* wall ms its Message Expiry
+					 * ends, 0: never */
 };
 
 /* What happened to one row; see outbox_apply_results(). */
