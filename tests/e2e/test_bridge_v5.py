@@ -98,15 +98,18 @@ class TestBridgeV5(E2ETestCase):
     needs_db = True
     auto_start = False
 
-    def start_mqlite(self, up_port, metrics_port):
-        """mqlite with two routes to up_port: "up5" speaks 5.0, "up4"
-        3.1.1 (no mqtt_version: the default)."""
+    def start_mqlite(self, up_port, metrics_port, payload=None):
+        """mqlite with two routes to up_port: "up5" speaks 5.0 (with
+        payload as its payload template if given), "up4" 3.1.1 (no
+        mqtt_version: the default)."""
         url = "tcp://%s:%d" % (HOST, up_port)
+        mq5 = {"url": url, "topic": "v5/{topic}", "qos": 1,
+               "mqtt_version": "5", "client_id": "mqlite-v5"}
+        if payload is not None:
+            mq5["payload"] = payload
         rules = write_json(os.path.join(self.workdir, "rules.json"), {
             "rules": [
-                {"name": "up5", "topic": "dev/#", "mqtt": {
-                    "url": url, "topic": "v5/{topic}", "qos": 1,
-                    "mqtt_version": "5", "client_id": "mqlite-v5"}},
+                {"name": "up5", "topic": "dev/#", "mqtt": mq5},
                 {"name": "up4", "topic": "dev/#", "mqtt": {
                     "url": url, "topic": "v4/{topic}", "qos": 1,
                     "client_id": "mqlite-v4"}}]})
