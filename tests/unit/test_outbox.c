@@ -304,6 +304,46 @@ test_binary_body(void)
 	sqlite3_close(db);
 }
 
+/* A 5.0 property block and its deadline come back as stored. */
+static void
+test_props(void)
+{
+	static const unsigned char pb[] = { 5, 0x03, 0, 2, 'a', 0 };
+	struct outbox_reader *r;
+	struct outbox_row row;
+	sqlite3 *db = open_db();
+	struct outbox *ob;
+	int64_t id, id2;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ob = outbox_open(db));
+	exec(db, "BEGIN IMMEDIATE");
+	CU_ASSERT_EQUAL(outbox_enqueue_props(ob, "a/mqtt", "t", NULL, "p", 1,
+	    pb, sizeof pb, 123456, 7, &id), 0);
+	CU_ASSERT_EQUAL(outbox_enqueue_props(ob, "a/mqtt", "t", NULL, "p", 1,
+	    NULL, 0, 0, 7, &id2), 0);
+	CU_ASSERT_EQUAL(outbox_enqueue_props(ob, "a/mqtt", "t", NULL, "p", 1,
+	    NULL, 3, 0, 7, NULL), GW_EMALFORMED);
+	exec(db, "COMMIT");
+	outbox_txn_committed(ob);
+	CU_ASSERT_EQUAL(outbox_bytes(ob), (1 + 1 + sizeof pb) + (1 + 1));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r = outbox_reader_open(db_path));
+	CU_ASSERT_EQUAL_FATAL(outbox_read_row(r, id, &row), 0);
+	CU_ASSERT_EQUAL_FATAL(row.props_len, sizeof pb);
+	CU_ASSERT_EQUAL(memcmp(row.props, pb, sizeof pb), 0);
+	CU_ASSERT_EQUAL(row.expire_ms, 123456);
+	outbox_row_clear(&row);
+	CU_ASSERT_PTR_NULL(row.props);
+	CU_ASSERT_EQUAL_FATAL(outbox_read_row(r, id2, &row), 0);
+	CU_ASSERT_PTR_NULL(row.props);
+	CU_ASSERT_EQUAL(row.props_len, 0);
+	CU_ASSERT_EQUAL(row.expire_ms, 0);
+	outbox_row_clear(&row);
+	outbox_reader_close(r);
+	outbox_close(ob);
+	sqlite3_close(db);
+}
+
 static void
 test_apply_results(void)
 {
@@ -562,6 +602,7 @@ main(void)
 	    CU_add_test(s, "has_room", test_has_room) == NULL ||
 	    CU_add_test(s, "claim cursor", test_claim_cursor) == NULL ||
 	    CU_add_test(s, "binary body", test_binary_body) == NULL ||
+	    CU_add_test(s, "5.0 properties", test_props) == NULL ||
 	    CU_add_test(s, "apply results", test_apply_results) == NULL ||
 	    CU_add_test(s, "cap drop_oldest", test_cap) == NULL ||
 	    CU_add_test(s, "routes, depth, instance id",
