@@ -8,8 +8,9 @@ Properties, Message Expiry as the interval left) arrive intact; a message
 queued while upstream is down survives a kill -9 of mqlite with them (read
 back from the outbox's props column); a message whose expiry passes while
 queued is dropped and counted, never sent; a 3.1.1 route next to it works
-as before (no properties, nothing stored); --check names a bad value. Every
-wait is bounded."""
+as before (no properties, nothing stored); a PUBACK 0x87 from upstream (a
+Mosquitto ACL) is retried with backoff while later rows go on; --check
+names a bad value. Every wait is bounded."""
 
 import os
 import threading
