@@ -222,8 +222,9 @@ class TestValues(RollupCase):
 class TestMigration(RollupCase):
 
     def test_state_table_from_before_its_migration_is_kept(self):
-        """A database from before schema/004_rollup_state.sql: version 1,
-        and the state table made by the rollup code itself, progress in
+        """A database from just before schema/004_rollup_state.sql
+        (version 3, what 005 added undone), with the
+        state table made by the rollup code itself, progress in
         it. The migration keeps table and rows: the windows before the
         stored progress stay unwritten, those after it are computed."""
         br = self.start_rules(rules())
@@ -242,7 +243,9 @@ class TestMigration(RollupCase):
                  " last_end_ms INTEGER NOT NULL); "
                  "insert into mqlite_rollup_state values "
                  "('r_1m', 'readings', %d); "
-                 "pragma user_version = 1" % done)
+                 "alter table outbox drop column props; "
+                 "alter table outbox drop column expire_ms; "
+                 "pragma user_version = 3" % done)
         self.fill_raw(br, w0, upto, 10000, ["a", "b"])
         ro = [{"table": "r_1m", "every": "1m", "group_by": ["device"],
                "columns": {"n": "count(*)", "temp_sum": "sum(temp)"}}]
