@@ -466,7 +466,7 @@ test_session_filters(void)
 		len = strlen(pool[i]);
 		if (rand_r(&seed) % 3 != 0) {
 			CU_ASSERT_EQUAL(session_sub_set(s, pool[i], len,
-			    (uint8_t)(k % 3)), 0);
+			    (uint8_t)(k % 3), 0), 0);
 			if (ref[i] < 0)
 				n++;
 			ref[i] = (int8_t)(k % 3);
