@@ -61,11 +61,8 @@ sub_decode(struct client *c, const uint8_t *body, size_t len,
 		if ((rc = codec5_decode_subscribe(body, len, &s5,
 		    &c->disc_reason)) != 0)
 			return rc;
-		/* One identifier at most; the codec refuses 0 (3.8.2.1.2). */
-		if (s5.props.n_sub_id > 1) {
-			c->disc_reason = REASON_PROTOCOL_ERROR;
-			return GW_EPROTO;
-		}
+		/* The codec refuses an identifier of 0 and a second one in a
+		 * SUBSCRIBE (0x82, 3.8.2.1.2). */
 		out->id = props_has(&s5.props, PROPS_SUBSCRIPTION_ID) ?
 		    s5.props.subscription_id : 0;
 		out->packet_id = s5.packet_id;
