@@ -17,7 +17,8 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from mqlite_harness import (HOST, MOSQUITTO, PINGREQ_PKT, PINGRESP, PUBACK, PUBLISH,
                             SUBACK, E2ETestCase, mqlite_only, mstr,
                             wait_until)
-from mqtt5_util import (DISCONNECT, P_SESSION_EXPIRY, P_SUB_ID_AVAILABLE,
+from mqtt5_util import (DISCONNECT, P_RECEIVE_MAXIMUM, P_SESSION_EXPIRY,
+                        P_SUB_ID_AVAILABLE,
                         P_SUBSCRIPTION_ID, ack5, closing_packets, connect_v5,
                         disconnect5, expect5, opts, props, publish5, read5,
                         skipped5, subscribe5)
@@ -172,6 +173,22 @@ class TestSubIds(SubIdCase):
         self.pub("si/sh/a", b"s")
         got = self.publishes(c)
         self.assertEqual([self.ids(m) for m in got], [[8]])
+
+    @mqlite_only("identifiers of a queued message taken when it is sent")
+    def test_queued_message_takes_ids_at_delivery(self):
+        # Receive Maximum 1: the second message waits in the queue while
+        # the first is unacknowledged; the subscription changes meanwhile.
+        c = self.v5("si-q", prop=props((P_RECEIVE_MAXIMUM, 1)))
+        self.sub(c, [("si/q/t", opts(1))], sid=5)
+        self.pub("si/q/t", b"first")
+        self.pub("si/q/t", b"second")
+        m1 = expect5(c, PUBLISH)
+        self.assertEqual((m1.payload, self.ids(m1)), (b"first", [5]))
+        self.sub(c, [("si/q/t", opts(1))], sid=6, pid=2)
+        c.send(ack5(PUBACK, m1.pid))
+        m2 = expect5(c, PUBLISH)
+        self.assertEqual((m2.payload, self.ids(m2)), (b"second", [6]))
+        c.send(ack5(PUBACK, m2.pid))
 
     def test_id_zero_refused(self):
         c = self.v5("si-zero")
