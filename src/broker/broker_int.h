@@ -340,8 +340,10 @@ void	outbound_deliver_shared(struct broker *b, struct session *s,
 	    struct msg *m, uint8_t qos, bool retain, uint32_t share);
 void	outbound_pump(struct broker *b, struct session *s);
 void	outbound_resume(struct broker *b, struct session *s);
+/* The retained messages for a new subscription of s to filter with
+ * granted qos and Subscription Identifier sub_id (0: none). */
 void	outbound_send_retained(struct broker *b, struct session *s,
-	    const char *filter, size_t len, uint8_t qos);
+	    const char *filter, size_t len, uint8_t qos, uint32_t sub_id);
 void	outbound_drop_session(struct broker *b, struct session *s);
 /*
  * Removes retained message m (borrowed), whose expiry passed, from the

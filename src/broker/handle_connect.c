@@ -271,7 +271,7 @@ connack5(struct client *c, bool present, const char *assigned,
 	props_set(&p, PROPS_RETAIN_AVAILABLE);
 	p.wildcard_sub_available = 1;
 	props_set(&p, PROPS_WILDCARD_SUB_AVAILABLE);
-	p.sub_id_available = 0;
+	p.sub_id_available = 1;
 	props_set(&p, PROPS_SUB_ID_AVAILABLE);
 	p.shared_sub_available = SHARE_AVAILABLE;
 	props_set(&p, PROPS_SHARED_SUB_AVAILABLE);

@@ -14,6 +14,10 @@
  * trie (SESSION_SUB_*, read by outbound.c) and in the saved session;
  * Retain Handling 1 and 2 hold back the retained messages. A 5.0 UNSUBACK
  * carries one reason code per filter (0x11: no such subscription).
+ * A Subscription Identifier is kept with each subscription of the packet
+ * (replacing or, when absent, clearing the one it had); outbound.c puts it
+ * on the PUBLISH packets those subscriptions bring, the retained ones
+ * included.
  * A "$share/GROUP/FILTER" filter joins a shared subscription group
  * (share.h): a malformed one is refused as invalid, the ACL checks its
  * FILTER, and it brings no retained messages.
@@ -38,6 +42,7 @@ struct sub_pkt {
 	uint16_t		packet_id;
 	unsigned		count;
 	struct codec_iter	entries;
+	uint32_t		id;	/* 5.0 Subscription Identifier or 0 */
 };
 
 /*
@@ -56,11 +61,10 @@ sub_decode(struct client *c, const uint8_t *body, size_t len,
 		if ((rc = codec5_decode_subscribe(body, len, &s5,
 		    &c->disc_reason)) != 0)
 			return rc;
-		/* Announced as not available in CONNACK (3.8.2.1.2). */
-		if (props_has(&s5.props, PROPS_SUBSCRIPTION_ID)) {
-			c->disc_reason = REASON_SUB_IDS_NOT_SUPPORTED;
-			return GW_EPROTO;
-		}
+		/* The codec refuses an identifier of 0 and a second one in a
+		 * SUBSCRIBE (0x82, 3.8.2.1.2). */
+		out->id = props_has(&s5.props, PROPS_SUBSCRIPTION_ID) ?
+		    s5.props.subscription_id : 0;
 		out->packet_id = s5.packet_id;
 		out->count = s5.count;
 		out->entries = s5.entries;
@@ -68,6 +72,7 @@ sub_decode(struct client *c, const uint8_t *body, size_t len,
 	}
 	if ((rc = codec_decode_subscribe(body, len, &s3)) != 0)
 		return rc;
+	out->id = 0;
 	out->packet_id = s3.packet_id;
 	out->count = s3.count;
 	out->entries = s3.entries;
@@ -170,7 +175,7 @@ send_retained(struct client *c, const uint8_t *body, size_t len,
 		    (no_retained == NULL || !no_retained[n]) &&
 		    !share_is(f.ptr, f.len))
 			outbound_send_retained(c->b, c->sess, f.ptr, f.len,
-			    codes[n]);
+			    codes[n], sub.id);
 		n++;
 	}
 	gw_free(skip);
@@ -321,7 +326,7 @@ handle_subscribe(struct client *c, const uint8_t *body, size_t len)
 		q = o.qos | (o.no_local ? SESSION_SUB_NO_LOCAL : 0) |
 		    (o.retain_as_published ? SESSION_SUB_RAP : 0);
 		if ((why = sub_refusal(c, f.ptr, f.len, &code)) == NULL) {
-			if (session_sub_set(s, f.ptr, f.len, q) == 0 &&
+			if (session_sub_set(s, f.ptr, f.len, q, sub.id) == 0 &&
 			    share_sub_add(b, s, f.ptr, f.len, q) == 0)
 				codes[n] = o.qos;
 			else

@@ -24,6 +24,17 @@
  * message arrives starts at once, so it never expires on the way. A 5.0
  * client that takes topic aliases gets them for the first topics sent to
  * it (alias.c).
+ *
+ * Subscription Identifiers: a 5.0 PUBLISH carries the identifiers of the
+ * receiving session's subscriptions that match its topic at the time the
+ * PUBLISH is written (a queued message takes those of when it leaves the
+ * queue, so a subscription changed meanwhile gives its new identifier and
+ * one removed gives none). A shared message carries the identifier of the
+ * member's subscription to its group; a retained message sent for a new
+ * subscription carries that subscription's identifier only. A session
+ * without identifiers skips all of this: nsub_ids is 0. The identifiers
+ * go into a scratch array of the session, grown to its nsub_ids, so a
+ * delivery allocates nothing.
  */
 #include <string.h>
 
@@ -33,6 +44,7 @@
 #include "broker/retain.h"
 #include "broker/share.h"
 #include "broker/subs.h"
+#include "broker/topic.h"
 #include "clock.h"
 #include "config.h"
 #include "err.h"
@@ -40,10 +52,81 @@
 #include "mqtt/codec5.h"
 #include "store/store.h"
 
+static void	deliver(struct broker *, struct session *, struct msg *,
+		    uint8_t, bool, uint32_t, uint32_t);
+
 static bool
 session_online(const struct session *s)
 {
 	return s->client != NULL && s->client->state == CLIENT_CONNECTED;
+}
+
+/* Whether m was published by s's own client (for No Local). */
+static bool
+own_publish(const struct msg *m, const struct session *s)
+{
+	return m->source == NULL && m->client_id_len == s->id_len &&
+	    memcmp(m->client_id, s->client_id, s->id_len) == 0;
+}
+
+/*
+ * The Subscription Identifiers o goes out with to s (see the top of the
+ * file): points *ids at them (borrowed from o or s) and returns how many.
+ */
+static size_t
+publish_sub_ids(struct broker *b, struct session *s, const struct out_msg *o,
+    const uint32_t **ids)
+{
+	const struct msg *m = o->m;
+	const struct sub_entry *e;
+	uint32_t *nv;
+	size_t i, n = 0;
+	bool shared;
+
+	if (o->sub_id != 0) {
+		*ids = &o->sub_id;
+		return o->sub_id != OUT_SUB_ID_NONE;
+	}
+	if (s->nsub_ids == 0)
+		return 0;
+	if (s->capids < s->nsub_ids) {
+		if ((nv = gw_realloc(s->ids, s->nsub_ids * sizeof *nv)) ==
+		    NULL)
+			return 0;
+		s->ids = nv;
+		s->capids = s->nsub_ids;
+	}
+	for (i = 0; i < s->nsubs && n < s->nsub_ids; i++) {
+		e = &s->subs[i];
+		if (e->id == 0)
+			continue;
+		shared = share_is(e->filter, e->len);
+		if (o->share != 0) {
+			if (!shared || share_tab_id(b->shares, e->filter,
+			    e->len) != o->share)
+				continue;
+		} else if (shared || !topic_matches(e->filter, e->len,
+		    m->topic, m->topic_len) || ((e->qos &
+		    SESSION_SUB_NO_LOCAL) && own_publish(m, s)))
+			continue;
+		s->ids[n++] = e->id;
+	}
+	*ids = s->ids;
+	return n;
+}
+
+/* Sets the n identifiers ids on *pp (or on a cleared *pp when pr is NULL). */
+static const struct props *
+props_with_ids(const struct props *pr, struct props *pp, const uint32_t *ids,
+    size_t n)
+{
+	if (n == 0)
+		return pr;
+	if (pr == NULL)
+		memset(pp, 0, sizeof *pp);
+	pp->sub_ids = ids;
+	pp->n_sub_id = (unsigned)n;
+	return pp;
 }
 
 /*
@@ -61,17 +144,26 @@ publish_props(const struct msg *m, long long now_ms, struct props *pp)
 	return pp;
 }
 
-/* Size of the whole PUBLISH m makes for c (QoS > 0: with its id). */
+/*
+ * Size of the whole PUBLISH o makes for s's client c (QoS > 0: with its
+ * id).
+ */
 static size_t
-publish_size(const struct client *c, const struct msg *m, uint8_t qos)
+publish_size(struct broker *b, struct session *s, const struct client *c,
+    const struct out_msg *o)
 {
+	const struct msg *m = o->m;
+	const struct props *pr;
+	const uint32_t *ids = NULL;
 	struct props pp;
-	size_t rem, plen = 0;
+	size_t rem, plen = 0, n;
 
-	rem = 2 + (size_t)m->topic_len + (qos > 0 ? 2 : 0) + m->payload_len;
+	rem = 2 + (size_t)m->topic_len + (o->qos > 0 ? 2 : 0) +
+	    m->payload_len;
 	if (CLIENT_V5(c)) {
-		if (publish_props(m, 0, &pp) != NULL &&
-		    props_size(&pp, CODEC_PUBLISH, &plen) != 0)
+		n = publish_sub_ids(b, s, o, &ids);
+		pr = props_with_ids(publish_props(m, 0, &pp), &pp, ids, n);
+		if (pr != NULL && props_size(pr, CODEC_PUBLISH, &plen) != 0)
 			return SIZE_MAX;
 		rem += props_varint_size((uint32_t)plen) + plen;
 	}
@@ -79,16 +171,16 @@ publish_size(const struct client *c, const struct msg *m, uint8_t qos)
 }
 
 /*
- * Whether m fits the Maximum Packet Size of s's client; when not, it is
+ * Whether o fits the Maximum Packet Size of s's client; when not, it is
  * counted and logged (rate-limited) as dropped for that client.
  */
 static bool
-publish_fits(struct broker *b, struct session *s, const struct msg *m,
-    uint8_t qos)
+publish_fits(struct broker *b, struct session *s, const struct out_msg *o)
 {
+	const struct msg *m = o->m;
 	uint32_t max = s->client->max_packet;
 
-	if (max == 0 || publish_size(s->client, m, qos) <= max)
+	if (max == 0 || publish_size(b, s, s->client, o) <= max)
 		return true;
 	b->stats.dropped_too_large++;
 	log_limited(&b->drop_log, BROKER_LOG_BURST, BROKER_LOG_PERIOD_MS,
@@ -106,13 +198,16 @@ publish_fits(struct broker *b, struct session *s, const struct msg *m,
  * size). The alias is recorded once the packet is in the output.
  */
 static int
-send_publish5(struct client *c, const struct out_msg *o, bool dup)
+send_publish5(struct broker *b, struct client *c, const struct out_msg *o,
+    bool dup)
 {
 	struct msg *m = o->m;
 	struct codec_publish p;
 	struct props pp;
 	const struct props *pr;
+	const uint32_t *ids = NULL;
 	uint16_t alias = 0, amax;
+	size_t n;
 	bool known = false;
 	int rc;
 
@@ -125,14 +220,17 @@ send_publish5(struct client *c, const struct out_msg *o, bool dup)
 	p.packet_id = o->pid;
 	p.payload = m->payload;
 	p.payload_len = m->payload_len;
-	pr = publish_props(m, clock_wall_ms(), &pp);
+	n = c->sess != NULL ? publish_sub_ids(b, c->sess, o, &ids) : 0;
+	pr = props_with_ids(publish_props(m, clock_wall_ms(), &pp), &pp, ids,
+	    n);
 	amax = c->peer_alias_max < c->alias_max ? c->peer_alias_max :
 	    c->alias_max;
 	if (amax > 0)
 		alias = alias_out_find(&c->aliases_out, amax, m->topic,
 		    m->topic_len, &known);
 	if (alias != 0 && !known && c->max_packet != 0 &&
-	    publish_size(c, m, o->qos) + 3 > c->max_packet)
+	    (c->sess == NULL || publish_size(b, c->sess, c, o) + 3 >
+	    c->max_packet))
 		alias = 0;
 	if (alias != 0) {
 		if (pr == NULL) {
@@ -159,7 +257,7 @@ send_publish(struct broker *b, struct client *c, const struct out_msg *o,
 	int rc;
 
 	if (CLIENT_V5(c))
-		rc = send_publish5(c, o, dup);
+		rc = send_publish5(b, c, o, dup);
 	else
 		rc = codec_encode_publish(&c->conn.out, m->topic, m->topic_len,
 		    m->payload, m->payload_len, o->qos, o->retain, dup,
@@ -219,12 +317,23 @@ void
 outbound_deliver(struct broker *b, struct session *s, struct msg *m,
     uint8_t qos, bool retain)
 {
-	outbound_deliver_shared(b, s, m, qos, retain, 0);
+	deliver(b, s, m, qos, retain, 0, 0);
 }
 
 void
 outbound_deliver_shared(struct broker *b, struct session *s, struct msg *m,
     uint8_t qos, bool retain, uint32_t share)
+{
+	deliver(b, s, m, qos, retain, share, 0);
+}
+
+/*
+ * Delivers m to s at qos with the retain flag retain, for shared group
+ * share (0: none) and with out_msg.sub_id sub_id.
+ */
+static void
+deliver(struct broker *b, struct session *s, struct msg *m, uint8_t qos,
+    bool retain, uint32_t share, uint32_t sub_id)
 {
 	struct client *c = s->client;
 	struct out_msg o;
@@ -232,11 +341,14 @@ outbound_deliver_shared(struct broker *b, struct session *s, struct msg *m,
 	if (!access_deliver(b, s, m, true))
 		return;
 	memset(&o, 0, sizeof o);
+	o.m = m;
 	o.qos = qos;
 	o.retain = retain;
 	o.share = share;
-	if (session_online(s) && !publish_fits(b, s, m, qos))
+	o.sub_id = sub_id;
+	if (session_online(s) && !publish_fits(b, s, &o))
 		return;
+	o.m = NULL;
 	if (qos == 0) {
 		if (!session_online(s))
 			return;
@@ -288,7 +400,7 @@ outbound_pump(struct broker *b, struct session *s)
 	    (pid = outbound_pid(s, session_queue_peek(s))) != 0) {
 		session_queue_pop(s, &o);
 		if (!access_deliver(b, s, o.m, false) ||
-		    !publish_fits(b, s, o.m, o.qos)) {
+		    !publish_fits(b, s, &o)) {
 			persist_msg_delete(b, o.key);
 			msg_unref(&o.m);
 			continue;
@@ -320,7 +432,7 @@ outbound_resume(struct broker *b, struct session *s)
 		o = &s->inflight[i];
 		if (o->state == OUT_WAIT_PUBCOMP)
 			proto5_send_ack(c, CODEC_PUBREL, o->pid, 0);
-		else if (!publish_fits(b, s, o->m, o->qos)) {
+		else if (!publish_fits(b, s, o)) {
 			/* The client came back with a smaller maximum. */
 			persist_msg_delete(b, o->key);
 			session_inflight_remove(s, o);
@@ -351,9 +463,7 @@ match_cb(void *owner, uint8_t opts, void *arg)
 	uint8_t qos = opts & SESSION_SUB_QOS;
 	size_t n;
 
-	if ((opts & SESSION_SUB_NO_LOCAL) && mc->m->source == NULL &&
-	    mc->m->client_id_len == s->id_len &&
-	    memcmp(mc->m->client_id, s->client_id, s->id_len) == 0)
+	if ((opts & SESSION_SUB_NO_LOCAL) && own_publish(mc->m, s))
 		return;
 	if (s->match_gen == b->match_gen) {
 		if (qos > s->match_qos)
@@ -397,6 +507,7 @@ struct retained_ctx {
 	struct broker	*b;
 	struct session	*s;
 	uint8_t		 qos;
+	uint32_t	 sub_id;	/* out_msg.sub_id of the messages */
 	bool		 full;		/* output over out_limit: QoS 0 drops */
 	long long	 now;		/* wall ms, for message expiry */
 	struct msg	**expired;	/* found expired (own refs) */
@@ -436,14 +547,14 @@ retained_cb(struct msg *m, void *arg)
 		rc->b->stats.dropped_qos0++;
 		return;
 	}
-	outbound_deliver(rc->b, rc->s, m, qos, true);
+	deliver(rc->b, rc->s, m, qos, true, 0, rc->sub_id);
 	if (qos == 0 && c != NULL && buf_used(&c->conn.out) > rc->b->out_limit)
 		rc->full = true;
 }
 
 void
 outbound_send_retained(struct broker *b, struct session *s,
-    const char *filter, size_t len, uint8_t qos)
+    const char *filter, size_t len, uint8_t qos, uint32_t sub_id)
 {
 	struct retained_ctx rc;
 	size_t i;
@@ -452,6 +563,7 @@ outbound_send_retained(struct broker *b, struct session *s,
 	rc.b = b;
 	rc.s = s;
 	rc.qos = qos;
+	rc.sub_id = sub_id != 0 ? sub_id : OUT_SUB_ID_NONE;
 	rc.now = clock_wall_ms();
 	retain_match(b->retain, filter, len, retained_cb, &rc);
 	retain_match(b->sys_retain, filter, len, retained_cb, &rc);

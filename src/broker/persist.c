@@ -24,6 +24,7 @@
 #include "config.h"
 #include "err.h"
 #include "mem.h"
+#include "mqtt/props.h"
 #include "store/store.h"
 
 int
@@ -72,7 +73,9 @@ subs_json(const struct session *s)
 		    SESSION_SUB_QOS) == NULL ||
 		    ((s->subs[i].qos & ~SESSION_SUB_QOS) != 0 &&
 		    cJSON_AddNumberToObject(o, "opts", s->subs[i].qos &
-		    ~SESSION_SUB_QOS) == NULL)) {
+		    ~SESSION_SUB_QOS) == NULL) ||
+		    (s->subs[i].id != 0 && cJSON_AddNumberToObject(o, "id",
+		    s->subs[i].id) == NULL)) {
 			cJSON_Delete(o);
 			cJSON_Delete(arr);
 			return NULL;
@@ -189,9 +192,10 @@ load_session_cb(const char *client_id, const char *subs, long long seen_ms,
 {
 	struct broker *b = arg;
 	struct session *s;
-	const cJSON *e, *f, *q, *o;
+	const cJSON *e, *f, *q, *o, *id;
 	cJSON *arr;
 	size_t len = strlen(client_id), flen;
+	uint32_t sid;
 	uint8_t qos;
 
 	if ((s = session_find(b->sessions, client_id, len)) == NULL &&
@@ -218,7 +222,14 @@ load_session_cb(const char *client_id, const char *subs, long long seen_ms,
 		if (cJSON_IsNumber(o))
 			qos |= (uint8_t)(o->valueint & (SESSION_SUB_NO_LOCAL |
 			    SESSION_SUB_RAP));
-		if (session_sub_set(s, f->valuestring, flen, qos) == 0)
+		/* "id": the 5.0 Subscription Identifier; absent in rows
+		 * saved before it was kept, and for none. */
+		id = cJSON_GetObjectItemCaseSensitive(e, "id");
+		sid = 0;
+		if (cJSON_IsNumber(id) && id->valuedouble >= 1 &&
+		    id->valuedouble <= PROPS_VARINT_MAX)
+			sid = (uint32_t)id->valuedouble;
+		if (session_sub_set(s, f->valuestring, flen, qos, sid) == 0)
 			share_sub_add(b, s, f->valuestring, flen, qos);
 	}
 	cJSON_Delete(arr);

@@ -128,6 +128,7 @@ session_destroy(struct session_table *t, struct session *s)
 		gw_free(s->subs[i].filter);
 	gw_free(s->subs);
 	gw_free(s->subidx);
+	gw_free(s->ids);
 	for (i = 0; i < s->ninflight; i++)
 		msg_unref(&s->inflight[i].m);
 	gw_free(s->inflight);
@@ -260,14 +261,18 @@ session_sub_has(const struct session *s, const char *f, size_t len)
 }
 
 int
-session_sub_set(struct session *s, const char *f, size_t len, uint8_t qos)
+session_sub_set(struct session *s, const char *f, size_t len, uint8_t qos,
+    uint32_t id)
 {
 	struct sub_entry *ns;
 	uint64_t h = keyhash(f, len);
 	size_t i, n;
 
 	if ((i = sub_index(s, f, len, h)) < s->nsubs) {
+		s->nsub_ids -= s->subs[i].id != 0;
+		s->nsub_ids += id != 0;
 		s->subs[i].qos = qos;
+		s->subs[i].id = id;
 		return 0;
 	}
 	if (sub_index_reserve(s) != 0)
@@ -284,6 +289,8 @@ session_sub_set(struct session *s, const char *f, size_t len, uint8_t qos)
 	s->subs[s->nsubs].hash = h;
 	s->subs[s->nsubs].len = (uint16_t)len;
 	s->subs[s->nsubs].qos = qos;
+	s->subs[s->nsubs].id = id;
+	s->nsub_ids += id != 0;
 	sub_slot_put(s, s->nsubs);
 	s->nsubs++;
 	return 0;
@@ -301,6 +308,7 @@ session_sub_remove(struct session *s, const char *f, size_t len)
 	if (i != last)
 		s->subidx[sub_slot_of(s, last)] = (uint32_t)(i + 1);
 	gw_free(s->subs[i].filter);
+	s->nsub_ids -= s->subs[i].id != 0;
 	s->subs[i] = s->subs[last];
 	s->nsubs--;
 	return 0;

@@ -35,7 +35,14 @@ struct out_msg {
 	uint64_t	 key;		/* session_msgs id, 0 if not persisted */
 	uint32_t	 share;		/* shared subscription group id or 0
 					 * (share.h) */
+	uint32_t	 sub_id;	/* 0: identifiers of the matching
+					 * subscriptions at delivery; else
+					 * only this one (OUT_SUB_ID_NONE:
+					 * none), for retained messages */
 };
+
+/* out_msg.sub_id of a retained message for a subscription without id. */
+#define OUT_SUB_ID_NONE		UINT32_MAX
 
 struct sub_entry {
 	char		*filter;	/* owned, NUL-terminated */
@@ -43,6 +50,7 @@ struct sub_entry {
 	uint16_t	 len;
 	uint8_t		 qos;		/* granted maximum QoS (bits 0-1) and
 					 * the 5.0 options SESSION_SUB_* */
+	uint32_t	 id;		/* 5.0 Subscription Identifier or 0 */
 };
 
 /* 5.0 subscription options kept with a subscription's QoS (3.8.3.1). */
@@ -65,6 +73,11 @@ struct session {
 	uint32_t	 *subidx;	/* open-addressing index of subs
 					 * (position + 1, 0 empty) or NULL */
 	size_t		  subidx_cap;	/* slots, a power of 2, or 0 */
+	size_t		  nsub_ids;	/* subs with a Subscription
+					 * Identifier */
+	uint32_t	 *ids;		/* scratch for a PUBLISH's identifiers
+					 * (capids of them) or NULL */
+	size_t		  capids;
 
 	struct out_msg	 *inflight;	/* sent, awaiting ack, send order */
 	size_t		  ninflight, capinflight;
@@ -110,9 +123,12 @@ size_t		 session_count(const struct session_table *t);
 void		 session_foreach(struct session_table *t,
 		    void (*fn)(struct session *, void *), void *arg);
 
-/* Subscriptions list: add/replace returns 0/GW_ENOMEM; remove 0/GW_ENOTFOUND. */
+/*
+ * Subscriptions list: add/replace (with 5.0 Subscription Identifier id, 0
+ * for none) returns 0/GW_ENOMEM; remove 0/GW_ENOTFOUND.
+ */
 int		 session_sub_set(struct session *s, const char *f, size_t len,
-		    uint8_t qos);
+		    uint8_t qos, uint32_t id);
 int		 session_sub_remove(struct session *s, const char *f, size_t len);
 /* Whether s holds filter f already. */
 bool		 session_sub_has(const struct session *s, const char *f,

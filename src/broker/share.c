@@ -193,6 +193,20 @@ share_group_byid(const struct share_tab *t, uint32_t id)
 	    offsetof(struct share_group, idln));
 }
 
+/*
+ * The id of the group of share name f, 0 if none: outbound.c finds the
+ * subscription a shared message came through by it.
+ */
+uint32_t
+share_tab_id(const struct share_tab *t, const char *f, size_t len)
+{
+	const struct share_group *g;
+
+	if ((g = share_group_find(t, f, len)) == NULL)
+		return 0;
+	return g->id;
+}
+
 /* Unlinks and frees g (which has no members left). */
 static void
 share_group_free(struct share_tab *t, struct share_group *g)

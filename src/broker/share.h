@@ -99,6 +99,10 @@ int		 share_tab_remove(struct share_tab *t, const char *f,
 /* Number of (group, member) pairs. */
 size_t		 share_tab_count(const struct share_tab *t);
 
+/* The id of the group of share name f (len bytes), 0 if there is none. */
+uint32_t	 share_tab_id(const struct share_tab *t, const char *f,
+		    size_t len);
+
 /*
  * For topic name t (valid), chooses one member of each group whose FILTER
  * matches and calls deliver for it. The choice goes round robin from the

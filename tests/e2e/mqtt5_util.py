@@ -120,6 +120,10 @@ def parse_props(data):
             i += 2 + ln
             out.setdefault(pid, []).append(v)
             continue
+        if pid == P_SUBSCRIPTION_ID:
+            # A PUBLISH may carry several: a list, in packet order.
+            out.setdefault(pid, []).append(v)
+            continue
         out[pid] = v
     return out, end
 

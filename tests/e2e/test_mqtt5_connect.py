@@ -52,7 +52,7 @@ class TestConnack5(E2ETestCase):
         self.assertEqual(p[P_TOPIC_ALIAS_MAXIMUM], 10)
         self.assertEqual(p[P_RETAIN_AVAILABLE], 1)
         self.assertEqual(p[P_WILDCARD_AVAILABLE], 1)
-        self.assertEqual(p[P_SUB_ID_AVAILABLE], 0)
+        self.assertEqual(p[P_SUB_ID_AVAILABLE], 1)
         self.assertEqual(p[P_SHARED_AVAILABLE], 1)
         self.assertNotIn(P_ASSIGNED_ID, p)
         self.assertNotIn(P_SERVER_KEEPALIVE, p)

@@ -61,9 +61,6 @@ EXTRA = [
     ("auth_success", 0x82, b"\xf0\x00"),
     ("auth_continue", 0x82, packet(15, 0, b"\x18" + props((0x15, "SCRAM")))),
     ("too_large", 0x95, publish5("big", b"x" * 5000)),
-    ("subscription_identifier", 0xA1, packet(8, 2, struct.pack("!H", 1) +
-                                             props((0x0B, 7)) +
-                                             struct.pack("!H", 1) + b"a\x00")),
     ("subscribe_empty_filter", 0x81, packet(8, 2, struct.pack("!H", 1) +
                                             props() + b"\x00\x00\x00")),
 ]

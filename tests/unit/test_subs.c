@@ -440,7 +440,9 @@ test_oom(void)
  * A session's own filter list and its hash index: random sets, replaces
  * and removes over a pool of 3,000 filters, checked against a plain array
  * after every step (membership of every pool filter every 500 steps), then
- * everything removed leaves the list and its index empty.
+ * everything removed leaves the list and its index empty. Subscription
+ * Identifiers ride along (every fifth set clears one): nsub_ids must count
+ * the entries holding one through replaces and removes.
  */
 static void
 test_session_filters(void)
@@ -449,7 +451,9 @@ test_session_filters(void)
 	struct session *s;
 	static char pool[3000][24];
 	static int8_t ref[3000];	/* granted QoS, -1 when absent */
-	size_t i, k, n = 0, len;
+	static uint32_t refid[3000];	/* Subscription Identifier or 0 */
+	size_t i, k, n = 0, nids = 0, len;
+	uint32_t id;
 	unsigned seed = 7;
 	int rc;
 
@@ -465,19 +469,29 @@ test_session_filters(void)
 		i = (size_t)rand_r(&seed) % 3000;
 		len = strlen(pool[i]);
 		if (rand_r(&seed) % 3 != 0) {
+			id = k % 5 == 0 ? 0 : (uint32_t)k;
 			CU_ASSERT_EQUAL(session_sub_set(s, pool[i], len,
-			    (uint8_t)(k % 3)), 0);
+			    (uint8_t)(k % 3), id), 0);
 			if (ref[i] < 0)
 				n++;
+			if (refid[i] != 0)
+				nids--;
+			if (id != 0)
+				nids++;
+			refid[i] = id;
 			ref[i] = (int8_t)(k % 3);
 		} else {
 			rc = session_sub_remove(s, pool[i], len);
 			CU_ASSERT_EQUAL(rc, ref[i] < 0 ? GW_ENOTFOUND : 0);
 			if (ref[i] >= 0)
 				n--;
+			if (refid[i] != 0)
+				nids--;
 			ref[i] = -1;
+			refid[i] = 0;
 		}
 		CU_ASSERT_EQUAL_FATAL(s->nsubs, n);
+		CU_ASSERT_EQUAL_FATAL(s->nsub_ids, nids);
 		if (k % 500 != 0)
 			continue;
 		for (i = 0; i < 3000; i++)
@@ -494,6 +508,7 @@ test_session_filters(void)
 		CU_ASSERT_FALSE(session_sub_has(s, pool[i], strlen(pool[i])));
 	}
 	CU_ASSERT_EQUAL(s->nsubs, 0);
+	CU_ASSERT_EQUAL(s->nsub_ids, 0);
 	for (i = 0; i < s->subidx_cap; i++)
 		CU_ASSERT_EQUAL(s->subidx[i], 0);
 	session_destroy(t, s);
