@@ -130,20 +130,28 @@ link_connected(void *ctx, MQTTAsync_successData *r)
 	    r->alt.connect.serverURI != NULL ? r->alt.connect.serverURI : "");
 }
 
+/* Why a connection attempt failed, from Paho's message or code. */
+static void
+failure_text(const struct bridge_tag *t, char *why, size_t len, bool known,
+    int code, const char *message)
+{
+	if (known && message != NULL)
+		snprintf(why, len, "%s", message);
+	else if (known)
+		snprintf(why, len, "%s (%d)", code > 0 ?
+		    "refused by the broker" : t->b->api->strerror(code), code);
+	else
+		snprintf(why, len, "failed");
+}
+
 static void
 link_connect_failed(void *ctx, MQTTAsync_failureData *r)
 {
 	struct bridge_tag *t = ctx;
 	char why[128];
 
-	if (r != NULL && r->message != NULL)
-		snprintf(why, sizeof why, "%s", r->message);
-	else if (r != NULL)
-		snprintf(why, sizeof why, "%s (%d)", r->code > 0 ?
-		    "refused by the broker" : t->b->api->strerror(r->code),
-		    r->code);
-	else
-		snprintf(why, sizeof why, "failed");
+	failure_text(t, why, sizeof why, r != NULL, r != NULL ? r->code : 0,
+	    r != NULL ? r->message : NULL);
 	tag_event(t, BRIDGE_EV_FAILED, r != NULL ? r->code : 0, why);
 }
 
@@ -176,14 +184,9 @@ link_connect_failed5(void *ctx, MQTTAsync_failureData5 *r)
 		snprintf(why, sizeof why, "refused by the broker: %s (0x%02x)",
 		    reason_name((uint8_t)r->reasonCode, CODEC_CONNACK),
 		    (unsigned)r->reasonCode);
-	else if (r != NULL && r->message != NULL)
-		snprintf(why, sizeof why, "%s", r->message);
-	else if (r != NULL)
-		snprintf(why, sizeof why, "%s (%d)", r->code > 0 ?
-		    "refused by the broker" : t->b->api->strerror(r->code),
-		    r->code);
 	else
-		snprintf(why, sizeof why, "failed");
+		failure_text(t, why, sizeof why, r != NULL,
+		    r != NULL ? r->code : 0, r != NULL ? r->message : NULL);
 	tag_event(t, BRIDGE_EV_FAILED, r != NULL ? r->code : 0, why);
 }
 
