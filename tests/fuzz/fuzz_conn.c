@@ -21,8 +21,9 @@
  * most one; no answer comes without its request (PUBACKs at most the QoS 1
  * PUBLISHes sent, PUBRECs the QoS 2 ones, PUBCOMPs the PUBRELs, PUBRELs the
  * PUBRECs, SUBACKs the SUBSCRIBEs, UNSUBACKs the UNSUBSCRIBEs, PINGRESPs
- * the PINGREQs, counting the client's packets that frame correctly); and
- * ASan/UBSan/LSan see nothing.
+ * the PINGREQs, counting the client's packets that frame correctly); a
+ * DISCONNECT comes only to a client whose CONNECT says MQTT 5.0, once, as
+ * the last packet; and ASan/UBSan/LSan see nothing.
  */
 #include <sys/socket.h>
 
@@ -135,25 +136,50 @@ tick_cb(struct ev_loop *loop, void *arg)
 	ev_timer_set(loop, &r->tick, ev_now(loop) + 1, tick_cb, r);
 }
 
-/* Counts the client's packets that frame, by type (QoS 2 PUBLISH as 0). */
-static void
-count(const uint8_t *p, size_t len, size_t n[16], bool server)
+/*
+ * Counts the packets that frame, by type (QoS 2 PUBLISH as 0, QoS 1 as
+ * QOS1_PUBLISH); returns the type of the last one, 0 if none.
+ */
+#define QOS1_PUBLISH	16
+static uint8_t
+count(const uint8_t *p, size_t len, size_t n[17], bool server)
 {
 	struct codec_header	h;
 	size_t			off = 0;
+	uint8_t			last = 0;
 
 	while (off < len && codec_parse_frame(p + off, len - off, 0, &h) ==
 	    0) {
 		if (h.type == CODEC_PUBLISH && ((h.flags >> 1) & 3) == 2)
 			n[0]++;
 		else if (h.type == CODEC_PUBLISH && ((h.flags >> 1) & 3) == 1)
-			n[15]++;
+			n[QOS1_PUBLISH]++;
 		else
 			n[h.type]++;
+		last = h.type;
 		off += h.header_len + h.remaining;
 	}
 	if (server)
 		CHECK(off == len);
+	return last;
+}
+
+/* The protocol level the client's CONNECT names, 0 if it names none. */
+static uint8_t
+connect_level(const uint8_t *in, size_t len)
+{
+	struct codec_header	h;
+	const uint8_t		*b;
+	size_t			 nl;
+
+	if (codec_parse_frame(in, len, 0, &h) != 0 ||
+	    h.type != CODEC_CONNECT || h.remaining < 2)
+		return 0;
+	b = in + h.header_len;
+	nl = (size_t)b[0] << 8 | b[1];
+	if (h.remaining < 2 + nl + 1)
+		return 0;
+	return b[2 + nl];
 }
 
 /* Checks what the broker sent against what the client sent. */
@@ -162,7 +188,8 @@ check_output(const uint8_t *in, size_t inlen, const struct buf *out,
     bool truncated)
 {
 	struct codec_header	h;
-	size_t			ci[16] = { 0 }, so[16] = { 0 };
+	size_t			ci[17] = { 0 }, so[17] = { 0 };
+	uint8_t			last;
 
 	count(in, inlen, ci, false);
 	if (buf_used(out) == 0)
@@ -172,12 +199,16 @@ check_output(const uint8_t *in, size_t inlen, const struct buf *out,
 	CHECK(h.type == CODEC_CONNACK);
 	if (truncated)
 		return;
-	count(buf_head(out), buf_used(out), so, true);
+	last = count(buf_head(out), buf_used(out), so, true);
 	CHECK(so[CODEC_CONNECT] == 0 && so[CODEC_SUBSCRIBE] == 0 &&
 	    so[CODEC_UNSUBSCRIBE] == 0 && so[CODEC_PINGREQ] == 0 &&
-	    so[CODEC_DISCONNECT] == 0);
+	    so[15] == 0);
+	/* Only a 5.0 client is told why it is closed, once, last. */
+	CHECK(so[CODEC_DISCONNECT] == 0 ||
+	    (connect_level(in, inlen) == 5 && so[CODEC_DISCONNECT] == 1 &&
+	    last == CODEC_DISCONNECT));
 	CHECK(so[CODEC_CONNACK] == 1);
-	CHECK(so[CODEC_PUBACK] <= ci[15]);
+	CHECK(so[CODEC_PUBACK] <= ci[QOS1_PUBLISH]);
 	CHECK(so[CODEC_PUBREC] <= ci[0]);
 	CHECK(so[CODEC_PUBCOMP] <= ci[CODEC_PUBREL]);
 	CHECK(so[CODEC_PUBREL] <= ci[CODEC_PUBREC]);
