@@ -6,8 +6,8 @@
  * a topic (or filter), a user name and a client id. Invariants: a refused
  * file says where and why; for an accepted one, every check answers
  * without a crash for any subject (wildcards, '%' and '$' included), a
- * subscription granted to a filter without wildcards means that topic may
- * be read, and a client id or user name holding '+' or '#' is never
+ * subscription granted to a filter without wildcards means that topic (a
+ * share name's FILTER part) may be read, and a client id or user name holding '+' or '#' is never
  * granted more than the same check with the offending value replaced by a
  * plain name the ACL does not mention (a chosen id cannot widen a pattern).
  */
@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "broker/acl.h"
+#include "broker/share.h"
 #include "err.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -40,11 +41,11 @@ part(const char *rest, size_t len, int i, const char *def)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const char *text = (const char *)data, *nul, *topic, *user, *cid;
+	const char *text = (const char *)data, *nul, *topic, *user, *cid, *read;
 	char *rest;
 	struct acl *acl;
 	struct gw_error err;
-	size_t jlen, rlen, tlen;
+	size_t jlen, rlen, tlen, rlen2;
 	bool wild;
 
 	nul = memchr(text, '\0', size);
@@ -70,9 +71,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	wild = strpbrk(topic, "+#") != NULL;
 	(void)acl_check(acl, NULL, cid, topic, tlen, ACL_WRITE);
 	(void)acl_check(acl, user, cid, topic, tlen, ACL_WRITE);
+	/* A shared subscription grants what its FILTER part does. */
+	read = share_acl_filter(topic, tlen, &rlen2);
 	if (!wild && tlen > 0 &&
 	    acl_check_subscribe(acl, user, cid, topic, tlen))
-		CHECK(acl_check(acl, user, cid, topic, tlen, ACL_READ));
+		CHECK(acl_check(acl, user, cid, read, rlen2, ACL_READ));
 	if (strpbrk(cid, "+#") != NULL && strstr(topic, "unmentioned") ==
 	    NULL && acl_check(acl, user, cid, topic, tlen, ACL_READ))
 		CHECK(acl_check(acl, user, "\x01unmentioned", topic, tlen,

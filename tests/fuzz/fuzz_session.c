@@ -14,8 +14,9 @@
  *
  * Invariants: a row whose client id is empty or holds a NUL is skipped,
  * any other becomes one offline session under that id; its subscriptions
- * are exactly the entries of the JSON array that have a valid filter and a
- * QoS from 0 to 2 (a repeated filter keeping the last QoS), computed here
+ * are exactly the entries of the JSON array that have a valid filter (a
+ * well-formed share name if it is one) and a QoS from 0 to 2, with their
+ * 5.0 options (a repeated filter keeping the last ones), computed here
  * independently from cJSON; the queued message comes back with its topic
  * unless that topic is empty or holds a NUL (not a topic a client may be
  * sent); and the subscriptions written back as JSON in the format mqlite
@@ -30,6 +31,7 @@
 
 #include "broker/broker_int.h"
 #include "broker/msg.h"
+#include "broker/share.h"
 #include "broker/topic.h"
 #include "config.h"
 #include "net/ev.h"
@@ -109,8 +111,9 @@ put_msg(const char *id, size_t idlen, const char *topic, size_t tlen)
 static cJSON *
 expected(const char *subs)
 {
-	const cJSON	*e, *f, *q, *x;
+	const cJSON	*e, *f, *q, *x, *op;
 	cJSON		*arr, *want, *o;
+	int		 qos;
 
 	if ((want = cJSON_CreateArray()) == NULL)
 		return NULL;
@@ -123,20 +126,28 @@ expected(const char *subs)
 		if (!cJSON_IsString(f) || !cJSON_IsNumber(q) ||
 		    q->valueint < 0 || q->valueint > 2 ||
 		    !topic_filter_valid(f->valuestring,
-		    strlen(f->valuestring)))
+		    strlen(f->valuestring)) ||
+		    share_parse(f->valuestring, strlen(f->valuestring), NULL,
+		    NULL) < 0)
 			continue;
+		/* The QoS byte holds the 5.0 options kept with it. */
+		qos = q->valueint;
+		op = cJSON_GetObjectItemCaseSensitive(e, "opts");
+		if (cJSON_IsNumber(op))
+			qos |= op->valueint & (SESSION_SUB_NO_LOCAL |
+			    SESSION_SUB_RAP);
 		for (x = want->child; x != NULL; x = x->next)
 			if (strcmp(f->valuestring, cJSON_GetObjectItem(x,
 			    "filter")->valuestring) == 0)
 				break;
 		if (x != NULL) {
-			cJSON_GetObjectItem(x, "qos")->valueint = q->valueint;
+			cJSON_GetObjectItem(x, "qos")->valueint = qos;
 			continue;
 		}
 		o = cJSON_CreateObject();
 		CHECK(o != NULL);
 		cJSON_AddStringToObject(o, "filter", f->valuestring);
-		cJSON_AddNumberToObject(o, "qos", q->valueint);
+		cJSON_AddNumberToObject(o, "qos", qos);
 		cJSON_AddItemToArray(want, o);
 	}
 	cJSON_Delete(arr);
@@ -188,7 +199,10 @@ load_and_check(const char *id, bool id_ok, const cJSON *want,
 	for (i = 0; i < s->nsubs; i++) {
 		CHECK((o = cJSON_CreateObject()) != NULL);
 		cJSON_AddStringToObject(o, "filter", s->subs[i].filter);
-		cJSON_AddNumberToObject(o, "qos", s->subs[i].qos);
+		cJSON_AddNumberToObject(o, "qos", s->subs[i].qos &
+		    SESSION_SUB_QOS);
+		cJSON_AddNumberToObject(o, "opts", s->subs[i].qos &
+		    ~SESSION_SUB_QOS);
 		cJSON_AddItemToArray(arr, o);
 	}
 	txt = cJSON_PrintUnformatted(arr);
