@@ -386,6 +386,29 @@ deliver(struct broker *b, struct session *s, struct msg *m, uint8_t qos,
 	}
 }
 
+/*
+ * Sends again, oldest first, what a resumed session had in flight and has
+ * not resent yet, while fewer PUBLISHes than the client's window (its
+ * Receive Maximum) are unacknowledged.
+ */
+static void
+resend_held(struct broker *b, struct session *s)
+{
+	struct out_msg *o;
+	size_t i, out = 0, window = proto5_window(b, s);
+
+	for (i = 0; i < s->ninflight; i++)
+		out += !s->inflight[i].resend;
+	for (i = 0; i < s->ninflight && out < window; i++) {
+		o = &s->inflight[i];
+		if (!o->resend)
+			continue;
+		o->resend = 0;
+		out++;
+		send_publish(b, s->client, o, true);
+	}
+}
+
 void
 outbound_pump(struct broker *b, struct session *s)
 {
@@ -395,6 +418,7 @@ outbound_pump(struct broker *b, struct session *s)
 
 	if (!session_online(s))
 		return;
+	resend_held(b, s);
 	while (s->qlen > 0 && s->ninflight < proto5_window(b, s) &&
 	    buf_used(&c->conn.out) <= b->out_limit &&
 	    (pid = outbound_pid(s, session_queue_peek(s))) != 0) {
@@ -438,7 +462,7 @@ outbound_resume(struct broker *b, struct session *s)
 			session_inflight_remove(s, o);
 			i--;
 		} else
-			send_publish(b, c, o, true);
+			o->resend = 1;	/* by outbound_pump(), in order */
 	}
 	client_want_flush(c);
 	outbound_pump(b, s);

@@ -32,6 +32,9 @@ struct out_msg {
 	uint8_t		 qos;		/* delivery QoS (after downgrade) */
 	uint8_t		 state;		/* enum out_state */
 	uint8_t		 retain;	/* retain flag to send */
+	uint8_t		 resend;	/* in flight from before a resume,
+					 * not sent again yet (Receive
+					 * Maximum full) */
 	uint64_t	 key;		/* session_msgs id, 0 if not persisted */
 	uint32_t	 share;		/* shared subscription group id or 0
 					 * (share.h) */

@@ -257,6 +257,44 @@ class TestSubOptions(Session5Case):
                         self.no_publish(c)
 
 
+class TestResumeWindow(Session5Case):
+    """A session resumed with a smaller Receive Maximum than it had in
+    flight gets its unacknowledged messages again only as fast as the new
+    window allows (MQTT 5.0 section 4.9), oldest first, same packet ids."""
+
+    def test_resend_bounded_by_new_receive_maximum(self):
+        rm = 0x21       # Receive Maximum
+        c, _ = self.sub("rw-sub", "rw/#", clean=True,
+                        prop=props((P_SESSION_EXPIRY, 3600), (rm, 10)))
+        p, _ = self.v5("rw-pub")
+        for i in range(5):
+            p.send(publish5("rw/t", b"%d" % i, qos=1, pid=i + 1))
+            expect5(p, PUBACK)
+        first = []
+        for _ in range(5):
+            m = expect5(c, PUBLISH)
+            first.append((m.pid, m.payload))
+        c.close()               # none acknowledged
+        c, ca = self.v5("rw-sub", clean=False,
+                        prop=props((P_SESSION_EXPIRY, 3600), (rm, 2)))
+        self.assertTrue(ca.session_present)
+        again = [expect5(c, PUBLISH) for _ in range(2)]
+        self.assertEqual([(m.pid, m.payload) for m in again], first[:2])
+        self.assertTrue(all(m.dup for m in again))
+        self.no_publish(c)
+        for m in again:
+            c.send(ack5(PUBACK, m.pid))
+        rest = [expect5(c, PUBLISH) for _ in range(2)]
+        self.assertEqual([(m.pid, m.payload) for m in rest], first[2:4])
+        self.no_publish(c)
+        c.send(ack5(PUBACK, rest[0].pid))
+        last = expect5(c, PUBLISH)
+        self.assertEqual((last.pid, last.payload), first[4])
+        for m in rest[1:] + [last]:
+            c.send(ack5(PUBACK, m.pid))
+        self.no_publish(c)
+
+
 class TestMixedFleet(Session5Case):
 
     def test_311_pub_to_5_sub(self):
