@@ -209,7 +209,8 @@ link_connect(struct source_link *l)
 	memset(&l->conn, 0, sizeof l->conn);
 	l->conn.fd = fd;
 	/* conn.peer is for logs; link_log() prints origin instead. */
-	strncpy(l->conn.peer, l->origin, sizeof l->conn.peer - 1);
+	snprintf(l->conn.peer, sizeof l->conn.peer, "%.*s",
+	    (int)sizeof l->conn.peer - 1, l->origin);
 	if (ev_add_fd(l->ss->loop, fd, EV_WRITE, link_io_cb, l) != 0) {
 		close(fd);
 		l->conn.fd = -1;
