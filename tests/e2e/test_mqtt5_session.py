@@ -262,6 +262,7 @@ class TestResumeWindow(Session5Case):
     flight gets its unacknowledged messages again only as fast as the new
     window allows (MQTT 5.0 section 4.9), oldest first, same packet ids."""
 
+    @mqlite_only("Mosquitto 2.0.11 resends everything in flight at once")
     def test_resend_bounded_by_new_receive_maximum(self):
         rm = 0x21       # Receive Maximum
         c, _ = self.sub("rw-sub", "rw/#", clean=True,
