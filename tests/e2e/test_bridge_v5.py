@@ -299,14 +299,15 @@ class TestBridgeV5DeadLetters(E2ETestCase):
     README's replay recipe (taken from README.md), after the topic is
     corrected, sends it upstream to a real Mosquitto with every property,
     the expiry as what is left; a replayed one whose expiry passed
-    meanwhile is dropped and counted, never sent."""
+    meanwhile is dropped and counted, never sent. These dead letters count
+    toward outbox.dead_max_bytes with their property block."""
     needs_db = True
     auto_start = False
 
     assert_props = TestBridgeV5.assert_props
     metric = TestBridgeV5.metric
 
-    def start_gateway(self, up_port, metrics_port):
+    def start_gateway(self, up_port, metrics_port, **cfg):
         rules = write_json(os.path.join(self.workdir, "rules.json"), {
             "rules": [{"name": "up5", "topic": "dev/#", "mqtt": {
                 "url": "tcp://%s:%d" % (HOST, up_port),
@@ -315,7 +316,7 @@ class TestBridgeV5DeadLetters(E2ETestCase):
         br = Broker(self.workdir, name="broker", extra_args=["-r", rules],
                     env={"LSAN_OPTIONS": "suppressions=" + LSAN_SUPP})
         self.brokers.append(br)
-        br.update_config(metrics={"bind": HOST, "port": metrics_port})
+        br.update_config(metrics={"bind": HOST, "port": metrics_port}, **cfg)
         br.start()
         return br
 
@@ -389,6 +390,50 @@ class TestBridgeV5DeadLetters(E2ETestCase):
         self.assertEqual(self.metric(mport, "mqlite_bridge_expired_total"),
                          1)
         self.assertEqual(self.metric(mport, "mqlite_bridge_acked_total"), 1)
+
+
+    def test_dead_letters_with_properties_count_toward_the_bound(self):
+        """Twenty dead letters of ~650 bytes each, nearly all of it a
+        User Property: with a 4 KB bound the oldest go, so the bytes the
+        sqlite3 shell measures (props included) stay under it."""
+        import urllib.request
+        mport = free_port()
+        # No upstream at all: these rows never leave the store.
+        br = self.start_gateway(free_port(), mport,
+                                outbox={"dead_max_bytes": "4KB"})
+        p = pub_props()
+        p.UserProperty = [("pad", "z" * 600)]
+        n = 20
+        for i in range(n):
+            publish5(br.port, "dev/x", b'{"room": "r+%d"}' % i, p)
+        with_props = ("coalesce(length(CAST(url AS BLOB)), 0) + "
+                      "coalesce(length(CAST(headers AS BLOB)), 0) + "
+                      "coalesce(length(CAST(body AS BLOB)), 0) + "
+                      "coalesce(length(CAST(response AS BLOB)), 0) + "
+                      "coalesce(length(props), 0)")
+
+        def pruned():
+            url = "http://%s:%d/metrics" % (HOST, mport)
+            with urllib.request.urlopen(url, timeout=10) as r:
+                for line in r.read().decode().splitlines():
+                    if line.startswith("mqlite_outbox_dead_pruned_total "):
+                        return int(float(line.split()[1]))
+            return None
+        self.assertTrue(wait_until(
+            lambda: br.scalar("SELECT count(*) FROM outbox_dead") +
+            (pruned() or 0) == n, 20))
+        kept = br.rows("SELECT body FROM outbox_dead ORDER BY id")
+        self.assertGreater(len(kept), 1)
+        self.assertLess(len(kept), 8)
+        # The newest are kept, each with its block.
+        self.assertEqual([r[0] for r in kept],
+                         ['{"room": "r+%d"}' % i
+                          for i in range(n - len(kept), n)])
+        self.assertEqual(br.scalar("SELECT count(*) FROM outbox_dead "
+                                   "WHERE instr(props, CAST('zzzz' AS "
+                                   "BLOB)) > 0"), len(kept))
+        self.assertLessEqual(float(br.scalar(
+            "SELECT total(%s) FROM outbox_dead" % with_props)), 4096)
 
 
 if __name__ == "__main__":
