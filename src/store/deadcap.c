@@ -11,8 +11,9 @@
  * lookup). When the total passes outbox.dead_max_bytes the oldest dead
  * letters go, a chunk of ids at a time through the dead_ms index, until
  * it is under: the newest failures are the ones worth reading. A row
- * counts its url, headers, body and response in bytes (text cast to
- * BLOB), so the bound is the space they take, whatever their encoding.
+ * counts its url, headers, body, response and 5.0 property block in bytes
+ * (text cast to BLOB), so the bound is the space they take, whatever their
+ * encoding.
  * The pages freed count toward database.max_bytes like any others.
  */
 #include <stdatomic.h>
@@ -32,7 +33,8 @@
 	"coalesce(length(CAST(url AS BLOB)), 0) + " \
 	"coalesce(length(CAST(headers AS BLOB)), 0) + " \
 	"coalesce(length(CAST(body AS BLOB)), 0) + " \
-	"coalesce(length(CAST(response AS BLOB)), 0)"
+	"coalesce(length(CAST(response AS BLOB)), 0) + " \
+	"coalesce(length(props), 0)"
 
 enum {
 	DC_SUM,

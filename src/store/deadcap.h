@@ -24,7 +24,7 @@ void		 deadcap_close(struct deadcap *d);
 
 /*
  * Counts the dead letter id just written in the open transaction: url,
- * headers, body and response, in bytes. 0 or GW_EIO.
+ * headers, body, response and props, in bytes. 0 or GW_EIO.
  */
 int		 deadcap_added(struct deadcap *d, int64_t id);
 

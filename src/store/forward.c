@@ -302,8 +302,9 @@ forward_mqtt(struct forward *f, const struct rule *r, const struct msg *m,
 			log_warn("rule %s: mqtt for %s dead-lettered: the "
 			    "upstream topic is not a valid topic name",
 			    rule_name(r), m->topic);
-		rc = outbox_dead_letter(f->ob, id, 0, "not a valid topic name",
-		    NULL, false, now);
+		if ((rc = outbox_dead_letter(f->ob, id, 0,
+		    "not a valid topic name", NULL, false, now)) == 0)
+			rc = deadcap_added(f->dc, id);
 		goto out;
 	}
 	f->added++;

@@ -62,9 +62,10 @@ static const char *const outbox_wsql[OW__COUNT] = {
 	    " next_ms = ?2, last_error = ?3 WHERE id = ?1",
 	[OW_DEAD_COPY] = "INSERT OR REPLACE INTO outbox_dead"
 	    " (id, route, url, headers, body, created_ms, attempts, dead_ms,"
-	    " status, last_error, response)"
+	    " status, last_error, response, props, expire_ms)"
 	    " SELECT id, route, url, headers, body, created_ms,"
-	    " attempts + ?2, ?3, ?4, ?5, ?6 FROM outbox WHERE id = ?1",
+	    " attempts + ?2, ?3, ?4, ?5, ?6, props, expire_ms"
+	    " FROM outbox WHERE id = ?1",
 	[OW_OLDEST] = "SELECT id, route, bytes FROM outbox WHERE id > ?1"
 	    " ORDER BY id LIMIT ?2",
 };

@@ -155,8 +155,9 @@ int		 outbox_reschedule(struct outbox *ob, int64_t id,
 /*
  * Moves row id to outbox_dead with status (0: NULL), error, response
  * snippet (each may be NULL) and dead_ms = now_ms, all in the open
- * transaction; sent adds the final attempt to attempts. A missing id is
- * fine. 0 or GW_EIO.
+ * transaction; sent adds the final attempt to attempts. The row's 5.0
+ * property block and expire_ms go along unchanged. A missing id is fine.
+ * 0 or GW_EIO.
  */
 int		 outbox_dead_letter(struct outbox *ob, int64_t id, int status,
 		    const char *error, const char *response, bool sent,

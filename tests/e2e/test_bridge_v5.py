@@ -289,6 +289,153 @@ class TestBridgeV5(E2ETestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
 
 
+
+class TestBridgeV5DeadLetters(E2ETestCase):
+    """A 5.0 message dead-lettered keeps its properties: the upstream topic
+    of route up5 is rendered from the payload ("v5/{payload.room}"), so a
+    room holding '+' or '#' makes a topic name that can never be published
+    and the row goes to outbox_dead in the publish's own transaction. Its
+    property block and expiry are read back with the sqlite3 shell; the
+    README's replay recipe (taken from README.md), after the topic is
+    corrected, sends it upstream to a real Mosquitto with every property,
+    the expiry as what is left; a replayed one whose expiry passed
+    meanwhile is dropped and counted, never sent. These dead letters count
+    toward outbox.dead_max_bytes with their property block."""
+    needs_db = True
+    auto_start = False
+
+    assert_props = TestBridgeV5.assert_props
+    metric = TestBridgeV5.metric
+
+    def start_gateway(self, up_port, metrics_port, **cfg):
+        rules = write_json(os.path.join(self.workdir, "rules.json"), {
+            "rules": [{"name": "up5", "topic": "dev/#", "mqtt": {
+                "url": "tcp://%s:%d" % (HOST, up_port),
+                "topic": "v5/{payload.room}", "qos": 1,
+                "mqtt_version": "5", "client_id": "mqlite-v5-dead"}}]})
+        br = Broker(self.workdir, name="broker", extra_args=["-r", rules],
+                    env={"LSAN_OPTIONS": "suppressions=" + LSAN_SUPP})
+        self.brokers.append(br)
+        br.update_config(metrics={"bind": HOST, "port": metrics_port}, **cfg)
+        br.start()
+        return br
+
+    def test_dead_letter_keeps_properties_and_replay_sends_them(self):
+        from test_querying import readme_section, run_sqlite
+        replay = readme_section()[0][
+            "replay the dead letters of one route (with mqlite stopped)"]
+        self.assertIn("'alarms/webhook'", replay)
+        replay = replay.replace("'alarms/webhook'", "'up5/mqtt'")
+
+        up = Upstream(self.workdir)
+        self.addCleanup(up.stop)
+        up.start()
+        sub = Sub5(up.port)
+        sub.connect()
+        self.addCleanup(sub.close)
+        mport = free_port()
+        br = self.start_gateway(up.port, mport)
+        self.assertTrue(wait_until(
+            lambda: self.metric(mport, "mqlite_bridge_up") == 1, 30))
+        publish5(br.port, "dev/a", b'{"room": "hall+1"}',
+                 pub_props(expiry=3600))
+        publish5(br.port, "dev/b", b'{"room": "attic#"}',
+                 pub_props(expiry=2))
+        t_short = time.monotonic()
+        publish5(br.port, "dev/c", b'{"room": "kitchen"}', pub_props())
+        self.assertTrue(wait_until(lambda: len(sub.on("v5/kitchen")) == 1,
+                                   30), repr(sub.got))
+        self.assert_props(sub.on("v5/kitchen")[0][2])
+
+        # Dead-lettered with the block as published and the deadline.
+        self.assertEqual(br.scalar("SELECT count(*) FROM outbox"), 0)
+        dead = br.rows("SELECT url, hex(props), expire_ms - created_ms, "
+                       "last_error FROM outbox_dead ORDER BY id")
+        self.assertEqual([(d[0], d[3]) for d in dead], [
+            ("v5/hall+1", "not a valid topic name"),
+            ("v5/attic#", "not a valid topic name")])
+        for d, expiry in zip(dead, (3600, 2)):
+            block = bytes.fromhex(d[1])
+            for part in (b"application/json", b"reply/dev1",
+                         b"\x00\x01corr\xff", b"\x00\x04site\x00\x05north",
+                         b"\x00\x04unit\x00\x04degC",
+                         b"\x00\x04site\x00\x05again"):
+                self.assertIn(part, block, d)
+            # The deadline: the publish's time plus its interval.
+            self.assertGreaterEqual(int(d[2]), expiry * 1000 - 1000)
+            self.assertLessEqual(int(d[2]), expiry * 1000 + 1000)
+
+        # Replayed with mqlite stopped, the topic corrected first.
+        self.assertEqual(br.stop(), 0)
+        br.query("UPDATE outbox_dead SET url = 'v5/hall_1' WHERE url = "
+                 "'v5/hall+1'; UPDATE outbox_dead SET url = 'v5/attic_1' "
+                 "WHERE url = 'v5/attic#'")
+        run_sqlite(br.db_path, replay)
+        self.assertEqual(br.scalar("SELECT count(*) FROM outbox_dead"), 0)
+        self.assertEqual(br.rows(
+            "SELECT url, hex(props), bytes = length(url) + length(body) + "
+            "length(props) FROM outbox ORDER BY id"),
+            [["v5/hall_1", dead[0][1], "1"], ["v5/attic_1", dead[1][1], "1"]])
+        # The 2 s expiry of the attic message passes before the restart.
+        time.sleep(max(0.0, 2.5 - (time.monotonic() - t_short)))
+        br.start()
+        self.assertTrue(wait_until(lambda: len(sub.on("v5/hall_1")) == 1,
+                                   30), repr(sub.got))
+        self.assertTrue(wait_until(
+            lambda: br.scalar("SELECT count(*) FROM outbox") == 0, 30))
+        (_, payload, p), = sub.on("v5/hall_1")
+        self.assertEqual(payload, b'{"room": "hall+1"}')
+        self.assert_props(p, expiry_max=3600)
+        self.assertEqual(sub.on("v5/attic_1"), [])
+        self.assertEqual(self.metric(mport, "mqlite_bridge_expired_total"),
+                         1)
+        self.assertEqual(self.metric(mport, "mqlite_bridge_acked_total"), 1)
+
+
+    def test_dead_letters_with_properties_count_toward_the_bound(self):
+        """Twenty dead letters of ~650 bytes each, nearly all of it a
+        User Property: with a 4 KB bound the oldest go, so the bytes the
+        sqlite3 shell measures (props included) stay under it."""
+        import urllib.request
+        mport = free_port()
+        # No upstream at all: these rows never leave the store.
+        br = self.start_gateway(free_port(), mport,
+                                outbox={"dead_max_bytes": "4KB"})
+        p = pub_props()
+        p.UserProperty = [("pad", "z" * 600)]
+        n = 20
+        for i in range(n):
+            publish5(br.port, "dev/x", b'{"room": "r+%d"}' % i, p)
+        with_props = ("coalesce(length(CAST(url AS BLOB)), 0) + "
+                      "coalesce(length(CAST(headers AS BLOB)), 0) + "
+                      "coalesce(length(CAST(body AS BLOB)), 0) + "
+                      "coalesce(length(CAST(response AS BLOB)), 0) + "
+                      "coalesce(length(props), 0)")
+
+        def pruned():
+            url = "http://%s:%d/metrics" % (HOST, mport)
+            with urllib.request.urlopen(url, timeout=10) as r:
+                for line in r.read().decode().splitlines():
+                    if line.startswith("mqlite_outbox_dead_pruned_total "):
+                        return int(float(line.split()[1]))
+            return None
+        self.assertTrue(wait_until(
+            lambda: br.scalar("SELECT count(*) FROM outbox_dead") +
+            (pruned() or 0) == n, 20))
+        kept = br.rows("SELECT body FROM outbox_dead ORDER BY id")
+        self.assertGreater(len(kept), 1)
+        self.assertLess(len(kept), 8)
+        # The newest are kept, each with its block.
+        self.assertEqual([r[0] for r in kept],
+                         ['{"room": "r+%d"}' % i
+                          for i in range(n - len(kept), n)])
+        self.assertEqual(br.scalar("SELECT count(*) FROM outbox_dead "
+                                   "WHERE instr(props, CAST('zzzz' AS "
+                                   "BLOB)) > 0"), len(kept))
+        self.assertLessEqual(float(br.scalar(
+            "SELECT total(%s) FROM outbox_dead" % with_props)), 4096)
+
+
 if __name__ == "__main__":
     import unittest
     unittest.main()

@@ -8,7 +8,11 @@
  * reschedule; dead letter with status, snippet and attempts; results
  * applied in a transaction; the drop_oldest cap skipping held rows, its
  * counting on commit only; has_room; binary bodies; routes, depth and the
- * instance id.
+ * instance id. Dead letters keep a row's 5.0 property block and expiry
+ * (both ways in: a delivery result and a direct dead letter), a replay
+ * back to the outbox restores them, a database at schema version 5 gains
+ * the columns and keeps its dead letters, and the salvage of a damaged
+ * database carries them over (from a version 5 file too).
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -24,6 +28,7 @@
 #include "err.h"
 #include "mem.h"
 #include "testdb.h"
+#include "store/heal.h"
 #include "store/outbox.h"
 #include "store/schema.h"
 
@@ -344,6 +349,256 @@ test_props(void)
 	sqlite3_close(db);
 }
 
+/* The 5.0 block of the props tests: Content Type "a", a user property. */
+static const unsigned char dead_pb[] = { 11, 0x03, 0, 1, 'a',
+	0x26, 0, 1, 'k', 0, 1, 'v' };
+
+/* Enqueues a 5.0 row (dead_pb, expire_ms) and a webhook row, committed. */
+static void
+put_props_pair(sqlite3 *db, struct outbox *ob, int64_t expire_ms,
+    int64_t *id5, int64_t *idw)
+{
+	exec(db, "BEGIN IMMEDIATE");
+	CU_ASSERT_EQUAL(outbox_enqueue_props(ob, "b/mqtt", "up/t", NULL,
+	    "pay", 3, dead_pb, sizeof dead_pb, expire_ms, 70, id5), 0);
+	CU_ASSERT_EQUAL(outbox_enqueue(ob, "w/webhook", "http://127.0.0.1:1/h",
+	    NULL, "body", 4, 80, idw), 0);
+	exec(db, "COMMIT");
+	outbox_txn_committed(ob);
+}
+
+/* hex(props) of dead letter id into out ("" when NULL). */
+static void
+dead_props_hex(sqlite3 *db, int64_t id, char *out, size_t len)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof sql, "SELECT coalesce(hex(props), '') FROM"
+	    " outbox_dead WHERE id = %lld", (long long)id);
+	out[0] = '\0';
+	CU_ASSERT(testdb_text(db, sql, out, len));
+}
+
+/* The hex of dead_pb, as SQLite's hex() writes it. */
+static void
+pb_hex(char *out, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof dead_pb && 2 * i + 2 < len; i++)
+		snprintf(out + 2 * i, 3, "%02X", dead_pb[i]);
+}
+
+/*
+ * A 5.0 row keeps its property block and deadline in outbox_dead, whether
+ * a delivery result (an upstream 0x99, say) or the store itself (a topic
+ * that renders invalid) dead-letters it; a webhook row has NULL in both.
+ * Moved back to the outbox as the README's replay does, the row reads
+ * back as it was enqueued, bytes included.
+ */
+static void
+test_dead_props(void)
+{
+	struct outbox_result res;
+	struct outbox_reader *r;
+	struct outbox_row row;
+	sqlite3 *db = open_db();
+	struct outbox *ob;
+	int64_t a, aw, b, bw, back;
+	char want[64], got[64];
+	char why[] = "refused upstream: Payload format invalid (0x99)";
+	long long bytes5;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ob = outbox_open(db));
+	pb_hex(want, sizeof want);
+	put_props_pair(db, ob, 987654321, &a, &aw);
+	put_props_pair(db, ob, 0, &b, &bw);
+	bytes5 = testdb_int(db, "SELECT bytes FROM outbox WHERE route ="
+	    " 'b/mqtt' ORDER BY id LIMIT 1");
+	CU_ASSERT_EQUAL(bytes5, 4 + 3 + (long long)sizeof dead_pb);
+
+	/* Way 1: a FAIL result, as the bridge pushes for 0x90/0x99. */
+	memset(&res, 0, sizeof res);
+	res.id = a;
+	res.verdict = OUTBOX_FAIL;
+	res.sent = true;
+	res.error = why;
+	exec(db, "BEGIN IMMEDIATE");
+	CU_ASSERT_EQUAL(outbox_apply_results(ob, &res, 1, 1000), 0);
+	/* Way 2: straight from the store, in the same transaction. */
+	CU_ASSERT_EQUAL(outbox_dead_letter(ob, b, 0, "not a valid topic name",
+	    NULL, false, 1001), 0);
+	CU_ASSERT_EQUAL(outbox_dead_letter(ob, aw, 400, "HTTP 400", "no",
+	    true, 1002), 0);
+	exec(db, "COMMIT");
+	outbox_txn_committed(ob);
+
+	dead_props_hex(db, a, got, sizeof got);
+	CU_ASSERT_STRING_EQUAL(got, want);
+	dead_props_hex(db, b, got, sizeof got);
+	CU_ASSERT_STRING_EQUAL(got, want);
+	dead_props_hex(db, aw, got, sizeof got);
+	CU_ASSERT_STRING_EQUAL(got, "");
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT expire_ms FROM outbox_dead"
+	    " WHERE route = 'b/mqtt' ORDER BY id LIMIT 1"), 987654321);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM outbox_dead"
+	    " WHERE route = 'b/mqtt' AND expire_ms IS NULL"), 1);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM outbox_dead"
+	    " WHERE route = 'w/webhook' AND props IS NULL AND"
+	    " expire_ms IS NULL"), 1);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM outbox_dead"),
+	    3);
+
+	/* The README's replay, for the 5.0 route. */
+	exec(db, "BEGIN IMMEDIATE;"
+	    "INSERT INTO outbox (route, url, headers, body, bytes,"
+	    " created_ms, props, expire_ms)"
+	    " SELECT route, url, headers, body,"
+	    " length(CAST(url AS BLOB)) +"
+	    " coalesce(length(CAST(headers AS BLOB)), 0) +"
+	    " coalesce(length(CAST(body AS BLOB)), 0) +"
+	    " coalesce(length(props), 0), created_ms, props, expire_ms"
+	    " FROM outbox_dead WHERE route = 'b/mqtt' ORDER BY id;"
+	    "DELETE FROM outbox_dead WHERE route = 'b/mqtt';"
+	    "COMMIT");
+	back = testdb_int(db, "SELECT min(id) FROM outbox WHERE route ="
+	    " 'b/mqtt'");
+	CU_ASSERT(back > bw);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM outbox WHERE"
+	    " route = 'b/mqtt' AND bytes = (SELECT bytes FROM outbox"
+	    " WHERE route = 'b/mqtt' ORDER BY id LIMIT 1)"), 2);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT bytes FROM outbox WHERE"
+	    " route = 'b/mqtt' ORDER BY id LIMIT 1"), bytes5);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r = outbox_reader_open(db_path));
+	CU_ASSERT_EQUAL_FATAL(outbox_read_row(r, back, &row), 0);
+	CU_ASSERT_EQUAL_FATAL(row.props_len, sizeof dead_pb);
+	CU_ASSERT_EQUAL(memcmp(row.props, dead_pb, sizeof dead_pb), 0);
+	CU_ASSERT_EQUAL(row.expire_ms, 987654321);
+	CU_ASSERT_EQUAL(row.attempts, 0);
+	CU_ASSERT_EQUAL(row.body_len, 3);
+	CU_ASSERT_STRING_EQUAL(row.url, "up/t");
+	outbox_row_clear(&row);
+	CU_ASSERT_EQUAL_FATAL(outbox_read_row(r, back + 1, &row), 0);
+	CU_ASSERT_EQUAL(row.props_len, sizeof dead_pb);
+	CU_ASSERT_EQUAL(row.expire_ms, 0);
+	outbox_row_clear(&row);
+	outbox_reader_close(r);
+	outbox_close(ob);
+	sqlite3_close(db);
+}
+
+/*
+ * Creates path as a database of schema version 5 (the embedded files up
+ * to 005 only) holding one dead letter of that time. The open handle.
+ */
+static sqlite3 *
+make_v5_db(const char *path)
+{
+	const struct schema_file *f;
+	sqlite3 *db = NULL;
+
+	if (sqlite3_open(path, &db) != SQLITE_OK)
+		return NULL;
+	for (f = schema_files; f->name != NULL && atoi(f->name) <= 5; f++)
+		exec(db, f->sql);
+	exec(db, "PRAGMA user_version = 5");
+	exec(db, "INSERT INTO outbox_dead (id, route, url, body, created_ms,"
+	    " attempts, dead_ms, last_error) VALUES (9, 'old/mqtt', 'up/x',"
+	    " 'b', 1, 1, 2, 'refused upstream')");
+	return db;
+}
+
+/* A version 5 database gains props and expire_ms, its dead letters kept. */
+static void
+test_dead_props_migrate(void)
+{
+	struct gw_error err;
+	struct outbox *ob;
+	sqlite3 *db;
+	int64_t a, aw;
+	char want[64], got[64];
+
+	snprintf(db_path, sizeof db_path, "%s/o%d.db", tmpdir, ++db_counter);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(db = make_v5_db(db_path));
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM"
+	    " pragma_table_info('outbox_dead') WHERE name = 'props'"), 0);
+	memset(&err, 0, sizeof err);
+	CU_ASSERT_EQUAL_FATAL(schema_apply(db, &err), 0);
+	CU_ASSERT(testdb_int(db, "PRAGMA user_version") >= 6);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM"
+	    " pragma_table_info('outbox_dead') WHERE name = 'props' AND"
+	    " type = 'BLOB'"), 1);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM"
+	    " pragma_table_info('outbox_dead') WHERE name = 'expire_ms' AND"
+	    " type = 'INTEGER'"), 1);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM outbox_dead"
+	    " WHERE id = 9 AND route = 'old/mqtt' AND props IS NULL AND"
+	    " expire_ms IS NULL AND last_error = 'refused upstream'"), 1);
+	/* And the migrated file takes a 5.0 dead letter whole. */
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ob = outbox_open(db));
+	put_props_pair(db, ob, 5555, &a, &aw);
+	exec(db, "BEGIN IMMEDIATE");
+	CU_ASSERT_EQUAL(outbox_dead_letter(ob, a, 0, "x", NULL, false, 3), 0);
+	exec(db, "COMMIT");
+	outbox_txn_committed(ob);
+	pb_hex(want, sizeof want);
+	dead_props_hex(db, a, got, sizeof got);
+	CU_ASSERT_STRING_EQUAL(got, want);
+	outbox_close(ob);
+	sqlite3_close(db);
+}
+
+/*
+ * The salvage of a damaged database copies outbox_dead by the columns
+ * both files have: a current file's props and expire_ms come through, a
+ * version 5 file's dead letters come through without them.
+ */
+static void
+test_dead_props_heal(void)
+{
+	struct gw_error err;
+	struct outbox *ob;
+	sqlite3 *db = open_db();
+	int64_t a, aw;
+	char want[64], got[64];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ob = outbox_open(db));
+	put_props_pair(db, ob, 4242, &a, &aw);
+	exec(db, "BEGIN IMMEDIATE");
+	CU_ASSERT_EQUAL(outbox_dead_letter(ob, a, 0, "x", NULL, false, 3), 0);
+	exec(db, "COMMIT");
+	outbox_txn_committed(ob);
+	outbox_close(ob);
+	sqlite3_close(db);
+	memset(&err, 0, sizeof err);
+	CU_ASSERT_EQUAL_FATAL(heal_quarantine(db_path, "unit test", NULL,
+	    NULL, &err), 0);
+	CU_ASSERT_EQUAL_FATAL(sqlite3_open(db_path, &db), SQLITE_OK);
+	pb_hex(want, sizeof want);
+	dead_props_hex(db, a, got, sizeof got);
+	CU_ASSERT_STRING_EQUAL(got, want);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT expire_ms FROM outbox_dead"),
+	    4242);
+	/* The webhook row is still in the outbox, the 5.0 one dead. */
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM outbox"), 1);
+	sqlite3_close(db);
+
+	snprintf(db_path, sizeof db_path, "%s/o%d.db", tmpdir, ++db_counter);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(db = make_v5_db(db_path));
+	sqlite3_close(db);
+	memset(&err, 0, sizeof err);
+	CU_ASSERT_EQUAL_FATAL(heal_quarantine(db_path, "unit test", NULL,
+	    NULL, &err), 0);
+	CU_ASSERT_EQUAL_FATAL(sqlite3_open(db_path, &db), SQLITE_OK);
+	CU_ASSERT(testdb_int(db, "PRAGMA user_version") >= 6);
+	CU_ASSERT_EQUAL(testdb_int(db, "SELECT count(*) FROM outbox_dead"
+	    " WHERE id = 9 AND url = 'up/x' AND props IS NULL AND"
+	    " expire_ms IS NULL"), 1);
+	sqlite3_close(db);
+}
+
 static void
 test_apply_results(void)
 {
@@ -604,6 +859,12 @@ main(void)
 	    CU_add_test(s, "binary body", test_binary_body) == NULL ||
 	    CU_add_test(s, "5.0 properties", test_props) == NULL ||
 	    CU_add_test(s, "apply results", test_apply_results) == NULL ||
+	    CU_add_test(s, "dead letters keep 5.0 properties",
+	    test_dead_props) == NULL ||
+	    CU_add_test(s, "schema 5 database gains outbox_dead.props",
+	    test_dead_props_migrate) == NULL ||
+	    CU_add_test(s, "heal copies outbox_dead.props",
+	    test_dead_props_heal) == NULL ||
 	    CU_add_test(s, "cap drop_oldest", test_cap) == NULL ||
 	    CU_add_test(s, "routes, depth, instance id",
 	    test_routes_depth_instance) == NULL) {
