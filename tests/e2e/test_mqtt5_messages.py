@@ -766,6 +766,26 @@ class TestRetainedSweep(Mqtt5Case):
         self.assertEqual(self.retained_topics("swb/%"), [["swb/more"]])
         self.assertEqual(self.metric("mqlite_retained_bytes"), 990)
 
+    @mqlite_only("the retained table and metrics")
+    def test_many_swept_in_bounded_runs(self):
+        """More than one run's worth (256) expiring at once: every one
+        goes, the later ones in the runs that follow."""
+        n = 1000
+        self.sweep_broker()
+        c, _ = self.raw5("swm-pub")
+        t0 = time.monotonic()
+        c.send(b"".join(publish5("swm/%d" % i, b"v", retain=True,
+                                 props=[(P_EXPIRY, u32(1))])
+                        for i in range(n)), timeout=30)
+        c.ping(timeout=30)
+        # QoS 0: the rows may not be committed yet, so the count first.
+        self.assertTrue(wait_until(lambda: self.metric(
+            "mqlite_retained_expired_total") == n, timeout=15.0,
+            interval=0.1))
+        self.assertEqual(self.metric("mqlite_retained"), 0)
+        self.assertTrue(self.gone("swm/%", t0, 1))
+        self.assert_serving()
+
     @mqlite_only("persistence across a restart")
     def test_swept_after_restart(self):
         br = self.sweep_broker()
