@@ -5,7 +5,11 @@ and never a 3.1.1 one (raw socket, which would read them as payload);
 inbound topic aliases and their refusals (raw 5.0 packets: DISCONNECT 0x94
 and 0x82); Message Expiry for a message queued for an offline persistent
 session and for a retained one, also across a restart, with the rows read
-back from SQLite; a message larger than a subscriber's Maximum Packet Size
+back from SQLite; an expired retained message on a topic nobody
+subscribes to swept from memory and the retained table (read with the
+sqlite3 shell), counted, its slot of limits.max_retained and
+limits.retained_bytes free again, also after a restart and for 1,000 at
+once; a message larger than a subscriber's Maximum Packet Size
 dropped for it and counted; the rule fields {content_type},
 {response_topic}, {correlation_data}, {user_properties.NAME} and the
 Payload Format Indicator deciding {payload_raw}, read back with sqlite3.
