@@ -80,7 +80,7 @@ retain_sweep_run(struct broker *b)
 {
 	struct store_item it;
 	struct msg *m;
-	long long now = clock_wall_ms();
+	long long now = clock_wall_ms(), next = 0;
 	size_t done = 0;
 
 	if (b->intake_stopped)
@@ -89,8 +89,8 @@ retain_sweep_run(struct broker *b)
 	    msg_expired(m, now)) {
 		if (done == RETAIN_SWEEP_BATCH) {
 			/* More are due: after the loop's next I/O. */
-			retain_sweep_at(b, ev_now(b->loop) + 1);
-			return;
+			next = ev_now(b->loop) + 1;
+			break;
 		}
 		memset(&it, 0, sizeof it);
 		it.op = STORE_OP_RETAIN_EXPIRE;
@@ -100,9 +100,8 @@ retain_sweep_run(struct broker *b)
 			if (log_ratelimited(&b->err_log, 5, 10000))
 				log_warn("store queue full: expired retained "
 				    "messages are removed later");
-			retain_sweep_at(b, ev_now(b->loop) +
-			    RETAIN_SWEEP_RETRY_MS);
-			return;
+			next = ev_now(b->loop) + RETAIN_SWEEP_RETRY_MS;
+			break;
 		}
 		/* The store holds its own reference; m is gone after this. */
 		retain_remove(b->retain, m);
@@ -113,7 +112,10 @@ retain_sweep_run(struct broker *b)
 	if (done > 0)
 		log_debug("removed %zu expired retained messages, %zu with an "
 		    "expiry left", done, retain_expiring(b->retain));
-	retain_sweep_arm(b);
+	if (next != 0)
+		retain_sweep_at(b, next);
+	else
+		retain_sweep_arm(b);
 }
 
 static void

@@ -772,8 +772,8 @@ class TestRetainedSweep(Mqtt5Case):
 
     @mqlite_only("the retained table and metrics")
     def test_many_swept_in_bounded_runs(self):
-        """More than one run's worth (256) expiring at once: every one
-        goes, the later ones in the runs that follow."""
+        # More than one run's worth (256) expiring at once: every one
+        # goes, the later ones in the runs that follow.
         n = 1000
         self.sweep_broker()
         c, _ = self.raw5("swm-pub")
