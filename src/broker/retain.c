@@ -64,6 +64,11 @@ static void			 retain_prune(struct retain *,
 				    struct retain_node *);
 static bool			 retain_expires(const struct msg *);
 static int			 retain_heap_reserve(struct retain *);
+static bool			 retain_heap_less(const struct retain *,
+				    size_t, size_t);
+static void			 retain_heap_swap(struct retain *, size_t,
+				    size_t);
+static void			 retain_heap_fix(struct retain *, size_t);
 static void			 retain_heap_push(struct retain *,
 				    struct retain_node *);
 static void			 retain_heap_del(struct retain *,
