@@ -129,6 +129,9 @@ render_broker(struct buf *out, const struct broker_stats *st)
 		{ "mqlite_messages_expired_total", "counter",
 		    "Queued or retained messages dropped when their MQTT 5.0 "
 		    "Message Expiry Interval passed", st->expired },
+		{ "mqlite_retained_expired_total", "counter",
+		    "Retained messages removed when their MQTT 5.0 Message "
+		    "Expiry Interval passed", st->retained_expired },
 		{ "mqlite_protocol_errors_total", "counter",
 		    "Connections closed on protocol errors",
 		    st->protocol_errors },

@@ -191,6 +191,7 @@ broker_load_state(struct broker *b)
 	if ((rc = persist_load(b)) != 0)
 		return rc;
 	expire_loaded(b);
+	retain_sweep_arm(b);
 	log_info("loaded %zu retained messages, %zu sessions with QoS 2 state",
 	    retain_count(b->retain), session_count(b->sessions));
 	return 0;
@@ -967,6 +968,7 @@ broker_free(struct broker *b)
 		gw_free(b->lst[i].ws_path);
 	}
 	ev_timer_cancel(b->loop, &b->expire_timer);
+	ev_timer_cancel(b->loop, &b->retain_timer);
 	ev_timer_cancel(b->loop, &b->turns_timer);
 	ev_timer_cancel(b->loop, &b->log_timer);
 	while (!LIST_EMPTY(&b->clients))

@@ -35,6 +35,7 @@ struct broker_stats {
 	uint64_t	dropped_too_large;	/* over a client's Maximum
 						 * Packet Size (MQTT 5.0) */
 	uint64_t	expired;		/* Message Expiry passed */
+	uint64_t	retained_expired;	/* of them retained ones */
 	uint64_t	protocol_errors;	/* connections closed on errors */
 	uint64_t	store_pauses;		/* reads paused on a full store */
 	uint64_t	output_pauses;		/* paused: output_bytes */

@@ -180,6 +180,7 @@ struct broker {
 	struct log_limit	 unmatched_log;	/* topics no rule matched */
 	struct ev_timer		 log_timer;	/* summaries of held lines */
 	struct ev_timer		 expire_timer;	/* expire.c sweep */
+	struct ev_timer		 retain_timer;	/* retain_sweep.c */
 	struct client_list	 turns;		/* parse more next iteration */
 	struct ev_timer		 turns_timer;	/* zero delay, for turns */
 	struct metrics_hist	 ack_hist;	/* PUBLISH to PUBACK/PUBREC */
@@ -252,6 +253,9 @@ void	expire_loaded(struct broker *b);
 /* Sets s's Session Expiry Interval (seconds) and saves it. */
 void	expire_session_set(struct broker *b, struct session *s,
 	    uint32_t expiry);
+
+/* retain_sweep.c: expired retained messages leave without a subscriber. */
+void	retain_sweep_arm(struct broker *b);
 
 /* proto5.c: what differs between 3.1.1 and 5.0 on the wire. */
 #define CLIENT_V5(c)	((c)->version == 5)

@@ -127,6 +127,8 @@ broker_accept_publish(struct broker *b, struct client *c, struct msg *m,
 	}
 	if (keep && retain_set(b->retain, m) != 0)
 		log_warn("out of memory keeping retained %s", m->topic);
+	else if (keep && m->expire_ms != 0)
+		retain_sweep_arm(b);
 	b->stats.publish_in++;
 	if (m->qos < 2 || c == NULL)
 		outbound_fanout(b, m);

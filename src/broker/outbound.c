@@ -606,6 +606,7 @@ outbound_retained_expire(struct broker *b, struct msg *m)
 	if (!retain_remove(b->retain, m))
 		return;
 	b->stats.expired++;
+	b->stats.retained_expired++;
 	if (b->intake_stopped)
 		return;
 	memset(&it, 0, sizeof it);

@@ -41,6 +41,13 @@ bool		 retain_remove(struct retain *r, const struct msg *m);
 const struct msg *retain_get(const struct retain *r, const char *t,
 		    size_t len);
 size_t		 retain_count(const struct retain *r);
+/* How many retained messages carry a Message Expiry Interval. */
+size_t		 retain_expiring(const struct retain *r);
+/*
+ * The retained message whose Message Expiry Interval ends first
+ * (borrowed; remove it with retain_remove()), or NULL when none has one.
+ */
+struct msg	*retain_next_expiring(const struct retain *r);
 size_t		 retain_bytes(const struct retain *r);	/* payload bytes */
 
 #endif

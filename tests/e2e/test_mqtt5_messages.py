@@ -5,7 +5,11 @@ and never a 3.1.1 one (raw socket, which would read them as payload);
 inbound topic aliases and their refusals (raw 5.0 packets: DISCONNECT 0x94
 and 0x82); Message Expiry for a message queued for an offline persistent
 session and for a retained one, also across a restart, with the rows read
-back from SQLite; a message larger than a subscriber's Maximum Packet Size
+back from SQLite; an expired retained message on a topic nobody
+subscribes to swept from memory and the retained table (read with the
+sqlite3 shell), counted, its slot of limits.max_retained and
+limits.retained_bytes free again, also after a restart and for 1,000 at
+once; a message larger than a subscriber's Maximum Packet Size
 dropped for it and counted; the rule fields {content_type},
 {response_topic}, {correlation_data}, {user_properties.NAME} and the
 Payload Format Indicator deciding {payload_raw}, read back with sqlite3.
@@ -628,6 +632,181 @@ class TestWebhookEnvelope(WebhookCase):
             "correlation_data_encoding": "base64",
             "user_properties": [["k", "1"], ["k", "2"]]})
         self.assertNotIn("properties", bodies["wh/b"])
+
+
+def metric(port, name):
+    """The value of the unlabelled metric name at /metrics on port."""
+    import urllib.request
+    url = "http://%s:%d/metrics" % (HOST, port)
+    with urllib.request.urlopen(url, timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return int(float(line.split()[1]))
+    return None
+
+
+class TestRetainedSweep(Mqtt5Case):
+    """Expired retained messages leave memory and the retained table
+    without any subscription (the sweep), free their slot of the retained
+    limits, and leave alone what has no expiry or was replaced."""
+    auto_start = False
+
+    def sweep_broker(self, limits=None):
+        from mqlite_harness import Broker, free_port
+        br = Broker(self.workdir, limits=limits)
+        self.brokers.append(br)
+        self.mport = None
+        if not MOSQUITTO:
+            self.mport = free_port()
+            br.update_config(metrics={"bind": HOST, "port": self.mport})
+        br.start()
+        self.broker = br
+        return br
+
+    def metric(self, name):
+        return metric(self.mport, name)
+
+    def retained_topics(self, like):
+        """The topics of the retained table under like, read back with the
+        sqlite3 shell."""
+        return self.broker.rows(
+            "select topic from retained where topic like '%s'"
+            " order by topic" % like)
+
+    def gone(self, like, t0, short):
+        """Waits (bounded) until the retained rows under like are gone;
+        against Mosquitto (no table) until the expiry has passed."""
+        if MOSQUITTO:
+            time.sleep(max(0.0, t0 + short + 0.5 - time.monotonic()))
+            return True
+        return wait_until(lambda: self.retained_topics(like) == [],
+                          timeout=15.0, interval=0.1)
+
+    def test_unsubscribed_expired_retained_removed(self):
+        self.sweep_broker()
+        pub = self.paho("sw-pub")
+        pub.publish("sw/gone", b"short", qos=1, retain=True,
+                    props=pub_props(MessageExpiryInterval=1))
+        t0 = time.monotonic()
+        pub.publish("sw/long", b"long", qos=1, retain=True,
+                    props=pub_props(MessageExpiryInterval=3600))
+        pub.publish("sw/plain", b"plain", qos=1, retain=True)
+        # Replaced before it expires by a message without expiry: stays.
+        pub.publish("sw/repl", b"old", qos=1, retain=True,
+                    props=pub_props(MessageExpiryInterval=1))
+        pub.publish("sw/repl", b"new", qos=1, retain=True)
+        c3 = self.client(client_id="sw-311")
+        c3.publish("sw/v311", b"v311", qos=1, retain=True)
+        if not MOSQUITTO:
+            self.assertEqual(self.retained_topics("sw/%"), [
+                ["sw/gone"], ["sw/long"], ["sw/plain"], ["sw/repl"],
+                ["sw/v311"]])
+            self.assertEqual(self.metric("mqlite_retained"), 5)
+            self.assertEqual(self.metric("mqlite_retained_expired_total"),
+                             0)
+        # Nobody subscribes: only the sweep can remove it.
+        self.assertTrue(self.gone("sw/gone", t0, 1),
+                        "expired retained row still in the table")
+        if not MOSQUITTO:
+            self.assertEqual(self.retained_topics("sw/%"), [
+                ["sw/long"], ["sw/plain"], ["sw/repl"], ["sw/v311"]])
+            self.assertEqual(self.metric("mqlite_retained_expired_total"),
+                             1)
+            self.assertEqual(self.metric("mqlite_messages_expired_total"),
+                             1)
+            self.assertEqual(self.metric("mqlite_retained"), 4)
+            self.assertEqual(self.metric("mqlite_retained_bytes"),
+                             len(b"long" b"plain" b"new" b"v311"))
+        s = self.paho("sw-late")
+        s.subscribe("sw/gone", qos=1)
+        self.assertIsNone(s.none(0.7))
+        s.subscribe("sw/#", qos=1)
+        got = {}
+        for _ in range(4):
+            m = s.get()
+            got[m.topic] = m.payload
+        self.assertEqual(got, {"sw/long": b"long", "sw/plain": b"plain",
+                               "sw/repl": b"new", "sw/v311": b"v311"})
+        self.assertIsNone(s.none(0.5))
+
+    @mqlite_only("limits.max_retained and the retained table")
+    def test_count_limit_freed_by_expiry(self):
+        self.sweep_broker(limits={"max_retained": 3})
+        pub = self.paho("swl-pub")
+        for i in range(3):
+            pub.publish("swl/%d" % i, b"x", qos=1, retain=True,
+                        props=pub_props(MessageExpiryInterval=1))
+        t0 = time.monotonic()
+        pub.publish("swl/over", b"refused", qos=1, retain=True)
+        self.assertEqual(self.metric("mqlite_retained_refused_total"), 1)
+        self.assertEqual(self.metric("mqlite_retained"), 3)
+        self.assertTrue(self.gone("swl/%", t0, 1))
+        self.assertEqual(self.metric("mqlite_retained"), 0)
+        self.assertEqual(self.metric("mqlite_retained_expired_total"), 3)
+        for i in range(3):
+            pub.publish("swl/new%d" % i, b"y", qos=1, retain=True)
+        self.assertEqual(self.metric("mqlite_retained_refused_total"), 1)
+        self.assertEqual(self.retained_topics("swl/%"),
+                         [["swl/new0"], ["swl/new1"], ["swl/new2"]])
+        s = self.paho("swl-sub")
+        s.subscribe("swl/#", qos=1)
+        self.assertEqual(sorted(s.get().topic for _ in range(3)),
+                         ["swl/new0", "swl/new1", "swl/new2"])
+        self.assertIsNone(s.none(0.5))
+
+    @mqlite_only("limits.retained_bytes and the retained table")
+    def test_bytes_limit_freed_by_expiry(self):
+        self.sweep_broker(limits={"retained_bytes": 1000})
+        pub = self.paho("swb-pub")
+        pub.publish("swb/big", b"b" * 900, qos=1, retain=True,
+                    props=pub_props(MessageExpiryInterval=1))
+        t0 = time.monotonic()
+        pub.publish("swb/more", b"m" * 200, qos=1, retain=True)
+        self.assertEqual(self.metric("mqlite_retained_refused_total"), 1)
+        self.assertTrue(self.gone("swb/big", t0, 1))
+        self.assertEqual(self.metric("mqlite_retained_bytes"), 0)
+        pub.publish("swb/more", b"m" * 990, qos=1, retain=True)
+        self.assertEqual(self.metric("mqlite_retained_refused_total"), 1)
+        self.assertEqual(self.retained_topics("swb/%"), [["swb/more"]])
+        self.assertEqual(self.metric("mqlite_retained_bytes"), 990)
+
+    @mqlite_only("the retained table and metrics")
+    def test_many_swept_in_bounded_runs(self):
+        # More than one run's worth (256) expiring at once: every one
+        # goes, the later ones in the runs that follow.
+        n = 1000
+        self.sweep_broker()
+        c, _ = self.raw5("swm-pub")
+        t0 = time.monotonic()
+        c.send(b"".join(publish5("swm/%d" % i, b"v", retain=True,
+                                 props=[(P_EXPIRY, u32(1))])
+                        for i in range(n)), timeout=30)
+        c.ping(timeout=30)
+        # QoS 0: the rows may not be committed yet, so the count first.
+        self.assertTrue(wait_until(lambda: self.metric(
+            "mqlite_retained_expired_total") == n, timeout=15.0,
+            interval=0.1))
+        self.assertEqual(self.metric("mqlite_retained"), 0)
+        self.assertTrue(self.gone("swm/%", t0, 1))
+        self.assert_serving()
+
+    @mqlite_only("persistence across a restart")
+    def test_swept_after_restart(self):
+        br = self.sweep_broker()
+        pub = self.paho("swr-pub")
+        pub.publish("swr/t", b"short", qos=1, retain=True,
+                    props=pub_props(MessageExpiryInterval=3))
+        t0 = time.monotonic()
+        pub.close()
+        self.pahos.remove(pub)
+        self.assertEqual(br.stop(), 0)
+        br.start()
+        # Loaded before its expiry, then swept by the restarted daemon.
+        self.assertEqual(self.retained_topics("swr/%"), [["swr/t"]])
+        self.assertLess(time.monotonic() - t0, 3.0,
+                        "restart too slow for this check")
+        self.assertTrue(self.gone("swr/%", t0, 3))
+        self.assertEqual(self.metric("mqlite_retained_expired_total"), 1)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,14 @@
  * Unit tests of the retained-message trie: set, replace, delete by empty
  * payload, reference counts, count and bytes, wildcard lookups with the '$'
  * rule, a randomized comparison with the reference matcher, 10,000 siblings,
- * 30,000-level topics, allocation failures, and memory back to baseline.
+ * 30,000-level topics, allocation failures, and memory back to baseline;
+ * the expiry heap (earliest first through sets, replacements, deletes and
+ * removals, against a reference table) and its allocation failure.
  */
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <CUnit/Basic.h>
@@ -19,6 +22,7 @@
 #include "cutest.h"
 #include "err.h"
 #include "mem.h"
+#include "mqtt/props.h"
 
 #define MAXSEEN	64
 
@@ -461,6 +465,173 @@ test_oom(void)
 	retain_free(r);
 }
 
+/* A 5.0 message on topic received at 0 with expiry seconds (0: none). */
+static struct msg *
+mkexp(const char *topic, uint32_t expiry)
+{
+	struct props p;
+
+	memset(&p, 0, sizeof p);
+	if (expiry != 0) {
+		p.message_expiry = expiry;
+		props_set(&p, PROPS_MESSAGE_EXPIRY);
+	}
+	return msg_new5(topic, strlen(topic), "cid", 3, NULL, 0, "v", 1, 1, 1,
+	    0, expiry != 0 ? &p : NULL);
+}
+
+#define NEXP	300
+
+/*
+ * Checks the heap against the reference: want[i] is -1 (topic i absent),
+ * 0 (no expiry) or its expiry in seconds.
+ */
+static void
+check_heap(struct retain *r, const long *want)
+{
+	struct msg *m;
+	size_t i, n = 0, held = 0;
+	long min = -1;
+
+	for (i = 0; i < NEXP; i++) {
+		if (want[i] >= 0)
+			held++;
+		if (want[i] > 0) {
+			n++;
+			if (min < 0 || want[i] < min)
+				min = want[i];
+		}
+	}
+	CU_ASSERT_EQUAL(retain_count(r), held);
+	CU_ASSERT_EQUAL(retain_expiring(r), n);
+	m = retain_next_expiring(r);
+	if (n == 0) {
+		CU_ASSERT_PTR_NULL(m);
+		return;
+	}
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	CU_ASSERT_EQUAL(m->expire_ms, min * 1000);
+}
+
+/*
+ * Random sets with and without an expiry, replacements, deletes by empty
+ * payload and removals keep the heap in step with the trie; popping it
+ * gives the expiring messages earliest first and leaves the others.
+ */
+static void
+test_expiry_heap(void)
+{
+	static long want[NEXP];
+	static struct msg *cur[NEXP];
+	struct retain *r;
+	struct msg *m;
+	char t[32];
+	size_t base = gw_mem_used(), i, step, left;
+	long last = 0;
+	uint32_t e;
+
+	r = retain_new();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	for (i = 0; i < NEXP; i++)
+		want[i] = -1;
+	check_heap(r, want);
+	for (step = 0; step < 20000; step++) {
+		i = rnd(NEXP);
+		snprintf(t, sizeof t, "exp/%zu/x", i);
+		switch (rnd(5)) {
+		case 0:		/* delete by an empty payload */
+			CU_ASSERT_EQUAL(put(r, t, ""), 0);
+			want[i] = -1;
+			msg_unref(&cur[i]);
+			break;
+		case 1:		/* removal of the message held (expiry) */
+			if (cur[i] != NULL) {
+				CU_ASSERT_TRUE(retain_remove(r, cur[i]));
+				want[i] = -1;
+				msg_unref(&cur[i]);
+			}
+			break;
+		default:	/* set: no expiry one time in four */
+			e = rnd(4) == 0 ? 0 : 1 + rnd(1000);
+			m = mkexp(t, e);
+			CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+			CU_ASSERT_EQUAL(retain_set(r, m), 0);
+			msg_unref(&cur[i]);
+			cur[i] = m;
+			want[i] = e;
+			break;
+		}
+		if (step % 97 == 0)
+			check_heap(r, want);
+	}
+	check_heap(r, want);
+	/* Popping: earliest first; what has no expiry stays. */
+	while ((m = retain_next_expiring(r)) != NULL) {
+		CU_ASSERT_TRUE(m->expire_ms >= last);
+		last = m->expire_ms;
+		i = (size_t)strtoul(m->topic + 4, NULL, 10);
+		CU_ASSERT_PTR_EQUAL(m, cur[i]);
+		CU_ASSERT_TRUE_FATAL(retain_remove(r, m));
+		want[i] = -1;
+		msg_unref(&cur[i]);
+	}
+	check_heap(r, want);
+	left = 0;
+	for (i = 0; i < NEXP; i++)
+		left += want[i] == 0;
+	CU_ASSERT_TRUE(left > 0);
+	CU_ASSERT_EQUAL(retain_count(r), left);
+	/* Freed with expiring messages still in the heap. */
+	CU_ASSERT_EQUAL(put(r, "exp/late", ""), 0);
+	m = mkexp("exp/late", 5);
+	CU_ASSERT_EQUAL(retain_set(r, m), 0);
+	msg_unref(&m);
+	CU_ASSERT_EQUAL(retain_expiring(r), 1);
+	retain_free(r);
+	for (i = 0; i < NEXP; i++)
+		msg_unref(&cur[i]);
+	CU_ASSERT_EQUAL(gw_mem_used(), base);
+}
+
+/* A failed heap growth leaves the trie and the heap as they were. */
+static void
+test_expiry_oom(void)
+{
+	struct retain *r;
+	struct msg *m;
+	char t[32];
+	size_t i;
+	int rc;
+
+	r = retain_new();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	for (i = 0; i < 16; i++) {
+		snprintf(t, sizeof t, "o/%zu", i);
+		m = mkexp(t, 10 + (uint32_t)i);
+		CU_ASSERT_EQUAL(retain_set(r, m), 0);
+		msg_unref(&m);
+	}
+	m = mkexp("o/new", 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	gw_mem_fail_after(0);
+	rc = retain_set(r, m);
+	gw_mem_fail_after(-1);
+#ifdef GW_FAULT_INJECTION
+	CU_ASSERT_EQUAL(rc, GW_ENOMEM);
+	CU_ASSERT_EQUAL(retain_count(r), 16);
+	CU_ASSERT_EQUAL(retain_expiring(r), 16);
+	CU_ASSERT_EQUAL(retain_next_expiring(r)->expire_ms, 10000);
+	CU_ASSERT_PTR_NULL(retain_get(r, "o/new", 5));
+	CU_ASSERT_EQUAL(refs(m), 1);
+	rc = retain_set(r, m);
+#endif
+	CU_ASSERT_EQUAL(rc, 0);
+	CU_ASSERT_EQUAL(retain_expiring(r), 17);
+	CU_ASSERT_PTR_EQUAL(retain_next_expiring(r), m);
+	msg_unref(&m);
+	retain_free(r);
+}
+
 int
 main(void)
 {
@@ -478,7 +649,10 @@ main(void)
 	    test_random_vs_reference) == NULL ||
 	    CU_add_test(s, "10k siblings", test_wide) == NULL ||
 	    CU_add_test(s, "30k levels", test_deep) == NULL ||
-	    CU_add_test(s, "allocation failures", test_oom) == NULL) {
+	    CU_add_test(s, "allocation failures", test_oom) == NULL ||
+	    CU_add_test(s, "expiry heap", test_expiry_heap) == NULL ||
+	    CU_add_test(s, "expiry heap allocation failure",
+	    test_expiry_oom) == NULL) {
 		return cutest_setup_failed();
 	}
 	return cutest_run();
