@@ -367,6 +367,19 @@ put_props_pair(sqlite3 *db, struct outbox *ob, int64_t expire_ms,
 	outbox_txn_committed(ob);
 }
 
+/* put_props_pair, then the 5.0 row dead-lettered by the store, committed. */
+static void
+dead_letter_5(sqlite3 *db, struct outbox *ob, int64_t expire_ms,
+    int64_t *id5, int64_t *idw)
+{
+	put_props_pair(db, ob, expire_ms, id5, idw);
+	exec(db, "BEGIN IMMEDIATE");
+	CU_ASSERT_EQUAL(outbox_dead_letter(ob, *id5, 0, "x", NULL, false, 3),
+	    0);
+	exec(db, "COMMIT");
+	outbox_txn_committed(ob);
+}
+
 /* hex(props) of dead letter id into out ("" when NULL). */
 static void
 dead_props_hex(sqlite3 *db, int64_t id, char *out, size_t len)
@@ -537,11 +550,7 @@ test_dead_props_migrate(void)
 	    " expire_ms IS NULL AND last_error = 'refused upstream'"), 1);
 	/* And the migrated file takes a 5.0 dead letter whole. */
 	CU_ASSERT_PTR_NOT_NULL_FATAL(ob = outbox_open(db));
-	put_props_pair(db, ob, 5555, &a, &aw);
-	exec(db, "BEGIN IMMEDIATE");
-	CU_ASSERT_EQUAL(outbox_dead_letter(ob, a, 0, "x", NULL, false, 3), 0);
-	exec(db, "COMMIT");
-	outbox_txn_committed(ob);
+	dead_letter_5(db, ob, 5555, &a, &aw);
 	pb_hex(want, sizeof want);
 	dead_props_hex(db, a, got, sizeof got);
 	CU_ASSERT_STRING_EQUAL(got, want);
@@ -565,11 +574,7 @@ test_dead_props_heal(void)
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(db);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(ob = outbox_open(db));
-	put_props_pair(db, ob, 4242, &a, &aw);
-	exec(db, "BEGIN IMMEDIATE");
-	CU_ASSERT_EQUAL(outbox_dead_letter(ob, a, 0, "x", NULL, false, 3), 0);
-	exec(db, "COMMIT");
-	outbox_txn_committed(ob);
+	dead_letter_5(db, ob, 4242, &a, &aw);
 	outbox_close(ob);
 	sqlite3_close(db);
 	memset(&err, 0, sizeof err);
