@@ -25,6 +25,7 @@ from paho.mqtt.properties import Properties
 
 from mqlite_harness import (CONNACK, HOST, MOSQUITTO, PUBLISH, E2ETestCase,
                             mqlite_only, mstr, packet, varint, wait_until)
+from mqtt5_util import connect5
 from test_webhook import WebhookCase
 
 DISCONNECT = 14
@@ -35,24 +36,12 @@ P_SESSION_EXPIRY, P_ALIAS_MAX, P_ALIAS, P_USER = 0x11, 0x22, 0x23, 0x26
 
 
 # ---------------------------------------------------------------------------
-# Raw MQTT 5.0 packets (the harness speaks 3.1.1).
+# Raw MQTT 5.0 packets (CONNECT comes from mqtt5_util).
 
 def props_block(props):
     """props: list of (id, value) where value is bytes already encoded."""
     body = b"".join(bytes([i]) + v for i, v in props)
     return varint(len(body)) + body
-
-
-def connect5(client_id, clean=True, props=(), will=None):
-    """will = (topic, payload, will properties), QoS 1, not retained."""
-    flags = 0x02 if clean else 0
-    payload = mstr(client_id)
-    if will:
-        flags |= 0x04 | (1 << 3)
-        payload += props_block(will[2]) + mstr(will[0]) + mstr(will[1])
-    body = mstr("MQTT") + bytes([5, flags]) + struct.pack("!H", 60) + \
-        props_block(props) + payload
-    return packet(1, 0, body)
 
 
 def publish5(topic, payload, qos=0, pid=1, props=(), retain=False):
@@ -203,7 +192,7 @@ class Mqtt5Case(E2ETestCase):
     def raw5(self, client_id, props=()):
         """A raw 5.0 connection; returns (client, CONNACK properties)."""
         c = self.client(connect=False)
-        c.send(connect5(client_id, props=props))
+        c.send(connect5(client_id, prop=props_block(props)))
         ack = c.expect(CONNACK)
         self.assertEqual(ack.body[1], 0, "CONNACK reason")
         cp, _ = parse_props(ack.body[2:])
@@ -275,9 +264,10 @@ class TestProperties(Mqtt5Case):
         sub5 = self.paho("wl-sub5")
         sub5.subscribe("wl/t", qos=1)
         c = self.client(connect=False)
-        c.send(connect5("wl-pub", will=("wl/t", b"gone", [
-            (P_CTYPE, s16("text/plain")), (P_EXPIRY, u32(600)),
-            (P_USER, s16("why") + s16("lost"))])))
+        c.send(connect5("wl-pub", will=("wl/t", b"gone", 1, False),
+                        will_prop=props_block([
+                            (P_CTYPE, s16("text/plain")), (P_EXPIRY, u32(600)),
+                            (P_USER, s16("why") + s16("lost"))])))
         self.assertEqual(c.expect(CONNACK).body[1], 0)
         c.abort()
         m = sub5.get()
