@@ -23,7 +23,8 @@ from paho.mqtt.properties import Properties
 
 from mqlite_harness import (HOST, Broker, E2ETestCase, daemon_path,
                             free_port, labelled_metric, wait_until)
-from test_bridge import LSAN_SUPP, Upstream, write_json
+from mosquitto_util import upstream_for
+from test_bridge import LSAN_SUPP, write_json
 
 
 def pub_props(expiry=None):
@@ -120,10 +121,8 @@ class TestBridgeV5(E2ETestCase):
         br.update_config(metrics={"bind": HOST, "port": metrics_port})
         return br.start()
 
-    def upstream(self):
-        up = Upstream(self.workdir)
-        self.addCleanup(up.stop)
-        up.start()
+    def upstream(self, extra=()):
+        up = upstream_for(self, extra=extra)
         sub = Sub5(up.port)
         sub.connect()
         return up, sub
@@ -235,17 +234,11 @@ class TestBridgeV5(E2ETestCase):
         0x87 (Not authorized). The row stays, is sent again after a
         backoff (retried counted), the log names the code, and the rows
         after it still go out."""
-        up = Upstream(self.workdir)
-        self.addCleanup(up.stop)
         acl = os.path.join(self.workdir, "acl")
         with open(acl, "w") as f:
             f.write("topic read #\ntopic write v5/dev/ok/#\n"
                     "topic write v4/#\n")
-        with open(up.conf, "a") as f:
-            f.write("acl_file %s\n" % acl)
-        up.start()
-        sub = Sub5(up.port)
-        sub.connect()
+        up, sub = self.upstream(extra=["acl_file %s" % acl])
         self.addCleanup(sub.close)
         mport = free_port()
         br = self.start_mqlite(up.port, mport)
