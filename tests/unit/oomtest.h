@@ -34,13 +34,13 @@
  */
 typedef int	(*oomtest_op)(void *ctx);
 
-/* Asserts, after a failed try that returned rc, that nothing changed. */
-typedef void	(*oomtest_check)(void *ctx, int rc);
+/* Asserts, after a failed try, that nothing changed. */
+typedef void	(*oomtest_check)(void *ctx);
 
 /*
  * Runs op(ctx) failing allocation k = 0, 1, ... until it returns 0; after
  * each failed try asserts rc is GW_ENOMEM and the memory in use unchanged,
- * then calls check(ctx, rc) (check may be NULL). Asserts the last try
+ * then calls check(ctx) (check may be NULL). Asserts the last try
  * succeeded and, with GW_FAULT_INJECTION, that at least min_fail tries
  * failed. Returns the number of failed tries; the success's result stays
  * in ctx for the caller to inspect and free.
@@ -62,7 +62,7 @@ oomtest_run(oomtest_op op, oomtest_check check, void *ctx, long min_fail)
 		CU_ASSERT_EQUAL(rc, GW_ENOMEM);
 		CU_ASSERT_EQUAL(gw_mem_used(), used);
 		if (check != NULL)
-			check(ctx, rc);
+			check(ctx);
 	}
 	CU_ASSERT_EQUAL(rc, 0);
 #ifdef GW_FAULT_INJECTION

@@ -68,11 +68,10 @@ oom_append(void *ctx)
 }
 
 static void
-oom_append_check(void *ctx, int rc)
+oom_append_check(void *ctx)
 {
 	struct buf *b = ctx;
 
-	(void)rc;
 	CU_ASSERT_PTR_NULL(b->data);
 	CU_ASSERT_EQUAL(b->len, 0);
 }

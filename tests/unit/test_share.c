@@ -333,12 +333,17 @@ test_pick(void)
 	share_tab_free(t);
 }
 
-/* One share_tab_add under allocation failure, with the count before it. */
+/*
+ * Filter i of test_oom, added by owner i + 1: each a new member, so the
+ * table holds i members before it.
+ */
+static const char *const oom_filter[] = { "$share/a/x/y", "$share/b/x/y",
+    "$share/a/x/y", "$share/c/#", "$share/a/x/y" };
+
+/* Adding oom_filter[i] to t under allocation failure. */
 struct oom_add {
 	struct share_tab	*t;
-	const char		*filter;
-	uintptr_t		 owner;
-	size_t			 count;	/* share_tab_count() before the try */
+	size_t			 i;
 };
 
 static int
@@ -346,25 +351,22 @@ oom_add(void *ctx)
 {
 	struct oom_add *a = ctx;
 
-	a->count = share_tab_count(a->t);
-	return add(a->t, a->filter, a->owner, 1);
+	return add(a->t, oom_filter[a->i], a->i + 1, 1);
 }
 
+/* A failed add leaves the i members there were. */
 static void
-oom_add_check(void *ctx, int rc)
+oom_add_check(void *ctx)
 {
 	struct oom_add *a = ctx;
 
-	(void)rc;
-	CU_ASSERT_EQUAL(share_tab_count(a->t), a->count);
+	CU_ASSERT_EQUAL(share_tab_count(a->t), a->i);
 }
 
 /* Each allocation failure of share_tab_add: GW_ENOMEM, table unchanged. */
 static void
 test_oom(void)
 {
-	static const char *f[] = { "$share/a/x/y", "$share/b/x/y",
-	    "$share/a/x/y", "$share/c/#", "$share/a/x/y" };
 	struct share_tab *t;
 	struct oom_add a;
 	struct got g;
@@ -373,8 +375,8 @@ test_oom(void)
 
 	t = share_tab_new();
 	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
-	for (i = 0; i < sizeof f / sizeof f[0]; i++) {
-		a = (struct oom_add){ t, f[i], i + 1, 0 };
+	for (i = 0; i < CUTEST_COUNT(oom_filter); i++) {
+		a = (struct oom_add){ t, i };
 		nfail += oomtest_run(oom_add, oom_add_check, &a, 0);
 	}
 #ifdef GW_FAULT_INJECTION

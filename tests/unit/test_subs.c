@@ -392,12 +392,14 @@ test_deep(void)
 	CU_ASSERT_EQUAL(gw_mem_used(), base);
 }
 
-/* One subs_add under allocation failure, with the count before it. */
+/* One subs_add under allocation failure, with what it must not change. */
 struct oom_add {
 	struct subs	*s;
 	const char	*filter;
 	uintptr_t	 owner;
+	struct hits	 h;
 	size_t		 count;		/* subs_count() before the try */
+	size_t		 matched;	/* matches of "a/x/y" before it */
 };
 
 static int
@@ -406,16 +408,17 @@ oom_add(void *ctx)
 	struct oom_add *a = ctx;
 
 	a->count = subs_count(a->s);
+	a->matched = match(a->s, "a/x/y", &a->h);
 	return add(a->s, a->filter, a->owner, 1);
 }
 
 static void
-oom_add_check(void *ctx, int rc)
+oom_add_check(void *ctx)
 {
 	struct oom_add *a = ctx;
 
-	(void)rc;
 	CU_ASSERT_EQUAL(subs_count(a->s), a->count);
+	CU_ASSERT_EQUAL(match(a->s, "a/x/y", &a->h), a->matched);
 }
 
 /*
@@ -437,7 +440,7 @@ test_oom(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 	CU_ASSERT_EQUAL(add(s, "a/x/y", 9, 0), 0);
 	for (i = 0; i < sizeof f / sizeof f[0]; i++) {
-		a = (struct oom_add){ s, f[i], i + 1, 0 };
+		a = (struct oom_add){ s, f[i], i + 1, h, 0, 0 };
 		nfail += oomtest_run(oom_add, oom_add_check, &a, 0);
 	}
 #ifdef GW_FAULT_INJECTION
