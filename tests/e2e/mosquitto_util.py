@@ -3,7 +3,8 @@
 bridge's upstream (Upstream, used by every test_bridge*.py and the foreach
 rules), the site broker a source subscribes to (test_sources.py). Not the
 E2E_TARGET=mosquitto run, where the harness's Broker runs Mosquitto in
-mqlite's place.
+mqlite's place. Subscriber is a python3-paho-mqtt client on such a broker
+recording what arrives (the bridge tests' Counter and Sub5).
 
 Mosquitto writes its config file and log in the test's directory, listens
 on a free loopback port picked here, is started with the harness's
@@ -15,6 +16,7 @@ then SIGKILL. Every wait is bounded."""
 import os
 import signal
 import subprocess
+import threading
 
 from mqlite_harness import HOST, free_port, popen_with_parent, wait_until
 
@@ -99,6 +101,44 @@ class Upstream(Mosquitto):
                       "keyfile %s" % tls["key"],
                       "require_certificate true"]
         self.configure(lines + list(extra))
+
+
+class Subscriber:
+    """A QoS 1 subscription to topic on the broker at port through client
+    (a paho client, set up but not connected): got holds record(msg) of
+    every message, in arrival order, under lock. connect() waits for the
+    SUBACK; a reconnect after close() subscribes again."""
+
+    def __init__(self, port, topic, client, got=None):
+        self.port = port
+        self.topic = topic
+        self.got = got if got is not None else []
+        self.lock = threading.Lock()
+        self.subscribed = threading.Event()
+        self.c = client
+        client.on_message = self._on_message
+        client.on_subscribe = lambda *a: self.subscribed.set()
+
+    def record(self, msg):
+        """What got keeps of msg; the payload unless overridden."""
+        return msg.payload
+
+    def _on_message(self, client, userdata, msg):
+        with self.lock:
+            self.got.append(self.record(msg))
+
+    def connect(self, **kw):
+        """Connects (kw as paho's connect()) and subscribes."""
+        self.subscribed.clear()
+        self.c.connect(HOST, self.port, 60, **kw)
+        self.c.loop_start()
+        self.c.subscribe(self.topic, qos=1)
+        if not self.subscribed.wait(10):
+            raise RuntimeError("no SUBACK from port %d" % self.port)
+
+    def close(self):
+        self.c.disconnect()
+        self.c.loop_stop()
 
 
 def upstream_for(case, workdir=None, start=True, **kw):

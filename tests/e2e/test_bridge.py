@@ -21,7 +21,7 @@ import paho.mqtt.client as mqtt
 from mqlite_harness import (HOST, Broker, E2ETestCase, daemon_path,
                             free_port, helper_path, labelled_metric,
                             wait_until)
-from mosquitto_util import upstream_for
+from mosquitto_util import Subscriber, upstream_for
 
 # LeakSanitizer: ignore the blocks libpaho itself leaks (see the file).
 LSAN_SUPP = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -96,37 +96,19 @@ def write_json(path, obj):
     return path
 
 
-class Counter:
+class Counter(Subscriber):
     """A persistent-session QoS 1 subscriber on the upstream broker that
-    records every payload it receives, in arrival order."""
+    records every payload it receives (as text), in arrival order."""
 
     def __init__(self, port, topic, tls=None, got=None):
-        self.port = port
-        self.topic = topic
-        self.got = got if got is not None else []
-        self.lock = threading.Lock()
-        self.subscribed = threading.Event()
-        self.c = mqtt.Client(client_id="counter", clean_session=False)
+        c = mqtt.Client(client_id="counter", clean_session=False)
         if tls is not None:
-            self.c.tls_set(ca_certs=tls["ca"], certfile=tls["ccert"],
-                           keyfile=tls["ckey"])
-        self.c.on_message = self._on_message
-        self.c.on_subscribe = lambda *a: self.subscribed.set()
+            c.tls_set(ca_certs=tls["ca"], certfile=tls["ccert"],
+                      keyfile=tls["ckey"])
+        super().__init__(port, topic, c, got)
 
-    def _on_message(self, client, userdata, msg):
-        with self.lock:
-            self.got.append(msg.payload.decode())
-
-    def connect(self):
-        self.c.connect(HOST, self.port, 60)
-        self.c.loop_start()
-        self.c.subscribe(self.topic, qos=1)
-        if not self.subscribed.wait(10):
-            raise RuntimeError("no SUBACK from upstream")
-
-    def close(self):
-        self.c.disconnect()
-        self.c.loop_stop()
+    def record(self, msg):
+        return msg.payload.decode()
 
     def count(self):
         with self.lock:

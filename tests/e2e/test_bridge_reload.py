@@ -21,9 +21,8 @@ from test_bridge import BridgeCase, Counter
 class TopicCounter(Counter):
     """Records "topic|payload" in arrival order."""
 
-    def _on_message(self, client, userdata, msg):
-        with self.lock:
-            self.got.append("%s|%s" % (msg.topic, msg.payload.decode()))
+    def record(self, msg):
+        return "%s|%s" % (msg.topic, msg.payload.decode())
 
 
 class TestBridgeReload(BridgeCase):
