@@ -352,7 +352,7 @@ class Broker:
 
 
 # ---------------------------------------------------------------------------
-# MQTT 3.1.1 packets built by hand.
+# MQTT 3.1.1 packets built by hand (CONNECT also in its 5.0 form).
 
 def varint(n):
     out = bytearray()
@@ -381,13 +381,18 @@ def packet(ptype, flags, body):
 
 def connect_pkt(client_id, clean=True, keepalive=60, will=None,
                 username=None, password=None, proto_name="MQTT", level=4,
-                flags=None):
-    """will = (topic, payload, qos, retain). flags overrides the flag byte."""
+                flags=None, prop=None, will_prop=None):
+    """will = (topic, payload, qos, retain). flags overrides the flag byte.
+    prop and will_prop are encoded property blocks (5.0): each goes in
+    only when given (will_prop only with a will), so the 3.1.1 form has
+    neither and mqtt5_util.connect5() passes both."""
     f = 0x02 if clean else 0
     payload = mstr(client_id)
     if will:
         wt, wp, wq, wr = will
         f |= 0x04 | (wq << 3) | (0x20 if wr else 0)
+        if will_prop is not None:
+            payload += will_prop
         payload += mstr(wt) + mstr(wp)
     if username is not None:
         f |= 0x80
@@ -398,6 +403,8 @@ def connect_pkt(client_id, clean=True, keepalive=60, will=None,
     if flags is not None:
         f = flags
     body = mstr(proto_name) + bytes([level, f]) + struct.pack("!H", keepalive)
+    if prop is not None:
+        body += prop
     return packet(CONNECT, 0, body + payload)
 
 

@@ -1,14 +1,15 @@
 # SPDX-License-Identifier: Apache-2.0
 """MQTT 5.0 packets built and read by hand, byte-exact, for the raw-socket
-tests (the 3.1.1 ones are in mqlite_harness). Property ids and reason codes
-are those of the 5.0 standard (tables 2-4 and 2-6)."""
+tests (the 3.1.1 ones, and the CONNECT builder both share, are in
+mqlite_harness). Property ids and reason codes are those of the 5.0
+standard (tables 2-4 and 2-6)."""
 
 import struct
 import time
 
 from mqlite_harness import (Closed, CONNACK, PUBACK, PUBCOMP, PUBLISH,
-                            PUBREC, PUBREL, SUBACK, UNSUBACK, b, mstr,
-                            packet, varint)
+                            PUBREC, PUBREL, SUBACK, UNSUBACK, b,
+                            connect_pkt, mstr, packet, varint)
 
 DISCONNECT = 14
 
@@ -17,6 +18,7 @@ AUTH_TYPE = 15
 # Property identifiers.
 P_PAYLOAD_FORMAT = 0x01
 P_MESSAGE_EXPIRY = 0x02
+P_CONTENT_TYPE = 0x03
 P_SESSION_EXPIRY = 0x11
 P_ASSIGNED_ID = 0x12
 P_SERVER_KEEPALIVE = 0x13
@@ -128,28 +130,15 @@ def parse_props(data):
     return out, end
 
 
-def connect5(client_id, clean=True, keepalive=60, prop=None, will=None,
-             will_prop=None, username=None, password=None, flags=None,
-             name="MQTT", level=5):
-    """will = (topic, payload, qos, retain)."""
-    f = 0x02 if clean else 0
-    payload = mstr(client_id)
-    if will:
-        wt, wp, wq, wr = will
-        f |= 0x04 | (wq << 3) | (0x20 if wr else 0)
-        payload += (will_prop if will_prop is not None else props())
-        payload += mstr(wt) + mstr(wp)
-    if username is not None:
-        f |= 0x80
-        payload += mstr(username)
-    if password is not None:
-        f |= 0x40
-        payload += mstr(password)
-    if flags is not None:
-        f = flags
-    body = (mstr(name) + bytes([level, f]) + struct.pack("!H", keepalive) +
-            (prop if prop is not None else props()))
-    return packet(1, 0, body + payload)
+def connect5(client_id, prop=None, will_prop=None, name="MQTT", level=5,
+             **kw):
+    """The 5.0 CONNECT: connect_pkt() with both property blocks (empty
+    unless given). kw as connect_pkt: clean, keepalive, will = (topic,
+    payload, qos, retain), username, password, flags."""
+    return connect_pkt(client_id, proto_name=name, level=level,
+                       prop=props() if prop is None else prop,
+                       will_prop=props() if will_prop is None else will_prop,
+                       **kw)
 
 
 def publish5(topic, payload=b"", qos=0, retain=False, dup=False, pid=None,

@@ -17,6 +17,7 @@ import urllib.request
 from mqlite_harness import (CONNACK, HOST, Broker, E2ETestCase, Client,
                             connect_pkt, daemon_path, free_port, mqlite_only,
                             wait_until)
+from mosquitto_util import Mosquitto
 
 MOSQ_PASSWD = "/usr/bin/mosquitto_passwd"
 
@@ -311,36 +312,14 @@ class TestMosquittoInterop(AuthCase):
         path = os.path.join(self.workdir, "pw")
         r = mqlite_passwd("-c", "-b", path, "alice", "alicepw")
         self.assertEqual(r.returncode, 0, r.stderr)
-        port = free_port()
-        conf = os.path.join(self.workdir, "mosq.conf")
-        with open(conf, "w") as f:
-            f.write("user root\nlistener %d %s\nallow_anonymous false\n"
-                    "password_file %s\npersistence false\n" %
-                    (port, HOST, path))
-        p = subprocess.Popen(["/usr/sbin/mosquitto", "-c", conf],
-                             stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-        try:
-            class Fake:
-                pass
-            br = Fake()
-            br.port = port
-            self.assertTrue(wait_until(lambda: self._up(port)))
-            self.assertEqual(self.login(br, "alice", "alicepw")[0], 0)
-            self.assertEqual(self.login(br, "alice", "nope")[0], 5)
-        finally:
-            p.terminate()
-            p.wait(timeout=10)
-
-    @staticmethod
-    def _up(port):
-        import socket
-        try:
-            socket.create_connection((HOST, port), timeout=1).close()
-            return True
-        except OSError:
-            return False
-
+        mosq = Mosquitto(self.workdir, "mosq")
+        mosq.configure(["user root", "listener %d %s" % (mosq.port, HOST),
+                        "allow_anonymous false", "password_file %s" % path,
+                        "persistence false"])
+        self.addCleanup(mosq.stop)
+        mosq.start()
+        self.assertEqual(self.login(mosq, "alice", "alicepw")[0], 0)
+        self.assertEqual(self.login(mosq, "alice", "nope")[0], 5)
 
 if __name__ == "__main__":
     unittest.main()

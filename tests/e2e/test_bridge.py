@@ -11,7 +11,6 @@ certificate. Every wait is bounded."""
 
 import json
 import os
-import signal
 import subprocess
 import threading
 import time
@@ -22,8 +21,8 @@ import paho.mqtt.client as mqtt
 from mqlite_harness import (HOST, Broker, E2ETestCase, daemon_path,
                             free_port, helper_path, labelled_metric,
                             wait_until)
+from mosquitto_util import Subscriber, upstream_for
 
-MOSQUITTO = "/usr/sbin/mosquitto"
 # LeakSanitizer: ignore the blocks libpaho itself leaks (see the file).
 LSAN_SUPP = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                          "lsan_paho.supp")
@@ -97,87 +96,19 @@ def write_json(path, obj):
     return path
 
 
-class Upstream:
-    """A Mosquitto process on its own port with a persistence file, so a
-    subscriber's session and its queued messages survive a restart."""
-
-    def __init__(self, workdir, tls=None):
-        self.port = free_port()
-        self.workdir = workdir
-        self.conf = os.path.join(workdir, "upstream.conf")
-        self.log = os.path.join(workdir, "upstream.log")
-        lines = ["per_listener_settings false", "allow_anonymous true",
-                 "user root",
-                 "persistence true", "persistence_location %s/" % workdir,
-                 "autosave_interval 0", "max_queued_messages 0",
-                 "max_inflight_messages 0", "log_dest stderr",
-                 "log_type error", "log_type warning",
-                 "listener %d %s" % (self.port, HOST)]
-        if tls is not None:
-            lines += ["cafile %s" % tls["ca"], "certfile %s" % tls["cert"],
-                      "keyfile %s" % tls["key"],
-                      "require_certificate true"]
-        with open(self.conf, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        self.proc = None
-
-    def start(self):
-        log = open(self.log, "ab")
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", self.conf],
-                                     stdout=log, stderr=log,
-                                     stdin=subprocess.DEVNULL)
-        log.close()
-        import socket
-        for _ in range(200):
-            try:
-                socket.create_connection((HOST, self.port), 1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("upstream mosquitto did not start")
-
-    def stop(self):
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-            self.proc = None
-
-
-class Counter:
+class Counter(Subscriber):
     """A persistent-session QoS 1 subscriber on the upstream broker that
-    records every payload it receives, in arrival order."""
+    records every payload it receives (as text), in arrival order."""
 
     def __init__(self, port, topic, tls=None, got=None):
-        self.port = port
-        self.topic = topic
-        self.got = got if got is not None else []
-        self.lock = threading.Lock()
-        self.subscribed = threading.Event()
-        self.c = mqtt.Client(client_id="counter", clean_session=False)
+        c = mqtt.Client(client_id="counter", clean_session=False)
         if tls is not None:
-            self.c.tls_set(ca_certs=tls["ca"], certfile=tls["ccert"],
-                           keyfile=tls["ckey"])
-        self.c.on_message = self._on_message
-        self.c.on_subscribe = lambda *a: self.subscribed.set()
+            c.tls_set(ca_certs=tls["ca"], certfile=tls["ccert"],
+                      keyfile=tls["ckey"])
+        super().__init__(port, topic, c, got)
 
-    def _on_message(self, client, userdata, msg):
-        with self.lock:
-            self.got.append(msg.payload.decode())
-
-    def connect(self):
-        self.c.connect(HOST, self.port, 60)
-        self.c.loop_start()
-        self.c.subscribe(self.topic, qos=1)
-        if not self.subscribed.wait(10):
-            raise RuntimeError("no SUBACK from upstream")
-
-    def close(self):
-        self.c.disconnect()
-        self.c.loop_stop()
+    def record(self, msg):
+        return msg.payload.decode()
 
     def count(self):
         with self.lock:
@@ -249,8 +180,7 @@ class BridgeCase(E2ETestCase):
         return br.scalar("SELECT count(*) FROM outbox")
 
     def run_outage(self, tls=None, mq_tls=None, scheme="tcp", n=10000):
-        up = Upstream(self.workdir, tls=tls)
-        self.addCleanup(up.stop)
+        up = upstream_for(self, tls=tls, start=False)
         # The counter's session exists before the outage.
         up.start()
         counter = Counter(up.port, "up/#", tls=tls)
@@ -298,8 +228,7 @@ class TestBridge(BridgeCase):
         window at each (test_bridge_window.py makes the first bound
         sharp)."""
         n, window = 5000, 64
-        up = Upstream(self.workdir)
-        self.addCleanup(up.stop)
+        up = upstream_for(self, start=False)
         got = self.counter_session(up)
         br = self.mqlite(up.port)
         self.publish(br, n)

@@ -14,8 +14,8 @@ import time
 import unittest
 
 from mqlite_harness import HOST, free_port, wait_until
-from test_bridge import (BridgeCase, Counter, LoopbackServer, Upstream,
-                         read_packet)
+from mosquitto_util import upstream_for
+from test_bridge import BridgeCase, Counter, LoopbackServer, read_packet
 
 WINDOW = 16
 PUBREC, PUBCOMP = 5, 7
@@ -113,9 +113,7 @@ class Proxy(LoopbackServer):
 class TestBridgeQoS2(BridgeCase):
     def test_rows_leave_after_pubcomp_and_survive_upstream_restart(self):
         n, first = 2000, 40
-        up = Upstream(self.workdir)
-        self.addCleanup(up.stop)
-        up.start()
+        up = upstream_for(self)
         proxy = Proxy(up.port)
         self.addCleanup(proxy.close)
         counter = Counter(up.port, "up/#")

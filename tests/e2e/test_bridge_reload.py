@@ -14,15 +14,15 @@ import signal
 import unittest
 
 from mqlite_harness import HOST, free_port, wait_until
-from test_bridge import BridgeCase, Counter, Upstream
+from mosquitto_util import upstream_for
+from test_bridge import BridgeCase, Counter
 
 
 class TopicCounter(Counter):
     """Records "topic|payload" in arrival order."""
 
-    def _on_message(self, client, userdata, msg):
-        with self.lock:
-            self.got.append("%s|%s" % (msg.topic, msg.payload.decode()))
+    def record(self, msg):
+        return "%s|%s" % (msg.topic, msg.payload.decode())
 
 
 class TestBridgeReload(BridgeCase):
@@ -46,9 +46,7 @@ class TestBridgeReload(BridgeCase):
         n_old, n_new, n_gone = 300, 200, 50
         os.makedirs(os.path.join(self.workdir, "b"))
         down = free_port()      # the first upstream, never started
-        up = Upstream(os.path.join(self.workdir, "b"))
-        self.addCleanup(up.stop)
-        up.start()
+        up = upstream_for(self, os.path.join(self.workdir, "b"))
         counter = TopicCounter(up.port, "#")
         counter.connect()
         self.addCleanup(counter.close)

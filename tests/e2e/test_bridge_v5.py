@@ -13,7 +13,6 @@ Mosquitto ACL) is retried with backoff while later rows go on; --check
 names a bad value. Every wait is bounded."""
 
 import os
-import threading
 import time
 import subprocess
 
@@ -23,7 +22,8 @@ from paho.mqtt.properties import Properties
 
 from mqlite_harness import (HOST, Broker, E2ETestCase, daemon_path,
                             free_port, labelled_metric, wait_until)
-from test_bridge import LSAN_SUPP, Upstream, write_json
+from mosquitto_util import Subscriber, upstream_for
+from test_bridge import LSAN_SUPP, write_json
 
 
 def pub_props(expiry=None):
@@ -40,39 +40,22 @@ def pub_props(expiry=None):
     return p
 
 
-class Sub5:
+class Sub5(Subscriber):
     """An MQTTv5 subscriber on the upstream broker with a session that
     outlives its connection (and an upstream restart: Mosquitto persists
     it), recording (topic, payload, properties) in arrival order."""
 
     def __init__(self, port, topic="#"):
-        self.port = port
-        self.topic = topic
-        self.got = []
-        self.lock = threading.Lock()
-        self.subscribed = threading.Event()
-        self.c = mqtt.Client(client_id="sub5", protocol=mqtt.MQTTv5)
-        self.c.on_message = self._on_message
-        self.c.on_subscribe = lambda *a: self.subscribed.set()
+        super().__init__(port, topic, mqtt.Client(client_id="sub5",
+                                                  protocol=mqtt.MQTTv5))
 
-    def _on_message(self, client, userdata, msg):
-        with self.lock:
-            self.got.append((msg.topic, msg.payload, msg.properties))
+    def record(self, msg):
+        return (msg.topic, msg.payload, msg.properties)
 
     def connect(self):
         p = Properties(PacketTypes.CONNECT)
         p.SessionExpiryInterval = 3600
-        self.subscribed.clear()
-        self.c.connect(HOST, self.port, 60, clean_start=False,
-                       properties=p)
-        self.c.loop_start()
-        self.c.subscribe(self.topic, qos=1)
-        if not self.subscribed.wait(10):
-            raise RuntimeError("no SUBACK from upstream")
-
-    def close(self):
-        self.c.disconnect()
-        self.c.loop_stop()
+        super().connect(clean_start=False, properties=p)
 
     def on(self, topic):
         with self.lock:
@@ -120,10 +103,8 @@ class TestBridgeV5(E2ETestCase):
         br.update_config(metrics={"bind": HOST, "port": metrics_port})
         return br.start()
 
-    def upstream(self):
-        up = Upstream(self.workdir)
-        self.addCleanup(up.stop)
-        up.start()
+    def upstream(self, extra=()):
+        up = upstream_for(self, extra=extra)
         sub = Sub5(up.port)
         sub.connect()
         return up, sub
@@ -235,17 +216,11 @@ class TestBridgeV5(E2ETestCase):
         0x87 (Not authorized). The row stays, is sent again after a
         backoff (retried counted), the log names the code, and the rows
         after it still go out."""
-        up = Upstream(self.workdir)
-        self.addCleanup(up.stop)
         acl = os.path.join(self.workdir, "acl")
         with open(acl, "w") as f:
             f.write("topic read #\ntopic write v5/dev/ok/#\n"
                     "topic write v4/#\n")
-        with open(up.conf, "a") as f:
-            f.write("acl_file %s\n" % acl)
-        up.start()
-        sub = Sub5(up.port)
-        sub.connect()
+        up, sub = self.upstream(extra=["acl_file %s" % acl])
         self.addCleanup(sub.close)
         mport = free_port()
         br = self.start_mqlite(up.port, mport)

@@ -16,7 +16,8 @@ import time
 import unittest
 
 from mqlite_harness import Client, wait_until
-from test_bridge import LSAN_SUPP, BridgeCase, Counter, Upstream
+from mosquitto_util import upstream_for
+from test_bridge import LSAN_SUPP, BridgeCase, Counter
 from test_fsync_order import TracedBroker, strace_works
 
 WINDOW = 8
@@ -32,8 +33,7 @@ class TestBridgeWindow(BridgeCase):
 
     def test_kill9_mid_drain_resends_at_most_the_window(self):
         n = 3000
-        up = Upstream(self.workdir)
-        self.addCleanup(up.stop)
+        up = upstream_for(self, start=False)
         got = self.counter_session(up)
         br = self.mqlite(up.port, extra={"max_in_flight": WINDOW})
         self.publish(br, n)
@@ -73,8 +73,7 @@ class TestBridgeWindow(BridgeCase):
         if why:
             self.fail("this test needs strace with ptrace allowed: %s" % why)
         n = 1000
-        up = Upstream(self.workdir)
-        self.addCleanup(up.stop)
+        up = upstream_for(self, start=False)
         rules = os.path.join(self.workdir, "rules.json")
         with open(rules, "w") as f:
             json.dump({"rules": [{"name": "up", "topic": "dev/#", "mqtt": {

@@ -11,7 +11,7 @@ import threading
 
 from mqlite_harness import (CONNACK, HOST, Broker, daemon_path, MOSQUITTO, PINGREQ_PKT, PINGRESP,
                             PUBACK, PUBCOMP, PUBREC, SUBACK, UNSUBACK,
-                            E2ETestCase, mqlite_only, wait_until)
+                            E2ETestCase, mqlite_only)
 from mqtt5_util import (P_ASSIGNED_ID, P_AUTH_METHOD, P_MAXIMUM_PACKET_SIZE,
                         P_RECEIVE_MAXIMUM, P_REQUEST_PROBLEM,
                         P_REASON_STRING, P_RETAIN_AVAILABLE,
@@ -206,6 +206,7 @@ class TestClients5(E2ETestCase):
             self.skipTest("python3-paho-mqtt missing")
         got = []
         done = threading.Event()
+        subscribed = threading.Event()
 
         def on_message(cl, ud, msg):
             got.append((msg.topic, msg.payload, msg.qos))
@@ -214,12 +215,14 @@ class TestClients5(E2ETestCase):
 
         sub = paho_client("paho5-sub")
         sub.on_message = on_message
+        sub.on_subscribe = lambda *a: subscribed.set()
         sub.connect(HOST, self.broker.port)
         sub.loop_start()
         try:
             r = sub.subscribe("paho5/#", qos=2)
             self.assertEqual(r[0], 0)
-            wait_until(lambda: sub.is_connected(), 5)
+            # Publishing before the SUBACK races the subscription.
+            self.assertTrue(subscribed.wait(10), "no SUBACK")
             pub = paho_client("paho5-pub")
             pub.connect(HOST, self.broker.port)
             pub.loop_start()

@@ -18,7 +18,6 @@ The standard parts also run against Mosquitto (E2E_TARGET=mosquitto)."""
 import json
 import os
 import queue
-import struct
 import subprocess
 import time
 import unittest
@@ -28,112 +27,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from mqlite_harness import (CONNACK, HOST, MOSQUITTO, PUBLISH, E2ETestCase,
-                            mqlite_only, mstr, packet, varint, wait_until)
+                            mqlite_only, wait_until)
+from mqtt5_util import (DISCONNECT, P5, P_CONTENT_TYPE, P_MESSAGE_EXPIRY,
+                        P_TOPIC_ALIAS, P_TOPIC_ALIAS_MAXIMUM,
+                        P_USER_PROPERTY, connect5, props, publish5,
+                        subscribe5)
 from test_webhook import WebhookCase
-
-DISCONNECT = 14
-
-# Property identifiers (MQTT 5.0 table 2-4).
-P_PFI, P_EXPIRY, P_CTYPE, P_RTOPIC, P_CDATA = 0x01, 0x02, 0x03, 0x08, 0x09
-P_SESSION_EXPIRY, P_ALIAS_MAX, P_ALIAS, P_USER = 0x11, 0x22, 0x23, 0x26
-
-
-# ---------------------------------------------------------------------------
-# Raw MQTT 5.0 packets (the harness speaks 3.1.1).
-
-def props_block(props):
-    """props: list of (id, value) where value is bytes already encoded."""
-    body = b"".join(bytes([i]) + v for i, v in props)
-    return varint(len(body)) + body
-
-
-def connect5(client_id, clean=True, props=(), will=None):
-    """will = (topic, payload, will properties), QoS 1, not retained."""
-    flags = 0x02 if clean else 0
-    payload = mstr(client_id)
-    if will:
-        flags |= 0x04 | (1 << 3)
-        payload += props_block(will[2]) + mstr(will[0]) + mstr(will[1])
-    body = mstr("MQTT") + bytes([5, flags]) + struct.pack("!H", 60) + \
-        props_block(props) + payload
-    return packet(1, 0, body)
-
-
-def publish5(topic, payload, qos=0, pid=1, props=(), retain=False):
-    body = mstr(topic)
-    if qos:
-        body += struct.pack("!H", pid)
-    body += props_block(props) + payload
-    return packet(PUBLISH, (qos << 1) | (1 if retain else 0), body)
-
-
-def subscribe5(pid, topic, qos):
-    body = struct.pack("!H", pid) + props_block(()) + mstr(topic) + \
-        bytes([qos])
-    return packet(8, 2, body)
-
-
-def parse_publish5(p):
-    """(topic, properties, payload) of a raw 5.0 PUBLISH packet."""
-    body = p.body
-    n = struct.unpack("!H", body[:2])[0]
-    topic = bytes(body[2:2 + n]).decode()
-    i = 2 + n + (2 if (p.flags >> 1) & 3 else 0)
-    props, used = parse_props(body[i:])
-    return topic, props, bytes(body[i + used:])
-
-
-def read_varint(buf, i):
-    n, mult = 0, 1
-    while True:
-        c = buf[i]
-        i += 1
-        n += (c & 0x7F) * mult
-        mult *= 128
-        if not c & 0x80:
-            return n, i
-
-
-def parse_props(buf):
-    """A property block at buf's start: (dict id -> [values], bytes used).
-    Integers decoded, strings and binary data as bytes, pairs as tuples."""
-    n, i = read_varint(buf, 0)
-    end = i + n
-    out = {}
-    while i < end:
-        pid, i = read_varint(buf, i)
-        if pid in (P_PFI, 0x17, 0x19, 0x24, 0x25, 0x28, 0x29, 0x2A):
-            v, i = buf[i], i + 1
-        elif pid in (0x13, 0x21, P_ALIAS_MAX, P_ALIAS):
-            v, i = struct.unpack("!H", buf[i:i + 2])[0], i + 2
-        elif pid in (P_EXPIRY, P_SESSION_EXPIRY, 0x18, 0x27):
-            v, i = struct.unpack("!I", buf[i:i + 4])[0], i + 4
-        elif pid == 0x0B:
-            v, i = read_varint(buf, i)
-        elif pid == P_USER:
-            ln = struct.unpack("!H", buf[i:i + 2])[0]
-            k = bytes(buf[i + 2:i + 2 + ln])
-            i += 2 + ln
-            ln = struct.unpack("!H", buf[i:i + 2])[0]
-            v = (k, bytes(buf[i + 2:i + 2 + ln]))
-            i += 2 + ln
-        else:
-            ln = struct.unpack("!H", buf[i:i + 2])[0]
-            v, i = bytes(buf[i + 2:i + 2 + ln]), i + 2 + ln
-        out.setdefault(pid, []).append(v)
-    return out, end
-
-
-def u16(v):
-    return struct.pack("!H", v)
-
-
-def u32(v):
-    return struct.pack("!I", v)
-
-
-def s16(s):
-    return mstr(s)
 
 
 class Paho5:
@@ -204,14 +103,14 @@ class Mqtt5Case(E2ETestCase):
         self.pahos.append(p)
         return p
 
-    def raw5(self, client_id, props=()):
-        """A raw 5.0 connection; returns (client, CONNACK properties)."""
+    def raw5(self, client_id, *prop):
+        """A raw 5.0 connection with CONNECT properties prop ((id, value)
+        pairs); returns (client, CONNACK properties)."""
         c = self.client(connect=False)
-        c.send(connect5(client_id, props=props))
-        ack = c.expect(CONNACK)
-        self.assertEqual(ack.body[1], 0, "CONNACK reason")
-        cp, _ = parse_props(ack.body[2:])
-        return c, cp
+        c.send(connect5(client_id, prop=props(*prop)))
+        ack = P5(c.expect(CONNACK))
+        self.assertEqual(ack.reason, 0, "CONNACK reason")
+        return c, ack.props
 
     def expect_disconnect(self, c, reason, mosquitto=None):
         """mosquitto: the reason Mosquitto 2.0 sends instead, where it
@@ -232,13 +131,13 @@ class TestProperties(Mqtt5Case):
         sub3 = self.client(client_id="pr-sub3")
         sub3.subscribe([("pr/t", 1)])
         pub = self.paho("pr-pub")
-        props = pub_props(PayloadFormatIndicator=1, MessageExpiryInterval=60,
-                          ContentType="application/json",
-                          ResponseTopic="pr/reply",
-                          CorrelationData=b"\x00\x01corr\xff",
-                          UserProperty=[("site", "a1"), ("unit", "C"),
-                                        ("site", "a2")])
-        pub.publish("pr/t", b'{"t":21.5}', qos=1, props=props)
+        pp = pub_props(PayloadFormatIndicator=1, MessageExpiryInterval=60,
+                       ContentType="application/json",
+                       ResponseTopic="pr/reply",
+                       CorrelationData=b"\x00\x01corr\xff",
+                       UserProperty=[("site", "a1"), ("unit", "C"),
+                                     ("site", "a2")])
+        pub.publish("pr/t", b'{"t":21.5}', qos=1, props=pp)
         m = sub5.get()
         self.assertEqual(m.topic, "pr/t")
         self.assertEqual(m.payload, b'{"t":21.5}')
@@ -279,9 +178,10 @@ class TestProperties(Mqtt5Case):
         sub5 = self.paho("wl-sub5")
         sub5.subscribe("wl/t", qos=1)
         c = self.client(connect=False)
-        c.send(connect5("wl-pub", will=("wl/t", b"gone", [
-            (P_CTYPE, s16("text/plain")), (P_EXPIRY, u32(600)),
-            (P_USER, s16("why") + s16("lost"))])))
+        c.send(connect5("wl-pub", will=("wl/t", b"gone", 1, False),
+                        will_prop=props((P_CONTENT_TYPE, "text/plain"),
+                                        (P_MESSAGE_EXPIRY, 600),
+                                        (P_USER_PROPERTY, ("why", "lost")))))
         self.assertEqual(c.expect(CONNACK).body[1], 0)
         c.abort()
         m = sub5.get()
@@ -309,15 +209,15 @@ class TestTopicAlias(Mqtt5Case):
         sub = self.client(client_id="ta-sub")
         sub.subscribe([("ta/#", 1)])
         c, cp = self.raw5("ta-pub")
-        self.assertIn(P_ALIAS_MAX, cp, "broker advertises aliases")
-        amax = cp[P_ALIAS_MAX][0]
+        self.assertIn(P_TOPIC_ALIAS_MAXIMUM, cp, "broker advertises aliases")
+        amax = cp[P_TOPIC_ALIAS_MAXIMUM]
         self.assertGreaterEqual(amax, 1)
-        c.send(publish5("ta/one", b"1", props=[(P_ALIAS, u16(1))]))
-        c.send(publish5("", b"2", props=[(P_ALIAS, u16(1))]))
-        c.send(publish5("ta/two", b"3", props=[(P_ALIAS, u16(amax))]))
-        c.send(publish5("", b"4", props=[(P_ALIAS, u16(amax))]))
-        c.send(publish5("ta/re", b"5", props=[(P_ALIAS, u16(1))]))
-        c.send(publish5("", b"6", props=[(P_ALIAS, u16(1))]))
+        c.send(publish5("ta/one", b"1", prop=props((P_TOPIC_ALIAS, 1))))
+        c.send(publish5("", b"2", prop=props((P_TOPIC_ALIAS, 1))))
+        c.send(publish5("ta/two", b"3", prop=props((P_TOPIC_ALIAS, amax))))
+        c.send(publish5("", b"4", prop=props((P_TOPIC_ALIAS, amax))))
+        c.send(publish5("ta/re", b"5", prop=props((P_TOPIC_ALIAS, 1))))
+        c.send(publish5("", b"6", prop=props((P_TOPIC_ALIAS, 1))))
         got = [(p.topic, p.payload) for p in sub.collect(6)]
         self.assertEqual(got, [("ta/one", b"1"), ("ta/one", b"2"),
                                ("ta/two", b"3"), ("ta/two", b"4"),
@@ -332,18 +232,18 @@ class TestTopicAlias(Mqtt5Case):
 
     def test_alias_zero_refused(self):
         c, _ = self.raw5("ta-zero")
-        c.send(publish5("ta/z", b"x", props=[(P_ALIAS, u16(0))]))
+        c.send(publish5("ta/z", b"x", prop=props((P_TOPIC_ALIAS, 0))))
         self.expect_disconnect(c, 0x94, mosquitto=0x81)
 
     def test_alias_above_maximum_refused(self):
         c, cp = self.raw5("ta-big")
-        amax = cp.get(P_ALIAS_MAX, [0])[0]
-        c.send(publish5("ta/b", b"x", props=[(P_ALIAS, u16(amax + 1))]))
+        amax = cp.get(P_TOPIC_ALIAS_MAXIMUM, 0)
+        c.send(publish5("ta/b", b"x", prop=props((P_TOPIC_ALIAS, amax + 1))))
         self.expect_disconnect(c, 0x94)
 
     def test_unknown_alias_empty_topic_refused(self):
         c, _ = self.raw5("ta-unk")
-        c.send(publish5("", b"x", qos=1, props=[(P_ALIAS, u16(1))]))
+        c.send(publish5("", b"x", qos=1, prop=props((P_TOPIC_ALIAS, 1))))
         self.expect_disconnect(c, 0x82)
         self.assert_serving(store_check=True)
 
@@ -351,7 +251,7 @@ class TestTopicAlias(Mqtt5Case):
         sub5 = self.paho("ta-sub5")
         sub5.subscribe("tl/#", qos=0)
         c, _ = self.raw5("ta-leak")
-        c.send(publish5("tl/a", b"x", props=[(P_ALIAS, u16(1))]))
+        c.send(publish5("tl/a", b"x", prop=props((P_TOPIC_ALIAS, 1))))
         m = sub5.get()
         self.assertEqual(m.topic, "tl/a")
         self.assertFalse(hasattr(m.properties, "TopicAlias"))
@@ -362,8 +262,8 @@ class TestTopicAliasOut(Mqtt5Case):
     limits = {"topic_alias_maximum": 5}
 
     def test_first_topics_get_aliases(self):
-        c, _ = self.raw5("tao-sub", props=[(P_ALIAS_MAX, u16(2))])
-        c.send(subscribe5(1, "oa/#", 0))
+        c, _ = self.raw5("tao-sub", (P_TOPIC_ALIAS_MAXIMUM, 2))
+        c.send(subscribe5(1, [("oa/#", 0)]))
         c.expect(9)                                 # SUBACK
         pub = self.client(client_id="tao-pub")
         sent = ["oa/a", "oa/a", "oa/b", "oa/c", "oa/c", "oa/b", "oa/a"]
@@ -371,8 +271,8 @@ class TestTopicAliasOut(Mqtt5Case):
             pub.publish(t, b"%d" % i, qos=1)
         got = []
         for _ in sent:
-            topic, props, payload = parse_publish5(c.expect(PUBLISH))
-            got.append((topic, props.get(P_ALIAS, [None])[0], payload))
+            p = P5(c.expect(PUBLISH))
+            got.append((p.topic, p.props.get(P_TOPIC_ALIAS), p.payload))
         self.assertEqual(got, [("oa/a", 1, b"0"), ("", 1, b"1"),
                                ("oa/b", 2, b"2"), ("oa/c", None, b"3"),
                                ("oa/c", None, b"4"), ("", 2, b"5"),
@@ -380,15 +280,15 @@ class TestTopicAliasOut(Mqtt5Case):
 
     def test_no_aliases_without_client_maximum(self):
         c, _ = self.raw5("tao-none")
-        c.send(subscribe5(1, "ob/#", 0))
+        c.send(subscribe5(1, [("ob/#", 0)]))
         c.expect(9)
         pub = self.client(client_id="tao-pub2")
         for i in range(2):
             pub.publish("ob/t", b"x", qos=1)
         for _ in range(2):
-            topic, props, _ = parse_publish5(c.expect(PUBLISH))
-            self.assertEqual(topic, "ob/t")
-            self.assertNotIn(P_ALIAS, props)
+            p = P5(c.expect(PUBLISH))
+            self.assertEqual(p.topic, "ob/t")
+            self.assertNotIn(P_TOPIC_ALIAS, p.props)
 
 
 class TestExpiry(Mqtt5Case):

@@ -20,6 +20,7 @@ import test_bridge
 import test_rules
 import test_webhook
 from mqlite_harness import HOST, free_port, labelled_metric, wait_until
+from mosquitto_util import upstream_for
 
 SRCDIR = test_rules.SRCDIR
 
@@ -285,9 +286,7 @@ class TestForeachForward(ForeachCase):
         self.assertEqual(len(recv.requests()), 5)
 
     def test_mqtt_one_publish_per_element(self):
-        up = test_bridge.Upstream(self.workdir)
-        self.addCleanup(up.stop)
-        up.start()
+        up = upstream_for(self)
         got, subscribed = [], threading.Event()
         sub = mqtt.Client(client_id="foreach-sub")
         sub.on_subscribe = lambda *a: subscribed.set()

@@ -17,7 +17,6 @@ it receives into the rules, with {source} naming where it came from.
 Every wait is bounded; every process started here is stopped.
 """
 
-import os
 import socket
 import struct
 import subprocess
@@ -28,62 +27,31 @@ import test_held_acks
 from mqlite_harness import (CONNACK, CONNECT, PUBACK, PUBCOMP, PUBLISH,
                             PUBREC, PUBREL, SUBACK, SUBSCRIBE, Broker,
                             Client, E2ETestCase, HOST, ack_pkt, free_port,
-                            mqlite_only, packet, publish_pkt, wait_until,
-                            _die_with_parent)
+                            mqlite_only, packet, publish_pkt, wait_until)
+from mosquitto_util import Mosquitto
 
 
-class SiteMosquitto:
+class SiteMosquitto(Mosquitto):
     """The site broker: a real Mosquitto on a free loopback port, with no
     limit on the messages it queues for an offline persistent session.
     With tls (a dict of PEM files: ca, cert, key, and require_cert), a
     second listener on tls_port speaks TLS; the devices keep the plain
-    one."""
+    one. Started when made."""
 
     def __init__(self, workdir, port=None, tls=None, tls_port=None):
-        self.port = port or free_port()
+        super().__init__(workdir, "site", port)
         self.tls_port = tls_port or (free_port() if tls else None)
-        self.conf = os.path.join(workdir, "site.conf")
-        self.log = os.path.join(workdir, "site.log")
-        with open(self.conf, "w") as f:
-            f.write("per_listener_settings false\nallow_anonymous true\n"
-                    "user root\n"
-                    "persistence false\nmax_queued_messages 0\n"
-                    "log_dest stderr\nlistener %d %s\n" % (self.port, HOST))
-            if tls:
-                f.write("listener %d %s\ncafile %s\ncertfile %s\n"
-                        "keyfile %s\nrequire_certificate %s\n" % (
-                            self.tls_port, HOST, tls["ca"], tls["cert"],
-                            tls["key"], "true" if tls.get("require_cert")
-                            else "false"))
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                ["/usr/sbin/mosquitto", "-c", self.conf],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                preexec_fn=_die_with_parent)
-        if not wait_until(self._accepting, timeout=10):
-            self.stop()
-            raise RuntimeError("site mosquitto not accepting")
-
-    def _accepting(self):
-        if self.proc.poll() is not None:
-            raise RuntimeError("site mosquitto exited")
-        try:
-            for port in (self.port, self.tls_port):
-                if port:
-                    socket.create_connection((HOST, port),
-                                             timeout=1).close()
-            return True
-        except OSError:
-            return False
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        lines = ["per_listener_settings false", "allow_anonymous true",
+                 "user root", "persistence false", "max_queued_messages 0",
+                 "log_dest stderr", "listener %d %s" % (self.port, HOST)]
+        if tls:
+            lines += ["listener %d %s" % (self.tls_port, HOST),
+                      "cafile %s" % tls["ca"], "certfile %s" % tls["cert"],
+                      "keyfile %s" % tls["key"], "require_certificate %s" %
+                      ("true" if tls.get("require_cert") else "false")]
+            self.ports.append(self.tls_port)
+        self.configure(lines)
+        self.start()
 
 
 class ScriptedSite:

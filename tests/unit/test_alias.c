@@ -13,6 +13,7 @@
 #include "mem.h"
 #include "mqtt/reason.h"
 #include "cutest.h"
+#include "oomtest.h"
 
 static struct codec_str
 cs(const char *s)
@@ -20,6 +21,45 @@ cs(const char *s)
 	struct codec_str c = { s, (uint16_t)strlen(s) };
 
 	return c;
+}
+
+/* Alias 2 of table *ctx set to "d/e" (for oomtest_run()). */
+static int
+oom_replace(void *ctx)
+{
+	struct codec_str topic = cs("d/e");
+	uint8_t reason = 0;
+
+	return alias_resolve(ctx, 3, 2, &topic, &reason);
+}
+
+/* After a failed replace alias 2 still means "c". */
+static void
+oom_replace_check(void *ctx)
+{
+	struct codec_str topic = cs("");
+	uint8_t reason = 0;
+
+	CU_ASSERT_EQUAL(alias_resolve(ctx, 3, 2, &topic, &reason), 0);
+	CU_ASSERT(topic.len == 1 && topic.ptr[0] == 'c');
+}
+
+/* The first outbound alias, on table *ctx not made yet. */
+static int
+oom_out_find(void *ctx)
+{
+	bool known;
+
+	return alias_out_find(ctx, 3, "a", 1, &known) == 1 ? 0 : GW_ENOMEM;
+}
+
+/* A failed first lookup leaves no table behind. */
+static void
+oom_out_check(void *ctx)
+{
+	struct alias_out **t = ctx;
+
+	CU_ASSERT_PTR_NULL(*t);
 }
 
 static void
@@ -59,14 +99,11 @@ test_inbound(void)
 	CU_ASSERT(topic.len == 1 && topic.ptr[0] == 'c');
 	topic = cs("x");
 	CU_ASSERT_EQUAL(alias_resolve(&t, 3, 4, &topic, &reason), GW_EPROTO);
-	/* Out of memory keeps the old mapping. */
-	gw_mem_fail_after(0);
-	topic = cs("d/e");
-	CU_ASSERT_EQUAL(alias_resolve(&t, 3, 2, &topic, &reason), GW_ENOMEM);
-	gw_mem_fail_after(-1);
+	/* Out of memory keeps the old mapping; then the new one is set. */
+	(void)oomtest_run(oom_replace, oom_replace_check, &t, 1);
 	topic = cs("");
 	CU_ASSERT_EQUAL(alias_resolve(&t, 3, 2, &topic, &reason), 0);
-	CU_ASSERT(topic.len == 1 && topic.ptr[0] == 'c');
+	CU_ASSERT(topic.len == 3 && memcmp(topic.ptr, "d/e", 3) == 0);
 	alias_free(&t);
 	CU_ASSERT_PTR_NULL(t);
 	alias_free(&t);
@@ -124,12 +161,9 @@ test_outbound(void)
 	}
 	alias_out_free(&t);
 
-	gw_mem_fail_after(0);
-	CU_ASSERT_EQUAL(alias_out_find(&t, 3, "a", 1, &known), 0);
-	gw_mem_fail_after(1);
-	CU_ASSERT_EQUAL(alias_out_find(&t, 3, "a", 1, &known), 0);
-	gw_mem_fail_after(-1);
-	CU_ASSERT_PTR_NULL(t);
+	(void)oomtest_run(oom_out_find, oom_out_check, &t, 2);
+	CU_ASSERT_PTR_NOT_NULL(t);
+	alias_out_free(&t);
 	CU_ASSERT_EQUAL(gw_mem_used(), base);
 }
 

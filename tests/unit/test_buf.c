@@ -13,6 +13,7 @@
 #include "cutest.h"
 #include "err.h"
 #include "mem.h"
+#include "oomtest.h"
 
 static void
 test_append_consume(void)
@@ -60,6 +61,21 @@ test_reserve_limit_and_compaction(void)
 	buf_free(&b);
 }
 
+static int
+oom_append(void *ctx)
+{
+	return buf_append(ctx, "x", 1);
+}
+
+static void
+oom_append_check(void *ctx)
+{
+	struct buf *b = ctx;
+
+	CU_ASSERT_PTR_NULL(b->data);
+	CU_ASSERT_EQUAL(b->len, 0);
+}
+
 static void
 test_fault_injection(void)
 {
@@ -70,11 +86,11 @@ test_fault_injection(void)
 	p = gw_malloc(10);
 	CU_ASSERT_PTR_NOT_NULL(p);
 	CU_ASSERT_PTR_NULL(gw_malloc(10));
-	CU_ASSERT_EQUAL(buf_append(&b, "x", 1), GW_ENOMEM);
-	CU_ASSERT_PTR_NULL(b.data);
+	CU_ASSERT_PTR_NULL(gw_malloc(10));	/* stays failing */
 	gw_mem_fail_after(-1);
-	CU_ASSERT_EQUAL(buf_append(&b, "x", 1), 0);
 	gw_free(p);
+	(void)oomtest_run(oom_append, oom_append_check, &b, 1);
+	CU_ASSERT(b.len == 1 && b.data[0] == 'x');
 	buf_free(&b);
 	gw_free(NULL);
 }
@@ -96,6 +112,25 @@ test_realloc_accounting(void)
 	CU_ASSERT_STRING_EQUAL(p, "hello");
 	gw_free(p);
 	CU_ASSERT_EQUAL(gw_mem_used(), base);
+}
+
+/* msg_new and msg_new_source for oomtest_run(): ctx is a struct msg **. */
+static int
+oom_msg_new(void *ctx)
+{
+	struct msg **m = ctx;
+
+	*m = msg_new("t", 1, "c", 1, NULL, 0, "x", 1, 0, 0, 0);
+	return *m != NULL ? 0 : GW_ENOMEM;
+}
+
+static int
+oom_msg_source(void *ctx)
+{
+	struct msg **m = ctx;
+
+	*m = msg_new_source("t", 1, "c", 1, "x", 1, 0, 0, 0, "s", "h:1");
+	return *m != NULL ? 0 : GW_ENOMEM;
 }
 
 static void
@@ -128,9 +163,9 @@ test_msg_refcount(void)
 	CU_ASSERT_EQUAL(m->payload_len, 0);
 	msg_unref(&m);
 
-	gw_mem_fail_after(0);
-	CU_ASSERT_PTR_NULL(msg_new("t", 1, "c", 1, NULL, 0, "x", 1, 0, 0, 0));
-	gw_mem_fail_after(-1);
+	(void)oomtest_run(oom_msg_new, NULL, &m, 1);
+	CU_ASSERT_PTR_NOT_NULL(m);
+	msg_unref(&m);
 	CU_ASSERT_EQUAL(gw_mem_used(), base);
 }
 
@@ -166,10 +201,9 @@ test_msg_source(void)
 	msg_unref(&m);
 	CU_ASSERT_EQUAL(gw_mem_used(), base);
 
-	gw_mem_fail_after(0);
-	CU_ASSERT_PTR_NULL(msg_new_source("t", 1, "c", 1, "x", 1, 0, 0, 0,
-	    "s", "h:1"));
-	gw_mem_fail_after(-1);
+	(void)oomtest_run(oom_msg_source, NULL, &m, 1);
+	CU_ASSERT_PTR_NOT_NULL(m);
+	msg_unref(&m);
 	CU_ASSERT_EQUAL(gw_mem_used(), base);
 }
 

@@ -9,9 +9,11 @@
 
 #include "broker/msg.h"
 #include "buf.h"
+#include "err.h"
 #include "mem.h"
 #include "mqtt/props.h"
 #include "cutest.h"
+#include "oomtest.h"
 
 /*
  * Decodes a hand-written PUBLISH property block: Payload Format 1, Message
@@ -172,10 +174,26 @@ test_expiry(void)
 	msg_unref(&m);
 }
 
+/* msg_new5 with properties p for oomtest_run(). */
+struct oom_new5 {
+	const struct props	*p;
+	struct msg		*m;	/* the message made, or NULL */
+};
+
+static int
+oom_msg_new5(void *ctx)
+{
+	struct oom_new5 *o = ctx;
+
+	o->m = msg_new5("t", 1, "c", 1, NULL, 0, "", 0, 0, 0, 1, o->p);
+	return o->m != NULL ? 0 : GW_ENOMEM;
+}
+
 static void
 test_user_array_and_oom(void)
 {
 	size_t base = gw_mem_used();
+	struct oom_new5 o;
 	struct props p, out;
 	struct props_pair up[2];
 	struct codec_iter it;
@@ -202,10 +220,11 @@ test_user_array_and_oom(void)
 	}
 	msg_unref(&m);
 
-	gw_mem_fail_after(0);
-	CU_ASSERT_PTR_NULL(msg_new5("t", 1, "c", 1, NULL, 0, "", 0, 0, 0, 1,
-	    &p));
-	gw_mem_fail_after(-1);
+	o.p = &p;
+	(void)oomtest_run(oom_msg_new5, NULL, &o, 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o.m);
+	CU_ASSERT_TRUE(msg_props(o.m, &out) && out.n_user == 2);
+	msg_unref(&o.m);
 	CU_ASSERT_EQUAL(gw_mem_used(), base);
 }
 

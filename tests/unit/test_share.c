@@ -20,6 +20,7 @@
 #include "cutest.h"
 #include "err.h"
 #include "mem.h"
+#include "oomtest.h"
 
 #define OWNER(i)	((void *)(uintptr_t)(i))
 #define NOWN		16
@@ -332,35 +333,51 @@ test_pick(void)
 	share_tab_free(t);
 }
 
+/*
+ * Filter i of test_oom, added by owner i + 1: each a new member, so the
+ * table holds i members before it.
+ */
+static const char *const oom_filter[] = { "$share/a/x/y", "$share/b/x/y",
+    "$share/a/x/y", "$share/c/#", "$share/a/x/y" };
+
+/* Adding oom_filter[i] to t under allocation failure. */
+struct oom_add {
+	struct share_tab	*t;
+	size_t			 i;
+};
+
+static int
+oom_add(void *ctx)
+{
+	struct oom_add *a = ctx;
+
+	return add(a->t, oom_filter[a->i], a->i + 1, 1);
+}
+
+/* A failed add leaves the i members there were. */
+static void
+oom_add_check(void *ctx)
+{
+	struct oom_add *a = ctx;
+
+	CU_ASSERT_EQUAL(share_tab_count(a->t), a->i);
+}
+
 /* Each allocation failure of share_tab_add: GW_ENOMEM, table unchanged. */
 static void
 test_oom(void)
 {
-	static const char *f[] = { "$share/a/x/y", "$share/b/x/y",
-	    "$share/a/x/y", "$share/c/#", "$share/a/x/y" };
 	struct share_tab *t;
+	struct oom_add a;
 	struct got g;
-	size_t i, used, cnt, nfail = 0, base = gw_mem_used();
-	long k;
-	int rc = -1;
+	size_t i, base = gw_mem_used();
+	long nfail = 0;
 
 	t = share_tab_new();
 	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
-	for (i = 0; i < sizeof f / sizeof f[0]; i++) {
-		for (k = 0; k < 32; k++) {
-			used = gw_mem_used();
-			cnt = share_tab_count(t);
-			gw_mem_fail_after(k);
-			rc = add(t, f[i], i + 1, 1);
-			gw_mem_fail_after(-1);
-			if (rc == 0)
-				break;
-			nfail++;
-			CU_ASSERT_EQUAL(rc, GW_ENOMEM);
-			CU_ASSERT_EQUAL(gw_mem_used(), used);
-			CU_ASSERT_EQUAL(share_tab_count(t), cnt);
-		}
-		CU_ASSERT_EQUAL(rc, 0);
+	for (i = 0; i < CUTEST_COUNT(oom_filter); i++) {
+		a = (struct oom_add){ t, i };
+		nfail += oomtest_run(oom_add, oom_add_check, &a, 0);
 	}
 #ifdef GW_FAULT_INJECTION
 	CU_ASSERT_TRUE(nfail >= 4);
