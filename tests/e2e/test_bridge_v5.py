@@ -302,9 +302,7 @@ class TestBridgeV5DeadLetters(E2ETestCase):
         self.assertIn("'alarms/webhook'", replay)
         replay = replay.replace("'alarms/webhook'", "'up5/mqtt'")
 
-        up = Upstream(self.workdir)
-        self.addCleanup(up.stop)
-        up.start()
+        up = upstream_for(self)
         sub = Sub5(up.port)
         sub.connect()
         self.addCleanup(sub.close)

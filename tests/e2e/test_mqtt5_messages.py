@@ -679,7 +679,7 @@ class TestRetainedSweep(Mqtt5Case):
         c, _ = self.raw5("swm-pub")
         t0 = time.monotonic()
         c.send(b"".join(publish5("swm/%d" % i, b"v", retain=True,
-                                 props=[(P_EXPIRY, u32(1))])
+                                 prop=props((P_MESSAGE_EXPIRY, 1)))
                         for i in range(n)), timeout=30)
         c.ping(timeout=30)
         # QoS 0: the rows may not be committed yet, so the count first.
