@@ -26,6 +26,7 @@
  * not fail half-way (retain.c) get the room first. An allocation failure
  * returns GW_ENOMEM with the heap unchanged, never aborts.
  */
+#include <assert.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -172,6 +173,7 @@ heap_reserve(struct heap *h, size_t extra)
 int
 heap_push(struct heap *h, void *e)
 {
+	assert(*heap_idx(h, e) == 0);
 	if (h->n == h->cap && heap_reserve(h, 1) != 0)
 		return GW_ENOMEM;
 	h->n++;
@@ -189,6 +191,7 @@ heap_remove(struct heap *h, void *e)
 	size_t *idx = heap_idx(h, e), i = *idx - 1;
 	void *last;
 
+	assert(heap_contains(h, e));
 	*idx = 0;
 	last = h->slot[--h->n];
 	if (i != h->n)
@@ -201,6 +204,7 @@ heap_remove(struct heap *h, void *e)
 void
 heap_fix(struct heap *h, void *e)
 {
+	assert(heap_contains(h, e));
 	heap_settle(h, *heap_idx(h, e) - 1, e);
 }
 
