@@ -15,10 +15,11 @@
  * children whose level starts with '$'.
  *
  * Messages carrying a Message Expiry Interval are also kept in a binary
- * min-heap of their nodes, keyed by expire_ms (each node knows its slot), so
- * the broker's sweep (retain_sweep.c) finds the next one to expire in O(1)
- * and removes it in O(log n) without walking the trie, and a store without
- * such messages (every 3.1.1 one) has an empty heap and costs nothing.
+ * min-heap (heap.h) of their nodes, keyed by expire_ms (each node's hidx
+ * is its slot), so the broker's sweep (retain_sweep.c) finds the next one
+ * to expire in O(1) and removes it in O(log n) without walking the trie,
+ * and a store without such messages (every 3.1.1 one) has an empty heap
+ * and costs nothing.
  *
  * Invariants: every non-root node holds a message or has children (pruned
  * otherwise); count and bytes sum the messages held; a node is in the heap
@@ -32,6 +33,7 @@
 #include "broker/retain.h"
 #include "broker/topic.h"
 #include "err.h"
+#include "heap.h"
 #include "mem.h"
 
 struct retain_node {
@@ -51,9 +53,8 @@ struct retain {
 	struct retain_node	*root;		/* empty level, holds no msg */
 	size_t			 count;		/* messages held */
 	size_t			 bytes;		/* their payload bytes */
-	struct retain_node	**heap;		/* nodes whose message expires,
+	struct heap		 expiring;	/* nodes whose message expires,
 						 * earliest first */
-	size_t			 nheap, capheap;
 };
 
 static struct retain_node	*retain_first(const struct retain *,
@@ -63,16 +64,8 @@ static struct retain_node	*retain_next(const struct retain *,
 static void			 retain_prune(struct retain *,
 				    struct retain_node *);
 static bool			 retain_expires(const struct msg *);
-static int			 retain_heap_reserve(struct retain *);
-static bool			 retain_heap_less(const struct retain *,
-				    size_t, size_t);
-static void			 retain_heap_swap(struct retain *, size_t,
-				    size_t);
-static void			 retain_heap_fix(struct retain *, size_t);
-static void			 retain_heap_push(struct retain *,
-				    struct retain_node *);
-static void			 retain_heap_del(struct retain *,
-				    struct retain_node *);
+static bool			 retain_heap_less(const void *,
+				    const void *);
 static size_t			 retain_subtree(const struct retain *,
 				    const struct retain_node *, retain_cb,
 				    void *);
@@ -92,6 +85,8 @@ retain_new(void)
 		return NULL;
 	}
 	topic_lnode_init(&r->root->ln, r->root->text, 0);
+	heap_init(&r->expiring, retain_heap_less,
+	    offsetof(struct retain_node, hidx));
 	return r;
 }
 
@@ -120,7 +115,7 @@ retain_free(struct retain *r)
 			msg_unref(&n->msg);
 			gw_free(n);
 			if (p == NULL) {
-				gw_free(r->heap);
+				heap_free(&r->expiring);
 				gw_free(r);
 				return;
 			}
@@ -154,87 +149,12 @@ retain_expires(const struct msg *m)
 	return m->props != NULL && m->expire_ms != 0;
 }
 
-/* Makes room for one more heap entry. 0 or GW_ENOMEM (nothing changed). */
-static int
-retain_heap_reserve(struct retain *r)
-{
-	struct retain_node **nh;
-	size_t cap;
-
-	if (r->nheap < r->capheap)
-		return 0;
-	cap = r->capheap != 0 ? r->capheap * 2 : 16;
-	if ((nh = gw_realloc(r->heap, cap * sizeof *nh)) == NULL)
-		return GW_ENOMEM;
-	r->heap = nh;
-	r->capheap = cap;
-	return 0;
-}
-
-/* Whether heap slot i expires before slot j. */
+/* Expiring retained messages order by expiry. */
 static bool
-retain_heap_less(const struct retain *r, size_t i, size_t j)
+retain_heap_less(const void *a, const void *b)
 {
-	return r->heap[i]->msg->expire_ms < r->heap[j]->msg->expire_ms;
-}
-
-/* Swaps heap slots i and j, keeping the nodes' hidx. */
-static void
-retain_heap_swap(struct retain *r, size_t i, size_t j)
-{
-	struct retain_node *t = r->heap[i];
-
-	r->heap[i] = r->heap[j];
-	r->heap[j] = t;
-	r->heap[i]->hidx = i + 1;
-	r->heap[j]->hidx = j + 1;
-}
-
-/* Restores the heap order around slot i after its key changed. */
-static void
-retain_heap_fix(struct retain *r, size_t i)
-{
-	size_t p, l, m;
-
-	while (i > 0 && retain_heap_less(r, i, (p = (i - 1) / 2))) {
-		retain_heap_swap(r, i, p);
-		i = p;
-	}
-	for (;;) {
-		l = 2 * i + 1;
-		m = i;
-		if (l < r->nheap && retain_heap_less(r, l, m))
-			m = l;
-		if (l + 1 < r->nheap && retain_heap_less(r, l + 1, m))
-			m = l + 1;
-		if (m == i)
-			return;
-		retain_heap_swap(r, i, m);
-		i = m;
-	}
-}
-
-/* Adds n (holding an expiring message); room was reserved. */
-static void
-retain_heap_push(struct retain *r, struct retain_node *n)
-{
-	r->heap[r->nheap] = n;
-	n->hidx = ++r->nheap;
-	retain_heap_fix(r, r->nheap - 1);
-}
-
-/* Takes n out of the heap (its message is still set). */
-static void
-retain_heap_del(struct retain *r, struct retain_node *n)
-{
-	size_t i = n->hidx - 1;
-
-	n->hidx = 0;
-	if (i == --r->nheap)
-		return;
-	r->heap[i] = r->heap[r->nheap];
-	r->heap[i]->hidx = i + 1;
-	retain_heap_fix(r, i);
+	return ((const struct retain_node *)a)->msg->expire_ms <
+	    ((const struct retain_node *)b)->msg->expire_ms;
 }
 
 /*
@@ -253,7 +173,7 @@ retain_set(struct retain *r, struct msg *m)
 	if (!topic_name_valid(t, len))
 		return GW_EMALFORMED;
 	/* Before any change, so a failure leaves the trie as it was. */
-	if (!del && retain_expires(m) && retain_heap_reserve(r) != 0)
+	if (!del && retain_expires(m) && heap_reserve(&r->expiring, 1) != 0)
 		return GW_ENOMEM;
 	for (;;) {
 		le = topic_level_end(t, len, pos);
@@ -283,7 +203,7 @@ retain_set(struct retain *r, struct msg *m)
 	}
 	if (n->msg != NULL) {
 		if (n->hidx != 0)
-			retain_heap_del(r, n);
+			heap_remove(&r->expiring, n);
 		r->count--;
 		r->bytes -= n->msg->payload_len;
 		msg_unref(&n->msg);
@@ -295,8 +215,9 @@ retain_set(struct retain *r, struct msg *m)
 	n->msg = msg_ref(m);
 	r->count++;
 	r->bytes += m->payload_len;
+	/* Cannot fail: room was reserved above. */
 	if (retain_expires(m))
-		retain_heap_push(r, n);
+		(void)heap_push(&r->expiring, n);
 	return 0;
 }
 
@@ -445,7 +366,7 @@ retain_bytes(const struct retain *r)
 size_t
 retain_expiring(const struct retain *r)
 {
-	return r->nheap;
+	return heap_count(&r->expiring);
 }
 
 /*
@@ -455,7 +376,9 @@ retain_expiring(const struct retain *r)
 struct msg *
 retain_next_expiring(const struct retain *r)
 {
-	return r->nheap != 0 ? r->heap[0]->msg : NULL;
+	struct retain_node *n = heap_peek(&r->expiring);
+
+	return n != NULL ? n->msg : NULL;
 }
 
 /*
@@ -502,7 +425,7 @@ retain_remove(struct retain *r, const struct msg *m)
 	if (n->msg != m)
 		return false;
 	if (n->hidx != 0)
-		retain_heap_del(r, n);
+		heap_remove(&r->expiring, n);
 	r->count--;
 	r->bytes -= n->msg->payload_len;
 	msg_unref(&n->msg);

@@ -1,19 +1,25 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * epoll event loop; see ev.h. Fd callbacks live in a table indexed by fd
- * (grown on demand). Timers are a binary min-heap of pointers into their
- * owners, each timer remembering its heap slot so cancel and re-arm are
- * O(log n). One iteration: run expired timers, call the before-sleep hook,
- * wait until the earliest deadline, dispatch the ready fds.
+ * (grown on demand). Timers live in their owners and are ordered by
+ * deadline in a heap (heap.h) whose index field is the timer's
+ * heap_index, so cancel and re-arm are O(log n) and allocate nothing once
+ * the heap's array has grown to the number of armed timers; re-arming at
+ * the same deadline does no work. One iteration: run expired timers, call
+ * the before-sleep hook, wait until the earliest deadline, dispatch the
+ * ready fds.
  */
 #include <sys/epoll.h>
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "err.h"
+#include "heap.h"
 #include "mem.h"
 #include "net/ev.h"
 
@@ -30,18 +36,14 @@ struct ev_loop {
 	int		  epfd;
 	struct ev_fd	 *fds;		/* indexed by fd */
 	size_t		  nfds;
-	struct ev_timer	**heap;
-	size_t		  nheap, capheap;
+	struct heap	  timers;	/* struct ev_timer, earliest first */
 	ev_hook_cb	  before_sleep;
 	void		 *before_sleep_arg;
 	int		  stop;
 	long long	  now;
 };
 
-static void	heap_swap(struct ev_loop *, size_t, size_t);
-static void	heap_up(struct ev_loop *, size_t);
-static void	heap_down(struct ev_loop *, size_t);
-static void	heap_remove(struct ev_loop *, size_t);
+static bool	ev_timer_less(const void *, const void *);
 
 struct ev_loop *
 ev_new(void)
@@ -54,6 +56,8 @@ ev_new(void)
 		gw_free(loop);
 		return NULL;
 	}
+	heap_init(&loop->timers, ev_timer_less,
+	    offsetof(struct ev_timer, heap_index));
 	loop->now = clock_mono_ms();
 	return loop;
 }
@@ -65,7 +69,7 @@ ev_free(struct ev_loop *loop)
 		return;
 	close(loop->epfd);
 	gw_free(loop->fds);
-	gw_free(loop->heap);
+	heap_free(&loop->timers);
 	gw_free(loop);
 }
 
@@ -140,98 +144,51 @@ ev_del_fd(struct ev_loop *loop, int fd)
 	memset(&loop->fds[fd], 0, sizeof loop->fds[fd]);
 }
 
-static void
-heap_swap(struct ev_loop *loop, size_t a, size_t b)
+/* Timers order by deadline. */
+static bool
+ev_timer_less(const void *a, const void *b)
 {
-	struct ev_timer *t = loop->heap[a];
-
-	loop->heap[a] = loop->heap[b];
-	loop->heap[b] = t;
-	loop->heap[a]->heap_index = a + 1;
-	loop->heap[b]->heap_index = b + 1;
+	return ((const struct ev_timer *)a)->deadline_ms <
+	    ((const struct ev_timer *)b)->deadline_ms;
 }
 
-static void
-heap_up(struct ev_loop *loop, size_t i)
-{
-	while (i > 0) {
-		size_t p = (i - 1) / 2;
-
-		if (loop->heap[p]->deadline_ms <= loop->heap[i]->deadline_ms)
-			break;
-		heap_swap(loop, p, i);
-		i = p;
-	}
-}
-
-static void
-heap_down(struct ev_loop *loop, size_t i)
-{
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-
-		if (l < loop->nheap &&
-		    loop->heap[l]->deadline_ms < loop->heap[m]->deadline_ms)
-			m = l;
-		if (r < loop->nheap &&
-		    loop->heap[r]->deadline_ms < loop->heap[m]->deadline_ms)
-			m = r;
-		if (m == i)
-			break;
-		heap_swap(loop, i, m);
-		i = m;
-	}
-}
-
-static void
-heap_remove(struct ev_loop *loop, size_t i)
-{
-	struct ev_timer *t = loop->heap[i];
-
-	loop->nheap--;
-	if (i != loop->nheap) {
-		loop->heap[i] = loop->heap[loop->nheap];
-		loop->heap[i]->heap_index = i + 1;
-		heap_down(loop, i);
-		heap_up(loop, i);
-	}
-	t->heap_index = 0;
-}
-
+/*
+ * Arms or re-arms t (borrowed, stays in the heap until it fires or is
+ * cancelled). Returns 0 or GW_ENOMEM when the heap could not grow (t is
+ * then unchanged and idle).
+ */
 int
 ev_timer_set(struct ev_loop *loop, struct ev_timer *t, long long deadline_ms,
     ev_timer_cb cb, void *arg)
 {
-	struct ev_timer **nh;
-	size_t n;
+	long long old = t->deadline_ms;
 
-	t->cb = cb;
-	t->arg = arg;
 	if (t->heap_index != 0) {
+		t->cb = cb;
+		t->arg = arg;
 		t->deadline_ms = deadline_ms;
-		heap_down(loop, t->heap_index - 1);
-		heap_up(loop, t->heap_index - 1);
+		if (deadline_ms != old)
+			heap_fix(&loop->timers, t);
 		return 0;
 	}
-	if (loop->nheap == loop->capheap) {
-		n = loop->capheap ? loop->capheap * 2 : 64;
-		if ((nh = gw_realloc(loop->heap, n * sizeof *nh)) == NULL)
-			return GW_ENOMEM;
-		loop->heap = nh;
-		loop->capheap = n;
-	}
 	t->deadline_ms = deadline_ms;
-	loop->heap[loop->nheap] = t;
-	t->heap_index = ++loop->nheap;
-	heap_up(loop, loop->nheap - 1);
+	if (heap_push(&loop->timers, t) != 0) {
+		t->deadline_ms = old;
+		return GW_ENOMEM;
+	}
+	t->cb = cb;
+	t->arg = arg;
 	return 0;
 }
 
+/*
+ * Disarms t when armed; never fails.
+ */
 void
 ev_timer_cancel(struct ev_loop *loop, struct ev_timer *t)
 {
 	if (t->heap_index != 0)
-		heap_remove(loop, t->heap_index - 1);
+		heap_remove(&loop->timers, t);
 }
 
 void
@@ -258,9 +215,9 @@ ev_run_timers(struct ev_loop *loop)
 {
 	struct ev_timer *t;
 
-	while (loop->nheap > 0 && loop->heap[0]->deadline_ms <= loop->now) {
-		t = loop->heap[0];
-		heap_remove(loop, 0);
+	while ((t = heap_peek(&loop->timers)) != NULL &&
+	    t->deadline_ms <= loop->now) {
+		heap_remove(&loop->timers, t);
 		t->cb(loop, t->arg);
 		if (loop->stop)
 			return;
@@ -272,6 +229,7 @@ ev_run(struct ev_loop *loop)
 {
 	struct epoll_event evs[EV_BATCH];
 	struct ev_fd *f;
+	struct ev_timer *t;
 	long long wait;
 	unsigned m;
 	int i, n, fd;
@@ -287,8 +245,8 @@ ev_run(struct ev_loop *loop)
 		if (loop->stop)
 			break;
 		wait = -1;
-		if (loop->nheap > 0) {
-			wait = loop->heap[0]->deadline_ms - clock_mono_ms();
+		if ((t = heap_peek(&loop->timers)) != NULL) {
+			wait = t->deadline_ms - clock_mono_ms();
 			if (wait < 0)
 				wait = 0;
 			if (wait > 3600 * 1000)

@@ -25,7 +25,8 @@ typedef void (*ev_hook_cb)(struct ev_loop *loop, void *arg);
 /* A timer embedded in its owner; zero-initialise it before first use. */
 struct ev_timer {
 	long long	 deadline_ms;	/* monotonic ms */
-	size_t		 heap_index;	/* position + 1 in the heap, 0 = idle */
+	size_t		 heap_index;	/* slot + 1 in the loop's heap
+					 * (heap.h), 0 = idle */
 	ev_timer_cb	 cb;
 	void		*arg;
 };
