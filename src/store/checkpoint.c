@@ -29,6 +29,8 @@ struct checkpointer {
 	bool			 stop;
 	bool			 retry;		/* last one was incomplete */
 	atomic_uint_fast64_t	 done;
+	atomic_uint_fast64_t	 runs;		/* finished, complete or not */
+	atomic_llong		 copied;	/* frames backfilled, last run */
 	struct log_limit	 errlim;
 };
 
@@ -40,7 +42,12 @@ ckpt_once(struct checkpointer *c)
 
 	rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
 	    &log_frames, &copied);
-	if (rc == SQLITE_OK && copied >= log_frames) {
+	/* Before runs, so a reader that sees the run sees its count. */
+	atomic_store_explicit(&c->copied, rc == SQLITE_OK && copied > 0 ?
+	    copied : 0,
+	    memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->runs, 1, memory_order_release);
+	if (rc == SQLITE_OK && log_frames >= 0 && copied >= log_frames) {
 		atomic_fetch_add_explicit(&c->done, 1, memory_order_relaxed);
 		return true;
 	}
@@ -101,6 +108,15 @@ checkpointer_start(const char *path)
 		return NULL;
 	}
 	sqlite3_busy_timeout(c->db, CKPT_BUSY_MS);
+	/*
+	 * A connection learns that the database is in WAL mode, and opens
+	 * the WAL, on its first read; until then a checkpoint on it does
+	 * nothing and still returns SQLITE_OK (with -1 frames).
+	 */
+	if (sqlite3_exec(c->db, "SELECT count(*) FROM sqlite_schema", NULL,
+	    NULL, NULL) != SQLITE_OK)
+		log_warn("store: checkpointer cannot read %s: %s", path,
+		    sqlite3_errmsg(c->db));
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
 	if (pthread_create(&c->thread, NULL, ckpt_main, c) != 0) {
@@ -130,6 +146,16 @@ uint64_t
 checkpointer_count(struct checkpointer *c)
 {
 	return atomic_load_explicit(&c->done, memory_order_relaxed);
+}
+
+uint64_t
+checkpointer_runs(struct checkpointer *c, long long *copied)
+{
+	uint64_t runs;
+
+	runs = atomic_load_explicit(&c->runs, memory_order_acquire);
+	*copied = atomic_load_explicit(&c->copied, memory_order_relaxed);
+	return runs;
 }
 
 void

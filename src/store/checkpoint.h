@@ -24,6 +24,12 @@ void		 checkpointer_request(struct checkpointer *c);
 /* Completed checkpoints so far. Any thread. */
 uint64_t	 checkpointer_count(struct checkpointer *c);
 
+/*
+ * Checkpoints run so far, complete or not; *copied is the number of WAL
+ * frames the last one left backfilled (0 when it failed). Any thread.
+ */
+uint64_t	 checkpointer_runs(struct checkpointer *c, long long *copied);
+
 /* Stops and joins the thread, closes its connection. NULL ok. */
 void		 checkpointer_stop(struct checkpointer *c);
 

@@ -156,6 +156,8 @@ store_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 
 	(void)db;
 	(void)name;
+	if (frames < s->wal_frames)
+		s->ckpt_runs_from = 0;	/* the WAL started over */
 	s->wal_frames = frames;
 	atomic_store_explicit(&s->wal_bytes,
 	    (uint64_t)frames * (uint64_t)s->page_size, memory_order_relaxed);

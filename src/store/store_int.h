@@ -38,6 +38,7 @@ struct store_item;
 #define STORE_BACKOFF_MAX_MS	5000
 #define STORE_CKPT_PASSIVE	(4LL << 20)	/* WAL bytes */
 #define STORE_CKPT_INLINE	(16LL << 20)	/* WAL bytes: here, not aside */
+#define STORE_CKPT_TAIL		(1LL << 20)	/* left behind: finish here */
 #define STORE_CKPT_TRUNCATE	(64LL << 20)
 #define STORE_CKPT_RETRY_MS	1000
 
@@ -87,6 +88,8 @@ struct store {
 	long long		 page_size;	/* bytes per WAL frame */
 	long long		 wal_frames;	/* after last commit */
 	long long		 ckpt_next_ms;	/* no checkpoint before */
+	uint64_t		 ckpt_runs_from; /* checkpointer runs that count
+						 * for this WAL, 0 = not set */
 	struct log_limit	 errlim;	/* batch failure lines */
 	struct forward		*fw;		/* outbox and delivery results */
 	struct checkpointer	*ckpt;		/* background checkpoints */

@@ -42,7 +42,11 @@
  *
  * Checkpoints: wal_autocheckpoint is off so no commit pays for one. A WAL
  * hook records the WAL size after each commit; between batches, past 4 MB,
- * the thread runs a PASSIVE checkpoint (never waits), past 64 MB a TRUNCATE
+ * the checkpointer thread copies the WAL; once it has left at most 1 MB
+ * to copy (or past 16 MB) the thread runs the PASSIVE checkpoint that
+ * finishes it (never waits) and the WAL starts over, its file no longer
+ * growing (a growing file costs a filesystem journal commit per flush);
+ * past 64 MB a TRUNCATE
  * one with the busy handler off (so a reader holding a snapshot only makes
  * it fail and be retried a second later, never stalls ingest). store_close
  * ends with a TRUNCATE checkpoint that may wait busy_timeout.
@@ -907,6 +911,29 @@ store_release(struct store *s, size_t n)
 }
 
 /*
+ * Whether the checkpointer, in a run asked for after the WAL passed
+ * STORE_CKPT_PASSIVE this time, left at most STORE_CKPT_TAIL of it to
+ * copy. The rest is then copied between batches and the WAL starts over
+ * near STORE_CKPT_PASSIVE instead of growing to STORE_CKPT_INLINE: while
+ * the file grows, each commit's flush also commits the filesystem's
+ * journal (its new size), which a reused WAL does not.
+ */
+static bool
+store_ckpt_tail(struct store *s)
+{
+	long long copied;
+	uint64_t runs = checkpointer_runs(s->ckpt, &copied);
+
+	if (s->ckpt_runs_from == 0) {
+		/* A run under way may have begun before this WAL: skip it. */
+		s->ckpt_runs_from = runs + 2;
+		return false;
+	}
+	return runs >= s->ckpt_runs_from && copied <= s->wal_frames &&
+	    (s->wal_frames - copied) * s->page_size <= STORE_CKPT_TAIL;
+}
+
+/*
  * Between batches: checkpoints when the WAL passed a threshold (final:
  * always, TRUNCATE, waiting busy_timeout). Failures are retried later.
  */
@@ -922,12 +949,14 @@ store_checkpoint(struct store *s, bool final)
 	if (!final && (bytes < STORE_CKPT_PASSIVE || now < s->ckpt_next_ms))
 		return;
 	if (!final && s->ckpt != NULL && !s->healed &&
-	    bytes < STORE_CKPT_INLINE) {
+	    bytes < STORE_CKPT_INLINE && !store_ckpt_tail(s)) {
 		/*
 		 * Off the commit path. Under sustained ingest the writer keeps
 		 * appending while it copies, so the WAL cannot start over;
-		 * past STORE_CKPT_INLINE one checkpoint runs here, between
-		 * batches, with little left to copy, and the WAL restarts.
+		 * once the checkpointer has left at most STORE_CKPT_TAIL
+		 * behind, or past STORE_CKPT_INLINE, one checkpoint runs
+		 * here, between batches, with little left to copy, and the
+		 * WAL restarts.
 		 */
 		checkpointer_request(s->ckpt);
 		s->ckpt_next_ms = now + 50;
@@ -944,6 +973,7 @@ store_checkpoint(struct store *s, bool final)
 	    done >= log_frames)) {
 		/* The next commit restarts the WAL; its hook tells the size. */
 		s->wal_frames = 0;
+		s->ckpt_runs_from = 0;
 		atomic_fetch_add_explicit(&s->checkpoints, 1,
 		    memory_order_relaxed);
 		log_debug("store: checkpoint of %lld bytes done", bytes);

@@ -161,3 +161,41 @@ class TestStorageCounters(MetricsCase):
         self.assertGreaterEqual(int(m.group(3)), wrote)
         self.assertGreaterEqual(int(m.group(4)), fsyncs)
         self.assertLessEqual(abs(int(m.group(5)) - int(m.group(3)) / n), 1)
+
+
+@mqlite_only("the WAL's checkpoints")
+class TestWalStartsOver(MetricsCase):
+    def test_wal_file_stops_growing_near_4_mb(self):
+        # One QoS 1 publish at a time: a commit each, two 4 KB WAL frames
+        # (the table's and the index's last leaves), so 2,000 of them
+        # append some 16 MB to the WAL. Past 4 MB the checkpointer copies
+        # it back and the WAL starts over: its file stays near 4 MB
+        # instead of growing to the 16 MB where the store thread would
+        # finish the checkpoint itself (while the file grows, each flush
+        # also commits the filesystem's journal).
+        br = self.start_metrics()
+        self.assertEqual(br.scalar("pragma page_size"), 4096)
+        wal = br.db_path + "-wal"
+        v0 = self.metrics()
+        c = self.client(client_id="flash-wal")
+        n, biggest = 2000, 0
+        for i in range(n):
+            c.send(publish_pkt("flash/wal/%d" % i, b"w%d" % i, qos=1,
+                               pid=i % 60000 + 1))
+            self.assertEqual(c.expect(PUBACK, timeout=20).pid,
+                             i % 60000 + 1)
+            if i % 25 == 0 and os.path.exists(wal):
+                biggest = max(biggest, os.path.getsize(wal))
+        biggest = max(biggest, os.path.getsize(wal))
+        v = self.metrics()
+        commits = (v[("mqlite_store_commits_total", None)] -
+                   v0[("mqlite_store_commits_total", None)])
+        # The load did pass the checkpoint threshold, three times over.
+        self.assertGreaterEqual(commits * 2 * (4096 + 24), 15 << 20)
+        self.assertGreaterEqual(biggest, 4 << 20)
+        self.assertLess(biggest, 12 << 20, "the WAL grew to %d bytes" %
+                        biggest)
+        self.assertGreaterEqual(
+            v[("mqlite_store_checkpoints_total", None)] -
+            v0[("mqlite_store_checkpoints_total", None)], 2)
+        self.assertEqual(br.count("topic like 'flash/wal/%'"), n)
