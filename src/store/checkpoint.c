@@ -34,6 +34,20 @@ struct checkpointer {
 	struct log_limit	 errlim;
 };
 
+/*
+ * A connection learns that the database is in WAL mode, and opens the WAL,
+ * on its first read; until then a checkpoint on it copies nothing and
+ * still returns SQLITE_OK (with -1 frames). So: one read.
+ */
+static void
+ckpt_read(struct checkpointer *c)
+{
+	if (sqlite3_exec(c->db, "SELECT count(*) FROM sqlite_schema", NULL,
+	    NULL, NULL) != SQLITE_OK && log_ratelimited(&c->errlim, 5, 60000))
+		log_warn("store: checkpointer cannot read the database: %s",
+		    sqlite3_errmsg(c->db));
+}
+
 /* Runs one PASSIVE checkpoint; true when it copied the whole WAL. */
 static bool
 ckpt_once(struct checkpointer *c)
@@ -44,10 +58,13 @@ ckpt_once(struct checkpointer *c)
 	    &log_frames, &copied);
 	/* Before runs, so a reader that sees the run sees its count. */
 	atomic_store_explicit(&c->copied, rc == SQLITE_OK && copied > 0 ?
-	    copied : 0,
-	    memory_order_relaxed);
+	    copied : 0, memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->runs, 1, memory_order_release);
-	if (rc == SQLITE_OK && log_frames >= 0 && copied >= log_frames) {
+	if (rc == SQLITE_OK && log_frames < 0) {
+		ckpt_read(c);	/* the WAL is not open here yet */
+		return false;
+	}
+	if (rc == SQLITE_OK && copied >= log_frames) {
 		atomic_fetch_add_explicit(&c->done, 1, memory_order_relaxed);
 		return true;
 	}
@@ -108,15 +125,7 @@ checkpointer_start(const char *path)
 		return NULL;
 	}
 	sqlite3_busy_timeout(c->db, CKPT_BUSY_MS);
-	/*
-	 * A connection learns that the database is in WAL mode, and opens
-	 * the WAL, on its first read; until then a checkpoint on it does
-	 * nothing and still returns SQLITE_OK (with -1 frames).
-	 */
-	if (sqlite3_exec(c->db, "SELECT count(*) FROM sqlite_schema", NULL,
-	    NULL, NULL) != SQLITE_OK)
-		log_warn("store: checkpointer cannot read %s: %s", path,
-		    sqlite3_errmsg(c->db));
+	ckpt_read(c);
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
 	if (pthread_create(&c->thread, NULL, ckpt_main, c) != 0) {
