@@ -5,8 +5,11 @@
  * so checkpoints never stall a commit (and never sit on the path of a
  * PUBACK). PASSIVE checkpoints only: they never block the writer; once one
  * completes, the writer's next transaction starts the WAL over, which keeps
- * its size bounded. A checkpoint that a long-running reader keeps from
- * completing is retried a second later.
+ * its size bounded. Under sustained ingest the writer appends while one
+ * runs, so none completes: checkpointer_runs() tells the store thread how
+ * far the last one got, and it finishes the little that is left itself.
+ * A checkpoint that a long-running reader keeps from completing is retried
+ * a second later.
  */
 #ifndef GW_CHECKPOINT_H
 #define GW_CHECKPOINT_H
