@@ -911,12 +911,10 @@ store_release(struct store *s, size_t n)
 }
 
 /*
- * Whether the checkpointer, in a run asked for after the WAL passed
- * STORE_CKPT_PASSIVE this time, left at most STORE_CKPT_TAIL of it to
- * copy. The rest is then copied between batches and the WAL starts over
- * near STORE_CKPT_PASSIVE instead of growing to STORE_CKPT_INLINE: while
- * the file grows, each commit's flush also commits the filesystem's
- * journal (its new size), which a reused WAL does not.
+ * Whether a checkpointer run asked for since the WAL passed
+ * STORE_CKPT_PASSIVE left at most STORE_CKPT_TAIL to copy: the rest is then
+ * copied between batches and the WAL starts over near STORE_CKPT_PASSIVE
+ * (a growing WAL's flushes also commit the filesystem's journal).
  */
 static bool
 store_ckpt_tail(struct store *s)
