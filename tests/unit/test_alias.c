@@ -167,17 +167,14 @@ test_outbound(void)
 	CU_ASSERT_EQUAL(gw_mem_used(), base);
 }
 
+static const struct cutest_case tests[] = {
+	{ "inbound", test_inbound },
+	{ "outbound", test_outbound },
+};
+
 int
 main(void)
 {
-	CU_pSuite s;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return cutest_setup_failed();
-	s = CU_add_suite("topic aliases", NULL, NULL);
-	if (s == NULL ||
-	    CU_add_test(s, "inbound", test_inbound) == NULL ||
-	    CU_add_test(s, "outbound", test_outbound) == NULL)
-		return cutest_setup_failed();
-	return cutest_run();
+	return cutest_main("topic aliases", NULL, NULL, tests,
+	    CUTEST_COUNT(tests));
 }

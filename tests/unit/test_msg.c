@@ -228,25 +228,17 @@ test_user_array_and_oom(void)
 	CU_ASSERT_EQUAL(gw_mem_used(), base);
 }
 
+static const struct cutest_case tests[] = {
+	{ "3.1.1 message has none", test_plain_has_none },
+	{ "forwardable kept, alias and sub id dropped", test_forwardable_kept },
+	{ "persisted block round trip", test_roundtrip_block },
+	{ "expiry deadline and remaining interval", test_expiry },
+	{ "user property array, allocation failure", test_user_array_and_oom },
+};
+
 int
 main(void)
 {
-	CU_pSuite s;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return cutest_setup_failed();
-	s = CU_add_suite("msg properties", NULL, NULL);
-	if (s == NULL ||
-	    CU_add_test(s, "3.1.1 message has none", test_plain_has_none) ==
-	    NULL ||
-	    CU_add_test(s, "forwardable kept, alias and sub id dropped",
-	    test_forwardable_kept) == NULL ||
-	    CU_add_test(s, "persisted block round trip",
-	    test_roundtrip_block) == NULL ||
-	    CU_add_test(s, "expiry deadline and remaining interval",
-	    test_expiry) == NULL ||
-	    CU_add_test(s, "user property array, allocation failure",
-	    test_user_array_and_oom) == NULL)
-		return cutest_setup_failed();
-	return cutest_run();
+	return cutest_main("msg properties", NULL, NULL, tests,
+	    CUTEST_COUNT(tests));
 }

@@ -390,20 +390,16 @@ test_oom(void)
 	CU_ASSERT_EQUAL(gw_mem_used(), base);
 }
 
+static const struct cutest_case tests[] = {
+	{ "share names", test_parse },
+	{ "groups", test_groups },
+	{ "member choice", test_choice },
+	{ "pick by id", test_pick },
+	{ "allocation failures", test_oom },
+};
+
 int
 main(void)
 {
-	CU_pSuite s;
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return cutest_setup_failed();
-	s = CU_add_suite("share", NULL, NULL);
-	if (s == NULL ||
-	    CU_add_test(s, "share names", test_parse) == NULL ||
-	    CU_add_test(s, "groups", test_groups) == NULL ||
-	    CU_add_test(s, "member choice", test_choice) == NULL ||
-	    CU_add_test(s, "pick by id", test_pick) == NULL ||
-	    CU_add_test(s, "allocation failures", test_oom) == NULL)
-		return cutest_setup_failed();
-	return cutest_run();
+	return cutest_main("share", NULL, NULL, tests, CUTEST_COUNT(tests));
 }
