@@ -395,8 +395,11 @@ static void
 resend_held(struct broker *b, struct session *s)
 {
 	struct out_msg *o;
-	size_t i, out = 0, window = proto5_window(b, s);
+	size_t i, out = 0, window;
 
+	if (s->nresend == 0)
+		return;		/* the path of every delivery */
+	window = proto5_window(b, s);
 	for (i = 0; i < s->ninflight; i++)
 		out += !s->inflight[i].resend;
 	for (i = 0; i < s->ninflight && out < window; i++) {
@@ -404,6 +407,7 @@ resend_held(struct broker *b, struct session *s)
 		if (!o->resend)
 			continue;
 		o->resend = 0;
+		s->nresend--;
 		out++;
 		send_publish(b, s->client, o, true);
 	}
@@ -461,8 +465,10 @@ outbound_resume(struct broker *b, struct session *s)
 			persist_msg_delete(b, o->key);
 			session_inflight_remove(s, o);
 			i--;
-		} else
+		} else if (!o->resend) {
 			o->resend = 1;	/* by outbound_pump(), in order */
+			s->nresend++;
+		}
 	}
 	client_want_flush(c);
 	outbound_pump(b, s);

@@ -416,6 +416,8 @@ session_inflight_add(struct session *s, const struct out_msg *o, size_t cap)
 	if (s->ninflight >= s->capinflight)
 		return GW_EFULL;
 	s->inflight[s->ninflight++] = *o;
+	if (o->resend)
+		s->nresend++;
 	return 0;
 }
 
@@ -435,6 +437,8 @@ session_inflight_remove(struct session *s, struct out_msg *o)
 {
 	size_t i = (size_t)(o - s->inflight);
 
+	if (o->resend)
+		s->nresend--;
 	msg_unref(&o->m);
 	memmove(&s->inflight[i], &s->inflight[i + 1],
 	    (s->ninflight - i - 1) * sizeof *o);

@@ -84,6 +84,7 @@ struct session {
 
 	struct out_msg	 *inflight;	/* sent, awaiting ack, send order */
 	size_t		  ninflight, capinflight;
+	size_t		  nresend;	/* of them with resend set */
 	struct out_msg	 *queue;	/* ring of messages waiting */
 	size_t		  qhead, qlen, qcap;
 	uint16_t	  next_pid;
